@@ -1,0 +1,717 @@
+//! Signalling between the browser and its room coordinator: JSON messages over the WebSocket
+//! `GET /v1/rooms/{room}/ws`, one object per text frame, tagged by `"type"`.
+//!
+//! The client opens with [`ClientMessage::Join`] naming the protocol version it speaks; the
+//! coordinator answers [`ServerMessage::Joined`] with the room's state, then streams events.
+//! Every server event that changes room state carries a room-wide sequence number `seq`, so a
+//! client that reconnects can say what it has seen.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The oldest protocol version this build still accepts.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 4000;
+/// Longest client-chosen id (`client_id`), in bytes.
+pub const MAX_CLIENT_ID_BYTES: usize = 64;
+/// Largest WebSocket text frame a coordinator accepts from a client, in bytes.
+pub const MAX_CLIENT_FRAME_BYTES: usize = 32 * 1024;
+
+/// What kind of media a track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    Audio,
+    Video,
+    Screen,
+}
+
+/// A published track.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackInfo {
+    /// The track id the media node uses (the SDP `msid` track id).
+    pub id: String,
+    pub kind: TrackKind,
+    #[serde(default)]
+    pub muted: bool,
+    /// True when the track is sent as several simulcast layers.
+    #[serde(default)]
+    pub simulcast: bool,
+}
+
+/// What a participant is doing, as shown to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Active,
+    Away,
+    Typing,
+}
+
+/// A participant as the others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    /// Identity from the participant token (`sub`).
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
+    /// When they joined (Unix milliseconds).
+    pub joined_at_ms: u64,
+    #[serde(default)]
+    pub hand_raised: bool,
+    #[serde(default = "PresenceState::active")]
+    pub presence: PresenceState,
+    #[serde(default)]
+    pub tracks: Vec<TrackInfo>,
+    /// The media node serving them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+}
+
+impl PresenceState {
+    fn active() -> Self {
+        PresenceState::Active
+    }
+}
+
+/// A chat message as stored and delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Room-wide sequence number (ascending, gap-free per room).
+    pub seq: u64,
+    /// Sender identity.
+    pub from: String,
+    pub from_name: String,
+    pub text: String,
+    /// Unix milliseconds when the coordinator accepted it.
+    pub sent_at_ms: u64,
+}
+
+/// The media node a participant should use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaAssignment {
+    pub node_id: String,
+    pub region: String,
+    /// `POST` an SDP offer here (with the participant token) to open the WebRTC session.
+    pub session_url: String,
+}
+
+/// Why a participant left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// They left on purpose.
+    Left,
+    /// Their connection dropped and did not come back in time.
+    Disconnected,
+    /// An admin removed them.
+    Kicked,
+    /// The room was closed.
+    RoomClosed,
+    /// They joined again from another connection.
+    Replaced,
+}
+
+/// Browser → coordinator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message on a connection.
+    Join {
+        protocol: u32,
+        /// On reconnect: the last `seq` the client saw, so the coordinator replays what it missed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seq: Option<u64>,
+    },
+    /// Send a chat message; `client_id` comes back in the echo so the sender can match it.
+    Chat {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    Presence {
+        state: PresenceState,
+    },
+    RaiseHand {
+        raised: bool,
+    },
+    /// The client started sending a track to its media node.
+    TrackPublished {
+        track: TrackInfo,
+    },
+    TrackUnpublished {
+        track_id: String,
+    },
+    /// The client muted or unmuted its own track.
+    SetMuted {
+        track_id: String,
+        muted: bool,
+    },
+    /// Admin: mute someone's track of this kind.
+    Mute {
+        participant_id: String,
+        kind: TrackKind,
+    },
+    /// Admin: remove someone from the room.
+    Kick {
+        participant_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Ping {
+        nonce: u64,
+    },
+    Leave,
+}
+
+/// Coordinator → browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to `join`: who you are, who is here, the chat tail and your media node.
+    Joined {
+        protocol: u32,
+        room: String,
+        seq: u64,
+        you: ParticipantInfo,
+        participants: Vec<ParticipantInfo>,
+        chat: Vec<ChatMessage>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<MediaAssignment>,
+    },
+    ParticipantJoined {
+        seq: u64,
+        participant: ParticipantInfo,
+    },
+    ParticipantLeft {
+        seq: u64,
+        participant_id: String,
+        reason: LeaveReason,
+    },
+    ParticipantUpdated {
+        seq: u64,
+        participant: ParticipantInfo,
+    },
+    TrackPublished {
+        seq: u64,
+        participant_id: String,
+        track: TrackInfo,
+    },
+    TrackUnpublished {
+        seq: u64,
+        participant_id: String,
+        track_id: String,
+    },
+    Chat {
+        message: ChatMessage,
+        /// Present only in the echo to the sender.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    Presence {
+        seq: u64,
+        participant_id: String,
+        state: PresenceState,
+    },
+    /// An admin muted a track; the owner must stop sending it.
+    Mute {
+        seq: u64,
+        participant_id: String,
+        kind: TrackKind,
+        by: String,
+    },
+    /// You (or someone) were removed by an admin.
+    Kick {
+        participant_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Move to another media node (yours went away or is draining).
+    ReconnectToNode {
+        media: MediaAssignment,
+        reason: String,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    Pong {
+        nonce: u64,
+    },
+}
+
+/// Why a client message was refused before it reached the room.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    #[error("message is not valid JSON for this protocol: {0}")]
+    Invalid(String),
+    #[error("frame is larger than {MAX_CLIENT_FRAME_BYTES} bytes")]
+    TooLarge,
+    #[error(
+        "protocol version {0} is not supported (supported: {MIN_PROTOCOL_VERSION}..={PROTOCOL_VERSION})"
+    )]
+    UnsupportedProtocol(u32),
+    #[error("chat text must be 1..={MAX_CHAT_CHARS} characters")]
+    BadChatText,
+    #[error("an id must be 1..={MAX_CLIENT_ID_BYTES} bytes of printable characters")]
+    BadId,
+}
+
+impl SignalError {
+    /// The `code` of the [`ServerMessage::Error`] sent back for this refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SignalError::Invalid(_) => "invalid_message",
+            SignalError::TooLarge => "message_too_large",
+            SignalError::UnsupportedProtocol(_) => "unsupported_protocol",
+            SignalError::BadChatText => "bad_chat_text",
+            SignalError::BadId => "bad_id",
+        }
+    }
+
+    pub fn to_message(&self) -> ServerMessage {
+        ServerMessage::Error {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+        }
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_CLIENT_ID_BYTES && !id.chars().any(char::is_control)
+}
+
+impl ClientMessage {
+    /// Parses and validates one text frame from a client.
+    pub fn parse(frame: &str) -> Result<Self, SignalError> {
+        if frame.len() > MAX_CLIENT_FRAME_BYTES {
+            return Err(SignalError::TooLarge);
+        }
+        let msg: ClientMessage = serde_json::from_str(frame).map_err(|e| {
+            // serde's message names the field or variant at fault; cut it short.
+            SignalError::Invalid(e.to_string().chars().take(160).collect())
+        })?;
+        msg.validate()?;
+        Ok(msg)
+    }
+
+    /// Checks the limits serde cannot express.
+    pub fn validate(&self) -> Result<(), SignalError> {
+        match self {
+            ClientMessage::Join { protocol, .. } => {
+                if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(protocol) {
+                    return Err(SignalError::UnsupportedProtocol(*protocol));
+                }
+            }
+            ClientMessage::Chat { text, client_id } => {
+                let n = text.chars().count();
+                if text.trim().is_empty() || n > MAX_CHAT_CHARS {
+                    return Err(SignalError::BadChatText);
+                }
+                if client_id.as_deref().is_some_and(|c| !valid_id(c)) {
+                    return Err(SignalError::BadId);
+                }
+            }
+            ClientMessage::TrackPublished { track } => {
+                if !valid_id(&track.id) {
+                    return Err(SignalError::BadId);
+                }
+            }
+            ClientMessage::TrackUnpublished { track_id }
+            | ClientMessage::SetMuted { track_id, .. } => {
+                if !valid_id(track_id) {
+                    return Err(SignalError::BadId);
+                }
+            }
+            ClientMessage::Mute { participant_id, .. } => {
+                if !valid_id(participant_id) {
+                    return Err(SignalError::BadId);
+                }
+            }
+            ClientMessage::Kick {
+                participant_id,
+                reason,
+            } => {
+                if !valid_id(participant_id)
+                    || reason.as_ref().is_some_and(|r| r.chars().count() > 200)
+                {
+                    return Err(SignalError::BadId);
+                }
+            }
+            ClientMessage::Presence { .. }
+            | ClientMessage::RaiseHand { .. }
+            | ClientMessage::Ping { .. }
+            | ClientMessage::Leave => {}
+        }
+        Ok(())
+    }
+}
+
+impl ServerMessage {
+    /// The JSON text frame for this message.
+    pub fn to_frame(&self) -> String {
+        // Every field is a string, number, bool or a vector of those: serialisation cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The room sequence number, for messages that change room state.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ServerMessage::Joined { seq, .. }
+            | ServerMessage::ParticipantJoined { seq, .. }
+            | ServerMessage::ParticipantLeft { seq, .. }
+            | ServerMessage::ParticipantUpdated { seq, .. }
+            | ServerMessage::TrackPublished { seq, .. }
+            | ServerMessage::TrackUnpublished { seq, .. }
+            | ServerMessage::Presence { seq, .. }
+            | ServerMessage::Mute { seq, .. } => Some(*seq),
+            ServerMessage::Chat { message, .. } => Some(message.seq),
+            ServerMessage::Kick { .. }
+            | ServerMessage::ReconnectToNode { .. }
+            | ServerMessage::Error { .. }
+            | ServerMessage::Pong { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn alice() -> ParticipantInfo {
+        ParticipantInfo {
+            id: "alice".into(),
+            name: "Alice".into(),
+            metadata: None,
+            joined_at_ms: 1000,
+            hand_raised: false,
+            presence: PresenceState::Active,
+            tracks: vec![TrackInfo {
+                id: "cam".into(),
+                kind: TrackKind::Video,
+                muted: false,
+                simulcast: true,
+            }],
+            node_id: Some("fra-1".into()),
+        }
+    }
+
+    #[test]
+    fn client_messages_have_the_documented_shape() {
+        let cases = [
+            (
+                json!({"type": "join", "protocol": 1}),
+                ClientMessage::Join {
+                    protocol: 1,
+                    last_seq: None,
+                },
+            ),
+            (
+                json!({"type": "join", "protocol": 1, "last_seq": 42}),
+                ClientMessage::Join {
+                    protocol: 1,
+                    last_seq: Some(42),
+                },
+            ),
+            (
+                json!({"type": "chat", "text": "hi", "client_id": "c1"}),
+                ClientMessage::Chat {
+                    text: "hi".into(),
+                    client_id: Some("c1".into()),
+                },
+            ),
+            (
+                json!({"type": "presence", "state": "away"}),
+                ClientMessage::Presence {
+                    state: PresenceState::Away,
+                },
+            ),
+            (
+                json!({"type": "raise_hand", "raised": true}),
+                ClientMessage::RaiseHand { raised: true },
+            ),
+            (
+                json!({"type": "mute", "participant_id": "bob", "kind": "audio"}),
+                ClientMessage::Mute {
+                    participant_id: "bob".into(),
+                    kind: TrackKind::Audio,
+                },
+            ),
+            (
+                json!({"type": "kick", "participant_id": "bob"}),
+                ClientMessage::Kick {
+                    participant_id: "bob".into(),
+                    reason: None,
+                },
+            ),
+            (
+                json!({"type": "set_muted", "track_id": "mic", "muted": true}),
+                ClientMessage::SetMuted {
+                    track_id: "mic".into(),
+                    muted: true,
+                },
+            ),
+            (
+                json!({"type": "ping", "nonce": 7}),
+                ClientMessage::Ping { nonce: 7 },
+            ),
+            (json!({"type": "leave"}), ClientMessage::Leave),
+        ];
+        for (wire, msg) in cases {
+            assert_eq!(ClientMessage::parse(&wire.to_string()).unwrap(), msg);
+            assert_eq!(serde_json::to_value(&msg).unwrap(), wire);
+        }
+    }
+
+    #[test]
+    fn server_messages_have_the_documented_shape() {
+        let joined = ServerMessage::Joined {
+            protocol: PROTOCOL_VERSION,
+            room: "standup".into(),
+            seq: 3,
+            you: alice(),
+            participants: vec![],
+            chat: vec![ChatMessage {
+                seq: 2,
+                from: "bob".into(),
+                from_name: "Bob".into(),
+                text: "hey".into(),
+                sent_at_ms: 5,
+            }],
+            media: Some(MediaAssignment {
+                node_id: "fra-1".into(),
+                region: "eu-central".into(),
+                session_url: "http://127.0.0.1:3480/v1/sessions".into(),
+            }),
+        };
+        let v: serde_json::Value = serde_json::from_str(&joined.to_frame()).unwrap();
+        assert_eq!(v["type"], "joined");
+        assert_eq!(v["you"]["tracks"][0]["kind"], "video");
+        assert_eq!(v["chat"][0]["text"], "hey");
+        assert_eq!(v["media"]["node_id"], "fra-1");
+        assert_eq!(joined.seq(), Some(3));
+
+        let left = ServerMessage::ParticipantLeft {
+            seq: 9,
+            participant_id: "bob".into(),
+            reason: LeaveReason::Kicked,
+        };
+        assert_eq!(
+            serde_json::to_value(&left).unwrap(),
+            json!({"type": "participant_left", "seq": 9, "participant_id": "bob", "reason": "kicked"})
+        );
+        let mv = ServerMessage::ReconnectToNode {
+            media: MediaAssignment {
+                node_id: "dub-1".into(),
+                region: "eu-west".into(),
+                session_url: "https://dub-1/v1/sessions".into(),
+            },
+            reason: "node_lost".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&mv).unwrap()["type"],
+            "reconnect_to_node"
+        );
+        assert_eq!(mv.seq(), None);
+        let err = SignalError::UnsupportedProtocol(9).to_message();
+        assert_eq!(
+            serde_json::to_value(&err).unwrap()["code"],
+            "unsupported_protocol"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_frames() {
+        let long = "x".repeat(MAX_CHAT_CHARS + 1);
+        let cases: Vec<(String, &str)> = vec![
+            ("not json".into(), "invalid_message"),
+            (json!({"type": "teleport"}).to_string(), "invalid_message"),
+            (json!({"type": "chat"}).to_string(), "invalid_message"),
+            (
+                json!({"type": "chat", "text": "hi", "admin": true}).to_string(),
+                "invalid_message",
+            ),
+            (json!({"text": "hi"}).to_string(), "invalid_message"),
+            (
+                json!({"type": "join", "protocol": 0}).to_string(),
+                "unsupported_protocol",
+            ),
+            (
+                json!({"type": "join", "protocol": 99}).to_string(),
+                "unsupported_protocol",
+            ),
+            (
+                json!({"type": "chat", "text": "   "}).to_string(),
+                "bad_chat_text",
+            ),
+            (
+                json!({"type": "chat", "text": long}).to_string(),
+                "bad_chat_text",
+            ),
+            (
+                json!({"type": "chat", "text": "hi", "client_id": ""}).to_string(),
+                "bad_id",
+            ),
+            (
+                json!({"type": "kick", "participant_id": "a\u{0}b"}).to_string(),
+                "bad_id",
+            ),
+            (
+                json!({"type": "mute", "participant_id": "x".repeat(65), "kind": "audio"})
+                    .to_string(),
+                "bad_id",
+            ),
+            ("x".repeat(MAX_CLIENT_FRAME_BYTES + 1), "message_too_large"),
+        ];
+        for (frame, code) in cases {
+            let err = ClientMessage::parse(&frame).unwrap_err();
+            assert_eq!(err.code(), code, "{}", &frame[..frame.len().min(80)]);
+        }
+        // Exactly the maximum chat length is fine, counted in characters, not bytes.
+        let max = "é".repeat(MAX_CHAT_CHARS);
+        assert!(ClientMessage::parse(&json!({"type": "chat", "text": max}).to_string()).is_ok());
+    }
+
+    fn arb_track() -> impl Strategy<Value = TrackInfo> {
+        (
+            "[a-z0-9-]{1,16}",
+            prop_oneof![
+                Just(TrackKind::Audio),
+                Just(TrackKind::Video),
+                Just(TrackKind::Screen)
+            ],
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(id, kind, muted, simulcast)| TrackInfo {
+                id,
+                kind,
+                muted,
+                simulcast,
+            })
+    }
+
+    fn arb_participant() -> impl Strategy<Value = ParticipantInfo> {
+        (
+            "\\PC{1,20}",
+            "\\PC{0,20}",
+            proptest::option::of("\\PC{0,40}"),
+            any::<u64>(),
+            any::<bool>(),
+            proptest::collection::vec(arb_track(), 0..3),
+            proptest::option::of("[a-z0-9-]{1,10}"),
+        )
+            .prop_map(
+                |(id, name, metadata, joined_at_ms, hand_raised, tracks, node_id)| {
+                    ParticipantInfo {
+                        id,
+                        name,
+                        metadata,
+                        joined_at_ms,
+                        hand_raised,
+                        presence: PresenceState::Typing,
+                        tracks,
+                        node_id,
+                    }
+                },
+            )
+    }
+
+    fn arb_server() -> impl Strategy<Value = ServerMessage> {
+        prop_oneof![
+            (any::<u64>(), arb_participant()).prop_map(|(seq, participant)| {
+                ServerMessage::ParticipantJoined { seq, participant }
+            }),
+            (any::<u64>(), "\\PC{1,20}").prop_map(|(seq, participant_id)| {
+                ServerMessage::ParticipantLeft {
+                    seq,
+                    participant_id,
+                    reason: LeaveReason::Disconnected,
+                }
+            }),
+            (any::<u64>(), "\\PC{1,20}", arb_track()).prop_map(|(seq, participant_id, track)| {
+                ServerMessage::TrackPublished {
+                    seq,
+                    participant_id,
+                    track,
+                }
+            }),
+            (
+                any::<u64>(),
+                "\\PC{0,200}",
+                proptest::option::of("[a-z0-9]{1,8}")
+            )
+                .prop_map(|(seq, text, client_id)| ServerMessage::Chat {
+                    message: ChatMessage {
+                        seq,
+                        from: "a".into(),
+                        from_name: "A".into(),
+                        text,
+                        sent_at_ms: seq / 2
+                    },
+                    client_id,
+                }),
+            (
+                any::<u64>(),
+                arb_participant(),
+                proptest::collection::vec(arb_participant(), 0..4)
+            )
+                .prop_map(|(seq, you, participants)| ServerMessage::Joined {
+                    protocol: PROTOCOL_VERSION,
+                    room: "r".into(),
+                    seq,
+                    you,
+                    participants,
+                    chat: vec![],
+                    media: None,
+                }),
+            any::<u64>().prop_map(|nonce| ServerMessage::Pong { nonce }),
+        ]
+    }
+
+    fn arb_client() -> impl Strategy<Value = ClientMessage> {
+        prop_oneof![
+            proptest::option::of(any::<u64>()).prop_map(|last_seq| ClientMessage::Join {
+                protocol: PROTOCOL_VERSION,
+                last_seq
+            }),
+            (
+                "[^\\s][\\PC]{0,100}",
+                proptest::option::of("[a-zA-Z0-9]{1,64}")
+            )
+                .prop_map(|(text, client_id)| ClientMessage::Chat { text, client_id }),
+            arb_track().prop_map(|track| ClientMessage::TrackPublished { track }),
+            any::<bool>().prop_map(|raised| ClientMessage::RaiseHand { raised }),
+            ("[a-z]{1,10}", proptest::option::of("\\PC{0,50}")).prop_map(
+                |(participant_id, reason)| ClientMessage::Kick {
+                    participant_id,
+                    reason
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn server_messages_round_trip(msg in arb_server()) {
+            let back: ServerMessage = serde_json::from_str(&msg.to_frame()).unwrap();
+            prop_assert_eq!(back, msg);
+        }
+
+        #[test]
+        fn client_messages_round_trip(msg in arb_client()) {
+            let frame = serde_json::to_string(&msg).unwrap();
+            prop_assert_eq!(ClientMessage::parse(&frame).unwrap(), msg);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,300}") {
+            let _ = ClientMessage::parse(&s);
+        }
+    }
+}
