@@ -2,8 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::function_host::Limits;
 
 /// Origo: an open video-meeting platform.
 #[derive(Debug, Parser)]
@@ -15,7 +18,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run everything on this machine with embedded defaults (no servers to install).
+    /// Run everything on this machine with embedded defaults (no servers to install). Builds
+    /// the function components when they are missing or stale and generates development secrets.
     Dev(ServeOptions),
     /// Run the edge tier: functions, room coordinators and the node registry.
     Edge(ServeOptions),
@@ -60,4 +64,57 @@ pub struct ServeOptions {
     /// Log format.
     #[arg(long, env = "ORIGO_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// The Spin manifest naming the function components and their routes.
+    #[arg(long, env = "ORIGO_MANIFEST", default_value = "spin.toml")]
+    pub manifest: PathBuf,
+
+    /// Keep key-value data in Redis instead of the embedded store (`redis://127.0.0.1:6379/0`).
+    #[arg(long, env = "ORIGO_REDIS")]
+    pub redis: Option<String>,
+
+    /// An application variable, `NAME=VALUE` (repeatable; also `ORIGO_VAR_NAME=VALUE`).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = crate::variables::parse_assignment)]
+    pub vars: Vec<(String, String)>,
+
+    /// Do not build missing or stale components (`origo dev` builds them by default).
+    #[arg(long, env = "ORIGO_NO_BUILD")]
+    pub no_build: bool,
+
+    /// Linear memory one function instance may use, MiB.
+    #[arg(long, env = "ORIGO_MAX_MEMORY_MB", default_value_t = 128)]
+    pub max_memory_mb: usize,
+
+    /// CPU time one request may spend in the function, ms.
+    #[arg(long, env = "ORIGO_CPU_TIMEOUT_MS", default_value_t = 2000)]
+    pub cpu_timeout_ms: u64,
+
+    /// Total time one function request may take, ms.
+    #[arg(long, env = "ORIGO_TIMEOUT_MS", default_value_t = 30_000)]
+    pub timeout_ms: u64,
+
+    /// Largest request body a function accepts, KiB.
+    #[arg(long, env = "ORIGO_MAX_BODY_KB", default_value_t = 1024)]
+    pub max_body_kb: usize,
+
+    /// Largest response body a function may return, KiB.
+    #[arg(long, env = "ORIGO_MAX_RESPONSE_KB", default_value_t = 8192)]
+    pub max_response_kb: usize,
+
+    /// Function instances alive at once.
+    #[arg(long, env = "ORIGO_MAX_INSTANCES", default_value_t = 64)]
+    pub max_instances: u32,
+}
+
+impl ServeOptions {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_memory_bytes: self.max_memory_mb.max(1) << 20,
+            cpu_timeout: Duration::from_millis(self.cpu_timeout_ms.max(10)),
+            wall_timeout: Duration::from_millis(self.timeout_ms.max(10)),
+            max_request_body: self.max_body_kb << 10,
+            max_response_body: self.max_response_kb << 10,
+            max_instances: self.max_instances.max(1),
+        }
+    }
 }

@@ -1,11 +1,24 @@
 //! `origo-edge`: the `origo` binary's library half.
 //!
 //! `origo dev` runs the whole platform on one machine with embedded defaults; `origo edge` runs
-//! the edge tier only. Both serve the public HTTP surface described in ARCHITECTURE.md.
+//! the edge tier only. Both serve the public HTTP surface described in ARCHITECTURE.md, with the
+//! edge functions running as wasm components on wasmtime.
 
+pub mod component_build;
+pub mod component_cache;
 pub mod config;
+pub mod function_host;
+pub mod host_state;
 pub mod http_error;
+pub mod kv;
+pub mod manifest;
+pub mod metrics;
+pub mod outbound;
+pub mod request_id;
+pub mod routes;
 pub mod server;
+pub mod spin_interfaces;
+pub mod variables;
 
 pub use config::{Cli, Command, ServeOptions};
-pub use server::{Server, serve};
+pub use server::Server;

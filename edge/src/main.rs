@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     let opts = cli.command.options().clone();
     init_tracing(opts.log_format);
 
-    let server = Server::bind(cli.command.mode(), opts.listen, opts.data_dir.clone()).await?;
+    let server = Server::bind(cli.command.mode(), &opts).await?;
     let addr = server.local_addr()?;
     tracing::info!(mode = cli.command.mode(), %addr, data_dir = %opts.data_dir.display(), "origo started");
     // The one line on stdout: scripts and tests wait for it.

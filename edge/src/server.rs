@@ -1,4 +1,4 @@
-//! The HTTP server: binds, routes, and shuts down gracefully.
+//! The HTTP server: binds, wires the function host into the router, and shuts down gracefully.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -6,23 +6,33 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context as _;
 use axum::Router;
-use axum::extract::State;
-use axum::http::{Method, Uri};
-use axum::response::{IntoResponse, Json};
+use axum::extract::{Request, State};
+use axum::http::{Method, Uri, header};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use origo_shared::ApiError;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::config::ServeOptions;
+use crate::function_host::{FunctionHost, error_response};
 use crate::http_error::HttpError;
+use crate::kv::KvBackend;
+use crate::manifest::Manifest;
+use crate::metrics::Metrics;
+use crate::outbound::InternalRouter;
+use crate::routes::RouteTable;
 
 /// What the handlers share.
-#[derive(Debug)]
 struct AppState {
     mode: &'static str,
     started: Instant,
     data_dir: PathBuf,
+    functions: FunctionHost,
+    routes: RouteTable,
+    metrics: Arc<Metrics>,
 }
 
 /// A bound server, ready to run.
@@ -32,27 +42,67 @@ pub struct Server {
 }
 
 impl Server {
-    /// Prepares the data directory and binds `listen`.
-    pub async fn bind(
-        mode: &'static str,
-        listen: SocketAddr,
-        data_dir: PathBuf,
-    ) -> anyhow::Result<Self> {
+    /// Prepares the data directory, storage and the function components, then binds.
+    pub async fn bind(mode: &'static str, opts: &ServeOptions) -> anyhow::Result<Self> {
+        let data_dir = opts.data_dir.clone();
         tokio::fs::create_dir_all(&data_dir)
             .await
             .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", data_dir.display()))?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+
+        let manifest = Manifest::load(&opts.manifest)?;
+        if mode == "dev" && !opts.no_build {
+            let m = manifest.clone();
+            tokio::task::spawn_blocking(move || crate::component_build::build_stale(&m)).await??;
+        }
+        let mut variables = crate::variables::provided(&opts.vars);
+        if mode == "dev" {
+            crate::variables::fill_dev_secrets(&manifest, &data_dir, &mut variables)?;
+        }
+        let variables = manifest.resolve_variables(&variables)?;
+
+        let kv = match &opts.redis {
+            Some(url) => KvBackend::connect_redis(url)
+                .await
+                .with_context(|| "cannot connect to Redis".to_string())?,
+            None => KvBackend::open_embedded(&data_dir.join("kv.redb"))?,
+        };
+
+        let metrics = Arc::new(Metrics::default());
+        let internal = InternalRouter::default();
+        let limits = opts.limits();
+        let cache_dir = std::path::absolute(data_dir.join("cache/components"))?;
+        let (m, vars, kv2, metrics2, internal2) = (
+            manifest.clone(),
+            variables,
+            kv.clone(),
+            metrics.clone(),
+            internal.clone(),
+        );
+        let functions = tokio::task::spawn_blocking(move || {
+            FunctionHost::new(&m, &vars, kv2, limits, &cache_dir, metrics2, internal2)
+        })
+        .await??;
+        tracing::info!(
+            components = functions.component_ids().count(),
+            kv = kv.kind(),
+            manifest = %manifest.path.display(),
+            "function host ready"
+        );
+
         let state = Arc::new(AppState {
             mode,
             started: Instant::now(),
             data_dir,
+            functions,
+            routes: RouteTable::new(manifest.routes.clone()),
+            metrics,
         });
-        Ok(Server {
-            listener,
-            router: router(state),
-        })
+        let router = router(state);
+        internal.set(router.clone());
+        let listener = TcpListener::bind(opts.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.listen))?;
+        Ok(Server { listener, router })
     }
 
     /// The address actually bound (useful with port 0).
@@ -71,23 +121,13 @@ impl Server {
     }
 }
 
-/// Binds and serves until `shutdown` resolves.
-pub async fn serve(
-    mode: &'static str,
-    listen: SocketAddr,
-    data_dir: PathBuf,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let server = Server::bind(mode, listen, data_dir).await?;
-    server.run(shutdown).await?;
-    Ok(())
-}
-
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
+        .fallback(dispatch)
+        .layer(axum::middleware::from_fn(crate::request_id::middleware))
         .with_state(state)
 }
 
@@ -96,19 +136,55 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         .await
         .map(|m| m.is_dir())
         .unwrap_or(false);
-    Json(json!({
-        "status": if data_dir_ok { "ok" } else { "degraded" },
-        "service": "origo",
-        "mode": state.mode,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_secs": state.started.elapsed().as_secs(),
-        "checks": { "data_dir": data_dir_ok },
-    }))
+    let kv_ok = state.functions.kv().ping().await.is_ok();
+    let ok = data_dir_ok && kv_ok;
+    let status = if ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut components: Vec<&str> = state.functions.component_ids().collect();
+    components.sort();
+    (
+        status,
+        Json(json!({
+            "status": if ok { "ok" } else { "degraded" },
+            "service": "origo",
+            "mode": state.mode,
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": state.started.elapsed().as_secs(),
+            "checks": { "data_dir": data_dir_ok, "kv": kv_ok, "kv_backend": state.functions.kv().kind() },
+            "components": components,
+        })),
+    )
 }
 
-async fn not_found(method: Method, uri: Uri) -> HttpError {
-    tracing::debug!(%method, path = uri.path(), "no route");
-    ApiError::not_found(format!("no route for {method} {}", uri.path())).into()
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// Everything that is not a built-in route goes to the component the manifest routes it to.
+async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    match state.routes.lookup(&path) {
+        Some(component) => {
+            let component = component.to_owned();
+            state.functions.handle(&component, req).await
+        }
+        None => {
+            tracing::debug!(method = %req.method(), %path, "no route");
+            error_response(&ApiError::not_found(format!(
+                "no route for {} {path}",
+                req.method()
+            )))
+        }
+    }
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> HttpError {

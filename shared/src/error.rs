@@ -19,6 +19,7 @@ pub enum ErrorCode {
     RateLimited,
     LimitExceeded,
     Internal,
+    BadGateway,
     Unavailable,
     Timeout,
 }
@@ -37,6 +38,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
+            ErrorCode::BadGateway => 502,
             ErrorCode::Unavailable => 503,
             ErrorCode::Timeout => 504,
         }
@@ -57,6 +59,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::Internal => "internal",
+            ErrorCode::BadGateway => "bad_gateway",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
         }
@@ -166,6 +169,7 @@ mod tests {
             ErrorCode::RateLimited,
             ErrorCode::LimitExceeded,
             ErrorCode::Internal,
+            ErrorCode::BadGateway,
             ErrorCode::Unavailable,
             ErrorCode::Timeout,
         ];

@@ -1,0 +1,315 @@
+//! Outbound HTTP from components: only to the hosts the manifest allows
+//! (`allowed_outbound_hosts`), and requests to `origo.internal` are served in-process by this
+//! same server, without a socket.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use tower::ServiceExt;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// The host name a component uses to reach this server in-process.
+pub const INTERNAL_HOST: &str = "origo.internal";
+/// Header counting nested in-process calls; requests beyond [`MAX_HOPS`] are refused.
+pub const HOP_HEADER: &str = "x-origo-hop";
+pub const MAX_HOPS: u8 = 4;
+/// Largest body carried on an in-process call, either way.
+const INTERNAL_BODY_LIMIT: usize = 4 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pattern {
+    Any,
+    Exact(String),
+    /// `*.example.com`: any subdomain (not the apex).
+    Suffix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Allowed {
+    /// `None` for `*://`.
+    scheme: Option<String>,
+    host: Pattern,
+    /// `None` for `:*`.
+    port: Option<u16>,
+}
+
+/// A component's `allowed_outbound_hosts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedHosts {
+    entries: Vec<Allowed>,
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+impl AllowedHosts {
+    /// Parses entries such as `https://api.example.com`, `http://127.0.0.1:*`,
+    /// `https://*.example.com:8443`, `*://*:*`.
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for e in entries {
+            let (scheme, rest) = e
+                .split_once("://")
+                .ok_or_else(|| format!("allowed host {e:?} needs a scheme"))?;
+            let scheme = match scheme {
+                "*" => None,
+                "http" | "https" => Some(scheme.to_owned()),
+                other => {
+                    return Err(format!(
+                        "allowed host {e:?}: scheme {other} is not supported"
+                    ));
+                }
+            };
+            let rest = rest.trim_end_matches('/');
+            if rest.contains('/') {
+                return Err(format!("allowed host {e:?} must not have a path"));
+            }
+            let (host, port) = match rest.rsplit_once(':') {
+                Some((h, "*")) => (h, None),
+                Some((h, p)) => (
+                    h,
+                    Some(
+                        p.parse::<u16>()
+                            .map_err(|_| format!("allowed host {e:?}: bad port"))?,
+                    ),
+                ),
+                None => {
+                    let port = match &scheme {
+                        Some(s) => default_port(s),
+                        None => {
+                            return Err(format!(
+                                "allowed host {e:?}: `*://` needs an explicit port or `:*`"
+                            ));
+                        }
+                    };
+                    (rest, port)
+                }
+            };
+            let host = match host {
+                "" => return Err(format!("allowed host {e:?} has no host")),
+                "*" => Pattern::Any,
+                h if h.starts_with("*.") && h.len() > 2 => {
+                    Pattern::Suffix(h[1..].to_ascii_lowercase())
+                }
+                h if h.contains('*') => {
+                    return Err(format!(
+                        "allowed host {e:?}: '*' only as a whole label prefix"
+                    ));
+                }
+                h => Pattern::Exact(h.to_ascii_lowercase()),
+            };
+            out.push(Allowed { scheme, host, port });
+        }
+        Ok(AllowedHosts { entries: out })
+    }
+
+    /// True when a request to `scheme://host:port` is allowed.
+    pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let Some(port) = port.or_else(|| default_port(scheme)) else {
+            return false;
+        };
+        self.entries.iter().any(|a| {
+            a.scheme.as_deref().is_none_or(|s| s == scheme)
+                && a.port.is_none_or(|p| p == port)
+                && match &a.host {
+                    Pattern::Any => true,
+                    Pattern::Exact(h) => *h == host,
+                    Pattern::Suffix(s) => host.ends_with(s.as_str()),
+                }
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The server's own router, for in-process calls. Set once the router exists.
+#[derive(Clone, Default)]
+pub struct InternalRouter(Arc<OnceLock<Router>>);
+
+impl InternalRouter {
+    pub fn set(&self, router: Router) {
+        let _ = self.0.set(router);
+    }
+
+    fn get(&self) -> Option<Router> {
+        self.0.get().cloned()
+    }
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+type SendFuture =
+    Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
+
+/// Per-request outbound policy of one component instance.
+pub struct OutboundHooks {
+    pub component: Arc<str>,
+    pub allowed: Arc<AllowedHosts>,
+    pub internal: InternalRouter,
+    /// How deep in a chain of in-process calls this request is.
+    pub hop: u8,
+    pub request_id: Arc<str>,
+}
+
+fn full(bytes: Bytes) -> WasiBody {
+    Full::new(bytes).map_err(HttpError::from).boxed_unsync()
+}
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _io: IoFuture,
+    ) -> SendFuture {
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("https").to_owned();
+        let host = uri.host().unwrap_or("").to_owned();
+        let port = uri.port_u16();
+        if !self.allowed.allows(&scheme, &host, port) {
+            tracing::warn!(component = %self.component, %scheme, %host, "outbound request denied by allowed_outbound_hosts");
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        if host.eq_ignore_ascii_case(INTERNAL_HOST) {
+            return self.internal_call(request);
+        }
+        tracing::debug!(component = %self.component, %scheme, %host, "outbound request");
+        let mut opts = options.unwrap_or_default();
+        opts.connect_timeout = Some(
+            opts.connect_timeout
+                .unwrap_or(Duration::from_secs(5))
+                .min(Duration::from_secs(10)),
+        );
+        opts.first_byte_timeout = Some(
+            opts.first_byte_timeout
+                .unwrap_or(Duration::from_secs(15))
+                .min(Duration::from_secs(30)),
+        );
+        opts.between_bytes_timeout = Some(
+            opts.between_bytes_timeout
+                .unwrap_or(Duration::from_secs(15))
+                .min(Duration::from_secs(30)),
+        );
+        Box::new(async move {
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, Some(opts)).await?;
+            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+        })
+    }
+}
+
+impl OutboundHooks {
+    fn internal_call(&self, request: http::Request<WasiBody>) -> SendFuture {
+        let router = self.internal.get();
+        let next_hop = self.hop.saturating_add(1);
+        let request_id = self.request_id.clone();
+        Box::new(async move {
+            let Some(router) = router else {
+                return Err(HttpError::InternalError(Some(
+                    "in-process router is not ready".into(),
+                )));
+            };
+            if next_hop > MAX_HOPS {
+                let res = http::Response::builder()
+                    .status(508)
+                    .header("content-type", "application/json")
+                    .body(full(Bytes::from_static(
+                        br#"{"error":{"code":"loop_detected","message":"too many nested in-process calls"}}"#,
+                    )))
+                    .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
+                return Ok((res, Box::new(async { Ok(()) }) as IoFuture));
+            }
+            let (mut parts, body) = request.into_parts();
+            let body = Limited::new(body, INTERNAL_BODY_LIMIT)
+                .collect()
+                .await
+                .map_err(|_| HttpError::HttpRequestBodySize(Some(INTERNAL_BODY_LIMIT as u64)))?
+                .to_bytes();
+            parts
+                .headers
+                .insert(HOP_HEADER, http::HeaderValue::from(i32::from(next_hop)));
+            if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+                parts.headers.insert(crate::request_id::HEADER, v);
+            }
+            let req = http::Request::from_parts(parts, axum::body::Body::from(body));
+            let res = router
+                .oneshot(req)
+                .await
+                .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
+            let (parts, body) = res.into_parts();
+            let body = Limited::new(body, INTERNAL_BODY_LIMIT)
+                .collect()
+                .await
+                .map_err(|_| HttpError::HttpResponseBodySize(Some(INTERNAL_BODY_LIMIT as u64)))?
+                .to_bytes();
+            Ok((
+                http::Response::from_parts(parts, full(body)),
+                Box::new(async { Ok(()) }) as IoFuture,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(list: &[&str]) -> AllowedHosts {
+        AllowedHosts::parse(&list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn matching() {
+        let a = hosts(&[
+            "https://api.example.com",
+            "http://127.0.0.1:*",
+            "https://*.partner.test:8443",
+            "http://origo.internal",
+        ]);
+        assert!(a.allows("https", "api.example.com", None));
+        assert!(a.allows("https", "API.example.com", Some(443)));
+        assert!(!a.allows("https", "api.example.com", Some(8443)));
+        assert!(!a.allows("http", "api.example.com", None));
+        assert!(a.allows("http", "127.0.0.1", Some(9999)));
+        assert!(!a.allows("https", "127.0.0.1", Some(9999)));
+        assert!(a.allows("https", "hooks.partner.test", Some(8443)));
+        assert!(!a.allows("https", "partner.test", Some(8443)));
+        assert!(!a.allows("https", "evilpartner.test", Some(8443)));
+        assert!(a.allows("http", "origo.internal", None));
+        assert!(!AllowedHosts::default().allows("https", "example.com", None));
+        let any = hosts(&["*://*:*"]);
+        assert!(any.allows("http", "x", Some(1)));
+        assert!(
+            !any.allows("gopher", "x", None),
+            "unknown scheme without port"
+        );
+    }
+
+    #[test]
+    fn bad_entries() {
+        for bad in [
+            "example.com",
+            "ftp://example.com",
+            "https://",
+            "https://exa*mple.com",
+            "https://example.com/path",
+            "https://example.com:99999",
+            "*://example.com",
+        ] {
+            assert!(AllowedHosts::parse(&[bad.to_owned()]).is_err(), "{bad}");
+        }
+    }
+}

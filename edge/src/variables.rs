@@ -1,0 +1,94 @@
+//! Application variables: from `--var NAME=VALUE`, `ORIGO_VAR_NAME` / `SPIN_VARIABLE_NAME`
+//! environment variables, and — in `origo dev` only — secrets generated once and kept in the
+//! data directory, so a fresh checkout runs without configuration.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::manifest::Manifest;
+
+const DEV_FILE: &str = "dev-variables.json";
+
+/// Parses `NAME=VALUE`.
+pub fn parse_assignment(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
+    Ok((k.trim().to_ascii_lowercase(), v.to_owned()))
+}
+
+/// Values given on the command line and in the environment (command line wins).
+pub fn provided(cli: &[(String, String)]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (k, v) in std::env::vars() {
+        let name = k
+            .strip_prefix("SPIN_VARIABLE_")
+            .or_else(|| k.strip_prefix("ORIGO_VAR_"));
+        if let Some(name) = name {
+            out.insert(name.to_ascii_lowercase(), v);
+        }
+    }
+    for (k, v) in cli {
+        out.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+/// Fills required secret variables nobody provided with random values kept in
+/// `data_dir/dev-variables.json` (mode 0600), the same on every `origo dev` start.
+pub fn fill_dev_secrets(
+    manifest: &Manifest,
+    data_dir: &Path,
+    values: &mut HashMap<String, String>,
+) -> anyhow::Result<()> {
+    let missing: Vec<&String> = manifest
+        .variables
+        .iter()
+        .filter(|(name, v)| v.required && v.secret && !values.contains_key(*name))
+        .map(|(name, _)| name)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let path = data_dir.join(DEV_FILE);
+    let mut stored: HashMap<String, String> = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut changed = false;
+    for name in missing {
+        if !stored.contains_key(name) {
+            let mut buf = [0u8; 32];
+            getrandom03::fill(&mut buf).map_err(|e| anyhow::anyhow!("no OS random source: {e}"))?;
+            stored.insert(
+                name.clone(),
+                buf.iter().map(|b| format!("{b:02x}")).collect(),
+            );
+            changed = true;
+        }
+        values.insert(name.clone(), stored[name].clone());
+        tracing::info!(variable = %name, file = %path.display(), "using a generated development secret");
+    }
+    if changed {
+        write_private(&path, &serde_json::to_vec_pretty(&stored)?)?;
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}

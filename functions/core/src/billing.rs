@@ -1,0 +1,112 @@
+//! Billing: the plan in force and the usage recorded against it.
+//!
+//! Variables: `plan_name` (default `free`), `plan_max_participants` (per room, default 100),
+//! `plan_max_rooms` (default 10), `plan_participant_minutes` (per month, default 10000).
+//! Usage totals are kept in key-value under `usage:{YYYY-MM}` by whoever records them.
+
+use http::{Method, StatusCode};
+use origo_shared::ApiError;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::authenticate;
+use crate::platform::{Platform, PlatformExt};
+use crate::reply::{self, respond, unavailable};
+use crate::{Request, Response};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub name: String,
+    pub max_participants_per_room: u32,
+    pub max_rooms: u32,
+    pub participant_minutes_per_month: u64,
+}
+
+impl Plan {
+    pub fn from_platform(p: &impl Platform) -> Plan {
+        fn num<T: std::str::FromStr>(p: &impl Platform, name: &str, default: T) -> T {
+            p.variable(name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        }
+        Plan {
+            name: p.variable("plan_name").unwrap_or_else(|| "free".into()),
+            max_participants_per_room: num(p, "plan_max_participants", 100),
+            max_rooms: num(p, "plan_max_rooms", 10),
+            participant_minutes_per_month: num(p, "plan_participant_minutes", 10_000),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub participant_seconds: u64,
+    pub rooms_created: u64,
+}
+
+/// `YYYY-MM` of a Unix time in milliseconds (proleptic Gregorian, UTC).
+pub fn month_of(ms: u64) -> String {
+    // Civil-from-days, after Howard Hinnant's public-domain algorithm description.
+    let days = (ms / 86_400_000) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}")
+}
+
+/// Serves `/v1/billing/*`.
+pub async fn handle(req: Request, p: &impl Platform) -> Response {
+    respond(route(&req, p).await)
+}
+
+async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let path = req.uri().path();
+    if path != "/v1/billing/plan" && path != "/v1/billing/usage" {
+        return Err(reply::not_found(req));
+    }
+    if req.method() != Method::GET {
+        return Err(reply::method_not_allowed(req, "GET"));
+    }
+    authenticate(req, p)?;
+    if path == "/v1/billing/plan" {
+        return Ok(reply::json(StatusCode::OK, &Plan::from_platform(p)));
+    }
+    let month = match reply::query_param(req, "month") {
+        Some(m)
+            if m.len() == 7
+                && m.as_bytes()[4] == b'-'
+                && m.bytes()
+                    .enumerate()
+                    .all(|(i, b)| i == 4 || b.is_ascii_digit()) =>
+        {
+            m.to_owned()
+        }
+        Some(_) => return Err(ApiError::bad_request("month must be YYYY-MM")),
+        None => month_of(p.now_ms()),
+    };
+    let usage: Usage = p
+        .kv_get_json(&format!("usage:{month}"))
+        .await
+        .map_err(unavailable)?
+        .unwrap_or_default();
+    Ok(reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "month": month, "usage": usage, "plan": Plan::from_platform(p) }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::month_of;
+
+    #[test]
+    fn months() {
+        assert_eq!(month_of(0), "1970-01");
+        assert_eq!(month_of(951_782_400_000), "2000-02"); // 2000-02-29
+        assert_eq!(month_of(1_798_761_599_000), "2026-12"); // 2026-12-31T23:59:59Z
+        assert_eq!(month_of(1_798_761_600_000), "2027-01");
+    }
+}

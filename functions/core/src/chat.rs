@@ -1,0 +1,115 @@
+//! Chat history: `GET/POST /v1/rooms/{room}/messages`.
+//!
+//! Messages are stored under `chat:{room}:{sent_at_ms:016}-{random}`: unique keys that sort by
+//! time, so concurrent posts never overwrite each other. The key after the prefix is the
+//! paging cursor.
+
+use http::{Method, StatusCode};
+use origo_shared::ApiError;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::authenticate;
+use crate::platform::{Platform, PlatformExt};
+use crate::reply::{self, respond, unavailable};
+use crate::room::valid_room_name;
+use crate::{Request, Response};
+
+pub const MAX_TEXT_CHARS: usize = origo_shared::signal::MAX_CHAT_CHARS;
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub id: String,
+    pub from: String,
+    pub from_name: String,
+    pub text: String,
+    pub sent_at_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostMessage {
+    text: String,
+}
+
+/// Serves `/v1/rooms/{room}/messages`.
+pub async fn handle(req: Request, p: &impl Platform) -> Response {
+    respond(route(&req, p).await)
+}
+
+async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let segments = reply::segments(req);
+    let ["v1", "rooms", room, "messages"] = segments.as_slice() else {
+        return Err(reply::not_found(req));
+    };
+    if !valid_room_name(room) {
+        return Err(ApiError::not_found(format!("no room named {room}")));
+    }
+    match *req.method() {
+        Method::GET => history(req, p, room).await,
+        Method::POST => post(req, p, room).await,
+        _ => Err(reply::method_not_allowed(req, "GET, POST")),
+    }
+}
+
+async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, ApiError> {
+    let claims = authenticate(req, p)?;
+    let body: PostMessage = reply::parse_json(req)?;
+    let n = body.text.chars().count();
+    if body.text.trim().is_empty() || n > MAX_TEXT_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "text must be 1..={MAX_TEXT_CHARS} characters"
+        )));
+    }
+    let sent_at_ms = p.now_ms();
+    let id = format!("{sent_at_ms:016}-{}", p.random_hex(6));
+    let msg = StoredMessage {
+        id: id.clone(),
+        from_name: claims.name.clone().unwrap_or_else(|| claims.sub.clone()),
+        from: claims.sub,
+        text: body.text,
+        sent_at_ms,
+    };
+    p.kv_set_json(&format!("chat:{room}:{id}"), &msg)
+        .await
+        .map_err(unavailable)?;
+    Ok(reply::json(StatusCode::CREATED, &msg))
+}
+
+async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Response, ApiError> {
+    authenticate(req, p)?;
+    let limit = match reply::query_param(req, "limit") {
+        None => DEFAULT_PAGE,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1..={MAX_PAGE}")))?,
+    };
+    let after = reply::query_param(req, "after").unwrap_or("");
+    let prefix = format!("chat:{room}:");
+    let mut keys = p.kv_keys(&prefix).await.map_err(unavailable)?;
+    keys.sort();
+    let mut messages = Vec::new();
+    for k in keys
+        .iter()
+        .filter(|k| k[prefix.len()..] > *after)
+        .take(limit)
+    {
+        if let Some(m) = p
+            .kv_get_json::<StoredMessage>(k)
+            .await
+            .map_err(unavailable)?
+        {
+            messages.push(m);
+        }
+    }
+    let next_cursor = (messages.len() == limit)
+        .then(|| messages.last().map(|m| m.id.clone()))
+        .flatten();
+    Ok(reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "messages": messages, "next_cursor": next_cursor }),
+    ))
+}

@@ -1,0 +1,19 @@
+//! `origo-functions`: the logic of Origo's edge functions, free of any host.
+//!
+//! Each domain is one `async fn handle(Request<Bytes>, &impl Platform) -> Response<Bytes>`.
+//! Hosts (the `origo` wasmtime runtime through spin-sdk components, Spin itself, Cloudflare
+//! Workers, AWS Lambda) implement [`Platform`] once and call the handlers.
+
+pub mod auth;
+pub mod billing;
+pub mod chat;
+pub mod notify;
+pub mod platform;
+pub mod reply;
+pub mod room;
+
+pub use platform::{Platform, PlatformError};
+
+/// Every function's request and response types.
+pub type Request = http::Request<bytes::Bytes>;
+pub type Response = http::Response<bytes::Bytes>;

@@ -1,0 +1,213 @@
+//! Partner webhooks: register endpoints, list and remove them, and send a signed test event.
+//!
+//! Stored under `webhook:{id}`. The signing secret (`whsec_…`) is returned once, at creation;
+//! listings never include it. Deliveries are signed per the Standard Webhooks scheme and go
+//! out through the host's outbound HTTP, which only reaches the hosts the deployment allows.
+
+use bytes::Bytes;
+use http::{Method, StatusCode, header};
+use origo_shared::webhook::{self, WebhookSecret};
+use origo_shared::{ApiError, ErrorCode};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::authenticate;
+use crate::platform::{Platform, PlatformError, PlatformExt};
+use crate::reply::{self, respond, unavailable};
+use crate::{Request, Response};
+
+/// The events a webhook may subscribe to.
+pub const EVENTS: &[&str] = &[
+    "room.started",
+    "room.finished",
+    "participant.joined",
+    "participant.left",
+    "track.published",
+    "track.unpublished",
+    "chat.message",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredWebhook {
+    id: String,
+    url: String,
+    events: Vec<String>,
+    created_at_ms: u64,
+    owner: String,
+    secret: String,
+}
+
+#[derive(Serialize)]
+struct PublicWebhook<'a> {
+    id: &'a str,
+    url: &'a str,
+    events: &'a [String],
+    created_at_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+}
+
+impl StoredWebhook {
+    fn public(&self, with_secret: bool) -> PublicWebhook<'_> {
+        PublicWebhook {
+            id: &self.id,
+            url: &self.url,
+            events: &self.events,
+            created_at_ms: self.created_at_ms,
+            secret: with_secret.then_some(self.secret.as_str()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateWebhook {
+    url: String,
+    #[serde(default)]
+    events: Option<Vec<String>>,
+}
+
+/// Serves `/v1/webhooks`, `/v1/webhooks/{id}` and `/v1/webhooks/{id}/test`.
+pub async fn handle(req: Request, p: &impl Platform) -> Response {
+    respond(route(&req, p).await)
+}
+
+async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let segments = reply::segments(req);
+    match (segments.as_slice(), req.method()) {
+        (["v1", "webhooks"], &Method::POST) => create(req, p).await,
+        (["v1", "webhooks"], &Method::GET) => list(req, p).await,
+        (["v1", "webhooks"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "webhooks", id], &Method::DELETE) => delete(req, p, id).await,
+        (["v1", "webhooks", _], _) => Err(reply::method_not_allowed(req, "DELETE")),
+        (["v1", "webhooks", id, "test"], &Method::POST) => test(req, p, id).await,
+        (["v1", "webhooks", _, "test"], _) => Err(reply::method_not_allowed(req, "POST")),
+        _ => Err(reply::not_found(req)),
+    }
+}
+
+fn valid_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+        && url.len() <= 2048
+        && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some())
+}
+
+async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let claims = authenticate(req, p)?;
+    let body: CreateWebhook = reply::parse_json(req)?;
+    if !valid_url(&body.url) {
+        return Err(ApiError::bad_request("url must be an absolute http(s) URL"));
+    }
+    let events = body
+        .events
+        .unwrap_or_else(|| EVENTS.iter().map(|e| (*e).to_owned()).collect());
+    if events.is_empty() {
+        return Err(ApiError::bad_request("events must not be empty"));
+    }
+    if let Some(bad) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown event {bad:?}; known: {}",
+            EVENTS.join(", ")
+        )));
+    }
+    let mut key = [0u8; 32];
+    p.random(&mut key);
+    let secret = WebhookSecret::from_bytes(&key).map_err(|e| ApiError::internal(e.to_string()))?;
+    let hook = StoredWebhook {
+        id: format!("wh_{}", p.random_hex(10)),
+        url: body.url,
+        events,
+        created_at_ms: p.now_ms(),
+        owner: claims.sub,
+        secret: secret.expose(),
+    };
+    p.kv_set_json(&format!("webhook:{}", hook.id), &hook)
+        .await
+        .map_err(unavailable)?;
+    Ok(reply::json(StatusCode::CREATED, &hook.public(true)))
+}
+
+async fn load(p: &impl Platform, id: &str) -> Result<StoredWebhook, ApiError> {
+    let valid = id.starts_with("wh_")
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let found = if valid {
+        p.kv_get_json::<StoredWebhook>(&format!("webhook:{id}"))
+            .await
+            .map_err(unavailable)?
+    } else {
+        None
+    };
+    found.ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
+}
+
+async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    authenticate(req, p)?;
+    let mut keys = p.kv_keys("webhook:").await.map_err(unavailable)?;
+    keys.sort();
+    let mut hooks = Vec::new();
+    for k in keys {
+        if let Some(h) = p
+            .kv_get_json::<StoredWebhook>(&k)
+            .await
+            .map_err(unavailable)?
+        {
+            hooks.push(h);
+        }
+    }
+    let public: Vec<PublicWebhook<'_>> = hooks.iter().map(|h| h.public(false)).collect();
+    Ok(reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "webhooks": public }),
+    ))
+}
+
+async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
+    authenticate(req, p)?;
+    let hook = load(p, id).await?;
+    p.kv_delete(&format!("webhook:{}", hook.id))
+        .await
+        .map_err(unavailable)?;
+    Ok(reply::no_content())
+}
+
+/// Sends a signed `webhook.test` event to the endpoint now and reports what it answered.
+async fn test(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
+    authenticate(req, p)?;
+    let hook = load(p, id).await?;
+    let secret =
+        WebhookSecret::parse(&hook.secret).map_err(|e| ApiError::internal(e.to_string()))?;
+    let msg_id = format!("msg_{}", p.random_hex(12));
+    let timestamp = p.now_secs();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "type": "webhook.test",
+        "timestamp": timestamp,
+        "data": { "webhook_id": hook.id },
+    }))
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let signed = webhook::sign(std::slice::from_ref(&secret), &msg_id, timestamp, &body);
+    let mut builder =
+        http::Request::post(&hook.url).header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in signed.pairs() {
+        builder = builder.header(name, value);
+    }
+    let out = builder
+        .body(Bytes::from(body))
+        .map_err(|e| ApiError::bad_request(format!("bad webhook url: {e}")))?;
+    match p.http_send(out).await {
+        Ok(res) => Ok(reply::json(
+            StatusCode::OK,
+            &serde_json::json!({ "delivered": res.status().is_success(), "status": res.status().as_u16(), "message_id": msg_id }),
+        )),
+        Err(PlatformError::HostNotAllowed) => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this deployment does not allow outbound requests to the webhook's host",
+        )),
+        Err(e) => Ok(reply::json(
+            StatusCode::OK,
+            &serde_json::json!({ "delivered": false, "error": e.to_string(), "message_id": msg_id }),
+        )),
+    }
+}

@@ -1,0 +1,76 @@
+//! The one seam between function logic and its host.
+
+use bytes::Bytes;
+
+/// What went wrong in a host call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlatformError {
+    #[error("key-value store: {0}")]
+    Store(String),
+    #[error("outbound HTTP: {0}")]
+    Http(String),
+    #[error("outbound request to a host the function may not reach")]
+    HostNotAllowed,
+}
+
+/// Services a host gives a function. Methods are `async` without a `Send` bound: Workers
+/// futures are `!Send`; hosts that need `Send` provide it themselves.
+#[allow(async_fn_in_trait)]
+pub trait Platform {
+    /// Reads `key` from the function's key-value store.
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError>;
+    /// Writes `key`; durable when the call returns.
+    async fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), PlatformError>;
+    /// Deletes `key` (no error when absent).
+    async fn kv_delete(&self, key: &str) -> Result<(), PlatformError>;
+    /// Every key that starts with `prefix`.
+    async fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, PlatformError>;
+    /// Sends an HTTP request (only to hosts the deployment allows).
+    async fn http_send(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, PlatformError>;
+    /// A configuration variable (`None` when unset).
+    fn variable(&self, name: &str) -> Option<String>;
+    /// Wall-clock time, Unix milliseconds.
+    fn now_ms(&self) -> u64;
+    /// Fills `buf` with cryptographically secure random bytes.
+    fn random(&self, buf: &mut [u8]);
+}
+
+/// Helpers every handler uses on top of [`Platform`].
+pub(crate) trait PlatformExt: Platform {
+    fn now_secs(&self) -> u64 {
+        self.now_ms() / 1000
+    }
+
+    /// `n` random bytes as lowercase hex.
+    fn random_hex(&self, n: usize) -> String {
+        let mut buf = vec![0u8; n];
+        self.random(&mut buf);
+        buf.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    async fn kv_get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, PlatformError> {
+        match self.kv_get(key).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                PlatformError::Store(format!("stored value at {key} is not valid: {e}"))
+            }),
+        }
+    }
+
+    async fn kv_set_json<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), PlatformError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| PlatformError::Store(e.to_string()))?;
+        self.kv_set(key, &bytes).await
+    }
+}
+
+impl<P: Platform + ?Sized> PlatformExt for P {}

@@ -1,0 +1,109 @@
+//! Building responses and reading requests the same way in every handler.
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use origo_shared::{ApiError, ErrorCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::platform::PlatformError;
+use crate::{Request, Response};
+
+/// Largest JSON body a function accepts.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => with_type(status, body, "application/json"),
+        Err(e) => error(&ApiError::internal(format!(
+            "cannot serialise response: {e}"
+        ))),
+    }
+}
+
+fn with_type(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Response {
+    let mut res = http::Response::new(Bytes::from(body));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+/// The JSON error body for `e`.
+pub fn error(e: &ApiError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    with_type(status, e.to_json(), "application/json")
+}
+
+/// 204 No Content.
+pub fn no_content() -> Response {
+    let mut res = http::Response::new(Bytes::new());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    res
+}
+
+/// Runs a handler body that returns `Result<Response, ApiError>` and renders the error.
+pub fn respond(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(|e| error(&e))
+}
+
+/// Parses a JSON body, refusing wrong content types, oversized bodies and unknown shapes.
+pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        if !ct.starts_with("application/json") {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send application/json",
+            ));
+        }
+    }
+    if req.body().len() > MAX_JSON_BODY {
+        return Err(ApiError::payload_too_large(format!(
+            "JSON bodies are limited to {MAX_JSON_BODY} bytes"
+        )));
+    }
+    serde_json::from_slice(req.body())
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
+}
+
+/// A `405` naming what is allowed.
+pub fn method_not_allowed(req: &Request, allowed: &str) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "{} is not allowed on {}; use {allowed}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+/// A `404` for a path the function does not serve.
+pub fn not_found(req: &Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+/// Host failures become a 503: the request may be retried.
+pub fn unavailable(e: PlatformError) -> ApiError {
+    ApiError::new(ErrorCode::Unavailable, e.to_string())
+}
+
+/// The value of query parameter `name`, percent-decoding not needed for the simple values used.
+pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.uri().query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
+
+/// The path split into segments, without empty ones.
+pub fn segments(req: &Request) -> Vec<&str> {
+    req.uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
+}

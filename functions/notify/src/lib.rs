@@ -1,0 +1,7 @@
+//! The `notify` function: a spin-sdk HTTP component around `origo_functions::notify`.
+#![cfg(target_arch = "wasm32")]
+
+#[spin_sdk::http_component]
+async fn handle(req: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+    origo_functions_spin::serve(req, origo_functions::notify::handle).await
+}
