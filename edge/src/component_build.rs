@@ -26,10 +26,10 @@ fn newest_matching(root: &Path, pattern: &str) -> Option<SystemTime> {
             if let Ok(entries) = std::fs::read_dir(&path) {
                 stack.extend(entries.flatten().map(|e| e.path()));
             }
-        } else if path.to_string_lossy().ends_with(suffix) {
-            if let Ok(m) = meta.modified() {
-                newest = newest.max(Some(m));
-            }
+        } else if path.to_string_lossy().ends_with(suffix)
+            && let Ok(m) = meta.modified()
+        {
+            newest = newest.max(Some(m));
         }
     }
     newest
@@ -40,14 +40,8 @@ pub fn is_stale(root: &Path, c: &Component) -> bool {
     let Ok(built) = std::fs::metadata(&c.source).and_then(|m| m.modified()) else {
         return true;
     };
-    let lock = std::fs::metadata(root.join("Cargo.lock"))
-        .and_then(|m| m.modified())
-        .ok();
-    c.watch
-        .iter()
-        .filter_map(|w| newest_matching(root, w))
-        .chain(lock)
-        .any(|t| t > built)
+    let lock = std::fs::metadata(root.join("Cargo.lock")).and_then(|m| m.modified()).ok();
+    c.watch.iter().filter_map(|w| newest_matching(root, w)).chain(lock).any(|t| t > built)
 }
 
 /// Builds every stale component that has a build command. Build output goes to stderr.
@@ -69,17 +63,8 @@ pub fn build_stale(manifest: &Manifest) -> anyhow::Result<()> {
             .stdout(Stdio::from(stderr_fd()?))
             .status()
             .with_context(|| format!("cannot run the build command of {}", c.id))?;
-        anyhow::ensure!(
-            status.success(),
-            "building component {} failed ({status})",
-            c.id
-        );
-        anyhow::ensure!(
-            c.source.exists(),
-            "building component {} did not produce {}",
-            c.id,
-            c.source.display()
-        );
+        anyhow::ensure!(status.success(), "building component {} failed ({status})", c.id);
+        anyhow::ensure!(c.source.exists(), "building component {} did not produce {}", c.id, c.source.display());
     }
     Ok(())
 }

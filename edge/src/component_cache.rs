@@ -14,33 +14,18 @@ use wasmtime::component::Component;
 /// The cache file for `wasm` under `engine`.
 pub fn cache_path(engine: &Engine, id: &str, wasm: &[u8], cache_dir: &Path) -> PathBuf {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine
-        .precompile_compatibility_hash()
-        .hash(&mut engine_hash);
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
     let mut h = Sha256::new();
     h.update(wasm);
     h.update(engine_hash.finish().to_le_bytes());
-    let digest: String = h
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
     cache_dir.join(format!("{id}-{digest}.cwasm"))
 }
 
 /// The compiled component for the `.wasm` at `source`.
-pub fn load(
-    engine: &Engine,
-    id: &str,
-    source: &Path,
-    cache_dir: &Path,
-) -> anyhow::Result<Component> {
+pub fn load(engine: &Engine, id: &str, source: &Path, cache_dir: &Path) -> anyhow::Result<Component> {
     let wasm = std::fs::read(source).with_context(|| {
-        format!(
-            "cannot read component {id} from {} (build it first, or run `origo dev`)",
-            source.display()
-        )
+        format!("cannot read component {id} from {} (build it first, or run `origo dev`)", source.display())
     })?;
     let cached = cache_path(engine, id, &wasm, cache_dir);
     if cached.exists() {
@@ -51,21 +36,14 @@ pub fn load(
                 tracing::debug!(component = id, path = %cached.display(), "loaded compiled component from cache");
                 return Ok(c);
             }
-            Err(e) => tracing::info!(
-                component = id,
-                "cached compilation unusable ({e}); recompiling"
-            ),
+            Err(e) => tracing::info!(component = id, "cached compilation unusable ({e}); recompiling"),
         }
     }
     let t0 = Instant::now();
     let component = Component::new(engine, &wasm)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("{} is not a valid component", source.display()))?;
-    tracing::info!(
-        component = id,
-        ms = t0.elapsed().as_millis() as u64,
-        "compiled component"
-    );
+    tracing::info!(component = id, ms = t0.elapsed().as_millis() as u64, "compiled component");
     if let Err(e) = store(&component, &cached) {
         tracing::warn!(component = id, "cannot cache compiled component: {e:#}");
     }

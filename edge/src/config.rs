@@ -69,6 +69,10 @@ pub struct ServeOptions {
     #[arg(long, env = "ORIGO_MANIFEST", default_value = "spin.toml")]
     pub manifest: PathBuf,
 
+    /// Where compiled components are cached (default: DATA_DIR/cache/components).
+    #[arg(long, env = "ORIGO_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
     /// Keep key-value data in Redis instead of the embedded store (`redis://127.0.0.1:6379/0`).
     #[arg(long, env = "ORIGO_REDIS")]
     pub redis: Option<String>,

@@ -128,9 +128,7 @@ pub fn engine(limits: &Limits) -> anyhow::Result<Engine> {
         .max_memories_per_component(8)
         .max_tables_per_component(32);
     cfg.allocation_strategy(pool);
-    Engine::new(&cfg)
-        .map_err(anyhow::Error::from)
-        .context("cannot create the wasm engine")
+    Engine::new(&cfg).map_err(anyhow::Error::from).context("cannot create the wasm engine")
 }
 
 impl FunctionHost {
@@ -148,14 +146,14 @@ impl FunctionHost {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        spin_interfaces::key_value::add_to_linker::<
-            HostState,
-            wasmtime::component::HasSelf<HostState>,
-        >(&mut linker, |s| s)?;
-        spin_interfaces::variables::add_to_linker::<
-            HostState,
-            wasmtime::component::HasSelf<HostState>,
-        >(&mut linker, |s| s)?;
+        spin_interfaces::key_value::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        spin_interfaces::variables::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
 
         let mut components = HashMap::new();
         for c in &manifest.components {
@@ -163,20 +161,10 @@ impl FunctionHost {
             let pre = linker
                 .instantiate_pre(&component)
                 .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!(
-                        "component {} imports something the host does not provide",
-                        c.id
-                    )
-                })?;
+                .with_context(|| format!("component {} imports something the host does not provide", c.id))?;
             let pre = ProxyPre::new(pre)
                 .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!(
-                        "component {} does not export wasi:http/incoming-handler",
-                        c.id
-                    )
-                })?;
+                .with_context(|| format!("component {} does not export wasi:http/incoming-handler", c.id))?;
             let mut variables = HashMap::new();
             for (name, template) in &c.variables {
                 let value = manifest::expand_template(template, app_variables)
@@ -184,11 +172,7 @@ impl FunctionHost {
                 variables.insert(name.clone(), value);
             }
             for store in &c.key_value_stores {
-                anyhow::ensure!(
-                    crate::kv::valid_store_label(store),
-                    "component {}: bad store label {store:?}",
-                    c.id
-                );
+                anyhow::ensure!(crate::kv::valid_store_label(store), "component {}: bad store label {store:?}", c.id);
             }
             components.insert(
                 c.id.clone(),
@@ -203,16 +187,7 @@ impl FunctionHost {
         }
         let ticker = EpochTicker::start(engine.clone());
         let permits = Arc::new(Semaphore::new(limits.max_instances as usize));
-        Ok(FunctionHost {
-            engine,
-            components,
-            kv,
-            limits,
-            metrics,
-            internal,
-            permits,
-            _ticker: ticker,
-        })
+        Ok(FunctionHost { engine, components, kv, limits, metrics, internal, permits, _ticker: ticker })
     }
 
     pub fn kv(&self) -> &KvBackend {
@@ -230,42 +205,23 @@ impl FunctionHost {
         let label = Metrics::label(component);
         self.metrics.in_flight.inc();
         let res = match self.components.get(component) {
-            Some(loaded) => self
-                .invoke(loaded, req)
-                .await
-                .unwrap_or_else(|e| error_response(&e)),
+            Some(loaded) => self.invoke(loaded, req).await.unwrap_or_else(|e| error_response(&e)),
             None => error_response(&ApiError::not_found(format!("no component {component}"))),
         };
         self.metrics.in_flight.dec();
-        self.metrics
-            .request_seconds
-            .get_or_create(&label)
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.request_seconds.get_or_create(&label).observe(started.elapsed().as_secs_f64());
         self.metrics
             .requests
-            .get_or_create(&RequestLabels {
-                component: component.to_owned(),
-                status: res.status().as_u16(),
-            })
+            .get_or_create(&RequestLabels { component: component.to_owned(), status: res.status().as_u16() })
             .inc();
         res
     }
 
-    async fn invoke(
-        &self,
-        loaded: &Loaded,
-        req: http::Request<Body>,
-    ) -> Result<http::Response<Body>, ApiError> {
+    async fn invoke(&self, loaded: &Loaded, req: http::Request<Body>) -> Result<http::Response<Body>, ApiError> {
         let (mut parts, body) = req.into_parts();
-        let body = Limited::new(body, self.limits.max_request_body)
-            .collect()
-            .await
-            .map_err(|_| {
-                ApiError::payload_too_large(format!(
-                    "request bodies are limited to {} bytes",
-                    self.limits.max_request_body
-                ))
-            })?;
+        let body = Limited::new(body, self.limits.max_request_body).collect().await.map_err(|_| {
+            ApiError::payload_too_large(format!("request bodies are limited to {} bytes", self.limits.max_request_body))
+        })?;
         let body = body.to_bytes();
         let hop: u8 = parts
             .headers
@@ -273,52 +229,26 @@ impl FunctionHost {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let request_id: Arc<str> = parts
-            .headers
-            .get(crate::request_id::HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .into();
+        let request_id: Arc<str> =
+            parts.headers.get(crate::request_id::HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").into();
         // wasi:http wants an absolute URI.
         if parts.uri.authority().is_none() {
-            let host = parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost");
-            let pq = parts
-                .uri
-                .path_and_query()
-                .map(|pq| pq.as_str())
-                .unwrap_or("/");
-            parts.uri = format!("http://{host}{pq}").parse().map_err(|_| {
-                ApiError::bad_request("the request's Host header is not a valid authority")
-            })?;
+            let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let pq = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+            parts.uri = format!("http://{host}{pq}")
+                .parse()
+                .map_err(|_| ApiError::bad_request("the request's Host header is not a valid authority"))?;
         }
-        let req = http::Request::from_parts(
-            parts,
-            Full::new(body).map_err(wasmtime_wasi_http::Error::from),
-        );
+        let req = http::Request::from_parts(parts, Full::new(body).map_err(wasmtime_wasi_http::Error::from));
 
-        let permit = tokio::time::timeout(
-            self.limits.wall_timeout,
-            self.permits.clone().acquire_owned(),
-        )
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                ErrorCode::Unavailable,
-                "all function instances are busy; retry shortly",
-            )
-        })?
-        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the function host is shutting down"))?;
+        let permit = tokio::time::timeout(self.limits.wall_timeout, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::Unavailable, "all function instances are busy; retry shortly"))?
+            .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the function host is shutting down"))?;
 
         let stdout = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);
         let stderr = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = HostState {
             wasi,
             http: WasiHttpCtx::new(),
@@ -350,9 +280,7 @@ impl FunctionHost {
             .data_mut()
             .http()
             .new_incoming_request(Scheme::Http, req)
-            .map_err(|e| {
-                ApiError::bad_request(format!("request cannot be passed to the function: {e}"))
-            })?;
+            .map_err(|e| ApiError::bad_request(format!("request cannot be passed to the function: {e}")))?;
         let outparam = store
             .data_mut()
             .http()
@@ -366,15 +294,9 @@ impl FunctionHost {
             let _permit = permit;
             let t0 = Instant::now();
             let proxy = pre.instantiate_async(&mut store).await?;
-            metrics
-                .instantiate_seconds
-                .get_or_create(&label)
-                .observe(t0.elapsed().as_secs_f64());
+            metrics.instantiate_seconds.get_or_create(&label).observe(t0.elapsed().as_secs_f64());
             metrics.instantiations.get_or_create(&label).inc();
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
         });
 
         let max_response = self.limits.max_response_body;
@@ -383,18 +305,10 @@ impl FunctionHost {
                 Ok(Ok(res)) => {
                     let (parts, body) = res.into_parts();
                     match Limited::new(body, max_response).collect().await {
-                        Ok(collected) => Ok(http::Response::from_parts(
-                            parts,
-                            Body::from(collected.to_bytes()),
-                        )),
+                        Ok(collected) => Ok(http::Response::from_parts(parts, Body::from(collected.to_bytes()))),
                         Err(e) => {
-                            let too_large = e
-                                .downcast_ref::<http_body_util::LengthLimitError>()
-                                .is_some();
-                            Err(Failure::Body {
-                                too_large,
-                                message: e.to_string(),
-                            })
+                            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+                            Err(Failure::Body { too_large, message: e.to_string() })
                         }
                     }
                 }
@@ -453,54 +367,28 @@ impl FunctionHost {
     }
 
     fn count_trap(&self, component: &str, kind: &str) {
-        self.metrics
-            .traps
-            .get_or_create(&TrapLabels {
-                component: component.to_owned(),
-                kind: kind.to_owned(),
-            })
-            .inc();
+        self.metrics.traps.get_or_create(&TrapLabels { component: component.to_owned(), kind: kind.to_owned() }).inc();
     }
 
-    fn trap_error(
-        &self,
-        component: &str,
-        e: &wasmtime::Error,
-        stderr: &MemoryOutputPipe,
-    ) -> ApiError {
+    fn trap_error(&self, component: &str, e: &wasmtime::Error, stderr: &MemoryOutputPipe) -> ApiError {
         let guest_stderr = String::from_utf8_lossy(&stderr.contents()).into_owned();
         let (kind, err) = match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => (
                 "cpu_timeout",
                 ApiError::new(
                     ErrorCode::Timeout,
-                    format!(
-                        "the function exceeded its CPU time limit ({} ms)",
-                        self.limits.cpu_timeout.as_millis()
-                    ),
+                    format!("the function exceeded its CPU time limit ({} ms)", self.limits.cpu_timeout.as_millis()),
                 ),
             ),
-            Some(trap) => (
-                "trap",
-                ApiError::new(
-                    ErrorCode::BadGateway,
-                    format!("the function failed: {trap}"),
-                ),
-            ),
+            Some(trap) => ("trap", ApiError::new(ErrorCode::BadGateway, format!("the function failed: {trap}"))),
             None if format!("{e:?}").contains("growing memory") => (
                 "memory_limit",
                 ApiError::new(
                     ErrorCode::BadGateway,
-                    format!(
-                        "the function exceeded its memory limit ({} MiB)",
-                        self.limits.max_memory_bytes >> 20
-                    ),
+                    format!("the function exceeded its memory limit ({} MiB)", self.limits.max_memory_bytes >> 20),
                 ),
             ),
-            None => (
-                "error",
-                ApiError::new(ErrorCode::BadGateway, "the function failed"),
-            ),
+            None => ("error", ApiError::new(ErrorCode::BadGateway, "the function failed")),
         };
         self.count_trap(component, kind);
         tracing::warn!(component, kind, error = %format!("{e:#}").lines().next().unwrap_or(""), stderr = %guest_stderr.trim_end(), "function trapped");
@@ -517,11 +405,7 @@ enum Failure {
 /// The JSON error body as an axum response.
 pub fn error_response(e: &ApiError) -> http::Response<Body> {
     let mut res = http::Response::new(Body::from(Bytes::from(e.to_json())));
-    *res.status_mut() =
-        http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    res.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+    *res.status_mut() = http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    res.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     res
 }

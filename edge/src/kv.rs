@@ -51,9 +51,7 @@ fn redis_key(store: &str, key: &str) -> String {
 pub fn valid_store_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 64
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn table(store: &str) -> redb::TableDefinition<'_, &'static str, &'static [u8]> {
@@ -86,8 +84,7 @@ impl KvBackend {
         match self {
             KvBackend::Embedded(db) => {
                 let db = db.clone();
-                tokio::task::spawn_blocking(move || db.begin_read().map(drop).map_err(embedded))
-                    .await?
+                tokio::task::spawn_blocking(move || db.begin_read().map(drop).map_err(embedded)).await?
             }
             KvBackend::Redis(conn) => {
                 let mut conn = conn.clone();
@@ -108,9 +105,7 @@ impl KvBackend {
                         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
                         Err(e) => return Err(embedded(e)),
                     };
-                    Ok(t.get(key.as_str())
-                        .map_err(embedded)?
-                        .map(|v| v.value().to_vec()))
+                    Ok(t.get(key.as_str()).map_err(embedded)?.map(|v| v.value().to_vec()))
                 })
                 .await?
             }
@@ -121,8 +116,7 @@ impl KvBackend {
     pub async fn set(&self, store: &str, key: &str, value: &[u8]) -> Result<(), KvError> {
         match self {
             KvBackend::Embedded(db) => {
-                let (db, store, key, value) =
-                    (db.clone(), store.to_owned(), key.to_owned(), value.to_vec());
+                let (db, store, key, value) = (db.clone(), store.to_owned(), key.to_owned(), value.to_vec());
                 tokio::task::spawn_blocking(move || {
                     let txn = db.begin_write().map_err(embedded)?;
                     {
@@ -187,8 +181,7 @@ impl KvBackend {
                 let mut conn = conn.clone();
                 let prefix = format!("{REDIS_PREFIX}{store}:");
                 // The label is a slug, so the pattern has no glob characters besides the final '*'.
-                let mut iter: redis::AsyncIter<'_, String> =
-                    conn.scan_match(format!("{prefix}*")).await?;
+                let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(format!("{prefix}*")).await?;
                 let mut keys = Vec::new();
                 while let Some(k) = iter.next_item().await {
                     let k = k?;

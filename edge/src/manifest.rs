@@ -13,10 +13,7 @@ use crate::routes::RoutePattern;
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a valid manifest: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{0}")]
@@ -116,20 +113,16 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         let root = abs.parent().map(Path::to_owned).unwrap_or_default();
         Self::parse(&text, abs, root)
     }
 
     pub fn parse(text: &str, path: PathBuf, root: PathBuf) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let raw: RawManifest =
+            toml::from_str(text).map_err(|e| ManifestError::Parse { path: path.clone(), message: e.to_string() })?;
         if raw.spin_manifest_version != 2 {
             return Err(ManifestError::Invalid(format!(
                 "spin_manifest_version {} is not supported (expected 2)",
@@ -147,18 +140,9 @@ impl Manifest {
                     )));
                 }
                 if !valid_variable_name(&name) {
-                    return Err(ManifestError::Invalid(format!(
-                        "variable name {name:?} must match [a-z][a-z0-9_]*"
-                    )));
+                    return Err(ManifestError::Invalid(format!("variable name {name:?} must match [a-z][a-z0-9_]*")));
                 }
-                Ok((
-                    name,
-                    Variable {
-                        default: v.default,
-                        required: v.required,
-                        secret: v.secret,
-                    },
-                ))
+                Ok((name, Variable { default: v.default, required: v.required, secret: v.secret }))
             })
             .collect::<Result<_, _>>()?;
 
@@ -196,24 +180,12 @@ impl Manifest {
                 )));
             }
             let pattern = RoutePattern::parse(&t.route).map_err(ManifestError::Invalid)?;
-            if routes
-                .iter()
-                .any(|(p, _): &(RoutePattern, String)| p.as_str() == pattern.as_str())
-            {
-                return Err(ManifestError::Invalid(format!(
-                    "route {} appears twice",
-                    t.route
-                )));
+            if routes.iter().any(|(p, _): &(RoutePattern, String)| p.as_str() == pattern.as_str()) {
+                return Err(ManifestError::Invalid(format!("route {} appears twice", t.route)));
             }
             routes.push((pattern, t.component));
         }
-        Ok(Manifest {
-            path,
-            root,
-            variables,
-            components,
-            routes,
-        })
+        Ok(Manifest { path, root, variables, components, routes })
     }
 
     pub fn component(&self, id: &str) -> Option<&Component> {
@@ -257,9 +229,7 @@ pub fn template_references(template: &str) -> Result<Vec<&str>, String> {
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("unclosed {{{{ in {template:?}"))?;
+        let end = after.find("}}").ok_or_else(|| format!("unclosed {{{{ in {template:?}"))?;
         let name = after[..end].trim();
         if !valid_variable_name(name) {
             return Err(format!("bad variable reference {name:?} in {template:?}"));
@@ -277,13 +247,9 @@ pub fn expand_template(template: &str, values: &HashMap<String, String>) -> Resu
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("unclosed {{{{ in {template:?}"))?;
+        let end = after.find("}}").ok_or_else(|| format!("unclosed {{{{ in {template:?}"))?;
         let name = after[..end].trim();
-        let value = values
-            .get(name)
-            .ok_or_else(|| format!("variable {name} has no value"))?;
+        let value = values.get(name).ok_or_else(|| format!("variable {name} has no value"))?;
         out.push_str(value);
         rest = &after[end + 2..];
     }
@@ -321,16 +287,10 @@ msg = "{{ greeting }}, {{secret}}!"
         assert_eq!(a.key_value_stores, ["default"]);
         assert_eq!(m.routes.len(), 1);
         let mut provided = HashMap::new();
-        assert!(
-            m.resolve_variables(&provided).is_err(),
-            "secret is required"
-        );
+        assert!(m.resolve_variables(&provided).is_err(), "secret is required");
         provided.insert("secret".to_owned(), "s3".to_owned());
         let vars = m.resolve_variables(&provided).unwrap();
-        assert_eq!(
-            expand_template(&a.variables["msg"], &vars).unwrap(),
-            "hi, s3!"
-        );
+        assert_eq!(expand_template(&a.variables["msg"], &vars).unwrap(), "hi, s3!");
     }
 
     #[test]
@@ -342,17 +302,11 @@ msg = "{{ greeting }}, {{secret}}!"
             SAMPLE.replace("{{ greeting }}", "{{ greeting "),
             SAMPLE.replace("\"https://*.example.com\"", "\"gopher://x\""),
             SAMPLE.replace("route = \"/a/...\"", "route = \"a\""),
-            SAMPLE.replace(
-                "greeting = { default = \"hi\" }",
-                "greeting = { default = \"hi\", required = true }",
-            ),
+            SAMPLE.replace("greeting = { default = \"hi\" }", "greeting = { default = \"hi\", required = true }"),
             "not toml = = =".to_owned(),
         ];
         for text in cases {
-            assert!(
-                Manifest::parse(&text, "/m".into(), "/".into()).is_err(),
-                "{text}"
-            );
+            assert!(Manifest::parse(&text, "/m".into(), "/".into()).is_err(), "{text}");
         }
     }
 

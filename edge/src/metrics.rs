@@ -71,33 +71,15 @@ impl Default for Metrics {
             "Time to instantiate a component from its pre-instance",
             instantiate_seconds.clone(),
         );
-        registry.register(
-            "function_traps",
-            "Requests that ended in a trap, by kind",
-            traps.clone(),
-        );
-        registry.register(
-            "function_requests_in_flight",
-            "Function requests being served now",
-            in_flight.clone(),
-        );
-        Metrics {
-            registry,
-            requests,
-            request_seconds,
-            instantiations,
-            instantiate_seconds,
-            traps,
-            in_flight,
-        }
+        registry.register("function_traps", "Requests that ended in a trap, by kind", traps.clone());
+        registry.register("function_requests_in_flight", "Function requests being served now", in_flight.clone());
+        Metrics { registry, requests, request_seconds, instantiations, instantiate_seconds, traps, in_flight }
     }
 }
 
 impl Metrics {
     pub fn label(component: &str) -> ComponentLabel {
-        ComponentLabel {
-            component: component.to_owned(),
-        }
+        ComponentLabel { component: component.to_owned() }
     }
 
     /// The text exposition of every metric.

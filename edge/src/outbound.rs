@@ -57,16 +57,12 @@ impl AllowedHosts {
     pub fn parse(entries: &[String]) -> Result<Self, String> {
         let mut out = Vec::new();
         for e in entries {
-            let (scheme, rest) = e
-                .split_once("://")
-                .ok_or_else(|| format!("allowed host {e:?} needs a scheme"))?;
+            let (scheme, rest) = e.split_once("://").ok_or_else(|| format!("allowed host {e:?} needs a scheme"))?;
             let scheme = match scheme {
                 "*" => None,
                 "http" | "https" => Some(scheme.to_owned()),
                 other => {
-                    return Err(format!(
-                        "allowed host {e:?}: scheme {other} is not supported"
-                    ));
+                    return Err(format!("allowed host {e:?}: scheme {other} is not supported"));
                 }
             };
             let rest = rest.trim_end_matches('/');
@@ -75,20 +71,12 @@ impl AllowedHosts {
             }
             let (host, port) = match rest.rsplit_once(':') {
                 Some((h, "*")) => (h, None),
-                Some((h, p)) => (
-                    h,
-                    Some(
-                        p.parse::<u16>()
-                            .map_err(|_| format!("allowed host {e:?}: bad port"))?,
-                    ),
-                ),
+                Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| format!("allowed host {e:?}: bad port"))?)),
                 None => {
                     let port = match &scheme {
                         Some(s) => default_port(s),
                         None => {
-                            return Err(format!(
-                                "allowed host {e:?}: `*://` needs an explicit port or `:*`"
-                            ));
+                            return Err(format!("allowed host {e:?}: `*://` needs an explicit port or `:*`"));
                         }
                     };
                     (rest, port)
@@ -97,13 +85,9 @@ impl AllowedHosts {
             let host = match host {
                 "" => return Err(format!("allowed host {e:?} has no host")),
                 "*" => Pattern::Any,
-                h if h.starts_with("*.") && h.len() > 2 => {
-                    Pattern::Suffix(h[1..].to_ascii_lowercase())
-                }
+                h if h.starts_with("*.") && h.len() > 2 => Pattern::Suffix(h[1..].to_ascii_lowercase()),
                 h if h.contains('*') => {
-                    return Err(format!(
-                        "allowed host {e:?}: '*' only as a whole label prefix"
-                    ));
+                    return Err(format!("allowed host {e:?}: '*' only as a whole label prefix"));
                 }
                 h => Pattern::Exact(h.to_ascii_lowercase()),
             };
@@ -114,10 +98,7 @@ impl AllowedHosts {
 
     /// True when a request to `scheme://host:port` is allowed.
     pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let Some(port) = port.or_else(|| default_port(scheme)) else {
             return false;
         };
@@ -152,8 +133,7 @@ impl InternalRouter {
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
-type SendFuture =
-    Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
+type SendFuture = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
 
 /// Per-request outbound policy of one component instance.
 pub struct OutboundHooks {
@@ -189,21 +169,12 @@ impl WasiHttpHooks for OutboundHooks {
         }
         tracing::debug!(component = %self.component, %scheme, %host, "outbound request");
         let mut opts = options.unwrap_or_default();
-        opts.connect_timeout = Some(
-            opts.connect_timeout
-                .unwrap_or(Duration::from_secs(5))
-                .min(Duration::from_secs(10)),
-        );
-        opts.first_byte_timeout = Some(
-            opts.first_byte_timeout
-                .unwrap_or(Duration::from_secs(15))
-                .min(Duration::from_secs(30)),
-        );
-        opts.between_bytes_timeout = Some(
-            opts.between_bytes_timeout
-                .unwrap_or(Duration::from_secs(15))
-                .min(Duration::from_secs(30)),
-        );
+        opts.connect_timeout =
+            Some(opts.connect_timeout.unwrap_or(Duration::from_secs(5)).min(Duration::from_secs(10)));
+        opts.first_byte_timeout =
+            Some(opts.first_byte_timeout.unwrap_or(Duration::from_secs(15)).min(Duration::from_secs(30)));
+        opts.between_bytes_timeout =
+            Some(opts.between_bytes_timeout.unwrap_or(Duration::from_secs(15)).min(Duration::from_secs(30)));
         Box::new(async move {
             let (res, io) = wasmtime_wasi_http::default_send_request(request, Some(opts)).await?;
             Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
@@ -218,9 +189,7 @@ impl OutboundHooks {
         let request_id = self.request_id.clone();
         Box::new(async move {
             let Some(router) = router else {
-                return Err(HttpError::InternalError(Some(
-                    "in-process router is not ready".into(),
-                )));
+                return Err(HttpError::InternalError(Some("in-process router is not ready".into())));
             };
             if next_hop > MAX_HOPS {
                 let res = http::Response::builder()
@@ -238,27 +207,19 @@ impl OutboundHooks {
                 .await
                 .map_err(|_| HttpError::HttpRequestBodySize(Some(INTERNAL_BODY_LIMIT as u64)))?
                 .to_bytes();
-            parts
-                .headers
-                .insert(HOP_HEADER, http::HeaderValue::from(i32::from(next_hop)));
+            parts.headers.insert(HOP_HEADER, http::HeaderValue::from(i32::from(next_hop)));
             if let Ok(v) = http::HeaderValue::from_str(&request_id) {
                 parts.headers.insert(crate::request_id::HEADER, v);
             }
             let req = http::Request::from_parts(parts, axum::body::Body::from(body));
-            let res = router
-                .oneshot(req)
-                .await
-                .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
+            let res = router.oneshot(req).await.map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
             let (parts, body) = res.into_parts();
             let body = Limited::new(body, INTERNAL_BODY_LIMIT)
                 .collect()
                 .await
                 .map_err(|_| HttpError::HttpResponseBodySize(Some(INTERNAL_BODY_LIMIT as u64)))?
                 .to_bytes();
-            Ok((
-                http::Response::from_parts(parts, full(body)),
-                Box::new(async { Ok(()) }) as IoFuture,
-            ))
+            Ok((http::Response::from_parts(parts, full(body)), Box::new(async { Ok(()) }) as IoFuture))
         })
     }
 }
@@ -292,10 +253,7 @@ mod tests {
         assert!(!AllowedHosts::default().allows("https", "example.com", None));
         let any = hosts(&["*://*:*"]);
         assert!(any.allows("http", "x", Some(1)));
-        assert!(
-            !any.allows("gopher", "x", None),
-            "unknown scheme without port"
-        );
+        assert!(!any.allows("gopher", "x", None), "unknown scheme without port");
     }
 
     #[test]

@@ -19,10 +19,8 @@ pub fn fresh() -> String {
     // The OS random source failing is not recoverable in any meaningful way for an id; fall
     // back to the time so requests still get distinct ids.
     if getrandom03::fill(&mut buf).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         buf = (nanos as u64).to_be_bytes();
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()

@@ -38,11 +38,7 @@ impl RoutePattern {
                 None => segments.push(Segment::Literal(s.to_owned())),
             }
         }
-        Ok(RoutePattern {
-            raw: route.to_owned(),
-            segments,
-            wildcard,
-        })
+        Ok(RoutePattern { raw: route.to_owned(), segments, wildcard })
     }
 
     pub fn as_str(&self) -> &str {
@@ -63,11 +59,7 @@ impl RoutePattern {
     }
 
     fn specificity(&self) -> (usize, bool, usize) {
-        let literals = self
-            .segments
-            .iter()
-            .filter(|s| matches!(s, Segment::Literal(_)))
-            .count();
+        let literals = self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
         let params = self.segments.len() - literals;
         (literals, !self.wildcard, usize::MAX - params)
     }
@@ -99,12 +91,7 @@ mod tests {
     use super::*;
 
     fn table(routes: &[(&str, &str)]) -> RouteTable {
-        RouteTable::new(
-            routes
-                .iter()
-                .map(|(r, c)| (RoutePattern::parse(r).unwrap(), (*c).to_owned()))
-                .collect(),
-        )
+        RouteTable::new(routes.iter().map(|(r, c)| (RoutePattern::parse(r).unwrap(), (*c).to_owned())).collect())
     }
 
     #[test]

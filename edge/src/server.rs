@@ -61,23 +61,17 @@ impl Server {
         let variables = manifest.resolve_variables(&variables)?;
 
         let kv = match &opts.redis {
-            Some(url) => KvBackend::connect_redis(url)
-                .await
-                .with_context(|| "cannot connect to Redis".to_string())?,
+            Some(url) => KvBackend::connect_redis(url).await.with_context(|| "cannot connect to Redis".to_string())?,
             None => KvBackend::open_embedded(&data_dir.join("kv.redb"))?,
         };
 
         let metrics = Arc::new(Metrics::default());
         let internal = InternalRouter::default();
         let limits = opts.limits();
-        let cache_dir = std::path::absolute(data_dir.join("cache/components"))?;
-        let (m, vars, kv2, metrics2, internal2) = (
-            manifest.clone(),
-            variables,
-            kv.clone(),
-            metrics.clone(),
-            internal.clone(),
-        );
+        let cache_dir =
+            std::path::absolute(opts.cache_dir.clone().unwrap_or_else(|| data_dir.join("cache/components")))?;
+        let (m, vars, kv2, metrics2, internal2) =
+            (manifest.clone(), variables, kv.clone(), metrics.clone(), internal.clone());
         let functions = tokio::task::spawn_blocking(move || {
             FunctionHost::new(&m, &vars, kv2, limits, &cache_dir, metrics2, internal2)
         })
@@ -111,13 +105,8 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }
 
@@ -132,17 +121,10 @@ fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let data_dir_ok = tokio::fs::metadata(&state.data_dir)
-        .await
-        .map(|m| m.is_dir())
-        .unwrap_or(false);
+    let data_dir_ok = tokio::fs::metadata(&state.data_dir).await.map(|m| m.is_dir()).unwrap_or(false);
     let kv_ok = state.functions.kv().ping().await.is_ok();
     let ok = data_dir_ok && kv_ok;
-    let status = if ok {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ok { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
     let mut components: Vec<&str> = state.functions.component_ids().collect();
     components.sort();
     (
@@ -160,13 +142,7 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
 }
 
 /// Everything that is not a built-in route goes to the component the manifest routes it to.
@@ -179,10 +155,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
         }
         None => {
             tracing::debug!(method = %req.method(), %path, "no route");
-            error_response(&ApiError::not_found(format!(
-                "no route for {} {path}",
-                req.method()
-            )))
+            error_response(&ApiError::not_found(format!("no route for {} {path}", req.method())))
         }
     }
 }

@@ -27,11 +27,8 @@ impl HostState {
 }
 
 impl key_value::HostStore for HostState {
-    async fn open(
-        &mut self,
-        label: String,
-    ) -> wasmtime::Result<Result<Resource<KvStoreHandle>, key_value::Error>> {
-        if !self.stores.iter().any(|s| *s == label) {
+    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<KvStoreHandle>, key_value::Error>> {
+        if !self.stores.contains(&label) {
             tracing::debug!(component = %self.hooks.component, label, "key-value store not allowed");
             return Ok(Err(key_value::Error::AccessDenied));
         }
@@ -100,16 +97,10 @@ impl variables::Host for HostState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, variables::Error>> {
         if name.is_empty()
             || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         {
             return Ok(Err(variables::Error::InvalidName(name)));
         }
-        Ok(self
-            .variables
-            .get(&name)
-            .cloned()
-            .ok_or(variables::Error::Undefined(name)))
+        Ok(self.variables.get(&name).cloned().ok_or(variables::Error::Undefined(name)))
     }
 }

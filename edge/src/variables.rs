@@ -13,9 +13,7 @@ const DEV_FILE: &str = "dev-variables.json";
 
 /// Parses `NAME=VALUE`.
 pub fn parse_assignment(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
     Ok((k.trim().to_ascii_lowercase(), v.to_owned()))
 }
 
@@ -23,9 +21,7 @@ pub fn parse_assignment(s: &str) -> Result<(String, String), String> {
 pub fn provided(cli: &[(String, String)]) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for (k, v) in std::env::vars() {
-        let name = k
-            .strip_prefix("SPIN_VARIABLE_")
-            .or_else(|| k.strip_prefix("ORIGO_VAR_"));
+        let name = k.strip_prefix("SPIN_VARIABLE_").or_else(|| k.strip_prefix("ORIGO_VAR_"));
         if let Some(name) = name {
             out.insert(name.to_ascii_lowercase(), v);
         }
@@ -54,8 +50,7 @@ pub fn fill_dev_secrets(
     }
     let path = data_dir.join(DEV_FILE);
     let mut stored: HashMap<String, String> = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?,
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", path.display()))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
@@ -64,10 +59,7 @@ pub fn fill_dev_secrets(
         if !stored.contains_key(name) {
             let mut buf = [0u8; 32];
             getrandom03::fill(&mut buf).map_err(|e| anyhow::anyhow!("no OS random source: {e}"))?;
-            stored.insert(
-                name.clone(),
-                buf.iter().map(|b| format!("{b:02x}")).collect(),
-            );
+            stored.insert(name.clone(), buf.iter().map(|b| format!("{b:02x}")).collect());
             changed = true;
         }
         values.insert(name.clone(), stored[name].clone());
@@ -85,9 +77,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())

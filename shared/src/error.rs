@@ -76,10 +76,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, message)
@@ -109,12 +106,7 @@ impl ApiError {
 
     /// The wire body for this error.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            error: ErrorDetail {
-                code: self.code.as_str().to_owned(),
-                message: self.message.clone(),
-            },
-        }
+        ErrorBody { error: ErrorDetail { code: self.code.as_str().to_owned(), message: self.message.clone() } }
     }
 
     /// The wire body serialised as JSON bytes.
@@ -147,10 +139,7 @@ mod tests {
     fn body_has_the_documented_shape() {
         let e = ApiError::not_found("no route for GET /nope");
         let v: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"error": {"code": "not_found", "message": "no route for GET /nope"}})
-        );
+        assert_eq!(v, serde_json::json!({"error": {"code": "not_found", "message": "no route for GET /nope"}}));
         assert_eq!(e.status(), 404);
     }
 

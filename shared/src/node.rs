@@ -77,9 +77,7 @@ pub enum HeartbeatError {
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
-        })
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 impl NodeHeartbeat {
@@ -89,9 +87,7 @@ impl NodeHeartbeat {
             return Err(HeartbeatError::BadId);
         }
         if catalog.get(&self.region).is_none() {
-            return Err(HeartbeatError::UnknownRegion(
-                self.region.chars().take(64).collect(),
-            ));
+            return Err(HeartbeatError::UnknownRegion(self.region.chars().take(64).collect()));
         }
         let a = &self.addresses;
         if a.udp.len() + a.ice_urls.len() > 32 {
@@ -104,13 +100,8 @@ impl NodeHeartbeat {
         }
         let urls = a.control_url.iter().chain(a.ice_urls.iter());
         for url in urls {
-            let ok_scheme = ["http://", "https://", "turn:", "turns:", "stun:"]
-                .iter()
-                .any(|s| url.starts_with(s));
-            if !ok_scheme
-                || url.len() > 512
-                || url.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
+            let ok_scheme = ["http://", "https://", "turn:", "turns:", "stun:"].iter().any(|s| url.starts_with(s));
+            if !ok_scheme || url.len() > 512 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(HeartbeatError::BadAddress(url.chars().take(80).collect()));
             }
         }
@@ -202,9 +193,7 @@ pub struct SelectorConfig {
 impl Default for SelectorConfig {
     /// Heartbeats every 5 s; three missed make a node stale.
     fn default() -> Self {
-        SelectorConfig {
-            stale_after_ms: 15_000,
-        }
+        SelectorConfig { stale_after_ms: 15_000 }
     }
 }
 
@@ -231,10 +220,7 @@ impl NodeSelector {
 
     /// True when `node` may take a new participant of `kind` at `now_ms`.
     pub fn is_candidate(&self, node: &NodeDescriptor, kind: NodeKind, now_ms: u64) -> bool {
-        node.kind == kind
-            && !node.draining
-            && node.has_room()
-            && !node.is_stale(now_ms, self.config.stale_after_ms)
+        node.kind == kind && !node.draining && node.has_room() && !node.is_stale(now_ms, self.config.stale_after_ms)
     }
 
     /// The node for `req`, or `None` when no node can take it.
@@ -248,12 +234,7 @@ impl NodeSelector {
     }
 
     /// Every candidate, best first: the fallback order if the first choice fails.
-    pub fn rank<'n>(
-        &self,
-        nodes: &'n [NodeDescriptor],
-        req: &NodeRequest<'_>,
-        now_ms: u64,
-    ) -> Vec<&'n NodeDescriptor> {
+    pub fn rank<'n>(&self, nodes: &'n [NodeDescriptor], req: &NodeRequest<'_>, now_ms: u64) -> Vec<&'n NodeDescriptor> {
         let origin = req.origin.point(&self.catalog);
         let distance = |n: &NodeDescriptor| -> f64 {
             match (origin, self.catalog.get(&n.region)) {
@@ -263,24 +244,15 @@ impl NodeSelector {
                 (_, None) => f64::INFINITY,
             }
         };
-        let mut ranked: Vec<(&NodeDescriptor, f64)> = nodes
-            .iter()
-            .filter(|n| self.is_candidate(n, req.kind, now_ms))
-            .map(|n| (n, distance(n)))
-            .collect();
+        let mut ranked: Vec<(&NodeDescriptor, f64)> =
+            nodes.iter().filter(|n| self.is_candidate(n, req.kind, now_ms)).map(|n| (n, distance(n))).collect();
         ranked.sort_by(|(a, da), (b, db)| {
             let affinity = |n: &NodeDescriptor| req.room_node != Some(n.id.as_str());
             affinity(a)
                 .cmp(&affinity(b))
                 .then(da.total_cmp(db))
                 // Equal distances from a known origin: keep each region's nodes together.
-                .then_with(|| {
-                    if origin.is_some() {
-                        a.region.cmp(&b.region)
-                    } else {
-                        Ordering::Equal
-                    }
-                })
+                .then_with(|| if origin.is_some() { a.region.cmp(&b.region) } else { Ordering::Equal })
                 .then_with(|| a.cmp_load(b))
                 .then_with(|| a.id.cmp(&b.id))
         });
@@ -310,18 +282,11 @@ mod tests {
     }
 
     fn paris() -> Origin {
-        Origin::Point {
-            lat: 48.8566,
-            lon: 2.3522,
-        }
+        Origin::Point { lat: 48.8566, lon: 2.3522 }
     }
 
     fn req(origin: Origin) -> NodeRequest<'static> {
-        NodeRequest {
-            kind: NodeKind::Media,
-            origin,
-            room_node: None,
-        }
+        NodeRequest { kind: NodeKind::Media, origin, room_node: None }
     }
 
     #[test]
@@ -334,22 +299,13 @@ mod tests {
             node("iad-1", "us-east", 0, 100),
         ];
         assert_eq!(sel.select(&nodes, &req(paris()), NOW).unwrap().id, "fra-2");
-        let ranked: Vec<&str> = sel
-            .rank(&nodes, &req(paris()), NOW)
-            .iter()
-            .map(|n| n.id.as_str())
-            .collect();
+        let ranked: Vec<&str> = sel.rank(&nodes, &req(paris()), NOW).iter().map(|n| n.id.as_str()).collect();
         assert_eq!(ranked, ["fra-2", "fra-1", "dub-1", "iad-1"]);
         // New York goes to Ashburn.
-        let nyc = Origin::Point {
-            lat: 40.71,
-            lon: -74.0,
-        };
+        let nyc = Origin::Point { lat: 40.71, lon: -74.0 };
         assert_eq!(sel.select(&nodes, &req(nyc), NOW).unwrap().id, "iad-1");
         // A named region works like its coordinates.
-        let named = Origin::Region {
-            id: "eu-west".into(),
-        };
+        let named = Origin::Region { id: "eu-west".into() };
         assert_eq!(sel.select(&nodes, &req(named), NOW).unwrap().id, "dub-1");
     }
 
@@ -357,10 +313,7 @@ mod tests {
     fn load_is_compared_as_a_fraction() {
         let sel = NodeSelector::default();
         // 30/100 = 30% beats 10/20 = 50% even though 10 < 30.
-        let nodes = vec![
-            node("a", "eu-central", 10, 20),
-            node("b", "eu-central", 30, 100),
-        ];
+        let nodes = vec![node("a", "eu-central", 10, 20), node("b", "eu-central", 30, 100)];
         assert_eq!(sel.select(&nodes, &req(paris()), NOW).unwrap().id, "b");
     }
 
@@ -389,11 +342,7 @@ mod tests {
         let far = node("far", "ap-northeast", 99, 100);
         let nodes = vec![draining, stale, full, zero, turn, far];
         assert_eq!(sel.select(&nodes, &req(paris()), NOW).unwrap().id, "far");
-        let turn_req = NodeRequest {
-            kind: NodeKind::Turn,
-            origin: paris(),
-            room_node: None,
-        };
+        let turn_req = NodeRequest { kind: NodeKind::Turn, origin: paris(), room_node: None };
         assert_eq!(sel.select(&nodes, &turn_req, NOW).unwrap().id, "turn");
         // Exactly at the threshold a node is still fresh.
         let mut edge = node("edge", "eu-central", 0, 100);
@@ -405,15 +354,8 @@ mod tests {
     #[test]
     fn room_affinity_wins_while_it_has_room() {
         let sel = NodeSelector::default();
-        let mut nodes = vec![
-            node("fra-1", "eu-central", 0, 100),
-            node("iad-1", "us-east", 80, 100),
-        ];
-        let r = NodeRequest {
-            kind: NodeKind::Media,
-            origin: paris(),
-            room_node: Some("iad-1"),
-        };
+        let mut nodes = vec![node("fra-1", "eu-central", 0, 100), node("iad-1", "us-east", 80, 100)];
+        let r = NodeRequest { kind: NodeKind::Media, origin: paris(), room_node: Some("iad-1") };
         assert_eq!(sel.select(&nodes, &r, NOW).unwrap().id, "iad-1");
         nodes[1].load = 100;
         assert_eq!(sel.select(&nodes, &r, NOW).unwrap().id, "fra-1");
@@ -421,11 +363,7 @@ mod tests {
         nodes[1].draining = true;
         assert_eq!(sel.select(&nodes, &r, NOW).unwrap().id, "fra-1");
         // A room node that is not in the registry at all is ignored.
-        let gone = NodeRequest {
-            kind: NodeKind::Media,
-            origin: paris(),
-            room_node: Some("nope"),
-        };
+        let gone = NodeRequest { kind: NodeKind::Media, origin: paris(), room_node: Some("nope") };
         assert_eq!(sel.select(&nodes, &gone, NOW).unwrap().id, "fra-1");
     }
 
@@ -437,21 +375,11 @@ mod tests {
             node("tokyo", "ap-northeast", 50, 100),
             node("dublin", "eu-west", 10, 100),
         ];
-        let ranked: Vec<&str> = sel
-            .rank(&nodes, &req(Origin::Unknown), NOW)
-            .iter()
-            .map(|n| n.id.as_str())
-            .collect();
+        let ranked: Vec<&str> = sel.rank(&nodes, &req(Origin::Unknown), NOW).iter().map(|n| n.id.as_str()).collect();
         // Unknown origin: every known region is equally near, so the least loaded node wins.
         assert_eq!(ranked, ["dublin", "tokyo", "mystery"]);
-        let bad_point = Origin::Point {
-            lat: f64::NAN,
-            lon: 0.0,
-        };
-        assert_eq!(
-            sel.select(&nodes, &req(bad_point), NOW).unwrap().id,
-            "dublin"
-        );
+        let bad_point = Origin::Point { lat: f64::NAN, lon: 0.0 };
+        assert_eq!(sel.select(&nodes, &req(bad_point), NOW).unwrap().id, "dublin");
     }
 
     #[test]
@@ -469,22 +397,13 @@ mod tests {
         assert_eq!(bad.validate(&cat), Err(HeartbeatError::BadId));
         let mut bad = hb.clone();
         bad.region = "atlantis".into();
-        assert!(matches!(
-            bad.validate(&cat),
-            Err(HeartbeatError::UnknownRegion(_))
-        ));
+        assert!(matches!(bad.validate(&cat), Err(HeartbeatError::UnknownRegion(_))));
         let mut bad = hb.clone();
         bad.addresses.udp = vec!["not-an-addr".into()];
-        assert!(matches!(
-            bad.validate(&cat),
-            Err(HeartbeatError::BadAddress(_))
-        ));
+        assert!(matches!(bad.validate(&cat), Err(HeartbeatError::BadAddress(_))));
         let mut bad = hb.clone();
         bad.addresses.control_url = Some("javascript:alert(1)".into());
-        assert!(matches!(
-            bad.validate(&cat),
-            Err(HeartbeatError::BadAddress(_))
-        ));
+        assert!(matches!(bad.validate(&cat), Err(HeartbeatError::BadAddress(_))));
         let mut bad = hb;
         bad.addresses.ice_urls = vec!["turn:a:3478".into(); 40];
         assert_eq!(bad.validate(&cat), Err(HeartbeatError::TooManyAddresses));
@@ -502,50 +421,28 @@ mod tests {
         );
     }
 
-    const REGIONS: [&str; 6] = [
-        "eu-central",
-        "eu-west",
-        "us-east",
-        "ap-northeast",
-        "sa-east",
-        "moon-1",
-    ];
+    const REGIONS: [&str; 6] = ["eu-central", "eu-west", "us-east", "ap-northeast", "sa-east", "moon-1"];
 
     fn arb_node() -> impl Strategy<Value = NodeDescriptor> {
-        (
-            0usize..12,
-            0usize..REGIONS.len(),
-            0u32..120,
-            0u32..120,
-            any::<bool>(),
-            0u64..40_000,
-            any::<bool>(),
+        (0usize..12, 0usize..REGIONS.len(), 0u32..120, 0u32..120, any::<bool>(), 0u64..40_000, any::<bool>()).prop_map(
+            |(id, region, load, capacity, draining, age, media)| NodeDescriptor {
+                id: format!("n{id}"),
+                region: REGIONS[region].into(),
+                kind: if media { NodeKind::Media } else { NodeKind::Turn },
+                addresses: NodeAddresses::default(),
+                capacity,
+                load,
+                draining,
+                last_heartbeat_ms: NOW - age,
+                version: None,
+            },
         )
-            .prop_map(|(id, region, load, capacity, draining, age, media)| {
-                NodeDescriptor {
-                    id: format!("n{id}"),
-                    region: REGIONS[region].into(),
-                    kind: if media {
-                        NodeKind::Media
-                    } else {
-                        NodeKind::Turn
-                    },
-                    addresses: NodeAddresses::default(),
-                    capacity,
-                    load,
-                    draining,
-                    last_heartbeat_ms: NOW - age,
-                    version: None,
-                }
-            })
     }
 
     fn arb_origin() -> impl Strategy<Value = Origin> {
         prop_oneof![
             (-90.0f64..=90.0, -180.0f64..=180.0).prop_map(|(lat, lon)| Origin::Point { lat, lon }),
-            (0usize..REGIONS.len()).prop_map(|i| Origin::Region {
-                id: REGIONS[i].into()
-            }),
+            (0usize..REGIONS.len()).prop_map(|i| Origin::Region { id: REGIONS[i].into() }),
             Just(Origin::Unknown),
         ]
     }

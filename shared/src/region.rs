@@ -16,10 +16,7 @@ pub const EARTH_RADIUS_KM: f64 = 6371.0088;
 impl GeoPoint {
     /// A point, or `None` when the coordinates are not finite or out of range.
     pub fn new(lat: f64, lon: f64) -> Option<Self> {
-        let ok = lat.is_finite()
-            && lon.is_finite()
-            && (-90.0..=90.0).contains(&lat)
-            && (-180.0..=180.0).contains(&lon);
+        let ok = lat.is_finite() && lon.is_finite() && (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon);
         ok.then_some(GeoPoint { lat, lon })
     }
 
@@ -72,9 +69,7 @@ impl RegionCatalog {
         for (i, r) in regions.iter().enumerate() {
             let slug = !r.id.is_empty()
                 && r.id.len() <= 64
-                && r.id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && r.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !slug {
                 return Err(RegionError::BadId(r.id.clone()));
             }
@@ -108,11 +103,7 @@ impl RegionCatalog {
 
     /// Every region with its distance from `point`, nearest first (ties by id).
     pub fn by_distance(&self, point: &GeoPoint) -> Vec<(&Region, f64)> {
-        let mut v: Vec<(&Region, f64)> = self
-            .regions
-            .iter()
-            .map(|r| (r, r.location.distance_km(point)))
-            .collect();
+        let mut v: Vec<(&Region, f64)> = self.regions.iter().map(|r| (r, r.location.distance_km(point))).collect();
         v.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.id.cmp(&b.0.id)));
         v
     }
@@ -141,12 +132,7 @@ impl Default for RegionCatalog {
                 r("ap-south", "Asia Pacific (Mumbai)", 19.0760, 72.8777),
                 r("ap-southeast", "Asia Pacific (Singapore)", 1.3521, 103.8198),
                 r("ap-northeast", "Asia Pacific (Tokyo)", 35.6762, 139.6503),
-                r(
-                    "ap-southeast-2",
-                    "Asia Pacific (Sydney)",
-                    -33.8688,
-                    151.2093,
-                ),
+                r("ap-southeast-2", "Asia Pacific (Sydney)", -33.8688, 151.2093),
             ],
         }
     }
@@ -168,16 +154,8 @@ mod tests {
         let paris = p(48.8566, 2.3522);
         let nyc = p(40.7128, -74.0060);
         let la = p(34.0522, -118.2437);
-        assert!(
-            (london.distance_km(&paris) - 343.5).abs() < 3.0,
-            "{}",
-            london.distance_km(&paris)
-        );
-        assert!(
-            (nyc.distance_km(&la) - 3936.0).abs() < 15.0,
-            "{}",
-            nyc.distance_km(&la)
-        );
+        assert!((london.distance_km(&paris) - 343.5).abs() < 3.0, "{}", london.distance_km(&paris));
+        assert!((nyc.distance_km(&la) - 3936.0).abs() < 15.0, "{}", nyc.distance_km(&la));
         // Antipodes: half the circumference.
         let half = std::f64::consts::PI * EARTH_RADIUS_KM;
         assert!((p(0.0, 0.0).distance_km(&p(0.0, 180.0)) - half).abs() < 1e-6);
@@ -187,15 +165,15 @@ mod tests {
     fn nearest_region_of_some_cities() {
         let cat = RegionCatalog::default();
         let cases = [
-            ((48.8566, 2.3522), "eu-central"), // Paris is nearer Frankfurt than Dublin
-            ((51.5074, -0.1278), "eu-west"),   // London
-            ((40.7128, -74.0060), "us-east"),  // New York
-            ((47.6062, -122.3321), "us-west"), // Seattle
-            ((-33.45, -70.66), "sa-east"),     // Santiago
-            ((37.5665, 126.9780), "ap-northeast"), // Seoul
+            ((48.8566, 2.3522), "eu-central"),        // Paris is nearer Frankfurt than Dublin
+            ((51.5074, -0.1278), "eu-west"),          // London
+            ((40.7128, -74.0060), "us-east"),         // New York
+            ((47.6062, -122.3321), "us-west"),        // Seattle
+            ((-33.45, -70.66), "sa-east"),            // Santiago
+            ((37.5665, 126.9780), "ap-northeast"),    // Seoul
             ((-36.8485, 174.7633), "ap-southeast-2"), // Auckland
-            ((13.7563, 100.5018), "ap-southeast"), // Bangkok
-            ((-1.2921, 36.8219), "af-south"), // Nairobi: ~2,900 km to Johannesburg, ~3,500 to Dubai
+            ((13.7563, 100.5018), "ap-southeast"),    // Bangkok
+            ((-1.2921, 36.8219), "af-south"),         // Nairobi: ~2,900 km to Johannesburg, ~3,500 to Dubai
         ];
         for ((lat, lon), want) in cases {
             let got = cat.nearest(&p(lat, lon)).unwrap();
@@ -209,9 +187,7 @@ mod tests {
     fn parse_geo_header() {
         assert_eq!(GeoPoint::parse("52.52,13.405"), Some(p(52.52, 13.405)));
         assert_eq!(GeoPoint::parse(" -33.9 , 151.2 "), Some(p(-33.9, 151.2)));
-        for bad in [
-            "", "52.52", "a,b", "91,0", "0,181", "NaN,0", "inf,0", "1,2,3",
-        ] {
+        for bad in ["", "52.52", "a,b", "91,0", "0,181", "NaN,0", "inf,0", "1,2,3"] {
             assert_eq!(GeoPoint::parse(bad), None, "{bad}");
         }
     }
@@ -222,28 +198,14 @@ mod tests {
         assert!(RegionCatalog::new(ok.clone()).is_ok());
         let mut dup = ok.clone();
         dup.push(ok[0].clone());
-        assert_eq!(
-            RegionCatalog::new(dup),
-            Err(RegionError::Duplicate(ok[0].id.clone()))
-        );
+        assert_eq!(RegionCatalog::new(dup), Err(RegionError::Duplicate(ok[0].id.clone())));
         let mut bad = ok.clone();
         bad[1].location.lat = 123.0;
-        assert!(matches!(
-            RegionCatalog::new(bad),
-            Err(RegionError::BadCoordinates(_))
-        ));
+        assert!(matches!(RegionCatalog::new(bad), Err(RegionError::BadCoordinates(_))));
         let mut bad_id = ok;
         bad_id[0].id = "EU West".into();
-        assert!(matches!(
-            RegionCatalog::new(bad_id),
-            Err(RegionError::BadId(_))
-        ));
-        assert!(
-            RegionCatalog::new(vec![])
-                .unwrap()
-                .nearest(&p(0.0, 0.0))
-                .is_none()
-        );
+        assert!(matches!(RegionCatalog::new(bad_id), Err(RegionError::BadId(_))));
+        assert!(RegionCatalog::new(vec![]).unwrap().nearest(&p(0.0, 0.0)).is_none());
     }
 
     #[test]

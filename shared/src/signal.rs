@@ -250,9 +250,7 @@ pub enum SignalError {
     Invalid(String),
     #[error("frame is larger than {MAX_CLIENT_FRAME_BYTES} bytes")]
     TooLarge,
-    #[error(
-        "protocol version {0} is not supported (supported: {MIN_PROTOCOL_VERSION}..={PROTOCOL_VERSION})"
-    )]
+    #[error("protocol version {0} is not supported (supported: {MIN_PROTOCOL_VERSION}..={PROTOCOL_VERSION})")]
     UnsupportedProtocol(u32),
     #[error("chat text must be 1..={MAX_CHAT_CHARS} characters")]
     BadChatText,
@@ -273,10 +271,7 @@ impl SignalError {
     }
 
     pub fn to_message(&self) -> ServerMessage {
-        ServerMessage::Error {
-            code: self.code().to_owned(),
-            message: self.to_string(),
-        }
+        ServerMessage::Error { code: self.code().to_owned(), message: self.to_string() }
     }
 }
 
@@ -320,8 +315,7 @@ impl ClientMessage {
                     return Err(SignalError::BadId);
                 }
             }
-            ClientMessage::TrackUnpublished { track_id }
-            | ClientMessage::SetMuted { track_id, .. } => {
+            ClientMessage::TrackUnpublished { track_id } | ClientMessage::SetMuted { track_id, .. } => {
                 if !valid_id(track_id) {
                     return Err(SignalError::BadId);
                 }
@@ -331,13 +325,8 @@ impl ClientMessage {
                     return Err(SignalError::BadId);
                 }
             }
-            ClientMessage::Kick {
-                participant_id,
-                reason,
-            } => {
-                if !valid_id(participant_id)
-                    || reason.as_ref().is_some_and(|r| r.chars().count() > 200)
-                {
+            ClientMessage::Kick { participant_id, reason } => {
+                if !valid_id(participant_id) || reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
                     return Err(SignalError::BadId);
                 }
             }
@@ -391,12 +380,7 @@ mod tests {
             joined_at_ms: 1000,
             hand_raised: false,
             presence: PresenceState::Active,
-            tracks: vec![TrackInfo {
-                id: "cam".into(),
-                kind: TrackKind::Video,
-                muted: false,
-                simulcast: true,
-            }],
+            tracks: vec![TrackInfo { id: "cam".into(), kind: TrackKind::Video, muted: false, simulcast: true }],
             node_id: Some("fra-1".into()),
         }
     }
@@ -404,62 +388,30 @@ mod tests {
     #[test]
     fn client_messages_have_the_documented_shape() {
         let cases = [
-            (
-                json!({"type": "join", "protocol": 1}),
-                ClientMessage::Join {
-                    protocol: 1,
-                    last_seq: None,
-                },
-            ),
+            (json!({"type": "join", "protocol": 1}), ClientMessage::Join { protocol: 1, last_seq: None }),
             (
                 json!({"type": "join", "protocol": 1, "last_seq": 42}),
-                ClientMessage::Join {
-                    protocol: 1,
-                    last_seq: Some(42),
-                },
+                ClientMessage::Join { protocol: 1, last_seq: Some(42) },
             ),
             (
                 json!({"type": "chat", "text": "hi", "client_id": "c1"}),
-                ClientMessage::Chat {
-                    text: "hi".into(),
-                    client_id: Some("c1".into()),
-                },
+                ClientMessage::Chat { text: "hi".into(), client_id: Some("c1".into()) },
             ),
-            (
-                json!({"type": "presence", "state": "away"}),
-                ClientMessage::Presence {
-                    state: PresenceState::Away,
-                },
-            ),
-            (
-                json!({"type": "raise_hand", "raised": true}),
-                ClientMessage::RaiseHand { raised: true },
-            ),
+            (json!({"type": "presence", "state": "away"}), ClientMessage::Presence { state: PresenceState::Away }),
+            (json!({"type": "raise_hand", "raised": true}), ClientMessage::RaiseHand { raised: true }),
             (
                 json!({"type": "mute", "participant_id": "bob", "kind": "audio"}),
-                ClientMessage::Mute {
-                    participant_id: "bob".into(),
-                    kind: TrackKind::Audio,
-                },
+                ClientMessage::Mute { participant_id: "bob".into(), kind: TrackKind::Audio },
             ),
             (
                 json!({"type": "kick", "participant_id": "bob"}),
-                ClientMessage::Kick {
-                    participant_id: "bob".into(),
-                    reason: None,
-                },
+                ClientMessage::Kick { participant_id: "bob".into(), reason: None },
             ),
             (
                 json!({"type": "set_muted", "track_id": "mic", "muted": true}),
-                ClientMessage::SetMuted {
-                    track_id: "mic".into(),
-                    muted: true,
-                },
+                ClientMessage::SetMuted { track_id: "mic".into(), muted: true },
             ),
-            (
-                json!({"type": "ping", "nonce": 7}),
-                ClientMessage::Ping { nonce: 7 },
-            ),
+            (json!({"type": "ping", "nonce": 7}), ClientMessage::Ping { nonce: 7 }),
             (json!({"type": "leave"}), ClientMessage::Leave),
         ];
         for (wire, msg) in cases {
@@ -496,11 +448,7 @@ mod tests {
         assert_eq!(v["media"]["node_id"], "fra-1");
         assert_eq!(joined.seq(), Some(3));
 
-        let left = ServerMessage::ParticipantLeft {
-            seq: 9,
-            participant_id: "bob".into(),
-            reason: LeaveReason::Kicked,
-        };
+        let left = ServerMessage::ParticipantLeft { seq: 9, participant_id: "bob".into(), reason: LeaveReason::Kicked };
         assert_eq!(
             serde_json::to_value(&left).unwrap(),
             json!({"type": "participant_left", "seq": 9, "participant_id": "bob", "reason": "kicked"})
@@ -513,16 +461,10 @@ mod tests {
             },
             reason: "node_lost".into(),
         };
-        assert_eq!(
-            serde_json::to_value(&mv).unwrap()["type"],
-            "reconnect_to_node"
-        );
+        assert_eq!(serde_json::to_value(&mv).unwrap()["type"], "reconnect_to_node");
         assert_eq!(mv.seq(), None);
         let err = SignalError::UnsupportedProtocol(9).to_message();
-        assert_eq!(
-            serde_json::to_value(&err).unwrap()["code"],
-            "unsupported_protocol"
-        );
+        assert_eq!(serde_json::to_value(&err).unwrap()["code"], "unsupported_protocol");
     }
 
     #[test]
@@ -532,40 +474,15 @@ mod tests {
             ("not json".into(), "invalid_message"),
             (json!({"type": "teleport"}).to_string(), "invalid_message"),
             (json!({"type": "chat"}).to_string(), "invalid_message"),
-            (
-                json!({"type": "chat", "text": "hi", "admin": true}).to_string(),
-                "invalid_message",
-            ),
+            (json!({"type": "chat", "text": "hi", "admin": true}).to_string(), "invalid_message"),
             (json!({"text": "hi"}).to_string(), "invalid_message"),
-            (
-                json!({"type": "join", "protocol": 0}).to_string(),
-                "unsupported_protocol",
-            ),
-            (
-                json!({"type": "join", "protocol": 99}).to_string(),
-                "unsupported_protocol",
-            ),
-            (
-                json!({"type": "chat", "text": "   "}).to_string(),
-                "bad_chat_text",
-            ),
-            (
-                json!({"type": "chat", "text": long}).to_string(),
-                "bad_chat_text",
-            ),
-            (
-                json!({"type": "chat", "text": "hi", "client_id": ""}).to_string(),
-                "bad_id",
-            ),
-            (
-                json!({"type": "kick", "participant_id": "a\u{0}b"}).to_string(),
-                "bad_id",
-            ),
-            (
-                json!({"type": "mute", "participant_id": "x".repeat(65), "kind": "audio"})
-                    .to_string(),
-                "bad_id",
-            ),
+            (json!({"type": "join", "protocol": 0}).to_string(), "unsupported_protocol"),
+            (json!({"type": "join", "protocol": 99}).to_string(), "unsupported_protocol"),
+            (json!({"type": "chat", "text": "   "}).to_string(), "bad_chat_text"),
+            (json!({"type": "chat", "text": long}).to_string(), "bad_chat_text"),
+            (json!({"type": "chat", "text": "hi", "client_id": ""}).to_string(), "bad_id"),
+            (json!({"type": "kick", "participant_id": "a\u{0}b"}).to_string(), "bad_id"),
+            (json!({"type": "mute", "participant_id": "x".repeat(65), "kind": "audio"}).to_string(), "bad_id"),
             ("x".repeat(MAX_CLIENT_FRAME_BYTES + 1), "message_too_large"),
         ];
         for (frame, code) in cases {
@@ -580,20 +497,11 @@ mod tests {
     fn arb_track() -> impl Strategy<Value = TrackInfo> {
         (
             "[a-z0-9-]{1,16}",
-            prop_oneof![
-                Just(TrackKind::Audio),
-                Just(TrackKind::Video),
-                Just(TrackKind::Screen)
-            ],
+            prop_oneof![Just(TrackKind::Audio), Just(TrackKind::Video), Just(TrackKind::Screen)],
             any::<bool>(),
             any::<bool>(),
         )
-            .prop_map(|(id, kind, muted, simulcast)| TrackInfo {
-                id,
-                kind,
-                muted,
-                simulcast,
-            })
+            .prop_map(|(id, kind, muted, simulcast)| TrackInfo { id, kind, muted, simulcast })
     }
 
     fn arb_participant() -> impl Strategy<Value = ParticipantInfo> {
@@ -606,62 +514,36 @@ mod tests {
             proptest::collection::vec(arb_track(), 0..3),
             proptest::option::of("[a-z0-9-]{1,10}"),
         )
-            .prop_map(
-                |(id, name, metadata, joined_at_ms, hand_raised, tracks, node_id)| {
-                    ParticipantInfo {
-                        id,
-                        name,
-                        metadata,
-                        joined_at_ms,
-                        hand_raised,
-                        presence: PresenceState::Typing,
-                        tracks,
-                        node_id,
-                    }
-                },
-            )
+            .prop_map(|(id, name, metadata, joined_at_ms, hand_raised, tracks, node_id)| ParticipantInfo {
+                id,
+                name,
+                metadata,
+                joined_at_ms,
+                hand_raised,
+                presence: PresenceState::Typing,
+                tracks,
+                node_id,
+            })
     }
 
     fn arb_server() -> impl Strategy<Value = ServerMessage> {
         prop_oneof![
-            (any::<u64>(), arb_participant()).prop_map(|(seq, participant)| {
-                ServerMessage::ParticipantJoined { seq, participant }
-            }),
+            (any::<u64>(), arb_participant())
+                .prop_map(|(seq, participant)| { ServerMessage::ParticipantJoined { seq, participant } }),
             (any::<u64>(), "\\PC{1,20}").prop_map(|(seq, participant_id)| {
-                ServerMessage::ParticipantLeft {
-                    seq,
-                    participant_id,
-                    reason: LeaveReason::Disconnected,
-                }
+                ServerMessage::ParticipantLeft { seq, participant_id, reason: LeaveReason::Disconnected }
             }),
             (any::<u64>(), "\\PC{1,20}", arb_track()).prop_map(|(seq, participant_id, track)| {
-                ServerMessage::TrackPublished {
-                    seq,
-                    participant_id,
-                    track,
+                ServerMessage::TrackPublished { seq, participant_id, track }
+            }),
+            (any::<u64>(), "\\PC{0,200}", proptest::option::of("[a-z0-9]{1,8}")).prop_map(|(seq, text, client_id)| {
+                ServerMessage::Chat {
+                    message: ChatMessage { seq, from: "a".into(), from_name: "A".into(), text, sent_at_ms: seq / 2 },
+                    client_id,
                 }
             }),
-            (
-                any::<u64>(),
-                "\\PC{0,200}",
-                proptest::option::of("[a-z0-9]{1,8}")
-            )
-                .prop_map(|(seq, text, client_id)| ServerMessage::Chat {
-                    message: ChatMessage {
-                        seq,
-                        from: "a".into(),
-                        from_name: "A".into(),
-                        text,
-                        sent_at_ms: seq / 2
-                    },
-                    client_id,
-                }),
-            (
-                any::<u64>(),
-                arb_participant(),
-                proptest::collection::vec(arb_participant(), 0..4)
-            )
-                .prop_map(|(seq, you, participants)| ServerMessage::Joined {
+            (any::<u64>(), arb_participant(), proptest::collection::vec(arb_participant(), 0..4)).prop_map(
+                |(seq, you, participants)| ServerMessage::Joined {
                     protocol: PROTOCOL_VERSION,
                     room: "r".into(),
                     seq,
@@ -669,30 +551,22 @@ mod tests {
                     participants,
                     chat: vec![],
                     media: None,
-                }),
+                }
+            ),
             any::<u64>().prop_map(|nonce| ServerMessage::Pong { nonce }),
         ]
     }
 
     fn arb_client() -> impl Strategy<Value = ClientMessage> {
         prop_oneof![
-            proptest::option::of(any::<u64>()).prop_map(|last_seq| ClientMessage::Join {
-                protocol: PROTOCOL_VERSION,
-                last_seq
-            }),
-            (
-                "[^\\s][\\PC]{0,100}",
-                proptest::option::of("[a-zA-Z0-9]{1,64}")
-            )
+            proptest::option::of(any::<u64>())
+                .prop_map(|last_seq| ClientMessage::Join { protocol: PROTOCOL_VERSION, last_seq }),
+            ("[^\\s][\\PC]{0,100}", proptest::option::of("[a-zA-Z0-9]{1,64}"))
                 .prop_map(|(text, client_id)| ClientMessage::Chat { text, client_id }),
             arb_track().prop_map(|track| ClientMessage::TrackPublished { track }),
             any::<bool>().prop_map(|raised| ClientMessage::RaiseHand { raised }),
-            ("[a-z]{1,10}", proptest::option::of("\\PC{0,50}")).prop_map(
-                |(participant_id, reason)| ClientMessage::Kick {
-                    participant_id,
-                    reason
-                }
-            ),
+            ("[a-z]{1,10}", proptest::option::of("\\PC{0,50}"))
+                .prop_map(|(participant_id, reason)| ClientMessage::Kick { participant_id, reason }),
         ]
     }
 

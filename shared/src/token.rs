@@ -259,9 +259,7 @@ impl TokenKey {
     /// A shared-secret HS256 key (signs and verifies). The secret must be at least 32 bytes.
     pub fn hs256(kid: impl Into<String>, secret: &[u8]) -> Result<Self, TokenError> {
         if secret.len() < MIN_HMAC_SECRET_LEN {
-            return Err(TokenError::InvalidKey(format!(
-                "HS256 secrets must be at least {MIN_HMAC_SECRET_LEN} bytes"
-            )));
+            return Err(TokenError::InvalidKey(format!("HS256 secrets must be at least {MIN_HMAC_SECRET_LEN} bytes")));
         }
         Ok(TokenKey {
             kid: kid.into(),
@@ -288,9 +286,7 @@ impl TokenKey {
 
     fn from_ed25519(kid: String, signing: &ed25519_dalek::SigningKey) -> Result<Self, TokenError> {
         use ed25519_dalek::pkcs8::EncodePrivateKey;
-        let der = signing
-            .to_pkcs8_der()
-            .map_err(|_| TokenError::InvalidKey("cannot encode Ed25519 key".into()))?;
+        let der = signing.to_pkcs8_der().map_err(|_| TokenError::InvalidKey("cannot encode Ed25519 key".into()))?;
         let public = signing.verifying_key().to_bytes();
         Ok(TokenKey {
             alg: KeyAlgorithm::EdDSA,
@@ -319,30 +315,20 @@ impl TokenKey {
                     return Err(bad("only the Ed25519 curve is accepted"));
                 }
                 let x = jwk.x.as_deref().ok_or_else(|| bad("OKP key without x"))?;
-                let raw = URL_SAFE_NO_PAD
-                    .decode(x)
-                    .map_err(|_| bad("x is not base64url"))?;
+                let raw = URL_SAFE_NO_PAD.decode(x).map_err(|_| bad("x is not base64url"))?;
                 let raw: [u8; 32] = raw.try_into().map_err(|_| bad("x is not 32 bytes"))?;
-                ed25519_dalek::VerifyingKey::from_bytes(&raw)
-                    .map_err(|_| bad("x is not a curve point"))?;
+                ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(|_| bad("x is not a curve point"))?;
                 (KeyAlgorithm::EdDSA, DecodingKey::from_ed_der(&raw))
             }
             ("RSA", "RS256") => {
                 let n = jwk.n.as_deref().ok_or_else(|| bad("RSA key without n"))?;
                 let e = jwk.e.as_deref().ok_or_else(|| bad("RSA key without e"))?;
-                let key = DecodingKey::from_rsa_components(n, e)
-                    .map_err(|_| bad("bad RSA components"))?;
+                let key = DecodingKey::from_rsa_components(n, e).map_err(|_| bad("bad RSA components"))?;
                 (KeyAlgorithm::RS256, key)
             }
             (kty, alg) => return Err(bad(&format!("unsupported key type {kty}/{alg}"))),
         };
-        Ok(TokenKey {
-            kid: jwk.kid.clone(),
-            alg,
-            encoding: None,
-            decoding,
-            public: Some(jwk.clone()),
-        })
+        Ok(TokenKey { kid: jwk.kid.clone(), alg, encoding: None, decoding, public: Some(jwk.clone()) })
     }
 
     pub fn kid(&self) -> &str {
@@ -398,11 +384,7 @@ impl KeySet {
 
     /// Makes the key `kid` the one that signs new tokens.
     pub fn activate(&mut self, kid: &str) -> Result<(), TokenError> {
-        let i = self
-            .keys
-            .iter()
-            .position(|k| k.kid == kid)
-            .ok_or(TokenError::UnknownKey)?;
+        let i = self.keys.iter().position(|k| k.kid == kid).ok_or(TokenError::UnknownKey)?;
         if self.keys[i].encoding.is_none() {
             return Err(TokenError::CannotSign("verify-only key"));
         }
@@ -427,24 +409,16 @@ impl KeySet {
 
     /// The public keys, for `/.well-known/jwks.json`.
     pub fn jwks(&self) -> Jwks {
-        Jwks {
-            keys: self.keys.iter().filter_map(|k| k.public.clone()).collect(),
-        }
+        Jwks { keys: self.keys.iter().filter_map(|k| k.public.clone()).collect() }
     }
 
     /// Signs `claims` with the active key; the header carries its `kid`.
     pub fn issue(&self, claims: &Claims) -> Result<String, TokenError> {
-        let key = self
-            .active_key()
-            .ok_or(TokenError::CannotSign("no signing key"))?;
-        let encoding = key
-            .encoding
-            .as_ref()
-            .ok_or(TokenError::CannotSign("verify-only key"))?;
+        let key = self.active_key().ok_or(TokenError::CannotSign("no signing key"))?;
+        let encoding = key.encoding.as_ref().ok_or(TokenError::CannotSign("verify-only key"))?;
         let mut header = Header::new(key.alg.jwt());
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, encoding)
-            .map_err(|e| TokenError::InvalidKey(e.to_string()))
+        jsonwebtoken::encode(&header, claims, encoding).map_err(|e| TokenError::InvalidKey(e.to_string()))
     }
 }
 
@@ -459,11 +433,7 @@ pub struct Expectations {
 
 impl Expectations {
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        Expectations {
-            issuer: issuer.into(),
-            audience: audience.into(),
-            leeway_secs: 30,
-        }
+        Expectations { issuer: issuer.into(), audience: audience.into(), leeway_secs: 30 }
     }
 
     pub fn with_leeway(mut self, secs: u64) -> Self {
@@ -483,23 +453,13 @@ struct RawHeader {
 ///
 /// The key is the one the header's `kid` names; a token without `kid` is checked against the
 /// active key only. The header's algorithm must be the key's algorithm.
-pub fn verify(
-    token: &str,
-    keys: &KeySet,
-    expect: &Expectations,
-    now: u64,
-) -> Result<Claims, TokenError> {
+pub fn verify(token: &str, keys: &KeySet, expect: &Expectations, now: u64) -> Result<Claims, TokenError> {
     let mut parts = token.split('.');
-    let (Some(header_b64), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(header_b64), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
     };
-    let header_json = URL_SAFE_NO_PAD
-        .decode(header_b64)
-        .map_err(|_| TokenError::Malformed)?;
-    let header: RawHeader =
-        serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+    let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::Malformed)?;
+    let header: RawHeader = serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
     let alg = KeyAlgorithm::from_header(&header.alg)
         .ok_or_else(|| TokenError::UnsupportedAlgorithm(header.alg.chars().take(16).collect()))?;
     let key = match header.kid.as_deref() {
@@ -570,10 +530,7 @@ mod tests {
         let signing_input = format!("{}.{}", B64.encode(header), B64.encode(payload));
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(hmac_key).unwrap();
         mac.update(signing_input.as_bytes());
-        format!(
-            "{signing_input}.{}",
-            B64.encode(mac.finalize().into_bytes())
-        )
+        format!("{signing_input}.{}", B64.encode(mac.finalize().into_bytes()))
     }
 
     fn payload_json(c: &Claims) -> String {
@@ -583,9 +540,7 @@ mod tests {
     #[test]
     fn hs256_round_trip_carries_every_grant() {
         let keys = hs_keys();
-        let mut c = claims()
-            .with_metadata("{\"role\":\"host\"}")
-            .with_jti("t-1");
+        let mut c = claims().with_metadata("{\"role\":\"host\"}").with_jti("t-1");
         c.grants.room_admin = true;
         c.grants.room_create = true;
         c.grants.hidden = true;
@@ -616,34 +571,19 @@ mod tests {
         assert_eq!(jwks.keys[0].crv.as_deref(), Some("Ed25519"));
         let json = serde_json::to_string(&jwks).unwrap();
         let parsed: Jwks = serde_json::from_str(&json).unwrap();
-        let public_only =
-            KeySet::new().with_key(TokenKey::from_public_jwk(&parsed.keys[0]).unwrap());
-        assert!(
-            public_only.active_key().is_none(),
-            "a public key never signs"
-        );
-        assert_eq!(
-            verify(&token, &public_only, &expect(), NOW).unwrap(),
-            claims()
-        );
-        assert_eq!(
-            public_only.issue(&claims()),
-            Err(TokenError::CannotSign("no signing key"))
-        );
+        let public_only = KeySet::new().with_key(TokenKey::from_public_jwk(&parsed.keys[0]).unwrap());
+        assert!(public_only.active_key().is_none(), "a public key never signs");
+        assert_eq!(verify(&token, &public_only, &expect(), NOW).unwrap(), claims());
+        assert_eq!(public_only.issue(&claims()), Err(TokenError::CannotSign("no signing key")));
     }
 
     #[test]
     fn pkcs8_pem_key_matches_seed_key() {
         // `openssl genpkey -algorithm ed25519` output for the seed [7; 32].
         use ed25519_dalek::pkcs8::EncodePrivateKey;
-        let pem = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
-            .to_pkcs8_pem(Default::default())
-            .unwrap();
+        let pem = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).to_pkcs8_pem(Default::default()).unwrap();
         let from_pem = TokenKey::ed25519_from_pkcs8_pem("ed-1", &pem).unwrap();
-        assert_eq!(
-            from_pem.public_jwk(),
-            ed_keys().get("ed-1").unwrap().public_jwk()
-        );
+        assert_eq!(from_pem.public_jwk(), ed_keys().get("ed-1").unwrap().public_jwk());
         assert!(TokenKey::ed25519_from_pkcs8_pem("x", "-----BEGIN NOTHING-----").is_err());
     }
 
@@ -657,10 +597,7 @@ mod tests {
 
     #[test]
     fn short_hmac_secret_is_refused() {
-        assert!(matches!(
-            TokenKey::hs256("k", b"short"),
-            Err(TokenError::InvalidKey(_))
-        ));
+        assert!(matches!(TokenKey::hs256("k", b"short"), Err(TokenError::InvalidKey(_))));
     }
 
     #[test]
@@ -680,40 +617,24 @@ mod tests {
     fn refuses_other_algorithms() {
         let header = r#"{"alg":"HS512","kid":"hs-1"}"#;
         let token = forge(header, &payload_json(&claims()), SECRET);
-        assert_eq!(
-            verify(&token, &hs_keys(), &expect(), NOW),
-            Err(TokenError::UnsupportedAlgorithm("HS512".into()))
-        );
+        assert_eq!(verify(&token, &hs_keys(), &expect(), NOW), Err(TokenError::UnsupportedAlgorithm("HS512".into())));
     }
 
     #[test]
     fn refuses_wrong_key() {
         let other = KeySet::new().with_key(TokenKey::hs256("hs-1", &[9u8; 32]).unwrap());
         let token = other.issue(&claims()).unwrap();
-        assert_eq!(
-            verify(&token, &hs_keys(), &expect(), NOW),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(verify(&token, &hs_keys(), &expect(), NOW), Err(TokenError::BadSignature));
 
-        let other_ed =
-            KeySet::new().with_key(TokenKey::ed25519_from_seed("ed-1", [8u8; 32]).unwrap());
+        let other_ed = KeySet::new().with_key(TokenKey::ed25519_from_seed("ed-1", [8u8; 32]).unwrap());
         let token = other_ed.issue(&claims()).unwrap();
-        assert_eq!(
-            verify(&token, &ed_keys(), &expect(), NOW),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(verify(&token, &ed_keys(), &expect(), NOW), Err(TokenError::BadSignature));
     }
 
     #[test]
     fn refuses_unknown_kid() {
-        let token = KeySet::new()
-            .with_key(TokenKey::hs256("hs-9", SECRET).unwrap())
-            .issue(&claims())
-            .unwrap();
-        assert_eq!(
-            verify(&token, &hs_keys(), &expect(), NOW),
-            Err(TokenError::UnknownKey)
-        );
+        let token = KeySet::new().with_key(TokenKey::hs256("hs-9", SECRET).unwrap()).issue(&claims()).unwrap();
+        assert_eq!(verify(&token, &hs_keys(), &expect(), NOW), Err(TokenError::UnknownKey));
     }
 
     #[test]
@@ -723,30 +644,18 @@ mod tests {
         let mut c = claims();
         c.grants.room_admin = true;
         let tampered = format!("{}.{}.{}", parts[0], B64.encode(payload_json(&c)), parts[2]);
-        assert_eq!(
-            verify(&tampered, &hs_keys(), &expect(), NOW),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(verify(&tampered, &hs_keys(), &expect(), NOW), Err(TokenError::BadSignature));
     }
 
     #[test]
     fn refuses_expired() {
         let token = hs_keys().issue(&claims()).unwrap();
-        assert_eq!(
-            verify(&token, &hs_keys(), &expect(), NOW + 600),
-            Err(TokenError::Expired)
-        );
-        assert_eq!(
-            verify(&token, &hs_keys(), &expect(), NOW + 10_000),
-            Err(TokenError::Expired)
-        );
+        assert_eq!(verify(&token, &hs_keys(), &expect(), NOW + 600), Err(TokenError::Expired));
+        assert_eq!(verify(&token, &hs_keys(), &expect(), NOW + 10_000), Err(TokenError::Expired));
         // Leeway stretches the window, and only by its amount.
         let lenient = expect().with_leeway(30);
         assert!(verify(&token, &hs_keys(), &lenient, NOW + 620).is_ok());
-        assert_eq!(
-            verify(&token, &hs_keys(), &lenient, NOW + 630),
-            Err(TokenError::Expired)
-        );
+        assert_eq!(verify(&token, &hs_keys(), &lenient, NOW + 630), Err(TokenError::Expired));
     }
 
     #[test]
@@ -754,10 +663,7 @@ mod tests {
         let mut c = claims();
         c.nbf = NOW + 100;
         let token = hs_keys().issue(&c).unwrap();
-        assert_eq!(
-            verify(&token, &hs_keys(), &expect(), NOW),
-            Err(TokenError::NotYetValid)
-        );
+        assert_eq!(verify(&token, &hs_keys(), &expect(), NOW), Err(TokenError::NotYetValid));
         assert!(verify(&token, &hs_keys(), &expect(), NOW + 100).is_ok());
     }
 
@@ -765,15 +671,9 @@ mod tests {
     fn refuses_wrong_audience_and_issuer() {
         let token = hs_keys().issue(&claims()).unwrap();
         let wrong_aud = Expectations::new("origo", "origo-billing").with_leeway(0);
-        assert_eq!(
-            verify(&token, &hs_keys(), &wrong_aud, NOW),
-            Err(TokenError::WrongAudience)
-        );
+        assert_eq!(verify(&token, &hs_keys(), &wrong_aud, NOW), Err(TokenError::WrongAudience));
         let wrong_iss = Expectations::new("someone-else", "origo-room").with_leeway(0);
-        assert_eq!(
-            verify(&token, &hs_keys(), &wrong_iss, NOW),
-            Err(TokenError::WrongIssuer)
-        );
+        assert_eq!(verify(&token, &hs_keys(), &wrong_iss, NOW), Err(TokenError::WrongIssuer));
     }
 
     #[test]
@@ -784,59 +684,26 @@ mod tests {
         let jwk = keys.jwks().keys[0].clone();
         let public = B64.decode(jwk.x.unwrap()).unwrap();
         for secret in [public.clone(), jwk.kid.as_bytes().to_vec()] {
-            let token = forge(
-                r#"{"alg":"HS256","kid":"ed-1"}"#,
-                &payload_json(&claims()),
-                &secret,
-            );
-            assert_eq!(
-                verify(&token, &keys, &expect(), NOW),
-                Err(TokenError::AlgorithmMismatch)
-            );
+            let token = forge(r#"{"alg":"HS256","kid":"ed-1"}"#, &payload_json(&claims()), &secret);
+            assert_eq!(verify(&token, &keys, &expect(), NOW), Err(TokenError::AlgorithmMismatch));
         }
         // And the other way round: an EdDSA header naming an HS256 key.
         let hs = hs_keys();
-        let ed_token = KeySet::new()
-            .with_key(TokenKey::ed25519_from_seed("hs-1", [1; 32]).unwrap())
-            .issue(&claims())
-            .unwrap();
-        assert_eq!(
-            verify(&ed_token, &hs, &expect(), NOW),
-            Err(TokenError::AlgorithmMismatch)
-        );
+        let ed_token =
+            KeySet::new().with_key(TokenKey::ed25519_from_seed("hs-1", [1; 32]).unwrap()).issue(&claims()).unwrap();
+        assert_eq!(verify(&ed_token, &hs, &expect(), NOW), Err(TokenError::AlgorithmMismatch));
     }
 
     #[test]
     fn refuses_malformed_tokens() {
         let keys = hs_keys();
-        for bad in [
-            "",
-            "abc",
-            "a.b",
-            "a.b.c.d",
-            "!!.??.**",
-            "e30.e30.",
-            "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln",
-        ] {
+        for bad in ["", "abc", "a.b", "a.b.c.d", "!!.??.**", "e30.e30.", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln"] {
             let got = verify(bad, &keys, &expect(), NOW);
-            assert!(
-                matches!(
-                    got,
-                    Err(TokenError::Malformed) | Err(TokenError::BadSignature)
-                ),
-                "{bad:?} -> {got:?}"
-            );
+            assert!(matches!(got, Err(TokenError::Malformed) | Err(TokenError::BadSignature)), "{bad:?} -> {got:?}");
         }
         // A correctly signed token whose claims lack `exp` is malformed.
-        let token = forge(
-            r#"{"alg":"HS256","kid":"hs-1"}"#,
-            r#"{"iss":"origo","aud":"origo-room","sub":"a"}"#,
-            SECRET,
-        );
-        assert_eq!(
-            verify(&token, &keys, &expect(), NOW),
-            Err(TokenError::Malformed)
-        );
+        let token = forge(r#"{"alg":"HS256","kid":"hs-1"}"#, r#"{"iss":"origo","aud":"origo-room","sub":"a"}"#, SECRET);
+        assert_eq!(verify(&token, &keys, &expect(), NOW), Err(TokenError::Malformed));
     }
 
     #[test]
@@ -846,17 +713,11 @@ mod tests {
         keys.insert(TokenKey::ed25519_from_seed("ed-2", [3; 32]).unwrap());
         keys.activate("ed-2").unwrap();
         let new = keys.issue(&claims()).unwrap();
-        assert_eq!(
-            jsonwebtoken::decode_header(&new).unwrap().kid.as_deref(),
-            Some("ed-2")
-        );
+        assert_eq!(jsonwebtoken::decode_header(&new).unwrap().kid.as_deref(), Some("ed-2"));
         assert!(verify(&old, &keys, &expect(), NOW).is_ok());
         assert!(verify(&new, &keys, &expect(), NOW).is_ok());
         keys.retire("hs-1");
-        assert_eq!(
-            verify(&old, &keys, &expect(), NOW),
-            Err(TokenError::UnknownKey)
-        );
+        assert_eq!(verify(&old, &keys, &expect(), NOW), Err(TokenError::UnknownKey));
         assert!(verify(&new, &keys, &expect(), NOW).is_ok());
         assert_eq!(keys.active_key().unwrap().kid(), "ed-2");
     }
@@ -865,10 +726,7 @@ mod tests {
     fn token_without_kid_uses_the_active_key_only() {
         let token = forge(r#"{"alg":"HS256"}"#, &payload_json(&claims()), SECRET);
         assert!(verify(&token, &hs_keys(), &expect(), NOW).is_ok());
-        assert_eq!(
-            verify(&token, &KeySet::new(), &expect(), NOW),
-            Err(TokenError::UnknownKey)
-        );
+        assert_eq!(verify(&token, &KeySet::new(), &expect(), NOW), Err(TokenError::UnknownKey));
     }
 
     #[test]
@@ -900,17 +758,15 @@ mod tests {
         use proptest::prelude::*;
 
         fn arb_grants() -> impl Strategy<Value = Grants> {
-            (proptest::option::of("[a-z0-9-]{1,24}"), any::<[bool; 7]>()).prop_map(|(room, b)| {
-                Grants {
-                    room,
-                    join: b[0],
-                    publish: b[1],
-                    subscribe: b[2],
-                    publish_data: b[3],
-                    room_admin: b[4],
-                    room_create: b[5],
-                    hidden: b[6],
-                }
+            (proptest::option::of("[a-z0-9-]{1,24}"), any::<[bool; 7]>()).prop_map(|(room, b)| Grants {
+                room,
+                join: b[0],
+                publish: b[1],
+                subscribe: b[2],
+                publish_data: b[3],
+                room_admin: b[4],
+                room_create: b[5],
+                hidden: b[6],
             })
         }
 

@@ -47,11 +47,7 @@ impl fmt::Debug for TurnCredentials {
 impl TurnCredentials {
     /// The ICE server entry for `urls` with these credentials.
     pub fn ice_server(&self, urls: Vec<String>) -> IceServer {
-        IceServer {
-            urls,
-            username: Some(self.username.clone()),
-            credential: Some(self.password.clone()),
-        }
+        IceServer { urls, username: Some(self.username.clone()), credential: Some(self.password.clone()) }
     }
 }
 
@@ -84,23 +80,18 @@ impl fmt::Debug for TurnSecrets {
 /// The password for `username` under `secret`: base64(HMAC-SHA1(secret, username)).
 pub fn password_for(secret: &[u8], username: &str) -> String {
     // HMAC accepts keys of any length.
-    let mut mac = HmacSha1::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = HmacSha1::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(username.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// Splits `"<expiry>:<user>"`. The user part may itself contain ':'; only the first one splits.
 pub fn parse_username(username: &str) -> Result<(u64, &str), TurnCredentialError> {
-    let (expiry, user) = username
-        .split_once(':')
-        .ok_or(TurnCredentialError::MalformedUsername)?;
+    let (expiry, user) = username.split_once(':').ok_or(TurnCredentialError::MalformedUsername)?;
     if expiry.is_empty() || expiry.len() > 20 || !expiry.bytes().all(|b| b.is_ascii_digit()) {
         return Err(TurnCredentialError::MalformedUsername);
     }
-    let expiry = expiry
-        .parse()
-        .map_err(|_| TurnCredentialError::MalformedUsername)?;
+    let expiry = expiry.parse().map_err(|_| TurnCredentialError::MalformedUsername)?;
     Ok((expiry, user))
 }
 
@@ -111,13 +102,7 @@ impl TurnSecrets {
         I: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
-        TurnSecrets {
-            secrets: secrets
-                .into_iter()
-                .map(|s| s.as_ref().to_vec())
-                .filter(|s| !s.is_empty())
-                .collect(),
-        }
+        TurnSecrets { secrets: secrets.into_iter().map(|s| s.as_ref().to_vec()).filter(|s| !s.is_empty()).collect() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,37 +114,20 @@ impl TurnSecrets {
     }
 
     /// Credentials for `user`, valid from `now` for `ttl_secs` seconds.
-    pub fn issue(
-        &self,
-        user: &str,
-        now: u64,
-        ttl_secs: u64,
-    ) -> Result<TurnCredentials, TurnCredentialError> {
+    pub fn issue(&self, user: &str, now: u64, ttl_secs: u64) -> Result<TurnCredentials, TurnCredentialError> {
         let secret = self.secrets.first().ok_or(TurnCredentialError::NoSecret)?;
-        if user.is_empty()
-            || user.len() > 128
-            || user.contains(':')
-            || user.chars().any(char::is_control)
-        {
+        if user.is_empty() || user.len() > 128 || user.contains(':') || user.chars().any(char::is_control) {
             return Err(TurnCredentialError::BadUser);
         }
         let expires_at = now.saturating_add(ttl_secs);
         let username = format!("{expires_at}:{user}");
         let password = password_for(secret, &username);
-        Ok(TurnCredentials {
-            username,
-            password,
-            expires_at,
-        })
+        Ok(TurnCredentials { username, password, expires_at })
     }
 
     /// The password a TURN server expects for `username` under each secret, after checking
     /// expiry against `now`. A TURN server derives its long-term key from these.
-    pub fn passwords_for(
-        &self,
-        username: &str,
-        now: u64,
-    ) -> Result<Vec<String>, TurnCredentialError> {
+    pub fn passwords_for(&self, username: &str, now: u64) -> Result<Vec<String>, TurnCredentialError> {
         let (expiry, _) = parse_username(username)?;
         if expiry <= now {
             return Err(TurnCredentialError::Expired);
@@ -167,31 +135,18 @@ impl TurnSecrets {
         if self.secrets.is_empty() {
             return Err(TurnCredentialError::NoSecret);
         }
-        Ok(self
-            .secrets
-            .iter()
-            .map(|s| password_for(s, username))
-            .collect())
+        Ok(self.secrets.iter().map(|s| password_for(s, username)).collect())
     }
 
     /// Checks a username/password pair at `now`, comparing in constant time against every
     /// secret (no early exit, so timing does not reveal which secret matched).
-    pub fn verify(
-        &self,
-        username: &str,
-        password: &str,
-        now: u64,
-    ) -> Result<(), TurnCredentialError> {
+    pub fn verify(&self, username: &str, password: &str, now: u64) -> Result<(), TurnCredentialError> {
         let candidates = self.passwords_for(username, now)?;
         let mut ok = subtle::Choice::from(0u8);
         for expected in &candidates {
             ok |= expected.as_bytes().ct_eq(password.as_bytes());
         }
-        if bool::from(ok) {
-            Ok(())
-        } else {
-            Err(TurnCredentialError::BadPassword)
-        }
+        if bool::from(ok) { Ok(()) } else { Err(TurnCredentialError::BadPassword) }
     }
 }
 
@@ -205,10 +160,7 @@ mod tests {
     #[test]
     fn known_answer() {
         // Computed independently with: printf %s '1700000600:alice' | openssl dgst -sha1 -hmac north-star -binary | base64
-        assert_eq!(
-            password_for(b"north-star", "1700000600:alice"),
-            "ZVN8nPSiCf0OCJ9WlZXuBbrv+VU="
-        );
+        assert_eq!(password_for(b"north-star", "1700000600:alice"), "ZVN8nPSiCf0OCJ9WlZXuBbrv+VU=");
     }
 
     #[test]
@@ -231,10 +183,7 @@ mod tests {
         let s = TurnSecrets::new(["k"]);
         let c = s.issue("bob", NOW, 60).unwrap();
         assert!(s.verify(&c.username, &c.password, NOW + 59).is_ok());
-        assert_eq!(
-            s.verify(&c.username, &c.password, NOW + 60),
-            Err(TurnCredentialError::Expired)
-        );
+        assert_eq!(s.verify(&c.username, &c.password, NOW + 60), Err(TurnCredentialError::Expired));
     }
 
     #[test]
@@ -245,67 +194,31 @@ mod tests {
         assert!(rotated.verify(&c.username, &c.password, NOW).is_ok());
         let fresh = rotated.issue("carol", NOW, 600).unwrap();
         assert_eq!(fresh.password, password_for(b"new", &fresh.username));
-        assert_eq!(
-            old.verify(&fresh.username, &fresh.password, NOW),
-            Err(TurnCredentialError::BadPassword)
-        );
+        assert_eq!(old.verify(&fresh.username, &fresh.password, NOW), Err(TurnCredentialError::BadPassword));
         let only_new = TurnSecrets::new(["new"]);
-        assert_eq!(
-            only_new.verify(&c.username, &c.password, NOW),
-            Err(TurnCredentialError::BadPassword)
-        );
+        assert_eq!(only_new.verify(&c.username, &c.password, NOW), Err(TurnCredentialError::BadPassword));
     }
 
     #[test]
     fn refusals() {
         let s = TurnSecrets::new(["k"]);
-        assert_eq!(
-            TurnSecrets::new([""]).issue("a", NOW, 1),
-            Err(TurnCredentialError::NoSecret)
-        );
+        assert_eq!(TurnSecrets::new([""]).issue("a", NOW, 1), Err(TurnCredentialError::NoSecret));
         for bad in ["", "a:b", "x\n", &"u".repeat(129)] {
-            assert_eq!(
-                s.issue(bad, NOW, 1),
-                Err(TurnCredentialError::BadUser),
-                "{bad:?}"
-            );
+            assert_eq!(s.issue(bad, NOW, 1), Err(TurnCredentialError::BadUser), "{bad:?}");
         }
-        for bad in [
-            "alice",
-            ":alice",
-            "12x:alice",
-            "-5:alice",
-            "99999999999999999999999:a",
-            "+5:a",
-        ] {
-            assert_eq!(
-                s.verify(bad, "pw", NOW),
-                Err(TurnCredentialError::MalformedUsername),
-                "{bad:?}"
-            );
+        for bad in ["alice", ":alice", "12x:alice", "-5:alice", "99999999999999999999999:a", "+5:a"] {
+            assert_eq!(s.verify(bad, "pw", NOW), Err(TurnCredentialError::MalformedUsername), "{bad:?}");
         }
         let c = s.issue("dave", NOW, 600).unwrap();
-        assert_eq!(
-            s.verify(&c.username, "", NOW),
-            Err(TurnCredentialError::BadPassword)
-        );
+        assert_eq!(s.verify(&c.username, "", NOW), Err(TurnCredentialError::BadPassword));
         let mut wrong = c.password.clone();
         wrong.pop();
-        assert_eq!(
-            s.verify(&c.username, &wrong, NOW),
-            Err(TurnCredentialError::BadPassword)
-        );
+        assert_eq!(s.verify(&c.username, &wrong, NOW), Err(TurnCredentialError::BadPassword));
         // Changing the user (or the expiry) in the username invalidates the password.
         let forged = c.username.replace("dave", "eve");
-        assert_eq!(
-            s.verify(&forged, &c.password, NOW),
-            Err(TurnCredentialError::BadPassword)
-        );
+        assert_eq!(s.verify(&forged, &c.password, NOW), Err(TurnCredentialError::BadPassword));
         let extended = format!("{}:dave", NOW + 999_999);
-        assert_eq!(
-            s.verify(&extended, &c.password, NOW),
-            Err(TurnCredentialError::BadPassword)
-        );
+        assert_eq!(s.verify(&extended, &c.password, NOW), Err(TurnCredentialError::BadPassword));
     }
 
     #[test]

@@ -56,9 +56,7 @@ impl WebhookSecret {
     /// Parses `whsec_<base64>` (the bare base64 form is accepted too, as other implementations do).
     pub fn parse(s: &str) -> Result<Self, WebhookError> {
         let b64 = s.strip_prefix(SECRET_PREFIX).unwrap_or(s);
-        let key = STANDARD
-            .decode(b64)
-            .map_err(|_| WebhookError::InvalidSecret)?;
+        let key = STANDARD.decode(b64).map_err(|_| WebhookError::InvalidSecret)?;
         if key.is_empty() {
             return Err(WebhookError::InvalidSecret);
         }
@@ -79,8 +77,7 @@ impl WebhookSecret {
     }
 
     fn mac(&self, id: &str, timestamp: u64, body: &[u8]) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac = HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -116,16 +113,8 @@ impl SignedHeaders {
 
 /// Signs `body` with every secret in `secrets` (current first), one `v1,` entry each.
 pub fn sign(secrets: &[WebhookSecret], id: &str, timestamp: u64, body: &[u8]) -> SignedHeaders {
-    let signature = secrets
-        .iter()
-        .map(|s| s.sign(id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ");
-    SignedHeaders {
-        id: id.to_owned(),
-        timestamp,
-        signature,
-    }
+    let signature = secrets.iter().map(|s| s.sign(id, timestamp, body)).collect::<Vec<_>>().join(" ");
+    SignedHeaders { id: id.to_owned(), timestamp, signature }
 }
 
 /// Verifies deliveries (what a partner runs; Origo uses it in tests and for its own receivers).
@@ -137,18 +126,12 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(secret: WebhookSecret) -> Self {
-        Verifier {
-            secrets: vec![secret],
-            tolerance_secs: DEFAULT_TOLERANCE_SECS,
-        }
+        Verifier { secrets: vec![secret], tolerance_secs: DEFAULT_TOLERANCE_SECS }
     }
 
     /// Accept signatures from any of `secrets` (during rotation).
     pub fn with_secrets(secrets: Vec<WebhookSecret>) -> Self {
-        Verifier {
-            secrets,
-            tolerance_secs: DEFAULT_TOLERANCE_SECS,
-        }
+        Verifier { secrets, tolerance_secs: DEFAULT_TOLERANCE_SECS }
     }
 
     pub fn with_tolerance(mut self, secs: u64) -> Self {
@@ -216,11 +199,7 @@ impl Verifier {
                 ok |= want.as_slice().ct_eq(&given);
             }
         }
-        if bool::from(ok) {
-            Ok(())
-        } else {
-            Err(WebhookError::NoMatchingSignature)
-        }
+        if bool::from(ok) { Ok(()) } else { Err(WebhookError::NoMatchingSignature) }
     }
 }
 
@@ -254,21 +233,9 @@ mod tests {
 
     #[test]
     fn spec_vector_signs_and_verifies() {
-        assert_eq!(
-            spec_secret().sign(SPEC_ID, SPEC_TS, SPEC_BODY),
-            SPEC_SIGNATURE
-        );
+        assert_eq!(spec_secret().sign(SPEC_ID, SPEC_TS, SPEC_BODY), SPEC_SIGNATURE);
         let v = Verifier::new(spec_secret());
-        assert_eq!(
-            v.verify(
-                Some(SPEC_ID),
-                Some(&ts(SPEC_TS)),
-                Some(SPEC_SIGNATURE),
-                SPEC_BODY,
-                SPEC_TS + 10
-            ),
-            Ok(())
-        );
+        assert_eq!(v.verify(Some(SPEC_ID), Some(&ts(SPEC_TS)), Some(SPEC_SIGNATURE), SPEC_BODY, SPEC_TS + 10), Ok(()));
         // The bare base64 form of the secret is the same key.
         let bare = WebhookSecret::parse(SPEC_SECRET.trim_start_matches("whsec_")).unwrap();
         assert_eq!(bare, spec_secret());
@@ -278,15 +245,7 @@ mod tests {
     #[test]
     fn spec_vector_refusals() {
         let v = Verifier::new(spec_secret());
-        let at = |t: u64| {
-            v.verify(
-                Some(SPEC_ID),
-                Some(&ts(SPEC_TS)),
-                Some(SPEC_SIGNATURE),
-                SPEC_BODY,
-                t,
-            )
-        };
+        let at = |t: u64| v.verify(Some(SPEC_ID), Some(&ts(SPEC_TS)), Some(SPEC_SIGNATURE), SPEC_BODY, t);
         // Five minutes is the edge of the window.
         assert_eq!(at(SPEC_TS + 299), Ok(()));
         assert_eq!(at(SPEC_TS + 300), Err(WebhookError::TimestampTooOld));
@@ -294,54 +253,24 @@ mod tests {
         assert_eq!(at(SPEC_TS - 301), Err(WebhookError::TimestampTooNew));
         // Tampered body, id or timestamp.
         assert_eq!(
-            v.verify(
-                Some(SPEC_ID),
-                Some(&ts(SPEC_TS)),
-                Some(SPEC_SIGNATURE),
-                br#"{"test": 2432232315}"#,
-                SPEC_TS
-            ),
+            v.verify(Some(SPEC_ID), Some(&ts(SPEC_TS)), Some(SPEC_SIGNATURE), br#"{"test": 2432232315}"#, SPEC_TS),
             Err(WebhookError::NoMatchingSignature)
         );
         assert_eq!(
-            v.verify(
-                Some("msg_other"),
-                Some(&ts(SPEC_TS)),
-                Some(SPEC_SIGNATURE),
-                SPEC_BODY,
-                SPEC_TS
-            ),
+            v.verify(Some("msg_other"), Some(&ts(SPEC_TS)), Some(SPEC_SIGNATURE), SPEC_BODY, SPEC_TS),
             Err(WebhookError::NoMatchingSignature)
         );
         assert_eq!(
-            v.verify(
-                Some(SPEC_ID),
-                Some(&ts(SPEC_TS + 1)),
-                Some(SPEC_SIGNATURE),
-                SPEC_BODY,
-                SPEC_TS
-            ),
+            v.verify(Some(SPEC_ID), Some(&ts(SPEC_TS + 1)), Some(SPEC_SIGNATURE), SPEC_BODY, SPEC_TS),
             Err(WebhookError::NoMatchingSignature)
         );
         // Missing headers.
         assert_eq!(
-            v.verify(
-                None,
-                Some(&ts(SPEC_TS)),
-                Some(SPEC_SIGNATURE),
-                SPEC_BODY,
-                SPEC_TS
-            ),
+            v.verify(None, Some(&ts(SPEC_TS)), Some(SPEC_SIGNATURE), SPEC_BODY, SPEC_TS),
             Err(WebhookError::MissingHeader(HEADER_ID))
         );
         assert_eq!(
-            v.verify(
-                Some(SPEC_ID),
-                None,
-                Some(SPEC_SIGNATURE),
-                SPEC_BODY,
-                SPEC_TS
-            ),
+            v.verify(Some(SPEC_ID), None, Some(SPEC_SIGNATURE), SPEC_BODY, SPEC_TS),
             Err(WebhookError::MissingHeader(HEADER_TIMESTAMP))
         );
         assert_eq!(
@@ -351,13 +280,7 @@ mod tests {
         // Garbage timestamps.
         for bad in ["", "abc", "-1", "1.5", "99999999999999999999999"] {
             assert_eq!(
-                v.verify(
-                    Some(SPEC_ID),
-                    Some(bad),
-                    Some(SPEC_SIGNATURE),
-                    SPEC_BODY,
-                    SPEC_TS
-                ),
+                v.verify(Some(SPEC_ID), Some(bad), Some(SPEC_SIGNATURE), SPEC_BODY, SPEC_TS),
                 Err(WebhookError::InvalidTimestamp),
                 "{bad:?}"
             );
@@ -365,13 +288,7 @@ mod tests {
         // Right bytes under another version tag do not count.
         let v2 = SPEC_SIGNATURE.replace("v1,", "v2,");
         assert_eq!(
-            v.verify(
-                Some(SPEC_ID),
-                Some(&ts(SPEC_TS)),
-                Some(&v2),
-                SPEC_BODY,
-                SPEC_TS
-            ),
+            v.verify(Some(SPEC_ID), Some(&ts(SPEC_TS)), Some(&v2), SPEC_BODY, SPEC_TS),
             Err(WebhookError::NoMatchingSignature)
         );
     }
@@ -379,28 +296,12 @@ mod tests {
     #[test]
     fn several_signatures_in_one_header() {
         let v = Verifier::new(spec_secret());
-        let header = format!(
-            "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v2,junk v1a,xyz {SPEC_SIGNATURE} v1,!!notbase64"
-        );
-        assert_eq!(
-            v.verify(
-                Some(SPEC_ID),
-                Some(&ts(SPEC_TS)),
-                Some(&header),
-                SPEC_BODY,
-                SPEC_TS
-            ),
-            Ok(())
-        );
+        let header =
+            format!("v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v2,junk v1a,xyz {SPEC_SIGNATURE} v1,!!notbase64");
+        assert_eq!(v.verify(Some(SPEC_ID), Some(&ts(SPEC_TS)), Some(&header), SPEC_BODY, SPEC_TS), Ok(()));
         let no_match = "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v1,AAAA";
         assert_eq!(
-            v.verify(
-                Some(SPEC_ID),
-                Some(&ts(SPEC_TS)),
-                Some(no_match),
-                SPEC_BODY,
-                SPEC_TS
-            ),
+            v.verify(Some(SPEC_ID), Some(&ts(SPEC_TS)), Some(no_match), SPEC_BODY, SPEC_TS),
             Err(WebhookError::NoMatchingSignature)
         );
     }
@@ -413,16 +314,7 @@ mod tests {
         assert_eq!(h.signature.split(' ').count(), 2);
         for receiver in [old, new] {
             let v = Verifier::new(receiver);
-            assert_eq!(
-                v.verify(
-                    Some(&h.id),
-                    Some(&h.timestamp.to_string()),
-                    Some(&h.signature),
-                    b"{}",
-                    1000
-                ),
-                Ok(())
-            );
+            assert_eq!(v.verify(Some(&h.id), Some(&h.timestamp.to_string()), Some(&h.signature), b"{}", 1000), Ok(()));
         }
         let names: Vec<&str> = h.pairs().iter().map(|(n, _)| *n).collect();
         assert_eq!(names, [HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE]);
@@ -432,21 +324,11 @@ mod tests {
     fn ignoring_timestamp_still_checks_the_signature() {
         let v = Verifier::new(spec_secret());
         assert_eq!(
-            v.verify_ignoring_timestamp(
-                Some(SPEC_ID),
-                Some(&ts(SPEC_TS)),
-                Some(SPEC_SIGNATURE),
-                SPEC_BODY
-            ),
+            v.verify_ignoring_timestamp(Some(SPEC_ID), Some(&ts(SPEC_TS)), Some(SPEC_SIGNATURE), SPEC_BODY),
             Ok(())
         );
         assert_eq!(
-            v.verify_ignoring_timestamp(
-                Some(SPEC_ID),
-                Some("946684800"),
-                Some(SPEC_SIGNATURE),
-                SPEC_BODY
-            ),
+            v.verify_ignoring_timestamp(Some(SPEC_ID), Some("946684800"), Some(SPEC_SIGNATURE), SPEC_BODY),
             Err(WebhookError::NoMatchingSignature)
         );
     }
@@ -454,16 +336,9 @@ mod tests {
     #[test]
     fn bad_secrets_and_redaction() {
         for bad in ["whsec_", "whsec_***", "", "whsec_not base64"] {
-            assert_eq!(
-                WebhookSecret::parse(bad),
-                Err(WebhookError::InvalidSecret),
-                "{bad:?}"
-            );
+            assert_eq!(WebhookSecret::parse(bad), Err(WebhookError::InvalidSecret), "{bad:?}");
         }
-        assert_eq!(
-            WebhookSecret::from_bytes(b""),
-            Err(WebhookError::InvalidSecret)
-        );
+        assert_eq!(WebhookSecret::from_bytes(b""), Err(WebhookError::InvalidSecret));
         assert!(!format!("{:?}", spec_secret()).contains("MfKQ"));
     }
 

@@ -26,23 +26,13 @@ pub struct TokenConfig {
 
 impl TokenConfig {
     pub fn from_platform(p: &impl Platform) -> Result<Self, ApiError> {
-        let secret = p.variable("token_secret").ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unavailable,
-                "auth is not configured: token_secret is unset",
-            )
-        })?;
+        let secret = p
+            .variable("token_secret")
+            .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "auth is not configured: token_secret is unset"))?;
         let kid = p.variable("token_kid").unwrap_or_else(|| "primary".into());
-        let key = TokenKey::hs256(kid, secret.as_bytes()).map_err(|e| {
-            ApiError::new(
-                ErrorCode::Unavailable,
-                format!("auth is misconfigured: {e}"),
-            )
-        })?;
-        let guest_ttl_secs = p
-            .variable("guest_ttl_secs")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(900);
+        let key = TokenKey::hs256(kid, secret.as_bytes())
+            .map_err(|e| ApiError::new(ErrorCode::Unavailable, format!("auth is misconfigured: {e}")))?;
+        let guest_ttl_secs = p.variable("guest_ttl_secs").and_then(|v| v.parse().ok()).unwrap_or(900);
         Ok(TokenConfig {
             keys: KeySet::new().with_key(key),
             issuer: p.variable("token_issuer").unwrap_or_else(|| "origo".into()),
@@ -65,18 +55,10 @@ pub fn authenticate(req: &Request, p: &impl Platform) -> Result<Claims, ApiError
     let raw = value
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
-    token::verify(
-        raw.trim(),
-        &config.keys,
-        &config.expectations(),
-        p.now_secs(),
-    )
-    .map_err(|e| ApiError::unauthorized(e.to_string()))
+    token::verify(raw.trim(), &config.keys, &config.expectations(), p.now_secs())
+        .map_err(|e| ApiError::unauthorized(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -118,36 +100,17 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
 fn guest(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let body: GuestRequest = reply::parse_json(req)?;
     let name = body.name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiError::bad_request(format!(
-            "name must be 1..={MAX_NAME_CHARS} printable characters"
-        )));
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!("name must be 1..={MAX_NAME_CHARS} printable characters")));
     }
     let config = TokenConfig::from_platform(p)?;
     let identity = format!("guest-{}", p.random_hex(8));
-    let claims = Claims::new(
-        &config.issuer,
-        AUDIENCE,
-        &identity,
-        p.now_secs(),
-        config.guest_ttl_secs,
-    )
-    .with_name(name)
-    .with_jti(p.random_hex(12));
-    let access_token = config
-        .keys
-        .issue(&claims)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let claims = Claims::new(&config.issuer, AUDIENCE, &identity, p.now_secs(), config.guest_ttl_secs)
+        .with_name(name)
+        .with_jti(p.random_hex(12));
+    let access_token = config.keys.issue(&claims).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(reply::json(
         StatusCode::OK,
-        &TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: config.guest_ttl_secs,
-            identity,
-        },
+        &TokenResponse { access_token, token_type: "Bearer", expires_in: config.guest_ttl_secs, identity },
     ))
 }

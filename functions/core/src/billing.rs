@@ -24,9 +24,7 @@ pub struct Plan {
 impl Plan {
     pub fn from_platform(p: &impl Platform) -> Plan {
         fn num<T: std::str::FromStr>(p: &impl Platform, name: &str, default: T) -> T {
-            p.variable(name)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
+            p.variable(name).and_then(|v| v.parse().ok()).unwrap_or(default)
         }
         Plan {
             name: p.variable("plan_name").unwrap_or_else(|| "free".into()),
@@ -78,20 +76,14 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         Some(m)
             if m.len() == 7
                 && m.as_bytes()[4] == b'-'
-                && m.bytes()
-                    .enumerate()
-                    .all(|(i, b)| i == 4 || b.is_ascii_digit()) =>
+                && m.bytes().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit()) =>
         {
             m.to_owned()
         }
         Some(_) => return Err(ApiError::bad_request("month must be YYYY-MM")),
         None => month_of(p.now_ms()),
     };
-    let usage: Usage = p
-        .kv_get_json(&format!("usage:{month}"))
-        .await
-        .map_err(unavailable)?
-        .unwrap_or_default();
+    let usage: Usage = p.kv_get_json(&format!("usage:{month}")).await.map_err(unavailable)?.unwrap_or_default();
     Ok(reply::json(
         StatusCode::OK,
         &serde_json::json!({ "month": month, "usage": usage, "plan": Plan::from_platform(p) }),

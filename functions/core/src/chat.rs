@@ -58,9 +58,7 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
     let body: PostMessage = reply::parse_json(req)?;
     let n = body.text.chars().count();
     if body.text.trim().is_empty() || n > MAX_TEXT_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "text must be 1..={MAX_TEXT_CHARS} characters"
-        )));
+        return Err(ApiError::bad_request(format!("text must be 1..={MAX_TEXT_CHARS} characters")));
     }
     let sent_at_ms = p.now_ms();
     let id = format!("{sent_at_ms:016}-{}", p.random_hex(6));
@@ -71,9 +69,7 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
         text: body.text,
         sent_at_ms,
     };
-    p.kv_set_json(&format!("chat:{room}:{id}"), &msg)
-        .await
-        .map_err(unavailable)?;
+    p.kv_set_json(&format!("chat:{room}:{id}"), &msg).await.map_err(unavailable)?;
     Ok(reply::json(StatusCode::CREATED, &msg))
 }
 
@@ -92,24 +88,11 @@ async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Respons
     let mut keys = p.kv_keys(&prefix).await.map_err(unavailable)?;
     keys.sort();
     let mut messages = Vec::new();
-    for k in keys
-        .iter()
-        .filter(|k| k[prefix.len()..] > *after)
-        .take(limit)
-    {
-        if let Some(m) = p
-            .kv_get_json::<StoredMessage>(k)
-            .await
-            .map_err(unavailable)?
-        {
+    for k in keys.iter().filter(|k| k[prefix.len()..] > *after).take(limit) {
+        if let Some(m) = p.kv_get_json::<StoredMessage>(k).await.map_err(unavailable)? {
             messages.push(m);
         }
     }
-    let next_cursor = (messages.len() == limit)
-        .then(|| messages.last().map(|m| m.id.clone()))
-        .flatten();
-    Ok(reply::json(
-        StatusCode::OK,
-        &serde_json::json!({ "messages": messages, "next_cursor": next_cursor }),
-    ))
+    let next_cursor = (messages.len() == limit).then(|| messages.last().map(|m| m.id.clone())).flatten();
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "messages": messages, "next_cursor": next_cursor })))
 }

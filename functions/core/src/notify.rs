@@ -86,9 +86,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
 }
 
 fn valid_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
         && url.len() <= 2048
         && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some())
@@ -100,17 +98,12 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     if !valid_url(&body.url) {
         return Err(ApiError::bad_request("url must be an absolute http(s) URL"));
     }
-    let events = body
-        .events
-        .unwrap_or_else(|| EVENTS.iter().map(|e| (*e).to_owned()).collect());
+    let events = body.events.unwrap_or_else(|| EVENTS.iter().map(|e| (*e).to_owned()).collect());
     if events.is_empty() {
         return Err(ApiError::bad_request("events must not be empty"));
     }
     if let Some(bad) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "unknown event {bad:?}; known: {}",
-            EVENTS.join(", ")
-        )));
+        return Err(ApiError::bad_request(format!("unknown event {bad:?}; known: {}", EVENTS.join(", "))));
     }
     let mut key = [0u8; 32];
     p.random(&mut key);
@@ -123,23 +116,14 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         owner: claims.sub,
         secret: secret.expose(),
     };
-    p.kv_set_json(&format!("webhook:{}", hook.id), &hook)
-        .await
-        .map_err(unavailable)?;
+    p.kv_set_json(&format!("webhook:{}", hook.id), &hook).await.map_err(unavailable)?;
     Ok(reply::json(StatusCode::CREATED, &hook.public(true)))
 }
 
 async fn load(p: &impl Platform, id: &str) -> Result<StoredWebhook, ApiError> {
-    let valid = id.starts_with("wh_")
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    let found = if valid {
-        p.kv_get_json::<StoredWebhook>(&format!("webhook:{id}"))
-            .await
-            .map_err(unavailable)?
-    } else {
-        None
-    };
+    let valid = id.starts_with("wh_") && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let found =
+        if valid { p.kv_get_json::<StoredWebhook>(&format!("webhook:{id}")).await.map_err(unavailable)? } else { None };
     found.ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }
 
@@ -149,27 +133,18 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     keys.sort();
     let mut hooks = Vec::new();
     for k in keys {
-        if let Some(h) = p
-            .kv_get_json::<StoredWebhook>(&k)
-            .await
-            .map_err(unavailable)?
-        {
+        if let Some(h) = p.kv_get_json::<StoredWebhook>(&k).await.map_err(unavailable)? {
             hooks.push(h);
         }
     }
     let public: Vec<PublicWebhook<'_>> = hooks.iter().map(|h| h.public(false)).collect();
-    Ok(reply::json(
-        StatusCode::OK,
-        &serde_json::json!({ "webhooks": public }),
-    ))
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "webhooks": public })))
 }
 
 async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     authenticate(req, p)?;
     let hook = load(p, id).await?;
-    p.kv_delete(&format!("webhook:{}", hook.id))
-        .await
-        .map_err(unavailable)?;
+    p.kv_delete(&format!("webhook:{}", hook.id)).await.map_err(unavailable)?;
     Ok(reply::no_content())
 }
 
@@ -177,8 +152,7 @@ async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
 async fn test(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     authenticate(req, p)?;
     let hook = load(p, id).await?;
-    let secret =
-        WebhookSecret::parse(&hook.secret).map_err(|e| ApiError::internal(e.to_string()))?;
+    let secret = WebhookSecret::parse(&hook.secret).map_err(|e| ApiError::internal(e.to_string()))?;
     let msg_id = format!("msg_{}", p.random_hex(12));
     let timestamp = p.now_secs();
     let body = serde_json::to_vec(&serde_json::json!({
@@ -188,14 +162,11 @@ async fn test(req: &Request, p: &impl Platform, id: &str) -> Result<Response, Ap
     }))
     .map_err(|e| ApiError::internal(e.to_string()))?;
     let signed = webhook::sign(std::slice::from_ref(&secret), &msg_id, timestamp, &body);
-    let mut builder =
-        http::Request::post(&hook.url).header(header::CONTENT_TYPE, "application/json");
+    let mut builder = http::Request::post(&hook.url).header(header::CONTENT_TYPE, "application/json");
     for (name, value) in signed.pairs() {
         builder = builder.header(name, value);
     }
-    let out = builder
-        .body(Bytes::from(body))
-        .map_err(|e| ApiError::bad_request(format!("bad webhook url: {e}")))?;
+    let out = builder.body(Bytes::from(body)).map_err(|e| ApiError::bad_request(format!("bad webhook url: {e}")))?;
     match p.http_send(out).await {
         Ok(res) => Ok(reply::json(
             StatusCode::OK,

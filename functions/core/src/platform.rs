@@ -26,10 +26,7 @@ pub trait Platform {
     /// Every key that starts with `prefix`.
     async fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, PlatformError>;
     /// Sends an HTTP request (only to hosts the deployment allows).
-    async fn http_send(
-        &self,
-        req: http::Request<Bytes>,
-    ) -> Result<http::Response<Bytes>, PlatformError>;
+    async fn http_send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, PlatformError>;
     /// A configuration variable (`None` when unset).
     fn variable(&self, name: &str) -> Option<String>;
     /// Wall-clock time, Unix milliseconds.
@@ -51,23 +48,16 @@ pub(crate) trait PlatformExt: Platform {
         buf.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    async fn kv_get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &str,
-    ) -> Result<Option<T>, PlatformError> {
+    async fn kv_get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, PlatformError> {
         match self.kv_get(key).await? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                PlatformError::Store(format!("stored value at {key} is not valid: {e}"))
-            }),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| PlatformError::Store(format!("stored value at {key} is not valid: {e}"))),
         }
     }
 
-    async fn kv_set_json<T: serde::Serialize>(
-        &self,
-        key: &str,
-        value: &T,
-    ) -> Result<(), PlatformError> {
+    async fn kv_set_json<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), PlatformError> {
         let bytes = serde_json::to_vec(value).map_err(|e| PlatformError::Store(e.to_string()))?;
         self.kv_set(key, &bytes).await
     }

@@ -16,17 +16,14 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => with_type(status, body, "application/json"),
-        Err(e) => error(&ApiError::internal(format!(
-            "cannot serialise response: {e}"
-        ))),
+        Err(e) => error(&ApiError::internal(format!("cannot serialise response: {e}"))),
     }
 }
 
 fn with_type(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Response {
     let mut res = http::Response::new(Bytes::from(body));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res
 }
 
@@ -53,16 +50,11 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
         if !ct.starts_with("application/json") {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                "send application/json",
-            ));
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send application/json"));
         }
     }
     if req.body().len() > MAX_JSON_BODY {
-        return Err(ApiError::payload_too_large(format!(
-            "JSON bodies are limited to {MAX_JSON_BODY} bytes"
-        )));
+        return Err(ApiError::payload_too_large(format!("JSON bodies are limited to {MAX_JSON_BODY} bytes")));
     }
     serde_json::from_slice(req.body())
         .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
@@ -70,20 +62,12 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
 
 /// A `405` naming what is allowed.
 pub fn method_not_allowed(req: &Request, allowed: &str) -> ApiError {
-    ApiError::method_not_allowed(format!(
-        "{} is not allowed on {}; use {allowed}",
-        req.method(),
-        req.uri().path()
-    ))
+    ApiError::method_not_allowed(format!("{} is not allowed on {}; use {allowed}", req.method(), req.uri().path()))
 }
 
 /// A `404` for a path the function does not serve.
 pub fn not_found(req: &Request) -> ApiError {
-    ApiError::not_found(format!(
-        "no route for {} {}",
-        req.method(),
-        req.uri().path()
-    ))
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
 }
 
 /// Host failures become a 503: the request may be retried.
@@ -101,9 +85,5 @@ pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 
 /// The path split into segments, without empty ones.
 pub fn segments(req: &Request) -> Vec<&str> {
-    req.uri()
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect()
+    req.uri().path().split('/').filter(|s| !s.is_empty()).collect()
 }

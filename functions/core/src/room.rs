@@ -37,9 +37,7 @@ struct CreateRoom {
 pub fn valid_room_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn key(name: &str) -> String {
@@ -68,28 +66,17 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     let claims = authenticate(req, p)?;
     let body: CreateRoom = reply::parse_json(req)?;
     if !valid_room_name(&body.name) {
-        return Err(ApiError::bad_request(
-            "room name must be 1-64 characters of a-z, 0-9, '-' or '_'",
-        ));
+        return Err(ApiError::bad_request("room name must be 1-64 characters of a-z, 0-9, '-' or '_'"));
     }
     let max = body.max_participants.unwrap_or(100);
     if max == 0 || max > MAX_PARTICIPANTS_LIMIT {
-        return Err(ApiError::bad_request(format!(
-            "max_participants must be 1..={MAX_PARTICIPANTS_LIMIT}"
-        )));
+        return Err(ApiError::bad_request(format!("max_participants must be 1..={MAX_PARTICIPANTS_LIMIT}")));
     }
     if body.metadata.as_ref().is_some_and(|m| m.len() > 4096) {
         return Err(ApiError::bad_request("metadata is limited to 4096 bytes"));
     }
-    if p.kv_get(&key(&body.name))
-        .await
-        .map_err(unavailable)?
-        .is_some()
-    {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!("room {} already exists", body.name),
-        ));
+    if p.kv_get(&key(&body.name)).await.map_err(unavailable)?.is_some() {
+        return Err(ApiError::new(ErrorCode::Conflict, format!("room {} already exists", body.name)));
     }
     let room = Room {
         name: body.name,
@@ -98,9 +85,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         created_at_ms: p.now_ms(),
         created_by: claims.sub,
     };
-    p.kv_set_json(&key(&room.name), &room)
-        .await
-        .map_err(unavailable)?;
+    p.kv_set_json(&key(&room.name), &room).await.map_err(unavailable)?;
     Ok(reply::json(StatusCode::CREATED, &room))
 }
 
@@ -114,19 +99,12 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
             rooms.push(room);
         }
     }
-    Ok(reply::json(
-        StatusCode::OK,
-        &serde_json::json!({ "rooms": rooms }),
-    ))
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "rooms": rooms })))
 }
 
 async fn get(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     authenticate(req, p)?;
-    match p
-        .kv_get_json::<Room>(&key(name))
-        .await
-        .map_err(unavailable)?
-    {
+    match p.kv_get_json::<Room>(&key(name)).await.map_err(unavailable)? {
         Some(room) if valid_room_name(name) => Ok(reply::json(StatusCode::OK, &room)),
         _ => Err(ApiError::not_found(format!("no room named {name}"))),
     }

@@ -18,34 +18,23 @@ fn store() -> Result<Store, PlatformError> {
 
 impl Platform for SpinPlatform {
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError> {
-        store()?
-            .get(key)
-            .map_err(|e| PlatformError::Store(e.to_string()))
+        store()?.get(key).map_err(|e| PlatformError::Store(e.to_string()))
     }
 
     async fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), PlatformError> {
-        store()?
-            .set(key, value)
-            .map_err(|e| PlatformError::Store(e.to_string()))
+        store()?.set(key, value).map_err(|e| PlatformError::Store(e.to_string()))
     }
 
     async fn kv_delete(&self, key: &str) -> Result<(), PlatformError> {
-        store()?
-            .delete(key)
-            .map_err(|e| PlatformError::Store(e.to_string()))
+        store()?.delete(key).map_err(|e| PlatformError::Store(e.to_string()))
     }
 
     async fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, PlatformError> {
-        let keys = store()?
-            .get_keys()
-            .map_err(|e| PlatformError::Store(e.to_string()))?;
+        let keys = store()?.get_keys().map_err(|e| PlatformError::Store(e.to_string()))?;
         Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
     }
 
-    async fn http_send(
-        &self,
-        req: http::Request<Bytes>,
-    ) -> Result<http::Response<Bytes>, PlatformError> {
+    async fn http_send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, PlatformError> {
         let (parts, body) = req.into_parts();
         let req = http::Request::from_parts(parts, body.to_vec());
         match spin_sdk::http::send::<_, http::Response<Vec<u8>>>(req).await {
@@ -62,10 +51,7 @@ impl Platform for SpinPlatform {
     }
 
     fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
 
     fn random(&self, buf: &mut [u8]) {
@@ -83,10 +69,6 @@ where
     Fut: std::future::Future<Output = Response>,
 {
     let (parts, body) = req.into_parts();
-    let res = handler(
-        http::Request::from_parts(parts, Bytes::from(body)),
-        &PLATFORM,
-    )
-    .await;
+    let res = handler(http::Request::from_parts(parts, Bytes::from(body)), &PLATFORM).await;
     res.map(|b| b.to_vec())
 }

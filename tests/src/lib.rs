@@ -1,0 +1,3 @@
+//! Measurement helpers shared by Origo's load generators.
+
+pub mod latency;
