@@ -1,0 +1,14 @@
+//! `origo-turn`: a STUN/TURN server (RFC 8489, RFC 8656).
+//!
+//! The protocol lives in a sans-IO core ([`server::TurnServer`]): bytes and times in, bytes and
+//! relay instructions out, tested without sockets. The binary wraps it in UDP, TCP and TLS
+//! listeners, relay sockets, a metrics endpoint and registry heartbeats.
+
+pub mod allocation;
+pub mod attribute;
+pub mod channel_data;
+pub mod credentials;
+pub mod message;
+pub mod nonce;
+pub mod peer_policy;
+pub mod server;
