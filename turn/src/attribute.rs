@@ -42,8 +42,8 @@ pub const ICE_CONTROLLED: u16 = 0x8029;
 pub const ICE_CONTROLLING: u16 = 0x802A;
 
 /// The comprehension-required attributes this server understands; any other one in a request
-/// gets a 420 (Unknown Attribute) answer listing it. DONT-FRAGMENT and RESERVATION-TOKEN are
-/// deliberately absent: the relay cannot honour them, and RFC 8656 §7.2 says to answer 420.
+/// gets a 420 (Unknown Attribute) answer listing it. DONT-FRAGMENT is deliberately absent: the
+/// relay cannot set the DF bit, and RFC 8656 §7.2 says to answer 420 then.
 pub const KNOWN_REQUIRED: &[u16] = &[
     MAPPED_ADDRESS,
     USERNAME,
@@ -64,6 +64,7 @@ pub const KNOWN_REQUIRED: &[u16] = &[
     PASSWORD_ALGORITHM,
     USERHASH,
     XOR_MAPPED_ADDRESS,
+    RESERVATION_TOKEN,
     PRIORITY,
     USE_CANDIDATE,
 ];

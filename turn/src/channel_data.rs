@@ -1,9 +1,11 @@
 //! ChannelData messages (RFC 8656 §12.4): a 4-byte header (channel number, length) and the
 //! application data, padded to a multiple of four bytes over TCP and TLS.
 
-/// Channel numbers clients may bind.
+/// Channel numbers clients may bind. RFC 8656 narrowed the range to 0x4000–0x4FFF, but RFC 5766
+/// clients (coturn's own among them) still pick from 0x4000–0x7FFF; every number in that range
+/// is unambiguous on the wire (first bits `01`), so all of it is accepted.
 pub const CHANNEL_MIN: u16 = 0x4000;
-pub const CHANNEL_MAX: u16 = 0x4FFF;
+pub const CHANNEL_MAX: u16 = 0x7FFF;
 
 /// True when `bytes` starts like ChannelData (first two bits `01`).
 pub fn looks_like_channel_data(bytes: &[u8]) -> bool {

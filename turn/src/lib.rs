@@ -7,8 +7,14 @@
 pub mod allocation;
 pub mod attribute;
 pub mod channel_data;
+pub mod config;
 pub mod credentials;
 pub mod message;
+pub mod metrics;
 pub mod nonce;
 pub mod peer_policy;
+pub mod registry;
+pub mod relay;
 pub mod server;
+pub mod shell;
+pub mod tls;

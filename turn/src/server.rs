@@ -80,8 +80,9 @@ pub enum Output {
     /// Send `data` from the relay socket `relay` to `peer`.
     ToPeer { relay: SocketAddr, peer: SocketAddr, data: Vec<u8> },
     /// Bind a relay socket for the allocation being created on `tuple`, then call
-    /// [`TurnServer::relay_bound`].
-    BindRelay { tuple: FiveTuple, ipv6: bool, even_port: bool },
+    /// [`TurnServer::relay_bound`]. With `reserve`, bind an even port and keep the next port
+    /// reserved under that token; with `token`, use the socket reserved under it.
+    BindRelay { tuple: FiveTuple, ipv6: bool, even_port: bool, reserve: Option<[u8; 8]>, token: Option<[u8; 8]> },
     /// Close the relay socket bound to `relay`.
     ReleaseRelay { relay: SocketAddr },
 }
@@ -103,6 +104,7 @@ pub struct Stats {
 }
 
 struct Pending {
+    reserve: Option<[u8; 8]>,
     username: String,
     key: Vec<u8>,
     tid: [u8; 12],
@@ -134,6 +136,8 @@ pub struct TurnServer {
     pending: HashMap<FiveTuple, Pending>,
     unauth: HashMap<IpAddr, Limiter>,
     indication_counter: u64,
+    token_key: [u8; 32],
+    token_counter: u64,
     pub stats: Stats,
 }
 
@@ -150,6 +154,8 @@ impl TurnServer {
             pending: HashMap::new(),
             unauth: HashMap::new(),
             indication_counter: 0,
+            token_key: nonce_key,
+            token_counter: 0,
             stats: Stats::default(),
         }
     }
@@ -271,6 +277,7 @@ impl TurnServer {
         }
         let unknown = msg.unknown_required(KNOWN_REQUIRED);
         if !unknown.is_empty() {
+            tracing::debug!(client = %tuple.client, unknown = ?unknown, "unknown comprehension-required attributes");
             let mut b = self.error(msg, 420);
             let list: Vec<u8> = unknown.iter().flat_map(|t| t.to_be_bytes()).collect();
             b.add(attr::UNKNOWN_ATTRIBUTES, &list);
@@ -425,11 +432,21 @@ impl TurnServer {
             Some([attr::FAMILY_IPV6, 0, 0, 0]) if self.config.ipv6_relay => true,
             Some(_) => return self.signed_error(tuple, msg, 440, &a, out),
         };
-        let even_port = match msg.get(attr::EVEN_PORT) {
-            None => false,
-            // The R bit (reserve the next port too) is not supported; the even port itself is.
-            Some([_, ..]) => true,
+        let (even_port, reserve_next) = match msg.get(attr::EVEN_PORT) {
+            None => (false, false),
+            Some([flags, ..]) => (true, flags & 0x80 != 0),
             Some([]) => return self.signed_error(tuple, msg, 400, &a, out),
+        };
+        let token = match msg.get(attr::RESERVATION_TOKEN) {
+            None => None,
+            // A token cannot be combined with EVEN-PORT or an address family (RFC 8656 §7.2).
+            Some(_) if even_port || msg.get(attr::REQUESTED_ADDRESS_FAMILY).is_some() => {
+                return self.signed_error(tuple, msg, 400, &a, out);
+            }
+            Some(v) => match <[u8; 8]>::try_from(v) {
+                Ok(t) => Some(t),
+                Err(_) => return self.signed_error(tuple, msg, 400, &a, out),
+            },
         };
         let user_count = self.per_user.get(&a.username).copied().unwrap_or(0)
             + self.pending.values().filter(|p| p.username == a.username).count();
@@ -440,11 +457,26 @@ impl TurnServer {
             return self.signed_error(tuple, msg, 508, &a, out);
         }
         let lifetime = self.lifetime(msg.get_u32(attr::LIFETIME), true);
+        let reserve = reserve_next.then(|| self.new_token());
         self.pending.insert(
             tuple,
-            Pending { username: a.username, key: a.key, tid: msg.transaction_id, lifetime, sha256: a.sha256 },
+            Pending { reserve, username: a.username, key: a.key, tid: msg.transaction_id, lifetime, sha256: a.sha256 },
         );
-        out.push(Output::BindRelay { tuple, ipv6, even_port });
+        out.push(Output::BindRelay { tuple, ipv6, even_port, reserve, token });
+    }
+
+    /// An unguessable reservation token.
+    fn new_token(&mut self) -> [u8; 8] {
+        use hmac::{Hmac, Mac};
+        self.token_counter += 1;
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(&self.token_key).unwrap_or_else(|_| unreachable!("HMAC key"));
+        mac.update(b"reservation-token");
+        mac.update(&self.token_counter.to_be_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&full[..8]);
+        t
     }
 
     /// The shell bound (or failed to bind) the relay socket for the allocation on `tuple`.
@@ -469,6 +501,9 @@ impl TurnServer {
             .add_u32(attr::LIFETIME, p.lifetime.as_secs() as u32)
             .add_xor_address(attr::XOR_MAPPED_ADDRESS, tuple.client)
             .add(attr::SOFTWARE, self.config.software.as_bytes());
+        if let Some(t) = p.reserve {
+            b.add(attr::RESERVATION_TOKEN, &t);
+        }
         if p.sha256 {
             b.add_integrity_sha256(&p.key);
         } else {
@@ -557,9 +592,13 @@ impl TurnServer {
         }
         let channel = match msg.get(attr::CHANNEL_NUMBER) {
             Some(v) if v.len() == 4 => u16::from_be_bytes([v[0], v[1]]),
-            _ => return self.signed_error(tuple, msg, 400, &a, out),
+            _ => {
+                tracing::debug!(client = %tuple.client, "ChannelBind without a valid CHANNEL-NUMBER");
+                return self.signed_error(tuple, msg, 400, &a, out);
+            }
         };
         if !(CHANNEL_MIN..=CHANNEL_MAX).contains(&channel) {
+            tracing::debug!(client = %tuple.client, channel, "ChannelBind outside 0x4000..=0x7FFF");
             return self.signed_error(tuple, msg, 400, &a, out);
         }
         let Some(peer) = msg.get_xor_address(attr::XOR_PEER_ADDRESS) else {
@@ -571,6 +610,7 @@ impl TurnServer {
         let (chan_life, perm_life) = (self.config.channel_lifetime, self.config.permission_lifetime);
         let Some(al) = self.allocations.get_mut(&tuple) else { return };
         if al.bind_channel(channel, peer, now.instant, chan_life).is_err() {
+            tracing::debug!(client = %tuple.client, channel, %peer, "ChannelBind conflicts with an existing binding");
             return self.signed_error(tuple, msg, 400, &a, out);
         }
         al.permit(peer.ip(), now.instant, perm_life);

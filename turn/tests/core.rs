@@ -107,7 +107,10 @@ impl Harness {
             b.add_u32(REQUESTED_TRANSPORT, 17 << 24);
         });
         let out = self.send(&req);
-        assert_eq!(out, vec![Output::BindRelay { tuple: self.tuple, ipv6: false, even_port: false }]);
+        assert_eq!(
+            out,
+            vec![Output::BindRelay { tuple: self.tuple, ipv6: false, even_port: false, reserve: None, token: None }]
+        );
         let mut out = Vec::new();
         let (now, tuple) = (self.now(), self.tuple);
         self.server.relay_bound(now, tuple, Ok(relay.parse().unwrap()), &mut out);
@@ -355,7 +358,7 @@ fn channels_carry_data_both_ways() {
     let mut h = Harness::new(Config::default());
     h.allocate(RELAY);
     assert_eq!(code_of(&h.channel_bind(0x3FFF, PUBLIC_PEER)), Some(400), "below the channel range");
-    assert_eq!(code_of(&h.channel_bind(0x5000, PUBLIC_PEER)), Some(400), "above the channel range");
+    assert_eq!(code_of(&h.channel_bind(0x8000, PUBLIC_PEER)), Some(400), "above the channel range");
     assert_eq!(code_of(&h.channel_bind(0x4001, PUBLIC_PEER)), None);
     assert_eq!(code_of(&h.channel_bind(0x4002, PUBLIC_PEER)), Some(400), "peer already on another channel");
     assert_eq!(code_of(&h.channel_bind(0x4001, "1.1.1.1:53")), Some(400), "channel already taken");

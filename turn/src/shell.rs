@@ -1,0 +1,342 @@
+//! The I/O loop around [`TurnServer`]: UDP, TCP and TLS listeners, relay sockets and the
+//! once-a-second expiry tick. Single-threaded (one `LocalSet`): the core needs no locks.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::allocation::{FiveTuple, Transport};
+use crate::channel_data;
+use crate::message::{HEADER_LEN, looks_like_stun};
+use crate::metrics::Snapshot;
+use crate::relay::RelayPorts;
+use crate::server::{Now, Output, TurnServer};
+
+/// Largest frame accepted on a stream transport (a STUN message or padded ChannelData).
+const MAX_STREAM_FRAME: usize = HEADER_LEN + 65_535;
+/// Frames queued for one stream client before new ones are dropped.
+const STREAM_QUEUE: usize = 1024;
+
+fn now() -> Now {
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    Now { instant: Instant::now(), unix }
+}
+
+/// Everything the I/O tasks share.
+pub struct Shell {
+    core: RefCell<TurnServer>,
+    udp: HashMap<SocketAddr, Rc<UdpSocket>>,
+    relays: RefCell<HashMap<SocketAddr, (Rc<UdpSocket>, AbortHandle)>>,
+    streams: RefCell<HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>>,
+    ports: RefCell<RelayPorts>,
+    /// Odd ports held for a later Allocate with RESERVATION-TOKEN.
+    reservations: RefCell<HashMap<[u8; 8], (std::net::UdpSocket, Instant)>>,
+    snapshot: Arc<Mutex<Snapshot>>,
+}
+
+/// How long a reserved port waits for its Allocate (RFC 8656 §7.2: about 30 s).
+const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
+
+impl Shell {
+    /// Binds the UDP listeners; TCP/TLS listeners are started by [`Shell::serve_tcp`] and
+    /// [`Shell::serve_tls`].
+    pub async fn new(
+        core: TurnServer,
+        listen: &[SocketAddr],
+        ports: RelayPorts,
+        snapshot: Arc<Mutex<Snapshot>>,
+    ) -> std::io::Result<(Rc<Shell>, Vec<SocketAddr>)> {
+        let mut udp = HashMap::new();
+        let mut bound = Vec::new();
+        for addr in listen {
+            let sock = UdpSocket::bind(addr).await?;
+            let local = sock.local_addr()?;
+            bound.push(local);
+            udp.insert(local, Rc::new(sock));
+        }
+        let shell = Rc::new(Shell {
+            core: RefCell::new(core),
+            udp,
+            relays: RefCell::new(HashMap::new()),
+            streams: RefCell::new(HashMap::new()),
+            ports: RefCell::new(ports),
+            reservations: RefCell::new(HashMap::new()),
+            snapshot,
+        });
+        for (local, sock) in &shell.udp {
+            tokio::task::spawn_local(udp_loop(shell.clone(), sock.clone(), *local));
+        }
+        tokio::task::spawn_local(tick_loop(shell.clone()));
+        Ok((shell, bound))
+    }
+
+    /// Carries out the core's outputs (binding relays may produce more).
+    fn apply(self: &Rc<Self>, outputs: Vec<Output>) {
+        let mut queue: VecDeque<Output> = outputs.into();
+        while let Some(o) = queue.pop_front() {
+            match o {
+                Output::ToClient { tuple, data } => self.to_client(&tuple, &data),
+                Output::ToPeer { relay, peer, data } => {
+                    if let Some((sock, _)) = self.relays.borrow().get(&relay) {
+                        let _ = sock.try_send_to(&data, peer);
+                    }
+                }
+                Output::BindRelay { tuple, ipv6, even_port, reserve, token } => {
+                    let mut more = Vec::new();
+                    let result = self.bind_relay(ipv6, even_port, reserve, token);
+                    if let Err(e) = &result {
+                        tracing::warn!("cannot bind a relay socket: {e}");
+                    }
+                    self.core.borrow_mut().relay_bound(now(), tuple, result.map_err(|_| ()), &mut more);
+                    queue.extend(more);
+                }
+                Output::ReleaseRelay { relay } => {
+                    if let Some((_, task)) = self.relays.borrow_mut().remove(&relay) {
+                        task.abort();
+                    }
+                }
+            }
+        }
+    }
+
+    fn bind_relay(
+        self: &Rc<Self>,
+        ipv6: bool,
+        even: bool,
+        reserve: Option<[u8; 8]>,
+        token: Option<[u8; 8]>,
+    ) -> std::io::Result<SocketAddr> {
+        let std_sock = if let Some(t) = token {
+            match self.reservations.borrow_mut().remove(&t) {
+                Some((sock, expires)) if Instant::now() < expires => sock,
+                _ => return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "unknown or expired reservation")),
+            }
+        } else {
+            let mut ports = self.ports.borrow_mut();
+            if ipv6 != ports.ip().is_ipv6() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "relay address family not configured",
+                ));
+            }
+            match reserve {
+                Some(t) => {
+                    let (first, second) = ports.bind_pair()?;
+                    self.reservations.borrow_mut().insert(t, (second, Instant::now() + RESERVATION_LIFETIME));
+                    first
+                }
+                None => ports.bind(even)?,
+            }
+        };
+        let sock = Rc::new(UdpSocket::from_std(std_sock)?);
+        let addr = sock.local_addr()?;
+        let task = tokio::task::spawn_local(relay_loop(self.clone(), sock.clone(), addr));
+        self.relays.borrow_mut().insert(addr, (sock, task.abort_handle()));
+        Ok(addr)
+    }
+
+    fn to_client(&self, tuple: &FiveTuple, data: &[u8]) {
+        match tuple.transport {
+            Transport::Udp => {
+                if let Some(sock) = self.udp.get(&tuple.server) {
+                    let _ = sock.try_send_to(data, tuple.client);
+                }
+            }
+            Transport::Tcp | Transport::Tls => {
+                if let Some(tx) = self.streams.borrow().get(tuple) {
+                    let _ = tx.try_send(data.to_vec());
+                }
+            }
+        }
+    }
+
+    /// One message (STUN or ChannelData) from a client.
+    fn from_client(self: &Rc<Self>, tuple: FiveTuple, bytes: &[u8]) {
+        if channel_data::looks_like_channel_data(bytes) {
+            let route = self.core.borrow_mut().client_channel_data(Instant::now(), &tuple, bytes);
+            if let Some((relay, peer, range)) = route
+                && let Some((sock, _)) = self.relays.borrow().get(&relay)
+            {
+                let _ = sock.try_send_to(&bytes[range], peer);
+            }
+            return;
+        }
+        let mut out = Vec::new();
+        self.core.borrow_mut().client_stun(now(), tuple, bytes, &mut out);
+        if !out.is_empty() {
+            self.apply(out);
+        }
+    }
+
+    /// Accepts TCP clients on `listener`.
+    pub fn serve_tcp(self: &Rc<Self>, listener: TcpListener) {
+        let shell = self.clone();
+        tokio::task::spawn_local(async move {
+            let local = listener.local_addr().ok();
+            loop {
+                match listener.accept().await {
+                    Ok((stream, client)) => {
+                        let _ = stream.set_nodelay(true);
+                        let server = stream.local_addr().ok().or(local).unwrap_or(client);
+                        let tuple = FiveTuple { client, server, transport: Transport::Tcp };
+                        tokio::task::spawn_local(serve_stream(shell.clone(), stream, tuple));
+                    }
+                    Err(e) => {
+                        tracing::warn!("TCP accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Accepts TLS clients on `listener`.
+    pub fn serve_tls(self: &Rc<Self>, listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
+        let shell = self.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                let Ok((stream, client)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let Ok(server) = stream.local_addr() else { continue };
+                let (shell, acceptor) = (shell.clone(), acceptor.clone());
+                tokio::task::spawn_local(async move {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let tuple = FiveTuple { client, server, transport: Transport::Tls };
+                            serve_stream(shell, tls, tuple).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%client, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+    }
+
+    fn publish_snapshot(&self) {
+        let core = self.core.borrow();
+        let (permissions, channels) = core.permission_and_channel_counts();
+        if let Ok(mut s) = self.snapshot.lock() {
+            s.allocations = core.allocation_count() as u64;
+            s.permissions = permissions as u64;
+            s.channels = channels as u64;
+            s.stats = core.stats.clone();
+            s.capacity = core.config().total_quota as u64;
+        }
+    }
+}
+
+async fn udp_loop(shell: Rc<Shell>, sock: Rc<UdpSocket>, local: SocketAddr) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, client) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // ICMP errors from earlier sends surface here on some systems; keep serving.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+            Err(e) => {
+                tracing::warn!(%local, "UDP receive failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let tuple = FiveTuple { client, server: local, transport: Transport::Udp };
+        shell.from_client(tuple, &buf[..n]);
+    }
+}
+
+async fn relay_loop(shell: Rc<Shell>, sock: Rc<UdpSocket>, relay: SocketAddr) {
+    let mut buf = vec![0u8; 65_536];
+    let mut out = Vec::with_capacity(2048);
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+            Err(_) => return,
+        };
+        let tuple = shell.core.borrow_mut().peer_data(Instant::now(), relay, peer, &buf[..n], &mut out);
+        if let Some(t) = tuple {
+            shell.to_client(&t, &out);
+        }
+    }
+}
+
+async fn tick_loop(shell: Rc<Shell>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let mut out = Vec::new();
+        let now = Instant::now();
+        shell.core.borrow_mut().expire(now, &mut out);
+        shell.reservations.borrow_mut().retain(|_, (_, expires)| now < *expires);
+        if !out.is_empty() {
+            shell.apply(out);
+        }
+        shell.publish_snapshot();
+    }
+}
+
+/// The length of the frame starting `buf`, once enough of it is there to tell.
+fn frame_len(buf: &[u8]) -> Option<usize> {
+    if buf.len() < 4 {
+        return None;
+    }
+    if channel_data::looks_like_channel_data(buf) {
+        channel_data::stream_frame_len(buf)
+    } else {
+        Some(HEADER_LEN + usize::from(u16::from_be_bytes([buf[2], buf[3]])))
+    }
+}
+
+async fn serve_stream<S>(shell: Rc<Shell>, stream: S, tuple: FiveTuple)
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
+    shell.streams.borrow_mut().insert(tuple, tx);
+    let writer = tokio::task::spawn_local(async move {
+        while let Some(frame) = rx.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    'conn: loop {
+        let n = match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            let Some(len) = frame_len(&buf) else { break };
+            let stun = !channel_data::looks_like_channel_data(&buf);
+            if len > MAX_STREAM_FRAME || (stun && buf.len() >= HEADER_LEN && !looks_like_stun(&buf)) {
+                tracing::debug!(client = %tuple.client, "closing a stream that is not speaking STUN/TURN");
+                break 'conn;
+            }
+            if buf.len() < len {
+                break;
+            }
+            let frame: Vec<u8> = buf.drain(..len).collect();
+            shell.from_client(tuple, &frame);
+        }
+    }
+    shell.streams.borrow_mut().remove(&tuple);
+    writer.abort();
+    let mut out = Vec::new();
+    shell.core.borrow_mut().client_gone(&tuple, &mut out);
+    shell.apply(out);
+}
