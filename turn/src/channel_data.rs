@@ -41,7 +41,7 @@ pub fn write(out: &mut Vec<u8>, channel: u16, data: &[u8], pad: bool) {
     out.extend_from_slice(&(data.len() as u16).to_be_bytes());
     out.extend_from_slice(data);
     if pad {
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
     }

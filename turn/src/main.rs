@@ -44,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         total_quota: opts.total_quota,
         max_bps: (opts.max_bps > 0).then_some(opts.max_bps),
         external_ip: opts.external_ip,
+        ipv4_relay: relay_ip.is_ipv4(),
         ipv6_relay: relay_ip.is_ipv6(),
         ..Config::default()
     };

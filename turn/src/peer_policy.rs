@@ -160,17 +160,17 @@ impl PeerPolicy {
         }
 
         for &v4 in embedded.iter().flatten() {
-            if let Some(reason) = classify_v4(v4) {
-                if !self.overrides(IpAddr::V4(v4), reason) {
-                    return Err(reason);
-                }
+            if let Some(reason) = classify_v4(v4)
+                && !self.overrides(IpAddr::V4(v4), reason)
+            {
+                return Err(reason);
             }
         }
 
-        if let Some(reason) = own_rule(ip) {
-            if !self.overrides(ip, reason) {
-                return Err(reason);
-            }
+        if let Some(reason) = own_rule(ip)
+            && !self.overrides(ip, reason)
+        {
+            return Err(reason);
         }
         Ok(())
     }

@@ -31,7 +31,7 @@ impl RelayPorts {
         for _ in 0..span.min(4096) {
             let port = self.next;
             self.next = if self.next >= self.max { self.min } else { self.next + 1 };
-            if even && port % 2 != 0 {
+            if even && !port.is_multiple_of(2) {
                 continue;
             }
             match UdpSocket::bind(SocketAddr::new(self.ip, port)) {

@@ -37,7 +37,8 @@ pub struct Config {
     pub max_bps: Option<u64>,
     /// The address advertised as the relayed IP (when the relay IP is behind NAT).
     pub external_ip: Option<IpAddr>,
-    /// Whether IPv6 relayed addresses can be offered.
+    /// Which relayed address families can be offered.
+    pub ipv4_relay: bool,
     pub ipv6_relay: bool,
     /// Unauthenticated answers (401/438) per source IP per second, and the burst.
     pub unauth_rate: f64,
@@ -57,6 +58,7 @@ impl Default for Config {
             total_quota: 100_000,
             max_bps: None,
             external_ip: None,
+            ipv4_relay: true,
             ipv6_relay: false,
             unauth_rate: 10.0,
             unauth_burst: 20.0,
@@ -427,10 +429,9 @@ impl TurnServer {
             Some(_) => {}
         }
         let ipv6 = match msg.get(attr::REQUESTED_ADDRESS_FAMILY) {
-            None => false,
-            Some([attr::FAMILY_IPV4, 0, 0, 0]) => false,
+            None | Some([attr::FAMILY_IPV4, 0, 0, 0]) if self.config.ipv4_relay => false,
             Some([attr::FAMILY_IPV6, 0, 0, 0]) if self.config.ipv6_relay => true,
-            Some(_) => return self.signed_error(tuple, msg, 440, &a, out),
+            _ => return self.signed_error(tuple, msg, 440, &a, out),
         };
         let (even_port, reserve_next) = match msg.get(attr::EVEN_PORT) {
             None => (false, false),

@@ -320,8 +320,7 @@ where
             Ok(n) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
-        loop {
-            let Some(len) = frame_len(&buf) else { break };
+        while let Some(len) = frame_len(&buf) {
             let stun = !channel_data::looks_like_channel_data(&buf);
             if len > MAX_STREAM_FRAME || (stun && buf.len() >= HEADER_LEN && !looks_like_stun(&buf)) {
                 tracing::debug!(client = %tuple.client, "closing a stream that is not speaking STUN/TURN");
