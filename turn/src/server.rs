@@ -60,8 +60,8 @@ impl Default for Config {
             external_ip: None,
             ipv4_relay: true,
             ipv6_relay: false,
-            unauth_rate: 10.0,
-            unauth_burst: 20.0,
+            unauth_rate: 100.0,
+            unauth_burst: 200.0,
         }
     }
 }

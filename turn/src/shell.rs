@@ -39,6 +39,9 @@ pub struct Shell {
     ports: RefCell<RelayPorts>,
     /// Odd ports held for a later Allocate with RESERVATION-TOKEN.
     reservations: RefCell<HashMap<[u8; 8], (std::net::UdpSocket, Instant)>>,
+    /// Receive and send buffers shared by every relay socket (one thread, one packet at a
+    /// time), so an allocation costs no buffer of its own.
+    relay_scratch: RefCell<(Vec<u8>, Vec<u8>)>,
     snapshot: Arc<Mutex<Snapshot>>,
 }
 
@@ -69,6 +72,7 @@ impl Shell {
             streams: RefCell::new(HashMap::new()),
             ports: RefCell::new(ports),
             reservations: RefCell::new(HashMap::new()),
+            relay_scratch: RefCell::new((vec![0u8; 65_536], Vec::with_capacity(2048))),
             snapshot,
         });
         for (local, sock) in &shell.udp {
@@ -256,17 +260,24 @@ async fn udp_loop(shell: Rc<Shell>, sock: Rc<UdpSocket>, local: SocketAddr) {
 }
 
 async fn relay_loop(shell: Rc<Shell>, sock: Rc<UdpSocket>, relay: SocketAddr) {
-    let mut buf = vec![0u8; 65_536];
-    let mut out = Vec::with_capacity(2048);
     loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
-            Err(_) => return,
-        };
-        let tuple = shell.core.borrow_mut().peer_data(Instant::now(), relay, peer, &buf[..n], &mut out);
-        if let Some(t) = tuple {
-            shell.to_client(&t, &out);
+        if sock.readable().await.is_err() {
+            return;
+        }
+        // Drain what is queued, using the shared buffers.
+        loop {
+            let mut scratch = shell.relay_scratch.borrow_mut();
+            let (buf, out) = &mut *scratch;
+            let (n, peer) = match sock.try_recv_from(buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+                Err(_) => return,
+            };
+            let tuple = shell.core.borrow_mut().peer_data(Instant::now(), relay, peer, &buf[..n], out);
+            if let Some(t) = tuple {
+                shell.to_client(&t, out);
+            }
         }
     }
 }

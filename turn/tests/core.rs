@@ -233,7 +233,7 @@ fn authentication_refusals() {
 
 #[test]
 fn unauthenticated_answers_are_rate_limited() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(Config { unauth_rate: 10.0, unauth_burst: 20.0, ..Config::default() });
     let mut answered = 0;
     for i in 0..50u8 {
         let mut b = MessageBuilder::new(method::ALLOCATE, Class::Request, [i; 12]);
