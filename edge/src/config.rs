@@ -85,6 +85,11 @@ pub struct ServeOptions {
     #[arg(long, env = "ORIGO_NO_BUILD")]
     pub no_build: bool,
 
+    /// `origo dev` only: where the in-process TURN server listens, UDP and TCP (`off`: none).
+    /// It runs when the manifest declares a `turn_secret` variable, and uses that secret.
+    #[arg(long, env = "ORIGO_DEV_TURN_LISTEN", default_value = "127.0.0.1:3478")]
+    pub turn_listen: String,
+
     /// Linear memory one function instance may use, MiB.
     #[arg(long, env = "ORIGO_MAX_MEMORY_MB", default_value_t = 128)]
     pub max_memory_mb: usize,

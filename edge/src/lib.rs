@@ -18,6 +18,7 @@ pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod spin_interfaces;
+pub mod turn_node;
 pub mod variables;
 
 pub use config::{Cli, Command, ServeOptions};

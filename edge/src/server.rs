@@ -28,6 +28,7 @@ use crate::routes::RouteTable;
 /// What the handlers share.
 struct AppState {
     mode: &'static str,
+    turn: Option<crate::turn_node::TurnNode>,
     started: Instant,
     data_dir: PathBuf,
     functions: FunctionHost,
@@ -59,6 +60,15 @@ impl Server {
             crate::variables::fill_dev_secrets(&manifest, &data_dir, &mut variables)?;
         }
         let variables = manifest.resolve_variables(&variables)?;
+        let turn = match (mode, variables.get("turn_secret"), opts.turn_listen.as_str()) {
+            ("dev", Some(secret), listen) if listen != "off" => {
+                let addr: SocketAddr = listen.parse().with_context(|| format!("--turn-listen {listen:?}"))?;
+                let node = crate::turn_node::start(addr, secret, &data_dir)?;
+                tracing::info!(udp = ?node.listening.udp, "in-process TURN server ready");
+                Some(node)
+            }
+            _ => None,
+        };
 
         let kv = match &opts.redis {
             Some(url) => KvBackend::connect_redis(url).await.with_context(|| "cannot connect to Redis".to_string())?,
@@ -85,6 +95,7 @@ impl Server {
 
         let state = Arc::new(AppState {
             mode,
+            turn,
             started: Instant::now(),
             data_dir,
             functions,
@@ -137,6 +148,7 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "uptime_secs": state.started.elapsed().as_secs(),
             "checks": { "data_dir": data_dir_ok, "kv": kv_ok, "kv_backend": state.functions.kv().kind() },
             "components": components,
+            "turn": state.turn.as_ref().map(|t| json!({ "udp": t.listening.udp, "tcp": t.listening.tcp })),
         })),
     )
 }

@@ -21,6 +21,8 @@ fn start(extra: &[&str]) -> (Origo, tempfile::TempDir) {
         dir.path().to_str().unwrap(),
         "--manifest",
         manifest.to_str().unwrap(),
+        "--turn-listen",
+        "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
     (Origo::start(&args, &[]), dir)
@@ -123,4 +125,50 @@ fn oversized_bodies_are_refused_by_the_host_before_any_instance_runs() {
         let metrics = reqwest::get(o.url("/metrics")).await.unwrap().text().await.unwrap();
         assert!(!metrics.contains("origo_function_instantiations_total{component=\"auth\"}"), "{metrics}");
     });
+}
+
+#[test]
+fn dev_runs_a_turn_server_with_the_generated_secret() {
+    use origo_turn::attribute::*;
+    use origo_turn::credentials::long_term_key;
+    use origo_turn::message::{Class, Message, MessageBuilder, method};
+
+    let (o, dir) = start(&[]);
+    let health: Value = rt().block_on(async { reqwest::get(o.url("/health")).await.unwrap().json().await.unwrap() });
+    let udp: std::net::SocketAddr = health["turn"]["udp"][0].as_str().unwrap().parse().unwrap();
+    let vars: Value = serde_json::from_slice(&std::fs::read(dir.path().join("dev-variables.json")).unwrap()).unwrap();
+    let secret = vars["turn_secret"].as_str().unwrap();
+
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1500];
+    let mut ask = |req: Vec<u8>| {
+        sock.send_to(&req, udp).unwrap();
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        buf[..n].to_vec()
+    };
+    let challenge = ask({
+        let mut b = MessageBuilder::new(method::ALLOCATE, Class::Request, [1; 12]);
+        b.add_u32(REQUESTED_TRANSPORT, 17 << 24);
+        b.finish()
+    });
+    let nonce = Message::parse(&challenge).unwrap().get_str(NONCE).unwrap().to_owned();
+    let creds = origo_shared::turn_credentials::TurnSecrets::new([secret]).issue("dev-user", now_unix(), 600).unwrap();
+    let key = long_term_key(&creds.username, "origo", &creds.password);
+    let res = ask({
+        let mut b = MessageBuilder::new(method::ALLOCATE, Class::Request, [2; 12]);
+        b.add_u32(REQUESTED_TRANSPORT, 17 << 24)
+            .add(USERNAME, creds.username.as_bytes())
+            .add(REALM, b"origo")
+            .add(NONCE, nonce.as_bytes())
+            .add_integrity(&key);
+        b.finish()
+    });
+    let m = Message::parse(&res).unwrap();
+    assert_eq!(m.class, Class::Success, "{:?}", m.get(ERROR_CODE).and_then(decode_error_code));
+    assert!(m.get_xor_address(XOR_RELAYED_ADDRESS).is_some());
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod credentials;
 pub mod message;
 pub mod metrics;
+pub mod node;
 pub mod nonce;
 pub mod peer_policy;
 pub mod registry;
