@@ -319,6 +319,7 @@ msg = "{{ greeting }}, {{secret}}!"
         }
         let mut provided = HashMap::new();
         provided.insert("token_secret".to_owned(), "x".repeat(32));
+        provided.insert("turn_secret".to_owned(), "t".repeat(32));
         let vars = m.resolve_variables(&provided).unwrap();
         for c in &m.components {
             for t in c.variables.values() {
