@@ -51,8 +51,7 @@ pub fn start(listen: SocketAddr, secret: &str, data_dir: &Path) -> anyhow::Resul
             let _ = failed.send(Err(e));
         }
     })?;
-    let listening = ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .context("the in-process TURN server did not start")??;
+    let listening =
+        ready_rx.recv_timeout(Duration::from_secs(10)).context("the in-process TURN server did not start")??;
     Ok(TurnNode { listening, _stop: stop_tx })
 }

@@ -80,6 +80,13 @@ pub struct Allocation {
     pub allocate_response: Vec<u8>,
 }
 
+/// Why a relayed packet is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NoPermission,
+    OverBandwidth,
+}
+
 /// Why a channel cannot be bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelBindError {
@@ -127,6 +134,19 @@ impl Allocation {
     /// True while a permission for `ip` is live.
     pub fn permits(&self, ip: IpAddr, now: Instant) -> bool {
         self.permissions.get(&ip).is_some_and(|exp| now < *exp)
+    }
+
+    /// Whether `n` bytes to or from `peer` may pass now: a live permission, then the bandwidth cap.
+    pub fn admit(&mut self, peer: IpAddr, n: usize, now: Instant) -> Result<(), Refusal> {
+        if !self.permits(peer, now) {
+            return Err(Refusal::NoPermission);
+        }
+        if let Some(bw) = self.bandwidth.as_mut()
+            && !bw.take(n, now)
+        {
+            return Err(Refusal::OverBandwidth);
+        }
+        Ok(())
     }
 
     /// Binds (or refreshes) `channel` to `peer`.

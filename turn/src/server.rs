@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use origo_shared::turn_credentials::TurnSecrets;
 
-use crate::allocation::{Allocation, Bandwidth, FiveTuple};
+use crate::allocation::{Allocation, Bandwidth, FiveTuple, Refusal};
 use crate::attribute::{self as attr, KNOWN_REQUIRED};
 use crate::channel_data::{self, CHANNEL_MAX, CHANNEL_MIN};
 use crate::credentials;
@@ -105,6 +105,15 @@ pub struct Stats {
     pub malformed: u64,
 }
 
+impl Stats {
+    fn refused(&mut self, r: Refusal) {
+        match r {
+            Refusal::NoPermission => self.dropped_no_permission += 1,
+            Refusal::OverBandwidth => self.dropped_over_bandwidth += 1,
+        }
+    }
+}
+
 struct Pending {
     reserve: Option<[u8; 8]>,
     username: String,
@@ -192,14 +201,8 @@ impl TurnServer {
         let (channel, data) = channel_data::parse(bytes)?;
         let alloc = self.allocations.get_mut(tuple)?;
         let peer = alloc.channel_peer(channel, now)?;
-        if !alloc.permits(peer.ip(), now) {
-            self.stats.dropped_no_permission += 1;
-            return None;
-        }
-        if let Some(bw) = alloc.bandwidth.as_mut()
-            && !bw.take(data.len(), now)
-        {
-            self.stats.dropped_over_bandwidth += 1;
+        if let Err(r) = alloc.admit(peer.ip(), data.len(), now) {
+            self.stats.refused(r);
             return None;
         }
         self.stats.packets_to_peers += 1;
@@ -222,14 +225,8 @@ impl TurnServer {
         if alloc.is_expired(now) {
             return None;
         }
-        if !alloc.permits(peer.ip(), now) {
-            self.stats.dropped_no_permission += 1;
-            return None;
-        }
-        if let Some(bw) = alloc.bandwidth.as_mut()
-            && !bw.take(payload.len(), now)
-        {
-            self.stats.dropped_over_bandwidth += 1;
+        if let Err(r) = alloc.admit(peer.ip(), payload.len(), now) {
+            self.stats.refused(r);
             return None;
         }
         if let Some(channel) = alloc.peer_channel(peer, now) {
@@ -623,14 +620,8 @@ impl TurnServer {
             return;
         };
         let Some(al) = self.allocations.get_mut(tuple) else { return };
-        if !al.permits(peer.ip(), now) {
-            self.stats.dropped_no_permission += 1;
-            return;
-        }
-        if let Some(bw) = al.bandwidth.as_mut()
-            && !bw.take(data.len(), now)
-        {
-            self.stats.dropped_over_bandwidth += 1;
+        if let Err(r) = al.admit(peer.ip(), data.len(), now) {
+            self.stats.refused(r);
             return;
         }
         self.stats.packets_to_peers += 1;

@@ -439,3 +439,25 @@ fn garbage_is_dropped_without_answer() {
     let tuple = h.tuple;
     assert!(h.server.client_channel_data(now, &tuple, &[0x40, 0, 0, 200]).is_none());
 }
+
+#[test]
+fn bandwidth_cap_drops_what_exceeds_it() {
+    let mut h = Harness::new(Config { max_bps: Some(8_000), ..Config::default() }); // 1000 bytes/s
+    h.allocate(RELAY);
+    assert_eq!(code_of(&h.channel_bind(0x4001, PUBLIC_PEER)), None);
+    let mut frame = Vec::new();
+    channel_data::write(&mut frame, 0x4001, &[7u8; 600], false);
+    let tuple = h.tuple;
+    let now = h.now().instant;
+    assert!(h.server.client_channel_data(now, &tuple, &frame).is_some());
+    assert!(h.server.client_channel_data(now, &tuple, &frame).is_none(), "over the cap");
+    let mut buf = Vec::new();
+    assert!(
+        h.server.peer_data(now, RELAY.parse().unwrap(), PUBLIC_PEER.parse().unwrap(), &[1u8; 500], &mut buf).is_none()
+    );
+    assert_eq!(h.server.stats.dropped_over_bandwidth, 2);
+    // A second later the budget is back.
+    h.advance(1);
+    let now = h.now().instant;
+    assert!(h.server.client_channel_data(now, &tuple, &frame).is_some());
+}
