@@ -36,6 +36,18 @@ struct Args {
     /// After the run, keep the sockets open until stdin closes (to measure live allocations).
     #[arg(long)]
     hold: bool,
+    /// Relay mode: instead of counting allocations, each of `--concurrency` clients binds a
+    /// channel to an echo peer inside this tool and sends ChannelData of `--size` bytes as
+    /// fast as its window allows for `--seconds`; reports packets echoed back per second.
+    #[arg(long)]
+    relay: bool,
+    #[arg(long, default_value_t = 172)]
+    size: usize,
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Packets each relay client keeps in flight.
+    #[arg(long, default_value_t = 16)]
+    window: usize,
 }
 
 struct Shared {
@@ -73,8 +85,8 @@ fn allocate_request(s: &Shared, tid: [u8; 12], nonce: &str) -> Vec<u8> {
     b.finish()
 }
 
-/// One allocation on a fresh socket; returns the socket (to hold) on success.
-async fn one(s: &Shared, i: usize) -> Option<UdpSocket> {
+/// One allocation on a fresh socket; returns the socket (to hold) and the nonce that worked.
+async fn one(s: &Shared, i: usize) -> Option<(UdpSocket, String)> {
     let bind = if s.args.server.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
     let sock = UdpSocket::bind(bind).await.ok()?;
     sock.connect(s.args.server).await.ok()?;
@@ -86,7 +98,7 @@ async fn one(s: &Shared, i: usize) -> Option<UdpSocket> {
         let res = exchange(&sock, &allocate_request(s, tid, &nonce), &s.round_trips).await?;
         let m = Message::parse(&res).ok()?;
         match m.class {
-            Class::Success => return Some(sock),
+            Class::Success => return Some((sock, nonce)),
             Class::Error => {
                 let code = m.get(ERROR_CODE).and_then(decode_error_code).map(|(c, _)| c);
                 match (code, m.get_str(NONCE)) {
@@ -101,6 +113,92 @@ async fn one(s: &Shared, i: usize) -> Option<UdpSocket> {
         }
     }
     None
+}
+
+/// A channel-bound relay client: returns (sent, received) over the run.
+async fn relay_client(s: Arc<Shared>, i: usize, peer: SocketAddr, until: Instant) -> Option<(u64, u64)> {
+    // Some servers bind nonces to the 5-tuple: use the one this socket's allocation used.
+    let (sock, nonce) = one(&s, i).await?;
+    let mut tid = [9u8; 12];
+    tid[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    let mut b = MessageBuilder::new(method::CHANNEL_BIND, Class::Request, tid);
+    b.add(CHANNEL_NUMBER, &[0x40, 0x01, 0, 0])
+        .add_xor_address(XOR_PEER_ADDRESS, peer)
+        .add(USERNAME, s.username.as_bytes())
+        .add(REALM, s.args.realm.as_bytes())
+        .add(NONCE, nonce.as_bytes())
+        .add_integrity(&s.key);
+    b.add_fingerprint();
+    let res = exchange(&sock, &b.finish(), &s.round_trips).await?;
+    if Message::parse(&res).ok()?.class != Class::Success {
+        eprintln!("client {i}: channel bind refused");
+        return None;
+    }
+    let mut frame = Vec::with_capacity(4 + s.args.size);
+    origo_turn::channel_data::write(&mut frame, 0x4001, &vec![0x5a; s.args.size], false);
+    let (mut sent, mut recv) = (0u64, 0u64);
+    let mut buf = [0u8; 2048];
+    // Keep `window` packets in flight; a packet not back within 50 ms counts as lost.
+    for _ in 0..s.args.window {
+        if sock.send(&frame).await.is_ok() {
+            sent += 1;
+        }
+    }
+    while Instant::now() < until {
+        match tokio::time::timeout(Duration::from_millis(50), sock.recv(&mut buf)).await {
+            Ok(Ok(_)) => recv += 1,
+            _ => {}
+        }
+        if sock.send(&frame).await.is_ok() {
+            sent += 1;
+        }
+    }
+    // Collect what is still in flight.
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(100), sock.recv(&mut buf)).await {
+        recv += 1;
+    }
+    Some((sent, recv))
+}
+
+async fn relay_run(shared: Arc<Shared>) -> anyhow::Result<()> {
+    // The echo peer: sends every datagram back where it came from (the relay address).
+    let echo = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+    let peer = echo.local_addr()?;
+    let e = echo.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = e.recv_from(&mut buf).await {
+            let _ = e.send_to(&buf[..n], from).await;
+        }
+    });
+    let t0 = Instant::now();
+    let until = t0 + Duration::from_secs_f64(shared.args.seconds);
+    let mut tasks = Vec::new();
+    for i in 0..shared.args.concurrency.max(1) {
+        tasks.push(tokio::spawn(relay_client(shared.clone(), i, peer, until)));
+    }
+    let (mut sent, mut recv, mut clients) = (0u64, 0u64, 0usize);
+    for t in tasks {
+        if let Some((s, r)) = t.await? {
+            sent += s;
+            recv += r;
+            clients += 1;
+        }
+    }
+    let secs = shared.args.seconds;
+    println!(
+        "{}",
+        serde_json::json!({
+            "server": shared.args.server.to_string(),
+            "clients": clients,
+            "sent": sent,
+            "received": recv,
+            "loss_pct": if sent > 0 { 100.0 * (sent.saturating_sub(recv)) as f64 / sent as f64 } else { 100.0 },
+            "received_per_sec": recv as f64 / secs,
+            "relayed_per_sec": 2.0 * recv as f64 / secs,
+        })
+    );
+    Ok(())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -120,6 +218,9 @@ async fn main() -> anyhow::Result<()> {
         round_trips: AtomicU64::new(0),
         args,
     });
+    if shared.args.relay {
+        return relay_run(shared).await;
+    }
     let held = Arc::new(Mutex::new(Vec::new()));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -132,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
                     break;
                 }
                 match one(&s, i).await {
-                    Some(sock) => {
+                    Some((sock, _)) => {
                         s.ok.fetch_add(1, Ordering::Relaxed);
                         // Keep every socket for the whole run: a closed socket's port may be
                         // reused for a later allocation, which the server rightly refuses (437).
