@@ -145,9 +145,8 @@ async fn relay_client(s: Arc<Shared>, i: usize, peer: SocketAddr, until: Instant
         }
     }
     while Instant::now() < until {
-        match tokio::time::timeout(Duration::from_millis(50), sock.recv(&mut buf)).await {
-            Ok(Ok(_)) => recv += 1,
-            _ => {}
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(50), sock.recv(&mut buf)).await {
+            recv += 1;
         }
         if sock.send(&frame).await.is_ok() {
             sent += 1;
