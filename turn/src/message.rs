@@ -264,6 +264,11 @@ impl<'a> Message<'a> {
         Integrity::Absent
     }
 
+    /// True when the message carries MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256.
+    pub fn has_integrity(&self) -> bool {
+        self.attrs.iter().any(|a| a.typ == MESSAGE_INTEGRITY || a.typ == MESSAGE_INTEGRITY_SHA256)
+    }
+
     /// True when the message carries MESSAGE-INTEGRITY-SHA256 (answer in kind).
     pub fn uses_sha256(&self) -> bool {
         self.attrs.iter().any(|a| a.typ == MESSAGE_INTEGRITY_SHA256)

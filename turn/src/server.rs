@@ -307,7 +307,7 @@ impl TurnServer {
         msg: &Message<'_>,
     ) -> Result<Authed, Option<MessageBuilder>> {
         let ip = tuple.client.ip();
-        if msg.check_integrity(&[]) == Integrity::Absent {
+        if !msg.has_integrity() {
             return Err(self.challenge(now, ip, msg, 401));
         }
         let (Some(username), Some(realm), Some(nonce)) =
