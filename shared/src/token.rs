@@ -16,6 +16,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+/// The `room` grant of a guest token: every room of the token's organisation (only guest
+/// sign-in issues it; room names cannot contain `*`).
+pub const ANY_ROOM: &str = "*";
+
 /// What a token lets its holder do, LiveKit-style. Every permission defaults to "no".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -54,12 +58,29 @@ impl Grants {
 
     /// True when these grants allow joining `room`.
     pub fn can_join(&self, room: &str) -> bool {
-        self.join && self.room.as_deref() == Some(room)
+        self.join && matches!(self.room.as_deref(), Some(r) if r == room || r == ANY_ROOM)
     }
 
     /// True when these grants allow administering `room`.
     pub fn can_admin(&self, room: &str) -> bool {
         self.room_admin && self.room.as_deref() == Some(room)
+    }
+}
+
+/// Who a token speaks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// A participant of rooms (guest sign-in, partner-minted, or the token `join` returns).
+    #[default]
+    Participant,
+    /// A signed-in account: acts in its organisations with the role it holds there.
+    Account,
+}
+
+impl TokenKind {
+    fn is_participant(&self) -> bool {
+        *self == TokenKind::Participant
     }
 }
 
@@ -90,6 +111,15 @@ pub struct Claims {
     /// Room grants.
     #[serde(default)]
     pub grants: Grants,
+    /// Who the token speaks for (absent: a participant).
+    #[serde(default, skip_serializing_if = "TokenKind::is_participant")]
+    pub kind: TokenKind,
+    /// The organisation the token acts in (participant tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// The media node a participant token was issued for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl Claims {
@@ -112,6 +142,9 @@ impl Claims {
             exp: now.saturating_add(ttl_secs),
             jti: None,
             grants: Grants::default(),
+            kind: TokenKind::Participant,
+            org: None,
+            node: None,
         }
     }
 
@@ -132,6 +165,21 @@ impl Claims {
 
     pub fn with_grants(mut self, grants: Grants) -> Self {
         self.grants = grants;
+        self
+    }
+
+    pub fn with_kind(mut self, kind: TokenKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    pub fn with_org(mut self, org: impl Into<String>) -> Self {
+        self.org = Some(org.into());
+        self
+    }
+
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = Some(node.into());
         self
     }
 
@@ -454,6 +502,57 @@ struct RawHeader {
 /// The key is the one the header's `kid` names; a token without `kid` is checked against the
 /// active key only. The header's algorithm must be the key's algorithm.
 pub fn verify(token: &str, keys: &KeySet, expect: &Expectations, now: u64) -> Result<Claims, TokenError> {
+    let key = key_for(token, keys)?;
+    let claims: Claims = decode_pinned(token, key, expect)?;
+    if claims.exp.saturating_add(expect.leeway_secs) <= now {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now.saturating_add(expect.leeway_secs) {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(claims)
+}
+
+/// The claims Origo reads from an OpenID Connect ID token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub exp: u64,
+    pub iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Verifies an OpenID Connect ID token (OIDC Core §3.1.3.7): signature by a key of the
+/// provider's JWKS (`keys`, verify-only), issuer, audience = our `client_id` (a string or an
+/// array holding it), expiry at `now`. A token without `kid` is accepted only when the provider
+/// publishes a single key. The nonce is the caller's to compare.
+pub fn verify_id_token(
+    token: &str,
+    keys: &KeySet,
+    expect: &Expectations,
+    now: u64,
+) -> Result<IdTokenClaims, TokenError> {
+    let key = key_for(token, keys)?;
+    let claims: IdTokenClaims = decode_pinned(token, key, expect)?;
+    if claims.exp.saturating_add(expect.leeway_secs) <= now {
+        return Err(TokenError::Expired);
+    }
+    if claims.iat > now.saturating_add(expect.leeway_secs) {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(claims)
+}
+
+/// The key the token's header names, bound to the header's algorithm.
+fn key_for<'k>(token: &str, keys: &'k KeySet) -> Result<&'k TokenKey, TokenError> {
     let mut parts = token.split('.');
     let (Some(header_b64), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
@@ -464,12 +563,24 @@ pub fn verify(token: &str, keys: &KeySet, expect: &Expectations, now: u64) -> Re
         .ok_or_else(|| TokenError::UnsupportedAlgorithm(header.alg.chars().take(16).collect()))?;
     let key = match header.kid.as_deref() {
         Some(kid) => keys.get(kid).ok_or(TokenError::UnknownKey)?,
-        None => keys.active_key().ok_or(TokenError::UnknownKey)?,
+        None => match keys.active_key() {
+            Some(k) => k,
+            None if keys.keys.len() == 1 => &keys.keys[0],
+            None => return Err(TokenError::UnknownKey),
+        },
     };
     if key.alg != alg {
         return Err(TokenError::AlgorithmMismatch);
     }
+    Ok(key)
+}
 
+/// Decodes the token with the algorithm pinned to `key`'s and the issuer and audience checked.
+fn decode_pinned<T: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &TokenKey,
+    expect: &Expectations,
+) -> Result<T, TokenError> {
     // Time checks are ours (no clock read inside the library); issuer and audience are the
     // library's, with the algorithm pinned to the key's.
     let mut validation = Validation::new(key.alg.jwt());
@@ -478,7 +589,7 @@ pub fn verify(token: &str, keys: &KeySet, expect: &Expectations, now: u64) -> Re
     validation.required_spec_claims.clear();
     validation.set_issuer(&[expect.issuer.as_str()]);
     validation.set_audience(&[expect.audience.as_str()]);
-    let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(|e| {
+    let data = jsonwebtoken::decode::<T>(token, &key.decoding, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         match e.kind() {
             ErrorKind::InvalidSignature => TokenError::BadSignature,
@@ -488,14 +599,7 @@ pub fn verify(token: &str, keys: &KeySet, expect: &Expectations, now: u64) -> Re
             _ => TokenError::Malformed,
         }
     })?;
-    let claims = data.claims;
-    if claims.exp.saturating_add(expect.leeway_secs) <= now {
-        return Err(TokenError::Expired);
-    }
-    if claims.nbf > now.saturating_add(expect.leeway_secs) {
-        return Err(TokenError::NotYetValid);
-    }
-    Ok(claims)
+    Ok(data.claims)
 }
 
 #[cfg(test)]

@@ -1,116 +1,106 @@
-//! Auth: guest sign-in, the signing keys, and checking bearer tokens for the other functions.
+//! The `auth` function: guest sign-in, accounts, OIDC, organisations, API keys, participant
+//! tokens, and the public signing keys.
 //!
-//! Variables: `token_secret` (HS256 secret, at least 32 bytes; required), `token_kid`
-//! (default `primary`), `token_issuer` (default `origo`), `guest_ttl_secs` (default 900).
+//! Guest sign-in (`POST /v1/auth/guest {name, room?}`) gives a participant token in the
+//! deployment's public organisation (`guest_org`, default `public`) with the participant
+//! grants for `room`, or for every room of that organisation when none is named. Set
+//! `guest_signin = "off"` to turn it off.
 
-use http::{Method, StatusCode, header};
-use origo_shared::token::{self, Claims, Expectations, KeySet, TokenKey};
-use origo_shared::{ApiError, ErrorCode};
+use http::{Method, StatusCode};
+use origo_shared::ApiError;
+use origo_shared::token::{ANY_ROOM, Claims, Grants};
 use serde::{Deserialize, Serialize};
 
 use crate::platform::{Platform, PlatformExt};
 use crate::reply::{self, respond};
-use crate::{Request, Response};
+use crate::room::valid_room_name;
+use crate::signing::{AUDIENCE, TokenConfig, var};
+use crate::{Request, Response, account, api_key, oidc, org};
 
-/// The audience of every token the auth function issues.
-pub const AUDIENCE: &str = "origo";
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
-/// The signing keys and token settings, read from variables.
-pub struct TokenConfig {
-    pub keys: KeySet,
-    pub issuer: String,
-    pub guest_ttl_secs: u64,
-}
-
-impl TokenConfig {
-    pub fn from_platform(p: &impl Platform) -> Result<Self, ApiError> {
-        let secret = p
-            .variable("token_secret")
-            .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "auth is not configured: token_secret is unset"))?;
-        let kid = p.variable("token_kid").unwrap_or_else(|| "primary".into());
-        let key = TokenKey::hs256(kid, secret.as_bytes())
-            .map_err(|e| ApiError::new(ErrorCode::Unavailable, format!("auth is misconfigured: {e}")))?;
-        let guest_ttl_secs = p.variable("guest_ttl_secs").and_then(|v| v.parse().ok()).unwrap_or(900);
-        Ok(TokenConfig {
-            keys: KeySet::new().with_key(key),
-            issuer: p.variable("token_issuer").unwrap_or_else(|| "origo".into()),
-            guest_ttl_secs,
-        })
-    }
-
-    pub fn expectations(&self) -> Expectations {
-        Expectations::new(self.issuer.clone(), AUDIENCE)
-    }
-}
-
-/// The claims of the request's `Authorization: Bearer` token, or a 401.
-pub fn authenticate(req: &Request, p: &impl Platform) -> Result<Claims, ApiError> {
-    let config = TokenConfig::from_platform(p)?;
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
-    let raw = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
-    token::verify(raw.trim(), &config.keys, &config.expectations(), p.now_secs())
-        .map_err(|e| ApiError::unauthorized(e.to_string()))
+/// The organisation guests act in.
+pub fn guest_org(p: &impl Platform) -> String {
+    var(p, "guest_org").unwrap_or_else(|| "public".into())
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-struct GuestRequest {
-    name: String,
+pub struct GuestRequest {
+    pub name: String,
+    #[serde(default)]
+    pub room: Option<String>,
 }
 
 #[derive(Serialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
-    identity: String,
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GuestToken {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub identity: String,
+    pub org: String,
 }
 
-/// Serves `/v1/auth/*` and `/.well-known/jwks.json`.
+/// Serves `/v1/auth/*`, `/v1/orgs…`, `/v1/api-keys…`, `/v1/tokens` and `/.well-known/jwks.json`.
 pub async fn handle(req: Request, p: &impl Platform) -> Response {
     respond(route(&req, p).await)
 }
 
 async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    match req.uri().path() {
-        "/v1/auth/guest" => match *req.method() {
+    let segments = reply::segments(req);
+    match segments.as_slice() {
+        ["v1", "auth", "guest"] => match *req.method() {
             Method::POST => guest(req, p),
             _ => Err(reply::method_not_allowed(req, "POST")),
         },
-        "/.well-known/jwks.json" => match *req.method() {
+        ["v1", "auth", "oidc", action] => oidc::route(req, p, action).await,
+        ["v1", "auth", action] => account::route(req, p, action).await,
+        [".well-known", "jwks.json"] => match *req.method() {
             Method::GET => {
                 let config = TokenConfig::from_platform(p)?;
-                Ok(reply::json(StatusCode::OK, &config.keys.jwks()))
+                let mut res = reply::json(StatusCode::OK, &config.keys.jwks());
+                res.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("max-age=300"));
+                Ok(res)
             }
             _ => Err(reply::method_not_allowed(req, "GET")),
         },
+        ["v1", "orgs", ..] => org::route(req, p, &segments).await,
+        ["v1", "api-keys", ..] => api_key::route_keys(req, p, &segments).await,
+        ["v1", "tokens"] => api_key::mint(req, p).await,
         _ => Err(reply::not_found(req)),
     }
 }
 
 fn guest(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    if var(p, "guest_signin").as_deref() == Some("off") {
+        return Err(ApiError::forbidden("guest sign-in is turned off on this deployment"));
+    }
     let body: GuestRequest = reply::parse_json(req)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!("name must be 1..={MAX_NAME_CHARS} printable characters")));
     }
+    let room = match body.room {
+        Some(r) if !valid_room_name(&r) => {
+            return Err(ApiError::bad_request("room must be 1-64 characters of a-z, 0-9, '-' or '_'"));
+        }
+        Some(r) => r,
+        None => ANY_ROOM.to_owned(),
+    };
     let config = TokenConfig::from_platform(p)?;
+    let org = guest_org(p);
     let identity = format!("guest-{}", p.random_hex(8));
     let claims = Claims::new(&config.issuer, AUDIENCE, &identity, p.now_secs(), config.guest_ttl_secs)
         .with_name(name)
+        .with_org(&org)
+        .with_grants(Grants::participant(room))
         .with_jti(p.random_hex(12));
-    let access_token = config.keys.issue(&claims).map_err(|e| ApiError::internal(e.to_string()))?;
+    let access_token = config.issue(&claims)?;
     Ok(reply::json(
         StatusCode::OK,
-        &TokenResponse { access_token, token_type: "Bearer", expires_in: config.guest_ttl_secs, identity },
+        &GuestToken { access_token, token_type: "Bearer", expires_in: config.guest_ttl_secs, identity, org },
     ))
 }

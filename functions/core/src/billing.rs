@@ -2,14 +2,16 @@
 //!
 //! Variables: `plan_name` (default `free`), `plan_max_participants` (per room, default 100),
 //! `plan_max_rooms` (default 10), `plan_participant_minutes` (per month, default 10000).
-//! Usage totals are kept in key-value under `usage:{YYYY-MM}` by whoever records them.
+//! Usage totals are kept per organisation in key-value under `usage:{org}:{YYYY-MM}` by whoever
+//! records them (the room coordinators). Owners and admins read them.
 
 use http::{Method, StatusCode};
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::authenticate;
 use crate::platform::{Platform, PlatformExt};
+use crate::principal::Principal;
+use crate::rbac::Action;
 use crate::reply::{self, respond, unavailable};
 use crate::{Request, Response};
 
@@ -23,9 +25,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_platform(p: &impl Platform) -> Plan {
-        fn num<T: std::str::FromStr>(p: &impl Platform, name: &str, default: T) -> T {
-            p.variable(name).and_then(|v| v.parse().ok()).unwrap_or(default)
-        }
+        use crate::signing::num_var as num;
         Plan {
             name: p.variable("plan_name").unwrap_or_else(|| "free".into()),
             max_participants_per_room: num(p, "plan_max_participants", 100),
@@ -68,7 +68,9 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if req.method() != Method::GET {
         return Err(reply::method_not_allowed(req, "GET"));
     }
-    authenticate(req, p)?;
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::BillingRead)?;
+    let org = caller.org()?;
     if path == "/v1/billing/plan" {
         return Ok(reply::json(StatusCode::OK, &Plan::from_platform(p)));
     }
@@ -83,7 +85,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         Some(_) => return Err(ApiError::bad_request("month must be YYYY-MM")),
         None => month_of(p.now_ms()),
     };
-    let usage: Usage = p.kv_get_json(&format!("usage:{month}")).await.map_err(unavailable)?.unwrap_or_default();
+    let usage: Usage = p.kv_get_json(&format!("usage:{org}:{month}")).await.map_err(unavailable)?.unwrap_or_default();
     Ok(reply::json(
         StatusCode::OK,
         &serde_json::json!({ "month": month, "usage": usage, "plan": Plan::from_platform(p) }),

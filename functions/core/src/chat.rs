@@ -1,6 +1,6 @@
 //! Chat history: `GET/POST /v1/rooms/{room}/messages`.
 //!
-//! Messages are stored under `chat:{room}:{sent_at_ms:016}-{random}`: unique keys that sort by
+//! Messages are stored under `chat:{org}:{room}:{sent_at_ms:016}-{random}`: unique keys that sort by
 //! time, so concurrent posts never overwrite each other. The key after the prefix is the
 //! paging cursor.
 
@@ -8,10 +8,11 @@ use http::{Method, StatusCode};
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::authenticate;
 use crate::platform::{Platform, PlatformExt};
+use crate::principal::Principal;
+use crate::rbac::Action;
 use crate::reply::{self, respond, unavailable};
-use crate::room::valid_room_name;
+use crate::room::{self, valid_room_name};
 use crate::{Request, Response};
 
 pub const MAX_TEXT_CHARS: usize = origo_shared::signal::MAX_CHAT_CHARS;
@@ -54,7 +55,10 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
 }
 
 async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, ApiError> {
-    let claims = authenticate(req, p)?;
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::ChatPost(room))?;
+    let org = caller.org()?;
+    room::load(p, org, room).await?;
     let body: PostMessage = reply::parse_json(req)?;
     let n = body.text.chars().count();
     if body.text.trim().is_empty() || n > MAX_TEXT_CHARS {
@@ -64,17 +68,20 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
     let id = format!("{sent_at_ms:016}-{}", p.random_hex(6));
     let msg = StoredMessage {
         id: id.clone(),
-        from_name: claims.name.clone().unwrap_or_else(|| claims.sub.clone()),
-        from: claims.sub,
+        from_name: caller.display_name(),
+        from: caller.identity().to_owned(),
         text: body.text,
         sent_at_ms,
     };
-    p.kv_set_json(&format!("chat:{room}:{id}"), &msg).await.map_err(unavailable)?;
+    p.kv_set_json(&format!("chat:{org}:{room}:{id}"), &msg).await.map_err(unavailable)?;
     Ok(reply::json(StatusCode::CREATED, &msg))
 }
 
 async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Response, ApiError> {
-    authenticate(req, p)?;
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::ChatRead(room))?;
+    let org = caller.org()?;
+    room::load(p, org, room).await?;
     let limit = match reply::query_param(req, "limit") {
         None => DEFAULT_PAGE,
         Some(v) => v
@@ -84,7 +91,7 @@ async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Respons
             .ok_or_else(|| ApiError::bad_request(format!("limit must be 1..={MAX_PAGE}")))?,
     };
     let after = reply::query_param(req, "after").unwrap_or("");
-    let prefix = format!("chat:{room}:");
+    let prefix = format!("chat:{org}:{room}:");
     let mut keys = p.kv_keys(&prefix).await.map_err(unavailable)?;
     keys.sort();
     let mut messages = Vec::new();

@@ -4,13 +4,24 @@
 //! Hosts (the `origo` wasmtime runtime through spin-sdk components, Spin itself, Cloudflare
 //! Workers, AWS Lambda) implement [`Platform`] once and call the handlers.
 
+pub mod account;
+pub mod api_key;
 pub mod auth;
 pub mod billing;
 pub mod chat;
+pub mod email;
+pub mod location;
 pub mod notify;
+pub mod oidc;
+pub mod org;
+pub mod password;
 pub mod platform;
+pub mod principal;
+pub mod rbac;
+pub mod registry;
 pub mod reply;
 pub mod room;
+pub mod signing;
 
 pub use platform::{Platform, PlatformError};
 

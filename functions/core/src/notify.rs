@@ -1,6 +1,6 @@
 //! Partner webhooks: register endpoints, list and remove them, and send a signed test event.
 //!
-//! Stored under `webhook:{id}`. The signing secret (`whsec_…`) is returned once, at creation;
+//! Stored under `webhook:{org}:{id}`; owners and admins manage them. The signing secret (`whsec_…`) is returned once, at creation;
 //! listings never include it. Deliveries are signed per the Standard Webhooks scheme and go
 //! out through the host's outbound HTTP, which only reaches the hosts the deployment allows.
 
@@ -10,8 +10,9 @@ use origo_shared::webhook::{self, WebhookSecret};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::authenticate;
 use crate::platform::{Platform, PlatformError, PlatformExt};
+use crate::principal::Principal;
+use crate::rbac::Action;
 use crate::reply::{self, respond, unavailable};
 use crate::{Request, Response};
 
@@ -93,7 +94,8 @@ fn valid_url(url: &str) -> bool {
 }
 
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    let claims = authenticate(req, p)?;
+    let caller = manager(req, p).await?;
+    let org = caller.org()?;
     let body: CreateWebhook = reply::parse_json(req)?;
     if !valid_url(&body.url) {
         return Err(ApiError::bad_request("url must be an absolute http(s) URL"));
@@ -113,23 +115,32 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         url: body.url,
         events,
         created_at_ms: p.now_ms(),
-        owner: claims.sub,
+        owner: caller.identity().to_owned(),
         secret: secret.expose(),
     };
-    p.kv_set_json(&format!("webhook:{}", hook.id), &hook).await.map_err(unavailable)?;
+    p.kv_set_json(&format!("webhook:{org}:{}", hook.id), &hook).await.map_err(unavailable)?;
     Ok(reply::json(StatusCode::CREATED, &hook.public(true)))
 }
 
-async fn load(p: &impl Platform, id: &str) -> Result<StoredWebhook, ApiError> {
+async fn manager(req: &Request, p: &impl Platform) -> Result<Principal, ApiError> {
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::WebhooksManage)?;
+    Ok(caller)
+}
+
+async fn load(p: &impl Platform, org: &str, id: &str) -> Result<StoredWebhook, ApiError> {
     let valid = id.starts_with("wh_") && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    let found =
-        if valid { p.kv_get_json::<StoredWebhook>(&format!("webhook:{id}")).await.map_err(unavailable)? } else { None };
+    let found = if valid {
+        p.kv_get_json::<StoredWebhook>(&format!("webhook:{org}:{id}")).await.map_err(unavailable)?
+    } else {
+        None
+    };
     found.ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }
 
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    authenticate(req, p)?;
-    let mut keys = p.kv_keys("webhook:").await.map_err(unavailable)?;
+    let caller = manager(req, p).await?;
+    let mut keys = p.kv_keys(&format!("webhook:{}:", caller.org()?)).await.map_err(unavailable)?;
     keys.sort();
     let mut hooks = Vec::new();
     for k in keys {
@@ -142,16 +153,17 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
 }
 
 async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
-    authenticate(req, p)?;
-    let hook = load(p, id).await?;
-    p.kv_delete(&format!("webhook:{}", hook.id)).await.map_err(unavailable)?;
+    let caller = manager(req, p).await?;
+    let org = caller.org()?;
+    let hook = load(p, org, id).await?;
+    p.kv_delete(&format!("webhook:{org}:{}", hook.id)).await.map_err(unavailable)?;
     Ok(reply::no_content())
 }
 
 /// Sends a signed `webhook.test` event to the endpoint now and reports what it answered.
 async fn test(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
-    authenticate(req, p)?;
-    let hook = load(p, id).await?;
+    let caller = manager(req, p).await?;
+    let hook = load(p, caller.org()?, id).await?;
     let secret = WebhookSecret::parse(&hook.secret).map_err(|e| ApiError::internal(e.to_string()))?;
     let msg_id = format!("msg_{}", p.random_hex(12));
     let timestamp = p.now_secs();

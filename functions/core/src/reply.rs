@@ -87,3 +87,33 @@ pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 pub fn segments(req: &Request) -> Vec<&str> {
     req.uri().path().split('/').filter(|s| !s.is_empty()).collect()
 }
+
+/// The caller's IP address as the host saw it (`spin-client-addr`, which hosts set and never
+/// take from the client), without the port.
+pub fn client_ip(req: &Request) -> Option<String> {
+    let raw = req.headers().get("spin-client-addr")?.to_str().ok()?;
+    let ip = match raw.parse::<std::net::SocketAddr>() {
+        Ok(sa) => sa.ip(),
+        Err(_) => raw.parse::<std::net::IpAddr>().ok()?,
+    };
+    Some(ip.to_string())
+}
+
+/// The deployment's public base URL (`https://host`): the `public_url` variable, else the URL
+/// the host received the request on (`spin-full-url`), else the `Host` header over http.
+pub fn public_base(req: &Request, public_url: Option<String>) -> String {
+    if let Some(url) = public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let full =
+        req.headers().get("spin-full-url").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<http::Uri>().ok());
+    if let Some(uri) = full.as_ref().filter(|u| u.authority().is_some()) {
+        let scheme = uri.scheme_str().unwrap_or("http");
+        return format!("{scheme}://{}", uri.authority().map(|a| a.as_str()).unwrap_or(""));
+    }
+    if let (Some(scheme), Some(authority)) = (req.uri().scheme_str(), req.uri().authority()) {
+        return format!("{scheme}://{authority}");
+    }
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}

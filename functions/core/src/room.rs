@@ -1,36 +1,135 @@
-//! Rooms: create, list, get, delete. Stored in key-value under `room:{name}`.
+//! Rooms, scoped to an organisation: create, list, get, update, delete, and join.
+//!
+//! Stored as `room:{org}:{name}`. `POST /v1/rooms/{room}/join` checks the caller's grants or
+//! role, the room's and the plan's limits, picks a media node near the participant (the room's
+//! node while it is healthy: room affinity), and returns a participant token for that room and
+//! node, the coordinator's WebSocket URL and TURN credentials (REST scheme, `turn_secret`).
+//!
+//! Seats: a join holds `seat:{org}:{room}:{identity}` for `seat_ttl_secs` (default 120); the
+//! room's coordinator renews seats while participants are connected and frees them on leave.
+//! Active seats count against `min(max_participants, plan_max_participants)`.
 
 use http::{Method, StatusCode};
+use origo_shared::node::{NodeKind, NodeRequest, NodeSelector};
+use origo_shared::region::RegionCatalog;
+use origo_shared::token::{Claims, Grants, TokenKind};
+use origo_shared::turn_credentials::{IceServer, TurnSecrets};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::authenticate;
+use crate::auth::guest_org;
+use crate::billing::{Plan, Usage, month_of};
+use crate::location::{self, OriginSource};
 use crate::platform::{Platform, PlatformExt};
+use crate::principal::Principal;
+use crate::rbac::{Action, Role};
 use crate::reply::{self, respond, unavailable};
-use crate::{Request, Response};
+use crate::signing::{AUDIENCE, TokenConfig, num_var, var};
+use crate::{Request, Response, registry};
 
 /// Largest `max_participants` a room may ask for.
 pub const MAX_PARTICIPANTS_LIMIT: u32 = 1000;
+/// Longest empty timeout, in seconds (a day).
+pub const MAX_EMPTY_TIMEOUT_SECS: u32 = 86_400;
+/// Largest metadata, in bytes.
+pub const MAX_METADATA_BYTES: usize = 4096;
 
 /// A room as stored and returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Room {
     pub name: String,
+    pub org: String,
     pub max_participants: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<String>,
+    /// Seconds an empty room lives before its coordinator closes it.
+    pub empty_timeout_secs: u32,
+    /// Preferred region for participants who give no location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub created_at_ms: u64,
     pub created_by: String,
+    pub updated_at_ms: u64,
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-struct CreateRoom {
-    name: String,
+pub struct CreateRoom {
+    pub name: String,
     #[serde(default)]
-    max_participants: Option<u32>,
+    pub max_participants: Option<u32>,
     #[serde(default)]
-    metadata: Option<String>,
+    pub metadata: Option<String>,
+    #[serde(default)]
+    pub empty_timeout_secs: Option<u32>,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// `PATCH /v1/rooms/{room}`: only the fields present change; `null` clears metadata or region.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoom {
+    #[serde(default)]
+    pub max_participants: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    pub metadata: Option<Option<String>>,
+    #[serde(default)]
+    pub empty_timeout_secs: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    pub region: Option<Option<String>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The region the client prefers (used when the edge knows nothing better).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Display name (defaults to the token's).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MediaAssignment {
+    pub node_id: String,
+    pub region: String,
+    pub session_url: String,
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Placement {
+    pub source: OriginSource,
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JoinResponse {
+    pub participant_token: String,
+    pub expires_in: u64,
+    pub identity: String,
+    pub room: String,
+    pub coordinator_url: String,
+    pub media: MediaAssignment,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub ice_servers: Vec<IceServer>,
+    pub placement: Placement,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Seat {
+    expires_at_ms: u64,
 }
 
 /// True for names made of 1–64 of `a-z 0-9 - _`.
@@ -40,11 +139,18 @@ pub fn valid_room_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn key(name: &str) -> String {
-    format!("room:{name}")
+pub fn key(org: &str, name: &str) -> String {
+    format!("room:{org}:{name}")
 }
 
-/// Serves `/v1/rooms` and `/v1/rooms/{room}`.
+/// The room `name` of `org`, or a 404.
+pub async fn load(p: &impl Platform, org: &str, name: &str) -> Result<Room, ApiError> {
+    let found =
+        if valid_room_name(name) { p.kv_get_json::<Room>(&key(org, name)).await.map_err(unavailable)? } else { None };
+    found.ok_or_else(|| ApiError::not_found(format!("no room named {name}")))
+}
+
+/// Serves `/v1/rooms`, `/v1/rooms/{room}`, `/v1/rooms/{room}/join` and `/v1/nodes/heartbeat`.
 pub async fn handle(req: Request, p: &impl Platform) -> Response {
     respond(route(&req, p).await)
 }
@@ -52,46 +158,93 @@ pub async fn handle(req: Request, p: &impl Platform) -> Response {
 async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let segments = reply::segments(req);
     match (segments.as_slice(), req.method()) {
+        (["v1", "nodes", "heartbeat"], _) => registry::heartbeat(req, p).await,
         (["v1", "rooms"], &Method::POST) => create(req, p).await,
         (["v1", "rooms"], &Method::GET) => list(req, p).await,
         (["v1", "rooms"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
         (["v1", "rooms", name], &Method::GET) => get(req, p, name).await,
+        (["v1", "rooms", name], &Method::PATCH) => update(req, p, name).await,
         (["v1", "rooms", name], &Method::DELETE) => delete(req, p, name).await,
-        (["v1", "rooms", _], _) => Err(reply::method_not_allowed(req, "GET, DELETE")),
+        (["v1", "rooms", _], _) => Err(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
+        (["v1", "rooms", name, "join"], &Method::POST) => join(req, p, name).await,
+        (["v1", "rooms", _, "join"], _) => Err(reply::method_not_allowed(req, "POST")),
         _ => Err(reply::not_found(req)),
     }
 }
 
-async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    let claims = authenticate(req, p)?;
-    let body: CreateRoom = reply::parse_json(req)?;
+fn check_fields(
+    max: Option<u32>,
+    metadata: Option<&str>,
+    timeout: Option<u32>,
+    region: Option<&str>,
+) -> Result<(), ApiError> {
+    if max.is_some_and(|m| m == 0 || m > MAX_PARTICIPANTS_LIMIT) {
+        return Err(ApiError::bad_request(format!("max_participants must be 1..={MAX_PARTICIPANTS_LIMIT}")));
+    }
+    if metadata.is_some_and(|m| m.len() > MAX_METADATA_BYTES) {
+        return Err(ApiError::bad_request(format!("metadata is limited to {MAX_METADATA_BYTES} bytes")));
+    }
+    if timeout.is_some_and(|t| t > MAX_EMPTY_TIMEOUT_SECS) {
+        return Err(ApiError::bad_request(format!("empty_timeout_secs must be 0..={MAX_EMPTY_TIMEOUT_SECS}")));
+    }
+    if let Some(r) = region
+        && RegionCatalog::default().get(r).is_none()
+    {
+        return Err(ApiError::bad_request(format!("unknown region {:?}", r.chars().take(32).collect::<String>())));
+    }
+    Ok(())
+}
+
+async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: &str) -> Result<Room, ApiError> {
     if !valid_room_name(&body.name) {
         return Err(ApiError::bad_request("room name must be 1-64 characters of a-z, 0-9, '-' or '_'"));
     }
-    let max = body.max_participants.unwrap_or(100);
-    if max == 0 || max > MAX_PARTICIPANTS_LIMIT {
-        return Err(ApiError::bad_request(format!("max_participants must be 1..={MAX_PARTICIPANTS_LIMIT}")));
-    }
-    if body.metadata.as_ref().is_some_and(|m| m.len() > 4096) {
-        return Err(ApiError::bad_request("metadata is limited to 4096 bytes"));
-    }
-    if p.kv_get(&key(&body.name)).await.map_err(unavailable)?.is_some() {
+    check_fields(body.max_participants, body.metadata.as_deref(), body.empty_timeout_secs, body.region.as_deref())?;
+    if p.kv_get(&key(org, &body.name)).await.map_err(unavailable)?.is_some() {
         return Err(ApiError::new(ErrorCode::Conflict, format!("room {} already exists", body.name)));
     }
+    let plan = Plan::from_platform(p);
+    let rooms = p.kv_keys(&format!("room:{org}:")).await.map_err(unavailable)?.len();
+    if rooms >= plan.max_rooms as usize {
+        return Err(ApiError::new(
+            ErrorCode::LimitExceeded,
+            format!("the {} plan allows {} rooms; delete one or upgrade", plan.name, plan.max_rooms),
+        ));
+    }
+    let now = p.now_ms();
     let room = Room {
         name: body.name,
-        max_participants: max,
+        org: org.to_owned(),
+        max_participants: body.max_participants.unwrap_or(plan.max_participants_per_room.min(100)),
         metadata: body.metadata,
-        created_at_ms: p.now_ms(),
-        created_by: claims.sub,
+        empty_timeout_secs: body.empty_timeout_secs.unwrap_or(300),
+        region: body.region,
+        created_at_ms: now,
+        created_by: created_by.to_owned(),
+        updated_at_ms: now,
     };
-    p.kv_set_json(&key(&room.name), &room).await.map_err(unavailable)?;
+    p.kv_set_json(&key(org, &room.name), &room).await.map_err(unavailable)?;
+    Ok(room)
+}
+
+async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::RoomCreate)?;
+    let body: CreateRoom = reply::parse_json(req)?;
+    if let Principal::Participant(c) = &caller
+        && c.grants.room.as_deref().is_some_and(|r| r != body.name)
+    {
+        return Err(ApiError::forbidden("this token may only create the room named in its grants"));
+    }
+    let room = insert_new(p, caller.org()?, body, caller.identity()).await?;
     Ok(reply::json(StatusCode::CREATED, &room))
 }
 
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    authenticate(req, p)?;
-    let mut keys = p.kv_keys("room:").await.map_err(unavailable)?;
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::RoomsList)?;
+    let prefix = format!("room:{}:", caller.org()?);
+    let mut keys = p.kv_keys(&prefix).await.map_err(unavailable)?;
     keys.sort();
     let mut rooms = Vec::with_capacity(keys.len());
     for k in keys {
@@ -103,18 +256,220 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
 }
 
 async fn get(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
-    authenticate(req, p)?;
-    match p.kv_get_json::<Room>(&key(name)).await.map_err(unavailable)? {
-        Some(room) if valid_room_name(name) => Ok(reply::json(StatusCode::OK, &room)),
-        _ => Err(ApiError::not_found(format!("no room named {name}"))),
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::RoomRead(name))?;
+    Ok(reply::json(StatusCode::OK, &load(p, caller.org()?, name).await?))
+}
+
+async fn update(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::RoomUpdate(name))?;
+    let body: UpdateRoom = reply::parse_json(req)?;
+    let mut room = load(p, caller.org()?, name).await?;
+    check_fields(
+        body.max_participants,
+        body.metadata.as_ref().and_then(|m| m.as_deref()),
+        body.empty_timeout_secs,
+        body.region.as_ref().and_then(|r| r.as_deref()),
+    )?;
+    if let Some(m) = body.max_participants {
+        room.max_participants = m;
     }
+    if let Some(m) = body.metadata {
+        room.metadata = m;
+    }
+    if let Some(t) = body.empty_timeout_secs {
+        room.empty_timeout_secs = t;
+    }
+    if let Some(r) = body.region {
+        room.region = r;
+    }
+    room.updated_at_ms = p.now_ms();
+    p.kv_set_json(&key(&room.org, name), &room).await.map_err(unavailable)?;
+    Ok(reply::json(StatusCode::OK, &room))
 }
 
 async fn delete(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
-    authenticate(req, p)?;
-    if !valid_room_name(name) || p.kv_get(&key(name)).await.map_err(unavailable)?.is_none() {
-        return Err(ApiError::not_found(format!("no room named {name}")));
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::RoomDelete(name))?;
+    let org = caller.org()?;
+    load(p, org, name).await?;
+    p.kv_delete(&key(org, name)).await.map_err(unavailable)?;
+    p.kv_delete(&format!("room_node:{org}:{name}")).await.map_err(unavailable)?;
+    for k in p.kv_keys(&format!("seat:{org}:{name}:")).await.map_err(unavailable)? {
+        p.kv_delete(&k).await.map_err(unavailable)?;
     }
-    p.kv_delete(&key(name)).await.map_err(unavailable)?;
     Ok(reply::no_content())
+}
+
+/// Seats in use in a room other than `identity`'s (expired seats are removed on the way).
+async fn seats_taken(p: &impl Platform, org: &str, room: &str, identity: &str, now: u64) -> Result<u32, ApiError> {
+    let prefix = format!("seat:{org}:{room}:");
+    let mut n = 0;
+    for k in p.kv_keys(&prefix).await.map_err(unavailable)? {
+        if &k[prefix.len()..] == identity {
+            continue;
+        }
+        match p.kv_get_json::<Seat>(&k).await.map_err(unavailable)? {
+            Some(s) if s.expires_at_ms > now => n += 1,
+            _ => p.kv_delete(&k).await.map_err(unavailable)?,
+        }
+    }
+    Ok(n)
+}
+
+/// The participant token's grants for `room`, from what the caller holds.
+fn participant_grants(caller: &Principal, room: &str) -> Grants {
+    match caller {
+        Principal::Participant(c) => Grants { room: Some(room.to_owned()), ..c.grants.clone() },
+        _ => {
+            let mut g = Grants::participant(room);
+            g.room_admin = caller.role().is_some_and(|r| r.at_least(Role::Admin));
+            g
+        }
+    }
+}
+
+/// A TURN username may not hold `:` and is at most 128 bytes.
+fn turn_user(identity: &str) -> String {
+    identity.chars().map(|c| if c == ':' || c.is_control() { '_' } else { c }).take(96).collect()
+}
+
+async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
+    let caller = Principal::from_request(req, p).await?;
+    if matches!(caller, Principal::ApiKey { .. }) {
+        return Err(ApiError::forbidden("API keys mint tokens for participants (POST /v1/tokens); join with one"));
+    }
+    caller.require(Action::RoomJoin(name))?;
+    let org = caller.org()?.to_owned();
+    let body: JoinRequest = if req.body().is_empty() { JoinRequest::default() } else { reply::parse_json(req)? };
+    let display_name = match body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
+        Some(n) if n.chars().count() > crate::auth::MAX_NAME_CHARS || n.chars().any(char::is_control) => {
+            return Err(ApiError::bad_request("name must be at most 64 printable characters"));
+        }
+        Some(n) => n,
+        None => caller.display_name(),
+    };
+
+    let room = match load(p, &org, name).await {
+        Ok(room) => room,
+        // Meeting links in the public organisation create their room on first join.
+        Err(e)
+            if e.code == ErrorCode::NotFound
+                && org == guest_org(p)
+                && var(p, "guest_room_autocreate").as_deref() != Some("false") =>
+        {
+            let body = CreateRoom {
+                name: name.to_owned(),
+                max_participants: None,
+                metadata: None,
+                empty_timeout_secs: None,
+                region: None,
+            };
+            match insert_new(p, &org, body, caller.identity()).await {
+                Ok(room) => room,
+                Err(e) if e.code == ErrorCode::Conflict => load(p, &org, name).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
+
+    // Limits: the room's and the plan's.
+    let now = p.now_ms();
+    let plan = Plan::from_platform(p);
+    let limit = room.max_participants.min(plan.max_participants_per_room);
+    let identity = caller.identity().to_owned();
+    if seats_taken(p, &org, name, &identity, now).await? >= limit {
+        return Err(ApiError::new(ErrorCode::LimitExceeded, format!("room {name} is full ({limit} participants)")));
+    }
+    let usage: Usage =
+        p.kv_get_json(&format!("usage:{org}:{}", month_of(now))).await.map_err(unavailable)?.unwrap_or_default();
+    if usage.participant_seconds >= plan.participant_minutes_per_month.saturating_mul(60) {
+        return Err(ApiError::new(
+            ErrorCode::LimitExceeded,
+            format!(
+                "the {} plan's {} participant-minutes for this month are used up",
+                plan.name, plan.participant_minutes_per_month
+            ),
+        ));
+    }
+
+    // Placement: nearest healthy media node, the room's node while it can take more.
+    let catalog = RegionCatalog::default();
+    let (origin, source) = location::origin(req, p, &catalog, body.region.as_deref(), room.region.as_deref())?;
+    let selector = NodeSelector::new(catalog, registry::selector_config(p));
+    let nodes = registry::nodes(p).await?;
+    let affinity_key = format!("room_node:{org}:{name}");
+    let current = p.kv_get(&affinity_key).await.map_err(unavailable)?.map(|v| String::from_utf8_lossy(&v).into_owned());
+    let media_req = NodeRequest { kind: NodeKind::Media, origin: origin.clone(), room_node: current.as_deref() };
+    let media =
+        selector.rank(&nodes, &media_req, now).into_iter().find(|n| n.addresses.control_url.is_some()).ok_or_else(
+            || ApiError::new(ErrorCode::Unavailable, "no media node can take this participant now; retry shortly"),
+        )?;
+    if current.as_deref() != Some(media.id.as_str()) {
+        p.kv_set(&affinity_key, media.id.as_bytes()).await.map_err(unavailable)?;
+    }
+
+    // TURN: the nearest TURN nodes' URLs, else the configured ones.
+    let turn_req = NodeRequest { kind: NodeKind::Turn, origin, room_node: None };
+    let mut turn_urls: Vec<String> =
+        selector.rank(&nodes, &turn_req, now).into_iter().take(2).flat_map(|n| n.addresses.ice_urls.clone()).collect();
+    if turn_urls.is_empty() {
+        turn_urls = var(p, "turn_urls")
+            .map(|v| v.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect())
+            .unwrap_or_default();
+    }
+    let config = TokenConfig::from_platform(p)?;
+    let ttl = config.participant_ttl_secs;
+    let mut ice_servers = Vec::new();
+    if !turn_urls.is_empty() {
+        let secrets = var(p, "turn_secret")
+            .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "TURN is not configured: turn_secret is unset"))?;
+        let secrets = TurnSecrets::new(secrets.split(',').map(str::trim));
+        let creds = secrets
+            .issue(&turn_user(&identity), p.now_secs(), ttl)
+            .map_err(|e| ApiError::internal(format!("cannot issue TURN credentials: {e}")))?;
+        ice_servers.push(creds.ice_server(turn_urls));
+    }
+
+    let mut claims = Claims::new(&config.issuer, AUDIENCE, &identity, p.now_secs(), ttl)
+        .with_kind(TokenKind::Participant)
+        .with_name(display_name)
+        .with_org(&org)
+        .with_node(&media.id)
+        .with_grants(participant_grants(&caller, name))
+        .with_jti(p.random_hex(12));
+    if let Principal::Participant(c) = &caller
+        && let Some(m) = &c.metadata
+    {
+        claims = claims.with_metadata(m);
+    }
+    let participant_token = config.issue(&claims)?;
+
+    let seat_ttl: u64 = num_var(p, "seat_ttl_secs", 120);
+    p.kv_set_json(&format!("seat:{org}:{name}:{identity}"), &Seat { expires_at_ms: now + seat_ttl * 1000 })
+        .await
+        .map_err(unavailable)?;
+
+    let base = reply::public_base(req, var(p, "public_url"));
+    let ws_base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+    let control = media.addresses.control_url.clone().unwrap_or_default();
+    Ok(reply::json(
+        StatusCode::OK,
+        &JoinResponse {
+            participant_token,
+            expires_in: ttl,
+            identity,
+            room: name.to_owned(),
+            coordinator_url: format!("{ws_base}/v1/rooms/{name}/ws"),
+            media: MediaAssignment {
+                node_id: media.id.clone(),
+                region: media.region.clone(),
+                session_url: format!("{}/v1/sessions", control.trim_end_matches('/')),
+            },
+            ice_servers,
+            placement: Placement { source },
+        },
+    ))
 }

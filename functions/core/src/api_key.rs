@@ -1,0 +1,300 @@
+//! Partner API keys (`/v1/api-keys`) and participant tokens minted with them (`/v1/tokens`).
+//!
+//! A key is `osk_<id>_<secret>`: shown once at creation; stored as `apikey:{id}` with the
+//! SHA-256 of the secret (a 256-bit random secret needs no slow hash), indexed per
+//! organisation as `org_apikey:{org}:{id}`. Owners and admins create keys with a role no
+//! stronger than their own (`admin` or `member`); revoking deletes the key at once.
+//!
+//! `POST /v1/tokens` (API key, or an account with `admin`): a participant token for the key's
+//! organisation with LiveKit-style grants.
+
+use http::{Method, StatusCode};
+use origo_shared::token::{Claims, Grants};
+use origo_shared::{ApiError, ErrorCode};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::MAX_NAME_CHARS;
+use crate::platform::{Platform, PlatformExt};
+use crate::principal::{Principal, secret_digest};
+use crate::rbac::{Action, Role};
+use crate::reply::{self, unavailable};
+use crate::room::valid_room_name;
+use crate::signing::{AUDIENCE, TokenConfig};
+use crate::{Request, Response};
+
+/// Every API key starts with this.
+pub const PREFIX: &str = "osk_";
+/// Most live keys per organisation.
+pub const MAX_KEYS_PER_ORG: usize = 50;
+/// Longest participant token a partner may mint (24 h).
+pub const MAX_TOKEN_TTL_SECS: u64 = 24 * 3600;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredApiKey {
+    pub id: String,
+    pub org: String,
+    pub name: String,
+    pub role: Role,
+    pub secret_sha256: String,
+    pub created_at_ms: u64,
+    pub created_by: String,
+}
+
+/// An API key as listed (never with its secret).
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at_ms: u64,
+    pub created_by: String,
+    /// The full key (`osk_…`); only in the response that creates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub name: String,
+    /// `admin` (default) or `member`.
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// The grants a partner may put in a participant token.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GrantsBody {
+    pub room: Option<String>,
+    #[serde(default)]
+    pub join: bool,
+    #[serde(default)]
+    pub publish: bool,
+    #[serde(default)]
+    pub subscribe: bool,
+    #[serde(default)]
+    pub publish_data: bool,
+    #[serde(default)]
+    pub room_admin: bool,
+    #[serde(default)]
+    pub room_create: bool,
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MintToken {
+    /// The participant's stable id in the partner's system.
+    pub identity: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<String>,
+    /// Lifetime in seconds (default `participant_ttl_secs`, at most 86400).
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+    pub grants: GrantsBody,
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MintedToken {
+    pub token: String,
+    pub identity: String,
+    pub expires_in: u64,
+}
+
+pub fn key(id: &str) -> String {
+    format!("apikey:{id}")
+}
+
+fn index_key(org: &str, id: &str) -> String {
+    format!("org_apikey:{org}:{id}")
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Splits `osk_<id>_<secret>` into id and secret.
+pub fn split(raw: &str) -> Option<(&str, &str)> {
+    let rest = raw.strip_prefix(PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    (valid_id(id) && (32..=128).contains(&secret.len())).then_some((id, secret))
+}
+
+impl StoredApiKey {
+    fn view(&self, secret: Option<String>) -> ApiKeyView {
+        ApiKeyView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            role: self.role,
+            created_at_ms: self.created_at_ms,
+            created_by: self.created_by.clone(),
+            secret,
+        }
+    }
+}
+
+/// Serves `/v1/api-keys` and `/v1/api-keys/{id}`.
+pub async fn route_keys(req: &Request, p: &impl Platform, segments: &[&str]) -> Result<Response, ApiError> {
+    match (segments, req.method()) {
+        (["v1", "api-keys"], &Method::POST) => create(req, p).await,
+        (["v1", "api-keys"], &Method::GET) => list(req, p).await,
+        (["v1", "api-keys"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "api-keys", id], &Method::DELETE) => revoke(req, p, id).await,
+        (["v1", "api-keys", _], _) => Err(reply::method_not_allowed(req, "DELETE")),
+        _ => Err(reply::not_found(req)),
+    }
+}
+
+/// The caller as an account allowed to manage keys.
+async fn manager(req: &Request, p: &impl Platform) -> Result<Principal, ApiError> {
+    let caller = Principal::from_request(req, p).await?;
+    caller.account()?;
+    caller.require(Action::ApiKeysManage)?;
+    Ok(caller)
+}
+
+async fn org_keys(p: &impl Platform, org: &str) -> Result<Vec<StoredApiKey>, ApiError> {
+    let prefix = format!("org_apikey:{org}:");
+    let mut ids = p.kv_keys(&prefix).await.map_err(unavailable)?;
+    ids.sort();
+    let mut out = Vec::new();
+    for k in ids {
+        if let Some(stored) = p.kv_get_json::<StoredApiKey>(&key(&k[prefix.len()..])).await.map_err(unavailable)? {
+            out.push(stored);
+        }
+    }
+    Ok(out)
+}
+
+async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let caller = manager(req, p).await?;
+    let org = caller.org()?.to_owned();
+    let body: CreateApiKey = reply::parse_json(req)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("name must be 1..=100 printable characters"));
+    }
+    let role = body.role.unwrap_or(Role::Admin);
+    if role == Role::Owner || role == Role::Guest {
+        return Err(ApiError::bad_request("an API key's role is admin or member"));
+    }
+    if !caller.role().is_some_and(|r| r.at_least(role)) {
+        return Err(ApiError::forbidden("an API key cannot be stronger than its creator"));
+    }
+    if org_keys(p, &org).await?.len() >= MAX_KEYS_PER_ORG {
+        return Err(ApiError::new(
+            ErrorCode::LimitExceeded,
+            format!("at most {MAX_KEYS_PER_ORG} API keys per organisation"),
+        ));
+    }
+    let id = p.random_hex(8);
+    let secret = {
+        use base64::Engine;
+        let mut raw = [0u8; 32];
+        p.random(&mut raw);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    };
+    let stored = StoredApiKey {
+        id: id.clone(),
+        org: org.clone(),
+        name: name.to_owned(),
+        role,
+        secret_sha256: secret_digest(&secret),
+        created_at_ms: p.now_ms(),
+        created_by: caller.identity().to_owned(),
+    };
+    p.kv_set_json(&key(&id), &stored).await.map_err(unavailable)?;
+    p.kv_set(&index_key(&org, &id), b"1").await.map_err(unavailable)?;
+    Ok(reply::json(StatusCode::CREATED, &stored.view(Some(format!("{PREFIX}{id}_{secret}")))))
+}
+
+async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let caller = manager(req, p).await?;
+    let keys: Vec<ApiKeyView> = org_keys(p, caller.org()?).await?.iter().map(|k| k.view(None)).collect();
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "api_keys": keys })))
+}
+
+async fn revoke(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
+    let caller = manager(req, p).await?;
+    let org = caller.org()?;
+    let stored: Option<StoredApiKey> =
+        if valid_id(id) { p.kv_get_json(&key(id)).await.map_err(unavailable)? } else { None };
+    match stored {
+        Some(k) if k.org == org => {
+            p.kv_delete(&key(id)).await.map_err(unavailable)?;
+            p.kv_delete(&index_key(org, id)).await.map_err(unavailable)?;
+            Ok(reply::no_content())
+        }
+        _ => Err(ApiError::not_found(format!("no API key {id}"))),
+    }
+}
+
+/// `POST /v1/tokens`.
+pub async fn mint(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    if req.method() != Method::POST {
+        return Err(reply::method_not_allowed(req, "POST"));
+    }
+    let caller = Principal::from_request(req, p).await?;
+    caller.require(Action::TokensMint)?;
+    let org = caller.org()?.to_owned();
+    let body: MintToken = reply::parse_json(req)?;
+    let identity = body.identity.trim();
+    if identity.is_empty() || identity.len() > 128 || identity.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ApiError::bad_request("identity must be 1..=128 characters without spaces"));
+    }
+    if body.name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control)) {
+        return Err(ApiError::bad_request(format!("name must be at most {MAX_NAME_CHARS} printable characters")));
+    }
+    if body.metadata.as_ref().is_some_and(|m| m.len() > 4096) {
+        return Err(ApiError::bad_request("metadata is limited to 4096 bytes"));
+    }
+    let g = body.grants;
+    match g.room.as_deref() {
+        Some(r) if !valid_room_name(r) => {
+            return Err(ApiError::bad_request("grants.room must be 1-64 characters of a-z, 0-9, '-' or '_'"));
+        }
+        None if g.join || g.room_admin => {
+            return Err(ApiError::bad_request("grants.room is required with join or room_admin"));
+        }
+        _ => {}
+    }
+    if !(g.join || g.publish || g.subscribe || g.publish_data || g.room_admin || g.room_create) {
+        return Err(ApiError::bad_request("a token needs at least one grant"));
+    }
+    let config = TokenConfig::from_platform(p)?;
+    let ttl = body.ttl_secs.unwrap_or(config.participant_ttl_secs);
+    if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
+        return Err(ApiError::bad_request(format!("ttl_secs must be 1..={MAX_TOKEN_TTL_SECS}")));
+    }
+    let grants = Grants {
+        room: g.room,
+        join: g.join,
+        publish: g.publish,
+        subscribe: g.subscribe,
+        publish_data: g.publish_data,
+        room_admin: g.room_admin,
+        room_create: g.room_create,
+        hidden: g.hidden,
+    };
+    let mut claims = Claims::new(&config.issuer, AUDIENCE, identity, p.now_secs(), ttl)
+        .with_grants(grants)
+        .with_org(org)
+        .with_jti(p.random_hex(12));
+    if let Some(n) = body.name {
+        claims = claims.with_name(n.trim());
+    }
+    if let Some(m) = body.metadata {
+        claims = claims.with_metadata(m);
+    }
+    let token = config.issue(&claims)?;
+    Ok(reply::json(StatusCode::CREATED, &MintedToken { token, identity: identity.to_owned(), expires_in: ttl }))
+}

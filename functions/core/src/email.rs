@@ -1,0 +1,39 @@
+//! Outgoing email through the deployment's provider: one JSON `POST` per message.
+//!
+//! Variables: `email_api_url` (the provider's send endpoint, which must also be in the
+//! component's `allowed_outbound_hosts`), `email_api_key` (sent as a bearer token),
+//! `email_from`. Body: `{"from", "to", "subject", "text"}`.
+
+use bytes::Bytes;
+use http::header;
+use origo_shared::{ApiError, ErrorCode};
+
+use crate::platform::Platform;
+use crate::signing::var;
+
+/// True when the deployment can send email.
+pub fn configured(p: &impl Platform) -> bool {
+    var(p, "email_api_url").is_some()
+}
+
+/// Sends one message; a provider failure is a 502, a missing provider a 503.
+pub async fn send(p: &impl Platform, to: &str, subject: &str, text: &str) -> Result<(), ApiError> {
+    let url = var(p, "email_api_url")
+        .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "email delivery is not configured (email_api_url)"))?;
+    let from = var(p, "email_from").unwrap_or_else(|| "Origo <no-reply@origo.invalid>".into());
+    let body = serde_json::to_vec(&serde_json::json!({ "from": from, "to": to, "subject": subject, "text": text }))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut req = http::Request::post(&url).header(header::CONTENT_TYPE, "application/json");
+    if let Some(key) = var(p, "email_api_key") {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    let req = req.body(Bytes::from(body)).map_err(|_| ApiError::internal("email_api_url is not a valid URL"))?;
+    match p.http_send(req).await {
+        Ok(res) if res.status().is_success() => Ok(()),
+        Ok(res) => Err(ApiError::new(
+            ErrorCode::BadGateway,
+            format!("the email provider refused the message ({})", res.status().as_u16()),
+        )),
+        Err(e) => Err(ApiError::new(ErrorCode::BadGateway, format!("the email provider is unreachable: {e}"))),
+    }
+}

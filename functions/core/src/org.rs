@@ -1,0 +1,294 @@
+//! Organisations and their members: `/v1/orgs`, `/v1/orgs/{org}`, `/v1/orgs/{org}/members[/{account}]`.
+//!
+//! Stored as `org:{id}`, `member:{org}:{account}` (the role) and the index
+//! `account_org:{account}:{org}`. A caller grants at most its own role, never changes a member
+//! stronger than itself, and an organisation always keeps an owner.
+
+use http::{Method, StatusCode};
+use origo_shared::{ApiError, ErrorCode};
+use serde::{Deserialize, Serialize};
+
+use crate::account;
+use crate::platform::{Platform, PlatformExt};
+use crate::principal::{Principal, verify_token};
+use crate::rbac::{Action, Role};
+use crate::reply::{self, unavailable};
+use crate::{Request, Response};
+
+/// Most organisations one account may create.
+pub const MAX_ORGS_PER_ACCOUNT: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: u64,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Membership {
+    pub org: String,
+    pub account: String,
+    pub role: Role,
+    pub added_at_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OrgBody {
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    pub role: Role,
+}
+
+pub fn valid_org_id(id: &str) -> bool {
+    id.len() <= 64 && !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn org_key(id: &str) -> String {
+    format!("org:{id}")
+}
+
+pub fn member_key(org: &str, account: &str) -> String {
+    format!("member:{org}:{account}")
+}
+
+fn index_key(account: &str, org: &str) -> String {
+    format!("account_org:{account}:{org}")
+}
+
+/// Every organisation `account` belongs to, with its role, sorted by id.
+pub async fn memberships_of(p: &impl Platform, account: &str) -> Result<Vec<(String, Role)>, ApiError> {
+    let prefix = format!("account_org:{account}:");
+    let mut keys = p.kv_keys(&prefix).await.map_err(unavailable)?;
+    keys.sort();
+    let mut out = Vec::new();
+    for k in keys {
+        let org = &k[prefix.len()..];
+        if let Some(m) = p.kv_get_json::<Membership>(&member_key(org, account)).await.map_err(unavailable)? {
+            out.push((org.to_owned(), m.role));
+        }
+    }
+    Ok(out)
+}
+
+async fn put_member(p: &impl Platform, m: &Membership) -> Result<(), ApiError> {
+    p.kv_set_json(&member_key(&m.org, &m.account), m).await.map_err(unavailable)?;
+    p.kv_set(&index_key(&m.account, &m.org), m.role.as_str().as_bytes()).await.map_err(unavailable)
+}
+
+async fn remove_member(p: &impl Platform, org: &str, account: &str) -> Result<(), ApiError> {
+    p.kv_delete(&member_key(org, account)).await.map_err(unavailable)?;
+    p.kv_delete(&index_key(account, org)).await.map_err(unavailable)
+}
+
+async fn members(p: &impl Platform, org: &str) -> Result<Vec<Membership>, ApiError> {
+    let mut keys = p.kv_keys(&format!("member:{org}:")).await.map_err(unavailable)?;
+    keys.sort();
+    let mut out = Vec::new();
+    for k in keys {
+        if let Some(m) = p.kv_get_json::<Membership>(&k).await.map_err(unavailable)? {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+fn valid_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("name must be 1..=100 printable characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// The caller as an account acting in `org` (named by the path).
+async fn in_org(req: &Request, p: &impl Platform, org: &str) -> Result<Principal, ApiError> {
+    let claims = verify_token(crate::principal::bearer(req)?, p)?;
+    if claims.kind != origo_shared::token::TokenKind::Account {
+        return Err(ApiError::forbidden("organisations are managed by signed-in accounts"));
+    }
+    if !valid_org_id(org) || p.kv_get(&org_key(org)).await.map_err(unavailable)?.is_none() {
+        return Err(ApiError::not_found(format!("no organisation {org}")));
+    }
+    match p.kv_get_json::<Membership>(&member_key(org, &claims.sub)).await.map_err(unavailable)? {
+        Some(m) => Ok(Principal::Account { id: claims.sub, name: claims.name, org: Some((org.to_owned(), m.role)) }),
+        // Outsiders learn nothing about the organisation.
+        None => Err(ApiError::not_found(format!("no organisation {org}"))),
+    }
+}
+
+/// Serves `/v1/orgs…`.
+pub async fn route(req: &Request, p: &impl Platform, segments: &[&str]) -> Result<Response, ApiError> {
+    match (segments, req.method()) {
+        (["v1", "orgs"], &Method::POST) => create(req, p).await,
+        (["v1", "orgs"], &Method::GET) => list(req, p).await,
+        (["v1", "orgs"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "orgs", org], &Method::GET) => {
+            in_org(req, p, org).await?.require(Action::OrgRead)?;
+            let o: Org = p.kv_get_json(&org_key(org)).await.map_err(unavailable)?.ok_or_else(|| gone(org))?;
+            Ok(reply::json(StatusCode::OK, &o))
+        }
+        (["v1", "orgs", org], &Method::PATCH) => update(req, p, org).await,
+        (["v1", "orgs", org], &Method::DELETE) => delete(req, p, org).await,
+        (["v1", "orgs", _], _) => Err(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
+        (["v1", "orgs", org, "members"], &Method::GET) => {
+            in_org(req, p, org).await?.require(Action::MembersRead)?;
+            Ok(reply::json(StatusCode::OK, &serde_json::json!({ "members": members(p, org).await? })))
+        }
+        (["v1", "orgs", org, "members"], &Method::POST) => add_member(req, p, org).await,
+        (["v1", "orgs", _, "members"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "orgs", org, "members", account], &Method::PATCH) => set_role(req, p, org, account).await,
+        (["v1", "orgs", org, "members", account], &Method::DELETE) => remove(req, p, org, account).await,
+        (["v1", "orgs", _, "members", _], _) => Err(reply::method_not_allowed(req, "PATCH, DELETE")),
+        _ => Err(reply::not_found(req)),
+    }
+}
+
+fn gone(org: &str) -> ApiError {
+    ApiError::not_found(format!("no organisation {org}"))
+}
+
+async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let claims = verify_token(crate::principal::bearer(req)?, p)?;
+    if claims.kind != origo_shared::token::TokenKind::Account {
+        return Err(ApiError::forbidden("organisations are created by signed-in accounts"));
+    }
+    let body: OrgBody = reply::parse_json(req)?;
+    let name = valid_name(&body.name)?;
+    if memberships_of(p, &claims.sub).await?.len() >= MAX_ORGS_PER_ACCOUNT {
+        return Err(ApiError::new(
+            ErrorCode::LimitExceeded,
+            format!("an account belongs to at most {MAX_ORGS_PER_ACCOUNT} organisations"),
+        ));
+    }
+    let now = p.now_ms();
+    let org = Org { id: format!("org_{}", p.random_hex(8)), name, created_at_ms: now, created_by: claims.sub.clone() };
+    p.kv_set_json(&org_key(&org.id), &org).await.map_err(unavailable)?;
+    put_member(p, &Membership { org: org.id.clone(), account: claims.sub, role: Role::Owner, added_at_ms: now })
+        .await?;
+    Ok(reply::json(StatusCode::CREATED, &org))
+}
+
+async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let claims = verify_token(crate::principal::bearer(req)?, p)?;
+    if claims.kind != origo_shared::token::TokenKind::Account {
+        return Err(ApiError::forbidden("only signed-in accounts belong to organisations"));
+    }
+    let mut out = Vec::new();
+    for (id, role) in memberships_of(p, &claims.sub).await? {
+        if let Some(o) = p.kv_get_json::<Org>(&org_key(&id)).await.map_err(unavailable)? {
+            out.push(serde_json::json!({ "id": o.id, "name": o.name, "role": role, "created_at_ms": o.created_at_ms }));
+        }
+    }
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "orgs": out })))
+}
+
+async fn update(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
+    in_org(req, p, org).await?.require(Action::OrgUpdate)?;
+    let body: OrgBody = reply::parse_json(req)?;
+    let mut o: Org = p.kv_get_json(&org_key(org)).await.map_err(unavailable)?.ok_or_else(|| gone(org))?;
+    o.name = valid_name(&body.name)?;
+    p.kv_set_json(&org_key(org), &o).await.map_err(unavailable)?;
+    Ok(reply::json(StatusCode::OK, &o))
+}
+
+async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
+    in_org(req, p, org).await?.require(Action::OrgDelete)?;
+    // Keys first, so nothing can act in the organisation while it is being removed.
+    for prefix in [format!("org_apikey:{org}:"), format!("room:{org}:")] {
+        for k in p.kv_keys(&prefix).await.map_err(unavailable)? {
+            if let Some(id) = k.strip_prefix(&format!("org_apikey:{org}:")) {
+                p.kv_delete(&crate::api_key::key(id)).await.map_err(unavailable)?;
+            }
+            p.kv_delete(&k).await.map_err(unavailable)?;
+        }
+    }
+    for m in members(p, org).await? {
+        remove_member(p, org, &m.account).await?;
+    }
+    p.kv_delete(&org_key(org)).await.map_err(unavailable)?;
+    Ok(reply::no_content())
+}
+
+async fn add_member(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
+    let caller = in_org(req, p, org).await?;
+    caller.require(Action::MembersManage)?;
+    let body: AddMember = reply::parse_json(req)?;
+    grantable(&caller, body.role)?;
+    let target = account::find_by_email(p, &body.email)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no account with that email can be added"))?;
+    if p.kv_get(&member_key(org, &target.id)).await.map_err(unavailable)?.is_some() {
+        return Err(ApiError::new(ErrorCode::Conflict, "already a member; change the role with PATCH"));
+    }
+    let m = Membership { org: org.to_owned(), account: target.id, role: body.role, added_at_ms: p.now_ms() };
+    put_member(p, &m).await?;
+    Ok(reply::json(StatusCode::CREATED, &m))
+}
+
+/// A caller grants at most its own role.
+fn grantable(caller: &Principal, role: Role) -> Result<(), ApiError> {
+    match caller.role() {
+        Some(mine) if mine.at_least(role) => Ok(()),
+        Some(mine) => Err(ApiError::forbidden(format!("the {} role may not grant {}", mine.as_str(), role.as_str()))),
+        None => Err(ApiError::forbidden("no role")),
+    }
+}
+
+async fn target(p: &impl Platform, org: &str, account: &str) -> Result<Membership, ApiError> {
+    let found =
+        if account.len() <= 64 { p.kv_get_json(&member_key(org, account)).await.map_err(unavailable)? } else { None };
+    found.ok_or_else(|| ApiError::not_found(format!("{account} is not a member")))
+}
+
+async fn owners(p: &impl Platform, org: &str) -> Result<usize, ApiError> {
+    Ok(members(p, org).await?.iter().filter(|m| m.role == Role::Owner).count())
+}
+
+async fn set_role(req: &Request, p: &impl Platform, org: &str, account: &str) -> Result<Response, ApiError> {
+    let caller = in_org(req, p, org).await?;
+    caller.require(Action::MembersManage)?;
+    let body: SetRole = reply::parse_json(req)?;
+    let mut m = target(p, org, account).await?;
+    grantable(&caller, m.role)?;
+    grantable(&caller, body.role)?;
+    if m.role == Role::Owner && body.role != Role::Owner && owners(p, org).await? == 1 {
+        return Err(ApiError::new(ErrorCode::Conflict, "an organisation keeps at least one owner"));
+    }
+    m.role = body.role;
+    put_member(p, &m).await?;
+    Ok(reply::json(StatusCode::OK, &m))
+}
+
+async fn remove(req: &Request, p: &impl Platform, org: &str, account: &str) -> Result<Response, ApiError> {
+    let caller = in_org(req, p, org).await?;
+    let m = target(p, org, account).await?;
+    // Anyone may leave; removing others needs the role and at least the target's strength.
+    if caller.identity() != account {
+        caller.require(Action::MembersManage)?;
+        grantable(&caller, m.role)?;
+    }
+    if m.role == Role::Owner && owners(p, org).await? == 1 {
+        return Err(ApiError::new(ErrorCode::Conflict, "an organisation keeps at least one owner"));
+    }
+    remove_member(p, org, account).await?;
+    Ok(reply::no_content())
+}

@@ -1,0 +1,207 @@
+//! Who is calling: a signed-in account acting in one of its organisations, a partner's API
+//! key, or a participant token. Every handler resolves the caller here and asks
+//! [`Principal::require`] before acting.
+//!
+//! Credentials, all as `Authorization: Bearer …`:
+//! * an **account** access token (from signup/login/OIDC): the organisation comes from the
+//!   `X-Origo-Org` header, or is the account's only organisation; the role is read from the
+//!   membership on every request, so a demotion takes effect at once;
+//! * a **partner API key** `osk_<id>_<secret>`: bound to one organisation with one role;
+//! * a **participant token** (guest sign-in, `POST /v1/tokens`, or the one `join` returns):
+//!   its grants decide, LiveKit-style; its organisation is in the `org` claim.
+
+use http::header;
+use origo_shared::ApiError;
+use origo_shared::token::{self, Claims, TokenKind};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::Request;
+use crate::api_key::{self, StoredApiKey};
+use crate::org::{self, Membership};
+use crate::platform::{Platform, PlatformExt};
+use crate::rbac::{Action, Role, allows};
+use crate::reply::unavailable;
+use crate::signing::TokenConfig;
+
+/// The header naming the organisation an account acts in.
+pub const ORG_HEADER: &str = "x-origo-org";
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Account { id: String, name: Option<String>, org: Option<(String, Role)> },
+    ApiKey { id: String, org: String, role: Role },
+    Participant(Claims),
+}
+
+/// The raw bearer credential of the request, or a 401.
+pub fn bearer(req: &Request) -> Result<&str, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))
+}
+
+/// Verifies a token the deployment issued.
+pub fn verify_token(raw: &str, p: &impl Platform) -> Result<Claims, ApiError> {
+    let config = TokenConfig::from_platform(p)?;
+    token::verify(raw, &config.keys, &config.expectations(), p.now_secs())
+        .map_err(|e| ApiError::unauthorized(e.to_string()))
+}
+
+/// SHA-256 of a high-entropy secret, hex: how API keys and refresh tokens are stored.
+pub fn secret_digest(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Constant-time equality of two digests.
+pub fn digest_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+impl Principal {
+    /// Resolves the caller of `req`.
+    pub async fn from_request(req: &Request, p: &impl Platform) -> Result<Principal, ApiError> {
+        let raw = bearer(req)?;
+        if raw.starts_with(api_key::PREFIX) {
+            let key = authenticate_api_key(raw, p).await?;
+            return Ok(Principal::ApiKey { id: key.id, org: key.org, role: key.role });
+        }
+        let claims = verify_token(raw, p)?;
+        match claims.kind {
+            TokenKind::Participant => {
+                if claims.org.is_none() {
+                    return Err(ApiError::unauthorized("participant token without an organisation"));
+                }
+                Ok(Principal::Participant(claims))
+            }
+            TokenKind::Account => {
+                let org = account_org(req, p, &claims.sub).await?;
+                Ok(Principal::Account { id: claims.sub, name: claims.name, org })
+            }
+        }
+    }
+
+    /// The caller's stable identity.
+    pub fn identity(&self) -> &str {
+        match self {
+            Principal::Account { id, .. } | Principal::ApiKey { id, .. } => id,
+            Principal::Participant(c) => &c.sub,
+        }
+    }
+
+    /// A name to show for the caller.
+    pub fn display_name(&self) -> String {
+        match self {
+            Principal::Account { id, name, .. } => name.clone().unwrap_or_else(|| id.clone()),
+            Principal::ApiKey { id, .. } => id.clone(),
+            Principal::Participant(c) => c.name.clone().unwrap_or_else(|| c.sub.clone()),
+        }
+    }
+
+    /// The organisation the caller acts in.
+    pub fn org(&self) -> Result<&str, ApiError> {
+        match self {
+            Principal::Account { org: Some((org, _)), .. } => Ok(org),
+            Principal::Account { org: None, .. } => Err(ApiError::bad_request(format!(
+                "name the organisation to act in with the {ORG_HEADER} header (the account is in none or several)"
+            ))),
+            Principal::ApiKey { org, .. } => Ok(org),
+            Principal::Participant(c) => c.org.as_deref().ok_or_else(|| ApiError::unauthorized("no organisation")),
+        }
+    }
+
+    /// The caller's role in its organisation (participants have none: their grants decide).
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Principal::Account { org: Some((_, role)), .. } => Some(*role),
+            Principal::ApiKey { role, .. } => Some(*role),
+            _ => None,
+        }
+    }
+
+    /// The account id, or a 403 for other callers.
+    pub fn account(&self) -> Result<&str, ApiError> {
+        match self {
+            Principal::Account { id, .. } => Ok(id),
+            _ => Err(ApiError::forbidden("only a signed-in account may do this")),
+        }
+    }
+
+    /// True when the caller may do `action` in its organisation.
+    pub fn may(&self, action: Action<'_>) -> bool {
+        match self {
+            Principal::Account { org: Some((_, role)), .. } | Principal::ApiKey { role, .. } => allows(*role, action),
+            Principal::Account { org: None, .. } => false,
+            Principal::Participant(c) => {
+                let g = &c.grants;
+                let room = |r: &str| g.room.as_deref() == Some(r) || g.room.as_deref() == Some(token::ANY_ROOM);
+                match action {
+                    Action::RoomJoin(r) => g.join && room(r),
+                    Action::RoomRead(r) | Action::ChatRead(r) => (g.join || g.subscribe) && room(r),
+                    Action::ChatPost(r) => g.publish_data && room(r),
+                    Action::RoomCreate => g.room_create,
+                    Action::RoomUpdate(r) => g.room_admin && g.room.as_deref() == Some(r),
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// `Ok` when the caller may do `action`, else a 403 naming what is missing.
+    pub fn require(&self, action: Action<'_>) -> Result<(), ApiError> {
+        self.org()?;
+        if self.may(action) {
+            return Ok(());
+        }
+        let why = match self.role() {
+            Some(role) => format!(
+                "the {} role may not {} (needs {} or above)",
+                role.as_str(),
+                action.describe(),
+                action.minimum_role().as_str()
+            ),
+            None => format!("this token's grants do not allow it to {}", action.describe()),
+        };
+        Err(ApiError::forbidden(why))
+    }
+}
+
+async fn account_org(req: &Request, p: &impl Platform, account: &str) -> Result<Option<(String, Role)>, ApiError> {
+    let named = req.headers().get(ORG_HEADER).map(|v| v.to_str().unwrap_or("").trim().to_owned());
+    if let Some(org_id) = named {
+        if !org::valid_org_id(&org_id) {
+            return Err(ApiError::bad_request(format!("{ORG_HEADER} is not an organisation id")));
+        }
+        return match p.kv_get_json::<Membership>(&org::member_key(&org_id, account)).await.map_err(unavailable)? {
+            Some(m) => Ok(Some((org_id, m.role))),
+            None => Err(ApiError::forbidden(format!("not a member of organisation {org_id}"))),
+        };
+    }
+    let orgs = org::memberships_of(p, account).await?;
+    Ok(match orgs.as_slice() {
+        [(org, role)] => Some((org.clone(), *role)),
+        _ => None,
+    })
+}
+
+async fn authenticate_api_key(raw: &str, p: &impl Platform) -> Result<StoredApiKey, ApiError> {
+    let refused = || ApiError::unauthorized("invalid API key");
+    let (id, secret) = api_key::split(raw).ok_or_else(refused)?;
+    let stored: Option<StoredApiKey> = p.kv_get_json(&api_key::key(id)).await.map_err(unavailable)?;
+    // Compare against a digest even for unknown ids, so both refusals take the same time.
+    let expected = stored.as_ref().map(|k| k.secret_sha256.clone()).unwrap_or_else(|| "0".repeat(64));
+    let matches = digest_eq(&secret_digest(secret), &expected);
+    match stored {
+        Some(k) if matches => Ok(k),
+        _ => Err(refused()),
+    }
+}

@@ -1,0 +1,66 @@
+//! The node registry as key-value entries: media and TURN nodes announce themselves with
+//! `POST /v1/nodes/heartbeat` (authenticated by `Authorization: Bearer <node_secret>`; several
+//! comma-separated secrets allow rotation), and joins read the entries to choose nodes.
+//!
+//! Stored as `node:{id}` → the descriptor with the time it was received. A node is stale
+//! after `node_stale_after_ms` (default 15000: three missed 5-second heartbeats).
+
+use http::{Method, StatusCode};
+use origo_shared::node::{NodeDescriptor, NodeHeartbeat, SelectorConfig};
+use origo_shared::region::RegionCatalog;
+use origo_shared::{ApiError, ErrorCode};
+use subtle::ConstantTimeEq;
+
+use crate::platform::{Platform, PlatformExt};
+use crate::principal::bearer;
+use crate::reply::{self, unavailable};
+use crate::signing::{num_var, var};
+use crate::{Request, Response};
+
+/// Entries older than this many stale periods are removed when read.
+const FORGET_AFTER_STALE_PERIODS: u64 = 20;
+
+pub fn selector_config(p: &impl Platform) -> SelectorConfig {
+    SelectorConfig { stale_after_ms: num_var(p, "node_stale_after_ms", SelectorConfig::default().stale_after_ms) }
+}
+
+/// Every registered node (stale ones included: the selector skips them).
+pub async fn nodes(p: &impl Platform) -> Result<Vec<NodeDescriptor>, ApiError> {
+    let forget_after = selector_config(p).stale_after_ms * FORGET_AFTER_STALE_PERIODS;
+    let now = p.now_ms();
+    let mut out = Vec::new();
+    for k in p.kv_keys("node:").await.map_err(unavailable)? {
+        if let Some(n) = p.kv_get_json::<NodeDescriptor>(&k).await.map_err(unavailable)? {
+            if now.saturating_sub(n.last_heartbeat_ms) > forget_after {
+                p.kv_delete(&k).await.map_err(unavailable)?;
+            } else {
+                out.push(n);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// `POST /v1/nodes/heartbeat`.
+pub async fn heartbeat(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    if req.method() != Method::POST {
+        return Err(reply::method_not_allowed(req, "POST"));
+    }
+    let secrets = var(p, "node_secret")
+        .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "node registration is not configured"))?;
+    let presented = bearer(req)?;
+    let mut ok = subtle::Choice::from(0u8);
+    for s in secrets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        ok |= s.as_bytes().ct_eq(presented.as_bytes());
+    }
+    if !bool::from(ok) {
+        return Err(ApiError::unauthorized("invalid node token"));
+    }
+    let hb: NodeHeartbeat = reply::parse_json(req)?;
+    hb.validate(&RegionCatalog::default()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let config = selector_config(p);
+    let descriptor = hb.into_descriptor(p.now_ms());
+    p.kv_set_json(&format!("node:{}", descriptor.id), &descriptor).await.map_err(unavailable)?;
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "accepted": true, "stale_after_ms": config.stale_after_ms })))
+}

@@ -1,0 +1,273 @@
+//! An in-memory platform and helpers shared by the handler tests. Outbound HTTP reaches three
+//! local stand-ins: the email provider (`mail.test`, recorded), a partner's webhook receiver
+//! (`hooks.partner.test`, recorded) and our own OIDC provider fixture (`idp.test`).
+#![allow(dead_code)]
+
+pub mod oidc_provider;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use futures_executor::block_on;
+use http::{Method, StatusCode};
+use origo_functions::{Platform, PlatformError, Request, Response, auth, billing, chat, notify, room};
+use serde_json::{Value, json};
+
+/// The Ed25519 seed of the test deployment's signing key (`k1`).
+pub const SEED_HEX: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+pub const TURN_SECRET: &str = "turn-secret-for-tests";
+pub const NODE_SECRET: &str = "node-secret-for-tests";
+pub const T0_MS: u64 = 1_800_000_000_000;
+
+pub struct TestPlatform {
+    pub kv: RefCell<BTreeMap<String, Vec<u8>>>,
+    pub vars: HashMap<String, String>,
+    pub now_ms: Cell<u64>,
+    counter: Cell<u64>,
+    pub webhooks: RefCell<Vec<http::Request<Bytes>>>,
+    pub mail: RefCell<Vec<Value>>,
+    pub idp: oidc_provider::Provider,
+    pub mail_down: Cell<bool>,
+}
+
+impl TestPlatform {
+    pub fn new() -> Self {
+        let vars: HashMap<String, String> = [
+            ("token_signing_keys", format!("k1:{SEED_HEX}")),
+            ("turn_secret", TURN_SECRET.into()),
+            ("node_secret", NODE_SECRET.into()),
+            ("email_api_url", "https://mail.test/send".into()),
+            ("email_api_key", "mail-key".into()),
+            ("public_url", "https://origo.test".into()),
+            // Cheap hashing for the many sign-ups here; one test runs the real parameters.
+            ("password_hash_memory_kib", "64".into()),
+            ("password_hash_iterations", "1".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        TestPlatform {
+            kv: RefCell::default(),
+            vars,
+            now_ms: Cell::new(T0_MS),
+            counter: Cell::new(0),
+            webhooks: RefCell::default(),
+            mail: RefCell::default(),
+            idp: oidc_provider::Provider::new(),
+            mail_down: Cell::new(false),
+        }
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_owned(), value.to_owned());
+    }
+
+    pub fn advance_secs(&self, secs: u64) {
+        self.now_ms.set(self.now_ms.get() + secs * 1000);
+        self.idp.now_secs.set(self.now_ms.get() / 1000);
+    }
+
+    /// The last email sent to `to`.
+    pub fn last_mail_to(&self, to: &str) -> Option<Value> {
+        self.mail.borrow().iter().rev().find(|m| m["to"] == to).cloned()
+    }
+
+    /// Every stored value, as text: for checking that no secret is stored in the clear.
+    pub fn dump(&self) -> String {
+        self.kv.borrow().iter().map(|(k, v)| format!("{k}={}\n", String::from_utf8_lossy(v))).collect()
+    }
+}
+
+impl Platform for TestPlatform {
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError> {
+        Ok(self.kv.borrow().get(key).cloned())
+    }
+    async fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), PlatformError> {
+        self.kv.borrow_mut().insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+    async fn kv_delete(&self, key: &str) -> Result<(), PlatformError> {
+        self.kv.borrow_mut().remove(key);
+        Ok(())
+    }
+    async fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, PlatformError> {
+        Ok(self.kv.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+    }
+    async fn http_send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, PlatformError> {
+        let empty = |status: u16| http::Response::builder().status(status).body(Bytes::new()).unwrap();
+        match req.uri().host() {
+            Some("mail.test") => {
+                if self.mail_down.get() {
+                    return Ok(empty(503));
+                }
+                assert_eq!(req.headers()["authorization"], "Bearer mail-key");
+                self.mail.borrow_mut().push(serde_json::from_slice(req.body()).unwrap());
+                Ok(empty(202))
+            }
+            Some("hooks.partner.test") => {
+                self.webhooks.borrow_mut().push(req);
+                Ok(empty(204))
+            }
+            Some("idp.test") => Ok(self.idp.handle(&req)),
+            _ => Err(PlatformError::HostNotAllowed),
+        }
+    }
+    fn variable(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+    fn now_ms(&self) -> u64 {
+        self.now_ms.get()
+    }
+    fn random(&self, buf: &mut [u8]) {
+        // Distinct, deterministic bytes (a counter spread over the buffer).
+        for chunk in buf.chunks_mut(8) {
+            self.counter.set(self.counter.get() + 1);
+            let bytes = (self.counter.get().wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+/// A request; `auth` is the bearer credential.
+pub fn request(method: Method, uri: &str, auth: Option<&str>, body: Option<Value>) -> Request {
+    let mut b = http::Request::builder().method(method).uri(uri);
+    if let Some(t) = auth {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(v) => {
+            b = b.header("content-type", "application/json");
+            Bytes::from(serde_json::to_vec(&v).unwrap())
+        }
+        None => Bytes::new(),
+    };
+    b.body(body).unwrap()
+}
+
+/// Routes a request to its function the way `spin.toml` does.
+pub fn dispatch(p: &TestPlatform, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    block_on(async {
+        if path.starts_with("/v1/auth/")
+            || path == "/.well-known/jwks.json"
+            || path.starts_with("/v1/orgs")
+            || path.starts_with("/v1/api-keys")
+            || path == "/v1/tokens"
+        {
+            auth::handle(req, p).await
+        } else if path.ends_with("/messages") {
+            chat::handle(req, p).await
+        } else if path.starts_with("/v1/rooms") || path.starts_with("/v1/nodes") {
+            room::handle(req, p).await
+        } else if path.starts_with("/v1/webhooks") {
+            notify::handle(req, p).await
+        } else if path.starts_with("/v1/billing") {
+            billing::handle(req, p).await
+        } else {
+            panic!("no function for {path}")
+        }
+    })
+}
+
+/// Sends and returns the response.
+pub fn call(p: &TestPlatform, method: Method, uri: &str, auth: Option<&str>, body: Option<Value>) -> Response {
+    dispatch(p, request(method, uri, auth, body))
+}
+
+/// Sends in an organisation (`X-Origo-Org`).
+pub fn call_in(p: &TestPlatform, org: &str, method: Method, uri: &str, auth: &str, body: Option<Value>) -> Response {
+    let mut req = request(method, uri, Some(auth), body);
+    req.headers_mut().insert("x-origo-org", org.parse().unwrap());
+    dispatch(p, req)
+}
+
+pub fn json_of(res: &Response) -> Value {
+    assert_eq!(res.headers()["content-type"], "application/json", "{}", String::from_utf8_lossy(res.body()));
+    serde_json::from_slice(res.body()).unwrap()
+}
+
+/// Asserts status and JSON error code; returns the message.
+#[track_caller]
+pub fn assert_error(res: &Response, status: u16, code: &str) -> String {
+    assert_eq!(res.status().as_u16(), status, "{}", String::from_utf8_lossy(res.body()));
+    let body = json_of(res);
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+#[track_caller]
+pub fn ok_json(res: Response, status: StatusCode) -> Value {
+    assert_eq!(res.status(), status, "{}", String::from_utf8_lossy(res.body()));
+    json_of(&res)
+}
+
+pub fn guest(p: &TestPlatform, name: &str) -> String {
+    let res = call(p, Method::POST, "/v1/auth/guest", None, Some(json!({ "name": name })));
+    ok_json(res, StatusCode::OK)["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The verification token in the last mail to `email`.
+pub fn verification_token(p: &TestPlatform, email: &str) -> String {
+    let mail = p.last_mail_to(email).expect("a verification mail");
+    let text = mail["text"].as_str().unwrap();
+    let at = text.find("token=").expect("a link with a token") + "token=".len();
+    text[at..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// Signs up, verifies and logs in; returns the session.
+pub fn account(p: &TestPlatform, email: &str) -> Value {
+    let password = "correct horse battery";
+    let res = call(
+        p,
+        Method::POST,
+        "/v1/auth/signup",
+        None,
+        Some(json!({ "email": email, "password": password, "name": email.split('@').next().unwrap() })),
+    );
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let token = verification_token(p, email);
+    ok_json(call(p, Method::POST, "/v1/auth/verify", None, Some(json!({ "token": token }))), StatusCode::OK);
+    login(p, email, password)
+}
+
+pub fn login(p: &TestPlatform, email: &str, password: &str) -> Value {
+    let res = call(p, Method::POST, "/v1/auth/login", None, Some(json!({ "email": email, "password": password })));
+    ok_json(res, StatusCode::OK)
+}
+
+/// A signed-in owner of a new organisation: (access token, org id, account id).
+pub fn owner(p: &TestPlatform, email: &str) -> (String, String, String) {
+    let session = account(p, email);
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let org =
+        ok_json(call(p, Method::POST, "/v1/orgs", Some(&token), Some(json!({ "name": "Acme" }))), StatusCode::CREATED);
+    (token, org["id"].as_str().unwrap().to_owned(), session["account"]["id"].as_str().unwrap().to_owned())
+}
+
+/// Adds `email` (signed up here) to `org` with `role`; returns the member's access token.
+pub fn member(p: &TestPlatform, owner_token: &str, org: &str, email: &str, role: &str) -> String {
+    let session = account(p, email);
+    let res = call(
+        p,
+        Method::POST,
+        &format!("/v1/orgs/{org}/members"),
+        Some(owner_token),
+        Some(json!({ "email": email, "role": role })),
+    );
+    ok_json(res, StatusCode::CREATED);
+    session["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Registers a node the way a node's heartbeat does.
+pub fn register_node(p: &TestPlatform, id: &str, kind: &str, region: &str, load: u32) {
+    let mut addresses = json!({});
+    if kind == "media" {
+        addresses["control_url"] = json!(format!("https://{id}.media.test"));
+    } else {
+        addresses["ice_urls"] = json!([format!("turn:{id}.turn.test:3478?transport=udp")]);
+    }
+    let hb = json!({ "id": id, "region": region, "kind": kind, "addresses": addresses, "capacity": 100, "load": load });
+    let res = call(p, Method::POST, "/v1/nodes/heartbeat", Some(NODE_SECRET), Some(hb));
+    ok_json(res, StatusCode::OK);
+}
