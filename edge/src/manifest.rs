@@ -318,8 +318,9 @@ msg = "{{ greeting }}, {{secret}}!"
             assert!(m.component(id).is_some(), "{id}");
         }
         let mut provided = HashMap::new();
-        provided.insert("token_secret".to_owned(), "x".repeat(32));
-        provided.insert("turn_secret".to_owned(), "t".repeat(32));
+        for name in ["token_signing_keys", "turn_secret", "node_secret"] {
+            provided.insert(name.to_owned(), "x".repeat(64));
+        }
         let vars = m.resolve_variables(&provided).unwrap();
         for c in &m.components {
             for t in c.variables.values() {

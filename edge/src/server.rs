@@ -59,7 +59,8 @@ impl Server {
         if mode == "dev" {
             crate::variables::fill_dev_secrets(&manifest, &data_dir, &mut variables)?;
         }
-        let variables = manifest.resolve_variables(&variables)?;
+        let provided = variables.clone();
+        let mut variables = manifest.resolve_variables(&variables)?;
         let turn = match (mode, variables.get("turn_secret"), opts.turn_listen.as_str()) {
             ("dev", Some(secret), listen) if listen != "off" => {
                 let addr: SocketAddr = listen.parse().with_context(|| format!("--turn-listen {listen:?}"))?;
@@ -69,6 +70,9 @@ impl Server {
             }
             _ => None,
         };
+        if mode == "dev" {
+            crate::variables::dev_defaults(&manifest, &provided, &mut variables, turn.as_ref().map(|t| &t.listening));
+        }
 
         let kv = match &opts.redis {
             Some(url) => KvBackend::connect_redis(url).await.with_context(|| "cannot connect to Redis".to_string())?,
@@ -117,7 +121,9 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 
@@ -157,8 +163,30 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
 }
 
+/// Sets the headers Spin gives components (`spin-client-addr`, `spin-full-url`) from what the
+/// server saw, after removing any `spin-*` header the client sent: functions trust these.
+fn set_spin_headers(req: &mut Request) {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let headers = req.headers_mut();
+    let forged: Vec<header::HeaderName> = headers.keys().filter(|k| k.as_str().starts_with("spin-")).cloned().collect();
+    for name in forged {
+        headers.remove(name);
+    }
+    if let Some(peer) = peer
+        && let Ok(v) = header::HeaderValue::from_str(&peer.to_string())
+    {
+        headers.insert("spin-client-addr", v);
+    }
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
+    let pq = req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_owned();
+    if let Ok(v) = header::HeaderValue::from_str(&format!("http://{host}{pq}")) {
+        req.headers_mut().insert("spin-full-url", v);
+    }
+}
+
 /// Everything that is not a built-in route goes to the component the manifest routes it to.
-async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
+async fn dispatch(State(state): State<Arc<AppState>>, mut req: Request) -> Response {
+    set_spin_headers(&mut req);
     let path = req.uri().path().to_owned();
     match state.routes.lookup(&path) {
         Some(component) => {

@@ -71,6 +71,28 @@ pub fn fill_dev_secrets(
     Ok(())
 }
 
+/// Development conveniences for variables nobody set: accounts work without an email
+/// provider, and joins hand out the in-process TURN server.
+pub fn dev_defaults(
+    manifest: &Manifest,
+    provided: &HashMap<String, String>,
+    values: &mut HashMap<String, String>,
+    turn: Option<&origo_turn::node::Listening>,
+) {
+    let declared = |name: &str| manifest.variables.contains_key(name) && !provided.contains_key(name);
+    if declared("signup_verification") {
+        values.insert("signup_verification".into(), "none".into());
+        tracing::info!("development: new accounts are active without email verification");
+    }
+    if let Some(turn) = turn
+        && declared("turn_urls")
+    {
+        let mut urls: Vec<String> = turn.udp.iter().map(|a| format!("turn:{a}?transport=udp")).collect();
+        urls.extend(turn.tcp.iter().map(|a| format!("turn:{a}?transport=tcp")));
+        values.insert("turn_urls".into(), urls.join(","));
+    }
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();

@@ -49,14 +49,37 @@ async fn call(
     (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
 }
 
-fn the_platform_works(o: &Origo) {
+fn dev_vars(dir: &tempfile::TempDir) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.path().join("dev-variables.json")).unwrap()).unwrap()
+}
+
+/// A media node announcing itself the way `origo-media-node`'s registry agent does.
+async fn register_media_node(o: &Origo, node_secret: &str) {
+    let hb = json!({"id": "media-1", "region": "eu-west", "kind": "media", "capacity": 100, "load": 0,
+                    "addresses": {"control_url": "http://127.0.0.1:7880"}});
+    let (s, body) = call(o, reqwest::Method::POST, "/v1/nodes/heartbeat", Some(node_secret), Some(hb)).await;
+    assert_eq!(s, 200, "{body}");
+}
+
+/// Signs up and in, creates an organisation: returns (access token, org id).
+async fn owner(o: &Origo, email: &str) -> (String, String) {
+    use reqwest::Method;
+    let creds = json!({"email": email, "password": "correct horse battery"});
+    let (s, body) = call(o, Method::POST, "/v1/auth/signup", None, Some(creds.clone())).await;
+    assert_eq!(s, 202, "{body}");
+    let (s, session) = call(o, Method::POST, "/v1/auth/login", None, Some(creds)).await;
+    assert_eq!(s, 200, "{session}");
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let (s, org) = call(o, Method::POST, "/v1/orgs", Some(&token), Some(json!({"name": "Acme"}))).await;
+    assert_eq!(s, 201, "{org}");
+    (token, org["id"].as_str().unwrap().to_owned())
+}
+
+fn the_platform_works(o: &Origo, node_secret: &str) {
     use reqwest::Method;
     rt().block_on(async {
-        let (s, guest) = call(o, Method::POST, "/v1/auth/guest", None, Some(json!({"name": "Ada"}))).await;
-        assert_eq!(s, 200, "{guest}");
-        let token = guest["access_token"].as_str().unwrap().to_owned();
-        let t = Some(token.as_str());
-
+        let (owner_token, _org) = owner(o, "ada@acme.test").await;
+        let t = Some(owner_token.as_str());
         let (s, room) =
             call(o, Method::POST, "/v1/rooms", t, Some(json!({"name": "standup", "max_participants": 5}))).await;
         assert_eq!((s, room["name"].as_str()), (201, Some("standup")), "{room}");
@@ -66,7 +89,7 @@ fn the_platform_works(o: &Origo) {
         assert_eq!((s, room["max_participants"].as_u64()), (200, Some(5)));
 
         let (s, msg) = call(o, Method::POST, "/v1/rooms/standup/messages", t, Some(json!({"text": "hello"}))).await;
-        assert_eq!((s, msg["from_name"].as_str()), (201, Some("Ada")), "{msg}");
+        assert_eq!((s, msg["from_name"].as_str()), (201, Some("ada")), "{msg}");
         let (s, history) = call(o, Method::GET, "/v1/rooms/standup/messages", t, None).await;
         assert_eq!((s, history["messages"][0]["text"].as_str()), (200, Some("hello")));
 
@@ -77,6 +100,17 @@ fn the_platform_works(o: &Origo) {
 
         let (s, plan) = call(o, Method::GET, "/v1/billing/plan", t, None).await;
         assert_eq!((s, plan["name"].as_str()), (200, Some("free")));
+
+        // Guests join public meeting links.
+        register_media_node(o, node_secret).await;
+        let (s, guest) = call(o, Method::POST, "/v1/auth/guest", None, Some(json!({"name": "Gus"}))).await;
+        assert_eq!(s, 200, "{guest}");
+        let g = guest["access_token"].as_str();
+        let (s, joined) = call(o, Method::POST, "/v1/rooms/friday/join", g, None).await;
+        assert_eq!(s, 200, "{joined}");
+        assert_eq!(joined["media"]["node_id"], "media-1");
+        let (s, e) = call(o, Method::POST, "/v1/rooms", g, Some(json!({"name": "x"}))).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")));
 
         // Refusals come back as the JSON error body, from inside the components.
         let (s, e) = call(o, Method::GET, "/v1/auth/guest", None, None).await;
@@ -94,18 +128,21 @@ fn the_platform_works(o: &Origo) {
 
 #[test]
 fn the_functions_serve_their_endpoints_with_the_embedded_store() {
-    let (o, _dir) = start(&[]);
-    the_platform_works(&o);
+    let (o, dir) = start(&[]);
+    the_platform_works(&o, dev_vars(&dir)["node_secret"].as_str().unwrap());
     let jwks: Value =
         rt().block_on(async { reqwest::get(o.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap() });
-    assert_eq!(jwks, json!({"keys": []}), "shared-secret keys are never published");
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{jwks}");
+    assert_eq!((keys[0]["kty"].as_str(), keys[0]["alg"].as_str()), (Some("OKP"), Some("EdDSA")));
+    assert!(keys[0].get("d").is_none(), "only the public half is published");
 }
 
 #[test]
 fn the_functions_serve_their_endpoints_with_redis() {
     let redis = Redis::start();
-    let (o, _dir) = start(&["--redis", &redis.url]);
-    the_platform_works(&o);
+    let (o, dir) = start(&["--redis", &redis.url]);
+    the_platform_works(&o, dev_vars(&dir)["node_secret"].as_str().unwrap());
     let health: Value = rt().block_on(async { reqwest::get(o.url("/health")).await.unwrap().json().await.unwrap() });
     assert_eq!(health["checks"]["kv_backend"], "redis");
 }
@@ -136,7 +173,7 @@ fn dev_runs_a_turn_server_with_the_generated_secret() {
     let (o, dir) = start(&[]);
     let health: Value = rt().block_on(async { reqwest::get(o.url("/health")).await.unwrap().json().await.unwrap() });
     let udp: std::net::SocketAddr = health["turn"]["udp"][0].as_str().unwrap().parse().unwrap();
-    let vars: Value = serde_json::from_slice(&std::fs::read(dir.path().join("dev-variables.json")).unwrap()).unwrap();
+    let vars = dev_vars(&dir);
     let secret = vars["turn_secret"].as_str().unwrap();
 
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -171,4 +208,152 @@ fn dev_runs_a_turn_server_with_the_generated_secret() {
 
 fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// `turnutils_uclient` (coturn's client) in client-to-client mode with the given credentials;
+/// true when every message came back.
+fn uclient_relays(port: u16, user: &str, password: &str) -> (bool, String) {
+    let out = std::process::Command::new("timeout")
+        .args(["60", "turnutils_uclient", "-y", "-u", user, "-w", password, "-n", "20", "-m", "1", "-l", "120"])
+        .args(["-z", "5", "-p", &port.to_string(), "127.0.0.1"])
+        .output()
+        .expect("turnutils_uclient is installed (Debian coturn; tests/run installs it)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let count = |key: &str| -> u64 {
+        text.lines()
+            .rev()
+            .find_map(|l| l.split(key).nth(1))
+            .and_then(|r| r.trim_start_matches(['=', ' ']).split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (sent, recv) = (count("tot_send_msgs"), count("tot_recv_msgs"));
+    (sent > 0 && sent == recv, text)
+}
+
+/// The partner integration end to end against `origo dev`: an account creates an API key; the
+/// partner's server mints a participant token; the token creates the room and joins it; the
+/// ICE credentials the join returns authenticate at the TURN server (REST scheme) and relay.
+#[test]
+fn partner_flow_from_api_key_to_turn_relay() {
+    use reqwest::Method;
+    let (o, dir) = start(&[]);
+    let vars = dev_vars(&dir);
+    rt().block_on(async {
+        let (owner_token, org) = owner(&o, "ops@partner.test").await;
+        let (s, key) = call(&o, Method::POST, "/v1/api-keys", Some(&owner_token), Some(json!({"name": "backend"}))).await;
+        assert_eq!(s, 201, "{key}");
+        let api_key = key["secret"].as_str().unwrap().to_owned();
+        let (s, list) = call(&o, Method::GET, "/v1/api-keys", Some(&owner_token), None).await;
+        assert_eq!(s, 200);
+        assert!(list["api_keys"][0].get("secret").is_none());
+
+        let grants = json!({"room": "demo", "join": true, "publish": true, "subscribe": true, "publish_data": true, "room_create": true});
+        let (s, minted) = call(&o, Method::POST, "/v1/tokens", Some(&api_key),
+            Some(json!({"identity": "customer-7", "name": "Zoe", "grants": grants}))).await;
+        assert_eq!(s, 201, "{minted}");
+        let participant = minted["token"].as_str().unwrap().to_owned();
+
+        let (s, room) = call(&o, Method::POST, "/v1/rooms", Some(&participant), Some(json!({"name": "demo"}))).await;
+        assert_eq!(s, 201, "{room}");
+        assert_eq!(room["org"], org.as_str());
+        let (s, e) = call(&o, Method::POST, "/v1/rooms/demo/join", Some(&participant), None).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (503, Some("unavailable")), "no media node registered yet: {e}");
+        register_media_node(&o, vars["node_secret"].as_str().unwrap()).await;
+        let (s, joined) = call(&o, Method::POST, "/v1/rooms/demo/join", Some(&participant), None).await;
+        assert_eq!(s, 200, "{joined}");
+        assert_eq!(joined["media"]["session_url"], "http://127.0.0.1:7880/v1/sessions");
+        assert!(joined["coordinator_url"].as_str().unwrap().starts_with("ws://127.0.0.1:"), "{joined}");
+        assert!(joined["coordinator_url"].as_str().unwrap().ends_with("/v1/rooms/demo/ws"));
+
+        let ice = &joined["ice_servers"][0];
+        let health: Value = reqwest::get(o.url("/health")).await.unwrap().json().await.unwrap();
+        let turn_udp: std::net::SocketAddr = health["turn"]["udp"][0].as_str().unwrap().parse().unwrap();
+        assert_eq!(ice["urls"][0].as_str().unwrap(), format!("turn:{turn_udp}?transport=udp"));
+        let (user, pass) = (ice["username"].as_str().unwrap().to_owned(), ice["credential"].as_str().unwrap().to_owned());
+        tokio::task::spawn_blocking(move || {
+            let (ok, text) = uclient_relays(turn_udp.port(), &user, &pass);
+            assert!(ok, "the join's TURN credentials must relay:\n{text}");
+            let (ok, text) = uclient_relays(turn_udp.port(), &user, "not-the-password");
+            assert!(!ok, "a wrong password must not relay:\n{text}");
+        })
+        .await
+        .unwrap();
+
+        // Revoking the key stops the partner at once.
+        let id = key["id"].as_str().unwrap();
+        let (s, _) = call(&o, Method::DELETE, &format!("/v1/api-keys/{id}"), Some(&owner_token), None).await;
+        assert_eq!(s, 204);
+        let (s, _) = call(&o, Method::POST, "/v1/tokens", Some(&api_key), Some(json!({"identity": "x", "grants": grants}))).await;
+        assert_eq!(s, 401);
+    });
+    let log = o.log();
+    assert!(!log.contains("correct horse battery"), "a password reached the log");
+}
+
+fn python() -> String {
+    std::env::var("ORIGO_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn pyjwt(args: &[&str]) -> String {
+    let script = repo_root().join("edge/tests/pyjwt_check.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 with PyJWT and cryptography (tests/run installs them)");
+    assert!(out.status.success(), "pyjwt_check {}: {}", args[0], String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Tokens `origo` issues verify with PyJWT against `/.well-known/jwks.json`; tokens PyJWT signs
+/// with keys we do not hold are refused by us.
+#[test]
+fn an_independent_jwt_library_verifies_our_tokens_and_we_refuse_its_forgeries() {
+    use reqwest::Method;
+    let (o, _dir) = start(&[]);
+    rt().block_on(async {
+        let (owner_token, _) = owner(&o, "ada@acme.test").await;
+        let (_, key) = call(&o, Method::POST, "/v1/api-keys", Some(&owner_token), Some(json!({"name": "k"}))).await;
+        let (_, minted) = call(
+            &o,
+            Method::POST,
+            "/v1/tokens",
+            Some(key["secret"].as_str().unwrap()),
+            Some(json!({"identity": "u-1", "grants": {"room": "r", "join": true}})),
+        )
+        .await;
+        let (_, guest) = call(&o, Method::POST, "/v1/auth/guest", None, Some(json!({"name": "Gus"}))).await;
+        let tokens = [
+            owner_token.clone(),
+            minted["token"].as_str().unwrap().to_owned(),
+            guest["access_token"].as_str().unwrap().to_owned(),
+        ];
+        let jwks_url = o.url("/.well-known/jwks.json");
+        let verified = tokio::task::spawn_blocking(move || {
+            let mut args = vec!["verify", jwks_url.as_str()];
+            args.extend(tokens.iter().map(String::as_str));
+            pyjwt(&args)
+        })
+        .await
+        .unwrap();
+        let claims: Vec<Value> = serde_json::from_str(&verified).unwrap();
+        assert_eq!(claims.len(), 3);
+        assert_eq!(claims[0]["kind"], "account");
+        assert_eq!(claims[1]["sub"], "u-1");
+        assert_eq!(claims[1]["grants"]["room"], "r");
+        assert_eq!(claims[2]["org"], "public");
+
+        let kid = jsonwebtoken::decode_header(&owner_token).unwrap().kid.unwrap();
+        let forged_claims = serde_json::to_string(&claims[0]).unwrap();
+        for mode in ["forge", "forge-hs"] {
+            let (kid, forged_claims) = (kid.clone(), forged_claims.clone());
+            let forged = tokio::task::spawn_blocking(move || pyjwt(&[mode, &kid, &forged_claims])).await.unwrap();
+            let (s, e) = call(&o, Method::GET, "/v1/orgs", Some(&forged), None).await;
+            assert_eq!((s, e["error"]["code"].as_str()), (401, Some("unauthorized")), "{mode}: {e}");
+        }
+        // The genuine token still works (the check above is not a blanket refusal).
+        let (s, _) = call(&o, Method::GET, "/v1/orgs", Some(&owner_token), None).await;
+        assert_eq!(s, 200);
+    });
 }

@@ -356,12 +356,12 @@ fn invalid_login() -> ApiError {
 
 /// An access token for `account`.
 pub fn access_token(p: &impl Platform, config: &TokenConfig, account: &Account) -> Result<String, ApiError> {
-    let mut claims = Claims::new(&config.issuer, AUDIENCE, &account.id, p.now_secs(), config.access_ttl_secs)
+    // Without a chosen name, others see the part of the email before the `@`.
+    let name = account.name.clone().unwrap_or_else(|| account.email.split('@').next().unwrap_or("").to_owned());
+    let claims = Claims::new(&config.issuer, AUDIENCE, &account.id, p.now_secs(), config.access_ttl_secs)
         .with_kind(TokenKind::Account)
+        .with_name(name)
         .with_jti(p.random_hex(12));
-    if let Some(name) = &account.name {
-        claims = claims.with_name(name);
-    }
     config.issue(&claims)
 }
 
