@@ -38,7 +38,14 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     req.headers_mut().insert(HEADER, value.clone());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut res = next.run(req).instrument(span.clone()).await;
-    span.in_scope(|| tracing::debug!(status = res.status().as_u16(), "done"));
+    // Refused requests leave a line at the default level; the path never carries the query,
+    // where verification tokens and OIDC codes travel.
+    let status = res.status().as_u16();
+    span.in_scope(|| match status {
+        500.. => tracing::warn!(status, "failed"),
+        400..500 => tracing::info!(status, "refused"),
+        _ => tracing::debug!(status, "done"),
+    });
     res.headers_mut().insert(HEADER, value);
     res
 }

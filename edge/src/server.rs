@@ -131,6 +131,7 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(dispatch)
         .layer(axum::middleware::from_fn(crate::request_id::middleware))
@@ -157,6 +158,13 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "turn": state.turn.as_ref().map(|t| json!({ "udp": t.listening.udp, "tcp": t.listening.tcp })),
         })),
     )
+}
+
+/// The OpenAPI 3.1 document of the function endpoints, generated from their code.
+async fn openapi() -> impl IntoResponse {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(origo_functions::openapi::json);
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

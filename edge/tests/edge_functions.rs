@@ -357,3 +357,55 @@ fn an_independent_jwt_library_verifies_our_tokens_and_we_refuse_its_forgeries() 
         assert_eq!(s, 200);
     });
 }
+
+/// `/openapi.json` is a valid OpenAPI 3.1 document (checked by `openapi-spec-validator`, an
+/// independent implementation), and every operation it lists is served: none answers "no
+/// route" or 405, so the document and the router cannot drift apart.
+#[test]
+fn the_openapi_document_is_valid_and_matches_the_routes() {
+    let (o, dir) = start(&[]);
+    let doc: Value = rt().block_on(async { reqwest::get(o.url("/openapi.json")).await.unwrap().json().await.unwrap() });
+    assert_eq!(doc["openapi"], "3.1.0");
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let out = std::process::Command::new(python())
+        .args([
+            "-c",
+            "import json,sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))",
+        ])
+        .arg(&path)
+        .output()
+        .expect("python3 with openapi-spec-validator (tests/run installs it)");
+    assert!(out.status.success(), "invalid OpenAPI document: {}", String::from_utf8_lossy(&out.stderr));
+
+    let paths = doc["paths"].as_object().unwrap();
+    for expected in
+        ["/v1/auth/signup", "/v1/orgs/{org}/members", "/v1/api-keys/{id}", "/v1/tokens", "/v1/rooms/{room}/join"]
+    {
+        assert!(paths.contains_key(expected), "{expected} is documented");
+    }
+    rt().block_on(async {
+        let client = reqwest::Client::new();
+        let mut probed = 0;
+        for (path, item) in paths {
+            let concrete = path
+                .replace("{room}", "probe")
+                .replace("{org}", "org_probe")
+                .replace("{account}", "acct_probe")
+                .replace("{id}", "probe");
+            for method in ["get", "post", "patch", "put", "delete"] {
+                if item.get(method).is_none() {
+                    continue;
+                }
+                let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let res = client.request(m, o.url(&concrete)).send().await.unwrap();
+                let status = res.status().as_u16();
+                let body = res.text().await.unwrap();
+                assert_ne!(status, 405, "{method} {path}: {body}");
+                assert!(!body.contains("no route for"), "{method} {path} is documented but not served: {body}");
+                probed += 1;
+            }
+        }
+        assert!(probed >= 40, "probed {probed} operations");
+    });
+}

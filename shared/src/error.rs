@@ -117,6 +117,7 @@ impl ApiError {
 }
 
 /// `{ "error": { "code", "message" } }`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
@@ -125,6 +126,7 @@ pub struct ErrorBody {
 
 /// The inner object of [`ErrorBody`]. `code` stays a string so that clients keep parsing bodies
 /// from newer servers that add codes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     pub code: String,

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::region::{GeoPoint, RegionCatalog};
 
 /// What a node does.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
@@ -27,6 +28,7 @@ pub enum NodeKind {
 }
 
 /// How clients and the edge reach a node.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NodeAddresses {
@@ -42,6 +44,7 @@ pub struct NodeAddresses {
 }
 
 /// What a node sends in `POST /v1/nodes/heartbeat`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeHeartbeat {

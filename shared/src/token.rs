@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub const ANY_ROOM: &str = "*";
 
 /// What a token lets its holder do, LiveKit-style. Every permission defaults to "no".
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Grants {
@@ -252,6 +253,7 @@ impl KeyAlgorithm {
 }
 
 /// A public key as published in `/.well-known/jwks.json` (RFC 7517).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicJwk {
     pub kty: String,
@@ -274,6 +276,7 @@ pub struct PublicJwk {
 }
 
 /// A JSON Web Key Set.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwks {
     pub keys: Vec<PublicJwk>,

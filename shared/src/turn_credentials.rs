@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 type HmacSha1 = Hmac<sha1::Sha1>;
 
 /// One ICE server entry as the browser's `RTCPeerConnection` takes it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
     pub urls: Vec<String>,

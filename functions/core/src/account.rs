@@ -203,14 +203,8 @@ fn valid_display_name(name: Option<String>) -> Result<Option<String>, ApiError> 
 pub async fn route(req: &Request, p: &impl Platform, action: &str) -> Result<Response, ApiError> {
     match (action, req.method()) {
         ("signup", &Method::POST) => signup(req, p).await,
-        ("verify", &Method::POST) => {
-            let body: VerifyBody = reply::parse_json(req)?;
-            verify(p, &body.token).await
-        }
-        ("verify", &Method::GET) => {
-            let token = reply::query_param(req, "token").ok_or_else(|| ApiError::bad_request("token is required"))?;
-            verify(p, token).await
-        }
+        ("verify", &Method::POST) => verify_post(req, p).await,
+        ("verify", &Method::GET) => verify_get(req, p).await,
         ("verify", _) => Err(reply::method_not_allowed(req, "GET, POST")),
         ("login", &Method::POST) => login(req, p).await,
         ("refresh", &Method::POST) => refresh(req, p).await,
@@ -225,6 +219,7 @@ const ACCEPTED: SignupAccepted = SignupAccepted {
     message: "If this address can be used, it will receive a message with the next step.",
 };
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/signup", tag = "auth", summary = "Create an account; the same answer whether or not the email is taken", request_body = Signup, security(), responses((status = 202, body = SignupAccepted), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 413, description = "Body too large", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody), (status = 502, description = "An upstream provider failed", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
 async fn signup(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let body: Signup = reply::parse_json(req)?;
     let email = normalize_email(&body.email)?;
@@ -273,6 +268,18 @@ async fn signup(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     Ok(reply::json(StatusCode::ACCEPTED, &ACCEPTED))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/verify", tag = "auth", summary = "Confirm an email address", request_body = VerifyBody, security(), responses((status = 200, description = "Verified"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
+async fn verify_post(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let body: VerifyBody = reply::parse_json(req)?;
+    verify(p, &body.token).await
+}
+
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/verify", tag = "auth", summary = "Confirm an email address (the link in the message)", params(("token" = String, Query, description = "The token from the message")), security(), responses((status = 200, description = "Verified"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody))))]
+async fn verify_get(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let token = reply::query_param(req, "token").ok_or_else(|| ApiError::bad_request("token is required"))?;
+    verify(p, token).await
+}
+
 async fn verify(p: &impl Platform, token: &str) -> Result<Response, ApiError> {
     let refused = || ApiError::new(ErrorCode::BadRequest, "this verification link is invalid or has expired");
     if token.len() > 128 {
@@ -294,6 +301,7 @@ fn rate_limited(retry_after_secs: u64, message: String) -> ApiError {
     ApiError::new(ErrorCode::RateLimited, format!("{message}; retry in {retry_after_secs} s"))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/login", tag = "auth", summary = "Sign in with email and password", request_body = Login, security(), responses((status = 200, body = Session), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody), (status = 429, description = "Rate limited or locked out", body = origo_shared::ErrorBody))))]
 async fn login(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let now = p.now_ms();
     // Per client address: a fixed one-minute window.
@@ -417,6 +425,7 @@ async fn lookup_refresh(p: &impl Platform, token: &str) -> Result<(String, Refre
     Ok((digest, record, family))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", summary = "Rotate a refresh token for a new access token", request_body = RefreshBody, security(), responses((status = 200, body = Session), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
 async fn refresh(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let body: RefreshBody = reply::parse_json(req)?;
     let (digest, record, mut family) = lookup_refresh(p, &body.refresh_token).await?;
@@ -451,6 +460,7 @@ async fn refresh(req: &Request, p: &impl Platform) -> Result<Response, ApiError>
     Ok(reply::json(StatusCode::OK, &session))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/logout", tag = "auth", summary = "Revoke the session of a refresh token", request_body = RefreshBody, security(), responses((status = 204, description = "Signed out"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
 async fn logout(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let body: RefreshBody = reply::parse_json(req)?;
     // Logging out twice is not an error: the session is gone either way.

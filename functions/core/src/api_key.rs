@@ -175,6 +175,7 @@ async fn org_keys(p: &impl Platform, org: &str) -> Result<Vec<StoredApiKey>, Api
     Ok(out)
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", summary = "Create a partner API key; the secret is in this response only", request_body = CreateApiKey, security(("bearer" = [])), responses((status = 201, body = ApiKeyView), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?.to_owned();
@@ -217,12 +218,14 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     Ok(reply::json(StatusCode::CREATED, &stored.view(Some(format!("{PREFIX}{id}_{secret}")))))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", summary = "The organisation's API keys (never their secrets)", security(("bearer" = [])), responses((status = 200, description = "`{api_keys: [ApiKeyView]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let keys: Vec<ApiKeyView> = org_keys(p, caller.org()?).await?.iter().map(|k| k.view(None)).collect();
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "api_keys": keys })))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", summary = "Revoke a key at once", params(("id" = String, Path)), security(("bearer" = [])), responses((status = 204, description = "Revoked"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn revoke(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?;
@@ -239,6 +242,7 @@ async fn revoke(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
 }
 
 /// `POST /v1/tokens`.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/tokens", tag = "api-keys", summary = "Mint a participant token with grants (API key or admin)", request_body = MintToken, security(("bearer" = []), ("api_key" = [])), responses((status = 201, body = MintedToken), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
 pub async fn mint(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if req.method() != Method::POST {
         return Err(reply::method_not_allowed(req, "POST"));

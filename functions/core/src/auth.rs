@@ -74,6 +74,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/guest", tag = "auth", summary = "Guest sign-in: a participant token in the public organisation", request_body = GuestRequest, security(), responses((status = 200, body = GuestToken), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 413, description = "Body too large", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
 fn guest(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if var(p, "guest_signin").as_deref() == Some("off") {
         return Err(ApiError::forbidden("guest sign-in is turned off on this deployment"));

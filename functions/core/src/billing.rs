@@ -16,6 +16,7 @@ use crate::reply::{self, respond, unavailable};
 use crate::{Request, Response};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
     pub name: String,
     pub max_participants_per_room: u32,
@@ -36,6 +37,7 @@ impl Plan {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     pub participant_seconds: u64,
     pub rooms_created: u64,
@@ -68,12 +70,24 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if req.method() != Method::GET {
         return Err(reply::method_not_allowed(req, "GET"));
     }
+    if path == "/v1/billing/plan" { plan(req, p).await } else { usage(req, p).await }
+}
+
+async fn admin_org(req: &Request, p: &impl Platform) -> Result<String, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::BillingRead)?;
-    let org = caller.org()?;
-    if path == "/v1/billing/plan" {
-        return Ok(reply::json(StatusCode::OK, &Plan::from_platform(p)));
-    }
+    Ok(caller.org()?.to_owned())
+}
+
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/billing/plan", tag = "billing", summary = "The plan in force (admin)", security(("bearer" = []), ("api_key" = [])), responses((status = 200, body = Plan), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
+async fn plan(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    admin_org(req, p).await?;
+    Ok(reply::json(StatusCode::OK, &Plan::from_platform(p)))
+}
+
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/billing/usage", tag = "billing", summary = "Usage in a month (admin)", params(("month" = Option<String>, Query, description = "YYYY-MM")), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "`{month, usage, plan}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
+async fn usage(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    let org = admin_org(req, p).await?;
     let month = match reply::query_param(req, "month") {
         Some(m)
             if m.len() == 7

@@ -20,6 +20,7 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredMessage {
     pub id: String,
     pub from: String,
@@ -29,9 +30,10 @@ pub struct StoredMessage {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-struct PostMessage {
-    text: String,
+pub struct PostMessage {
+    pub text: String,
 }
 
 /// Serves `/v1/rooms/{room}/messages`.
@@ -54,6 +56,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms/{room}/messages", tag = "chat", summary = "Post a message", request_body = PostMessage, params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _")), security(("bearer" = [])), responses((status = 201, body = StoredMessage), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::ChatPost(room))?;
@@ -77,6 +80,7 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
     Ok(reply::json(StatusCode::CREATED, &msg))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms/{room}/messages", tag = "chat", summary = "History, oldest first, with a cursor", params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _"), ("limit" = Option<u32>, Query), ("after" = Option<String>, Query)), security(("bearer" = [])), responses((status = 200, description = "`{messages: [StoredMessage], next_cursor}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::ChatRead(room))?;

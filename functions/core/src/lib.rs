@@ -13,6 +13,8 @@ pub mod email;
 pub mod location;
 pub mod notify;
 pub mod oidc;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod org;
 pub mod password;
 pub mod platform;

@@ -60,11 +60,12 @@ impl StoredWebhook {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-struct CreateWebhook {
-    url: String,
+pub struct CreateWebhook {
+    pub url: String,
     #[serde(default)]
-    events: Option<Vec<String>>,
+    pub events: Option<Vec<String>>,
 }
 
 /// Serves `/v1/webhooks`, `/v1/webhooks/{id}` and `/v1/webhooks/{id}/test`.
@@ -93,6 +94,7 @@ fn valid_url(url: &str) -> bool {
         && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some())
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", summary = "Register an endpoint; the signing secret is in this response only", request_body = CreateWebhook, security(("bearer" = []), ("api_key" = [])), responses((status = 201, description = "The webhook with its `secret`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?;
@@ -138,6 +140,7 @@ async fn load(p: &impl Platform, org: &str, id: &str) -> Result<StoredWebhook, A
     found.ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", summary = "The organisation's endpoints", security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "`{webhooks: [...]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let mut keys = p.kv_keys(&format!("webhook:{}:", caller.org()?)).await.map_err(unavailable)?;
@@ -152,6 +155,7 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "webhooks": public })))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", summary = "Remove an endpoint", params(("id" = String, Path)), security(("bearer" = []), ("api_key" = [])), responses((status = 204, description = "Removed"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?;
@@ -161,6 +165,7 @@ async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
 }
 
 /// Sends a signed `webhook.test` event to the endpoint now and reports what it answered.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks", summary = "Send a signed test event now", params(("id" = String, Path)), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "`{delivered, status, message_id}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn test(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let hook = load(p, caller.org()?, id).await?;

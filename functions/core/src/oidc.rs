@@ -144,6 +144,7 @@ pub async fn route(req: &Request, p: &impl Platform, action: &str) -> Result<Res
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/oidc/start", tag = "auth", summary = "Start an OIDC sign-in (redirects to the provider)", security(), responses((status = 302, description = "Redirect to the provider; the URL is also in the body"), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 502, description = "An upstream provider failed", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
 async fn start(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let provider = provider(p)?;
     let discovery = discover(p, &provider).await?;
@@ -185,6 +186,7 @@ fn query(req: &Request, name: &str) -> Option<String> {
     reply::query_param(req, name).and_then(decode)
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/oidc/callback", tag = "auth", summary = "Finish an OIDC sign-in", params(("code" = String, Query), ("state" = String, Query)), security(), responses((status = 200, body = crate::account::Session), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody), (status = 502, description = "An upstream provider failed", body = origo_shared::ErrorBody))))]
 async fn callback(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let provider = provider(p)?;
     if let Some(err) = query(req, "error") {

@@ -141,18 +141,11 @@ pub async fn route(req: &Request, p: &impl Platform, segments: &[&str]) -> Resul
         (["v1", "orgs"], &Method::POST) => create(req, p).await,
         (["v1", "orgs"], &Method::GET) => list(req, p).await,
         (["v1", "orgs"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
-        (["v1", "orgs", org], &Method::GET) => {
-            in_org(req, p, org).await?.require(Action::OrgRead)?;
-            let o: Org = p.kv_get_json(&org_key(org)).await.map_err(unavailable)?.ok_or_else(|| gone(org))?;
-            Ok(reply::json(StatusCode::OK, &o))
-        }
+        (["v1", "orgs", org], &Method::GET) => get_org(req, p, org).await,
         (["v1", "orgs", org], &Method::PATCH) => update(req, p, org).await,
         (["v1", "orgs", org], &Method::DELETE) => delete(req, p, org).await,
         (["v1", "orgs", _], _) => Err(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
-        (["v1", "orgs", org, "members"], &Method::GET) => {
-            in_org(req, p, org).await?.require(Action::MembersRead)?;
-            Ok(reply::json(StatusCode::OK, &serde_json::json!({ "members": members(p, org).await? })))
-        }
+        (["v1", "orgs", org, "members"], &Method::GET) => list_members(req, p, org).await,
         (["v1", "orgs", org, "members"], &Method::POST) => add_member(req, p, org).await,
         (["v1", "orgs", _, "members"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
         (["v1", "orgs", org, "members", account], &Method::PATCH) => set_role(req, p, org, account).await,
@@ -166,6 +159,7 @@ fn gone(org: &str) -> ApiError {
     ApiError::not_found(format!("no organisation {org}"))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs", tag = "orgs", summary = "Create an organisation (the caller becomes its owner)", request_body = OrgBody, security(("bearer" = [])), responses((status = 201, body = Org), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let claims = verify_token(crate::principal::bearer(req)?, p)?;
     if claims.kind != origo_shared::token::TokenKind::Account {
@@ -187,6 +181,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     Ok(reply::json(StatusCode::CREATED, &org))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs", tag = "orgs", summary = "The caller's organisations and roles", security(("bearer" = [])), responses((status = 200, description = "`{orgs: [{id, name, role, created_at_ms}]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let claims = verify_token(crate::principal::bearer(req)?, p)?;
     if claims.kind != origo_shared::token::TokenKind::Account {
@@ -201,6 +196,20 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "orgs": out })))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}", tag = "orgs", summary = "An organisation", params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 200, body = Org), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+async fn get_org(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
+    in_org(req, p, org).await?.require(Action::OrgRead)?;
+    let o: Org = p.kv_get_json(&org_key(org)).await.map_err(unavailable)?.ok_or_else(|| gone(org))?;
+    Ok(reply::json(StatusCode::OK, &o))
+}
+
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}/members", tag = "orgs", summary = "Members and roles (member)", params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 200, description = "`{members: [Membership]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+async fn list_members(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
+    in_org(req, p, org).await?.require(Action::MembersRead)?;
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "members": members(p, org).await? })))
+}
+
+#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/orgs/{org}", tag = "orgs", summary = "Rename (admin)", request_body = OrgBody, params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 200, body = Org), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn update(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::OrgUpdate)?;
     let body: OrgBody = reply::parse_json(req)?;
@@ -210,6 +219,7 @@ async fn update(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
     Ok(reply::json(StatusCode::OK, &o))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/orgs/{org}", tag = "orgs", summary = "Delete with its rooms and API keys (owner)", params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::OrgDelete)?;
     // Keys first, so nothing can act in the organisation while it is being removed.
@@ -228,6 +238,7 @@ async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
     Ok(reply::no_content())
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs/{org}/members", tag = "orgs", summary = "Add an account by email (admin; at most one's own role)", request_body = AddMember, params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 201, body = Membership), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody))))]
 async fn add_member(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     let caller = in_org(req, p, org).await?;
     caller.require(Action::MembersManage)?;
@@ -263,6 +274,7 @@ async fn owners(p: &impl Platform, org: &str) -> Result<usize, ApiError> {
     Ok(members(p, org).await?.iter().filter(|m| m.role == Role::Owner).count())
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/orgs/{org}/members/{account}", tag = "orgs", summary = "Change a member's role", request_body = SetRole, params(("org" = String, Path, description = "Organisation id"), ("account" = String, Path)), security(("bearer" = [])), responses((status = 200, body = Membership), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody))))]
 async fn set_role(req: &Request, p: &impl Platform, org: &str, account: &str) -> Result<Response, ApiError> {
     let caller = in_org(req, p, org).await?;
     caller.require(Action::MembersManage)?;
@@ -278,6 +290,7 @@ async fn set_role(req: &Request, p: &impl Platform, org: &str, account: &str) ->
     Ok(reply::json(StatusCode::OK, &m))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/orgs/{org}/members/{account}", tag = "orgs", summary = "Remove a member (or leave)", params(("org" = String, Path, description = "Organisation id"), ("account" = String, Path)), security(("bearer" = [])), responses((status = 204, description = "Removed"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody))))]
 async fn remove(req: &Request, p: &impl Platform, org: &str, account: &str) -> Result<Response, ApiError> {
     let caller = in_org(req, p, org).await?;
     let m = target(p, org, account).await?;

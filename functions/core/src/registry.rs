@@ -43,6 +43,7 @@ pub async fn nodes(p: &impl Platform) -> Result<Vec<NodeDescriptor>, ApiError> {
 }
 
 /// `POST /v1/nodes/heartbeat`.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/heartbeat", tag = "nodes", summary = "A media or TURN node announces itself (bearer: the node secret)", request_body = origo_shared::node::NodeHeartbeat, security(("node_secret" = [])), responses((status = 200, description = "`{accepted, stale_after_ms}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
 pub async fn heartbeat(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if req.method() != Method::POST {
         return Err(reply::method_not_allowed(req, "POST"));

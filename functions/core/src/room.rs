@@ -122,7 +122,6 @@ pub struct JoinResponse {
     pub room: String,
     pub coordinator_url: String,
     pub media: MediaAssignment,
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub ice_servers: Vec<IceServer>,
     pub placement: Placement,
 }
@@ -227,6 +226,7 @@ async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: 
     Ok(room)
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms", tag = "rooms", summary = "Create a room in the caller's organisation", request_body = CreateRoom, security(("bearer" = []), ("api_key" = [])), responses((status = 201, body = Room), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomCreate)?;
@@ -240,6 +240,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     Ok(reply::json(StatusCode::CREATED, &room))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms", tag = "rooms", summary = "The organisation's rooms", security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "`{rooms: [Room]}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomsList)?;
@@ -255,12 +256,14 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "rooms": rooms })))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms/{room}", tag = "rooms", summary = "A room", params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _")), security(("bearer" = []), ("api_key" = [])), responses((status = 200, body = Room), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn get(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomRead(name))?;
     Ok(reply::json(StatusCode::OK, &load(p, caller.org()?, name).await?))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/rooms/{room}", tag = "rooms", summary = "Change a room (fields present change; null clears)", request_body = UpdateRoom, params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _")), security(("bearer" = []), ("api_key" = [])), responses((status = 200, body = Room), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn update(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomUpdate(name))?;
@@ -289,6 +292,7 @@ async fn update(req: &Request, p: &impl Platform, name: &str) -> Result<Response
     Ok(reply::json(StatusCode::OK, &room))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/rooms/{room}", tag = "rooms", summary = "Delete a room (admin)", params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _")), security(("bearer" = []), ("api_key" = [])), responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn delete(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomDelete(name))?;
@@ -335,6 +339,7 @@ fn turn_user(identity: &str) -> String {
     identity.chars().map(|c| if c == ':' || c.is_control() { '_' } else { c }).take(96).collect()
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms/{room}/join", tag = "rooms", summary = "Join: a participant token, the coordinator, a media node near the participant and TURN credentials", request_body = JoinRequest, params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _"), ("x-origo-geo" = Option<String>, Header, description = "`lat,lon`, honoured only from `trusted_proxies`")), security(("bearer" = [])), responses((status = 200, body = JoinResponse), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
 async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     if matches!(caller, Principal::ApiKey { .. }) {
