@@ -292,3 +292,13 @@ fn forged_and_tampered_tokens_are_refused() {
     basic.headers_mut().insert("authorization", "Basic YTpi".parse().unwrap());
     assert_error(&dispatch(&p, basic), 401, "unauthorized");
 }
+
+#[test]
+fn hashes_from_the_argon2_reference_implementation_verify() {
+    // `printf 'correct horse battery' | argon2 0123456789abcdef -id -t 2 -k 19456 -p 1 -e`
+    // (the C reference implementation, Debian `argon2`).
+    let reference = "$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$69I7qCjDTsQwhQqFvpQJiqEI0lGQvxC84fXE0Ktxca4";
+    assert!(origo_functions::password::verify(reference, PW));
+    assert!(!origo_functions::password::verify(reference, "correct horse batterY"));
+    assert!(!origo_functions::password::verify("not a phc string", PW));
+}
