@@ -9,6 +9,7 @@ pub mod api_key;
 pub mod auth;
 pub mod billing;
 pub mod chat;
+pub mod coordinator;
 pub mod email;
 pub mod location;
 pub mod notify;

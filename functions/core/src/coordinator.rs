@@ -1,0 +1,662 @@
+//! The room coordinator as a pure state machine: one owner per room applies events in order —
+//! a participant connects, sends a message, disconnects; a media node is lost; an alarm fires —
+//! at a given time, and returns effects for its host to carry out: send to one connection or
+//! to all, close a connection, persist the state, store a chat message, set the alarm, emit a
+//! webhook event, record usage, hold or free a seat, finish the room.
+//!
+//! No sockets, no clocks: the host passes `now_ms`. The host must make the state durable when
+//! an event's effects include [`Effect::Persist`] *before* it delivers any of that event's
+//! messages (output gate), so nothing a client saw acknowledged is lost in a crash.
+//!
+//! Rules:
+//! * a participant is one identity; a second connection with the same identity replaces the
+//!   first (closed with [`close::REPLACED`]) without a leave/join for the others;
+//! * a dropped connection keeps its place for `disconnect_grace_ms`; reconnecting in time is
+//!   silent for the others and replays the chat the client missed (`last_seq`); otherwise
+//!   the others see `participant_left` with reason `disconnected`;
+//! * a connected participant that sends nothing (not even `ping`) for `stale_after_ms` is
+//!   dropped the same way;
+//! * usage (participant-milliseconds) is recorded on leave and at every sweep, so a crash
+//!   loses at most one sweep interval and every millisecond is counted once;
+//! * an empty room finishes after its empty timeout.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use origo_shared::signal::{
+    ChatMessage, ClientMessage, LeaveReason, MediaAssignment, PROTOCOL_VERSION, ParticipantInfo, PresenceState,
+    ServerMessage,
+};
+use serde::{Deserialize, Serialize};
+
+/// A connection, as the host numbers them.
+pub type ConnId = u64;
+
+/// WebSocket close codes the coordinator uses.
+pub mod close {
+    /// Left on purpose.
+    pub const NORMAL: u16 = 1000;
+    /// The same identity connected again elsewhere.
+    pub const REPLACED: u16 = 4001;
+    /// Removed by an admin.
+    pub const KICKED: u16 = 4003;
+    /// Sent nothing for too long.
+    pub const STALE: u16 = 4008;
+    /// Could not keep up with the room's messages (set by the host).
+    pub const TOO_SLOW: u16 = 4009;
+    /// The room finished.
+    pub const ROOM_CLOSED: u16 = 4010;
+}
+
+/// Timing settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub disconnect_grace_ms: u64,
+    pub stale_after_ms: u64,
+    /// How often a room with participants wakes to sweep, bill usage and renew seats.
+    pub sweep_ms: u64,
+    /// How long a seat is held past a sweep (the join function counts held seats).
+    pub seat_ttl_ms: u64,
+    /// Chat messages kept in the state for `joined` and replay.
+    pub chat_tail: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            disconnect_grace_ms: 15_000,
+            stale_after_ms: 45_000,
+            sweep_ms: 15_000,
+            seat_ttl_ms: 120_000,
+            chat_tail: 100,
+        }
+    }
+}
+
+/// Who is connecting, from their verified participant token and the node registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joiner {
+    pub identity: String,
+    pub name: String,
+    pub metadata: Option<String>,
+    pub admin: bool,
+    pub publish_data: bool,
+    pub hidden: bool,
+    pub media: Option<MediaAssignment>,
+}
+
+/// A participant of the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub info: ParticipantInfo,
+    pub conn: Option<ConnId>,
+    pub disconnected_at_ms: Option<u64>,
+    pub last_seen_ms: u64,
+    pub admin: bool,
+    pub publish_data: bool,
+    pub hidden: bool,
+    pub media: Option<MediaAssignment>,
+    /// Usage is recorded up to this time.
+    pub billed_until_ms: u64,
+}
+
+/// The durable state of one room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomState {
+    pub org: String,
+    pub room: String,
+    pub seq: u64,
+    pub members: BTreeMap<String, Member>,
+    pub chat: VecDeque<ChatMessage>,
+    pub media: Option<MediaAssignment>,
+    pub started_at_ms: Option<u64>,
+    pub empty_since_ms: Option<u64>,
+    pub empty_timeout_ms: u64,
+    pub alarm_at_ms: Option<u64>,
+    /// When the next sweep is due (while the room has participants).
+    #[serde(default)]
+    pub next_sweep_ms: Option<u64>,
+    pub finished: bool,
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+/// Something that happens to the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A connection sent `join` (its token already verified by the host).
+    Connect { conn: ConnId, who: Joiner, last_seq: Option<u64> },
+    /// A message from a joined connection (already parsed and validated).
+    Client { conn: ConnId, msg: ClientMessage },
+    /// The connection closed.
+    Disconnect { conn: ConnId },
+    /// A media node went away; `replacement` is the node the room moves to.
+    NodeLost { node_id: String, replacement: Option<MediaAssignment> },
+    /// The alarm the room asked for fired.
+    Alarm,
+}
+
+/// What the host must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Send {
+        conn: ConnId,
+        msg: ServerMessage,
+    },
+    /// To every connected participant except `except`.
+    Broadcast {
+        msg: ServerMessage,
+        except: Option<ConnId>,
+    },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+    /// Make the state durable before delivering this event's messages.
+    Persist,
+    /// Keep a chat message in the room's history (the chat function serves it).
+    StoreChat(ChatMessage),
+    /// Wake the room at this time (`None`: no alarm).
+    SetAlarm(Option<u64>),
+    Webhook {
+        event: &'static str,
+        data: serde_json::Value,
+    },
+    /// Participant-milliseconds to bill.
+    Usage {
+        identity: String,
+        ms: u64,
+    },
+    SeatHeld {
+        identity: String,
+        until_ms: u64,
+    },
+    SeatFreed {
+        identity: String,
+    },
+    /// The room is over: forget its state.
+    Finished,
+}
+
+impl RoomState {
+    pub fn new(org: &str, room: &str, empty_timeout_ms: u64, settings: Settings) -> Self {
+        RoomState {
+            org: org.to_owned(),
+            room: room.to_owned(),
+            seq: 0,
+            members: BTreeMap::new(),
+            chat: VecDeque::new(),
+            media: None,
+            started_at_ms: None,
+            empty_since_ms: None,
+            empty_timeout_ms,
+            alarm_at_ms: None,
+            next_sweep_ms: None,
+            finished: false,
+            settings,
+        }
+    }
+
+    /// After loading from storage in a new process: no connection survived, so every
+    /// participant is disconnected as of `now_ms` and may come back within the grace period.
+    pub fn rehydrated(mut self, now_ms: u64) -> (Self, Vec<Effect>) {
+        for m in self.members.values_mut() {
+            if m.conn.take().is_some() {
+                m.disconnected_at_ms = Some(now_ms);
+            }
+        }
+        let mut fx = Vec::new();
+        self.schedule(now_ms, &mut fx);
+        fx.push(Effect::Persist);
+        (self, fx)
+    }
+
+    /// The identity connected on `conn`.
+    pub fn identity_of(&self, conn: ConnId) -> Option<&str> {
+        self.members.iter().find(|(_, m)| m.conn == Some(conn)).map(|(id, _)| id.as_str())
+    }
+
+    /// Connected participants.
+    pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.members.values().filter_map(|m| m.conn)
+    }
+
+    /// Participants the others can see.
+    pub fn visible(&self) -> Vec<ParticipantInfo> {
+        self.members.values().filter(|m| !m.hidden).map(|m| m.info.clone()).collect()
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Applies one event at `now_ms`.
+    pub fn apply(&mut self, event: Event, now_ms: u64) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        if self.finished {
+            if let Event::Connect { conn, .. } = event {
+                fx.push(Effect::Close { conn, code: close::ROOM_CLOSED, reason: "the room has finished".into() });
+            }
+            return fx;
+        }
+        match event {
+            Event::Connect { conn, who, last_seq } => self.connect(conn, who, last_seq, now_ms, &mut fx),
+            Event::Client { conn, msg } => self.client(conn, msg, now_ms, &mut fx),
+            Event::Disconnect { conn } => {
+                if let Some(m) = self.members.values_mut().find(|m| m.conn == Some(conn)) {
+                    m.conn = None;
+                    m.disconnected_at_ms = Some(now_ms);
+                    fx.push(Effect::Persist);
+                }
+            }
+            Event::NodeLost { node_id, replacement } => self.node_lost(&node_id, replacement, &mut fx),
+            Event::Alarm => self.alarm(now_ms, &mut fx),
+        }
+        self.schedule(now_ms, &mut fx);
+        fx
+    }
+
+    fn connect(&mut self, conn: ConnId, who: Joiner, last_seq: Option<u64>, now: u64, fx: &mut Vec<Effect>) {
+        let media = who.media.clone().or_else(|| self.media.clone());
+        if self.media.is_none() {
+            self.media = who.media.clone();
+        }
+        match self.members.get_mut(&who.identity) {
+            Some(m) => {
+                // Back within the grace period, or a second connection replacing the first.
+                if let Some(old) = m.conn.replace(conn)
+                    && old != conn
+                {
+                    fx.push(Effect::Close {
+                        conn: old,
+                        code: close::REPLACED,
+                        reason: "connected again elsewhere".into(),
+                    });
+                }
+                m.disconnected_at_ms = None;
+                m.last_seen_ms = now;
+                if media.is_some() {
+                    m.media = media.clone();
+                    m.info.node_id = media.as_ref().map(|a| a.node_id.clone());
+                }
+            }
+            None => {
+                let seq = self.next_seq();
+                let info = ParticipantInfo {
+                    id: who.identity.clone(),
+                    name: who.name.clone(),
+                    metadata: who.metadata.clone(),
+                    joined_at_ms: now,
+                    hand_raised: false,
+                    presence: PresenceState::Active,
+                    tracks: Vec::new(),
+                    node_id: media.as_ref().map(|a| a.node_id.clone()),
+                };
+                if self.started_at_ms.is_none() {
+                    self.started_at_ms = Some(now);
+                    fx.push(Effect::Webhook {
+                        event: "room.started",
+                        data: serde_json::json!({ "room": self.room, "org": self.org }),
+                    });
+                }
+                self.empty_since_ms = None;
+                if !who.hidden {
+                    fx.push(Effect::Broadcast {
+                        msg: ServerMessage::ParticipantJoined { seq, participant: info.clone() },
+                        except: Some(conn),
+                    });
+                }
+                fx.push(Effect::Webhook {
+                    event: "participant.joined",
+                    data: serde_json::json!({ "room": self.room, "org": self.org, "participant": info.id, "name": info.name }),
+                });
+                self.members.insert(
+                    who.identity.clone(),
+                    Member {
+                        info,
+                        conn: Some(conn),
+                        disconnected_at_ms: None,
+                        last_seen_ms: now,
+                        admin: who.admin,
+                        publish_data: who.publish_data,
+                        hidden: who.hidden,
+                        media: media.clone(),
+                        billed_until_ms: now,
+                    },
+                );
+            }
+        }
+        let you = self.members[&who.identity].info.clone();
+        let chat: Vec<ChatMessage> = self.chat.iter().filter(|c| last_seq.is_none_or(|s| c.seq > s)).cloned().collect();
+        let participants =
+            self.members.values().filter(|m| !m.hidden && m.info.id != who.identity).map(|m| m.info.clone()).collect();
+        fx.push(Effect::Persist);
+        fx.push(Effect::SeatHeld { identity: who.identity, until_ms: now + self.settings.seat_ttl_ms });
+        fx.push(Effect::Send {
+            conn,
+            msg: ServerMessage::Joined {
+                protocol: PROTOCOL_VERSION,
+                room: self.room.clone(),
+                seq: self.seq,
+                you,
+                participants,
+                chat,
+                media,
+            },
+        });
+    }
+
+    fn error(conn: ConnId, code: &str, message: &str) -> Effect {
+        Effect::Send { conn, msg: ServerMessage::Error { code: code.into(), message: message.into() } }
+    }
+
+    fn client(&mut self, conn: ConnId, msg: ClientMessage, now: u64, fx: &mut Vec<Effect>) {
+        let Some(identity) = self.identity_of(conn).map(str::to_owned) else {
+            fx.push(Self::error(conn, "not_joined", "send join first"));
+            return;
+        };
+        if let Some(m) = self.members.get_mut(&identity) {
+            m.last_seen_ms = now;
+        }
+        match msg {
+            ClientMessage::Join { .. } => fx.push(Self::error(conn, "already_joined", "this connection has joined")),
+            ClientMessage::Ping { nonce } => fx.push(Effect::Send { conn, msg: ServerMessage::Pong { nonce } }),
+            ClientMessage::Leave => {
+                self.leave(&identity, LeaveReason::Left, now, fx);
+                fx.push(Effect::Close { conn, code: close::NORMAL, reason: "left".into() });
+            }
+            ClientMessage::Chat { text, client_id } => {
+                let m = &self.members[&identity];
+                if !m.publish_data {
+                    fx.push(Self::error(conn, "forbidden", "this token may not send messages"));
+                    return;
+                }
+                let (from, from_name) = (identity.clone(), m.info.name.clone());
+                let seq = self.next_seq();
+                let message = ChatMessage { seq, from, from_name, text, sent_at_ms: now };
+                self.chat.push_back(message.clone());
+                while self.chat.len() > self.settings.chat_tail {
+                    self.chat.pop_front();
+                }
+                fx.push(Effect::Persist);
+                fx.push(Effect::StoreChat(message.clone()));
+                fx.push(Effect::Broadcast {
+                    msg: ServerMessage::Chat { message: message.clone(), client_id: None },
+                    except: Some(conn),
+                });
+                fx.push(Effect::Send { conn, msg: ServerMessage::Chat { message: message.clone(), client_id } });
+                fx.push(Effect::Webhook {
+                    event: "chat.message",
+                    data: serde_json::json!({ "room": self.room, "org": self.org, "seq": seq, "from": message.from }),
+                });
+            }
+            ClientMessage::Presence { state } => {
+                let seq = self.next_seq();
+                let m = self.members.get_mut(&identity).expect("joined");
+                m.info.presence = state;
+                let hidden = m.hidden;
+                fx.push(Effect::Persist);
+                if !hidden {
+                    fx.push(Effect::Broadcast {
+                        msg: ServerMessage::Presence { seq, participant_id: identity, state },
+                        except: None,
+                    });
+                }
+            }
+            ClientMessage::RaiseHand { raised } => {
+                let seq = self.next_seq();
+                let m = self.members.get_mut(&identity).expect("joined");
+                m.info.hand_raised = raised;
+                let participant = m.info.clone();
+                fx.push(Effect::Persist);
+                fx.push(Effect::Broadcast {
+                    msg: ServerMessage::ParticipantUpdated { seq, participant },
+                    except: None,
+                });
+            }
+            ClientMessage::TrackPublished { track } => {
+                let m = self.members.get_mut(&identity).expect("joined");
+                if m.info.tracks.len() >= 16 && !m.info.tracks.iter().any(|t| t.id == track.id) {
+                    fx.push(Self::error(conn, "too_many_tracks", "at most 16 tracks per participant"));
+                    return;
+                }
+                m.info.tracks.retain(|t| t.id != track.id);
+                m.info.tracks.push(track.clone());
+                let seq = self.next_seq();
+                fx.push(Effect::Persist);
+                fx.push(Effect::Broadcast {
+                    msg: ServerMessage::TrackPublished { seq, participant_id: identity.clone(), track },
+                    except: None,
+                });
+                fx.push(Effect::Webhook {
+                    event: "track.published",
+                    data: serde_json::json!({ "room": self.room, "org": self.org, "participant": identity }),
+                });
+            }
+            ClientMessage::TrackUnpublished { track_id } => {
+                let m = self.members.get_mut(&identity).expect("joined");
+                let before = m.info.tracks.len();
+                m.info.tracks.retain(|t| t.id != track_id);
+                if m.info.tracks.len() == before {
+                    fx.push(Self::error(conn, "unknown_track", "no such track"));
+                    return;
+                }
+                let seq = self.next_seq();
+                fx.push(Effect::Persist);
+                fx.push(Effect::Broadcast {
+                    msg: ServerMessage::TrackUnpublished { seq, participant_id: identity.clone(), track_id },
+                    except: None,
+                });
+                fx.push(Effect::Webhook {
+                    event: "track.unpublished",
+                    data: serde_json::json!({ "room": self.room, "org": self.org, "participant": identity }),
+                });
+            }
+            ClientMessage::SetMuted { track_id, muted } => {
+                let m = self.members.get_mut(&identity).expect("joined");
+                let Some(t) = m.info.tracks.iter_mut().find(|t| t.id == track_id) else {
+                    fx.push(Self::error(conn, "unknown_track", "no such track"));
+                    return;
+                };
+                t.muted = muted;
+                let participant = m.info.clone();
+                let seq = self.next_seq();
+                fx.push(Effect::Persist);
+                fx.push(Effect::Broadcast {
+                    msg: ServerMessage::ParticipantUpdated { seq, participant },
+                    except: None,
+                });
+            }
+            ClientMessage::Mute { participant_id, kind } => {
+                if !self.members[&identity].admin {
+                    fx.push(Self::error(conn, "forbidden", "only room admins may mute others"));
+                    return;
+                }
+                let Some(target) = self.members.get_mut(&participant_id) else {
+                    fx.push(Self::error(conn, "unknown_participant", "no such participant"));
+                    return;
+                };
+                for t in target.info.tracks.iter_mut().filter(|t| t.kind == kind) {
+                    t.muted = true;
+                }
+                let seq = self.next_seq();
+                fx.push(Effect::Persist);
+                fx.push(Effect::Broadcast {
+                    msg: ServerMessage::Mute { seq, participant_id, kind, by: identity },
+                    except: None,
+                });
+            }
+            ClientMessage::Kick { participant_id, reason } => {
+                if !self.members[&identity].admin {
+                    fx.push(Self::error(conn, "forbidden", "only room admins may remove others"));
+                    return;
+                }
+                let Some(target_conn) = self.members.get(&participant_id).map(|m| m.conn) else {
+                    fx.push(Self::error(conn, "unknown_participant", "no such participant"));
+                    return;
+                };
+                if let Some(c) = target_conn {
+                    fx.push(Effect::Send {
+                        conn: c,
+                        msg: ServerMessage::Kick { participant_id: participant_id.clone(), reason: reason.clone() },
+                    });
+                }
+                self.leave(&participant_id, LeaveReason::Kicked, now, fx);
+                if let Some(c) = target_conn {
+                    fx.push(Effect::Close {
+                        conn: c,
+                        code: close::KICKED,
+                        reason: reason.unwrap_or_else(|| "removed by an admin".into()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Removes `identity` and tells the others; bills the time since the last sweep.
+    fn leave(&mut self, identity: &str, reason: LeaveReason, now: u64, fx: &mut Vec<Effect>) {
+        let Some(m) = self.members.remove(identity) else { return };
+        let seq = self.next_seq();
+        fx.push(Effect::Persist);
+        let ms = now.saturating_sub(m.billed_until_ms);
+        if ms > 0 {
+            fx.push(Effect::Usage { identity: identity.to_owned(), ms });
+        }
+        fx.push(Effect::SeatFreed { identity: identity.to_owned() });
+        if !m.hidden {
+            fx.push(Effect::Broadcast {
+                msg: ServerMessage::ParticipantLeft { seq, participant_id: identity.to_owned(), reason },
+                except: m.conn,
+            });
+        }
+        fx.push(Effect::Webhook {
+            event: "participant.left",
+            data: serde_json::json!({ "room": self.room, "org": self.org, "participant": identity, "reason": reason }),
+        });
+        if self.members.is_empty() {
+            self.empty_since_ms = Some(now);
+        }
+    }
+
+    fn node_lost(&mut self, node_id: &str, replacement: Option<MediaAssignment>, fx: &mut Vec<Effect>) {
+        if self.media.as_ref().is_some_and(|m| m.node_id == node_id) {
+            self.media = replacement.clone();
+        }
+        let Some(to) = replacement else { return };
+        let mut moved = false;
+        for m in self.members.values_mut().filter(|m| m.info.node_id.as_deref() == Some(node_id)) {
+            m.info.node_id = Some(to.node_id.clone());
+            m.media = Some(to.clone());
+            moved = true;
+            if let Some(conn) = m.conn {
+                fx.push(Effect::Send {
+                    conn,
+                    msg: ServerMessage::ReconnectToNode {
+                        media: to.clone(),
+                        reason: format!("media node {node_id} is gone"),
+                    },
+                });
+            }
+        }
+        if moved {
+            fx.insert(0, Effect::Persist);
+        }
+    }
+
+    fn alarm(&mut self, now: u64, fx: &mut Vec<Effect>) {
+        let s = self.settings;
+        if self.next_sweep_ms.is_some_and(|at| at > now) {
+            // Woken for a disconnect deadline or an empty room, not for the sweep: only those.
+            self.expire_disconnected(now, fx);
+            self.finish_if_empty(now, fx);
+            return;
+        }
+        self.next_sweep_ms = Some(now + s.sweep_ms);
+        let gone: Vec<(String, Option<ConnId>)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| match (m.conn, m.disconnected_at_ms) {
+                (None, Some(at)) => at + s.disconnect_grace_ms <= now,
+                (Some(_), _) => m.last_seen_ms + s.stale_after_ms <= now,
+                (None, None) => true,
+            })
+            .map(|(id, m)| (id.clone(), m.conn))
+            .collect();
+        for (id, conn) in gone {
+            self.leave(&id, LeaveReason::Disconnected, now, fx);
+            if let Some(c) = conn {
+                fx.push(Effect::Close { conn: c, code: close::STALE, reason: "no message for too long".into() });
+            }
+        }
+        for (id, m) in self.members.iter_mut() {
+            let ms = now.saturating_sub(m.billed_until_ms);
+            if ms > 0 {
+                fx.push(Effect::Usage { identity: id.clone(), ms });
+                m.billed_until_ms = now;
+            }
+            fx.push(Effect::SeatHeld { identity: id.clone(), until_ms: now + s.seat_ttl_ms });
+        }
+        self.finish_if_empty(now, fx);
+        fx.push(Effect::Persist);
+    }
+
+    /// Participants whose connection dropped longer than the grace period ago leave.
+    fn expire_disconnected(&mut self, now: u64, fx: &mut Vec<Effect>) {
+        let grace = self.settings.disconnect_grace_ms;
+        let gone: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.conn.is_none() && m.disconnected_at_ms.is_none_or(|at| at + grace <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.leave(&id, LeaveReason::Disconnected, now, fx);
+        }
+    }
+
+    fn finish_if_empty(&mut self, now: u64, fx: &mut Vec<Effect>) {
+        if self.members.is_empty()
+            && let Some(since) = self.empty_since_ms
+            && since + self.empty_timeout_ms <= now
+        {
+            self.finished = true;
+            fx.push(Effect::Webhook {
+                event: "room.finished",
+                data: serde_json::json!({ "room": self.room, "org": self.org }),
+            });
+            fx.push(Effect::Finished);
+            fx.push(Effect::Persist);
+        }
+    }
+
+    /// Sets the alarm to the earliest thing the room must do on its own: the next sweep, a
+    /// disconnected participant's deadline, or the end of an empty room.
+    fn schedule(&mut self, now: u64, fx: &mut Vec<Effect>) {
+        let s = self.settings;
+        if self.members.is_empty() {
+            self.next_sweep_ms = None;
+        } else if self.next_sweep_ms.is_none() {
+            self.next_sweep_ms = Some(now + s.sweep_ms);
+        }
+        let next = if self.finished {
+            None
+        } else if self.members.is_empty() {
+            self.empty_since_ms.map(|since| since + self.empty_timeout_ms)
+        } else {
+            let deadlines = self
+                .members
+                .values()
+                .filter(|m| m.conn.is_none())
+                .filter_map(|m| m.disconnected_at_ms.map(|d| d + s.disconnect_grace_ms));
+            deadlines.chain(self.next_sweep_ms).min()
+        };
+        if next != self.alarm_at_ms {
+            self.alarm_at_ms = next;
+            fx.push(Effect::SetAlarm(next));
+            if !fx.contains(&Effect::Persist) {
+                fx.push(Effect::Persist);
+            }
+        }
+    }
+}

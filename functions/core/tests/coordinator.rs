@@ -1,0 +1,378 @@
+//! The room coordinator's state machine, without sockets or clocks: table-driven cases and
+//! properties over random event sequences.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use origo_functions::coordinator::{ConnId, Effect, Event, Joiner, RoomState, Settings, close};
+use origo_shared::signal::{ClientMessage, LeaveReason, MediaAssignment, ServerMessage, TrackInfo, TrackKind};
+use proptest::prelude::*;
+
+fn media(node: &str) -> MediaAssignment {
+    MediaAssignment {
+        node_id: node.into(),
+        region: "eu-west".into(),
+        session_url: format!("http://{node}/v1/sessions"),
+    }
+}
+
+fn joiner(id: &str) -> Joiner {
+    Joiner {
+        identity: id.into(),
+        name: id.to_uppercase(),
+        metadata: None,
+        admin: false,
+        publish_data: true,
+        hidden: false,
+        media: Some(media("m1")),
+    }
+}
+
+fn room() -> RoomState {
+    RoomState::new("org_1", "standup", 60_000, Settings::default())
+}
+
+fn sends_to(fx: &[Effect], conn: ConnId) -> Vec<ServerMessage> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send { conn: c, msg } if *c == conn => Some(msg.clone()),
+            Effect::Broadcast { msg, except } if *except != Some(conn) => Some(msg.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn connect(r: &mut RoomState, conn: ConnId, who: Joiner, now: u64) -> Vec<Effect> {
+    r.apply(Event::Connect { conn, who, last_seq: None }, now)
+}
+
+#[test]
+fn join_announces_and_answers_with_the_room() {
+    let mut r = room();
+    let fx = connect(&mut r, 1, joiner("ada"), 1000);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Webhook { event: "room.started", .. })));
+    let joined = sends_to(&fx, 1);
+    let Some(ServerMessage::Joined { participants, you, media: m, .. }) = joined.last() else { panic!("{joined:?}") };
+    assert!(participants.is_empty());
+    assert_eq!(you.id, "ada");
+    assert_eq!(m.as_ref().unwrap().node_id, "m1");
+    // The persist comes with the event, and the first alarm is the sweep.
+    assert!(fx.contains(&Effect::Persist));
+    assert!(fx.contains(&Effect::SetAlarm(Some(1000 + 15_000))));
+
+    let fx = connect(&mut r, 2, joiner("bo"), 2000);
+    assert!(
+        matches!(&sends_to(&fx, 1)[..], [ServerMessage::ParticipantJoined { participant, .. }] if participant.id == "bo")
+    );
+    let Some(ServerMessage::Joined { participants, .. }) = sends_to(&fx, 2).into_iter().last() else { panic!() };
+    assert_eq!(participants.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["ada"]);
+}
+
+#[test]
+fn chat_is_echoed_once_to_the_sender_with_its_client_id_and_stored() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    let fx = r.apply(
+        Event::Client { conn: 1, msg: ClientMessage::Chat { text: "hi".into(), client_id: Some("c1".into()) } },
+        5,
+    );
+    let to_ada = sends_to(&fx, 1);
+    assert_eq!(to_ada.len(), 1);
+    assert!(
+        matches!(&to_ada[0], ServerMessage::Chat { client_id: Some(c), message } if c == "c1" && message.text == "hi")
+    );
+    let to_bo = sends_to(&fx, 2);
+    assert!(matches!(&to_bo[..], [ServerMessage::Chat { client_id: None, .. }]));
+    assert!(fx.iter().any(|e| matches!(e, Effect::StoreChat(m) if m.text == "hi")));
+    let persist = fx.iter().position(|e| *e == Effect::Persist).unwrap();
+    let first_send = fx.iter().position(|e| matches!(e, Effect::Send { .. } | Effect::Broadcast { .. })).unwrap();
+    assert!(persist < first_send, "the state is durable before anyone sees the message");
+    // Without publish_data: refused.
+    let mut quiet = joiner("cy");
+    quiet.publish_data = false;
+    connect(&mut r, 3, quiet, 6);
+    let fx = r.apply(Event::Client { conn: 3, msg: ClientMessage::Chat { text: "x".into(), client_id: None } }, 7);
+    assert!(matches!(&sends_to(&fx, 3)[..], [ServerMessage::Error { code, .. }] if code == "forbidden"));
+    assert!(sends_to(&fx, 1).is_empty());
+}
+
+#[test]
+fn reconnect_within_grace_is_silent_and_replays_missed_chat() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    r.apply(Event::Client { conn: 2, msg: ClientMessage::Chat { text: "one".into(), client_id: None } }, 1);
+    let seen = r.seq;
+    let fx = r.apply(Event::Disconnect { conn: 2 }, 2);
+    assert!(sends_to(&fx, 1).is_empty(), "a drop is not announced at once");
+    assert_eq!(r.alarm_at_ms, Some(15_000), "the sweep comes first; the grace deadline is 15 002");
+    r.apply(Event::Client { conn: 1, msg: ClientMessage::Chat { text: "two".into(), client_id: None } }, 3);
+    let fx = r.apply(Event::Connect { conn: 3, who: joiner("bo"), last_seq: Some(seen) }, 4);
+    assert!(sends_to(&fx, 1).is_empty(), "coming back in time is silent");
+    let Some(ServerMessage::Joined { chat, .. }) = sends_to(&fx, 3).into_iter().last() else { panic!() };
+    assert_eq!(chat.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), ["two"]);
+}
+
+#[test]
+fn a_drop_past_the_grace_period_is_a_leave() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    r.apply(Event::Disconnect { conn: 2 }, 1000);
+    r.apply(Event::Client { conn: 1, msg: ClientMessage::Ping { nonce: 1 } }, 14_000);
+    let fx = r.apply(Event::Alarm, 1000 + 15_000);
+    assert!(
+        matches!(&sends_to(&fx, 1)[..], [ServerMessage::ParticipantLeft { participant_id, reason: LeaveReason::Disconnected, .. }] if participant_id == "bo")
+    );
+    assert!(fx.contains(&Effect::SeatFreed { identity: "bo".into() }));
+    assert!(fx.contains(&Effect::Usage { identity: "bo".into(), ms: 16_000 }));
+}
+
+#[test]
+fn a_silent_connection_is_dropped_after_stale_after() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    for t in (10_000..=40_000).step_by(10_000) {
+        r.apply(Event::Client { conn: 1, msg: ClientMessage::Ping { nonce: t } }, t);
+    }
+    let fx = r.apply(Event::Alarm, 45_000);
+    assert!(fx.contains(&Effect::Close { conn: 2, code: close::STALE, reason: "no message for too long".into() }));
+    assert!(r.members.contains_key("ada") && !r.members.contains_key("bo"));
+}
+
+#[test]
+fn a_second_connection_replaces_the_first_without_leave_or_join() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    let fx = connect(&mut r, 3, joiner("bo"), 10);
+    assert!(fx.contains(&Effect::Close { conn: 2, code: close::REPLACED, reason: "connected again elsewhere".into() }));
+    assert!(sends_to(&fx, 1).is_empty());
+    assert_eq!(r.identity_of(3), Some("bo"));
+    // The old connection closing later changes nothing.
+    let fx = r.apply(Event::Disconnect { conn: 2 }, 11);
+    assert!(!fx.contains(&Effect::Persist));
+    assert!(r.members["bo"].conn == Some(3));
+}
+
+#[test]
+fn admins_mute_and_kick_others_may_not() {
+    let mut r = room();
+    let mut admin = joiner("ada");
+    admin.admin = true;
+    connect(&mut r, 1, admin, 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    let track = TrackInfo { id: "t1".into(), kind: TrackKind::Audio, muted: false, simulcast: false };
+    r.apply(Event::Client { conn: 2, msg: ClientMessage::TrackPublished { track } }, 1);
+    let fx = r.apply(
+        Event::Client { conn: 2, msg: ClientMessage::Mute { participant_id: "ada".into(), kind: TrackKind::Audio } },
+        2,
+    );
+    assert!(matches!(&sends_to(&fx, 2)[..], [ServerMessage::Error { code, .. }] if code == "forbidden"));
+    let fx = r.apply(
+        Event::Client { conn: 1, msg: ClientMessage::Mute { participant_id: "bo".into(), kind: TrackKind::Audio } },
+        3,
+    );
+    assert!(
+        matches!(&sends_to(&fx, 2)[..], [ServerMessage::Mute { participant_id, by, .. }] if participant_id == "bo" && by == "ada")
+    );
+    assert!(r.members["bo"].info.tracks[0].muted);
+    let fx =
+        r.apply(Event::Client { conn: 2, msg: ClientMessage::Kick { participant_id: "ada".into(), reason: None } }, 4);
+    assert!(matches!(&sends_to(&fx, 2)[..], [ServerMessage::Error { code, .. }] if code == "forbidden"));
+    let fx = r.apply(
+        Event::Client {
+            conn: 1,
+            msg: ClientMessage::Kick { participant_id: "bo".into(), reason: Some("spam".into()) },
+        },
+        5,
+    );
+    assert!(matches!(&sends_to(&fx, 2)[..], [ServerMessage::Kick { .. }]));
+    assert!(fx.contains(&Effect::Close { conn: 2, code: close::KICKED, reason: "spam".into() }));
+    assert!(matches!(&sends_to(&fx, 1)[..], [ServerMessage::ParticipantLeft { reason: LeaveReason::Kicked, .. }]));
+}
+
+#[test]
+fn hidden_participants_are_never_announced() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    let mut bot = joiner("recorder");
+    bot.hidden = true;
+    let fx = connect(&mut r, 2, bot, 1);
+    assert!(sends_to(&fx, 1).is_empty());
+    let fx = r.apply(Event::Client { conn: 2, msg: ClientMessage::Leave }, 2);
+    assert!(sends_to(&fx, 1).is_empty());
+    assert_eq!(r.visible().len(), 1);
+}
+
+#[test]
+fn a_lost_node_moves_its_participants() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    let fx = r.apply(Event::NodeLost { node_id: "m1".into(), replacement: Some(media("m2")) }, 1);
+    assert!(matches!(&sends_to(&fx, 1)[..], [ServerMessage::ReconnectToNode { media, .. }] if media.node_id == "m2"));
+    assert_eq!(r.members["ada"].info.node_id.as_deref(), Some("m2"));
+    assert_eq!(r.media.as_ref().unwrap().node_id, "m2");
+    let fx = r.apply(Event::NodeLost { node_id: "m9".into(), replacement: Some(media("m3")) }, 2);
+    assert!(sends_to(&fx, 1).is_empty());
+}
+
+#[test]
+fn an_empty_room_finishes_after_its_timeout_and_refuses_joins() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    let fx = r.apply(Event::Client { conn: 1, msg: ClientMessage::Leave }, 1000);
+    assert!(fx.contains(&Effect::SetAlarm(Some(61_000))));
+    let fx = r.apply(Event::Alarm, 61_000);
+    assert!(fx.contains(&Effect::Finished));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Webhook { event: "room.finished", .. })));
+    let fx = connect(&mut r, 2, joiner("bo"), 62_000);
+    assert!(matches!(&fx[..], [Effect::Close { code: close::ROOM_CLOSED, .. }]));
+}
+
+#[test]
+fn rehydration_disconnects_everyone_with_a_grace_period() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    let json = serde_json::to_string(&r).unwrap();
+    let loaded: RoomState = serde_json::from_str(&json).unwrap();
+    let (mut r, fx) = loaded.rehydrated(5000);
+    assert!(fx.contains(&Effect::Persist));
+    assert_eq!(r.alarm_at_ms, Some(15_000));
+    // Not back in time: gone at the deadline.
+    let mut late = r.clone();
+    late.apply(Event::Alarm, 15_000);
+    assert!(late.members.contains_key("ada"), "still within the grace period at the sweep");
+    late.apply(Event::Alarm, 20_000);
+    assert!(!late.members.contains_key("ada"));
+    assert_eq!(r.members["ada"].conn, None);
+    let fx = connect(&mut r, 7, joiner("ada"), 6000);
+    assert!(matches!(sends_to(&fx, 7).last(), Some(ServerMessage::Joined { .. })));
+}
+
+#[test]
+fn messages_before_join_are_refused() {
+    let mut r = room();
+    let fx = r.apply(Event::Client { conn: 9, msg: ClientMessage::Ping { nonce: 1 } }, 0);
+    assert!(matches!(&sends_to(&fx, 9)[..], [ServerMessage::Error { code, .. }] if code == "not_joined"));
+}
+
+// --- properties --------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Op {
+    Connect(usize),
+    Chat(usize),
+    Drop(usize),
+    Leave(usize),
+    Wait(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..3usize).prop_map(Op::Connect),
+        (0..3usize).prop_map(Op::Chat),
+        (0..3usize).prop_map(Op::Drop),
+        (0..3usize).prop_map(Op::Leave),
+        (1..40_000u64).prop_map(Op::Wait),
+    ]
+}
+
+const OBSERVER: ConnId = 1_000;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn presence_echo_and_usage_stay_consistent(ops in proptest::collection::vec(op(), 1..80)) {
+        let ids = ["a", "b", "c"];
+        let mut r = room();
+        let mut now = 0u64;
+        let mut next_conn: ConnId = 1;
+        let mut conn_of: BTreeMap<usize, ConnId> = BTreeMap::new();
+        // The observer stays connected and answers pings by chatting nothing: it pings.
+        let mut view: BTreeSet<String> = BTreeSet::new();
+        let mut billed: BTreeMap<String, u64> = BTreeMap::new();
+        let mut present_since: BTreeMap<String, u64> = BTreeMap::new();
+        let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+
+        let mut run = |r: &mut RoomState, ev: Event, now: u64, view: &mut BTreeSet<String>| -> Vec<Effect> {
+            let before: BTreeSet<String> = r.members.keys().cloned().collect();
+            let fx = r.apply(ev, now);
+            let after: BTreeSet<String> = r.members.keys().cloned().collect();
+            for id in after.difference(&before) { present_since.insert(id.clone(), now); }
+            for id in before.difference(&after) {
+                let since = present_since.remove(id).unwrap();
+                *expected.entry(id.clone()).or_default() += now - since;
+            }
+            for e in &fx {
+                if let Effect::Usage { identity, ms } = e { *billed.entry(identity.clone()).or_default() += ms; }
+            }
+            for msg in sends_to(&fx, OBSERVER) {
+                match msg {
+                    ServerMessage::Joined { participants, .. } => { *view = participants.into_iter().map(|p| p.id).collect(); }
+                    ServerMessage::ParticipantJoined { participant, .. } => {
+                        assert!(view.insert(participant.id.clone()), "joined twice: {}", participant.id);
+                    }
+                    ServerMessage::ParticipantLeft { participant_id, .. } => {
+                        assert!(view.remove(&participant_id), "left without having joined: {participant_id}");
+                    }
+                    _ => {}
+                }
+            }
+            fx
+        };
+
+        run(&mut r, Event::Connect { conn: OBSERVER, who: joiner("observer"), last_seq: None }, now, &mut view);
+        for op in ops {
+            match op {
+                Op::Connect(i) => {
+                    next_conn += 1;
+                    conn_of.insert(i, next_conn);
+                    run(&mut r, Event::Connect { conn: next_conn, who: joiner(ids[i]), last_seq: None }, now, &mut view);
+                }
+                Op::Chat(i) => {
+                    if let Some(&c) = conn_of.get(&i) {
+                        let fx = run(&mut r, Event::Client { conn: c, msg: ClientMessage::Chat { text: "m".into(), client_id: Some(format!("k{now}")) } }, now, &mut view);
+                        if r.identity_of(c).is_some() {
+                            let echoes = sends_to(&fx, c).iter().filter(|m| matches!(m, ServerMessage::Chat { .. })).count();
+                            prop_assert_eq!(echoes, 1, "the sender sees its message exactly once");
+                        }
+                    }
+                }
+                Op::Drop(i) => {
+                    if let Some(c) = conn_of.remove(&i) {
+                        run(&mut r, Event::Disconnect { conn: c }, now, &mut view);
+                    }
+                }
+                Op::Leave(i) => {
+                    if let Some(&c) = conn_of.get(&i) {
+                        run(&mut r, Event::Client { conn: c, msg: ClientMessage::Leave }, now, &mut view);
+                        conn_of.remove(&i);
+                    }
+                }
+                Op::Wait(ms) => {
+                    let until = now + ms;
+                    // Connected clients (and the observer) keep pinging; alarms fire on time.
+                    while let Some(at) = r.alarm_at_ms.filter(|at| *at <= until) {
+                        now = at.max(now);
+                        let conns: Vec<ConnId> = r.connections().collect();
+                        for c in conns { run(&mut r, Event::Client { conn: c, msg: ClientMessage::Ping { nonce: now } }, now, &mut view); }
+                        run(&mut r, Event::Alarm, now, &mut view);
+                    }
+                    now = until;
+                }
+            }
+            let visible: BTreeSet<String> = r.visible().into_iter().map(|p| p.id).filter(|id| id != "observer").collect();
+            prop_assert_eq!(&view, &visible, "the observer's view matches the room");
+        }
+        // Bill up to the end: run to the next sweep.
+        now = r.next_sweep_ms.unwrap_or(now + 1).max(now + 1);
+        let conns: Vec<ConnId> = r.connections().collect();
+        for c in conns { run(&mut r, Event::Client { conn: c, msg: ClientMessage::Ping { nonce: now } }, now, &mut view); }
+        run(&mut r, Event::Alarm, now, &mut view);
+        for (id, since) in present_since.clone() { *expected.entry(id).or_default() += now - since; }
+        expected.retain(|_, ms| *ms > 0);
+        prop_assert_eq!(billed, expected, "usage adds up to time present");
+    }
+}
