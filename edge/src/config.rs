@@ -113,9 +113,36 @@ pub struct ServeOptions {
     /// Function instances alive at once.
     #[arg(long, env = "ORIGO_MAX_INSTANCES", default_value_t = 64)]
     pub max_instances: u32,
+
+    /// How other `origo` processes reach this one when they forward a room's WebSocket to its
+    /// owner (with `--redis`); default `http://` + the bound address.
+    #[arg(long, env = "ORIGO_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+
+    /// Room coordinators: how long a dropped participant keeps its place, ms.
+    #[arg(long, env = "ORIGO_ROOM_GRACE_MS", default_value_t = 15_000)]
+    pub room_grace_ms: u64,
+
+    /// Room coordinators: how often a room sweeps stale participants, bills usage and renews seats, ms.
+    #[arg(long, env = "ORIGO_ROOM_SWEEP_MS", default_value_t = 15_000)]
+    pub room_sweep_ms: u64,
+
+    /// Room coordinators: a participant silent this long (no message, no ping) is dropped, ms.
+    #[arg(long, env = "ORIGO_ROOM_STALE_MS", default_value_t = 45_000)]
+    pub room_stale_ms: u64,
 }
 
 impl ServeOptions {
+    /// The room coordinators' timing.
+    pub fn room_settings(&self) -> origo_functions::coordinator::Settings {
+        origo_functions::coordinator::Settings {
+            disconnect_grace_ms: self.room_grace_ms.max(100),
+            sweep_ms: self.room_sweep_ms.max(100),
+            stale_after_ms: self.room_stale_ms.max(1000),
+            ..Default::default()
+        }
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             max_memory_bytes: self.max_memory_mb.max(1) << 20,

@@ -72,6 +72,14 @@ impl KvBackend {
         Ok(KvBackend::Redis(manager))
     }
 
+    /// The Redis connection, when this is the Redis backend.
+    pub fn redis_connection(&self) -> Option<redis::aio::ConnectionManager> {
+        match self {
+            KvBackend::Redis(c) => Some(c.clone()),
+            KvBackend::Embedded(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             KvBackend::Embedded(_) => "embedded",

@@ -85,7 +85,7 @@ impl Server {
         let cache_dir =
             std::path::absolute(opts.cache_dir.clone().unwrap_or_else(|| data_dir.join("cache/components")))?;
         let (m, vars, kv2, metrics2, internal2) =
-            (manifest.clone(), variables, kv.clone(), metrics.clone(), internal.clone());
+            (manifest.clone(), variables.clone(), kv.clone(), metrics.clone(), internal.clone());
         let functions = tokio::task::spawn_blocking(move || {
             FunctionHost::new(&m, &vars, kv2, limits, &cache_dir, metrics2, internal2)
         })
@@ -97,6 +97,18 @@ impl Server {
             "function host ready"
         );
 
+        let listener = TcpListener::bind(opts.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.listen))?;
+        let advertise = opts.advertise_url.clone().unwrap_or(format!("http://{}", listener.local_addr()?));
+        let lease = kv.redis_connection().map(|c| crate::room_lease::Lease::new(c, advertise));
+        let selector_config = origo_shared::node::SelectorConfig {
+            stale_after_ms: variables.get("node_stale_after_ms").and_then(|v| v.parse().ok()).unwrap_or(15_000),
+        };
+        let hub =
+            crate::room_actor::Coordinators::start(kv.clone(), opts.room_settings(), selector_config, lease).await;
+        let sockets = Arc::new(crate::room_socket::RoomSockets { hub, variables: Arc::new(variables) });
+
         let state = Arc::new(AppState {
             mode,
             turn,
@@ -106,11 +118,8 @@ impl Server {
             routes: RouteTable::new(manifest.routes.clone()),
             metrics,
         });
-        let router = router(state);
+        let router = router(state, sockets);
         internal.set(router.clone());
-        let listener = TcpListener::bind(opts.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.listen))?;
         Ok(Server { listener, router })
     }
 
@@ -127,8 +136,9 @@ impl Server {
     }
 }
 
-fn router(state: Arc<AppState>) -> Router {
+fn router(state: Arc<AppState>, sockets: Arc<crate::room_socket::RoomSockets>) -> Router {
     Router::new()
+        .route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))

@@ -41,6 +41,32 @@ impl Plan {
 pub struct Usage {
     pub participant_seconds: u64,
     pub rooms_created: u64,
+    /// Exact participant time; `participant_seconds` is this rounded down.
+    #[serde(default)]
+    pub participant_ms: u64,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: &Usage) {
+        self.participant_ms += other.participant_ms.max(other.participant_seconds * 1000);
+        self.participant_seconds = self.participant_ms / 1000;
+        self.rooms_created += other.rooms_created;
+    }
+}
+
+/// The organisation's usage in `month`: the sum of the records under `usage:{org}:{month}`
+/// (one per room, each written only by that room's coordinator).
+pub async fn usage_of(p: &impl Platform, org: &str, month: &str) -> Result<Usage, ApiError> {
+    let mut total = Usage::default();
+    let exact = format!("usage:{org}:{month}");
+    for k in p.kv_keys(&exact).await.map_err(unavailable)? {
+        if (k == exact || k.starts_with(&format!("{exact}:")))
+            && let Some(u) = p.kv_get_json::<Usage>(&k).await.map_err(unavailable)?
+        {
+            total.add(&u);
+        }
+    }
+    Ok(total)
 }
 
 /// `YYYY-MM` of a Unix time in milliseconds (proleptic Gregorian, UTC).
@@ -99,7 +125,7 @@ async fn usage(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         Some(_) => return Err(ApiError::bad_request("month must be YYYY-MM")),
         None => month_of(p.now_ms()),
     };
-    let usage: Usage = p.kv_get_json(&format!("usage:{org}:{month}")).await.map_err(unavailable)?.unwrap_or_default();
+    let usage = usage_of(p, &org, &month).await?;
     Ok(reply::json(
         StatusCode::OK,
         &serde_json::json!({ "month": month, "usage": usage, "plan": Plan::from_platform(p) }),

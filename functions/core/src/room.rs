@@ -18,7 +18,7 @@ use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::guest_org;
-use crate::billing::{Plan, Usage, month_of};
+use crate::billing::{Plan, month_of, usage_of};
 use crate::location::{self, OriginSource};
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
@@ -388,8 +388,7 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     if seats_taken(p, &org, name, &identity, now).await? >= limit {
         return Err(ApiError::new(ErrorCode::LimitExceeded, format!("room {name} is full ({limit} participants)")));
     }
-    let usage: Usage =
-        p.kv_get_json(&format!("usage:{org}:{}", month_of(now))).await.map_err(unavailable)?.unwrap_or_default();
+    let usage = usage_of(p, &org, &month_of(now)).await?;
     if usage.participant_seconds >= plan.participant_minutes_per_month.saturating_mul(60) {
         return Err(ApiError::new(
             ErrorCode::LimitExceeded,

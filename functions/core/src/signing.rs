@@ -76,14 +76,21 @@ pub fn parse_signing_key(entry: &str) -> Result<TokenKey, String> {
 
 impl TokenConfig {
     pub fn from_platform(p: &impl Platform) -> Result<Self, ApiError> {
+        Self::from_variables(|name| p.variable(name))
+    }
+
+    /// From variables looked up by name (hosts that verify tokens natively use this).
+    pub fn from_variables(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
+        let var = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let num = |name: &str, default: u64| var(name).and_then(|v| v.parse().ok()).unwrap_or(default);
         let mut keys = KeySet::new();
-        if let Some(list) = var(p, "token_signing_keys") {
+        if let Some(list) = var("token_signing_keys") {
             for entry in list.split(',').filter(|e| !e.trim().is_empty()) {
                 keys.insert(parse_signing_key(entry).map_err(misconfigured)?);
             }
         }
-        if let Some(secret) = var(p, "token_secret") {
-            let kid = var(p, "token_kid").unwrap_or_else(|| "primary".into());
+        if let Some(secret) = var("token_secret") {
+            let kid = var("token_kid").unwrap_or_else(|| "primary".into());
             if keys.get(&kid).is_some() {
                 return Err(misconfigured(format!("kid {kid} names two keys")));
             }
@@ -97,11 +104,11 @@ impl TokenConfig {
         }
         Ok(TokenConfig {
             keys,
-            issuer: var(p, "token_issuer").unwrap_or_else(|| "origo".into()),
-            guest_ttl_secs: num_var(p, "guest_ttl_secs", 900),
-            access_ttl_secs: num_var(p, "access_ttl_secs", 900),
-            participant_ttl_secs: num_var(p, "participant_ttl_secs", 6 * 3600),
-            refresh_ttl_secs: num_var(p, "refresh_ttl_secs", 30 * 86_400),
+            issuer: var("token_issuer").unwrap_or_else(|| "origo".into()),
+            guest_ttl_secs: num("guest_ttl_secs", 900),
+            access_ttl_secs: num("access_ttl_secs", 900),
+            participant_ttl_secs: num("participant_ttl_secs", 6 * 3600),
+            refresh_ttl_secs: num("refresh_ttl_secs", 30 * 86_400),
         })
     }
 

@@ -1,0 +1,519 @@
+//! Room coordinators: one actor (a task with a mailbox) per active room, owning the room's
+//! [`RoomState`] like a Durable Object — events are applied one at a time, the state is
+//! durable before any message that depends on it goes out (output gate), alarms survive
+//! restarts, idle rooms are evicted and rehydrated from storage on the next use.
+//!
+//! With Redis, several `origo edge` processes share the work: each room has one owner, held by
+//! a lease ([`crate::room_lease`]); the others forward its WebSockets to the owner.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use origo_functions::billing::{Usage, month_of};
+use origo_functions::coordinator::{ConnId, Effect, Event, Joiner, RoomState, Settings, close};
+use origo_shared::node::{NodeDescriptor, NodeKind, NodeRequest, NodeSelector, Origin, SelectorConfig};
+use origo_shared::signal::{ClientMessage, MediaAssignment};
+use tokio::sync::{Mutex, Notify, mpsc};
+
+use crate::kv::KvBackend;
+use crate::room_lease::{Lease, LeaseOutcome};
+
+/// The key-value store the functions and the coordinators share.
+pub const STORE: &str = "default";
+/// Messages waiting for one slow client before it is dropped.
+pub const OUTBOX: usize = 512;
+/// An actor with no connection stops after this long (its alarm still fires).
+const IDLE_EVICT: Duration = Duration::from_secs(30);
+
+/// A room: (organisation, name).
+pub type RoomKey = (String, String);
+
+/// What a connection's writer sends.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    Frame(Arc<str>),
+    Close(u16, String),
+}
+
+/// The actor's handle on one connection.
+#[derive(Clone)]
+pub struct ConnHandle {
+    pub tx: mpsc::Sender<Outgoing>,
+    /// Fired when the client cannot keep up: its writer closes with [`close::TOO_SLOW`].
+    pub kill: Arc<Notify>,
+}
+
+/// Into a room's mailbox.
+pub enum Command {
+    Connect { conn: ConnId, who: Joiner, last_seq: Option<u64>, handle: ConnHandle },
+    Client { conn: ConnId, msg: ClientMessage },
+    Disconnect { conn: ConnId },
+    Nodes(Arc<Vec<NodeDescriptor>>),
+}
+
+/// Where a connection for a room must go.
+pub enum Route {
+    Here(mpsc::Sender<Command>),
+    /// Another process owns the room: forward to this base URL.
+    Elsewhere(String),
+}
+
+/// Every room actor of this process.
+pub struct Coordinators {
+    kv: KvBackend,
+    rooms: Mutex<HashMap<RoomKey, mpsc::Sender<Command>>>,
+    next_conn: AtomicU64,
+    pub settings: Settings,
+    pub selector_config: SelectorConfig,
+    lease: Option<Lease>,
+    alarms: mpsc::UnboundedSender<(u64, RoomKey)>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn snapshot_key(key: &RoomKey) -> String {
+    format!("coord:{}:{}", key.0, key.1)
+}
+
+impl Coordinators {
+    /// Starts the hub: the alarm scheduler (fed with every stored room's alarm, so alarms
+    /// survive a restart) and the node watcher.
+    pub async fn start(
+        kv: KvBackend,
+        settings: Settings,
+        selector_config: SelectorConfig,
+        lease: Option<Lease>,
+    ) -> Arc<Self> {
+        let (alarms, alarm_rx) = mpsc::unbounded_channel();
+        let hub = Arc::new(Coordinators {
+            kv,
+            rooms: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            settings,
+            selector_config,
+            lease,
+            alarms,
+        });
+        tokio::spawn(alarm_scheduler(Arc::downgrade(&hub), alarm_rx));
+        tokio::spawn(node_watcher(Arc::downgrade(&hub)));
+        match hub.kv.keys(STORE).await {
+            Ok(keys) => {
+                for k in keys.iter().filter(|k| k.starts_with("coord:")) {
+                    if let Ok(Some(bytes)) = hub.kv.get(STORE, k).await
+                        && let Ok(state) = serde_json::from_slice::<RoomState>(&bytes)
+                        && let Some(at) = state.alarm_at_ms
+                    {
+                        let _ = hub.alarms.send((at, (state.org.clone(), state.room.clone())));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot scan stored rooms for alarms: {e}"),
+        }
+        hub
+    }
+
+    pub fn kv(&self) -> &KvBackend {
+        &self.kv
+    }
+
+    pub fn next_conn(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Active rooms in this process.
+    pub async fn active(&self) -> usize {
+        self.rooms.lock().await.len()
+    }
+
+    /// The mailbox of the room's actor, starting it if needed — or the owner elsewhere.
+    pub async fn route(self: &Arc<Self>, key: &RoomKey) -> anyhow::Result<Route> {
+        let mut rooms = self.rooms.lock().await;
+        if let Some(tx) = rooms.get(key).filter(|tx| !tx.is_closed()) {
+            return Ok(Route::Here(tx.clone()));
+        }
+        if let Some(lease) = &self.lease {
+            match lease.acquire(key).await? {
+                LeaseOutcome::Mine => {}
+                LeaseOutcome::Held { by_url } => return Ok(Route::Elsewhere(by_url)),
+            }
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        rooms.insert(key.clone(), tx.clone());
+        tokio::spawn(run_actor(self.clone(), key.clone(), rx));
+        Ok(Route::Here(tx))
+    }
+
+    /// Sends to the room's actor in this process, starting it when needed.
+    pub async fn send_local(self: &Arc<Self>, key: &RoomKey, cmd: Command) {
+        let mut cmd = Some(cmd);
+        for _ in 0..3 {
+            match self.route(key).await {
+                Ok(Route::Here(tx)) => match tx.send(cmd.take().expect("command")).await {
+                    Ok(()) => return,
+                    Err(mpsc::error::SendError(c)) => cmd = Some(c),
+                },
+                Ok(Route::Elsewhere(_)) => return,
+                Err(e) => {
+                    tracing::warn!(org = %key.0, room = %key.1, "cannot reach the room: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stops tracking `key` unless a newer actor took its place; true when removed.
+    async fn retire(&self, key: &RoomKey, rx: &mpsc::Receiver<Command>) -> bool {
+        let mut rooms = self.rooms.lock().await;
+        if !rx.is_empty() {
+            return false;
+        }
+        rooms.remove(key);
+        true
+    }
+}
+
+/// Wakes evicted rooms whose alarm is due (and rooms found in storage at start).
+async fn alarm_scheduler(hub: std::sync::Weak<Coordinators>, mut rx: mpsc::UnboundedReceiver<(u64, RoomKey)>) {
+    let mut due: BTreeSet<(u64, RoomKey)> = BTreeSet::new();
+    loop {
+        let next = due.first().map(|(at, _)| *at);
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            item = rx.recv() => match item {
+                Some(item) => { due.insert(item); }
+                None => return,
+            },
+            () = sleep => {
+                let Some(hub) = hub.upgrade() else { return };
+                while let Some((at, key)) = due.first().cloned() {
+                    if at > now_ms() { break; }
+                    due.remove(&(at, key.clone()));
+                    // Starting the actor is enough: it loads the state and fires the due alarm.
+                    let running = hub.rooms.lock().await.get(&key).is_some_and(|tx| !tx.is_closed());
+                    if !running && let Err(e) = hub.route(&key).await {
+                        tracing::warn!(org = %key.0, room = %key.1, "cannot wake the room: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every few seconds, hands the node registry to every room so rooms on a lost node move.
+async fn node_watcher(hub: std::sync::Weak<Coordinators>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3));
+    loop {
+        tick.tick().await;
+        let Some(hub) = hub.upgrade() else { return };
+        let rooms: Vec<mpsc::Sender<Command>> = hub.rooms.lock().await.values().cloned().collect();
+        if rooms.is_empty() {
+            continue;
+        }
+        let mut nodes = Vec::new();
+        if let Ok(keys) = hub.kv.keys(STORE).await {
+            for k in keys.iter().filter(|k| k.starts_with("node:")) {
+                if let Ok(Some(b)) = hub.kv.get(STORE, k).await
+                    && let Ok(n) = serde_json::from_slice::<NodeDescriptor>(&b)
+                {
+                    nodes.push(n);
+                }
+            }
+        }
+        let nodes = Arc::new(nodes);
+        for tx in rooms {
+            let _ = tx.try_send(Command::Nodes(nodes.clone()));
+        }
+    }
+}
+
+/// The media assignment for a registered node.
+pub fn assignment(n: &NodeDescriptor) -> Option<MediaAssignment> {
+    let control = n.addresses.control_url.as_ref()?;
+    Some(MediaAssignment {
+        node_id: n.id.clone(),
+        region: n.region.clone(),
+        session_url: format!("{}/v1/sessions", control.trim_end_matches('/')),
+    })
+}
+
+struct Actor {
+    hub: Arc<Coordinators>,
+    key: RoomKey,
+    state: RoomState,
+    conns: HashMap<ConnId, ConnHandle>,
+    /// Events the actor raises for itself (a client too slow to keep).
+    pending: VecDeque<Event>,
+}
+
+async fn load(hub: &Coordinators, key: &RoomKey) -> anyhow::Result<Option<RoomState>> {
+    match hub.kv.get(STORE, &snapshot_key(key)).await? {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// The room's empty timeout from its record (`room:{org}:{name}`), default 5 minutes.
+async fn empty_timeout_ms(hub: &Coordinators, key: &RoomKey) -> u64 {
+    let record = hub.kv.get(STORE, &format!("room:{}:{}", key.0, key.1)).await.ok().flatten();
+    record
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["empty_timeout_secs"].as_u64())
+        .unwrap_or(300)
+        * 1000
+}
+
+async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<Command>) {
+    let loaded = match load(&hub, &key).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(org = %key.0, room = %key.1, "cannot load the room: {e}");
+            hub.rooms.lock().await.remove(&key);
+            return;
+        }
+    };
+    let mut actor = match loaded {
+        Some(state) if !state.finished => {
+            let (state, fx) = state.rehydrated(now_ms());
+            tracing::info!(org = %key.0, room = %key.1, participants = state.members.len(), "room rehydrated");
+            let mut a =
+                Actor { hub: hub.clone(), key: key.clone(), state, conns: HashMap::new(), pending: VecDeque::new() };
+            if !a.execute(fx).await {
+                hub.rooms.lock().await.remove(&key);
+                return;
+            }
+            a
+        }
+        _ => {
+            let state = RoomState::new(&key.0, &key.1, empty_timeout_ms(&hub, &key).await, hub.settings);
+            Actor { hub: hub.clone(), key: key.clone(), state, conns: HashMap::new(), pending: VecDeque::new() }
+        }
+    };
+    let mut renew = tokio::time::interval(Duration::from_millis(crate::room_lease::RENEW_MS));
+    let mut idle_since = tokio::time::Instant::now();
+    loop {
+        let event = if let Some(e) = actor.pending.pop_front() {
+            e
+        } else {
+            let alarm = actor.state.alarm_at_ms;
+            let sleep = async {
+                match alarm {
+                    Some(at) => tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let idle = tokio::time::sleep_until(idle_since + IDLE_EVICT);
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => match actor.command(cmd) {
+                        Some(e) => e,
+                        None => continue,
+                    },
+                    None => break,
+                },
+                () = sleep => Event::Alarm,
+                _ = renew.tick(), if hub.lease.is_some() => {
+                    if let Some(lease) = &hub.lease
+                        && !lease.renew(&key).await
+                    {
+                        tracing::warn!(org = %key.0, room = %key.1, "lost the room's lease; handing it over");
+                        actor.close_all(1012, "the room moved; reconnect");
+                        hub.rooms.lock().await.remove(&key);
+                        return;
+                    }
+                    continue;
+                }
+                () = idle, if actor.conns.is_empty() => {
+                    if hub.retire(&key, &rx).await {
+                        if let Some(at) = actor.state.alarm_at_ms {
+                            let _ = hub.alarms.send((at, key.clone()));
+                        }
+                        if let Some(lease) = &hub.lease {
+                            lease.release(&key).await;
+                        }
+                        tracing::debug!(org = %key.0, room = %key.1, "idle room evicted");
+                        return;
+                    }
+                    idle_since = tokio::time::Instant::now();
+                    continue;
+                }
+            }
+        };
+        let fx = actor.state.apply(event, now_ms());
+        let finished = fx.contains(&Effect::Finished);
+        if !actor.execute(fx).await {
+            hub.rooms.lock().await.remove(&key);
+            return;
+        }
+        if !actor.conns.is_empty() {
+            idle_since = tokio::time::Instant::now();
+        }
+        if finished {
+            let _ = hub.kv.delete(STORE, &snapshot_key(&key)).await;
+            hub.rooms.lock().await.remove(&key);
+            if let Some(lease) = &hub.lease {
+                lease.release(&key).await;
+            }
+            tracing::info!(org = %key.0, room = %key.1, "room finished");
+            return;
+        }
+    }
+}
+
+impl Actor {
+    /// A mailbox command as a room event.
+    fn command(&mut self, cmd: Command) -> Option<Event> {
+        match cmd {
+            Command::Connect { conn, who, last_seq, handle } => {
+                self.conns.insert(conn, handle);
+                Some(Event::Connect { conn, who, last_seq })
+            }
+            Command::Client { conn, msg } => Some(Event::Client { conn, msg }),
+            Command::Disconnect { conn } => {
+                self.conns.remove(&conn);
+                Some(Event::Disconnect { conn })
+            }
+            Command::Nodes(nodes) => self.node_check(&nodes),
+        }
+    }
+
+    /// A `NodeLost` when a node the room uses is stale, draining or gone.
+    fn node_check(&self, nodes: &[NodeDescriptor]) -> Option<Event> {
+        let selector = NodeSelector::new(Default::default(), self.hub.selector_config.clone());
+        let now = now_ms();
+        let used: BTreeSet<&str> = self.state.members.values().filter_map(|m| m.info.node_id.as_deref()).collect();
+        let lost = used.into_iter().find(|id| match nodes.iter().find(|n| n.id == *id) {
+            Some(n) => n.draining || n.is_stale(now, selector.config.stale_after_ms),
+            None => true,
+        })?;
+        let region = nodes.iter().find(|n| n.id == lost).map(|n| n.region.clone());
+        let origin = region.map(|id| Origin::Region { id }).unwrap_or(Origin::Unknown);
+        let req = NodeRequest { kind: NodeKind::Media, origin, room_node: None };
+        let replacement = selector.rank(nodes, &req, now).into_iter().find_map(assignment);
+        replacement.as_ref()?;
+        Some(Event::NodeLost { node_id: lost.to_owned(), replacement })
+    }
+
+    fn deliver(&mut self, conn: ConnId, out: Outgoing) {
+        let Some(h) = self.conns.get(&conn) else { return };
+        if let Err(mpsc::error::TrySendError::Full(_)) = h.tx.try_send(out) {
+            // Never let one client stall the room: drop it.
+            tracing::info!(org = %self.key.0, room = %self.key.1, conn, "client too slow; dropped");
+            h.kill.notify_one();
+            self.conns.remove(&conn);
+            self.pending.push_back(Event::Disconnect { conn });
+        }
+    }
+
+    fn close_all(&mut self, code: u16, reason: &str) {
+        for (_, h) in self.conns.drain() {
+            let _ = h.tx.try_send(Outgoing::Close(code, reason.to_owned()));
+        }
+    }
+
+    /// Carries out effects; false when the room must stop (its state could not be saved).
+    async fn execute(&mut self, fx: Vec<Effect>) -> bool {
+        if fx.contains(&Effect::Persist) {
+            let bytes = match serde_json::to_vec(&self.state) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("cannot serialise the room: {e}");
+                    return false;
+                }
+            };
+            // Output gate: nothing of this event goes out before the state is durable.
+            if let Err(e) = self.hub.kv.set(STORE, &snapshot_key(&self.key), &bytes).await {
+                tracing::error!(org = %self.key.0, room = %self.key.1, "cannot save the room; closing its connections: {e}");
+                self.close_all(1011, "the room's storage is unavailable; reconnect");
+                return false;
+            }
+        }
+        let (org, room) = (self.key.0.clone(), self.key.1.clone());
+        for effect in fx {
+            match effect {
+                Effect::Persist | Effect::SetAlarm(_) | Effect::Finished => {}
+                Effect::Send { conn, msg } => {
+                    let frame: Arc<str> = msg.to_frame().into();
+                    self.deliver(conn, Outgoing::Frame(frame));
+                }
+                Effect::Broadcast { msg, except } => {
+                    let frame: Arc<str> = msg.to_frame().into();
+                    let targets: Vec<ConnId> = self.state.connections().filter(|c| Some(*c) != except).collect();
+                    for conn in targets {
+                        self.deliver(conn, Outgoing::Frame(frame.clone()));
+                    }
+                }
+                Effect::Close { conn, code, reason } => {
+                    if let Some(h) = self.conns.remove(&conn) {
+                        let _ = h.tx.try_send(Outgoing::Close(code, reason));
+                    }
+                }
+                Effect::StoreChat(m) => {
+                    let id = format!("{:016}-{:010}", m.sent_at_ms, m.seq);
+                    let stored = serde_json::json!({
+                        "id": id, "from": m.from, "from_name": m.from_name, "text": m.text, "sent_at_ms": m.sent_at_ms,
+                    });
+                    self.kv_set(&format!("chat:{org}:{room}:{id}"), stored.to_string().as_bytes()).await;
+                }
+                Effect::Webhook { event, data } => {
+                    let at = now_ms();
+                    let id = format!("{at:016}-{:08x}", rand_u32());
+                    let body = serde_json::json!({ "type": event, "timestamp": at / 1000, "data": data });
+                    self.kv_set(&format!("webhook_outbox:{org}:{id}"), body.to_string().as_bytes()).await;
+                }
+                Effect::Usage { ms, .. } => {
+                    let key = format!("usage:{org}:{}:room:{room}", month_of(now_ms()));
+                    let mut usage: Usage = match self.hub.kv.get(STORE, &key).await {
+                        Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+                        _ => Usage::default(),
+                    };
+                    usage.participant_ms += ms;
+                    usage.participant_seconds = usage.participant_ms / 1000;
+                    if let Ok(bytes) = serde_json::to_vec(&usage) {
+                        self.kv_set(&key, &bytes).await;
+                    }
+                }
+                Effect::SeatHeld { identity, until_ms } => {
+                    let seat = serde_json::json!({ "expires_at_ms": until_ms });
+                    self.kv_set(&format!("seat:{org}:{room}:{identity}"), seat.to_string().as_bytes()).await;
+                }
+                Effect::SeatFreed { identity } => {
+                    if let Err(e) = self.hub.kv.delete(STORE, &format!("seat:{org}:{room}:{identity}")).await {
+                        tracing::warn!("cannot free a seat: {e}");
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    async fn kv_set(&self, key: &str, value: &[u8]) {
+        if let Err(e) = self.hub.kv.set(STORE, key, value).await {
+            tracing::warn!(key = key.split(':').next().unwrap_or(""), "cannot write: {e}");
+        }
+    }
+}
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    let _ = getrandom03::fill(&mut b);
+    u32::from_le_bytes(b)
+}
+
+/// A room's coordinator answered with this close frame.
+pub fn too_slow() -> (u16, &'static str) {
+    (close::TOO_SLOW, "too slow to keep up with the room")
+}
+
+/// Parses and checks one client frame.
+pub fn parse_client(frame: &str) -> Result<ClientMessage, origo_shared::signal::SignalError> {
+    ClientMessage::parse(frame)
+}

@@ -1,0 +1,274 @@
+//! `GET /v1/rooms/{room}/ws`: a participant's WebSocket to the room's coordinator.
+//!
+//! Authenticated by the participant token (`?access_token=…`, since browsers cannot set headers
+//! on a WebSocket, or `Authorization: Bearer`): it must be a participant token of the room's
+//! organisation whose grants allow joining `{room}`. The first frame is `join`; after that,
+//! frames go to the room in order. Each connection has a bounded outbox: a client that cannot
+//! keep up is closed with 4009 rather than slowing the room down. When another process owns the
+//! room (Redis scale-out) the socket is forwarded there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use origo_functions::coordinator::{Joiner, close};
+use origo_functions::signing::TokenConfig;
+use origo_shared::signal::{ClientMessage, MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage};
+use origo_shared::token::{self, TokenKind};
+use origo_shared::{ApiError, ErrorCode, node::NodeDescriptor};
+use serde::Deserialize;
+use tokio::sync::{Notify, mpsc};
+
+use crate::http_error::HttpError;
+use crate::room_actor::{
+    Command, ConnHandle, Coordinators, OUTBOX, Outgoing, RoomKey, Route, STORE, assignment, parse_client, too_slow,
+};
+
+/// How long a new connection may take to send `join`.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the socket handler needs.
+pub struct RoomSockets {
+    pub hub: Arc<Coordinators>,
+    pub variables: Arc<std::collections::HashMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    access_token: Option<String>,
+}
+
+fn valid_room(name: &str) -> bool {
+    origo_functions::room::valid_room_name(name)
+}
+
+/// Upgrades after checking the token; refusals are the usual JSON error bodies.
+pub async fn handler(
+    State(sockets): State<Arc<RoomSockets>>,
+    Path(room): Path<String>,
+    Query(q): Query<WsQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    match authorize(&sockets, &room, q.access_token.as_deref(), &headers).await {
+        Ok((key, who, raw_token)) => {
+            let route = match sockets.hub.route(&key).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("cannot place the room: {e}");
+                    return HttpError::from(ApiError::new(ErrorCode::Unavailable, "the room is unavailable; retry"))
+                        .into_response();
+                }
+            };
+            ws.max_message_size(MAX_CLIENT_FRAME_BYTES).on_upgrade(move |socket| async move {
+                match route {
+                    Route::Here(_) => serve(sockets.hub.clone(), key, who, socket).await,
+                    Route::Elsewhere(url) => forward(url, &key.1, &raw_token, socket).await,
+                }
+            })
+        }
+        Err(e) => {
+            tracing::info!(room = %room.chars().take(64).collect::<String>(), code = e.code.as_str(), "room socket refused");
+            HttpError::from(e).into_response()
+        }
+    }
+}
+
+async fn authorize(
+    sockets: &RoomSockets,
+    room: &str,
+    query_token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(RoomKey, Joiner, String), ApiError> {
+    if !valid_room(room) {
+        return Err(ApiError::not_found(format!("no room named {}", room.chars().take(64).collect::<String>())));
+    }
+    let raw = match query_token {
+        Some(t) => t.to_owned(),
+        None => headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::unauthorized("send the participant token as ?access_token= or a bearer token"))?,
+    };
+    let vars = sockets.variables.clone();
+    let config = TokenConfig::from_variables(|n| vars.get(n).cloned())?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let claims = token::verify(raw.trim(), &config.keys, &config.expectations(), now)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    if claims.kind != TokenKind::Participant {
+        return Err(ApiError::forbidden(
+            "join the room first (POST /v1/rooms/{room}/join) and use its participant token",
+        ));
+    }
+    let org = claims.org.clone().ok_or_else(|| ApiError::unauthorized("participant token without an organisation"))?;
+    if !claims.grants.can_join(room) {
+        return Err(ApiError::forbidden(format!("this token's grants do not allow it to join room {room}")));
+    }
+    let media = match &claims.node {
+        Some(node) => match sockets.hub.kv().get(STORE, &format!("node:{node}")).await {
+            Ok(Some(b)) => serde_json::from_slice::<NodeDescriptor>(&b).ok().as_ref().and_then(assignment),
+            _ => None,
+        },
+        None => None,
+    };
+    let who = Joiner {
+        identity: claims.sub.clone(),
+        name: claims.name.clone().unwrap_or_else(|| claims.sub.clone()),
+        metadata: claims.metadata.clone(),
+        admin: claims.grants.can_admin(room),
+        publish_data: claims.grants.publish_data,
+        hidden: claims.grants.hidden,
+        media,
+    };
+    Ok(((org, room.to_owned()), who, raw))
+}
+
+fn close_frame(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason.chars().take(100).collect::<String>()) }))
+}
+
+fn error_frame(code: &str, message: &str) -> Message {
+    let msg = ServerMessage::Error { code: code.into(), message: message.into() };
+    Message::Text(Utf8Bytes::from(msg.to_frame()))
+}
+
+/// Runs one connection against the local actor.
+async fn serve(hub: Arc<Coordinators>, key: RoomKey, who: Joiner, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    // `join` first.
+    let first = tokio::time::timeout(JOIN_TIMEOUT, stream.next()).await;
+    let last_seq = match first {
+        Ok(Some(Ok(Message::Text(t)))) => match parse_client(&t) {
+            Ok(ClientMessage::Join { protocol, last_seq }) if protocol <= PROTOCOL_VERSION => last_seq,
+            Ok(_) => {
+                let _ = sink.send(error_frame("not_joined", "the first message must be join")).await;
+                let _ = sink.send(close_frame(1008, "join first")).await;
+                return;
+            }
+            Err(e) => {
+                let _ = sink.send(error_frame(e.code(), &e.to_string())).await;
+                let _ = sink.send(close_frame(1008, "bad join")).await;
+                return;
+            }
+        },
+        _ => {
+            let _ = sink.send(close_frame(1008, "join first")).await;
+            return;
+        }
+    };
+    let conn = hub.next_conn();
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(OUTBOX);
+    let kill = Arc::new(Notify::new());
+    let writer_kill = kill.clone();
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                out = rx.recv() => match out {
+                    Some(Outgoing::Frame(f)) => {
+                        if sink.send(Message::Text(Utf8Bytes::from(&*f))).await.is_err() { break; }
+                    }
+                    Some(Outgoing::Close(code, reason)) => {
+                        let _ = sink.send(close_frame(code, &reason)).await;
+                        break;
+                    }
+                    None => break,
+                },
+                () = writer_kill.notified() => {
+                    let (code, reason) = too_slow();
+                    let _ = sink.send(close_frame(code, reason)).await;
+                    break;
+                }
+            }
+        }
+        let _ = sink.close().await;
+    });
+    hub.send_local(&key, Command::Connect { conn, who, last_seq, handle: ConnHandle { tx: tx.clone(), kill } }).await;
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(Message::Text(t)) => match parse_client(&t) {
+                Ok(msg) => hub.send_local(&key, Command::Client { conn, msg }).await,
+                Err(err) => {
+                    tracing::info!(conn, "bad frame from a client");
+                    let _ = tx.try_send(Outgoing::Frame(err.to_message().to_frame().into()));
+                }
+            },
+            Ok(Message::Binary(_)) => {
+                let _ = tx.try_send(Outgoing::Frame(
+                    ServerMessage::Error { code: "invalid".into(), message: "frames are JSON text".into() }
+                        .to_frame()
+                        .into(),
+                ));
+            }
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if writer.is_finished() {
+            break;
+        }
+    }
+    hub.send_local(&key, Command::Disconnect { conn }).await;
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+/// Pipes the client's socket to the owner's, frame by frame, both ways.
+async fn forward(base_url: String, room: &str, token: &str, client: WebSocket) {
+    use tokio_tungstenite::tungstenite::Message as T;
+    let ws_url = format!(
+        "{}/v1/rooms/{room}/ws?access_token={token}",
+        base_url.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1)
+    );
+    let (mut client_tx, mut client_rx) = client.split();
+    let upstream = match tokio_tungstenite::connect_async(ws_url.as_str()).await {
+        Ok((s, _)) => s,
+        Err(e) => {
+            tracing::warn!(owner = %base_url, "cannot reach the room's owner: {e}");
+            let _ = client_tx.send(close_frame(1012, "the room is moving; reconnect")).await;
+            return;
+        }
+    };
+    let (mut up_tx, mut up_rx) = upstream.split();
+    let to_owner = async {
+        while let Some(Ok(m)) = client_rx.next().await {
+            let m = match m {
+                Message::Text(t) => T::Text(t.as_str().into()),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if up_tx.send(m).await.is_err() {
+                break;
+            }
+        }
+        let _ = up_tx.close().await;
+    };
+    let to_client = async {
+        while let Some(Ok(m)) = up_rx.next().await {
+            let m = match m {
+                T::Text(t) => Message::Text(Utf8Bytes::from(t.as_str())),
+                T::Close(frame) => {
+                    let (code, reason) =
+                        frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1000, String::new()));
+                    let _ = client_tx.send(close_frame(code, &reason)).await;
+                    return;
+                }
+                _ => continue,
+            };
+            if client_tx.send(m).await.is_err() {
+                return;
+            }
+        }
+        // The owner went away without a close: tell the client to reconnect.
+        let _ = client_tx.send(close_frame(1012, "the room is moving; reconnect")).await;
+    };
+    tokio::select! {
+        () = to_owner => {}
+        () = to_client => {}
+    }
+    let _ = close::NORMAL;
+}
