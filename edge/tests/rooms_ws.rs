@@ -409,3 +409,39 @@ fn two_processes_share_rooms_through_redis_and_survive_the_owner_dying() {
     });
     assert!(p2.log().contains("room rehydrated"));
 }
+
+#[test]
+fn participants_on_a_stale_node_are_told_to_reconnect_to_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = start_in(dir.path(), &["--var", "node_stale_after_ms=1500"], &[]);
+    rt().block_on(async {
+        let secret = node_secret(dir.path());
+        let beat = |id: &'static str, region: &'static str| {
+            let (o, secret) = (&o, secret.clone());
+            async move {
+                let hb = json!({"id": id, "region": region, "kind": "media", "capacity": 100, "load": 0,
+                                "addresses": {"control_url": format!("http://{id}.test:7880")}});
+                let (s, b) = post(o, "/v1/nodes/heartbeat", Some(&secret), hb).await;
+                assert_eq!(s, 200, "{b}");
+            }
+        };
+        beat("media-eu", "eu-west").await;
+        let t = participant(&o, "moving", "Ada").await;
+        let (mut ws, j) = joined(&o, "moving", &t, None).await;
+        assert_eq!(j["media"]["node_id"], "media-eu");
+        // media-eu stops heart-beating; media-us keeps going.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let moved = loop {
+            beat("media-us", "us-east").await;
+            send(&mut ws, json!({"type": "ping", "nonce": 1})).await;
+            if let Some(v) = next(&mut ws, Duration::from_millis(500)).await
+                && v["type"] == "reconnect_to_node"
+            {
+                break v;
+            }
+            assert!(std::time::Instant::now() < deadline, "no reconnect instruction");
+        };
+        assert_eq!(moved["media"]["node_id"], "media-us");
+        assert_eq!(moved["media"]["session_url"], "http://media-us.test:7880/v1/sessions");
+    });
+}
