@@ -157,6 +157,49 @@ impl KvBackend {
         }
     }
 
+    /// Writes (`Some`) and deletes (`None`) in one transaction: one commit for the lot on the
+    /// embedded store, one atomic `MULTI` on Redis.
+    pub async fn write_batch(&self, store: &str, ops: Vec<(String, Option<Vec<u8>>)>) -> Result<(), KvError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        match self {
+            KvBackend::Embedded(db) => {
+                let (db, store) = (db.clone(), store.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    let txn = db.begin_write().map_err(embedded)?;
+                    {
+                        let mut t = txn.open_table(table(&store)).map_err(embedded)?;
+                        for (k, v) in &ops {
+                            match v {
+                                Some(v) => {
+                                    t.insert(k.as_str(), v.as_slice()).map_err(embedded)?;
+                                }
+                                None => {
+                                    t.remove(k.as_str()).map_err(embedded)?;
+                                }
+                            }
+                        }
+                    }
+                    txn.commit().map_err(embedded)
+                })
+                .await?
+            }
+            KvBackend::Redis(conn) => {
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for (k, v) in &ops {
+                    match v {
+                        Some(v) => pipe.set(redis_key(store, k), v.as_slice()).ignore(),
+                        None => pipe.del(redis_key(store, k)).ignore(),
+                    };
+                }
+                let _: () = pipe.query_async(&mut conn.clone()).await?;
+                Ok(())
+            }
+        }
+    }
+
     pub async fn exists(&self, store: &str, key: &str) -> Result<bool, KvError> {
         match self {
             KvBackend::Embedded(_) => Ok(self.get(store, key).await?.is_some()),

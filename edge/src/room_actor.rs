@@ -24,6 +24,8 @@ use crate::room_lease::{Lease, LeaseOutcome};
 pub const STORE: &str = "default";
 /// Messages waiting for one slow client before it is dropped.
 pub const OUTBOX: usize = 512;
+/// Events applied together before one durable write (group commit).
+const MAX_BATCH: usize = 256;
 /// An actor with no connection stops after this long (its alarm still fires).
 const IDLE_EVICT: Duration = Duration::from_secs(30);
 
@@ -252,6 +254,8 @@ struct Actor {
     conns: HashMap<ConnId, ConnHandle>,
     /// Events the actor raises for itself (a client too slow to keep).
     pending: VecDeque<Event>,
+    /// The recipients of each broadcast of the current batch, in order.
+    targets: VecDeque<Vec<ConnId>>,
 }
 
 async fn load(hub: &Coordinators, key: &RoomKey) -> anyhow::Result<Option<RoomState>> {
@@ -285,8 +289,17 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
             let (state, fx) = state.rehydrated(now_ms());
             tracing::info!(org = %key.0, room = %key.1, participants = state.members.len(), "room rehydrated");
             let mut a =
-                Actor { hub: hub.clone(), key: key.clone(), state, conns: HashMap::new(), pending: VecDeque::new() };
-            if !a.execute(fx).await {
+                Actor { hub: hub.clone(), key: key.clone(), state, conns: HashMap::new(), pending: VecDeque::new(), targets: VecDeque::new() };
+            let mut resolved = Vec::new();
+            for e in fx {
+                if let Effect::Broadcast { msg, except } = e {
+                    a.targets.push_back(a.state.connections().filter(|c| Some(*c) != except).collect());
+                    resolved.push(Effect::Broadcast { msg, except: None });
+                } else {
+                    resolved.push(e);
+                }
+            }
+            if !a.execute(resolved).await {
                 hub.rooms.lock().await.remove(&key);
                 return;
             }
@@ -294,7 +307,7 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
         }
         _ => {
             let state = RoomState::new(&key.0, &key.1, empty_timeout_ms(&hub, &key).await, hub.settings);
-            Actor { hub: hub.clone(), key: key.clone(), state, conns: HashMap::new(), pending: VecDeque::new() }
+            Actor { hub: hub.clone(), key: key.clone(), state, conns: HashMap::new(), pending: VecDeque::new(), targets: VecDeque::new() }
         }
     };
     let mut renew = tokio::time::interval(Duration::from_millis(crate::room_lease::RENEW_MS));
@@ -347,7 +360,22 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
                 }
             }
         };
-        let fx = actor.state.apply(event, now_ms());
+        // Group commit: apply whatever else is already waiting, then make the lot durable with
+        // one write and only then deliver its messages (the output gate holds for every event).
+        let mut fx = Vec::new();
+        actor.step(event, &mut fx);
+        for _ in 0..MAX_BATCH {
+            let next = match actor.pending.pop_front() {
+                Some(e) => Some(e),
+                None => match rx.try_recv() {
+                    Ok(cmd) => actor.command(cmd),
+                    Err(_) => break,
+                },
+            };
+            if let Some(e) = next {
+                actor.step(e, &mut fx);
+            }
+        }
         let finished = fx.contains(&Effect::Finished);
         if !actor.execute(fx).await {
             hub.rooms.lock().await.remove(&key);
@@ -369,6 +397,21 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
 }
 
 impl Actor {
+    /// Applies one event, fixing each broadcast's recipients as of this event (a participant
+    /// who joins later in the same batch must not receive what happened before its `joined`).
+    fn step(&mut self, event: Event, fx: &mut Vec<Effect>) {
+        for e in self.state.apply(event, now_ms()) {
+            match e {
+                Effect::Broadcast { msg, except } => {
+                    let targets: Vec<ConnId> = self.state.connections().filter(|c| Some(*c) != except).collect();
+                    fx.push(Effect::Broadcast { msg, except: None });
+                    self.targets.push_back(targets);
+                }
+                other => fx.push(other),
+            }
+        }
+    }
+
     /// A mailbox command as a room event.
     fn command(&mut self, cmd: Command) -> Option<Event> {
         match cmd {
@@ -420,34 +463,74 @@ impl Actor {
     }
 
     /// Carries out effects; false when the room must stop (its state could not be saved).
+    ///
+    /// Every write the effects ask for — the room's state, chat history, seats, usage, webhook
+    /// events — goes into one transaction, committed before any message is delivered.
     async fn execute(&mut self, fx: Vec<Effect>) -> bool {
-        if fx.contains(&Effect::Persist) {
-            let bytes = match serde_json::to_vec(&self.state) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!("cannot serialise the room: {e}");
-                    return false;
+        let (org, room) = (self.key.0.clone(), self.key.1.clone());
+        let mut writes: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        let mut usage_ms = 0u64;
+        for effect in &fx {
+            match effect {
+                Effect::Persist if !writes.iter().any(|(k, _)| k.starts_with("coord:")) => {
+                    match serde_json::to_vec(&self.state) {
+                        Ok(b) => writes.push((snapshot_key(&self.key), Some(b))),
+                        Err(e) => {
+                            tracing::error!("cannot serialise the room: {e}");
+                            return false;
+                        }
+                    }
                 }
-            };
-            // Output gate: nothing of this event goes out before the state is durable.
-            if let Err(e) = self.hub.kv.set(STORE, &snapshot_key(&self.key), &bytes).await {
-                tracing::error!(org = %self.key.0, room = %self.key.1, "cannot save the room; closing its connections: {e}");
-                self.close_all(1011, "the room's storage is unavailable; reconnect");
-                return false;
+                Effect::StoreChat(m) => {
+                    let id = format!("{:016}-{:010}", m.sent_at_ms, m.seq);
+                    let stored = serde_json::json!({
+                        "id": id, "from": m.from, "from_name": m.from_name, "text": m.text, "sent_at_ms": m.sent_at_ms,
+                    });
+                    writes.push((format!("chat:{org}:{room}:{id}"), Some(stored.to_string().into_bytes())));
+                }
+                Effect::Webhook { event, data } => {
+                    let at = now_ms();
+                    let id = format!("{at:016}-{:08x}", rand_u32());
+                    let body = serde_json::json!({ "type": event, "timestamp": at / 1000, "data": data });
+                    writes.push((format!("webhook_outbox:{org}:{id}"), Some(body.to_string().into_bytes())));
+                }
+                Effect::Usage { ms, .. } => usage_ms += ms,
+                Effect::SeatHeld { identity, until_ms } => {
+                    let seat = serde_json::json!({ "expires_at_ms": until_ms });
+                    writes.push((format!("seat:{org}:{room}:{identity}"), Some(seat.to_string().into_bytes())));
+                }
+                Effect::SeatFreed { identity } => writes.push((format!("seat:{org}:{room}:{identity}"), None)),
+                _ => {}
             }
         }
-        let (org, room) = (self.key.0.clone(), self.key.1.clone());
+        if usage_ms > 0 {
+            // Only this room's owner writes this record, so read-modify-write is safe.
+            let key = format!("usage:{org}:{}:room:{room}", month_of(now_ms()));
+            let mut usage: Usage = match self.hub.kv.get(STORE, &key).await {
+                Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+                _ => Usage::default(),
+            };
+            usage.participant_ms += usage_ms;
+            usage.participant_seconds = usage.participant_ms / 1000;
+            if let Ok(bytes) = serde_json::to_vec(&usage) {
+                writes.push((key, Some(bytes)));
+            }
+        }
+        // Output gate: nothing of these events goes out before their writes are durable.
+        if let Err(e) = self.hub.kv.write_batch(STORE, writes).await {
+            tracing::error!(org = %org, room = %room, "cannot save the room; closing its connections: {e}");
+            self.close_all(1011, "the room's storage is unavailable; reconnect");
+            return false;
+        }
         for effect in fx {
             match effect {
-                Effect::Persist | Effect::SetAlarm(_) | Effect::Finished => {}
                 Effect::Send { conn, msg } => {
                     let frame: Arc<str> = msg.to_frame().into();
                     self.deliver(conn, Outgoing::Frame(frame));
                 }
-                Effect::Broadcast { msg, except } => {
+                Effect::Broadcast { msg, .. } => {
                     let frame: Arc<str> = msg.to_frame().into();
-                    let targets: Vec<ConnId> = self.state.connections().filter(|c| Some(*c) != except).collect();
-                    for conn in targets {
+                    for conn in self.targets.pop_front().unwrap_or_default() {
                         self.deliver(conn, Outgoing::Frame(frame.clone()));
                     }
                 }
@@ -456,49 +539,10 @@ impl Actor {
                         let _ = h.tx.try_send(Outgoing::Close(code, reason));
                     }
                 }
-                Effect::StoreChat(m) => {
-                    let id = format!("{:016}-{:010}", m.sent_at_ms, m.seq);
-                    let stored = serde_json::json!({
-                        "id": id, "from": m.from, "from_name": m.from_name, "text": m.text, "sent_at_ms": m.sent_at_ms,
-                    });
-                    self.kv_set(&format!("chat:{org}:{room}:{id}"), stored.to_string().as_bytes()).await;
-                }
-                Effect::Webhook { event, data } => {
-                    let at = now_ms();
-                    let id = format!("{at:016}-{:08x}", rand_u32());
-                    let body = serde_json::json!({ "type": event, "timestamp": at / 1000, "data": data });
-                    self.kv_set(&format!("webhook_outbox:{org}:{id}"), body.to_string().as_bytes()).await;
-                }
-                Effect::Usage { ms, .. } => {
-                    let key = format!("usage:{org}:{}:room:{room}", month_of(now_ms()));
-                    let mut usage: Usage = match self.hub.kv.get(STORE, &key).await {
-                        Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
-                        _ => Usage::default(),
-                    };
-                    usage.participant_ms += ms;
-                    usage.participant_seconds = usage.participant_ms / 1000;
-                    if let Ok(bytes) = serde_json::to_vec(&usage) {
-                        self.kv_set(&key, &bytes).await;
-                    }
-                }
-                Effect::SeatHeld { identity, until_ms } => {
-                    let seat = serde_json::json!({ "expires_at_ms": until_ms });
-                    self.kv_set(&format!("seat:{org}:{room}:{identity}"), seat.to_string().as_bytes()).await;
-                }
-                Effect::SeatFreed { identity } => {
-                    if let Err(e) = self.hub.kv.delete(STORE, &format!("seat:{org}:{room}:{identity}")).await {
-                        tracing::warn!("cannot free a seat: {e}");
-                    }
-                }
+                _ => {}
             }
         }
         true
-    }
-
-    async fn kv_set(&self, key: &str, value: &[u8]) {
-        if let Err(e) = self.hub.kv.set(STORE, key, value).await {
-            tracing::warn!(key = key.split(':').next().unwrap_or(""), "cannot write: {e}");
-        }
     }
 }
 
