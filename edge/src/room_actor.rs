@@ -288,8 +288,14 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
         Some(state) if !state.finished => {
             let (state, fx) = state.rehydrated(now_ms());
             tracing::info!(org = %key.0, room = %key.1, participants = state.members.len(), "room rehydrated");
-            let mut a =
-                Actor { hub: hub.clone(), key: key.clone(), state, conns: HashMap::new(), pending: VecDeque::new(), targets: VecDeque::new() };
+            let mut a = Actor {
+                hub: hub.clone(),
+                key: key.clone(),
+                state,
+                conns: HashMap::new(),
+                pending: VecDeque::new(),
+                targets: VecDeque::new(),
+            };
             let mut resolved = Vec::new();
             for e in fx {
                 if let Effect::Broadcast { msg, except } = e {
@@ -307,7 +313,14 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
         }
         _ => {
             let state = RoomState::new(&key.0, &key.1, empty_timeout_ms(&hub, &key).await, hub.settings);
-            Actor { hub: hub.clone(), key: key.clone(), state, conns: HashMap::new(), pending: VecDeque::new(), targets: VecDeque::new() }
+            Actor {
+                hub: hub.clone(),
+                key: key.clone(),
+                state,
+                conns: HashMap::new(),
+                pending: VecDeque::new(),
+                targets: VecDeque::new(),
+            }
         }
     };
     let mut renew = tokio::time::interval(Duration::from_millis(crate::room_lease::RENEW_MS));

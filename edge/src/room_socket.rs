@@ -171,7 +171,23 @@ async fn serve(hub: Arc<Coordinators>, key: RoomKey, who: Joiner, socket: WebSoc
             tokio::select! {
                 out = rx.recv() => match out {
                     Some(Outgoing::Frame(f)) => {
-                        if sink.send(Message::Text(Utf8Bytes::from(&*f))).await.is_err() { break; }
+                        // Write what is queued together and flush once: one syscall for a burst.
+                        if sink.feed(Message::Text(Utf8Bytes::from(&*f))).await.is_err() { break; }
+                        let mut closing = None;
+                        for _ in 0..64 {
+                            match rx.try_recv() {
+                                Ok(Outgoing::Frame(f)) => {
+                                    if sink.feed(Message::Text(Utf8Bytes::from(&*f))).await.is_err() { break; }
+                                }
+                                Ok(Outgoing::Close(code, reason)) => { closing = Some((code, reason)); break; }
+                                Err(_) => break,
+                            }
+                        }
+                        if sink.flush().await.is_err() { break; }
+                        if let Some((code, reason)) = closing {
+                            let _ = sink.send(close_frame(code, &reason)).await;
+                            break;
+                        }
                     }
                     Some(Outgoing::Close(code, reason)) => {
                         let _ = sink.send(close_frame(code, &reason)).await;
@@ -225,7 +241,7 @@ async fn forward(base_url: String, room: &str, token: &str, client: WebSocket) {
         base_url.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1)
     );
     let (mut client_tx, mut client_rx) = client.split();
-    let upstream = match tokio_tungstenite::connect_async(ws_url.as_str()).await {
+    let upstream = match tokio_tungstenite::connect_async_with_config(ws_url.as_str(), None, true).await {
         Ok((s, _)) => s,
         Err(e) => {
             tracing::warn!(owner = %base_url, "cannot reach the room's owner: {e}");
