@@ -58,6 +58,7 @@ impl Modify for SecuritySchemes {
         health,
         metrics,
         openapi_json,
+        room_socket,
         org::create,
         org::list,
         org::get_org,
@@ -125,6 +126,16 @@ fn metrics() {}
     responses((status = 200, description = "OpenAPI 3.1")))]
 #[allow(dead_code)]
 fn openapi_json() {}
+
+/// The room coordinator's WebSocket (served by the edge server).
+#[utoipa::path(get, path = "/v1/rooms/{room}/ws", tag = "rooms",
+    summary = "The room's coordinator: a WebSocket of JSON frames (`origo_shared::signal`); first frame `{\"type\":\"join\",\"protocol\":1}`",
+    params(("room" = String, Path), ("access_token" = String, Query, description = "The participant token from join")),
+    security(),
+    responses((status = 101, description = "Switching protocols"), (status = 401, description = "Missing or bad token", body = origo_shared::ErrorBody),
+        (status = 403, description = "The token may not join this room", body = origo_shared::ErrorBody)))]
+#[allow(dead_code)]
+fn room_socket() {}
 
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
