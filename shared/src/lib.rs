@@ -7,6 +7,8 @@
 pub mod error;
 pub mod node;
 pub mod region;
+#[cfg(feature = "agent")]
+pub mod registry_agent;
 pub mod signal;
 pub mod token;
 pub mod turn_credentials;

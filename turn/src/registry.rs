@@ -2,13 +2,12 @@
 //! seconds, so coordinators can hand this node's address to participants nearby.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use origo_shared::node::{NodeAddresses, NodeHeartbeat, NodeKind};
 
 use crate::metrics::Snapshot;
 
-pub const INTERVAL: Duration = Duration::from_secs(5);
+pub use origo_shared::registry_agent::INTERVAL;
 
 /// What to announce.
 #[derive(Debug, Clone)]
@@ -35,39 +34,8 @@ impl Announcement {
     }
 }
 
-/// Sends a heartbeat every [`INTERVAL`] until the process ends. Failures are logged (once per
-/// change of state) and retried; the relay keeps serving either way.
+/// Sends a heartbeat every [`INTERVAL`] until the process ends (see `origo_shared::registry_agent`).
 pub async fn run(a: Announcement, snapshot: Arc<Mutex<Snapshot>>) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-    let url = format!("{}/v1/nodes/heartbeat", a.registry.trim_end_matches('/'));
-    let mut healthy: Option<bool> = None;
-    loop {
-        let hb = snapshot.lock().map(|s| a.heartbeat(&s)).ok();
-        if let Some(hb) = hb {
-            let mut req = client.post(&url).json(&hb);
-            if let Some(t) = &a.token {
-                req = req.bearer_auth(t);
-            }
-            let ok = match req.send().await {
-                Ok(res) if res.status().is_success() => true,
-                Ok(res) => {
-                    if healthy != Some(false) {
-                        tracing::warn!(status = res.status().as_u16(), %url, "registry refused the heartbeat");
-                    }
-                    false
-                }
-                Err(e) => {
-                    if healthy != Some(false) {
-                        tracing::warn!(%url, "registry unreachable: {e}");
-                    }
-                    false
-                }
-            };
-            if ok && healthy != Some(true) {
-                tracing::info!(%url, "registered with the edge");
-            }
-            healthy = Some(ok);
-        }
-        tokio::time::sleep(INTERVAL).await;
-    }
+    let (registry, token) = (a.registry.clone(), a.token.clone());
+    origo_shared::registry_agent::run(registry, token, move || snapshot.lock().map(|s| a.heartbeat(&s)).ok()).await;
 }

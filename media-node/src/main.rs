@@ -1,0 +1,86 @@
+//! `origo-media-node`: run a media node.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use origo_media_node::auth::{KeySource, Verifier};
+use origo_media_node::node::{NodeConfig, start};
+
+/// Origo's SFU: WebRTC sessions over one UDP socket, created through an HTTP control API with
+/// participant tokens the edge issued for this node.
+#[derive(Parser, Debug)]
+#[command(name = "origo-media-node", version)]
+struct Args {
+    /// Control API address.
+    #[arg(long, env = "ORIGO_LISTEN", default_value = "127.0.0.1:7880")]
+    listen: SocketAddr,
+    /// UDP media address.
+    #[arg(long, env = "ORIGO_MEDIA_UDP", default_value = "127.0.0.1:7882")]
+    udp: SocketAddr,
+    /// The address clients send media to, when it differs from --udp (NAT, 0.0.0.0 binds).
+    #[arg(long, env = "ORIGO_MEDIA_PUBLIC_UDP")]
+    public_udp: Option<SocketAddr>,
+    /// This node's id in the registry (what the edge puts in participant tokens).
+    #[arg(long, env = "ORIGO_NODE_ID", default_value = "media-1")]
+    node_id: String,
+    #[arg(long, env = "ORIGO_REGION", default_value = "eu-west")]
+    region: String,
+    /// Sessions this node accepts.
+    #[arg(long, env = "ORIGO_CAPACITY", default_value_t = 500)]
+    capacity: u32,
+    /// The control API's URL as clients reach it (default http:// + --listen).
+    #[arg(long, env = "ORIGO_ADVERTISE_URL")]
+    advertise_url: Option<String>,
+    /// The edge: heartbeats go to {edge}/v1/nodes/heartbeat, keys come from {edge}/.well-known/jwks.json.
+    #[arg(long, env = "ORIGO_EDGE_URL")]
+    edge_url: Option<String>,
+    /// The node secret for heartbeats.
+    #[arg(long, env = "ORIGO_NODE_SECRET")]
+    node_secret: Option<String>,
+    /// Token signing keys (the edge's `token_signing_keys`), instead of fetching the JWKS.
+    #[arg(long, env = "ORIGO_TOKEN_SIGNING_KEYS")]
+    token_signing_keys: Option<String>,
+    #[arg(long, env = "ORIGO_TOKEN_ISSUER", default_value = "origo")]
+    token_issuer: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ORIGO_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let source = match (&args.token_signing_keys, &args.edge_url) {
+        (Some(keys), _) => {
+            let vars = |n: &str| (n == "token_signing_keys").then(|| keys.clone());
+            let config = origo_media_node::auth::keys_from_variables(vars)?;
+            KeySource::Fixed(config)
+        }
+        (None, Some(edge)) => KeySource::Jwks {
+            url: format!("{}/.well-known/jwks.json", edge.trim_end_matches('/')),
+            client: reqwest::Client::new(),
+        },
+        (None, None) => anyhow::bail!("give --edge-url (keys from its JWKS) or --token-signing-keys"),
+    };
+    let verifier = Verifier::new(args.node_id.clone(), args.token_issuer.clone(), source);
+    let registry = match (&args.edge_url, &args.node_secret) {
+        (Some(edge), Some(secret)) => Some((edge.clone(), secret.clone())),
+        _ => None,
+    };
+    let running = start(NodeConfig {
+        node_id: args.node_id,
+        region: args.region,
+        listen: args.listen,
+        udp: args.udp,
+        public_udp: args.public_udp,
+        advertise_url: args.advertise_url,
+        capacity: args.capacity,
+        registry,
+        verifier,
+    })
+    .await?;
+    println!("origo-media-node listening on {} (udp {})", running.control_url, running.udp);
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

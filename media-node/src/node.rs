@@ -1,0 +1,348 @@
+//! The media node's shell: one task owns the SFU and the UDP socket (datagrams, timers and
+//! control commands are handled in one place, so the core needs no locks); an axum control API
+//! talks to it over a channel; a registry agent heartbeats the node's load to the edge.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, patch, post};
+use origo_shared::node::{NodeAddresses, NodeHeartbeat, NodeKind};
+use origo_shared::{ApiError, ErrorCode};
+use serde::Deserialize;
+use str0m::change::{SdpAnswer, SdpOffer};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth::{AuthError, Participant, Verifier};
+use crate::sfu::{Counters, RoomKey, SessionId, Sfu, SfuError, TrackInfo};
+
+/// How the node runs.
+pub struct NodeConfig {
+    pub node_id: String,
+    pub region: String,
+    /// HTTP control API address.
+    pub listen: SocketAddr,
+    /// UDP media address (bound; also the ICE candidate unless `public_udp` is set).
+    pub udp: SocketAddr,
+    pub public_udp: Option<SocketAddr>,
+    /// The control API's URL as clients reach it (default `http://` + the bound address).
+    pub advertise_url: Option<String>,
+    pub capacity: u32,
+    /// The edge to heartbeat to, and the node secret.
+    pub registry: Option<(String, String)>,
+    pub verifier: Arc<Verifier>,
+}
+
+/// A running node.
+pub struct Running {
+    pub control: SocketAddr,
+    pub udp: SocketAddr,
+    pub control_url: String,
+}
+
+enum Cmd {
+    Create { p: Participant, offer: SdpOffer, reply: oneshot::Sender<Result<(SessionId, SdpAnswer), SfuError>> },
+    Subscribe { id: SessionId, tracks: Vec<String>, reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>> },
+    Unsubscribe { id: SessionId, tracks: Vec<String>, reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>> },
+    Answer { id: SessionId, answer: SdpAnswer, reply: oneshot::Sender<Result<(), SfuError>> },
+    Offer { id: SessionId, offer: SdpOffer, reply: oneshot::Sender<Result<SdpAnswer, SfuError>> },
+    Remove { id: SessionId },
+    Owner { id: SessionId, reply: oneshot::Sender<Option<(RoomKey, String)>> },
+    Tracks { room: RoomKey, reply: oneshot::Sender<Vec<TrackInfo>> },
+    Stats { reply: oneshot::Sender<(usize, usize, Counters)> },
+}
+
+struct Api {
+    cmds: mpsc::Sender<Cmd>,
+    verifier: Arc<Verifier>,
+    node_id: String,
+    sessions: Arc<AtomicUsize>,
+}
+
+/// Binds, starts the SFU task, the control API and the registry agent.
+pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
+    let socket = UdpSocket::bind(config.udp).await?;
+    let udp = socket.local_addr()?;
+    let candidate = config.public_udp.unwrap_or(udp);
+    let listener = TcpListener::bind(config.listen).await?;
+    let control = listener.local_addr()?;
+    let control_url = config.advertise_url.clone().unwrap_or_else(|| format!("http://{control}"));
+    let (cmds, rx) = mpsc::channel(256);
+    let sessions = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(sfu_loop(Sfu::new(candidate), socket, rx, sessions.clone()));
+
+    let api = Arc::new(Api { cmds, verifier: config.verifier.clone(), node_id: config.node_id.clone(), sessions: sessions.clone() });
+    let router = Router::new()
+        .route("/v1/sessions", post(create))
+        .route("/v1/sessions/{id}", patch(update).delete(remove))
+        .route("/v1/sessions/{id}/tracks", get(tracks))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(api);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("media control API stopped: {e}");
+        }
+    });
+
+    if let Some((registry, secret)) = config.registry {
+        let (id, region, url, capacity) = (config.node_id.clone(), config.region.clone(), control_url.clone(), config.capacity);
+        tokio::spawn(origo_shared::registry_agent::run(registry, Some(secret), move || {
+            Some(NodeHeartbeat {
+                id: id.clone(),
+                region: region.clone(),
+                kind: NodeKind::Media,
+                addresses: NodeAddresses { control_url: Some(url.clone()), udp: vec![candidate.to_string()], ice_urls: vec![] },
+                capacity,
+                load: sessions.load(Ordering::Relaxed) as u32,
+                draining: false,
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            })
+        }));
+    }
+    tracing::info!(%control, %udp, node = %config.node_id, "media node ready");
+    Ok(Running { control, udp, control_url })
+}
+
+async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, sessions: Arc<AtomicUsize>) {
+    let local = socket.local_addr().expect("bound");
+    let mut buf = vec![0u8; 2048];
+    let mut deadline = Instant::now();
+    loop {
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok((n, source)) => sfu.handle_datagram(source, local, &buf[..n], Instant::now()),
+                Err(e) => tracing::debug!("udp receive: {e}"),
+            },
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { return };
+                let now = Instant::now();
+                match cmd {
+                    Cmd::Create { p, offer, reply } => {
+                        let r = sfu.create_session((p.org, p.room), p.identity, p.may_publish, p.may_subscribe, offer, now);
+                        let _ = reply.send(r);
+                    }
+                    Cmd::Subscribe { id, tracks, reply } => { let _ = reply.send(sfu.subscribe(id, &tracks, now)); }
+                    Cmd::Unsubscribe { id, tracks, reply } => { let _ = reply.send(sfu.unsubscribe(id, &tracks, now)); }
+                    Cmd::Answer { id, answer, reply } => { let _ = reply.send(sfu.accept_answer(id, answer, now)); }
+                    Cmd::Offer { id, offer, reply } => { let _ = reply.send(sfu.accept_offer(id, offer, now)); }
+                    Cmd::Remove { id } => sfu.remove_session(id),
+                    Cmd::Owner { id, reply } => { let _ = reply.send(sfu.owner(id).map(|(r, i)| (r.clone(), i.to_owned()))); }
+                    Cmd::Tracks { room, reply } => { let _ = reply.send(sfu.tracks(&room)); }
+                    Cmd::Stats { reply } => { let _ = reply.send((sfu.session_count(), sfu.track_count(), sfu.counters)); }
+                }
+            }
+            () = tokio::time::sleep_until(deadline.into()) => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            deadline = sfu.handle_timeout(now);
+        }
+        for t in sfu.drain_transmits() {
+            if let Err(e) = socket.send_to(&t.contents, t.destination).await {
+                tracing::debug!(to = %t.destination, "udp send: {e}");
+            }
+        }
+        sessions.store(sfu.session_count(), Ordering::Relaxed);
+    }
+}
+
+fn error(status: u16, code: ErrorCode, msg: impl Into<String>) -> Response {
+    let e = ApiError::new(code, msg);
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), [(header::CONTENT_TYPE, "application/json")], e.to_json())
+        .into_response()
+}
+
+fn sfu_error(e: SfuError) -> Response {
+    match e {
+        SfuError::BadSdp(m) => error(400, ErrorCode::BadRequest, m),
+        SfuError::NoSession => error(404, ErrorCode::NotFound, "no such session"),
+        SfuError::NotAllowed(what) => error(403, ErrorCode::Forbidden, format!("this token may not {what}")),
+        e @ (SfuError::OfferPending | SfuError::NoPendingOffer) => error(409, ErrorCode::Conflict, e.to_string()),
+    }
+}
+
+async fn authorize(api: &Api, headers: &HeaderMap) -> Result<Participant, Response> {
+    let raw = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| error(401, ErrorCode::Unauthorized, "missing Authorization: Bearer <participant token>"))?;
+    api.verifier.participant(raw).await.map_err(|e| {
+        tracing::info!("session refused: {e}");
+        match e {
+            AuthError::Unauthorized(m) => error(401, ErrorCode::Unauthorized, m),
+            AuthError::Forbidden(m) => error(403, ErrorCode::Forbidden, m),
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    offer: SdpOffer,
+}
+
+async fn call<T>(api: &Api, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, Response> {
+    let (tx, rx) = oneshot::channel();
+    api.cmds.send(make(tx)).await.map_err(|_| error(503, ErrorCode::Unavailable, "the media node is stopping"))?;
+    rx.await.map_err(|_| error(503, ErrorCode::Unavailable, "the media node is stopping"))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    if body.len() > 64 * 1024 {
+        return Err(error(413, ErrorCode::PayloadTooLarge, "bodies are limited to 64 KiB"));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        tracing::info!("bad session body: {e}");
+        error(400, ErrorCode::InvalidJson, format!("invalid body: {}", e.to_string().chars().take(160).collect::<String>()))
+    })
+}
+
+async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let p = match authorize(&api, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let body: CreateBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match call(&api, |reply| Cmd::Create { p, offer: body.offer, reply }).await {
+        Ok(Ok((id, answer))) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "session_id": id.to_string(), "answer": answer, "node_id": api.node_id })),
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::info!("session refused: {e}");
+            sfu_error(e)
+        }
+        Err(r) => r,
+    }
+}
+
+/// The session, if the caller owns it.
+async fn owned(api: &Api, headers: &HeaderMap, id: &str) -> Result<(SessionId, Participant), Response> {
+    let p = authorize(api, headers).await?;
+    let id: SessionId = id.parse().map_err(|_| error(404, ErrorCode::NotFound, "no such session"))?;
+    match call(api, |reply| Cmd::Owner { id, reply }).await? {
+        Some(((org, room), identity)) if org == p.org && room == p.room && identity == p.identity => Ok((id, p)),
+        _ => Err(error(404, ErrorCode::NotFound, "no such session")),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    #[serde(default)]
+    subscribe: Option<Vec<String>>,
+    #[serde(default)]
+    unsubscribe: Option<Vec<String>>,
+    #[serde(default)]
+    answer: Option<SdpAnswer>,
+    #[serde(default)]
+    offer: Option<SdpOffer>,
+}
+
+async fn update(State(api): State<Arc<Api>>, Path(id): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (id, _) = match owned(&api, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body: PatchBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut out = serde_json::Map::new();
+    if let Some(answer) = body.answer {
+        match call(&api, |reply| Cmd::Answer { id, answer, reply }).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return sfu_error(e),
+            Err(r) => return r,
+        }
+    }
+    if let Some(offer) = body.offer {
+        match call(&api, |reply| Cmd::Offer { id, offer, reply }).await {
+            Ok(Ok(answer)) => {
+                out.insert("answer".into(), serde_json::to_value(answer).unwrap_or_default());
+            }
+            Ok(Err(e)) => return sfu_error(e),
+            Err(r) => return r,
+        }
+    }
+    for (tracks, subscribe) in [(body.unsubscribe, false), (body.subscribe, true)] {
+        let Some(tracks) = tracks else { continue };
+        if tracks.len() > 256 || tracks.iter().any(|t| t.len() > 200) {
+            return error(400, ErrorCode::BadRequest, "too many or too long track ids");
+        }
+        let r = if subscribe {
+            call(&api, |reply| Cmd::Subscribe { id, tracks, reply }).await
+        } else {
+            call(&api, |reply| Cmd::Unsubscribe { id, tracks, reply }).await
+        };
+        match r {
+            Ok(Ok(Some(offer))) => {
+                out.insert("offer".into(), serde_json::to_value(offer).unwrap_or_default());
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => return sfu_error(e),
+            Err(r) => return r,
+        }
+    }
+    Json(serde_json::Value::Object(out)).into_response()
+}
+
+async fn remove(State(api): State<Arc<Api>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    match owned(&api, &headers, &id).await {
+        Ok((id, _)) => {
+            let _ = api.cmds.send(Cmd::Remove { id }).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+async fn tracks(State(api): State<Arc<Api>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let (_, p) = match owned(&api, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match call(&api, |reply| Cmd::Tracks { room: (p.org, p.room), reply }).await {
+        Ok(t) => Json(serde_json::json!({ "tracks": t })).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn health(State(api): State<Arc<Api>>) -> Response {
+    Json(serde_json::json!({ "status": "ok", "service": "origo-media-node", "node_id": api.node_id,
+        "sessions": api.sessions.load(Ordering::Relaxed) }))
+    .into_response()
+}
+
+async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    let Ok((sessions, tracks, c)) = call(&api, |reply| Cmd::Stats { reply }).await else {
+        return error(503, ErrorCode::Unavailable, "stopping");
+    };
+    let mut text = String::new();
+    let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{} {v}\n", if kind == "counter" { "_total" } else { "" }));
+    };
+    gauge("origo_media_sessions", "WebRTC sessions open.", "gauge", sessions as u64);
+    gauge("origo_media_tracks", "Tracks published.", "gauge", tracks as u64);
+    gauge("origo_media_datagrams_in", "UDP datagrams received.", "counter", c.datagrams_in);
+    gauge("origo_media_bytes_in", "UDP bytes received.", "counter", c.bytes_in);
+    gauge("origo_media_datagrams_out", "UDP datagrams sent.", "counter", c.datagrams_out);
+    gauge("origo_media_bytes_out", "UDP bytes sent.", "counter", c.bytes_out);
+    gauge("origo_media_unroutable", "Datagrams that matched no session.", "counter", c.unroutable);
+    gauge("origo_media_frames_forwarded", "Media frames written to subscribers.", "counter", c.frames_forwarded);
+    gauge("origo_media_keyframe_requests", "Keyframe requests sent to publishers.", "counter", c.keyframe_requests);
+    text.push_str("# EOF\n");
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+}

@@ -1,0 +1,45 @@
+//! The node side of the registry: a loop that posts this node's heartbeat to the edge
+//! (`POST {registry}/v1/nodes/heartbeat`, bearer node secret) every [`INTERVAL`], for media and
+//! TURN nodes alike. Failures are logged once per change of state and retried; the node keeps
+//! serving either way.
+
+use std::time::Duration;
+
+use crate::node::NodeHeartbeat;
+
+pub const INTERVAL: Duration = Duration::from_secs(5);
+
+/// Sends `heartbeat()` every [`INTERVAL`] until the task is dropped.
+pub async fn run(registry: String, token: Option<String>, heartbeat: impl Fn() -> Option<NodeHeartbeat>) {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+    let url = format!("{}/v1/nodes/heartbeat", registry.trim_end_matches('/'));
+    let mut healthy: Option<bool> = None;
+    loop {
+        if let Some(hb) = heartbeat() {
+            let mut req = client.post(&url).json(&hb);
+            if let Some(t) = &token {
+                req = req.bearer_auth(t);
+            }
+            let ok = match req.send().await {
+                Ok(res) if res.status().is_success() => true,
+                Ok(res) => {
+                    if healthy != Some(false) {
+                        tracing::warn!(status = res.status().as_u16(), %url, "registry refused the heartbeat");
+                    }
+                    false
+                }
+                Err(e) => {
+                    if healthy != Some(false) {
+                        tracing::warn!(%url, "registry unreachable: {e}");
+                    }
+                    false
+                }
+            };
+            if ok && healthy != Some(true) {
+                tracing::info!(%url, "registered with the edge");
+            }
+            healthy = Some(ok);
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+}
