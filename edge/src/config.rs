@@ -90,6 +90,11 @@ pub struct ServeOptions {
     #[arg(long, env = "ORIGO_DEV_TURN_LISTEN", default_value = "127.0.0.1:3478")]
     pub turn_listen: String,
 
+    /// `origo dev` only: where the in-process media node's control API listens (its UDP media
+    /// port is picked on the same IP); `off`: none.
+    #[arg(long, env = "ORIGO_DEV_MEDIA_LISTEN", default_value = "127.0.0.1:0")]
+    pub media_listen: String,
+
     /// Linear memory one function instance may use, MiB.
     #[arg(long, env = "ORIGO_MAX_MEMORY_MB", default_value_t = 128)]
     pub max_memory_mb: usize,

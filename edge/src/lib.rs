@@ -12,6 +12,7 @@ pub mod host_state;
 pub mod http_error;
 pub mod kv;
 pub mod manifest;
+pub mod media_node;
 pub mod metrics;
 pub mod outbound;
 pub mod request_id;

@@ -29,6 +29,7 @@ use crate::routes::RouteTable;
 struct AppState {
     mode: &'static str,
     turn: Option<crate::turn_node::TurnNode>,
+    media: Option<origo_media_node::node::Running>,
     started: Instant,
     data_dir: PathBuf,
     functions: FunctionHost,
@@ -107,11 +108,25 @@ impl Server {
         };
         let hub =
             crate::room_actor::Coordinators::start(kv.clone(), opts.room_settings(), selector_config, lease).await;
+        let media = match (mode, opts.media_listen.as_str()) {
+            // Only for applications that issue tokens (the media node verifies them).
+            ("dev", listen)
+                if listen != "off" && variables.get("token_signing_keys").is_some_and(|k| !k.is_empty()) =>
+            {
+                let addr: SocketAddr = listen.parse().with_context(|| format!("--media-listen {listen:?}"))?;
+                let edge = format!("http://{}", listener.local_addr()?);
+                let node = crate::media_node::start(addr, &variables, edge).await?;
+                tracing::info!(control = %node.control, udp = %node.udp, "in-process media node ready");
+                Some(node)
+            }
+            _ => None,
+        };
         let sockets = Arc::new(crate::room_socket::RoomSockets { hub, variables: Arc::new(variables) });
 
         let state = Arc::new(AppState {
             mode,
             turn,
+            media,
             started: Instant::now(),
             data_dir,
             functions,
@@ -173,6 +188,7 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "checks": { "data_dir": data_dir_ok, "kv": kv_ok, "kv_backend": state.functions.kv().kind() },
             "components": components,
             "turn": state.turn.as_ref().map(|t| json!({ "udp": t.listening.udp, "tcp": t.listening.tcp })),
+            "media": state.media.as_ref().map(|m| json!({ "node_id": crate::media_node::DEV_NODE_ID, "control_url": m.control_url, "udp": m.udp })),
         })),
     )
 }

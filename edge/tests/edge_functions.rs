@@ -24,6 +24,10 @@ fn start(extra: &[&str]) -> (Origo, tempfile::TempDir) {
         "--turn-listen",
         "127.0.0.1:0",
     ];
+    // Tests register their own media node unless they ask for the in-process one.
+    if !extra.contains(&"--media-listen") {
+        args.extend_from_slice(&["--media-listen", "off"]);
+    }
     args.extend_from_slice(extra);
     (Origo::start(&args, &[]), dir)
 }
@@ -237,8 +241,7 @@ fn uclient_relays(port: u16, user: &str, password: &str) -> (bool, String) {
 #[test]
 fn partner_flow_from_api_key_to_turn_relay() {
     use reqwest::Method;
-    let (o, dir) = start(&[]);
-    let vars = dev_vars(&dir);
+    let (o, _dir) = start(&["--media-listen", "127.0.0.1:0"]);
     rt().block_on(async {
         let (owner_token, org) = owner(&o, "ops@partner.test").await;
         let (s, key) = call(&o, Method::POST, "/v1/api-keys", Some(&owner_token), Some(json!({"name": "backend"}))).await;
@@ -257,12 +260,28 @@ fn partner_flow_from_api_key_to_turn_relay() {
         let (s, room) = call(&o, Method::POST, "/v1/rooms", Some(&participant), Some(json!({"name": "demo"}))).await;
         assert_eq!(s, 201, "{room}");
         assert_eq!(room["org"], org.as_str());
-        let (s, e) = call(&o, Method::POST, "/v1/rooms/demo/join", Some(&participant), None).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (503, Some("unavailable")), "no media node registered yet: {e}");
-        register_media_node(&o, vars["node_secret"].as_str().unwrap()).await;
-        let (s, joined) = call(&o, Method::POST, "/v1/rooms/demo/join", Some(&participant), None).await;
-        assert_eq!(s, 200, "{joined}");
-        assert_eq!(joined["media"]["session_url"], "http://127.0.0.1:7880/v1/sessions");
+        // `origo dev` runs a media node and it registers itself.
+        let health: Value = reqwest::get(o.url("/health")).await.unwrap().json().await.unwrap();
+        let control = health["media"]["control_url"].as_str().unwrap().to_owned();
+        let joined = loop {
+            let (s, joined) = call(&o, Method::POST, "/v1/rooms/demo/join", Some(&participant), None).await;
+            if s == 200 {
+                break joined;
+            }
+            assert_eq!(s, 503, "{joined}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        assert_eq!(joined["media"]["node_id"], "dev-media-1");
+        assert_eq!(joined["media"]["session_url"], format!("{control}/v1/sessions"));
+        // The media node accepts the participant token (a bad offer is a 400, not a 401/403).
+        let res = reqwest::Client::new()
+            .post(joined["media"]["session_url"].as_str().unwrap())
+            .bearer_auth(joined["participant_token"].as_str().unwrap())
+            .json(&json!({"offer": {"type": "offer", "sdp": "v=0"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
         assert!(joined["coordinator_url"].as_str().unwrap().starts_with("ws://127.0.0.1:"), "{joined}");
         assert!(joined["coordinator_url"].as_str().unwrap().ends_with("/v1/rooms/demo/ws"));
 

@@ -29,6 +29,9 @@ fn start_in(dir: &std::path::Path, extra: &[&str], envs: &[(&str, &str)]) -> Ori
         manifest.to_str().unwrap(),
         "--turn-listen",
         "off",
+        // These tests register the media nodes they need themselves.
+        "--media-listen",
+        "off",
     ];
     args.extend_from_slice(extra);
     Origo::start(&args, envs)

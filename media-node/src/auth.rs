@@ -47,7 +47,12 @@ impl Verifier {
             KeySource::Fixed(k) => k.clone(),
             KeySource::Jwks { .. } => KeySet::new(),
         };
-        Arc::new(Verifier { node_id, expect: Expectations::new(issuer, "origo"), source, keys: RwLock::new((initial, None)) })
+        Arc::new(Verifier {
+            node_id,
+            expect: Expectations::new(issuer, "origo"),
+            source,
+            keys: RwLock::new((initial, None)),
+        })
     }
 
     async fn refresh(&self) {
@@ -106,13 +111,7 @@ impl Verifier {
             Some(r) if c.grants.join && r != token::ANY_ROOM => r.to_owned(),
             _ => return Err(AuthError::Forbidden("the token does not grant joining a room".into())),
         };
-        Ok(Participant {
-            org,
-            room,
-            identity: c.sub,
-            may_publish: c.grants.publish,
-            may_subscribe: c.grants.subscribe,
-        })
+        Ok(Participant { org, room, identity: c.sub, may_publish: c.grants.publish, may_subscribe: c.grants.subscribe })
     }
 }
 

@@ -1,6 +1,8 @@
 //! The media node's shell: one task owns the SFU and the UDP socket (datagrams, timers and
 //! control commands are handled in one place, so the core needs no locks); an axum control API
 //! talks to it over a channel; a registry agent heartbeats the node's load to the edge.
+// Handlers short-circuit with a ready response (`Result<_, Response>`), the usual axum shape.
+#![allow(clippy::result_large_err)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,7 +79,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let sessions = Arc::new(AtomicUsize::new(0));
     tokio::spawn(sfu_loop(Sfu::new(candidate), socket, rx, sessions.clone()));
 
-    let api = Arc::new(Api { cmds, verifier: config.verifier.clone(), node_id: config.node_id.clone(), sessions: sessions.clone() });
+    let api = Arc::new(Api {
+        cmds,
+        verifier: config.verifier.clone(),
+        node_id: config.node_id.clone(),
+        sessions: sessions.clone(),
+    });
     let router = Router::new()
         .route("/v1/sessions", post(create))
         .route("/v1/sessions/{id}", patch(update).delete(remove))
@@ -92,13 +99,18 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     });
 
     if let Some((registry, secret)) = config.registry {
-        let (id, region, url, capacity) = (config.node_id.clone(), config.region.clone(), control_url.clone(), config.capacity);
+        let (id, region, url, capacity) =
+            (config.node_id.clone(), config.region.clone(), control_url.clone(), config.capacity);
         tokio::spawn(origo_shared::registry_agent::run(registry, Some(secret), move || {
             Some(NodeHeartbeat {
                 id: id.clone(),
                 region: region.clone(),
                 kind: NodeKind::Media,
-                addresses: NodeAddresses { control_url: Some(url.clone()), udp: vec![candidate.to_string()], ice_urls: vec![] },
+                addresses: NodeAddresses {
+                    control_url: Some(url.clone()),
+                    udp: vec![candidate.to_string()],
+                    ice_urls: vec![],
+                },
                 capacity,
                 load: sessions.load(Ordering::Relaxed) as u32,
                 draining: false,
@@ -155,7 +167,11 @@ async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, 
 
 fn error(status: u16, code: ErrorCode, msg: impl Into<String>) -> Response {
     let e = ApiError::new(code, msg);
-    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), [(header::CONTENT_TYPE, "application/json")], e.to_json())
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        [(header::CONTENT_TYPE, "application/json")],
+        e.to_json(),
+    )
         .into_response()
 }
 
@@ -201,7 +217,11 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     }
     serde_json::from_slice(body).map_err(|e| {
         tracing::info!("bad session body: {e}");
-        error(400, ErrorCode::InvalidJson, format!("invalid body: {}", e.to_string().chars().take(160).collect::<String>()))
+        error(
+            400,
+            ErrorCode::InvalidJson,
+            format!("invalid body: {}", e.to_string().chars().take(160).collect::<String>()),
+        )
     })
 }
 
@@ -251,7 +271,12 @@ struct PatchBody {
     offer: Option<SdpOffer>,
 }
 
-async fn update(State(api): State<Arc<Api>>, Path(id): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn update(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let (id, _) = match owned(&api, &headers, &id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -332,7 +357,10 @@ async fn metrics(State(api): State<Arc<Api>>) -> Response {
     };
     let mut text = String::new();
     let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
-        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{} {v}\n", if kind == "counter" { "_total" } else { "" }));
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{} {v}\n",
+            if kind == "counter" { "_total" } else { "" }
+        ));
     };
     gauge("origo_media_sessions", "WebRTC sessions open.", "gauge", sessions as u64);
     gauge("origo_media_tracks", "Tracks published.", "gauge", tracks as u64);

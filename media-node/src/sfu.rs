@@ -98,7 +98,7 @@ struct Session {
 
 /// Work found while draining one session that touches others.
 enum Propagated {
-    Media(SessionId, MediaData),
+    Media(SessionId, Box<MediaData>),
     TrackOpened(SessionId, Mid),
     Keyframe { source: (SessionId, Mid), kind: KeyframeRequestKind },
 }
@@ -276,7 +276,12 @@ impl Sfu {
     }
 
     /// Stops sending `tracks` to the session; returns the offer to answer.
-    pub fn unsubscribe(&mut self, id: SessionId, tracks: &[String], now: Instant) -> Result<Option<SdpOffer>, SfuError> {
+    pub fn unsubscribe(
+        &mut self,
+        id: SessionId,
+        tracks: &[String],
+        now: Instant,
+    ) -> Result<Option<SdpOffer>, SfuError> {
         let names: HashMap<(SessionId, Mid), String> = self
             .sessions
             .iter()
@@ -464,13 +469,14 @@ impl Sfu {
                                 work.push(Propagated::TrackOpened(id, m.mid));
                             }
                         }
-                        Event::MediaData(data) => {
-                            if s.tracks_in.contains_key(&data.mid) {
-                                if !data.contiguous {
-                                    work.push(Propagated::Keyframe { source: (id, data.mid), kind: KeyframeRequestKind::Fir });
-                                }
-                                work.push(Propagated::Media(id, data));
+                        Event::MediaData(data) if s.tracks_in.contains_key(&data.mid) => {
+                            if !data.contiguous {
+                                work.push(Propagated::Keyframe {
+                                    source: (id, data.mid),
+                                    kind: KeyframeRequestKind::Fir,
+                                });
                             }
+                            work.push(Propagated::Media(id, Box::new(data)));
                         }
                         Event::KeyframeRequest(req) => {
                             if let Some(t) = s.tracks_out.iter().find(|t| t.mid == Some(req.mid)) {

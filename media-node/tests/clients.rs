@@ -24,6 +24,9 @@ impl Drop for Node {
     }
 }
 
+/// The aiortc peers are CPU-hungry: one test at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn start() -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_origo-media-node"))
         .args(["--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--node-id", "media-t"])
@@ -88,8 +91,12 @@ fn result(child: Child) -> Value {
 
 #[test]
 fn aiortc_publishers_reach_aiortc_subscribers_and_frames_decode() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let node = start();
-    let pubs: Vec<Child> = ["alice", "bob"].iter().map(|who| peer("publish", &node.base, &token(who, "r1", "media-t", true), 9.0)).collect();
+    let pubs: Vec<Child> = ["alice", "bob"]
+        .iter()
+        .map(|who| peer("publish", &node.base, &token(who, "r1", "media-t", true), 9.0))
+        .collect();
     std::thread::sleep(Duration::from_millis(1500));
     let subs: Vec<Child> = ["s1", "s2", "s3"]
         .iter()
@@ -120,6 +127,7 @@ fn reqwest_get(url: &str) -> String {
 
 #[test]
 fn unsubscribing_stops_the_media() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let node = start();
     let publisher = peer("publish", &node.base, &token("alice", "r2", "media-t", true), 9.0);
     std::thread::sleep(Duration::from_millis(1500));
@@ -134,7 +142,20 @@ fn unsubscribing_stops_the_media() {
 
 fn post(url: &str, token: Option<&str>, body: &str) -> (u16, String) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-o", "/dev/stdout", "-w", "\n%{http_code}", "-X", "POST", "-H", "content-type: application/json", "--data-binary", body, url]);
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/stdout",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        body,
+        url,
+    ]);
     if let Some(t) = token {
         cmd.args(["-H", &format!("authorization: Bearer {t}")]);
     }
@@ -145,11 +166,14 @@ fn post(url: &str, token: Option<&str>, body: &str) -> (u16, String) {
 
 #[test]
 fn bad_sdp_forged_tokens_and_garbage_udp_leave_the_node_serving() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let node = start();
     let url = format!("{}/v1/sessions", node.base);
     let good = token("alice", "r3", "media-t", true);
     // Malformed SDP and bodies: 400 with the JSON error body.
-    for body in ["{\"offer\": {\"type\": \"offer\", \"sdp\": \"v=0\\r\\nnot sdp\"}}", "{\"offer\": 5}", "not json", "{}"] {
+    for body in
+        ["{\"offer\": {\"type\": \"offer\", \"sdp\": \"v=0\\r\\nnot sdp\"}}", "{\"offer\": 5}", "not json", "{}"]
+    {
         let (code, b) = post(&url, Some(&good), body);
         assert_eq!(code, 400, "{body}: {b}");
         assert!(b.contains("\"error\""), "{b}");
@@ -158,7 +182,10 @@ fn bad_sdp_forged_tokens_and_garbage_udp_leave_the_node_serving() {
     let forged = {
         let keys = KeySet::new().with_key(TokenKey::ed25519_from_seed("k1", [1u8; 32]).unwrap());
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let c = Claims::new("origo", "origo", "eve", now, 600).with_org("org_test").with_node("media-t").with_grants(Grants::participant("r3"));
+        let c = Claims::new("origo", "origo", "eve", now, 600)
+            .with_org("org_test")
+            .with_node("media-t")
+            .with_grants(Grants::participant("r3"));
         keys.issue(&c).unwrap()
     };
     assert_eq!(post(&url, Some(&forged), "{}").0, 401);

@@ -1,0 +1,32 @@
+//! `origo dev` runs a media node in-process: the SFU on a loopback UDP port, its control API on
+//! a loopback HTTP port, verifying participant tokens with the application's own signing keys
+//! and heart-beating to this edge with the node secret — so `join` works on one machine.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use origo_media_node::auth::{KeySource, Verifier, keys_from_variables};
+use origo_media_node::node::{NodeConfig, Running, start as start_node};
+
+/// The in-process node's id in the registry.
+pub const DEV_NODE_ID: &str = "dev-media-1";
+
+/// Starts the node; `edge` is this server's base URL (for heartbeats).
+pub async fn start(listen: SocketAddr, variables: &HashMap<String, String>, edge: String) -> anyhow::Result<Running> {
+    let keys = keys_from_variables(|n| variables.get(n).cloned())?;
+    let issuer = variables.get("token_issuer").cloned().filter(|v| !v.is_empty()).unwrap_or_else(|| "origo".into());
+    let verifier = Verifier::new(DEV_NODE_ID.into(), issuer, KeySource::Fixed(keys));
+    let registry = variables.get("node_secret").map(|s| (edge, s.clone()));
+    start_node(NodeConfig {
+        node_id: DEV_NODE_ID.into(),
+        region: "eu-west".into(),
+        listen,
+        udp: SocketAddr::new(listen.ip(), 0),
+        public_udp: None,
+        advertise_url: None,
+        capacity: 200,
+        registry,
+        verifier,
+    })
+    .await
+}
