@@ -1,0 +1,158 @@
+//! The SFU core without sockets or a real clock: str0m clients in-process exchange datagrams
+//! with the core through memory, on a controlled clock.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use origo_media_node::sfu::{SessionId, Sfu};
+use str0m::change::SdpPendingOffer;
+use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+const SFU: &str = "127.0.0.1:5000";
+
+struct Client {
+    addr: SocketAddr,
+    rtc: Rtc,
+    connected: bool,
+    frames: usize,
+    session: SessionId,
+    send_mid: Option<Mid>,
+}
+
+fn room() -> (String, String) {
+    ("org".into(), "room".into())
+}
+
+/// A client Rtc with one send-only video track (publisher) or a data channel only (subscriber).
+fn client(sfu: &mut Sfu, port: u16, identity: &str, publish: bool, now: Instant) -> Client {
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut rtc = Rtc::builder().build(now);
+    rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    let send_mid = publish.then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+    api.add_channel("control".into());
+    let (offer, pending): (_, SdpPendingOffer) = api.apply().unwrap();
+    let (session, answer) = sfu.create_session(room(), identity.into(), publish, true, offer, now).unwrap();
+    rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    Client { addr, rtc, connected: false, frames: 0, session, send_mid }
+}
+
+/// Moves datagrams both ways and advances every clock until nothing is left to do.
+fn pump(sfu: &mut Sfu, clients: &mut [Client], now: Instant) {
+    let sfu_addr: SocketAddr = SFU.parse().unwrap();
+    for _ in 0..50 {
+        let mut moved = false;
+        for c in clients.iter_mut() {
+            c.rtc.handle_input(Input::Timeout(now)).unwrap();
+            loop {
+                match c.rtc.poll_output().unwrap() {
+                    Output::Timeout(_) => break,
+                    Output::Transmit(t) => {
+                        sfu.handle_datagram(c.addr, t.destination, &t.contents, now);
+                        moved = true;
+                    }
+                    Output::Event(Event::Connected) => c.connected = true,
+                    Output::Event(Event::MediaData(_)) => c.frames += 1,
+                    Output::Event(_) => {}
+                }
+            }
+        }
+        sfu.handle_timeout(now);
+        let by_addr: HashMap<SocketAddr, usize> = clients.iter().enumerate().map(|(i, c)| (c.addr, i)).collect();
+        for t in sfu.drain_transmits() {
+            let Some(&i) = by_addr.get(&t.destination) else { continue };
+            let receive = Receive::new(Protocol::Udp, sfu_addr, t.destination, &t.contents).unwrap();
+            clients[i].rtc.handle_input(Input::Receive(now, receive)).unwrap();
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
+fn run(sfu: &mut Sfu, clients: &mut [Client], clock: &mut Instant, ms: u64) {
+    for _ in 0..ms / 10 {
+        *clock += Duration::from_millis(10);
+        pump(sfu, clients, *clock);
+    }
+}
+
+/// One fake VP8 frame (a keyframe every 10th).
+fn write_frame(c: &mut Client, n: u32, now: Instant) {
+    let mid = c.send_mid.unwrap();
+    let w = c.rtc.writer(mid).unwrap();
+    let pt = w.payload_params().find(|p| p.spec().codec == str0m::format::Codec::Vp8).unwrap().pt();
+    let key = n % 10 == 0;
+    // VP8 payload header: keyframe bit clear = keyframe; then a start code for keyframes.
+    let mut data = vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+    data.extend(std::iter::repeat_n(n as u8, 600));
+    w.write(pt, now, MediaTime::from_90khz(u64::from(n) * 3000), data).unwrap();
+}
+
+#[test]
+fn a_subscriber_receives_a_publishers_frames_until_it_unsubscribes() {
+    let mut clock = Instant::now();
+    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let publisher = client(&mut sfu, 6001, "alice", true, clock);
+    let subscriber = client(&mut sfu, 6002, "bob", false, clock);
+    let mut clients = vec![publisher, subscriber];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    assert!(clients.iter().all(|c| c.connected), "ICE + DTLS up through the core");
+    assert_eq!(sfu.tracks(&room()).len(), 1);
+
+    let offer = sfu.subscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
+    let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
+    sfu.accept_answer(clients[1].session, answer, clock).unwrap();
+    run(&mut sfu, &mut clients, &mut clock, 100);
+
+    for n in 0..60 {
+        write_frame(&mut clients[0], n, clock);
+        run(&mut sfu, &mut clients, &mut clock, 30);
+    }
+    let received = clients[1].frames;
+    assert!(received >= 50, "frames forwarded: {received}");
+    assert!(sfu.counters.frames_forwarded >= 50);
+
+    let offer = sfu.unsubscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
+    let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
+    sfu.accept_answer(clients[1].session, answer, clock).unwrap();
+    run(&mut sfu, &mut clients, &mut clock, 100);
+    let before = clients[1].frames;
+    for n in 60..90 {
+        write_frame(&mut clients[0], n, clock);
+        run(&mut sfu, &mut clients, &mut clock, 30);
+    }
+    assert_eq!(clients[1].frames, before, "nothing after unsubscribing");
+}
+
+#[test]
+fn datagrams_from_unknown_addresses_are_refused_without_touching_sessions() {
+    let clock = Instant::now();
+    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let _c = client(&mut sfu, 6003, "alice", true, clock);
+    let stranger: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+    let dest: SocketAddr = SFU.parse().unwrap();
+    // Not STUN, STUN with an unknown ufrag, RTP-looking junk, empty.
+    let mut stun = vec![0u8, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42];
+    stun.extend_from_slice(&[7u8; 12]);
+    for d in [vec![1u8, 2, 3], stun, vec![0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1], vec![]] {
+        sfu.handle_datagram(stranger, dest, &d, clock);
+    }
+    assert_eq!(sfu.counters.unroutable, 4);
+    assert_eq!(sfu.session_count(), 1);
+}
+
+#[test]
+fn a_second_session_of_the_same_identity_replaces_the_first() {
+    let clock = Instant::now();
+    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let first = client(&mut sfu, 6004, "alice", true, clock);
+    let second = client(&mut sfu, 6005, "alice", true, clock);
+    assert_eq!(sfu.session_count(), 1);
+    assert!(sfu.owner(first.session).is_none());
+    assert!(sfu.owner(second.session).is_some());
+}
