@@ -86,7 +86,7 @@ fn write_frame(c: &mut Client, n: u32, now: Instant) {
     let mid = c.send_mid.unwrap();
     let w = c.rtc.writer(mid).unwrap();
     let pt = w.payload_params().find(|p| p.spec().codec == str0m::format::Codec::Vp8).unwrap().pt();
-    let key = n % 10 == 0;
+    let key = n.is_multiple_of(10);
     // VP8 payload header: keyframe bit clear = keyframe; then a start code for keyframes.
     let mut data = vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
     data.extend(std::iter::repeat_n(n as u8, 600));
