@@ -1,0 +1,276 @@
+//! A media load generator for SFUs: str0m clients (no decoding) publish synthetic VP8 frames at a
+//! fixed rate and bitrate through an Origo media node; subscribers count what arrives.
+//!
+//! `--publishers P --subscribers S`: every subscriber subscribes to every publisher (1→N with
+//! P=1, N×N with S=0 and `--mesh`). Prints one JSON object: frames sent, frames expected and
+//! received by subscribers, loss, and the run's duration. The node's own counters and CPU are
+//! read by the benchmark script.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use origo_shared::token::{Claims, Grants, TokenKind};
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, MediaTime};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// The media node's control API, e.g. http://127.0.0.1:7880
+    #[arg(long)]
+    base: String,
+    /// The node id tokens are issued for.
+    #[arg(long, default_value = "media-1")]
+    node_id: String,
+    /// The deployment's token signing keys (to mint participant tokens).
+    #[arg(long)]
+    token_signing_keys: String,
+    #[arg(long, default_value_t = 1)]
+    publishers: usize,
+    #[arg(long, default_value_t = 10)]
+    subscribers: usize,
+    /// Every publisher also subscribes to every other publisher (N×N).
+    #[arg(long)]
+    mesh: bool,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    #[arg(long, default_value_t = 600)]
+    kbps: u32,
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+}
+
+struct Totals {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+fn token(keys: &str, node: &str, identity: &str, publish: bool) -> anyhow::Result<String> {
+    let config =
+        origo_functions::signing::TokenConfig::from_variables(|n| (n == "token_signing_keys").then(|| keys.to_owned()))
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let mut grants = Grants::participant("bench");
+    grants.publish = publish;
+    let claims = Claims::new("origo", "origo", identity, now, 3600)
+        .with_kind(TokenKind::Participant)
+        .with_org("org_bench")
+        .with_node(node)
+        .with_grants(grants);
+    config.issue(&claims).map_err(|e| anyhow::anyhow!("{}", e.message))
+}
+
+struct Peer {
+    rtc: Rtc,
+    send_mid: Option<str0m::media::Mid>,
+    connected: bool,
+    socket: UdpSocket,
+    local: SocketAddr,
+    session: String,
+    token: String,
+}
+
+async fn open(args: &Args, http: &reqwest::Client, identity: &str, publish: bool) -> anyhow::Result<Peer> {
+    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    let local = socket.local_addr()?;
+    let mut rtc = Rtc::builder().build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp")?);
+    let mut api = rtc.sdp_api();
+    let send_mid = publish.then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+    api.add_channel("control".into());
+    let (offer, pending) = api.apply().ok_or_else(|| anyhow::anyhow!("no offer"))?;
+    let token = token(&args.token_signing_keys, &args.node_id, identity, publish)?;
+    let res: serde_json::Value = http
+        .post(format!("{}/v1/sessions", args.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "offer": offer }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let answer: SdpAnswer = serde_json::from_value(res["answer"].clone())?;
+    rtc.sdp_api().accept_answer(pending, answer)?;
+    let session = res["session_id"].as_str().unwrap_or_default().to_owned();
+    Ok(Peer { rtc, send_mid, connected: false, socket, local, session, token })
+}
+
+/// Drives one peer until `until`; publishers write a frame every 1/fps.
+async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>, start_at: Instant, until: Instant) {
+    let mut buf = vec![0u8; 2000];
+    let frame_bytes = (args.kbps as usize * 1000 / 8 / args.fps as usize).max(100);
+    let interval = Duration::from_secs_f64(1.0 / f64::from(args.fps));
+    let mut next_frame = start_at;
+    let mut n: u64 = 0;
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return;
+        }
+        // Drain outputs.
+        let timeout = loop {
+            match p.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => break t,
+                Ok(Output::Transmit(t)) => {
+                    let _ = p.socket.send_to(&t.contents, t.destination).await;
+                }
+                Ok(Output::Event(Event::Connected)) => p.connected = true,
+                Ok(Output::Event(Event::MediaData(_))) => {
+                    if now >= start_at {
+                        totals.received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(Output::Event(_)) => {}
+                Err(_) => return,
+            }
+        };
+        if publish && p.connected && now >= next_frame {
+            next_frame += interval;
+            if let Some(mid) = p.send_mid {
+                if let Some(w) = p.rtc.writer(mid) {
+                    let pt = w.payload_params().find(|x| x.spec().codec == Codec::Vp8).map(|x| x.pt());
+                    if let Some(pt) = pt {
+                        let key = n.is_multiple_of(60);
+                        let mut data =
+                            vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+                        data.resize(frame_bytes, (n % 251) as u8);
+                        if w.write(pt, now, MediaTime::from_90khz(n * 90_000 / u64::from(args.fps)), data).is_ok()
+                            && now >= start_at
+                        {
+                            totals.sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        n += 1;
+                    }
+                }
+            }
+            continue;
+        }
+        let wake = if publish && p.connected { timeout.min(next_frame) } else { timeout };
+        let wait = wake.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
+        tokio::select! {
+            r = p.socket.recv_from(&mut buf) => {
+                if let Ok((len, source)) = r
+                    && let Ok(receive) = Receive::new(Protocol::Udp, source, p.local, &buf[..len])
+                {
+                    let _ = p.rtc.handle_input(Input::Receive(Instant::now(), receive));
+                }
+            }
+            () = tokio::time::sleep(wait) => {
+                let _ = p.rtc.handle_input(Input::Timeout(Instant::now()));
+            }
+        }
+    }
+}
+
+/// Subscribes `p` to everything published in the room (one renegotiation).
+async fn subscribe_all(args: &Args, http: &reqwest::Client, p: &mut Peer) -> anyhow::Result<()> {
+    let url = format!("{}/v1/sessions/{}", args.base, p.session);
+    let res: serde_json::Value = http
+        .patch(&url)
+        .bearer_auth(&p.token)
+        .json(&serde_json::json!({ "subscribe": ["all"] }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if let Some(offer) = res.get("offer") {
+        let offer: SdpOffer = serde_json::from_value(offer.clone())?;
+        let answer = p.rtc.sdp_api().accept_offer(offer)?;
+        http.patch(&url)
+            .bearer_auth(&p.token)
+            .json(&serde_json::json!({ "answer": answer }))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    Ok(())
+}
+
+/// Runs a peer's I/O for `d` (to get connected) before the measured run starts.
+async fn warm(p: &mut Peer, d: Duration) {
+    let until = Instant::now() + d;
+    let mut buf = vec![0u8; 2000];
+    while Instant::now() < until {
+        let timeout = loop {
+            match p.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => break t,
+                Ok(Output::Transmit(t)) => {
+                    let _ = p.socket.send_to(&t.contents, t.destination).await;
+                }
+                Ok(Output::Event(Event::Connected)) => p.connected = true,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        };
+        let wait = timeout.saturating_duration_since(Instant::now()).min(Duration::from_millis(20));
+        tokio::select! {
+            r = p.socket.recv_from(&mut buf) => {
+                if let Ok((len, source)) = r
+                    && let Ok(receive) = Receive::new(Protocol::Udp, source, p.local, &buf[..len])
+                {
+                    let _ = p.rtc.handle_input(Input::Receive(Instant::now(), receive));
+                }
+            }
+            () = tokio::time::sleep(wait) => { let _ = p.rtc.handle_input(Input::Timeout(Instant::now())); }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Arc::new(Args::parse());
+    let http = reqwest::Client::new();
+    let mut pubs = Vec::new();
+    for i in 0..args.publishers {
+        pubs.push(open(&args, &http, &format!("pub-{i}"), true).await?);
+    }
+    for p in &mut pubs {
+        warm(p, Duration::from_millis(300)).await;
+    }
+    let mut subs = Vec::new();
+    for i in 0..args.subscribers {
+        let mut s = open(&args, &http, &format!("sub-{i}"), false).await?;
+        warm(&mut s, Duration::from_millis(50)).await;
+        subscribe_all(&args, &http, &mut s).await?;
+        subs.push(s);
+    }
+    if args.mesh {
+        for p in &mut pubs {
+            subscribe_all(&args, &http, p).await?;
+        }
+    }
+    let totals = Arc::new(Totals { sent: AtomicU64::new(0), received: AtomicU64::new(0) });
+    // Everyone keeps running while the last peers connect; counting starts after 2 s.
+    let start_at = Instant::now() + Duration::from_secs(2);
+    let until = start_at + Duration::from_secs_f64(args.duration);
+    let mut tasks = Vec::new();
+    for p in pubs {
+        tasks.push(tokio::spawn(drive(p, true, args.clone(), totals.clone(), start_at, until)));
+    }
+    for s in subs {
+        tasks.push(tokio::spawn(drive(s, false, args.clone(), totals.clone(), start_at, until)));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let sent = totals.sent.load(Ordering::Relaxed);
+    let received = totals.received.load(Ordering::Relaxed);
+    let receivers_per_frame = args.subscribers as u64 + if args.mesh { args.publishers as u64 - 1 } else { 0 };
+    let expected = sent * receivers_per_frame;
+    println!(
+        "{}",
+        serde_json::json!({
+            "publishers": args.publishers, "subscribers": args.subscribers, "mesh": args.mesh,
+            "frames_sent": sent, "frames_expected": expected, "frames_received": received,
+            "loss": if expected > 0 { 1.0 - received as f64 / expected as f64 } else { 0.0 },
+            "duration_s": args.duration,
+        })
+    );
+    Ok(())
+}
