@@ -132,22 +132,19 @@ async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>,
         };
         if publish && p.connected && now >= next_frame {
             next_frame += interval;
-            if let Some(mid) = p.send_mid {
-                if let Some(w) = p.rtc.writer(mid) {
-                    let pt = w.payload_params().find(|x| x.spec().codec == Codec::Vp8).map(|x| x.pt());
-                    if let Some(pt) = pt {
-                        let key = n.is_multiple_of(60);
-                        let mut data =
-                            vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
-                        data.resize(frame_bytes, (n % 251) as u8);
-                        if w.write(pt, now, MediaTime::from_90khz(n * 90_000 / u64::from(args.fps)), data).is_ok()
-                            && now >= start_at
-                        {
-                            totals.sent.fetch_add(1, Ordering::Relaxed);
-                        }
-                        n += 1;
-                    }
+            if let Some(mid) = p.send_mid
+                && let Some(w) = p.rtc.writer(mid)
+                && let Some(pt) = w.payload_params().find(|x| x.spec().codec == Codec::Vp8).map(|x| x.pt())
+            {
+                let key = n.is_multiple_of(60);
+                let mut data =
+                    vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+                data.resize(frame_bytes, (n % 251) as u8);
+                let time = MediaTime::from_90khz(n * 90_000 / u64::from(args.fps));
+                if w.write(pt, now, time, data).is_ok() && now >= start_at {
+                    totals.sent.fetch_add(1, Ordering::Relaxed);
                 }
+                n += 1;
             }
             continue;
         }
