@@ -134,8 +134,9 @@ async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>,
             next_frame += interval;
             if let Some(mid) = p.send_mid
                 && let Some(w) = p.rtc.writer(mid)
-                && let Some(pt) = w.payload_params().find(|x| x.spec().codec == Codec::Vp8).map(|x| x.pt())
             {
+                let vp8 = w.payload_params().find(|x| x.spec().codec == Codec::Vp8).map(|x| x.pt());
+                let Some(pt) = vp8 else { continue };
                 let key = n.is_multiple_of(60);
                 let mut data =
                     vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
