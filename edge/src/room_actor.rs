@@ -284,45 +284,27 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
             return;
         }
     };
-    let mut actor = match loaded {
+    let (state, fx) = match loaded {
         Some(state) if !state.finished => {
             let (state, fx) = state.rehydrated(now_ms());
             tracing::info!(org = %key.0, room = %key.1, participants = state.members.len(), "room rehydrated");
-            let mut a = Actor {
-                hub: hub.clone(),
-                key: key.clone(),
-                state,
-                conns: HashMap::new(),
-                pending: VecDeque::new(),
-                targets: VecDeque::new(),
-            };
-            let mut resolved = Vec::new();
-            for e in fx {
-                if let Effect::Broadcast { msg, except } = e {
-                    a.targets.push_back(a.state.connections().filter(|c| Some(*c) != except).collect());
-                    resolved.push(Effect::Broadcast { msg, except: None });
-                } else {
-                    resolved.push(e);
-                }
-            }
-            if !a.execute(resolved).await {
-                hub.rooms.lock().await.remove(&key);
-                return;
-            }
-            a
+            (state, fx)
         }
-        _ => {
-            let state = RoomState::new(&key.0, &key.1, empty_timeout_ms(&hub, &key).await, hub.settings);
-            Actor {
-                hub: hub.clone(),
-                key: key.clone(),
-                state,
-                conns: HashMap::new(),
-                pending: VecDeque::new(),
-                targets: VecDeque::new(),
-            }
-        }
+        _ => (RoomState::new(&key.0, &key.1, empty_timeout_ms(&hub, &key).await, hub.settings), Vec::new()),
     };
+    let mut actor = Actor {
+        hub: hub.clone(),
+        key: key.clone(),
+        state,
+        conns: HashMap::new(),
+        pending: VecDeque::new(),
+        targets: VecDeque::new(),
+    };
+    let fx = actor.resolve(fx);
+    if !fx.is_empty() && !actor.execute(fx).await {
+        hub.rooms.lock().await.remove(&key);
+        return;
+    }
     let mut renew = tokio::time::interval(Duration::from_millis(crate::room_lease::RENEW_MS));
     let mut idle_since = tokio::time::Instant::now();
     loop {
@@ -413,16 +395,21 @@ impl Actor {
     /// Applies one event, fixing each broadcast's recipients as of this event (a participant
     /// who joins later in the same batch must not receive what happened before its `joined`).
     fn step(&mut self, event: Event, fx: &mut Vec<Effect>) {
-        for e in self.state.apply(event, now_ms()) {
-            match e {
+        let applied = self.state.apply(event, now_ms());
+        fx.extend(self.resolve(applied));
+    }
+
+    /// Fixes each broadcast's recipients as of now (queued in `targets`, in order).
+    fn resolve(&mut self, fx: Vec<Effect>) -> Vec<Effect> {
+        fx.into_iter()
+            .map(|e| match e {
                 Effect::Broadcast { msg, except } => {
-                    let targets: Vec<ConnId> = self.state.connections().filter(|c| Some(*c) != except).collect();
-                    fx.push(Effect::Broadcast { msg, except: None });
-                    self.targets.push_back(targets);
+                    self.targets.push_back(self.state.connections().filter(|c| Some(*c) != except).collect());
+                    Effect::Broadcast { msg, except: None }
                 }
-                other => fx.push(other),
-            }
-        }
+                other => other,
+            })
+            .collect()
     }
 
     /// A mailbox command as a room event.

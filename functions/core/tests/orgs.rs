@@ -4,18 +4,9 @@
 mod support;
 
 use http::{Method, StatusCode};
-use origo_shared::token::{self, Expectations, KeySet, TokenKey};
+use origo_shared::token::{self, Expectations};
 use serde_json::{Value, json};
 use support::*;
-
-fn keys(p: &TestPlatform) -> KeySet {
-    let jwks = ok_json(call(p, Method::GET, "/.well-known/jwks.json", None, None), StatusCode::OK);
-    let mut set = KeySet::new();
-    for k in jwks["keys"].as_array().unwrap() {
-        set.insert(TokenKey::from_public_jwk(&serde_json::from_value(k.clone()).unwrap()).unwrap());
-    }
-    set
-}
 
 #[test]
 fn org_lifecycle_and_membership_rules() {
@@ -270,9 +261,13 @@ fn partners_mint_participant_tokens_with_grants() {
         StatusCode::CREATED,
     );
     assert_eq!(minted["expires_in"], 600);
-    let claims =
-        token::verify(minted["token"].as_str().unwrap(), &keys(&p), &Expectations::new("origo", "origo"), T0_MS / 1000)
-            .unwrap();
+    let claims = token::verify(
+        minted["token"].as_str().unwrap(),
+        &published_keys(&p),
+        &Expectations::new("origo", "origo"),
+        T0_MS / 1000,
+    )
+    .unwrap();
     assert_eq!(claims.sub, "user-42");
     assert_eq!(claims.org.as_deref(), Some(org.as_str()));
     assert!(claims.grants.can_join("standup") && !claims.grants.publish && claims.grants.subscribe);

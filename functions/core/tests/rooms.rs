@@ -5,19 +5,10 @@ mod support;
 
 use http::{Method, StatusCode};
 use origo_functions::location::EdgeLocation;
-use origo_shared::token::{self, Expectations, KeySet, TokenKey};
+use origo_shared::token::{self, Expectations};
 use origo_shared::turn_credentials::TurnSecrets;
 use serde_json::{Value, json};
 use support::*;
-
-fn keys(p: &TestPlatform) -> KeySet {
-    let jwks = ok_json(call(p, Method::GET, "/.well-known/jwks.json", None, None), StatusCode::OK);
-    let mut set = KeySet::new();
-    for k in jwks["keys"].as_array().unwrap() {
-        set.insert(TokenKey::from_public_jwk(&serde_json::from_value(k.clone()).unwrap()).unwrap());
-    }
-    set
-}
 
 fn join_with(
     p: &TestPlatform,
@@ -149,7 +140,7 @@ fn join_returns_a_token_for_the_room_and_node_the_coordinator_and_working_turn_c
     assert_eq!(joined["identity"], "user:42");
     let claims = token::verify(
         joined["participant_token"].as_str().unwrap(),
-        &keys(&p),
+        &published_keys(&p),
         &Expectations::new("origo", "origo"),
         T0_MS / 1000,
     )
@@ -391,7 +382,7 @@ fn guests_join_public_rooms_by_link_and_the_room_appears() {
     let v = ok_json(join_with(&p, "friday-drinks", &g, Some(json!({"name": "Gus B."})), &[]), StatusCode::OK);
     let claims = token::verify(
         v["participant_token"].as_str().unwrap(),
-        &keys(&p),
+        &published_keys(&p),
         &Expectations::new("origo", "origo"),
         T0_MS / 1000,
     )

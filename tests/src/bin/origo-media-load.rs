@@ -101,6 +101,40 @@ async fn open(args: &Args, http: &reqwest::Client, identity: &str, publish: bool
     Ok(Peer { rtc, send_mid, connected: false, socket, local, session, token })
 }
 
+/// Sends what the peer has to send; returns its next timeout and the media frames it received,
+/// or `None` when the peer failed.
+async fn flush(p: &mut Peer) -> Option<(Instant, u64)> {
+    let mut frames = 0;
+    loop {
+        match p.rtc.poll_output() {
+            Ok(Output::Timeout(t)) => return Some((t, frames)),
+            Ok(Output::Transmit(t)) => {
+                let _ = p.socket.send_to(&t.contents, t.destination).await;
+            }
+            Ok(Output::Event(Event::Connected)) => p.connected = true,
+            Ok(Output::Event(Event::MediaData(_))) => frames += 1,
+            Ok(Output::Event(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits up to `wait` for a datagram (fed to the peer) or lets its clock advance.
+async fn receive_or_tick(p: &mut Peer, buf: &mut [u8], wait: Duration) {
+    tokio::select! {
+        r = p.socket.recv_from(buf) => {
+            if let Ok((len, source)) = r
+                && let Ok(receive) = Receive::new(Protocol::Udp, source, p.local, &buf[..len])
+            {
+                let _ = p.rtc.handle_input(Input::Receive(Instant::now(), receive));
+            }
+        }
+        () = tokio::time::sleep(wait) => {
+            let _ = p.rtc.handle_input(Input::Timeout(Instant::now()));
+        }
+    }
+}
+
 /// Drives one peer until `until`; publishers write a frame every 1/fps.
 async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>, start_at: Instant, until: Instant) {
     let mut buf = vec![0u8; 2000];
@@ -113,23 +147,10 @@ async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>,
         if now >= until {
             return;
         }
-        // Drain outputs.
-        let timeout = loop {
-            match p.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => break t,
-                Ok(Output::Transmit(t)) => {
-                    let _ = p.socket.send_to(&t.contents, t.destination).await;
-                }
-                Ok(Output::Event(Event::Connected)) => p.connected = true,
-                Ok(Output::Event(Event::MediaData(_))) => {
-                    if now >= start_at {
-                        totals.received.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Ok(Output::Event(_)) => {}
-                Err(_) => return,
-            }
-        };
+        let Some((timeout, frames)) = flush(&mut p).await else { return };
+        if now >= start_at {
+            totals.received.fetch_add(frames, Ordering::Relaxed);
+        }
         if publish && p.connected && now >= next_frame {
             next_frame += interval;
             if let Some(mid) = p.send_mid
@@ -151,18 +172,7 @@ async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>,
         }
         let wake = if publish && p.connected { timeout.min(next_frame) } else { timeout };
         let wait = wake.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
-        tokio::select! {
-            r = p.socket.recv_from(&mut buf) => {
-                if let Ok((len, source)) = r
-                    && let Ok(receive) = Receive::new(Protocol::Udp, source, p.local, &buf[..len])
-                {
-                    let _ = p.rtc.handle_input(Input::Receive(Instant::now(), receive));
-                }
-            }
-            () = tokio::time::sleep(wait) => {
-                let _ = p.rtc.handle_input(Input::Timeout(Instant::now()));
-            }
-        }
+        receive_or_tick(&mut p, &mut buf, wait).await;
     }
 }
 
@@ -195,28 +205,9 @@ async fn warm(p: &mut Peer, d: Duration) {
     let until = Instant::now() + d;
     let mut buf = vec![0u8; 2000];
     while Instant::now() < until {
-        let timeout = loop {
-            match p.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => break t,
-                Ok(Output::Transmit(t)) => {
-                    let _ = p.socket.send_to(&t.contents, t.destination).await;
-                }
-                Ok(Output::Event(Event::Connected)) => p.connected = true,
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        };
+        let Some((timeout, _)) = flush(p).await else { return };
         let wait = timeout.saturating_duration_since(Instant::now()).min(Duration::from_millis(20));
-        tokio::select! {
-            r = p.socket.recv_from(&mut buf) => {
-                if let Ok((len, source)) = r
-                    && let Ok(receive) = Receive::new(Protocol::Udp, source, p.local, &buf[..len])
-                {
-                    let _ = p.rtc.handle_input(Input::Receive(Instant::now(), receive));
-                }
-            }
-            () = tokio::time::sleep(wait) => { let _ = p.rtc.handle_input(Input::Timeout(Instant::now())); }
-        }
+        receive_or_tick(p, &mut buf, wait).await;
     }
 }
 

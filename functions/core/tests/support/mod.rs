@@ -271,3 +271,15 @@ pub fn register_node(p: &TestPlatform, id: &str, kind: &str, region: &str, load:
     let res = call(p, Method::POST, "/v1/nodes/heartbeat", Some(NODE_SECRET), Some(hb));
     ok_json(res, StatusCode::OK);
 }
+
+/// The deployment's public keys, from `/.well-known/jwks.json`.
+pub fn published_keys(p: &TestPlatform) -> origo_shared::token::KeySet {
+    let jwks = ok_json(call(p, Method::GET, "/.well-known/jwks.json", None, None), StatusCode::OK);
+    let mut set = origo_shared::token::KeySet::new();
+    for k in jwks["keys"].as_array().unwrap() {
+        set.insert(
+            origo_shared::token::TokenKey::from_public_jwk(&serde_json::from_value(k.clone()).unwrap()).unwrap(),
+        );
+    }
+    set
+}
