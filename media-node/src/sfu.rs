@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::channel::ChannelId;
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
@@ -94,6 +95,9 @@ struct Session {
     pending: Option<SdpPendingOffer>,
     subscribe_all: bool,
     connected: bool,
+    /// The client's data channel: the SFU pushes offers for new tracks over it (JSON
+    /// `{"type":"offer","sdp":…}`) and takes answers (and client offers) from it.
+    channel: Option<ChannelId>,
 }
 
 /// Work found while draining one session that touches others.
@@ -101,6 +105,7 @@ enum Propagated {
     Media(SessionId, Box<MediaData>),
     TrackOpened(SessionId, Mid),
     Keyframe { source: (SessionId, Mid), kind: KeyframeRequestKind },
+    Signal(SessionId, Vec<u8>),
 }
 
 /// The SFU.
@@ -218,6 +223,7 @@ impl Sfu {
                 pending: None,
                 subscribe_all: false,
                 connected: false,
+                channel: None,
             },
         );
         self.drain(id, now);
@@ -478,6 +484,13 @@ impl Sfu {
                             }
                             work.push(Propagated::Media(id, Box::new(data)));
                         }
+                        Event::ChannelOpen(cid, _) => {
+                            s.channel = Some(cid);
+                            work.push(Propagated::Signal(id, Vec::new()));
+                        }
+                        Event::ChannelData(d) if d.data.len() <= 64 * 1024 => {
+                            work.push(Propagated::Signal(id, d.data));
+                        }
                         Event::KeyframeRequest(req) => {
                             if let Some(t) = s.tracks_out.iter().find(|t| t.mid == Some(req.mid)) {
                                 work.push(Propagated::Keyframe { source: t.source, kind: req.kind });
@@ -514,10 +527,60 @@ impl Sfu {
                         {
                             s.tracks_out.push(TrackOut { source: (from, mid), mid: None, open: false });
                         }
+                        self.offer_over_channel(sub, now);
                     }
                 }
                 Propagated::Keyframe { source, kind } => self.request_keyframe(source, kind, now),
+                Propagated::Signal(sid, data) => self.signal(sid, &data, now),
             }
+        }
+    }
+
+    /// Pushes an offer for subscriptions not negotiated yet over the client's data channel.
+    fn offer_over_channel(&mut self, id: SessionId, now: Instant) {
+        let ready = self.sessions.get(&id).is_some_and(|s| s.channel.is_some() && s.pending.is_none());
+        if !ready {
+            return;
+        }
+        let Some(offer) = self.negotiate(id) else { return };
+        let Ok(json) = serde_json::to_string(&offer) else { return };
+        if let Some(s) = self.sessions.get_mut(&id)
+            && let Some(cid) = s.channel
+            && let Some(mut ch) = s.rtc.channel(cid)
+        {
+            let _ = ch.write(false, json.as_bytes());
+        }
+        self.drain(id, now);
+    }
+
+    /// A message on a client's data channel: an answer to the SFU's offer, or a client offer.
+    /// (An empty message is the channel opening: offer what is waiting.)
+    fn signal(&mut self, id: SessionId, data: &[u8], now: Instant) {
+        if data.is_empty() {
+            self.offer_over_channel(id, now);
+            return;
+        }
+        if let Ok(answer) = serde_json::from_slice::<SdpAnswer>(data) {
+            if let Err(e) = self.accept_answer(id, answer, now) {
+                tracing::debug!(session = id, "answer over the data channel refused: {e}");
+            }
+            self.offer_over_channel(id, now);
+        } else if let Ok(offer) = serde_json::from_slice::<SdpOffer>(data) {
+            match self.accept_offer(id, offer, now) {
+                Ok(answer) => {
+                    if let Ok(json) = serde_json::to_string(&answer)
+                        && let Some(s) = self.sessions.get_mut(&id)
+                        && let Some(cid) = s.channel
+                        && let Some(mut ch) = s.rtc.channel(cid)
+                    {
+                        let _ = ch.write(false, json.as_bytes());
+                    }
+                    self.drain(id, now);
+                }
+                Err(e) => tracing::debug!(session = id, "offer over the data channel refused: {e}"),
+            }
+        } else {
+            tracing::debug!(session = id, "unknown data channel message");
         }
     }
 

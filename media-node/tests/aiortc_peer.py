@@ -3,6 +3,8 @@
   aiortc_peer.py publish BASE TOKEN SECONDS     publish synthetic VP8 video + Opus audio
   aiortc_peer.py subscribe BASE TOKEN SECONDS   subscribe to every track, decode, count frames
   aiortc_peer.py unsubscribe BASE TOKEN SECONDS subscribe, then unsubscribe halfway; frames before/after
+  aiortc_peer.py auto BASE TOKEN SECONDS        subscribe to "all" first; the SFU offers new tracks
+                                                over the data channel as they appear
 
 Prints one JSON line. ICE runs on 127.0.0.1 only (host candidates limited to loopback).
 """
@@ -139,12 +141,50 @@ async def subscribe(base, token, seconds, unsubscribe_at=None):
     print(json.dumps(out))
 
 
+async def auto(base, token, seconds):
+    pc = RTCPeerConnection()
+    channel = pc.createDataChannel("control")
+    frames = {"video": 0, "audio": 0}
+    offers = {"n": 0}
+
+    @pc.on("track")
+    def on_track(track):
+        async def consume():
+            while True:
+                try:
+                    await track.recv()
+                except MediaStreamError:
+                    return
+                frames[track.kind] += 1
+        asyncio.ensure_future(consume())
+
+    @channel.on("message")
+    def on_message(message):
+        async def answer():
+            desc = json.loads(message)
+            if desc.get("type") != "offer":
+                return
+            offers["n"] += 1
+            await pc.setRemoteDescription(RTCSessionDescription(**desc))
+            await pc.setLocalDescription(await pc.createAnswer())
+            channel.send(json.dumps({"type": "answer", "sdp": pc.localDescription.sdp}))
+        asyncio.ensure_future(answer())
+
+    session = await connect(pc, base, token)
+    await call("PATCH", f"{base}/v1/sessions/{session}", token, {"subscribe": ["all"]})
+    await asyncio.sleep(seconds)
+    await pc.close()
+    print(json.dumps({"frames": frames, "offers_over_channel": offers["n"]}))
+
+
 def main():
     mode, base, token, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     if mode == "publish":
         asyncio.run(publish(base, token, seconds))
     elif mode == "subscribe":
         asyncio.run(subscribe(base, token, seconds))
+    elif mode == "auto":
+        asyncio.run(auto(base, token, seconds))
     elif mode == "unsubscribe":
         asyncio.run(subscribe(base, token, seconds, unsubscribe_at=seconds / 3))
     else:

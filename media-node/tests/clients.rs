@@ -218,3 +218,17 @@ fn bad_sdp_forged_tokens_and_garbage_udp_leave_the_node_serving() {
     // The kernel may drop part of a flood; what arrived was counted and refused.
     assert!(unroutable >= 5_000, "garbage counted, not crashed: {unroutable}");
 }
+
+#[test]
+fn a_subscriber_to_all_gets_new_publishers_offered_over_its_data_channel() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let node = start();
+    let subscriber = peer("auto", &node.base, &token("s1", "r4", "media-t", false), 8.0);
+    std::thread::sleep(Duration::from_millis(2000));
+    let publisher = peer("publish", &node.base, &token("alice", "r4", "media-t", true), 6.0);
+    let r = result(subscriber);
+    assert!(r["offers_over_channel"].as_u64().unwrap() >= 1, "{r}");
+    assert!(r["frames"]["video"].as_u64().unwrap() > 20, "{r}");
+    assert!(r["frames"]["audio"].as_u64().unwrap() > 50, "{r}");
+    result(publisher);
+}
