@@ -371,6 +371,7 @@ async fn metrics(State(api): State<Arc<Api>>) -> Response {
     gauge("origo_media_unroutable", "Datagrams that matched no session.", "counter", c.unroutable);
     gauge("origo_media_frames_forwarded", "Media frames written to subscribers.", "counter", c.frames_forwarded);
     gauge("origo_media_keyframe_requests", "Keyframe requests sent to publishers.", "counter", c.keyframe_requests);
+    gauge("origo_media_speaker_changes", "Active-speaker changes announced.", "counter", c.speaker_changes);
     text.push_str("# EOF\n");
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

@@ -21,6 +21,11 @@ use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
+/// The active speaker changes at most this often (hysteresis).
+pub const SPEAKER_HOLD: Duration = Duration::from_millis(700);
+/// Quieter than this (dBov) is not speaking.
+pub const SPEAKING_LEVEL: f32 = -50.0;
+
 /// Keyframe requests to one source track are at most this frequent.
 pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -69,6 +74,7 @@ pub struct Counters {
     pub unroutable: u64,
     pub frames_forwarded: u64,
     pub keyframe_requests: u64,
+    pub speaker_changes: u64,
 }
 
 struct TrackIn {
@@ -100,6 +106,15 @@ struct Session {
     channel: Option<ChannelId>,
 }
 
+/// Who is speaking in a room: smoothed audio levels (from the RFC 6464 header extension the
+/// publishers send) and the current active speaker.
+#[derive(Default)]
+struct Speakers {
+    level: HashMap<SessionId, (f32, Instant)>,
+    current: Option<SessionId>,
+    changed_at: Option<Instant>,
+}
+
 /// Work found while draining one session that touches others.
 enum Propagated {
     Media(SessionId, Box<MediaData>),
@@ -116,6 +131,7 @@ pub struct Sfu {
     by_addr: HashMap<SocketAddr, SessionId>,
     by_ufrag: HashMap<String, SessionId>,
     deadlines: HashMap<SessionId, Instant>,
+    speakers: HashMap<RoomKey, Speakers>,
     pub counters: Counters,
     out: Vec<Transmit>,
 }
@@ -141,6 +157,7 @@ impl Sfu {
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
             deadlines: HashMap::new(),
+            speakers: HashMap::new(),
             counters: Counters::default(),
             out: Vec::new(),
         }
@@ -237,6 +254,12 @@ impl Sfu {
         self.by_ufrag.remove(&s.ufrag);
         self.by_addr.retain(|_, v| *v != id);
         self.deadlines.remove(&id);
+        if let Some(sp) = self.speakers.get_mut(&s.room) {
+            sp.level.remove(&id);
+            if sp.current == Some(id) {
+                sp.current = None;
+            }
+        }
         // Subscribers stop receiving; their m-lines go quiet until they renegotiate.
         for other in self.sessions.values_mut() {
             other.tracks_out.retain(|t| t.source.0 != id);
@@ -512,7 +535,12 @@ impl Sfu {
         }
         for w in work {
             match w {
-                Propagated::Media(from, data) => self.forward(from, &data, now),
+                Propagated::Media(from, data) => {
+                    if let Some(level) = data.ext_vals.audio_level {
+                        self.audio_level(from, f32::from(level), data.ext_vals.voice_activity, now);
+                    }
+                    self.forward(from, &data, now);
+                }
                 Propagated::TrackOpened(from, mid) => {
                     let room = self.sessions[&from].room.clone();
                     let subscribers: Vec<SessionId> = self
@@ -534,6 +562,53 @@ impl Sfu {
                 Propagated::Signal(sid, data) => self.signal(sid, &data, now),
             }
         }
+    }
+
+    /// Tracks the loudest publisher of the room; on a change (held for [`SPEAKER_HOLD`]) tells
+    /// every session of the room over its data channel: `{"type":"active_speaker","participant"}`.
+    fn audio_level(&mut self, from: SessionId, level: f32, voice: Option<bool>, now: Instant) {
+        let Some(room) = self.sessions.get(&from).map(|s| s.room.clone()) else { return };
+        let sp = self.speakers.entry(room.clone()).or_default();
+        let level = if voice == Some(false) { -127.0 } else { level };
+        let smoothed = match sp.level.get(&from) {
+            Some((old, _)) => old * 0.7 + level * 0.3,
+            None => level,
+        };
+        sp.level.insert(from, (smoothed, now));
+        // Forget publishers that stopped sending audio.
+        sp.level.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(2));
+        let loudest = sp
+            .level
+            .iter()
+            .filter(|(_, (l, _))| *l > SPEAKING_LEVEL)
+            .max_by(|a, b| a.1.0.total_cmp(&b.1.0))
+            .map(|(id, _)| *id);
+        let held = sp.changed_at.is_some_and(|at| now.duration_since(at) < SPEAKER_HOLD);
+        let Some(loudest) = loudest else { return };
+        if sp.current == Some(loudest) || held {
+            return;
+        }
+        sp.current = Some(loudest);
+        sp.changed_at = Some(now);
+        self.counters.speaker_changes += 1;
+        let Some(identity) = self.sessions.get(&loudest).map(|s| s.identity.clone()) else { return };
+        let msg = serde_json::json!({ "type": "active_speaker", "participant": identity }).to_string();
+        let members: Vec<SessionId> = self.sessions.iter().filter(|(_, s)| s.room == room).map(|(id, _)| *id).collect();
+        for id in members {
+            if let Some(s) = self.sessions.get_mut(&id)
+                && let Some(cid) = s.channel
+                && let Some(mut ch) = s.rtc.channel(cid)
+            {
+                let _ = ch.write(false, msg.as_bytes());
+            }
+            self.drain(id, now);
+        }
+    }
+
+    /// The room's active speaker, if anyone is speaking.
+    pub fn active_speaker(&self, room: &RoomKey) -> Option<&str> {
+        let id = self.speakers.get(room)?.current?;
+        self.sessions.get(&id).map(|s| s.identity.as_str())
     }
 
     /// Pushes an offer for subscriptions not negotiated yet over the client's data channel.

@@ -20,6 +20,7 @@ struct Client {
     frames: usize,
     session: SessionId,
     send_mid: Option<Mid>,
+    messages: Vec<String>,
 }
 
 fn room() -> (String, String) {
@@ -28,16 +29,21 @@ fn room() -> (String, String) {
 
 /// A client Rtc with one send-only video track (publisher) or a data channel only (subscriber).
 fn client(sfu: &mut Sfu, port: u16, identity: &str, publish: bool, now: Instant) -> Client {
+    client_of(sfu, port, identity, publish.then_some(MediaKind::Video), now)
+}
+
+fn client_of(sfu: &mut Sfu, port: u16, identity: &str, kind: Option<MediaKind>, now: Instant) -> Client {
+    let publish = kind.is_some();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut rtc = Rtc::builder().build(now);
     rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
     let mut api = rtc.sdp_api();
-    let send_mid = publish.then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+    let send_mid = kind.map(|k| api.add_media(k, Direction::SendOnly, None, None, None));
     api.add_channel("control".into());
     let (offer, pending): (_, SdpPendingOffer) = api.apply().unwrap();
     let (session, answer) = sfu.create_session(room(), identity.into(), publish, true, offer, now).unwrap();
     rtc.sdp_api().accept_answer(pending, answer).unwrap();
-    Client { addr, rtc, connected: false, frames: 0, session, send_mid }
+    Client { addr, rtc, connected: false, frames: 0, session, send_mid, messages: Vec::new() }
 }
 
 /// Moves datagrams both ways and advances every clock until nothing is left to do.
@@ -56,6 +62,9 @@ fn pump(sfu: &mut Sfu, clients: &mut [Client], now: Instant) {
                     }
                     Output::Event(Event::Connected) => c.connected = true,
                     Output::Event(Event::MediaData(_)) => c.frames += 1,
+                    Output::Event(Event::ChannelData(d)) => {
+                        c.messages.push(String::from_utf8_lossy(&d.data).into_owned())
+                    }
                     Output::Event(_) => {}
                 }
             }
@@ -155,4 +164,52 @@ fn a_second_session_of_the_same_identity_replaces_the_first() {
     assert_eq!(sfu.session_count(), 1);
     assert!(sfu.owner(first.session).is_none());
     assert!(sfu.owner(second.session).is_some());
+}
+
+/// One 20 ms Opus packet at `level` dBov.
+fn speak(c: &mut Client, n: u64, level: i8, now: Instant) {
+    let mid = c.send_mid.unwrap();
+    let w = c.rtc.writer(mid).unwrap();
+    let pt = w.payload_params().find(|p| p.spec().codec == str0m::format::Codec::Opus).unwrap().pt();
+    w.audio_level(level, level > -50)
+        .write(pt, now, MediaTime::new(n * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ), vec![0xfc; 80])
+        .unwrap();
+}
+
+#[test]
+fn the_loudest_publisher_becomes_the_active_speaker_with_hysteresis() {
+    let mut clock = Instant::now();
+    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let ada = client_of(&mut sfu, 6101, "ada", Some(MediaKind::Audio), clock);
+    let bo = client_of(&mut sfu, 6102, "bo", Some(MediaKind::Audio), clock);
+    let watcher = client(&mut sfu, 6103, "cy", false, clock);
+    let mut clients = vec![ada, bo, watcher];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    assert!(clients.iter().all(|c| c.connected));
+    assert_eq!(sfu.active_speaker(&room()), None);
+    // Bo talks, Ada is quiet.
+    for n in 0..40 {
+        speak(&mut clients[0], n, -70, clock);
+        speak(&mut clients[1], n, -20, clock);
+        run(&mut sfu, &mut clients, &mut clock, 20);
+    }
+    assert_eq!(sfu.active_speaker(&room()), Some("bo"));
+    let told: Vec<&String> = clients[2].messages.iter().filter(|m| m.contains("active_speaker")).collect();
+    assert_eq!(told.len(), 1, "{:?}", clients[2].messages);
+    assert!(told[0].contains("\"bo\""));
+    // Ada interrupts briefly (shorter than the hold), then takes over.
+    for n in 40..43 {
+        speak(&mut clients[0], n, -10, clock);
+        speak(&mut clients[1], n, -20, clock);
+        run(&mut sfu, &mut clients, &mut clock, 20);
+    }
+    for n in 43..120 {
+        speak(&mut clients[0], n, -10, clock);
+        speak(&mut clients[1], n, -80, clock);
+        run(&mut sfu, &mut clients, &mut clock, 20);
+    }
+    assert_eq!(sfu.active_speaker(&room()), Some("ada"));
+    let told = clients[2].messages.iter().filter(|m| m.contains("active_speaker")).count();
+    assert_eq!(told, 2, "one change each way, no flapping: {:?}", clients[2].messages);
+    assert_eq!(sfu.counters.speaker_changes, 2);
 }
