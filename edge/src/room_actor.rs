@@ -151,12 +151,13 @@ impl Coordinators {
 
     /// Sends to the room's actor in this process, starting it when needed.
     pub async fn send_local(self: &Arc<Self>, key: &RoomKey, cmd: Command) {
-        let mut cmd = Some(cmd);
+        let mut cmd = cmd;
         for _ in 0..3 {
             match self.route(key).await {
-                Ok(Route::Here(tx)) => match tx.send(cmd.take().expect("command")).await {
+                Ok(Route::Here(tx)) => match tx.send(cmd).await {
                     Ok(()) => return,
-                    Err(mpsc::error::SendError(c)) => cmd = Some(c),
+                    // The actor stopped between lookup and send: start a new one and retry.
+                    Err(mpsc::error::SendError(c)) => cmd = c,
                 },
                 Ok(Route::Elsewhere(_)) => return,
                 Err(e) => {

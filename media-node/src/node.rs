@@ -123,7 +123,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
 }
 
 async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, sessions: Arc<AtomicUsize>) {
-    let local = socket.local_addr().expect("bound");
+    let Ok(local) = socket.local_addr() else {
+        tracing::error!("the media socket has no local address; stopping");
+        return;
+    };
     let mut buf = vec![0u8; 2048];
     let mut deadline = Instant::now();
     loop {

@@ -289,7 +289,7 @@ impl Sfu {
                     .map(move |mid| (*sid, *mid))
             })
             .collect();
-        let s = self.sessions.get_mut(&id).expect("session");
+        let Some(s) = self.sessions.get_mut(&id) else { return Err(SfuError::NoSession) };
         if all {
             s.subscribe_all = true;
         }

@@ -393,7 +393,7 @@ impl RoomState {
             }
             ClientMessage::Presence { state } => {
                 let seq = self.next_seq();
-                let m = self.members.get_mut(&identity).expect("joined");
+                let Some(m) = self.members.get_mut(&identity) else { return };
                 m.info.presence = state;
                 let hidden = m.hidden;
                 fx.push(Effect::Persist);
@@ -406,7 +406,7 @@ impl RoomState {
             }
             ClientMessage::RaiseHand { raised } => {
                 let seq = self.next_seq();
-                let m = self.members.get_mut(&identity).expect("joined");
+                let Some(m) = self.members.get_mut(&identity) else { return };
                 m.info.hand_raised = raised;
                 let participant = m.info.clone();
                 fx.push(Effect::Persist);
@@ -416,7 +416,7 @@ impl RoomState {
                 });
             }
             ClientMessage::TrackPublished { track } => {
-                let m = self.members.get_mut(&identity).expect("joined");
+                let Some(m) = self.members.get_mut(&identity) else { return };
                 if m.info.tracks.len() >= 16 && !m.info.tracks.iter().any(|t| t.id == track.id) {
                     fx.push(Self::error(conn, "too_many_tracks", "at most 16 tracks per participant"));
                     return;
@@ -435,7 +435,7 @@ impl RoomState {
                 });
             }
             ClientMessage::TrackUnpublished { track_id } => {
-                let m = self.members.get_mut(&identity).expect("joined");
+                let Some(m) = self.members.get_mut(&identity) else { return };
                 let before = m.info.tracks.len();
                 m.info.tracks.retain(|t| t.id != track_id);
                 if m.info.tracks.len() == before {
@@ -454,7 +454,7 @@ impl RoomState {
                 });
             }
             ClientMessage::SetMuted { track_id, muted } => {
-                let m = self.members.get_mut(&identity).expect("joined");
+                let Some(m) = self.members.get_mut(&identity) else { return };
                 let Some(t) = m.info.tracks.iter_mut().find(|t| t.id == track_id) else {
                     fx.push(Self::error(conn, "unknown_track", "no such track"));
                     return;

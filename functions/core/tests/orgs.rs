@@ -249,11 +249,7 @@ fn api_keys_are_shown_once_stored_hashed_listed_and_revoked() {
 fn partners_mint_participant_tokens_with_grants() {
     let p = TestPlatform::new();
     let (t, org, _) = owner(&p, "ada@acme.test");
-    let key = ok_json(
-        call(&p, Method::POST, "/v1/api-keys", Some(&t), Some(json!({"name": "backend"}))),
-        StatusCode::CREATED,
-    );
-    let key = key["secret"].as_str().unwrap();
+    let key = &api_key(&p, &t, "backend");
     let mint = |body: Value| call(&p, Method::POST, "/v1/tokens", Some(key), Some(body));
     let minted = ok_json(
         mint(json!({"identity": "user-42", "name": "Zoe", "metadata": "{\"tier\":\"gold\"}", "ttl_secs": 600,

@@ -111,11 +111,7 @@ fn the_plan_limits_rooms_per_organisation() {
 fn join_returns_a_token_for_the_room_and_node_the_coordinator_and_working_turn_credentials() {
     let p = TestPlatform::new();
     let (t, org, _) = owner(&p, "ada@acme.test");
-    let key = ok_json(
-        call(&p, Method::POST, "/v1/api-keys", Some(&t), Some(json!({"name": "backend"}))),
-        StatusCode::CREATED,
-    );
-    let key = key["secret"].as_str().unwrap();
+    let key = &api_key(&p, &t, "backend");
     ok_json(call(&p, Method::POST, "/v1/rooms", Some(key), Some(json!({"name": "standup"}))), StatusCode::CREATED);
     register_node(&p, "media-eu", "media", "eu-west", 10);
     register_node(&p, "turn-eu", "turn", "eu-west", 0);

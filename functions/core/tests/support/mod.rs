@@ -283,3 +283,9 @@ pub fn published_keys(p: &TestPlatform) -> origo_shared::token::KeySet {
     }
     set
 }
+
+/// A new partner API key (the full `osk_…` secret) created by `owner_token`.
+pub fn api_key(p: &TestPlatform, owner_token: &str, name: &str) -> String {
+    let res = call(p, Method::POST, "/v1/api-keys", Some(owner_token), Some(json!({ "name": name })));
+    ok_json(res, StatusCode::CREATED)["secret"].as_str().unwrap().to_owned()
+}
