@@ -3,5 +3,6 @@
 //! ([`node`]).
 
 pub mod auth;
+pub mod forward;
 pub mod node;
 pub mod sfu;

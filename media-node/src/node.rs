@@ -147,7 +147,7 @@ async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, 
                     Cmd::Unsubscribe { id, tracks, reply } => { let _ = reply.send(sfu.unsubscribe(id, &tracks, now)); }
                     Cmd::Answer { id, answer, reply } => { let _ = reply.send(sfu.accept_answer(id, answer, now)); }
                     Cmd::Offer { id, offer, reply } => { let _ = reply.send(sfu.accept_offer(id, offer, now)); }
-                    Cmd::Remove { id } => sfu.remove_session(id),
+                    Cmd::Remove { id } => sfu.remove_session(id, now),
                     Cmd::Owner { id, reply } => { let _ = reply.send(sfu.owner(id).map(|(r, i)| (r.clone(), i.to_owned()))); }
                     Cmd::Tracks { room, reply } => { let _ = reply.send(sfu.tracks(&room)); }
                     Cmd::Stats { reply } => { let _ = reply.send((sfu.session_count(), sfu.track_count(), sfu.counters)); }
@@ -182,6 +182,7 @@ fn sfu_error(e: SfuError) -> Response {
     match e {
         SfuError::BadSdp(m) => error(400, ErrorCode::BadRequest, m),
         SfuError::NoSession => error(404, ErrorCode::NotFound, "no such session"),
+        SfuError::NoTrack => error(404, ErrorCode::NotFound, "no such track in this session's room"),
         SfuError::NotAllowed(what) => error(403, ErrorCode::Forbidden, format!("this token may not {what}")),
         e @ (SfuError::OfferPending | SfuError::NoPendingOffer) => error(409, ErrorCode::Conflict, e.to_string()),
     }
@@ -372,7 +373,7 @@ async fn metrics(State(api): State<Arc<Api>>) -> Response {
     gauge("origo_media_datagrams_out", "UDP datagrams sent.", "counter", c.datagrams_out);
     gauge("origo_media_bytes_out", "UDP bytes sent.", "counter", c.bytes_out);
     gauge("origo_media_unroutable", "Datagrams that matched no session.", "counter", c.unroutable);
-    gauge("origo_media_frames_forwarded", "Media frames written to subscribers.", "counter", c.frames_forwarded);
+    gauge("origo_media_packets_forwarded", "RTP packets sent to subscribers.", "counter", c.packets_forwarded);
     gauge("origo_media_keyframe_requests", "Keyframe requests sent to publishers.", "counter", c.keyframe_requests);
     gauge("origo_media_speaker_changes", "Active-speaker changes announced.", "counter", c.speaker_changes);
     text.push_str("# EOF\n");

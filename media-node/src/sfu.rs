@@ -4,30 +4,52 @@
 //! * **Routing is O(1)**: a datagram finds its session by source address; a new address is
 //!   only accepted from a STUN binding request whose USERNAME names a session's ufrag (then
 //!   `Rtc::accepts` checks its MESSAGE-INTEGRITY), and the address is remembered.
-//! * **Forwarding** is frame-level: media a publisher sends is written to every subscriber's
-//!   send track for it (str0m repacketises, answers NACKs from its send buffer, keeps RTX).
-//! * **Keyframes**: a subscriber's PLI/FIR and a gap in a publisher's stream ask the publisher
-//!   for a keyframe, at most once per [`KEYFRAME_INTERVAL`] per source track.
+//! * **Forwarding is RTP-level** (str0m's RTP mode): a publisher's packets go to each
+//!   subscriber of the track without depacketising, rewritten per subscriber by a
+//!   [`Forwarder`] (sequence numbers, timestamps, VP8 picture ids); str0m keeps each
+//!   subscriber's send buffer and answers its NACKs (RTX), and NACKs publishers for losses.
+//! * **Simulcast**: each subscriber gets one layer of each video track, the best that fits
+//!   its share of the bandwidth estimate (TWCC, per subscriber) and its quality preference;
+//!   a switch asks the publisher for a keyframe of the new layer and happens on it.
+//! * **Keyframes**: a subscriber's PLI/FIR and every layer switch ask the publisher, at most
+//!   once per [`KEYFRAME_INTERVAL`] per source layer.
+//! * **Dynacast**: a publisher is told over its data channel which layers of each track
+//!   somebody watches (`{"type":"track_layers",…}`), so it can stop encoding the others, and a
+//!   track nobody watches is paused.
 //! * **Subscriptions** are renegotiated by the SFU: subscribing adds a send-only m-line and
-//!   produces an offer the client answers (HTTP `PATCH`).
+//!   produces an offer the client answers (HTTP `PATCH`, or the data channel).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::format::{Codec, PayloadParams};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
+
+use crate::forward::{Forwarder, Incoming, KeyframeCodec, Layer, choose_layer};
 
 /// The active speaker changes at most this often (hysteresis).
 pub const SPEAKER_HOLD: Duration = Duration::from_millis(700);
 /// Quieter than this (dBov) is not speaking.
 pub const SPEAKING_LEVEL: f32 = -50.0;
 
-/// Keyframe requests to one source track are at most this frequent.
+/// Keyframe requests to one source layer are at most this frequent.
 pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The bandwidth estimate a subscriber starts with, before TWCC feedback.
+pub const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
+/// What an audio track is assumed to need when sharing out a subscriber's bandwidth.
+const AUDIO_BPS: u64 = 64_000;
+/// Layers are re-chosen, and dynacast re-announced, this often.
+pub const ALLOCATE_INTERVAL: Duration = Duration::from_millis(500);
+/// A layer that sent nothing for this long is not offered to subscribers.
+const LAYER_IDLE: Duration = Duration::from_secs(2);
 
 pub type SessionId = u64;
 
@@ -40,6 +62,30 @@ pub struct TrackInfo {
     pub id: String,
     pub participant: String,
     pub kind: &'static str,
+    /// Simulcast layers being received (rids), empty without simulcast.
+    pub layers: Vec<String>,
+}
+
+/// The most a subscriber wants of a video track (a small tile needs no full-HD layer);
+/// `Off` pauses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    Off,
+    Low,
+    Medium,
+    #[default]
+    High,
+}
+
+impl Quality {
+    fn max_index(self) -> usize {
+        match self {
+            Quality::Off | Quality::Low => 0,
+            Quality::Medium => 1,
+            Quality::High => usize::MAX,
+        }
+    }
 }
 
 /// A datagram to send.
@@ -56,6 +102,8 @@ pub enum SfuError {
     BadSdp(String),
     #[error("no such session")]
     NoSession,
+    #[error("no such track")]
+    NoTrack,
     #[error("this session may not {0}")]
     NotAllowed(&'static str),
     #[error("an offer is already waiting for its answer")]
@@ -72,14 +120,47 @@ pub struct Counters {
     pub datagrams_out: u64,
     pub bytes_out: u64,
     pub unroutable: u64,
-    pub frames_forwarded: u64,
+    pub packets_in: u64,
+    pub packets_forwarded: u64,
     pub keyframe_requests: u64,
+    pub layer_switches: u64,
     pub speaker_changes: u64,
+    /// NACKs and PLI/FIRs subscribers sent us.
+    pub nacks_received: u64,
+    pub keyframe_requests_received: u64,
+    pub dynacast_updates: u64,
+}
+
+/// One simulcast layer (or the only stream) of a published track.
+struct LayerIn {
+    layer: Layer,
+    window_bytes: u64,
+    window_start: Instant,
+    /// Bits per second over the last full window; `None` until one was measured.
+    bps: Option<u64>,
+    last_packet: Instant,
+    last_keyframe_request: Option<Instant>,
 }
 
 struct TrackIn {
     kind: MediaKind,
-    last_keyframe_request: Option<Instant>,
+    /// The payload type last seen and its parameters.
+    codec: Option<(Pt, PayloadParams)>,
+    layers: Vec<LayerIn>,
+    /// Sessions with an open send track for this one (kept by [`Sfu::reindex`]).
+    subscribers: Vec<SessionId>,
+    /// Dynacast: what the publisher was last told (paused, layers watched).
+    announced: Option<(bool, Vec<String>)>,
+}
+
+impl TrackIn {
+    /// Layers sending now with their measured bitrates (unmeasured ones only if none is).
+    fn active_layers(&self, now: Instant) -> Vec<(Layer, u64)> {
+        let live: Vec<&LayerIn> =
+            self.layers.iter().filter(|l| now.saturating_duration_since(l.last_packet) < LAYER_IDLE).collect();
+        let measured: Vec<(Layer, u64)> = live.iter().filter_map(|l| l.bps.map(|b| (l.layer, b))).collect();
+        if measured.is_empty() { live.first().map(|l| vec![(l.layer, 0)]).unwrap_or_default() } else { measured }
+    }
 }
 
 struct TrackOut {
@@ -87,6 +168,10 @@ struct TrackOut {
     source: (SessionId, Mid),
     mid: Option<Mid>,
     open: bool,
+    quality: Quality,
+    fwd: Forwarder,
+    /// Publisher payload type → ours.
+    pt: Option<(Pt, Pt)>,
 }
 
 struct Session {
@@ -98,12 +183,20 @@ struct Session {
     ufrag: String,
     tracks_in: HashMap<Mid, TrackIn>,
     tracks_out: Vec<TrackOut>,
+    /// Incoming SSRC → (mid, layer), learnt from str0m's receive streams.
+    ssrcs: HashMap<Ssrc, (Mid, Layer)>,
     pending: Option<SdpPendingOffer>,
     subscribe_all: bool,
     connected: bool,
     /// The client's data channel: the SFU pushes offers for new tracks over it (JSON
     /// `{"type":"offer","sdp":…}`) and takes answers (and client offers) from it.
     channel: Option<ChannelId>,
+    /// The latest egress bandwidth estimate (TWCC).
+    estimate: Option<Bitrate>,
+    /// Cumulative NACKs received per send mid, from str0m's stats.
+    nacks: HashMap<Mid, u64>,
+    /// Usage is counted from when media connects; up to here it is accounted for.
+    accounted_at: Option<Instant>,
 }
 
 /// Who is speaking in a room: smoothed audio levels (from the RFC 6464 header extension the
@@ -117,9 +210,9 @@ struct Speakers {
 
 /// Work found while draining one session that touches others.
 enum Propagated {
-    Media(SessionId, Box<MediaData>),
+    Rtp(SessionId, Box<RtpPacket>),
     TrackOpened(SessionId, Mid),
-    Keyframe { source: (SessionId, Mid), kind: KeyframeRequestKind },
+    Keyframe { source: (SessionId, Mid), layer: Option<Layer>, kind: KeyframeRequestKind },
     Signal(SessionId, Vec<u8>),
 }
 
@@ -132,6 +225,11 @@ pub struct Sfu {
     by_ufrag: HashMap<String, SessionId>,
     deadlines: HashMap<SessionId, Instant>,
     speakers: HashMap<RoomKey, Speakers>,
+    next_allocation: Option<Instant>,
+    /// Bumped by every [`Sfu::reindex`].
+    index_generation: u64,
+    /// Participant-milliseconds per room not yet taken by [`Sfu::take_usage`].
+    usage: HashMap<RoomKey, u64>,
     pub counters: Counters,
     out: Vec<Transmit>,
 }
@@ -143,8 +241,29 @@ fn random_token(n: usize) -> String {
     b.iter().map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char).collect()
 }
 
+fn random_u16() -> u16 {
+    let mut b = [0u8; 2];
+    let _ = getrandom03::fill(&mut b);
+    u16::from_le_bytes(b)
+}
+
 fn kind_name(k: MediaKind) -> &'static str {
     if k == MediaKind::Audio { "audio" } else { "video" }
+}
+
+fn keyframe_codec(kind: MediaKind, params: Option<&PayloadParams>) -> KeyframeCodec {
+    if kind == MediaKind::Audio {
+        return KeyframeCodec::Audio;
+    }
+    match params.map(|p| p.spec().codec) {
+        Some(Codec::Vp8) => KeyframeCodec::Vp8,
+        Some(Codec::H264) => KeyframeCodec::H264,
+        _ => KeyframeCodec::Opaque,
+    }
+}
+
+fn layer_name(l: &Layer) -> String {
+    l.map(|r| r.to_string()).unwrap_or_default()
 }
 
 impl Sfu {
@@ -158,6 +277,9 @@ impl Sfu {
             by_ufrag: HashMap::new(),
             deadlines: HashMap::new(),
             speakers: HashMap::new(),
+            next_allocation: None,
+            index_generation: 0,
+            usage: HashMap::new(),
             counters: Counters::default(),
             out: Vec::new(),
         }
@@ -169,6 +291,20 @@ impl Sfu {
 
     pub fn track_count(&self) -> usize {
         self.sessions.values().map(|s| s.tracks_in.len()).sum()
+    }
+
+    /// Video tracks nobody watches (paused by dynacast).
+    pub fn paused_track_count(&self) -> usize {
+        self.sessions
+            .values()
+            .flat_map(|s| s.tracks_in.values())
+            .filter(|t| t.kind == MediaKind::Video && t.subscribers.is_empty())
+            .count()
+    }
+
+    /// Subscribers' egress bandwidth estimates (bits per second), for `/metrics`.
+    pub fn bandwidth_estimates(&self) -> Vec<u64> {
+        self.sessions.values().filter_map(|s| s.estimate.map(|b| b.as_u64())).collect()
     }
 
     /// The identity and room of a session.
@@ -187,6 +323,7 @@ impl Sfu {
                     id: format!("{}:{mid}", s.identity),
                     participant: s.identity.clone(),
                     kind: kind_name(t.kind),
+                    layers: t.layers.iter().filter_map(|l| l.layer.map(|r| r.to_string())).collect(),
                 })
             })
             .collect();
@@ -194,9 +331,31 @@ impl Sfu {
         out
     }
 
+    /// The layer a subscriber is being sent of a track (`""` without simulcast), if any.
+    pub fn forwarded_layer(&self, id: SessionId, track: &str) -> Option<String> {
+        let source = self.track_by_name(id, track)?;
+        let t = self.sessions.get(&id)?.tracks_out.iter().find(|t| t.source == source)?;
+        t.fwd.current().map(|l| layer_name(&l))
+    }
+
     /// Datagrams to send, taken.
     pub fn drain_transmits(&mut self) -> Vec<Transmit> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Participant-milliseconds per room since the last call (sessions still open are counted
+    /// up to `now`).
+    pub fn take_usage(&mut self, now: Instant) -> Vec<(RoomKey, u64)> {
+        for s in self.sessions.values_mut() {
+            if let Some(at) = s.accounted_at {
+                let ms = now.saturating_duration_since(at).as_millis() as u64;
+                *self.usage.entry(s.room.clone()).or_default() += ms;
+                s.accounted_at = Some(now);
+            }
+        }
+        let mut out: Vec<(RoomKey, u64)> = self.usage.drain().filter(|(_, ms)| *ms > 0).collect();
+        out.sort();
+        out
     }
 
     /// Opens a session from the client's offer; returns its id and the answer.
@@ -212,6 +371,9 @@ impl Sfu {
         let ufrag = random_token(12);
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)))
+            .set_stats_interval(Some(Duration::from_secs(1)))
             .set_local_ice_credentials(IceCreds { ufrag: ufrag.clone(), pass: random_token(24) })
             .build(now);
         let candidate = Candidate::host(self.local, "udp").map_err(|e| SfuError::BadSdp(e.to_string()))?;
@@ -223,7 +385,7 @@ impl Sfu {
         let old: Vec<SessionId> =
             self.sessions.iter().filter(|(_, s)| s.room == room && s.identity == identity).map(|(id, _)| *id).collect();
         for o in old {
-            self.remove_session(o);
+            self.remove_session(o, now);
         }
         self.by_ufrag.insert(ufrag.clone(), id);
         self.sessions.insert(
@@ -237,10 +399,14 @@ impl Sfu {
                 ufrag,
                 tracks_in: HashMap::new(),
                 tracks_out: Vec::new(),
+                ssrcs: HashMap::new(),
                 pending: None,
                 subscribe_all: false,
                 connected: false,
                 channel: None,
+                estimate: None,
+                nacks: HashMap::new(),
+                accounted_at: None,
             },
         );
         self.drain(id, now);
@@ -248,9 +414,12 @@ impl Sfu {
     }
 
     /// Closes a session and every subscription to its tracks.
-    pub fn remove_session(&mut self, id: SessionId) {
+    pub fn remove_session(&mut self, id: SessionId, now: Instant) {
         let Some(mut s) = self.sessions.remove(&id) else { return };
         s.rtc.disconnect();
+        if let Some(at) = s.accounted_at {
+            *self.usage.entry(s.room.clone()).or_default() += now.saturating_duration_since(at).as_millis() as u64;
+        }
         self.by_ufrag.remove(&s.ufrag);
         self.by_addr.retain(|_, v| *v != id);
         self.deadlines.remove(&id);
@@ -260,9 +429,55 @@ impl Sfu {
                 sp.current = None;
             }
         }
+        if self.sessions.values().all(|o| o.room != s.room) {
+            self.speakers.remove(&s.room);
+        }
         // Subscribers stop receiving; their m-lines go quiet until they renegotiate.
         for other in self.sessions.values_mut() {
             other.tracks_out.retain(|t| t.source.0 != id);
+        }
+        self.reindex();
+    }
+
+    /// Rebuilds every published track's subscriber list from the open send tracks.
+    fn reindex(&mut self) {
+        self.index_generation += 1;
+        let mut subs: HashMap<(SessionId, Mid), Vec<SessionId>> = HashMap::new();
+        for (sid, s) in &self.sessions {
+            for t in s.tracks_out.iter().filter(|t| t.open && t.mid.is_some()) {
+                subs.entry(t.source).or_default().push(*sid);
+            }
+        }
+        for (sid, s) in self.sessions.iter_mut() {
+            for (mid, t) in s.tracks_in.iter_mut() {
+                t.subscribers = subs.remove(&(*sid, *mid)).unwrap_or_default();
+            }
+        }
+    }
+
+    /// `(publisher, mid)` of a track id (`identity:mid`) in the session's room.
+    fn track_by_name(&self, id: SessionId, track: &str) -> Option<(SessionId, Mid)> {
+        let room = &self.sessions.get(&id)?.room;
+        self.sessions.iter().filter(|(_, s)| &s.room == room).find_map(|(sid, s)| {
+            s.tracks_in.keys().find(|mid| format!("{}:{mid}", s.identity) == track).map(|mid| (*sid, *mid))
+        })
+    }
+
+    fn new_track_out(&self, source: (SessionId, Mid)) -> TrackOut {
+        let (kind, params) = self
+            .sessions
+            .get(&source.0)
+            .and_then(|s| s.tracks_in.get(&source.1))
+            .map(|t| (t.kind, t.codec.map(|c| c.1)))
+            .unwrap_or((MediaKind::Video, None));
+        let clock = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
+        TrackOut {
+            source,
+            mid: None,
+            open: false,
+            quality: Quality::High,
+            fwd: Forwarder::new(keyframe_codec(kind, params.as_ref()), clock, random_u16() % 16_384 + 1),
+            pt: None,
         }
     }
 
@@ -289,17 +504,17 @@ impl Sfu {
                     .map(move |mid| (*sid, *mid))
             })
             .collect();
+        let new: Vec<TrackOut> = sources
+            .into_iter()
+            .filter(|src| !self.sessions[&id].tracks_out.iter().any(|t| t.source == *src))
+            .map(|src| self.new_track_out(src))
+            .collect();
         let Some(s) = self.sessions.get_mut(&id) else { return Err(SfuError::NoSession) };
         if all {
             s.subscribe_all = true;
         }
-        for source in sources {
-            if !s.tracks_out.iter().any(|t| t.source == source) {
-                s.tracks_out.push(TrackOut { source, mid: None, open: false });
-            }
-        }
+        s.tracks_out.extend(new);
         let offer = self.negotiate(id);
-        tracing::debug!(session = id, tracks = ?self.sessions[&id].tracks_out.iter().map(|t| (t.source.0, t.source.1.to_string(), t.mid.map(|m| m.to_string()))).collect::<Vec<_>>(), "subscribed");
         self.drain(id, now);
         Ok(offer)
     }
@@ -324,14 +539,11 @@ impl Sfu {
         if all {
             s.subscribe_all = false;
         }
-        let stop: Vec<Mid> = s
-            .tracks_out
-            .iter()
-            .filter(|t| all || names.get(&t.source).is_some_and(|n| tracks.contains(n)))
-            .filter_map(|t| t.mid)
-            .collect();
-        s.tracks_out.retain(|t| !(all || names.get(&t.source).is_some_and(|n| tracks.contains(n))));
+        let matches = |t: &TrackOut| all || names.get(&t.source).is_some_and(|n| tracks.contains(n));
+        let stop: Vec<Mid> = s.tracks_out.iter().filter(|t| matches(t)).filter_map(|t| t.mid).collect();
+        s.tracks_out.retain(|t| !matches(t));
         if stop.is_empty() {
+            self.reindex();
             return Ok(None);
         }
         let mut api = s.rtc.sdp_api();
@@ -342,8 +554,21 @@ impl Sfu {
             s.pending = Some(pending);
             offer
         });
+        self.reindex();
         self.drain(id, now);
+        self.dynacast(now);
         Ok(offer)
+    }
+
+    /// Caps (or pauses, with [`Quality::Off`]) what the session receives of a video track.
+    pub fn set_quality(&mut self, id: SessionId, track: &str, quality: Quality, now: Instant) -> Result<(), SfuError> {
+        let source = self.track_by_name(id, track).ok_or(SfuError::NoTrack)?;
+        let s = self.sessions.get_mut(&id).ok_or(SfuError::NoSession)?;
+        let t = s.tracks_out.iter_mut().find(|t| t.source == source).ok_or(SfuError::NoTrack)?;
+        t.quality = quality;
+        self.allocate(id, now);
+        self.dynacast(now);
+        Ok(())
     }
 
     /// The client's answer to the SFU's last offer.
@@ -354,14 +579,12 @@ impl Sfu {
         for t in s.tracks_out.iter_mut().filter(|t| t.mid.is_some()) {
             t.open = true;
         }
-        tracing::debug!(session = id, tracks = ?s.tracks_out.iter().map(|t| (t.source.0, t.source.1.to_string(), t.mid.map(|m| m.to_string()))).collect::<Vec<_>>(), "answer accepted");
+        self.reindex();
         self.drain(id, now);
-        // Ask the publishers for keyframes so the new subscriber can start decoding at once.
-        let sources: Vec<(SessionId, Mid)> =
-            self.sessions[&id].tracks_out.iter().filter(|t| t.open).map(|t| t.source).collect();
-        for source in sources {
-            self.request_keyframe(source, KeyframeRequestKind::Pli, now);
-        }
+        // Choose layers at once (this asks the publishers for keyframes) so the new
+        // subscriber starts decoding without waiting for the next periodic allocation.
+        self.allocate(id, now);
+        self.dynacast(now);
         Ok(())
     }
 
@@ -404,21 +627,118 @@ impl Sfu {
         Some(offer)
     }
 
-    fn request_keyframe(&mut self, source: (SessionId, Mid), kind: KeyframeRequestKind, now: Instant) {
+    /// Asks a publisher for a keyframe of one layer (throttled per layer).
+    fn request_keyframe(&mut self, source: (SessionId, Mid), layer: Layer, kind: KeyframeRequestKind, now: Instant) {
         let Some(s) = self.sessions.get_mut(&source.0) else { return };
         let Some(track) = s.tracks_in.get_mut(&source.1) else { return };
-        if track.kind != MediaKind::Video
-            || track.last_keyframe_request.is_some_and(|at| now.duration_since(at) < KEYFRAME_INTERVAL)
-        {
+        if track.kind != MediaKind::Video {
             return;
         }
-        let Some(mut writer) = s.rtc.writer(source.1) else { return };
-        let kind = if writer.is_request_keyframe_possible(kind) { kind } else { KeyframeRequestKind::Fir };
-        if writer.is_request_keyframe_possible(kind) && writer.request_keyframe(None, kind).is_ok() {
-            track.last_keyframe_request = Some(now);
-            self.counters.keyframe_requests += 1;
+        let Some(l) = track.layers.iter_mut().find(|l| l.layer == layer) else { return };
+        if l.last_keyframe_request.is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_INTERVAL) {
+            return;
         }
+        let mut api = s.rtc.direct_api();
+        let Some(rx) = api.stream_rx_by_mid(source.1, layer) else { return };
+        rx.request_keyframe(kind);
+        l.last_keyframe_request = Some(now);
+        self.counters.keyframe_requests += 1;
         self.drain(source.0, now);
+    }
+
+    /// Chooses the layer of every video track the session receives: its bandwidth estimate,
+    /// less what audio needs, shared equally, each capped by the subscriber's preference.
+    /// Tells str0m's BWE what it would take to get everything at the best quality wanted, so
+    /// it probes for it.
+    fn allocate(&mut self, id: SessionId, now: Instant) {
+        let Some(s) = self.sessions.get(&id) else { return };
+        let estimate = s.estimate.map(|b| b.as_u64()).unwrap_or(INITIAL_ESTIMATE_BPS);
+        let mut plan: Vec<(usize, MediaKind, Vec<(Layer, u64)>)> = Vec::new();
+        for (i, t) in s.tracks_out.iter().enumerate().filter(|(_, t)| t.open) {
+            let Some(src) = self.sessions.get(&t.source.0).and_then(|p| p.tracks_in.get(&t.source.1)) else { continue };
+            plan.push((i, src.kind, src.active_layers(now)));
+        }
+        let audio = plan.iter().filter(|p| p.1 == MediaKind::Audio).count() as u64;
+        let video = plan.iter().filter(|p| p.1 == MediaKind::Video).count() as u64;
+        let share = estimate.saturating_sub(audio * AUDIO_BPS) / video.max(1);
+        let mut desired = audio * AUDIO_BPS;
+        let mut minimum = 0;
+        let mut keyframes = Vec::new();
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        for (i, kind, layers) in plan {
+            let t = &mut s.tracks_out[i];
+            let bps_of = |l: Option<Layer>| l.and_then(|l| layers.iter().find(|x| x.0 == l)).map_or(0, |x| x.1);
+            let target = if kind == MediaKind::Audio {
+                Some(layers.first().map_or(None, |l| l.0))
+            } else if t.quality == Quality::Off {
+                t.fwd.set_target(None);
+                continue;
+            } else {
+                desired += bps_of(choose_layer(&layers, u64::MAX, t.quality.max_index()));
+                minimum += bps_of(choose_layer(&layers, 0, 0));
+                // Nothing sending yet: decided when a layer shows up.
+                choose_layer(&layers, share, t.quality.max_index())
+            };
+            if let Some(layer) = target
+                && t.fwd.set_target(Some(layer))
+            {
+                keyframes.push((t.source, layer));
+            } else if let Some(layer) = t.fwd.target()
+                && t.fwd.waiting()
+            {
+                // Still waiting for the keyframe: ask again (throttled).
+                keyframes.push((t.source, layer));
+            }
+        }
+        if desired > 0 {
+            s.rtc.bwe().set_bitrate(Bitrate::bps(minimum.max(100_000)), Bitrate::bps(desired.max(minimum)));
+        }
+        self.drain(id, now);
+        for (source, layer) in keyframes {
+            self.request_keyframe(source, layer, KeyframeRequestKind::Pli, now);
+        }
+    }
+
+    /// Tells publishers which layers of their video tracks somebody receives (or waits for);
+    /// a track nobody receives is paused. Sent only when it changes.
+    fn dynacast(&mut self, now: Instant) {
+        let mut wanted: HashMap<(SessionId, Mid), BTreeSet<String>> = HashMap::new();
+        for s in self.sessions.values() {
+            for t in s.tracks_out.iter().filter(|t| t.open) {
+                let e = wanted.entry(t.source).or_default();
+                for l in [t.fwd.target(), t.fwd.current()].into_iter().flatten() {
+                    e.insert(layer_name(&l));
+                }
+            }
+        }
+        let mut messages = Vec::new();
+        for (sid, s) in self.sessions.iter_mut() {
+            for (mid, t) in s.tracks_in.iter_mut().filter(|(_, t)| t.kind == MediaKind::Video) {
+                let layers: Vec<String> = wanted.remove(&(*sid, *mid)).unwrap_or_default().into_iter().collect();
+                let state = (layers.is_empty(), layers.into_iter().filter(|l| !l.is_empty()).collect::<Vec<_>>());
+                if t.announced.as_ref() == Some(&state) {
+                    continue;
+                }
+                let msg = serde_json::json!({
+                    "type": "track_layers",
+                    "track": format!("{}:{mid}", s.identity),
+                    "paused": state.0,
+                    "layers": state.1,
+                });
+                t.announced = Some(state);
+                messages.push((*sid, msg.to_string()));
+            }
+        }
+        for (sid, msg) in messages {
+            self.counters.dynacast_updates += 1;
+            if let Some(s) = self.sessions.get_mut(&sid)
+                && let Some(cid) = s.channel
+                && let Some(mut ch) = s.rtc.channel(cid)
+            {
+                let _ = ch.write(false, msg.as_bytes());
+            }
+            self.drain(sid, now);
+        }
     }
 
     /// Feeds one received datagram.
@@ -444,7 +764,7 @@ impl Sfu {
             return;
         }
         if s.rtc.handle_input(input).is_err() {
-            self.remove_session(id);
+            self.remove_session(id, now);
             return;
         }
         self.by_addr.entry(source).or_insert(id);
@@ -454,20 +774,28 @@ impl Sfu {
     /// Advances every session's clock; returns when to call again.
     pub fn handle_timeout(&mut self, now: Instant) -> Instant {
         let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
-        for id in ids {
-            if let Some(s) = self.sessions.get_mut(&id)
+        for id in &ids {
+            if let Some(s) = self.sessions.get_mut(id)
                 && s.rtc.handle_input(Input::Timeout(now)).is_err()
             {
-                self.remove_session(id);
+                self.remove_session(*id, now);
                 continue;
             }
-            self.drain(id, now);
+            self.drain(*id, now);
+        }
+        if self.next_allocation.is_none_or(|at| now >= at) {
+            self.next_allocation = Some(now + ALLOCATE_INTERVAL);
+            for id in ids {
+                self.allocate(id, now);
+            }
+            self.dynacast(now);
         }
         self.next_deadline(now)
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {
-        self.deadlines.values().copied().fold(now + Duration::from_millis(100), Instant::min)
+        let cap = self.next_allocation.unwrap_or(now + ALLOCATE_INTERVAL).min(now + Duration::from_millis(100));
+        self.deadlines.values().copied().fold(cap, Instant::min)
     }
 
     /// Polls one session until it has nothing more, then applies what it produced to others.
@@ -487,25 +815,29 @@ impl Sfu {
                         self.out.push(Transmit { destination: t.destination, contents: t.contents.into() });
                     }
                     Ok(Output::Event(e)) => match e {
+                        Event::RtpPacket(p) => work.push(Propagated::Rtp(id, Box::new(p))),
                         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                             dead = true;
                         }
-                        Event::Connected => s.connected = true,
+                        Event::Connected => {
+                            s.connected = true;
+                            s.accounted_at.get_or_insert(now);
+                        }
                         Event::MediaAdded(m) => {
                             let receives = matches!(m.direction, Direction::RecvOnly | Direction::SendRecv);
                             if receives && s.may_publish && !s.tracks_out.iter().any(|t| t.mid == Some(m.mid)) {
-                                s.tracks_in.insert(m.mid, TrackIn { kind: m.kind, last_keyframe_request: None });
+                                s.tracks_in.insert(
+                                    m.mid,
+                                    TrackIn {
+                                        kind: m.kind,
+                                        codec: None,
+                                        layers: Vec::new(),
+                                        subscribers: Vec::new(),
+                                        announced: None,
+                                    },
+                                );
                                 work.push(Propagated::TrackOpened(id, m.mid));
                             }
-                        }
-                        Event::MediaData(data) if s.tracks_in.contains_key(&data.mid) => {
-                            if !data.contiguous {
-                                work.push(Propagated::Keyframe {
-                                    source: (id, data.mid),
-                                    kind: KeyframeRequestKind::Fir,
-                                });
-                            }
-                            work.push(Propagated::Media(id, Box::new(data)));
                         }
                         Event::ChannelOpen(cid, _) => {
                             s.channel = Some(cid);
@@ -515,9 +847,19 @@ impl Sfu {
                             work.push(Propagated::Signal(id, d.data));
                         }
                         Event::KeyframeRequest(req) => {
+                            self.counters.keyframe_requests_received += 1;
                             if let Some(t) = s.tracks_out.iter().find(|t| t.mid == Some(req.mid)) {
-                                work.push(Propagated::Keyframe { source: t.source, kind: req.kind });
+                                let layer = t.fwd.current().or(t.fwd.target());
+                                work.push(Propagated::Keyframe { source: t.source, layer, kind: req.kind });
                             }
+                        }
+                        Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                            s.estimate = Some(estimate);
+                        }
+                        Event::MediaEgressStats(st) => {
+                            let seen = s.nacks.entry(st.mid).or_default();
+                            self.counters.nacks_received += st.nacks.saturating_sub(*seen);
+                            *seen = st.nacks.max(*seen);
                         }
                         _ => {}
                     },
@@ -530,17 +872,12 @@ impl Sfu {
             }
         }
         if dead || self.sessions.get(&id).is_some_and(|s| !s.rtc.is_alive()) {
-            self.remove_session(id);
+            self.remove_session(id, now);
             return;
         }
         for w in work {
             match w {
-                Propagated::Media(from, data) => {
-                    if let Some(level) = data.ext_vals.audio_level {
-                        self.audio_level(from, f32::from(level), data.ext_vals.voice_activity, now);
-                    }
-                    self.forward(from, &data, now);
-                }
+                Propagated::Rtp(from, p) => self.forward(from, &p, now),
                 Propagated::TrackOpened(from, mid) => {
                     let room = self.sessions[&from].room.clone();
                     let subscribers: Vec<SessionId> = self
@@ -550,15 +887,20 @@ impl Sfu {
                         .map(|(sid, _)| *sid)
                         .collect();
                     for sub in subscribers {
-                        if let Some(s) = self.sessions.get_mut(&sub)
-                            && !s.tracks_out.iter().any(|t| t.source == (from, mid))
-                        {
-                            s.tracks_out.push(TrackOut { source: (from, mid), mid: None, open: false });
+                        if !self.sessions[&sub].tracks_out.iter().any(|t| t.source == (from, mid)) {
+                            let t = self.new_track_out((from, mid));
+                            if let Some(s) = self.sessions.get_mut(&sub) {
+                                s.tracks_out.push(t);
+                            }
                         }
                         self.offer_over_channel(sub, now);
                     }
                 }
-                Propagated::Keyframe { source, kind } => self.request_keyframe(source, kind, now),
+                Propagated::Keyframe { source, layer, kind } => {
+                    if let Some(layer) = layer {
+                        self.request_keyframe(source, layer, kind, now);
+                    }
+                }
                 Propagated::Signal(sid, data) => self.signal(sid, &data, now),
             }
         }
@@ -576,14 +918,14 @@ impl Sfu {
         };
         sp.level.insert(from, (smoothed, now));
         // Forget publishers that stopped sending audio.
-        sp.level.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(2));
+        sp.level.retain(|_, (_, at)| now.saturating_duration_since(*at) < Duration::from_secs(2));
         let loudest = sp
             .level
             .iter()
             .filter(|(_, (l, _))| *l > SPEAKING_LEVEL)
             .max_by(|a, b| a.1.0.total_cmp(&b.1.0))
             .map(|(id, _)| *id);
-        let held = sp.changed_at.is_some_and(|at| now.duration_since(at) < SPEAKER_HOLD);
+        let held = sp.changed_at.is_some_and(|at| now.saturating_duration_since(at) < SPEAKER_HOLD);
         let Some(loudest) = loudest else { return };
         if sp.current == Some(loudest) || held {
             return;
@@ -628,9 +970,16 @@ impl Sfu {
         self.drain(id, now);
     }
 
-    /// A message on a client's data channel: an answer to the SFU's offer, or a client offer.
+    /// A message on a client's data channel: an answer to the SFU's offer, a client offer, or
+    /// a quality preference `{"type":"quality","track":…,"quality":"low"}`.
     /// (An empty message is the channel opening: offer what is waiting.)
     fn signal(&mut self, id: SessionId, data: &[u8], now: Instant) {
+        #[derive(serde::Deserialize)]
+        struct QualityMsg {
+            r#type: String,
+            track: String,
+            quality: Quality,
+        }
         if data.is_empty() {
             self.offer_over_channel(id, now);
             return;
@@ -654,42 +1003,136 @@ impl Sfu {
                 }
                 Err(e) => tracing::debug!(session = id, "offer over the data channel refused: {e}"),
             }
+        } else if let Ok(q) = serde_json::from_slice::<QualityMsg>(data)
+            && q.r#type == "quality"
+        {
+            if let Err(e) = self.set_quality(id, &q.track, q.quality, now) {
+                tracing::debug!(session = id, "quality change refused: {e}");
+            }
         } else {
             tracing::debug!(session = id, "unknown data channel message");
         }
     }
 
-    /// Writes a publisher's frame to every subscriber's open send track for it.
-    fn forward(&mut self, from: SessionId, data: &MediaData, now: Instant) {
-        let targets: Vec<(SessionId, Mid)> = self
-            .sessions
-            .iter()
-            .flat_map(|(sid, s)| {
-                s.tracks_out
-                    .iter()
-                    .filter(|t| t.open && t.source == (from, data.mid))
-                    .filter_map(move |t| t.mid.map(|m| (*sid, m)))
-            })
-            .collect();
-        for (sub, mid) in targets {
+    /// Sends a publisher's RTP packet to every subscriber of its track, rewritten for each.
+    fn forward(&mut self, from: SessionId, p: &RtpPacket, now: Instant) {
+        self.counters.packets_in += 1;
+        let Some(s) = self.sessions.get_mut(&from) else { return };
+        let ssrc = p.header.ssrc;
+        let (mid, layer) = match s.ssrcs.get(&ssrc) {
+            Some(x) => *x,
+            None => {
+                let mut api = s.rtc.direct_api();
+                let Some(rx) = api.stream_rx(&ssrc) else { return };
+                let x = (rx.mid(), rx.rid());
+                s.ssrcs.insert(ssrc, x);
+                x
+            }
+        };
+        let Some(track) = s.tracks_in.get_mut(&mid) else { return };
+        let pt = p.header.payload_type;
+        let params = match track.codec {
+            Some((known, params)) if known == pt => params,
+            _ => {
+                let Some(params) = s.rtc.codec_config().find(|c| c.pt() == pt).copied() else { return };
+                track.codec = Some((pt, params));
+                params
+            }
+        };
+        // Layer bitrates, measured over windows of one allocation interval.
+        let layer_index = match track.layers.iter().position(|l| l.layer == layer) {
+            Some(i) => i,
+            None => {
+                track.layers.push(LayerIn {
+                    layer,
+                    window_bytes: 0,
+                    window_start: now,
+                    bps: None,
+                    last_packet: now,
+                    last_keyframe_request: None,
+                });
+                track.layers.len() - 1
+            }
+        };
+        let l = &mut track.layers[layer_index];
+        l.last_packet = now;
+        l.window_bytes += (p.payload.len() + p.header.header_len) as u64;
+        let elapsed = now.saturating_duration_since(l.window_start);
+        if elapsed >= ALLOCATE_INTERVAL {
+            l.bps = Some((l.window_bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64);
+            l.window_bytes = 0;
+            l.window_start = now;
+        }
+        if p.payload.is_empty() {
+            return; // padding
+        }
+        let kind = track.kind;
+        let subscribers = std::mem::take(&mut track.subscribers);
+        let generation = self.index_generation;
+        if kind == MediaKind::Audio
+            && let Some(level) = p.header.ext_vals.audio_level
+        {
+            self.audio_level(from, f32::from(level), p.header.ext_vals.voice_activity, now);
+        }
+        let codec = keyframe_codec(kind, Some(&params));
+        let incoming = Incoming { layer, seq: *p.seq_no, timestamp: p.header.timestamp, arrival: now, payload: &p.payload };
+        let mut ext = ExtensionValues::default();
+        ext.audio_level = p.header.ext_vals.audio_level;
+        ext.voice_activity = p.header.ext_vals.voice_activity;
+        ext.video_orientation = p.header.ext_vals.video_orientation;
+        let mut starting = Vec::new();
+        for &sub in &subscribers {
             let Some(s) = self.sessions.get_mut(&sub) else { continue };
             if !s.connected {
                 continue;
             }
-            let (alive, has_media) = (s.rtc.is_alive(), s.rtc.media(mid).is_some());
-            let Some(writer) = s.rtc.writer(mid) else {
-                tracing::trace!(session = sub, %mid, alive, has_media, "no writer");
-                continue;
+            let Some(t) = s.tracks_out.iter_mut().find(|t| t.open && t.source == (from, mid)) else { continue };
+            let Some(mid_out) = t.mid else { continue };
+            let pt_out = match t.pt {
+                Some((a, b)) if a == pt => b,
+                _ => {
+                    let Some(ours) = s.rtc.codec_config().match_params(params).map(|c| c.pt()) else { continue };
+                    t.pt = Some((pt, ours));
+                    ours
+                }
             };
-            let Some(pt) = writer.match_params(data.params) else {
-                tracing::trace!(session = sub, %mid, "no matching payload type");
-                continue;
-            };
-            match writer.write(pt, data.network_time, data.time, data.data.clone()) {
-                Ok(()) => self.counters.frames_forwarded += 1,
-                Err(e) => tracing::debug!(session = sub, %mid, "write failed: {e}"),
+            if t.fwd.codec() != codec && t.fwd.current().is_none() {
+                // The publisher's codec is known now: start over with it, same target.
+                let target = t.fwd.target().or((t.quality != Quality::Off).then_some(layer));
+                t.fwd = Forwarder::new(codec, params.spec().clock_rate.get(), random_u16() % 16_384 + 1);
+                if t.fwd.set_target(target) {
+                    starting.push(sub);
+                }
             }
+            let Some(out) = t.fwd.forward(&incoming) else { continue };
+            if out.switched {
+                self.counters.layer_switches += 1;
+            }
+            let mut write = RtpWrite::new(pt_out, out.seq.into(), out.timestamp, p.timestamp, p.payload.clone())
+                .marker(p.header.marker)
+                .ext_vals(ext.clone())
+                .nackable(kind == MediaKind::Video);
+            if let Some(patch) = out.patch {
+                write = write.vp8_patch(patch);
+            }
+            let mut api = s.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(mid_out, None) else { continue };
+            tx.write_rtp(write);
+            self.counters.packets_forwarded += 1;
             self.drain(sub, now);
+        }
+        // Put the subscriber list back unless it was rebuilt meanwhile (a session went away).
+        if self.index_generation == generation
+            && let Some(t) = self.sessions.get_mut(&from).and_then(|s| s.tracks_in.get_mut(&mid))
+        {
+            t.subscribers = subscribers;
+        }
+        for sub in starting {
+            if let Some(layer) = self.sessions.get(&sub).and_then(|s| {
+                s.tracks_out.iter().find(|t| t.source == (from, mid)).and_then(|t| t.fwd.target())
+            }) {
+                self.request_keyframe((from, mid), layer, KeyframeRequestKind::Pli, now);
+            }
         }
     }
 }

@@ -124,7 +124,7 @@ fn a_subscriber_receives_a_publishers_frames_until_it_unsubscribes() {
     }
     let received = clients[1].frames;
     assert!(received >= 50, "frames forwarded: {received}");
-    assert!(sfu.counters.frames_forwarded >= 50);
+    assert!(sfu.counters.packets_forwarded >= 50);
 
     let offer = sfu.unsubscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
     let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
