@@ -176,7 +176,8 @@ impl Forwarder {
         let mut switched = false;
         if self.current != Some(p.layer) {
             let may_start = p.layer == target
-                && (self.codec.starts_keyframe(p.payload) || (self.codec == KeyframeCodec::Opaque && self.current.is_none()));
+                && (self.codec.starts_keyframe(p.payload)
+                    || (self.codec == KeyframeCodec::Opaque && self.current.is_none()));
             if !may_start {
                 return None;
             }
@@ -300,11 +301,8 @@ mod tests {
         if let Some(patch) = out.patch {
             let debug = format!("{patch:?}");
             let s = debug.split_once('{').map_or("", |x| x.1);
-            let nums: Vec<u32> = s
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|x| !x.is_empty())
-                .map(|x| x.parse().unwrap())
-                .collect();
+            let nums: Vec<u32> =
+                s.split(|c: char| !c.is_ascii_digit()).filter(|x| !x.is_empty()).map(|x| x.parse().unwrap()).collect();
             let len = nums[0] as usize;
             for i in 0..len {
                 p[nums[1 + i] as usize] = nums[5 + i] as u8;
@@ -339,7 +337,10 @@ mod tests {
         assert!(f.waiting());
         let c = f.forward(&packet("l", 53, 18000, t0 + Duration::from_millis(66), &vp8(303, 8, true, false))).unwrap();
         assert_eq!(c.seq, 1002);
-        assert!(f.forward(&packet("h", 901, 80_000, t0 + Duration::from_millis(70), &vp8(9001, 100, true, false))).is_none());
+        assert!(
+            f.forward(&packet("h", 901, 80_000, t0 + Duration::from_millis(70), &vp8(9001, 100, true, false)))
+                .is_none()
+        );
         let hk = vp8(9002, 101, true, true);
         let d = f.forward(&packet("h", 902, 83_000, t0 + Duration::from_millis(99), &hk)).unwrap();
         assert!(d.switched);
@@ -377,7 +378,13 @@ mod tests {
         let mut f = Forwarder::new(KeyframeCodec::Vp8, 90_000, 1);
         f.set_target(Some(None));
         let k = vp8(10, 1, true, true);
-        let inc = |seq, p: &'static [u8]| Incoming { layer: None, seq, timestamp: seq as u32 * 3000, arrival: t0, payload: p };
+        let inc = |seq, p: &'static [u8]| Incoming {
+            layer: None,
+            seq,
+            timestamp: seq as u32 * 3000,
+            arrival: t0,
+            payload: p,
+        };
         let key: &'static [u8] = Box::leak(k.into_boxed_slice());
         let delta: &'static [u8] = Box::leak(vp8(11, 1, true, false).into_boxed_slice());
         assert!(f.forward(&inc(1, key)).is_some());

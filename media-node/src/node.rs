@@ -22,7 +22,16 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{AuthError, Participant, Verifier};
-use crate::sfu::{Counters, RoomKey, SessionId, Sfu, SfuError, TrackInfo};
+use crate::sfu::{Counters, Quality, RoomKey, SessionId, Sfu, SfuError, TrackInfo};
+
+/// What `/metrics` reports.
+struct Stats {
+    sessions: usize,
+    tracks: usize,
+    paused_tracks: usize,
+    estimates: Vec<u64>,
+    counters: Counters,
+}
 
 /// How the node runs.
 pub struct NodeConfig {
@@ -54,10 +63,11 @@ enum Cmd {
     Unsubscribe { id: SessionId, tracks: Vec<String>, reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>> },
     Answer { id: SessionId, answer: SdpAnswer, reply: oneshot::Sender<Result<(), SfuError>> },
     Offer { id: SessionId, offer: SdpOffer, reply: oneshot::Sender<Result<SdpAnswer, SfuError>> },
+    Quality { id: SessionId, track: String, quality: Quality, reply: oneshot::Sender<Result<(), SfuError>> },
     Remove { id: SessionId },
     Owner { id: SessionId, reply: oneshot::Sender<Option<(RoomKey, String)>> },
     Tracks { room: RoomKey, reply: oneshot::Sender<Vec<TrackInfo>> },
-    Stats { reply: oneshot::Sender<(usize, usize, Counters)> },
+    Stats { reply: oneshot::Sender<Stats> },
 }
 
 struct Api {
@@ -150,7 +160,16 @@ async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, 
                     Cmd::Remove { id } => sfu.remove_session(id, now),
                     Cmd::Owner { id, reply } => { let _ = reply.send(sfu.owner(id).map(|(r, i)| (r.clone(), i.to_owned()))); }
                     Cmd::Tracks { room, reply } => { let _ = reply.send(sfu.tracks(&room)); }
-                    Cmd::Stats { reply } => { let _ = reply.send((sfu.session_count(), sfu.track_count(), sfu.counters)); }
+                    Cmd::Quality { id, track, quality, reply } => { let _ = reply.send(sfu.set_quality(id, &track, quality, now)); }
+                    Cmd::Stats { reply } => {
+                        let _ = reply.send(Stats {
+                            sessions: sfu.session_count(),
+                            tracks: sfu.track_count(),
+                            paused_tracks: sfu.paused_track_count(),
+                            estimates: sfu.bandwidth_estimates(),
+                            counters: sfu.counters,
+                        });
+                    }
                 }
             }
             () = tokio::time::sleep_until(deadline.into()) => {}
@@ -273,6 +292,9 @@ struct PatchBody {
     answer: Option<SdpAnswer>,
     #[serde(default)]
     offer: Option<SdpOffer>,
+    /// Track id → the most of it wanted (`off`, `low`, `medium`, `high`).
+    #[serde(default)]
+    quality: Option<std::collections::BTreeMap<String, Quality>>,
 }
 
 async fn update(
@@ -302,6 +324,16 @@ async fn update(
             Ok(Ok(answer)) => {
                 out.insert("answer".into(), serde_json::to_value(answer).unwrap_or_default());
             }
+            Ok(Err(e)) => return sfu_error(e),
+            Err(r) => return r,
+        }
+    }
+    for (track, quality) in body.quality.unwrap_or_default() {
+        if track.len() > 200 {
+            return error(400, ErrorCode::BadRequest, "too long a track id");
+        }
+        match call(&api, |reply| Cmd::Quality { id, track, quality, reply }).await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => return sfu_error(e),
             Err(r) => return r,
         }
@@ -356,26 +388,56 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
 }
 
 async fn metrics(State(api): State<Arc<Api>>) -> Response {
-    let Ok((sessions, tracks, c)) = call(&api, |reply| Cmd::Stats { reply }).await else {
+    let Ok(st) = call(&api, |reply| Cmd::Stats { reply }).await else {
         return error(503, ErrorCode::Unavailable, "stopping");
     };
+    let c = st.counters;
     let mut text = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
+    let mut metric = |name: &str, help: &str, kind: &str, v: u64| {
         text.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{} {v}\n",
             if kind == "counter" { "_total" } else { "" }
         ));
     };
-    gauge("origo_media_sessions", "WebRTC sessions open.", "gauge", sessions as u64);
-    gauge("origo_media_tracks", "Tracks published.", "gauge", tracks as u64);
-    gauge("origo_media_datagrams_in", "UDP datagrams received.", "counter", c.datagrams_in);
-    gauge("origo_media_bytes_in", "UDP bytes received.", "counter", c.bytes_in);
-    gauge("origo_media_datagrams_out", "UDP datagrams sent.", "counter", c.datagrams_out);
-    gauge("origo_media_bytes_out", "UDP bytes sent.", "counter", c.bytes_out);
-    gauge("origo_media_unroutable", "Datagrams that matched no session.", "counter", c.unroutable);
-    gauge("origo_media_packets_forwarded", "RTP packets sent to subscribers.", "counter", c.packets_forwarded);
-    gauge("origo_media_keyframe_requests", "Keyframe requests sent to publishers.", "counter", c.keyframe_requests);
-    gauge("origo_media_speaker_changes", "Active-speaker changes announced.", "counter", c.speaker_changes);
+    metric("origo_media_sessions", "WebRTC sessions open.", "gauge", st.sessions as u64);
+    metric("origo_media_tracks", "Tracks published.", "gauge", st.tracks as u64);
+    metric("origo_media_paused_tracks", "Video tracks nobody receives (paused).", "gauge", st.paused_tracks as u64);
+    metric("origo_media_datagrams_in", "UDP datagrams received.", "counter", c.datagrams_in);
+    metric("origo_media_bytes_in", "UDP bytes received.", "counter", c.bytes_in);
+    metric("origo_media_datagrams_out", "UDP datagrams sent.", "counter", c.datagrams_out);
+    metric("origo_media_bytes_out", "UDP bytes sent.", "counter", c.bytes_out);
+    metric("origo_media_unroutable", "Datagrams that matched no session.", "counter", c.unroutable);
+    metric("origo_media_packets_in", "RTP packets received from publishers.", "counter", c.packets_in);
+    metric("origo_media_packets_forwarded", "RTP packets sent to subscribers.", "counter", c.packets_forwarded);
+    metric("origo_media_nacks", "NACKs received from subscribers.", "counter", c.nacks_received);
+    metric(
+        "origo_media_plis",
+        "Keyframe requests (PLI/FIR) received from subscribers.",
+        "counter",
+        c.keyframe_requests_received,
+    );
+    metric("origo_media_keyframe_requests", "Keyframe requests sent to publishers.", "counter", c.keyframe_requests);
+    metric("origo_media_layer_switches", "Simulcast layer switches (and stream starts).", "counter", c.layer_switches);
+    metric(
+        "origo_media_dynacast_updates",
+        "Layer/pause announcements sent to publishers.",
+        "counter",
+        c.dynacast_updates,
+    );
+    metric("origo_media_speaker_changes", "Active-speaker changes announced.", "counter", c.speaker_changes);
+    metric("origo_media_bwe_subscribers", "Sessions with a bandwidth estimate.", "gauge", st.estimates.len() as u64);
+    metric(
+        "origo_media_bwe_min_bps",
+        "Lowest subscriber bandwidth estimate (bit/s).",
+        "gauge",
+        st.estimates.iter().copied().min().unwrap_or(0),
+    );
+    metric(
+        "origo_media_bwe_sum_bps",
+        "Sum of subscriber bandwidth estimates (bit/s).",
+        "gauge",
+        st.estimates.iter().sum(),
+    );
     text.push_str("# EOF\n");
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

@@ -53,6 +53,9 @@ const LAYER_IDLE: Duration = Duration::from_secs(2);
 
 pub type SessionId = u64;
 
+/// Layers sending now and their bitrates.
+type LayerRates = Vec<(Layer, u64)>;
+
 /// A room: (organisation, name).
 pub type RoomKey = (String, String);
 
@@ -155,7 +158,7 @@ struct TrackIn {
 
 impl TrackIn {
     /// Layers sending now with their measured bitrates (unmeasured ones only if none is).
-    fn active_layers(&self, now: Instant) -> Vec<(Layer, u64)> {
+    fn active_layers(&self, now: Instant) -> LayerRates {
         let live: Vec<&LayerIn> =
             self.layers.iter().filter(|l| now.saturating_duration_since(l.last_packet) < LAYER_IDLE).collect();
         let measured: Vec<(Layer, u64)> = live.iter().filter_map(|l| l.bps.map(|b| (l.layer, b))).collect();
@@ -565,7 +568,16 @@ impl Sfu {
         let source = self.track_by_name(id, track).ok_or(SfuError::NoTrack)?;
         let s = self.sessions.get_mut(&id).ok_or(SfuError::NoSession)?;
         let t = s.tracks_out.iter_mut().find(|t| t.source == source).ok_or(SfuError::NoTrack)?;
+        let raised =
+            quality.max_index() > t.quality.max_index() || t.quality == Quality::Off && quality != Quality::Off;
         t.quality = quality;
+        if raised {
+            // The estimate followed the lower rate down; restart it at least at the starting
+            // estimate so the better layer is tried (it comes down again if it doesn't fit).
+            let restart = s.estimate.map_or(INITIAL_ESTIMATE_BPS, |b| b.as_u64().max(INITIAL_ESTIMATE_BPS));
+            s.rtc.bwe().reset(Bitrate::bps(restart));
+            s.estimate = Some(Bitrate::bps(restart));
+        }
         self.allocate(id, now);
         self.dynacast(now);
         Ok(())
@@ -653,7 +665,7 @@ impl Sfu {
     fn allocate(&mut self, id: SessionId, now: Instant) {
         let Some(s) = self.sessions.get(&id) else { return };
         let estimate = s.estimate.map(|b| b.as_u64()).unwrap_or(INITIAL_ESTIMATE_BPS);
-        let mut plan: Vec<(usize, MediaKind, Vec<(Layer, u64)>)> = Vec::new();
+        let mut plan: Vec<(usize, MediaKind, LayerRates)> = Vec::new();
         for (i, t) in s.tracks_out.iter().enumerate().filter(|(_, t)| t.open) {
             let Some(src) = self.sessions.get(&t.source.0).and_then(|p| p.tracks_in.get(&t.source.1)) else { continue };
             plan.push((i, src.kind, src.active_layers(now)));
@@ -669,15 +681,20 @@ impl Sfu {
             let t = &mut s.tracks_out[i];
             let bps_of = |l: Option<Layer>| l.and_then(|l| layers.iter().find(|x| x.0 == l)).map_or(0, |x| x.1);
             let target = if kind == MediaKind::Audio {
-                Some(layers.first().map_or(None, |l| l.0))
+                Some(layers.first().and_then(|l| l.0))
             } else if t.quality == Quality::Off {
                 t.fwd.set_target(None);
                 continue;
             } else {
-                desired += bps_of(choose_layer(&layers, u64::MAX, t.quality.max_index()));
-                minimum += bps_of(choose_layer(&layers, 0, 0));
+                let best = bps_of(choose_layer(&layers, u64::MAX, t.quality.max_index()));
+                let chosen = choose_layer(&layers, share, t.quality.max_index());
+                // Keep the estimate at the next layer up (padding fills the gap) so it can be
+                // taken as soon as it fits, and probe for the best.
+                let next = layers.iter().map(|l| l.1).filter(|b| *b > bps_of(chosen) && *b <= best).min();
+                minimum += next.unwrap_or(bps_of(chosen));
+                desired += best;
                 // Nothing sending yet: decided when a layer shows up.
-                choose_layer(&layers, share, t.quality.max_index())
+                chosen
             };
             if let Some(layer) = target
                 && t.fwd.set_target(Some(layer))
@@ -691,7 +708,7 @@ impl Sfu {
             }
         }
         if desired > 0 {
-            s.rtc.bwe().set_bitrate(Bitrate::bps(minimum.max(100_000)), Bitrate::bps(desired.max(minimum)));
+            s.rtc.bwe().set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired.max(minimum)));
         }
         self.drain(id, now);
         for (source, layer) in keyframes {
@@ -1075,11 +1092,14 @@ impl Sfu {
             self.audio_level(from, f32::from(level), p.header.ext_vals.voice_activity, now);
         }
         let codec = keyframe_codec(kind, Some(&params));
-        let incoming = Incoming { layer, seq: *p.seq_no, timestamp: p.header.timestamp, arrival: now, payload: &p.payload };
-        let mut ext = ExtensionValues::default();
-        ext.audio_level = p.header.ext_vals.audio_level;
-        ext.voice_activity = p.header.ext_vals.voice_activity;
-        ext.video_orientation = p.header.ext_vals.video_orientation;
+        let incoming =
+            Incoming { layer, seq: *p.seq_no, timestamp: p.header.timestamp, arrival: now, payload: &p.payload };
+        let ext = ExtensionValues {
+            audio_level: p.header.ext_vals.audio_level,
+            voice_activity: p.header.ext_vals.voice_activity,
+            video_orientation: p.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
         let mut starting = Vec::new();
         for &sub in &subscribers {
             let Some(s) = self.sessions.get_mut(&sub) else { continue };
@@ -1128,9 +1148,11 @@ impl Sfu {
             t.subscribers = subscribers;
         }
         for sub in starting {
-            if let Some(layer) = self.sessions.get(&sub).and_then(|s| {
-                s.tracks_out.iter().find(|t| t.source == (from, mid)).and_then(|t| t.fwd.target())
-            }) {
+            if let Some(layer) = self
+                .sessions
+                .get(&sub)
+                .and_then(|s| s.tracks_out.iter().find(|t| t.source == (from, mid)).and_then(|t| t.fwd.target()))
+            {
                 self.request_keyframe((from, mid), layer, KeyframeRequestKind::Pli, now);
             }
         }

@@ -116,7 +116,7 @@ fn aiortc_publishers_reach_aiortc_subscribers_and_frames_decode() {
         assert_eq!(r["state"], "connected", "{r}");
     }
     let metrics = reqwest_get(&format!("{}/metrics", node.base));
-    assert!(metrics.contains("origo_media_frames_forwarded_total"), "{metrics}");
+    assert!(metrics.contains("origo_media_packets_forwarded_total"), "{metrics}");
     let _ = node.udp;
 }
 

@@ -1,13 +1,15 @@
 //! The SFU core without sockets or a real clock: str0m clients in-process exchange datagrams
 //! with the core through memory, on a controlled clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use origo_media_node::sfu::Quality;
 use origo_media_node::sfu::{SessionId, Sfu};
 use str0m::change::SdpPendingOffer;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::format::CodecExtra;
+use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
@@ -21,6 +23,12 @@ struct Client {
     session: SessionId,
     send_mid: Option<Mid>,
     messages: Vec<String>,
+    /// VP8 picture ids of the frames received, in order.
+    picture_ids: Vec<u64>,
+    /// Simulcast layers the SFU asked a keyframe of.
+    keyframe_wanted: HashSet<Option<Rid>>,
+    /// A bottleneck towards this client: (bytes per second, bucket, last refill).
+    link: Option<(f64, f64, Instant)>,
 }
 
 fn room() -> (String, String) {
@@ -33,17 +41,48 @@ fn client(sfu: &mut Sfu, port: u16, identity: &str, publish: bool, now: Instant)
 }
 
 fn client_of(sfu: &mut Sfu, port: u16, identity: &str, kind: Option<MediaKind>, now: Instant) -> Client {
+    client_with(sfu, port, identity, kind, &[], now)
+}
+
+/// A client; a publisher sends simulcast when `rids` are given.
+fn client_with(
+    sfu: &mut Sfu,
+    port: u16,
+    identity: &str,
+    kind: Option<MediaKind>,
+    rids: &[&str],
+    now: Instant,
+) -> Client {
     let publish = kind.is_some();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut rtc = Rtc::builder().build(now);
+    // A simulcast publisher writes RTP itself (VP8 descriptors with picture ids).
+    let mut rtc = Rtc::builder().set_rtp_mode(!rids.is_empty()).build(now);
     rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
     let mut api = rtc.sdp_api();
-    let send_mid = kind.map(|k| api.add_media(k, Direction::SendOnly, None, None, None));
+    let simulcast = (!rids.is_empty()).then(|| {
+        let mut s = Simulcast::new();
+        for r in rids {
+            s.add_send_layer(SimulcastLayer::new(r));
+        }
+        s
+    });
+    let send_mid = kind.map(|k| api.add_media(k, Direction::SendOnly, None, None, simulcast));
     api.add_channel("control".into());
     let (offer, pending): (_, SdpPendingOffer) = api.apply().unwrap();
     let (session, answer) = sfu.create_session(room(), identity.into(), publish, true, offer, now).unwrap();
     rtc.sdp_api().accept_answer(pending, answer).unwrap();
-    Client { addr, rtc, connected: false, frames: 0, session, send_mid, messages: Vec::new() }
+    Client {
+        addr,
+        rtc,
+        connected: false,
+        frames: 0,
+        session,
+        send_mid,
+        messages: Vec::new(),
+        picture_ids: Vec::new(),
+        keyframe_wanted: HashSet::new(),
+        link: None,
+    }
 }
 
 /// Moves datagrams both ways and advances every clock until nothing is left to do.
@@ -61,7 +100,17 @@ fn pump(sfu: &mut Sfu, clients: &mut [Client], now: Instant) {
                         moved = true;
                     }
                     Output::Event(Event::Connected) => c.connected = true,
-                    Output::Event(Event::MediaData(_)) => c.frames += 1,
+                    Output::Event(Event::MediaData(d)) => {
+                        c.frames += 1;
+                        if let CodecExtra::Vp8(x) = d.codec_extra
+                            && let Some(pid) = x.picture_id
+                        {
+                            c.picture_ids.push(pid);
+                        }
+                    }
+                    Output::Event(Event::KeyframeRequest(r)) => {
+                        c.keyframe_wanted.insert(r.rid);
+                    }
                     Output::Event(Event::ChannelData(d)) => {
                         c.messages.push(String::from_utf8_lossy(&d.data).into_owned())
                     }
@@ -73,6 +122,15 @@ fn pump(sfu: &mut Sfu, clients: &mut [Client], now: Instant) {
         let by_addr: HashMap<SocketAddr, usize> = clients.iter().enumerate().map(|(i, c)| (c.addr, i)).collect();
         for t in sfu.drain_transmits() {
             let Some(&i) = by_addr.get(&t.destination) else { continue };
+            if let Some((rate, bucket, at)) = clients[i].link.as_mut() {
+                // Token bucket (10 kB deep): what exceeds the rate is dropped.
+                *bucket = (*bucket + now.saturating_duration_since(*at).as_secs_f64() * *rate).min(10_000.0);
+                *at = now;
+                if *bucket < t.contents.len() as f64 {
+                    continue;
+                }
+                *bucket -= t.contents.len() as f64;
+            }
             let receive = Receive::new(Protocol::Udp, sfu_addr, t.destination, &t.contents).unwrap();
             clients[i].rtc.handle_input(Input::Receive(now, receive)).unwrap();
             moved = true;
@@ -84,8 +142,8 @@ fn pump(sfu: &mut Sfu, clients: &mut [Client], now: Instant) {
 }
 
 fn run(sfu: &mut Sfu, clients: &mut [Client], clock: &mut Instant, ms: u64) {
-    for _ in 0..ms / 10 {
-        *clock += Duration::from_millis(10);
+    for _ in 0..ms / 2 {
+        *clock += Duration::from_millis(2);
         pump(sfu, clients, *clock);
     }
 }
@@ -212,4 +270,115 @@ fn the_loudest_publisher_becomes_the_active_speaker_with_hysteresis() {
     let told = clients[2].messages.iter().filter(|m| m.contains("active_speaker")).count();
     assert_eq!(told, 2, "one change each way, no flapping: {:?}", clients[2].messages);
     assert_eq!(sfu.counters.speaker_changes, 2);
+}
+
+/// One fake VP8 frame of a simulcast layer as RTP: `size` bytes in packets of at most 1000,
+/// each with a VP8 descriptor carrying the layer's own picture id (numbered differently per
+/// layer, as encoders do); a keyframe when the SFU asked for one (or the first).
+fn write_layer(c: &mut Client, rid: &str, n: u32, size: usize, now: Instant) {
+    let mid = c.send_mid.unwrap();
+    let key = n == 0 || c.keyframe_wanted.remove(&Some(rid.into()));
+    let pt = c.rtc.codec_config().find(|p| p.spec().codec == str0m::format::Codec::Vp8).unwrap().pt();
+    let pid = (if rid == "h" { 20_000 } else { 300 } + n as u16) & 0x7fff;
+    let mut frame = vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+    frame.resize(size, n as u8);
+    let chunks: Vec<&[u8]> = frame.chunks(1000).collect();
+    let base = u64::from(n) * 10 + if rid == "h" { 5000 } else { 0 };
+    for (i, chunk) in chunks.iter().enumerate() {
+        let start = if i == 0 { 0x10 } else { 0 };
+        let mut payload = vec![0x80 | start, 0x80, 0x80 | (pid >> 8) as u8, pid as u8];
+        payload.extend_from_slice(chunk);
+        let write = str0m::rtp::RtpWrite::new(pt, (base + i as u64).into(), n * 3000, now, payload)
+            .marker(i == chunks.len() - 1)
+            .nackable(true);
+        c.rtc.direct_api().stream_tx_by_mid(mid, Some(rid.into())).expect("a send stream per layer").write_rtp(write);
+    }
+}
+
+fn picture_ids_continue(ids: &[u64]) -> bool {
+    ids.windows(2).all(|w| w[1] == w[0] + 1)
+}
+
+#[test]
+fn simulcast_layers_follow_quality_with_seamless_picture_ids_and_dynacast() {
+    let mut clock = Instant::now();
+    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let publisher = client_with(&mut sfu, 6201, "alice", Some(MediaKind::Video), &["l", "h"], clock);
+    let subscriber = client(&mut sfu, 6202, "bob", false, clock);
+    let mut clients = vec![publisher, subscriber];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    assert!(clients.iter().all(|c| c.connected));
+    let offer = sfu.subscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
+    let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
+    sfu.accept_answer(clients[1].session, answer, clock).unwrap();
+    run(&mut sfu, &mut clients, &mut clock, 100);
+
+    // ~40 kbit/s and ~400 kbit/s layers; the 1 Mbit/s starting estimate fits the high one.
+    let mut n = 0;
+    let mut send = |clients: &mut Vec<Client>, sfu: &mut Sfu, clock: &mut Instant, frames: u32| {
+        for _ in 0..frames {
+            write_layer(&mut clients[0], "l", n, 160, *clock);
+            write_layer(&mut clients[0], "h", n, 1600, *clock);
+            n += 1;
+            run(sfu, clients, clock, 30);
+        }
+    };
+    send(&mut clients, &mut sfu, &mut clock, 80);
+    let track = sfu.tracks(&room())[0].clone();
+    assert_eq!(track.layers, vec!["l", "h"]);
+    let bob = clients[1].session;
+    assert_eq!(sfu.forwarded_layer(bob, &track.id).as_deref(), Some("h"));
+    assert!(clients[1].frames >= 40, "frames: {}", clients[1].frames);
+
+    // A small tile: the low layer, switched to on its keyframe, picture ids continuing.
+    let before = clients[1].frames;
+    sfu.set_quality(bob, &track.id, Quality::Low, clock).unwrap();
+    send(&mut clients, &mut sfu, &mut clock, 40);
+    assert_eq!(sfu.forwarded_layer(bob, &track.id).as_deref(), Some("l"));
+    assert!(clients[1].frames >= before + 30, "frames kept coming: {} → {}", before, clients[1].frames);
+    assert!(picture_ids_continue(&clients[1].picture_ids), "picture ids: {:?}", clients[1].picture_ids);
+    assert!(sfu.counters.layer_switches >= 2, "start + switch: {}", sfu.counters.layer_switches);
+    // Dynacast: the publisher hears that only the low layer is watched.
+    let last = clients[0].messages.iter().rev().find(|m| m.contains("track_layers")).expect("dynacast").clone();
+    assert!(last.contains("\"layers\":[\"l\"]") && last.contains("\"paused\":false"), "{last}");
+
+    // Off: nothing more arrives and the publisher may pause the track.
+    sfu.set_quality(bob, &track.id, Quality::Off, clock).unwrap();
+    // (Padding probes may still complete frames already sent; give them time.)
+    send(&mut clients, &mut sfu, &mut clock, 40);
+    let before = (clients[1].frames, sfu.counters.packets_forwarded);
+    send(&mut clients, &mut sfu, &mut clock, 20);
+    assert_eq!((clients[1].frames, sfu.counters.packets_forwarded), before, "nothing forwarded while off");
+    let last = clients[0].messages.iter().rev().find(|m| m.contains("track_layers")).unwrap();
+    assert!(last.contains("\"paused\":true"), "{last}");
+}
+
+#[test]
+fn a_congested_subscriber_is_moved_to_the_layer_its_link_carries() {
+    let mut clock = Instant::now();
+    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let publisher = client_with(&mut sfu, 6301, "alice", Some(MediaKind::Video), &["l", "h"], clock);
+    let fast = client(&mut sfu, 6302, "bob", false, clock);
+    let slow = client(&mut sfu, 6303, "cy", false, clock);
+    let mut clients = vec![publisher, fast, slow];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    for i in [1, 2] {
+        let offer = sfu.subscribe(clients[i].session, &["all".into()], clock).unwrap().expect("an offer");
+        let answer = clients[i].rtc.sdp_api().accept_offer(offer).unwrap();
+        sfu.accept_answer(clients[i].session, answer, clock).unwrap();
+    }
+    run(&mut sfu, &mut clients, &mut clock, 100);
+    // Cy's link carries 150 kbit/s: less than the ~400 kbit/s high layer.
+    clients[2].link = Some((150_000.0 / 8.0, 10_000.0, clock));
+    for n in 0..200 {
+        write_layer(&mut clients[0], "l", n, 160, clock);
+        write_layer(&mut clients[0], "h", n, 1600, clock);
+        run(&mut sfu, &mut clients, &mut clock, 30);
+    }
+    let track = sfu.tracks(&room())[0].id.clone();
+    assert_eq!(sfu.forwarded_layer(clients[1].session, &track).as_deref(), Some("h"), "the fast link keeps the best");
+    assert_eq!(sfu.forwarded_layer(clients[2].session, &track).as_deref(), Some("l"), "the slow link steps down");
+    // What Cy receives after stepping down decodes as one continuous picture sequence.
+    let tail = &clients[2].picture_ids[clients[2].picture_ids.len() - 30..];
+    assert!(picture_ids_continue(tail), "{tail:?}");
 }
