@@ -65,7 +65,7 @@ pub struct TrackInfo {
     pub id: String,
     pub participant: String,
     pub kind: &'static str,
-    /// Simulcast layers being received (rids), empty without simulcast.
+    /// Simulcast layers being received (rids), lowest bitrate first; empty without simulcast.
     pub layers: Vec<String>,
 }
 
@@ -157,6 +157,14 @@ struct TrackIn {
 }
 
 impl TrackIn {
+    /// Simulcast rids, lowest bitrate first (empty without simulcast).
+    fn layer_names(&self) -> Vec<String> {
+        let mut layers: Vec<(u64, String)> =
+            self.layers.iter().filter_map(|l| l.layer.map(|r| (l.bps.unwrap_or(0), r.to_string()))).collect();
+        layers.sort();
+        layers.into_iter().map(|l| l.1).collect()
+    }
+
     /// Layers sending now with their measured bitrates (unmeasured ones only if none is).
     fn active_layers(&self, now: Instant) -> LayerRates {
         let live: Vec<&LayerIn> =
@@ -196,11 +204,30 @@ struct Session {
     channel: Option<ChannelId>,
     /// The latest egress bandwidth estimate (TWCC).
     estimate: Option<Bitrate>,
+    /// Loss towards the client (receiver reports), smoothed.
+    loss: f32,
+    /// After loss forced a step down: no stepping up past `cap` until `until`; the hold
+    /// doubles each time it happens again soon after.
+    hold: Option<LossHold>,
     /// Cumulative NACKs received per send mid, from str0m's stats.
     nacks: HashMap<Mid, u64>,
     /// Usage is counted from when media connects; up to here it is accounted for.
     accounted_at: Option<Instant>,
 }
+
+/// A subscriber's budget held down after heavy loss.
+#[derive(Debug, Clone, Copy)]
+struct LossHold {
+    until: Instant,
+    cap: u64,
+    backoff: Duration,
+}
+
+/// Loss above this (fraction of packets) means the subscriber gets more than its link carries.
+const LOSS_STEP_DOWN: f32 = 0.10;
+/// The first hold after a loss step-down; it doubles up to [`LOSS_HOLD_MAX`].
+const LOSS_HOLD: Duration = Duration::from_secs(4);
+const LOSS_HOLD_MAX: Duration = Duration::from_secs(64);
 
 /// Who is speaking in a room: smoothed audio levels (from the RFC 6464 header extension the
 /// publishers send) and the current active speaker.
@@ -326,7 +353,7 @@ impl Sfu {
                     id: format!("{}:{mid}", s.identity),
                     participant: s.identity.clone(),
                     kind: kind_name(t.kind),
-                    layers: t.layers.iter().filter_map(|l| l.layer.map(|r| r.to_string())).collect(),
+                    layers: t.layer_names(),
                 })
             })
             .collect();
@@ -408,6 +435,8 @@ impl Sfu {
                 connected: false,
                 channel: None,
                 estimate: None,
+                loss: 0.0,
+                hold: None,
                 nacks: HashMap::new(),
                 accounted_at: None,
             },
@@ -664,19 +693,38 @@ impl Sfu {
     /// it probes for it.
     fn allocate(&mut self, id: SessionId, now: Instant) {
         let Some(s) = self.sessions.get(&id) else { return };
-        let estimate = s.estimate.map(|b| b.as_u64()).unwrap_or(INITIAL_ESTIMATE_BPS);
+        let mut budget = s.estimate.map(|b| b.as_u64()).unwrap_or(INITIAL_ESTIMATE_BPS);
         let mut plan: Vec<(usize, MediaKind, LayerRates)> = Vec::new();
+        let mut sending = 0;
         for (i, t) in s.tracks_out.iter().enumerate().filter(|(_, t)| t.open) {
             let Some(src) = self.sessions.get(&t.source.0).and_then(|p| p.tracks_in.get(&t.source.1)) else { continue };
-            plan.push((i, src.kind, src.active_layers(now)));
+            let layers = src.active_layers(now);
+            if let Some(current) = t.fwd.current() {
+                sending += layers.iter().find(|l| l.0 == current).map_or(0, |l| l.1);
+            }
+            plan.push((i, src.kind, layers));
+        }
+        // The estimate can lag behind a lossy link: heavy loss means what is sent now does not
+        // fit, so the budget drops below it and stays there for a while (longer each time).
+        let mut hold = s.hold.filter(|h| now < h.until + h.backoff * 4);
+        if s.loss > LOSS_STEP_DOWN && sending > 0 && hold.is_none_or(|h| now >= h.until || h.cap > sending) {
+            let cap = (sending as f32 * (1.0 - s.loss)) as u64;
+            let backoff = hold.map_or(LOSS_HOLD, |h| (h.backoff * 2).min(LOSS_HOLD_MAX));
+            hold = Some(LossHold { until: now + backoff, cap, backoff });
+        }
+        if let Some(h) = hold
+            && now < h.until
+        {
+            budget = budget.min(h.cap);
         }
         let audio = plan.iter().filter(|p| p.1 == MediaKind::Audio).count() as u64;
         let video = plan.iter().filter(|p| p.1 == MediaKind::Video).count() as u64;
-        let share = estimate.saturating_sub(audio * AUDIO_BPS) / video.max(1);
+        let share = budget.saturating_sub(audio * AUDIO_BPS) / video.max(1);
         let mut desired = audio * AUDIO_BPS;
         let mut minimum = 0;
         let mut keyframes = Vec::new();
         let Some(s) = self.sessions.get_mut(&id) else { return };
+        s.hold = hold;
         for (i, kind, layers) in plan {
             let t = &mut s.tracks_out[i];
             let bps_of = |l: Option<Layer>| l.and_then(|l| layers.iter().find(|x| x.0 == l)).map_or(0, |x| x.1);
@@ -872,6 +920,11 @@ impl Sfu {
                         }
                         Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                             s.estimate = Some(estimate);
+                        }
+                        Event::PeerStats(st) => {
+                            if let Some(loss) = st.egress_loss_fraction {
+                                s.loss = s.loss * 0.5 + loss.clamp(0.0, 1.0) * 0.5;
+                            }
                         }
                         Event::MediaEgressStats(st) => {
                             let seen = s.nacks.entry(st.mid).or_default();
