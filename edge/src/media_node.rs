@@ -12,7 +12,12 @@ use origo_media_node::node::{NodeConfig, Running, start as start_node};
 pub const DEV_NODE_ID: &str = "dev-media-1";
 
 /// Starts the node; `edge` is this server's base URL (for heartbeats).
-pub async fn start(listen: SocketAddr, variables: &HashMap<String, String>, edge: String) -> anyhow::Result<Running> {
+pub async fn start(
+    listen: SocketAddr,
+    variables: &HashMap<String, String>,
+    edge: String,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Running> {
     let keys = keys_from_variables(|n| variables.get(n).cloned())?;
     let issuer = variables.get("token_issuer").cloned().filter(|v| !v.is_empty()).unwrap_or_else(|| "origo".into());
     let verifier = Verifier::new(DEV_NODE_ID.into(), issuer, KeySource::Fixed(keys));
@@ -27,6 +32,7 @@ pub async fn start(listen: SocketAddr, variables: &HashMap<String, String>, edge
         capacity: 200,
         registry,
         verifier,
+        usage_journal: Some(data_dir.join("media/usage-journal.json")),
     })
     .await
 }

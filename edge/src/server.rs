@@ -41,6 +41,7 @@ struct AppState {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    state: Arc<AppState>,
 }
 
 impl Server {
@@ -115,7 +116,7 @@ impl Server {
             {
                 let addr: SocketAddr = listen.parse().with_context(|| format!("--media-listen {listen:?}"))?;
                 let edge = format!("http://{}", listener.local_addr()?);
-                let node = crate::media_node::start(addr, &variables, edge).await?;
+                let node = crate::media_node::start(addr, &variables, edge, &data_dir).await?;
                 tracing::info!(control = %node.control, udp = %node.udp, "in-process media node ready");
                 Some(node)
             }
@@ -133,9 +134,9 @@ impl Server {
             routes: RouteTable::new(manifest.routes.clone()),
             metrics,
         });
-        let router = router(state, sockets);
+        let router = router(state.clone(), sockets);
         internal.set(router.clone());
-        Ok(Server { listener, router })
+        Ok(Server { listener, router, state })
     }
 
     /// The address actually bound (useful with port 0).
@@ -152,6 +153,14 @@ impl Server {
                 tracing::debug!("cannot set TCP_NODELAY: {e}");
             }
         });
+        // The in-process media node reports its last usage while this server still answers.
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            if let Some(media) = &state.media {
+                media.flush_usage().await;
+            }
+        };
         axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await

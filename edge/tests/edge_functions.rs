@@ -428,3 +428,69 @@ fn the_openapi_document_is_valid_and_matches_the_routes() {
         assert!(probed >= 40, "probed {probed} operations");
     });
 }
+
+/// `origo dev` with the in-process media node, keeping its data in `dir`.
+fn start_in(dir: &std::path::Path) -> Origo {
+    let manifest = repo_root().join("spin.toml");
+    let args = [
+        "dev",
+        "--no-build",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--turn-listen",
+        "off",
+        "--media-listen",
+        "127.0.0.1:0",
+    ];
+    Origo::start(&args, &[])
+}
+
+#[test]
+fn media_time_reaches_billing_and_a_restart_loses_none_of_it() {
+    use reqwest::Method;
+    for f in ["auth", "room", "chat", "notify", "billing"] {
+        built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = start_in(dir.path());
+    let (token, joined) = rt().block_on(async {
+        let (token, _org) = owner(&o, "ops@usage.test").await;
+        let (s, room) = call(&o, Method::POST, "/v1/rooms", Some(&token), Some(json!({"name": "standup"}))).await;
+        assert_eq!(s, 201, "{room}");
+        let joined = loop {
+            let (s, joined) = call(&o, Method::POST, "/v1/rooms/standup/join", Some(&token), None).await;
+            if s == 200 {
+                break joined;
+            }
+            assert_eq!(s, 503, "{joined}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        (token, joined)
+    });
+    // An independent WebRTC peer publishes through the node for three seconds.
+    let base = joined["media"]["session_url"].as_str().unwrap().trim_end_matches("/v1/sessions").to_owned();
+    let script = repo_root().join("media-node/tests/aiortc_peer.py");
+    let out = std::process::Command::new(python())
+        .args([script.to_str().unwrap(), "publish", &base, joined["participant_token"].as_str().unwrap(), "3"])
+        .output()
+        .expect("python3 with aiortc (tests/run installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Stopped right away (before the periodic report): the node reports on the way out.
+    let status = o.terminate();
+    assert!(status.success(), "{status:?}");
+    let o = start_in(dir.path());
+    let month = rt().block_on(async {
+        let (s, usage) = call(&o, Method::GET, "/v1/billing/usage", Some(&token), None).await;
+        assert_eq!(s, 200, "{usage}");
+        usage
+    });
+    let media_ms = month["usage"]["media_participant_ms"].as_u64().unwrap();
+    assert!((2_000..60_000).contains(&media_ms), "media time counted once: {month}");
+    let journal: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("media/usage-journal.json")).unwrap()).unwrap();
+    assert_eq!(journal["pending"], json!([]), "everything was acknowledged");
+}

@@ -6,3 +6,4 @@ pub mod auth;
 pub mod forward;
 pub mod node;
 pub mod sfu;
+pub mod usage;

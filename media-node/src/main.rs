@@ -42,6 +42,9 @@ struct Args {
     token_signing_keys: Option<String>,
     #[arg(long, env = "ORIGO_TOKEN_ISSUER", default_value = "origo")]
     token_issuer: String,
+    /// Where usage waits until the edge acknowledges it (survives restarts).
+    #[arg(long, env = "ORIGO_STATE_DIR", default_value = "origo-media-state")]
+    state_dir: std::path::PathBuf,
 }
 
 #[tokio::main]
@@ -78,9 +81,20 @@ async fn main() -> anyhow::Result<()> {
         capacity: args.capacity,
         registry,
         verifier,
+        usage_journal: Some(args.state_dir.join("usage-journal.json")),
     })
     .await?;
     println!("origo-media-node listening on {} (udp {})", running.control_url, running.udp);
-    tokio::signal::ctrl_c().await?;
+    shutdown_signal().await;
+    // Account for the time used up to now before going.
+    running.flush_usage().await;
     Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => tracing::info!("SIGTERM: stopping"),
+    }
 }

@@ -23,6 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{AuthError, Participant, Verifier};
 use crate::sfu::{Counters, Quality, RoomKey, SessionId, Sfu, SfuError, TrackInfo};
+use crate::usage::Journal;
+use origo_shared::node::UsageEntry;
 
 /// What `/metrics` reports.
 struct Stats {
@@ -48,6 +50,8 @@ pub struct NodeConfig {
     /// The edge to heartbeat to, and the node secret.
     pub registry: Option<(String, String)>,
     pub verifier: Arc<Verifier>,
+    /// Where usage waits until the registry takes it (memory only when `None`).
+    pub usage_journal: Option<std::path::PathBuf>,
 }
 
 /// A running node.
@@ -55,7 +59,21 @@ pub struct Running {
     pub control: SocketAddr,
     pub udp: SocketAddr,
     pub control_url: String,
+    flush: mpsc::Sender<oneshot::Sender<()>>,
 }
+
+impl Running {
+    /// Journals the usage so far and tries once to report it (for a graceful stop).
+    pub async fn flush_usage(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.flush.send(tx).await.is_ok() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await;
+        }
+    }
+}
+
+/// How often usage is journaled and reported.
+const USAGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 enum Cmd {
     Create { p: Participant, offer: SdpOffer, reply: oneshot::Sender<Result<(SessionId, SdpAnswer), SfuError>> },
@@ -68,6 +86,7 @@ enum Cmd {
     Owner { id: SessionId, reply: oneshot::Sender<Option<(RoomKey, String)>> },
     Tracks { room: RoomKey, reply: oneshot::Sender<Vec<TrackInfo>> },
     Stats { reply: oneshot::Sender<Stats> },
+    TakeUsage { reply: oneshot::Sender<Vec<(RoomKey, u64)>> },
 }
 
 struct Api {
@@ -87,7 +106,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let control_url = config.advertise_url.clone().unwrap_or_else(|| format!("http://{control}"));
     let (cmds, rx) = mpsc::channel(256);
     let sessions = Arc::new(AtomicUsize::new(0));
+    let journal = Journal::open(config.usage_journal.as_deref())?;
+    if !journal.pending.is_empty() {
+        tracing::info!(reports = journal.pending.len(), "usage from before the restart will be reported");
+    }
     tokio::spawn(sfu_loop(Sfu::new(candidate), socket, rx, sessions.clone()));
+    let (flush, flushes) = mpsc::channel(4);
+    tokio::spawn(report_usage(cmds.clone(), config.node_id.clone(), config.registry.clone(), journal, flushes));
 
     let api = Arc::new(Api {
         cmds,
@@ -129,7 +154,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         }));
     }
     tracing::info!(%control, %udp, node = %config.node_id, "media node ready");
-    Ok(Running { control, udp, control_url })
+    Ok(Running { control, udp, control_url, flush })
 }
 
 async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, sessions: Arc<AtomicUsize>) {
@@ -161,6 +186,7 @@ async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, 
                     Cmd::Owner { id, reply } => { let _ = reply.send(sfu.owner(id).map(|(r, i)| (r.clone(), i.to_owned()))); }
                     Cmd::Tracks { room, reply } => { let _ = reply.send(sfu.tracks(&room)); }
                     Cmd::Quality { id, track, quality, reply } => { let _ = reply.send(sfu.set_quality(id, &track, quality, now)); }
+                    Cmd::TakeUsage { reply } => { let _ = reply.send(sfu.take_usage(now)); }
                     Cmd::Stats { reply } => {
                         let _ = reply.send(Stats {
                             sessions: sfu.session_count(),
@@ -184,6 +210,70 @@ async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, 
             }
         }
         sessions.store(sfu.session_count(), Ordering::Relaxed);
+    }
+}
+
+/// Takes the SFU's usage every [`USAGE_INTERVAL`] (and on a flush), journals it, and sends the
+/// journal's reports in order to `{edge}/v1/nodes/usage` until one is refused.
+async fn report_usage(
+    cmds: mpsc::Sender<Cmd>,
+    node_id: String,
+    registry: Option<(String, String)>,
+    mut journal: Journal,
+    mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
+) {
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().unwrap_or_default();
+    let mut tick = tokio::time::interval(USAGE_INTERVAL);
+    loop {
+        let done = tokio::select! {
+            _ = tick.tick() => None,
+            f = flushes.recv() => Some(f),
+        };
+        let (tx, rx) = oneshot::channel();
+        if cmds.send(Cmd::TakeUsage { reply: tx }).await.is_err() {
+            return;
+        }
+        let taken = rx.await.unwrap_or_default();
+        let month = origo_functions::billing::month_of(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        );
+        let entries: Vec<UsageEntry> = taken
+            .into_iter()
+            .map(|((org, room), ms)| UsageEntry { org, room, month: month.clone(), participant_ms: ms })
+            .collect();
+        if let Err(e) = journal.record(&node_id, entries) {
+            tracing::error!("cannot write the usage journal: {e}");
+        }
+        if let Some((edge, secret)) = &registry {
+            let url = format!("{}/v1/nodes/usage", edge.trim_end_matches('/'));
+            for report in journal.pending.clone() {
+                match http.post(&url).bearer_auth(secret).json(&report).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        if let Err(e) = journal.acknowledge(report.seq) {
+                            tracing::error!("cannot write the usage journal: {e}");
+                        }
+                    }
+                    Ok(r) => {
+                        tracing::warn!(status = %r.status(), seq = report.seq, "usage report refused; kept for later");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(seq = report.seq, "usage report not delivered: {e}; kept for later");
+                        break;
+                    }
+                }
+            }
+        }
+        match done {
+            Some(Some(ack)) => {
+                let _ = ack.send(());
+            }
+            Some(None) => return,
+            None => {}
+        }
     }
 }
 

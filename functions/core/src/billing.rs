@@ -3,7 +3,8 @@
 //! Variables: `plan_name` (default `free`), `plan_max_participants` (per room, default 100),
 //! `plan_max_rooms` (default 10), `plan_participant_minutes` (per month, default 10000).
 //! Usage totals are kept per organisation in key-value under `usage:{org}:{YYYY-MM}` by whoever
-//! records them (the room coordinators). Owners and admins read them.
+//! records them: the room coordinators (`…:room:{room}`, presence) and the node registry for
+//! media nodes' reports (`…:media:{node}:{room}`, media connected). Owners and admins read them.
 
 use http::{Method, StatusCode};
 use origo_shared::ApiError;
@@ -44,6 +45,9 @@ pub struct Usage {
     /// Exact participant time; `participant_seconds` is this rounded down.
     #[serde(default)]
     pub participant_ms: u64,
+    /// Participant time with media connected, as the media nodes measured it.
+    #[serde(default)]
+    pub media_participant_ms: u64,
 }
 
 impl Usage {
@@ -51,6 +55,7 @@ impl Usage {
         self.participant_ms += other.participant_ms.max(other.participant_seconds * 1000);
         self.participant_seconds = self.participant_ms / 1000;
         self.rooms_created += other.rooms_created;
+        self.media_participant_ms += other.media_participant_ms;
     }
 }
 

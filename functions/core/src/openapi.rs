@@ -79,6 +79,7 @@ impl Modify for SecuritySchemes {
         room::delete,
         room::join,
         registry::heartbeat,
+        registry::usage_report,
         chat::post,
         chat::history,
         notify::create,

@@ -6,11 +6,12 @@
 //! after `node_stale_after_ms` (default 15000: three missed 5-second heartbeats).
 
 use http::{Method, StatusCode};
-use origo_shared::node::{NodeDescriptor, NodeHeartbeat, SelectorConfig};
+use origo_shared::node::{NodeDescriptor, NodeHeartbeat, SelectorConfig, UsageReport};
 use origo_shared::region::RegionCatalog;
 use origo_shared::{ApiError, ErrorCode};
 use subtle::ConstantTimeEq;
 
+use crate::billing::Usage;
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::bearer;
 use crate::reply::{self, unavailable};
@@ -42,12 +43,8 @@ pub async fn nodes(p: &impl Platform) -> Result<Vec<NodeDescriptor>, ApiError> {
     Ok(out)
 }
 
-/// `POST /v1/nodes/heartbeat`.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/heartbeat", tag = "nodes", summary = "A media or TURN node announces itself (bearer: the node secret)", request_body = origo_shared::node::NodeHeartbeat, security(("node_secret" = [])), responses((status = 200, description = "`{accepted, stale_after_ms}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
-pub async fn heartbeat(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    if req.method() != Method::POST {
-        return Err(reply::method_not_allowed(req, "POST"));
-    }
+/// The request carries one of the `node_secret`s (compared in constant time).
+fn authenticate_node(req: &Request, p: &impl Platform) -> Result<(), ApiError> {
     let secrets = var(p, "node_secret")
         .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "node registration is not configured"))?;
     let presented = bearer(req)?;
@@ -58,6 +55,49 @@ pub async fn heartbeat(req: &Request, p: &impl Platform) -> Result<Response, Api
     if !bool::from(ok) {
         return Err(ApiError::unauthorized("invalid node token"));
     }
+    Ok(())
+}
+
+/// A media node's usage record for one room in one month, with the last report applied.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct MediaUsageRecord {
+    #[serde(flatten)]
+    usage: Usage,
+    #[serde(default)]
+    report_seq: u64,
+}
+
+/// `POST /v1/nodes/usage`: a media node's participant time per room. Idempotent per
+/// (node, seq): each record remembers the last report it took, so a resent report (its
+/// acknowledgement was lost, or the node restarted before seeing it) is not counted twice.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/usage", tag = "nodes", summary = "A media node reports participant time (bearer: the node secret)", request_body = origo_shared::node::UsageReport, security(("node_secret" = [])), responses((status = 200, description = "`{accepted, seq}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
+pub async fn usage_report(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    if req.method() != Method::POST {
+        return Err(reply::method_not_allowed(req, "POST"));
+    }
+    authenticate_node(req, p)?;
+    let report: UsageReport = reply::parse_json(req)?;
+    report.validate().map_err(ApiError::bad_request)?;
+    for e in &report.entries {
+        let key = format!("usage:{}:{}:media:{}:{}", e.org, e.month, report.node, e.room);
+        let mut record = p.kv_get_json::<MediaUsageRecord>(&key).await.map_err(unavailable)?.unwrap_or_default();
+        if record.report_seq >= report.seq {
+            continue;
+        }
+        record.usage.media_participant_ms += e.participant_ms;
+        record.report_seq = report.seq;
+        p.kv_set_json(&key, &record).await.map_err(unavailable)?;
+    }
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "accepted": true, "seq": report.seq })))
+}
+
+/// `POST /v1/nodes/heartbeat`.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/heartbeat", tag = "nodes", summary = "A media or TURN node announces itself (bearer: the node secret)", request_body = origo_shared::node::NodeHeartbeat, security(("node_secret" = [])), responses((status = 200, description = "`{accepted, stale_after_ms}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
+pub async fn heartbeat(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    if req.method() != Method::POST {
+        return Err(reply::method_not_allowed(req, "POST"));
+    }
+    authenticate_node(req, p)?;
     let hb: NodeHeartbeat = reply::parse_json(req)?;
     hb.validate(&RegionCatalog::default()).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let config = selector_config(p);

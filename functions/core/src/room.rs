@@ -149,7 +149,8 @@ pub async fn load(p: &impl Platform, org: &str, name: &str) -> Result<Room, ApiE
     found.ok_or_else(|| ApiError::not_found(format!("no room named {name}")))
 }
 
-/// Serves `/v1/rooms`, `/v1/rooms/{room}`, `/v1/rooms/{room}/join` and `/v1/nodes/heartbeat`.
+/// Serves `/v1/rooms`, `/v1/rooms/{room}`, `/v1/rooms/{room}/join`, `/v1/nodes/heartbeat` and
+/// `/v1/nodes/usage`.
 pub async fn handle(req: Request, p: &impl Platform) -> Response {
     respond(route(&req, p).await)
 }
@@ -158,6 +159,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let segments = reply::segments(req);
     match (segments.as_slice(), req.method()) {
         (["v1", "nodes", "heartbeat"], _) => registry::heartbeat(req, p).await,
+        (["v1", "nodes", "usage"], _) => registry::usage_report(req, p).await,
         (["v1", "rooms"], &Method::POST) => create(req, p).await,
         (["v1", "rooms"], &Method::GET) => list(req, p).await,
         (["v1", "rooms"], _) => Err(reply::method_not_allowed(req, "GET, POST")),

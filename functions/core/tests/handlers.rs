@@ -207,3 +207,41 @@ fn billing_plan_comes_from_variables_and_needs_an_admin() {
     assert_error(&call(&p, Method::GET, "/v1/billing/plan", Some(&m), None), 403, "forbidden");
     assert_error(&call(&p, Method::GET, "/v1/billing/plan", Some(&guest(&p, "g")), None), 403, "forbidden");
 }
+
+#[test]
+fn media_usage_reports_count_once_per_sequence_number() {
+    let p = TestPlatform::new();
+    let (t, org, _) = owner(&p, "ada@acme.test");
+    let report = |seq: u64, ms: u64| {
+        json!({"node": "media-1", "seq": seq, "entries": [
+            {"org": org, "room": "standup", "month": "2027-01", "participant_ms": ms},
+            {"org": org, "room": "retro", "month": "2027-01", "participant_ms": 1000},
+        ]})
+    };
+    let usage = || {
+        ok_json(call(&p, Method::GET, "/v1/billing/usage?month=2027-01", Some(&t), None), StatusCode::OK)["usage"]
+            ["media_participant_ms"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_error(&call(&p, Method::POST, "/v1/nodes/usage", Some("wrong"), Some(report(1, 5000))), 401, "unauthorized");
+    assert_eq!(usage(), 0);
+    ok_json(call(&p, Method::POST, "/v1/nodes/usage", Some(NODE_SECRET), Some(report(1, 5000))), StatusCode::OK);
+    assert_eq!(usage(), 6000);
+    // The same report again (its acknowledgement was lost): not counted twice.
+    ok_json(call(&p, Method::POST, "/v1/nodes/usage", Some(NODE_SECRET), Some(report(1, 5000))), StatusCode::OK);
+    assert_eq!(usage(), 6000);
+    ok_json(call(&p, Method::POST, "/v1/nodes/usage", Some(NODE_SECRET), Some(report(2, 2500))), StatusCode::OK);
+    assert_eq!(usage(), 9500);
+    // Hostile input is refused whole.
+    let mut bad = report(3, 1);
+    bad["entries"][0]["month"] = json!("2027-13");
+    assert_error(&call(&p, Method::POST, "/v1/nodes/usage", Some(NODE_SECRET), Some(bad)), 400, "bad_request");
+    let mut bad = report(3, 1);
+    bad["entries"][0]["room"] = json!("a:b");
+    assert_error(&call(&p, Method::POST, "/v1/nodes/usage", Some(NODE_SECRET), Some(bad)), 400, "bad_request");
+    let mut bad = report(3, 1);
+    bad["entries"][0]["participant_ms"] = json!(-5);
+    assert_error(&call(&p, Method::POST, "/v1/nodes/usage", Some(NODE_SECRET), Some(bad)), 400, "invalid_json");
+    assert_eq!(usage(), 9500);
+}
