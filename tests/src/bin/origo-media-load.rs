@@ -74,6 +74,8 @@ struct Peer {
     local: SocketAddr,
     session: String,
     token: String,
+    /// The SFU asked for a keyframe (a subscriber joined, or a layer switch).
+    keyframe_wanted: bool,
 }
 
 async fn open(args: &Args, http: &reqwest::Client, identity: &str, publish: bool) -> anyhow::Result<Peer> {
@@ -98,7 +100,7 @@ async fn open(args: &Args, http: &reqwest::Client, identity: &str, publish: bool
     let answer: SdpAnswer = serde_json::from_value(res["answer"].clone())?;
     rtc.sdp_api().accept_answer(pending, answer)?;
     let session = res["session_id"].as_str().unwrap_or_default().to_owned();
-    Ok(Peer { rtc, send_mid, connected: false, socket, local, session, token })
+    Ok(Peer { rtc, send_mid, connected: false, socket, local, session, token, keyframe_wanted: false })
 }
 
 /// Sends what the peer has to send; returns its next timeout and the media frames it received,
@@ -113,6 +115,7 @@ async fn flush(p: &mut Peer) -> Option<(Instant, u64)> {
             }
             Ok(Output::Event(Event::Connected)) => p.connected = true,
             Ok(Output::Event(Event::MediaData(_))) => frames += 1,
+            Ok(Output::Event(Event::KeyframeRequest(_))) => p.keyframe_wanted = true,
             Ok(Output::Event(_)) => {}
             Err(_) => return None,
         }
@@ -158,7 +161,8 @@ async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>,
             {
                 let vp8 = w.payload_params().find(|x| x.spec().codec == Codec::Vp8).map(|x| x.pt());
                 let Some(pt) = vp8 else { continue };
-                let key = n.is_multiple_of(60);
+                // A keyframe every two seconds, and when the SFU asks (encoders do the same).
+                let key = n.is_multiple_of(60) || std::mem::take(&mut p.keyframe_wanted);
                 let mut data =
                     vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
                 data.resize(frame_bytes, (n % 251) as u8);
