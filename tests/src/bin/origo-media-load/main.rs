@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use origo_shared::token::{Claims, Grants, TokenKind};
+use serde_json::json;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, MediaTime};
@@ -20,16 +21,39 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 
+mod janus;
+
+/// The SFU under load.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+enum Target {
+    /// An Origo media node (`--base` is its control API, e.g. http://127.0.0.1:7880).
+    Origo,
+    /// Janus's VideoRoom plugin (`--base` is its HTTP API, e.g. http://127.0.0.1:8088/janus).
+    Janus,
+}
+
 #[derive(Parser, Debug)]
 struct Args {
-    /// The media node's control API, e.g. http://127.0.0.1:7880
+    /// The SFU's API: an Origo media node's control API or Janus's HTTP API.
     #[arg(long)]
     base: String,
+    #[arg(long, value_enum, default_value_t = Target::Origo)]
+    target: Target,
+    /// Janus's Admin API (`http://127.0.0.1:7088/admin`): Janus's own RTP counters are read
+    /// from it at the end of the run.
+    #[arg(long)]
+    janus_admin: Option<String>,
+    #[arg(long, default_value = "janusoverlord")]
+    janus_admin_secret: String,
+    /// The loopback address the clients use (Janus's ICE pairs only with a non-`lo` address,
+    /// so its bench runs them on 127.0.0.2 in a network namespace).
+    #[arg(long, default_value = "127.0.0.1")]
+    client_ip: std::net::IpAddr,
     /// The node id tokens are issued for.
     #[arg(long, default_value = "media-1")]
     node_id: String,
-    /// The deployment's token signing keys (to mint participant tokens).
-    #[arg(long)]
+    /// The deployment's token signing keys (to mint participant tokens; Origo only).
+    #[arg(long, default_value = "")]
     token_signing_keys: String,
     #[arg(long, default_value_t = 1)]
     publishers: usize,
@@ -79,10 +103,7 @@ struct Peer {
 }
 
 async fn open(args: &Args, http: &reqwest::Client, identity: &str, publish: bool) -> anyhow::Result<Peer> {
-    let socket = UdpSocket::bind("127.0.0.1:0").await?;
-    let local = socket.local_addr()?;
-    let mut rtc = Rtc::builder().build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(local, "udp")?);
+    let (mut rtc, socket, local) = client(args.client_ip).await?;
     let mut api = rtc.sdp_api();
     let send_mid = publish.then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
     api.add_channel("control".into());
@@ -219,6 +240,9 @@ async fn warm(p: &mut Peer, d: Duration) {
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
     let http = reqwest::Client::new();
+    if args.target == Target::Janus {
+        return main_janus(args, http).await;
+    }
     let mut pubs = Vec::new();
     for i in 0..args.publishers {
         pubs.push(open(&args, &http, &format!("pub-{i}"), true).await?);
@@ -258,11 +282,189 @@ async fn main() -> anyhow::Result<()> {
     let expected = sent * receivers_per_frame;
     println!(
         "{}",
-        serde_json::json!({
+        json!({
+            "target": "origo",
             "publishers": args.publishers, "subscribers": args.subscribers, "mesh": args.mesh,
             "frames_sent": sent, "frames_expected": expected, "frames_received": received,
             "loss": if expected > 0 { 1.0 - received as f64 / expected as f64 } else { 0.0 },
             "duration_s": args.duration,
+        })
+    );
+    Ok(())
+}
+
+/// A str0m client on a fresh loopback UDP socket: full ICE (not lite), one host candidate.
+/// (`open` can use it too.)
+async fn client(ip: std::net::IpAddr) -> anyhow::Result<(Rtc, UdpSocket, SocketAddr)> {
+    anyhow::ensure!(ip.is_loopback(), "--client-ip must be a loopback address");
+    let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+    let local = socket.local_addr()?;
+    let mut rtc = Rtc::builder().build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp")?);
+    Ok((rtc, socket, local))
+}
+
+/// How long one Janus request may take to produce its event.
+const JANUS_WAIT: Duration = Duration::from_secs(10);
+
+/// Publishes one video track through Janus; returns the peer, its handle and its feed id.
+async fn janus_publisher(
+    args: &Args,
+    j: &janus::Session,
+    room: u64,
+    identity: &str,
+) -> anyhow::Result<(Peer, u64, u64)> {
+    let (mut rtc, socket, local) = client(args.client_ip).await?;
+    let mut api = rtc.sdp_api();
+    let mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    // No data channel: the VideoRoom would accept one, but it is not part of the workload.
+    let (offer, pending) = api.apply().ok_or_else(|| anyhow::anyhow!("no offer"))?;
+    let mut h = j.attach().await?;
+    j.message(&h, json!({ "request": "join", "ptype": "publisher", "room": room, "display": identity }), None).await?;
+    let joined = h.wait(JANUS_WAIT, |e| e["plugindata"]["data"]["videoroom"] == "joined").await?;
+    let feed = joined["plugindata"]["data"]["id"].as_u64().ok_or_else(|| anyhow::anyhow!("no feed id"))?;
+    // SdpOffer serialises as {"type":"offer","sdp":"..."}: exactly Janus's `jsep`.
+    j.message(&h, json!({ "request": "publish" }), Some(serde_json::to_value(&offer)?)).await?;
+    let ev = h.wait(JANUS_WAIT, |e| e.get("jsep").is_some()).await?;
+    janus::loopback_only(ev["jsep"]["sdp"].as_str().unwrap_or_default())?;
+    let answer: SdpAnswer = serde_json::from_value(ev["jsep"].clone())?;
+    rtc.sdp_api().accept_answer(pending, answer)?;
+    let peer = Peer {
+        rtc,
+        send_mid: Some(mid),
+        connected: false,
+        socket,
+        local,
+        session: h.id.to_string(),
+        token: String::new(),
+        keyframe_wanted: false,
+    };
+    Ok((peer, h.id, feed))
+}
+
+/// Subscribes one peer to `feeds` (one PeerConnection, one m-line per feed): Janus offers,
+/// str0m answers. Returns the peer and its handle.
+async fn janus_subscriber(args: &Args, j: &janus::Session, room: u64, feeds: &[u64]) -> anyhow::Result<(Peer, u64)> {
+    let (mut rtc, socket, local) = client(args.client_ip).await?;
+    let mut h = j.attach().await?;
+    let streams: Vec<serde_json::Value> = feeds.iter().map(|f| json!({ "feed": f })).collect();
+    j.message(&h, json!({ "request": "join", "ptype": "subscriber", "room": room, "streams": streams }), None).await?;
+    // `attached`, with Janus's offer (Janus is the ICE controlling side and offers actpass;
+    // str0m answers passive, so Janus is the DTLS client, as it is for publishers).
+    let ev = h.wait(JANUS_WAIT, |e| e.get("jsep").is_some()).await?;
+    janus::loopback_only(ev["jsep"]["sdp"].as_str().unwrap_or_default())?;
+    let offer: SdpOffer = serde_json::from_value(ev["jsep"].clone())?;
+    let answer = rtc.sdp_api().accept_offer(offer)?;
+    j.message(&h, json!({ "request": "start" }), Some(serde_json::to_value(&answer)?)).await?;
+    h.wait(JANUS_WAIT, |e| e["plugindata"]["data"]["started"] == "ok").await?;
+    let peer = Peer {
+        rtc,
+        send_mid: None,
+        connected: false,
+        socket,
+        local,
+        session: h.id.to_string(),
+        token: String::new(),
+        keyframe_wanted: false,
+    };
+    Ok((peer, h.id))
+}
+
+/// Runs a peer's I/O until it is connected (ICE + DTLS), at most `max`.
+async fn connect(p: &mut Peer, max: Duration) -> bool {
+    let until = Instant::now() + max;
+    let mut buf = vec![0u8; 2000];
+    while !p.connected && Instant::now() < until {
+        let Some((timeout, _)) = flush(p).await else { return false };
+        let wait = timeout.saturating_duration_since(Instant::now()).min(Duration::from_millis(20));
+        receive_or_tick(p, &mut buf, wait).await;
+    }
+    p.connected
+}
+
+async fn main_janus(args: Arc<Args>, http: reqwest::Client) -> anyhow::Result<()> {
+    let j = janus::Session::create(&http, &args.base).await?;
+    let ctl = j.attach().await?;
+    let room = 1_000_000 + u64::from(std::process::id());
+    j.message(
+        &ctl,
+        json!({
+            "request": "create", "room": room, "is_private": true, "description": "origo-media-load",
+            // The room's cap on concurrent publishers (3 when missing); subscribers are unlimited.
+            "publishers": args.publishers.max(1),
+            // REMB cap sent to publishers (str0m ignores it); no periodic FIR/PLI.
+            "bitrate": u64::from(args.kbps) * 2000, "fir_freq": 0,
+            "videocodec": "vp8", "audiocodec": "opus", "record": false,
+        }),
+        None,
+    )
+    .await?;
+    let mut handles = vec![ctl.id];
+    let mut pubs = Vec::new();
+    let mut feeds = Vec::new();
+    for i in 0..args.publishers {
+        let (mut p, h, feed) = janus_publisher(&args, &j, room, &format!("pub-{i}")).await?;
+        // A feed can be subscribed to once its publisher is up (webrtcup).
+        if !connect(&mut p, Duration::from_secs(5)).await {
+            anyhow::bail!("publisher {i} did not connect to Janus");
+        }
+        pubs.push(p);
+        feeds.push(feed);
+        handles.push(h);
+    }
+    let mut subs = Vec::new();
+    for _ in 0..args.subscribers {
+        let (mut s, h) = janus_subscriber(&args, &j, room, &feeds).await?;
+        warm(&mut s, Duration::from_millis(50)).await;
+        subs.push(s);
+        handles.push(h);
+    }
+    if args.mesh {
+        for me in &feeds {
+            let others: Vec<u64> = feeds.iter().copied().filter(|f| f != me).collect();
+            if others.is_empty() {
+                continue;
+            }
+            let (mut s, h) = janus_subscriber(&args, &j, room, &others).await?;
+            warm(&mut s, Duration::from_millis(50)).await;
+            subs.push(s);
+            handles.push(h);
+        }
+    }
+    let totals = Arc::new(Totals { sent: AtomicU64::new(0), received: AtomicU64::new(0) });
+    let start_at = Instant::now() + Duration::from_secs(2);
+    let until = start_at + Duration::from_secs_f64(args.duration);
+    let mut tasks = Vec::new();
+    for p in pubs {
+        tasks.push(tokio::spawn(drive(p, true, args.clone(), totals.clone(), start_at, until)));
+    }
+    for s in subs {
+        tasks.push(tokio::spawn(drive(s, false, args.clone(), totals.clone(), start_at, until)));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Janus's own counters, read while the handles still exist (they count the whole run, set-up
+    // included, like the node's `origo_media_datagrams_out_total` in tests/bench/media; RTP only).
+    let server = match &args.janus_admin {
+        Some(admin) => Some(janus::rtp_packets(&http, admin, &args.janus_admin_secret, j.id, &handles).await?),
+        None => None,
+    };
+    let _ = j.message(&ctl, json!({ "request": "destroy", "room": room }), None).await;
+    j.destroy().await;
+    let sent = totals.sent.load(Ordering::Relaxed);
+    let received = totals.received.load(Ordering::Relaxed);
+    let receivers_per_frame = args.subscribers as u64 + if args.mesh { args.publishers as u64 - 1 } else { 0 };
+    let expected = sent * receivers_per_frame;
+    println!(
+        "{}",
+        json!({
+            "target": "janus",
+            "publishers": args.publishers, "subscribers": args.subscribers, "mesh": args.mesh,
+            "frames_sent": sent, "frames_expected": expected, "frames_received": received,
+            "loss": if expected > 0 { 1.0 - received as f64 / expected as f64 } else { 0.0 },
+            "duration_s": args.duration,
+            "server_packets_in": server.map(|s| s.0), "server_packets_out": server.map(|s| s.1),
         })
     );
     Ok(())
