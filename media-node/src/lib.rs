@@ -6,4 +6,5 @@ pub mod auth;
 pub mod forward;
 pub mod node;
 pub mod sfu;
+pub mod udp;
 pub mod usage;

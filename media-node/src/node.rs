@@ -162,12 +162,19 @@ async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, 
         tracing::error!("the media socket has no local address; stopping");
         return;
     };
-    let mut buf = vec![0u8; 2048];
+    let mut bufs = crate::udp::RecvBuffers::default();
     let mut deadline = Instant::now();
     loop {
         tokio::select! {
-            r = socket.recv_from(&mut buf) => match r {
-                Ok((n, source)) => sfu.handle_datagram(source, local, &buf[..n], Instant::now()),
+            r = crate::udp::recv_batch(&socket, &mut bufs) => match r {
+                Ok(n) => {
+                    let now = Instant::now();
+                    for i in 0..n {
+                        if let Some(source) = bufs.sources[i] {
+                            sfu.handle_datagram(source, local, bufs.datagram(i), now);
+                        }
+                    }
+                }
                 Err(e) => tracing::debug!("udp receive: {e}"),
             },
             cmd = rx.recv() => {
@@ -201,14 +208,9 @@ async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, 
             () = tokio::time::sleep_until(deadline.into()) => {}
         }
         let now = Instant::now();
-        if now >= deadline {
-            deadline = sfu.handle_timeout(now);
-        }
-        for t in sfu.drain_transmits() {
-            if let Err(e) = socket.send_to(&t.contents, t.destination).await {
-                tracing::debug!(to = %t.destination, "udp send: {e}");
-            }
-        }
+        deadline = if now >= sfu.poll_timeout(now) { sfu.handle_timeout(now) } else { sfu.poll_timeout(now) };
+        let transmits = sfu.drain_transmits();
+        crate::udp::send_all(&socket, &transmits).await;
         sessions.store(sfu.session_count(), Ordering::Relaxed);
     }
 }

@@ -253,7 +253,9 @@ pub struct Sfu {
     sessions: HashMap<SessionId, Session>,
     by_addr: HashMap<SocketAddr, SessionId>,
     by_ufrag: HashMap<String, SessionId>,
+    /// Each session's next timeout, and the same ordered by time.
     deadlines: HashMap<SessionId, Instant>,
+    timers: BTreeSet<(Instant, SessionId)>,
     speakers: HashMap<RoomKey, Speakers>,
     next_allocation: Option<Instant>,
     /// Bumped by every [`Sfu::reindex`].
@@ -306,6 +308,7 @@ impl Sfu {
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
             deadlines: HashMap::new(),
+            timers: BTreeSet::new(),
             speakers: HashMap::new(),
             next_allocation: None,
             index_generation: 0,
@@ -454,7 +457,9 @@ impl Sfu {
         }
         self.by_ufrag.remove(&s.ufrag);
         self.by_addr.retain(|_, v| *v != id);
-        self.deadlines.remove(&id);
+        if let Some(t) = self.deadlines.remove(&id) {
+            self.timers.remove(&(t, id));
+        }
         if let Some(sp) = self.speakers.get_mut(&s.room) {
             sp.level.remove(&id);
             if sp.current == Some(id) {
@@ -836,42 +841,56 @@ impl Sfu {
         self.drain(id, now);
     }
 
-    /// Advances every session's clock; returns when to call again.
+    /// Advances the clock of every session whose timeout is due (and the periodic layer
+    /// allocation); returns when to call again.
     pub fn handle_timeout(&mut self, now: Instant) -> Instant {
-        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
-        for id in &ids {
-            if let Some(s) = self.sessions.get_mut(id)
+        let due: Vec<SessionId> = self.timers.range(..=(now, SessionId::MAX)).map(|(_, id)| *id).collect();
+        for id in due {
+            if let Some(s) = self.sessions.get_mut(&id)
                 && s.rtc.handle_input(Input::Timeout(now)).is_err()
             {
-                self.remove_session(*id, now);
+                self.remove_session(id, now);
                 continue;
             }
-            self.drain(*id, now);
+            self.drain(id, now);
         }
         if self.next_allocation.is_none_or(|at| now >= at) {
             self.next_allocation = Some(now + ALLOCATE_INTERVAL);
+            let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
             for id in ids {
                 self.allocate(id, now);
             }
             self.dynacast(now);
         }
-        self.next_deadline(now)
+        self.poll_timeout(now)
     }
 
-    fn next_deadline(&self, now: Instant) -> Instant {
+    /// When [`Sfu::handle_timeout`] should be called next.
+    pub fn poll_timeout(&self, now: Instant) -> Instant {
         let cap = self.next_allocation.unwrap_or(now + ALLOCATE_INTERVAL).min(now + Duration::from_millis(100));
-        self.deadlines.values().copied().fold(cap, Instant::min)
+        self.timers.first().map_or(cap, |(t, _)| (*t).min(cap))
+    }
+
+    fn set_deadline(&mut self, id: SessionId, t: Instant) {
+        if let Some(old) = self.deadlines.insert(id, t) {
+            if old == t {
+                return;
+            }
+            self.timers.remove(&(old, id));
+        }
+        self.timers.insert((t, id));
     }
 
     /// Polls one session until it has nothing more, then applies what it produced to others.
     fn drain(&mut self, id: SessionId, now: Instant) {
         let mut work = Vec::new();
         let mut dead = false;
+        let mut deadline = None;
         if let Some(s) = self.sessions.get_mut(&id) {
             loop {
                 match s.rtc.poll_output() {
                     Ok(Output::Timeout(t)) => {
-                        self.deadlines.insert(id, t);
+                        deadline = Some(t);
                         break;
                     }
                     Ok(Output::Transmit(t)) => {
@@ -944,6 +963,9 @@ impl Sfu {
         if dead || self.sessions.get(&id).is_some_and(|s| !s.rtc.is_alive()) {
             self.remove_session(id, now);
             return;
+        }
+        if let Some(t) = deadline {
+            self.set_deadline(id, t);
         }
         for w in work {
             match w {
