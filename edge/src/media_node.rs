@@ -28,6 +28,8 @@ pub async fn start(
         listen,
         udp: SocketAddr::new(listen.ip(), 0),
         public_udp: None,
+        // One shard: a development machine's rooms are small.
+        shards: 1,
         advertise_url: None,
         capacity: 200,
         registry,

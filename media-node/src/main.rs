@@ -25,6 +25,10 @@ struct Args {
     node_id: String,
     #[arg(long, env = "ORIGO_REGION", default_value = "eu-west")]
     region: String,
+    /// SFU shards, each with its own UDP socket (port, port+1, …) and task; rooms are spread
+    /// over them. 0: one per core.
+    #[arg(long, env = "ORIGO_MEDIA_SHARDS", default_value_t = 0)]
+    shards: usize,
     /// Sessions this node accepts.
     #[arg(long, env = "ORIGO_CAPACITY", default_value_t = 500)]
     capacity: u32,
@@ -77,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         listen: args.listen,
         udp: args.udp,
         public_udp: args.public_udp,
+        shards: args.shards,
         advertise_url: args.advertise_url,
         capacity: args.capacity,
         registry,

@@ -41,9 +41,13 @@ pub struct NodeConfig {
     pub region: String,
     /// HTTP control API address.
     pub listen: SocketAddr,
-    /// UDP media address (bound; also the ICE candidate unless `public_udp` is set).
+    /// UDP media address (bound; also the ICE candidate unless `public_udp` is set). Shard
+    /// `i` uses the port plus `i` (all ephemeral with port 0).
     pub udp: SocketAddr,
     pub public_udp: Option<SocketAddr>,
+    /// Independent SFU shards (each its own socket and task, rooms spread over them by
+    /// name); 0: one per core.
+    pub shards: usize,
     /// The control API's URL as clients reach it (default `http://` + the bound address).
     pub advertise_url: Option<String>,
     pub capacity: u32,
@@ -57,7 +61,9 @@ pub struct NodeConfig {
 /// A running node.
 pub struct Running {
     pub control: SocketAddr,
+    /// The first shard's UDP address (`udp_all`: every shard's).
     pub udp: SocketAddr,
+    pub udp_all: Vec<SocketAddr>,
     pub control_url: String,
     flush: mpsc::Sender<oneshot::Sender<()>>,
 }
@@ -90,32 +96,94 @@ enum Cmd {
 }
 
 struct Api {
-    cmds: mpsc::Sender<Cmd>,
+    /// One command channel per shard.
+    shards: Vec<mpsc::Sender<Cmd>>,
     verifier: Arc<Verifier>,
     node_id: String,
-    sessions: Arc<AtomicUsize>,
+    /// Sessions open per shard.
+    sessions: Arc<Vec<AtomicUsize>>,
+}
+
+impl Api {
+    /// The shard a command goes to: a room's (sessions of a room share a shard, so media
+    /// flows between them inside one SFU) or a session's (its id names its shard).
+    fn shard(&self, cmd: &Cmd) -> usize {
+        let n = self.shards.len();
+        match cmd {
+            Cmd::Create { p, .. } => room_shard(&p.org, &p.room, n),
+            Cmd::Tracks { room, .. } => room_shard(&room.0, &room.1, n),
+            Cmd::Subscribe { id, .. }
+            | Cmd::Unsubscribe { id, .. }
+            | Cmd::Answer { id, .. }
+            | Cmd::Offer { id, .. }
+            | Cmd::Quality { id, .. }
+            | Cmd::Remove { id }
+            | Cmd::Owner { id, .. } => (id.saturating_sub(1) % n as u64) as usize,
+            Cmd::Stats { .. } | Cmd::TakeUsage { .. } => 0,
+        }
+    }
+
+    fn session_count(&self) -> usize {
+        self.sessions.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// FNV-1a of the room's key, modulo the shard count.
+fn room_shard(org: &str, room: &str, shards: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in org.bytes().chain([0]).chain(room.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % shards.max(1) as u64) as usize
 }
 
 /// Binds, starts the SFU task, the control API and the registry agent.
 pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
-    let socket = UdpSocket::bind(config.udp).await?;
-    let udp = socket.local_addr()?;
-    let candidate = config.public_udp.unwrap_or(udp);
+    let n = match config.shards {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    }
+    .min(64);
+    let offset = |a: SocketAddr, i: usize| -> anyhow::Result<SocketAddr> {
+        if a.port() == 0 {
+            return Ok(a);
+        }
+        let port = u16::try_from(usize::from(a.port()) + i).map_err(|_| anyhow::anyhow!("UDP ports run past 65535"))?;
+        Ok(SocketAddr::new(a.ip(), port))
+    };
+    let mut sockets = Vec::new();
+    let mut candidates = Vec::new();
+    for i in 0..n {
+        let socket = UdpSocket::bind(offset(config.udp, i)?).await?;
+        let bound = socket.local_addr()?;
+        candidates.push(match config.public_udp {
+            Some(p) => offset(p, i)?,
+            None => bound,
+        });
+        sockets.push(socket);
+    }
+    let udp_all: Vec<SocketAddr> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+    let udp = udp_all[0];
     let listener = TcpListener::bind(config.listen).await?;
     let control = listener.local_addr()?;
     let control_url = config.advertise_url.clone().unwrap_or_else(|| format!("http://{control}"));
-    let (cmds, rx) = mpsc::channel(256);
-    let sessions = Arc::new(AtomicUsize::new(0));
+    let sessions = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
     let journal = Journal::open(config.usage_journal.as_deref())?;
     if !journal.pending.is_empty() {
         tracing::info!(reports = journal.pending.len(), "usage from before the restart will be reported");
     }
-    tokio::spawn(sfu_loop(Sfu::new(candidate), socket, rx, sessions.clone()));
+    let mut shards = Vec::new();
+    for (i, (socket, candidate)) in sockets.into_iter().zip(candidates.iter()).enumerate() {
+        let (cmds, rx) = mpsc::channel(256);
+        let sfu = Sfu::with_ids(*candidate, i as u64 + 1, n as u64);
+        tokio::spawn(sfu_loop(sfu, socket, rx, sessions.clone(), i));
+        shards.push(cmds);
+    }
     let (flush, flushes) = mpsc::channel(4);
-    tokio::spawn(report_usage(cmds.clone(), config.node_id.clone(), config.registry.clone(), journal, flushes));
+    tokio::spawn(report_usage(shards.clone(), config.node_id.clone(), config.registry.clone(), journal, flushes));
 
     let api = Arc::new(Api {
-        cmds,
+        shards,
         verifier: config.verifier.clone(),
         node_id: config.node_id.clone(),
         sessions: sessions.clone(),
@@ -143,21 +211,27 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
                 kind: NodeKind::Media,
                 addresses: NodeAddresses {
                     control_url: Some(url.clone()),
-                    udp: vec![candidate.to_string()],
+                    udp: candidates.iter().map(ToString::to_string).collect(),
                     ice_urls: vec![],
                 },
                 capacity,
-                load: sessions.load(Ordering::Relaxed) as u32,
+                load: sessions.iter().map(|s| s.load(Ordering::Relaxed)).sum::<usize>() as u32,
                 draining: false,
                 version: Some(env!("CARGO_PKG_VERSION").into()),
             })
         }));
     }
-    tracing::info!(%control, %udp, node = %config.node_id, "media node ready");
-    Ok(Running { control, udp, control_url, flush })
+    tracing::info!(%control, udp = ?udp_all, node = %config.node_id, "media node ready");
+    Ok(Running { control, udp, udp_all, control_url, flush })
 }
 
-async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, sessions: Arc<AtomicUsize>) {
+async fn sfu_loop(
+    mut sfu: Sfu,
+    socket: UdpSocket,
+    mut rx: mpsc::Receiver<Cmd>,
+    sessions: Arc<Vec<AtomicUsize>>,
+    shard: usize,
+) {
     let Ok(local) = socket.local_addr() else {
         tracing::error!("the media socket has no local address; stopping");
         return;
@@ -211,14 +285,14 @@ async fn sfu_loop(mut sfu: Sfu, socket: UdpSocket, mut rx: mpsc::Receiver<Cmd>, 
         deadline = if now >= sfu.poll_timeout(now) { sfu.handle_timeout(now) } else { sfu.poll_timeout(now) };
         let transmits = sfu.drain_transmits();
         crate::udp::send_all(&socket, &transmits).await;
-        sessions.store(sfu.session_count(), Ordering::Relaxed);
+        sessions[shard].store(sfu.session_count(), Ordering::Relaxed);
     }
 }
 
 /// Takes the SFU's usage every [`USAGE_INTERVAL`] (and on a flush), journals it, and sends the
 /// journal's reports in order to `{edge}/v1/nodes/usage` until one is refused.
 async fn report_usage(
-    cmds: mpsc::Sender<Cmd>,
+    shards: Vec<mpsc::Sender<Cmd>>,
     node_id: String,
     registry: Option<(String, String)>,
     mut journal: Journal,
@@ -231,11 +305,14 @@ async fn report_usage(
             _ = tick.tick() => None,
             f = flushes.recv() => Some(f),
         };
-        let (tx, rx) = oneshot::channel();
-        if cmds.send(Cmd::TakeUsage { reply: tx }).await.is_err() {
-            return;
+        let mut taken = Vec::new();
+        for shard in &shards {
+            let (tx, rx) = oneshot::channel();
+            if shard.send(Cmd::TakeUsage { reply: tx }).await.is_err() {
+                return;
+            }
+            taken.extend(rx.await.unwrap_or_default());
         }
-        let taken = rx.await.unwrap_or_default();
         let month = origo_functions::billing::month_of(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -322,8 +399,27 @@ struct CreateBody {
 
 async fn call<T>(api: &Api, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, Response> {
     let (tx, rx) = oneshot::channel();
-    api.cmds.send(make(tx)).await.map_err(|_| error(503, ErrorCode::Unavailable, "the media node is stopping"))?;
+    let cmd = make(tx);
+    let shard = &api.shards[api.shard(&cmd)];
+    shard.send(cmd).await.map_err(|_| error(503, ErrorCode::Unavailable, "the media node is stopping"))?;
     rx.await.map_err(|_| error(503, ErrorCode::Unavailable, "the media node is stopping"))
+}
+
+/// Every shard's statistics, added up.
+async fn stats(api: &Api) -> Result<Stats, Response> {
+    let mut total =
+        Stats { sessions: 0, tracks: 0, paused_tracks: 0, estimates: Vec::new(), counters: Counters::default() };
+    for shard in &api.shards {
+        let (tx, rx) = oneshot::channel();
+        shard.send(Cmd::Stats { reply: tx }).await.map_err(|_| error(503, ErrorCode::Unavailable, "stopping"))?;
+        let st = rx.await.map_err(|_| error(503, ErrorCode::Unavailable, "stopping"))?;
+        total.sessions += st.sessions;
+        total.tracks += st.tracks;
+        total.paused_tracks += st.paused_tracks;
+        total.estimates.extend(st.estimates);
+        total.counters += st.counters;
+    }
+    Ok(total)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
@@ -455,7 +551,8 @@ async fn update(
 async fn remove(State(api): State<Arc<Api>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     match owned(&api, &headers, &id).await {
         Ok((id, _)) => {
-            let _ = api.cmds.send(Cmd::Remove { id }).await;
+            let cmd = Cmd::Remove { id };
+            let _ = api.shards[api.shard(&cmd)].send(cmd).await;
             StatusCode::NO_CONTENT.into_response()
         }
         Err(r) => r,
@@ -475,13 +572,14 @@ async fn tracks(State(api): State<Arc<Api>>, Path(id): Path<String>, headers: He
 
 async fn health(State(api): State<Arc<Api>>) -> Response {
     Json(serde_json::json!({ "status": "ok", "service": "origo-media-node", "node_id": api.node_id,
-        "sessions": api.sessions.load(Ordering::Relaxed) }))
+        "sessions": api.session_count(), "shards": api.shards.len() }))
     .into_response()
 }
 
 async fn metrics(State(api): State<Arc<Api>>) -> Response {
-    let Ok(st) = call(&api, |reply| Cmd::Stats { reply }).await else {
-        return error(503, ErrorCode::Unavailable, "stopping");
+    let st = match stats(&api).await {
+        Ok(st) => st,
+        Err(r) => return r,
     };
     let c = st.counters;
     let mut text = String::new();

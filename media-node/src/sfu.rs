@@ -116,7 +116,7 @@ pub enum SfuError {
 }
 
 /// Counters for `/metrics`.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
     pub datagrams_in: u64,
     pub bytes_in: u64,
@@ -132,6 +132,39 @@ pub struct Counters {
     pub nacks_received: u64,
     pub keyframe_requests_received: u64,
     pub dynacast_updates: u64,
+}
+
+impl std::ops::AddAssign for Counters {
+    fn add_assign(&mut self, o: Counters) {
+        let Counters {
+            datagrams_in,
+            bytes_in,
+            datagrams_out,
+            bytes_out,
+            unroutable,
+            packets_in,
+            packets_forwarded,
+            keyframe_requests,
+            layer_switches,
+            speaker_changes,
+            nacks_received,
+            keyframe_requests_received,
+            dynacast_updates,
+        } = o;
+        self.datagrams_in += datagrams_in;
+        self.bytes_in += bytes_in;
+        self.datagrams_out += datagrams_out;
+        self.bytes_out += bytes_out;
+        self.unroutable += unroutable;
+        self.packets_in += packets_in;
+        self.packets_forwarded += packets_forwarded;
+        self.keyframe_requests += keyframe_requests;
+        self.layer_switches += layer_switches;
+        self.speaker_changes += speaker_changes;
+        self.nacks_received += nacks_received;
+        self.keyframe_requests_received += keyframe_requests_received;
+        self.dynacast_updates += dynacast_updates;
+    }
 }
 
 /// One simulcast layer (or the only stream) of a published track.
@@ -250,6 +283,7 @@ enum Propagated {
 pub struct Sfu {
     local: SocketAddr,
     next_id: SessionId,
+    id_step: SessionId,
     sessions: HashMap<SessionId, Session>,
     by_addr: HashMap<SocketAddr, SessionId>,
     by_ufrag: HashMap<String, SessionId>,
@@ -301,9 +335,16 @@ fn layer_name(l: &Layer) -> String {
 impl Sfu {
     /// An SFU whose sessions are reached at `local` (the UDP socket's public address).
     pub fn new(local: SocketAddr) -> Self {
+        Self::with_ids(local, 1, 1)
+    }
+
+    /// An SFU numbering its sessions `first`, `first + step`, … (shards of one node use
+    /// disjoint numbers, so a session id names its shard).
+    pub fn with_ids(local: SocketAddr, first: SessionId, step: SessionId) -> Self {
         Sfu {
             local,
-            next_id: 1,
+            next_id: first.max(1),
+            id_step: step.max(1),
             sessions: HashMap::new(),
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
@@ -413,7 +454,7 @@ impl Sfu {
         rtc.add_local_candidate(candidate);
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id += self.id_step;
         // A participant replacing its own session (reconnect) closes the old one.
         let old: Vec<SessionId> =
             self.sessions.iter().filter(|(_, s)| s.room == room && s.identity == identity).map(|(id, _)| *id).collect();

@@ -30,6 +30,8 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn start() -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_origo-media-node"))
         .args(["--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--node-id", "media-t"])
+        // Three shards: the tests' rooms land on different ones.
+        .args(["--shards", "3"])
         .args(["--token-signing-keys", &format!("k1:{SEED}")])
         .env("ORIGO_LOG", "warn,sctp_proto=off")
         .stdout(Stdio::piped())
@@ -117,6 +119,8 @@ fn aiortc_publishers_reach_aiortc_subscribers_and_frames_decode() {
     }
     let metrics = reqwest_get(&format!("{}/metrics", node.base));
     assert!(metrics.contains("origo_media_packets_forwarded_total"), "{metrics}");
+    let health: Value = serde_json::from_str(&reqwest_get(&format!("{}/health", node.base))).unwrap();
+    assert_eq!(health["shards"], 3, "{health}");
     let _ = node.udp;
 }
 
