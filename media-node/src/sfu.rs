@@ -242,6 +242,8 @@ struct Session {
     /// After loss forced a step down: no stepping up past `cap` until `until`; the hold
     /// doubles each time it happens again soon after.
     hold: Option<LossHold>,
+    /// When the estimate was last raised to what non-adaptable media needs.
+    raised_at: Option<Instant>,
     /// Cumulative NACKs received per send mid, from str0m's stats.
     nacks: HashMap<Mid, u64>,
     /// Usage is counted from when media connects; up to here it is accounted for.
@@ -261,6 +263,8 @@ const LOSS_STEP_DOWN: f32 = 0.10;
 /// The first hold after a loss step-down; it doubles up to [`LOSS_HOLD_MAX`].
 const LOSS_HOLD: Duration = Duration::from_secs(4);
 const LOSS_HOLD_MAX: Duration = Duration::from_secs(64);
+/// The estimate is raised to what non-adaptable media needs at most this often.
+const RAISE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Who is speaking in a room: smoothed audio levels (from the RFC 6464 header extension the
 /// publishers send) and the current active speaker.
@@ -481,6 +485,7 @@ impl Sfu {
                 estimate: None,
                 loss: 0.0,
                 hold: None,
+                raised_at: None,
                 nacks: HashMap::new(),
                 accounted_at: None,
             },
@@ -768,6 +773,9 @@ impl Sfu {
         let share = budget.saturating_sub(audio * AUDIO_BPS) / video.max(1);
         let mut desired = audio * AUDIO_BPS;
         let mut minimum = 0;
+        // What cannot be sent lower (audio, the lowest layer of each video track): the pacer
+        // must not hold it back.
+        let mut required = 0;
         let mut keyframes = Vec::new();
         let Some(s) = self.sessions.get_mut(&id) else { return };
         s.hold = hold;
@@ -775,6 +783,7 @@ impl Sfu {
             let t = &mut s.tracks_out[i];
             let bps_of = |l: Option<Layer>| l.and_then(|l| layers.iter().find(|x| x.0 == l)).map_or(0, |x| x.1);
             let target = if kind == MediaKind::Audio {
+                required += layers.first().map_or(0, |l| l.1);
                 Some(layers.first().and_then(|l| l.0))
             } else if t.quality == Quality::Off {
                 t.fwd.set_target(None);
@@ -787,6 +796,8 @@ impl Sfu {
                 let next = layers.iter().map(|l| l.1).filter(|b| *b > bps_of(chosen) && *b <= best).min();
                 minimum += next.unwrap_or(bps_of(chosen));
                 desired += best;
+                // Only the lowest layer is beyond adapting.
+                required += bps_of(choose_layer(&layers, 0, 0));
                 // Nothing sending yet: decided when a layer shows up.
                 chosen
             };
@@ -801,8 +812,29 @@ impl Sfu {
                 keyframes.push((t.source, layer));
             }
         }
+        let held = s.hold.is_some_and(|h| now < h.until);
+        if held {
+            // A lossy link: no padding towards better layers, no probing.
+            minimum = 0;
+            desired = sending;
+        }
         if desired > 0 {
             s.rtc.bwe().set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired.max(minimum)));
+        }
+        // str0m paces at the estimate. When what must be sent (a track without simulcast has
+        // nothing lower) exceeds an estimate that only lags — a clean link, just joined — the
+        // pacer would queue it for seconds; raise the estimate to it instead. Loss brings it
+        // down again (and holds the budget).
+        let clean = s.loss < LOSS_STEP_DOWN / 5.0 && s.hold.is_none_or(|h| now >= h.until);
+        let estimate = s.estimate.map_or(INITIAL_ESTIMATE_BPS, |b| b.as_u64());
+        if clean
+            && required > estimate
+            && s.raised_at.is_none_or(|at| now.saturating_duration_since(at) >= RAISE_INTERVAL)
+        {
+            let raised = required + required / 4;
+            s.rtc.bwe().reset(Bitrate::bps(raised));
+            s.estimate = Some(Bitrate::bps(raised));
+            s.raised_at = Some(now);
         }
         self.drain(id, now);
         for (source, layer) in keyframes {

@@ -385,3 +385,31 @@ fn a_congested_subscriber_is_moved_to_the_layer_its_link_carries() {
     let tail = &clients[2].picture_ids[clients[2].picture_ids.len() - 30..];
     assert!(picture_ids_continue(tail), "{tail:?}");
 }
+
+#[test]
+fn media_without_simulcast_above_the_starting_estimate_is_not_queued_behind_the_pacer() {
+    let mut clock = Instant::now();
+    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let publisher = client(&mut sfu, 6401, "alice", true, clock);
+    let subscriber = client(&mut sfu, 6402, "bob", false, clock);
+    let mut clients = vec![publisher, subscriber];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    let offer = sfu.subscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
+    let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
+    sfu.accept_answer(clients[1].session, answer, clock).unwrap();
+    run(&mut sfu, &mut clients, &mut clock, 100);
+    // ~3 Mbit/s of video with nothing lower to switch to: three times the starting estimate.
+    for n in 0..90u32 {
+        let mid = clients[0].send_mid.unwrap();
+        let w = clients[0].rtc.writer(mid).unwrap();
+        let pt = w.payload_params().find(|p| p.spec().codec == str0m::format::Codec::Vp8).unwrap().pt();
+        let mut data =
+            vec![if n % 30 == 0 { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+        data.resize(12_500, n as u8);
+        w.write(pt, clock, MediaTime::from_90khz(u64::from(n) * 3000), data).unwrap();
+        run(&mut sfu, &mut clients, &mut clock, 32);
+    }
+    // Three seconds sent; at the starting estimate's pace barely a third would be through.
+    assert!(clients[1].frames >= 80, "frames delivered: {}", clients[1].frames);
+    assert!(sfu.bandwidth_estimates().iter().any(|b| *b > 3_000_000), "{:?}", sfu.bandwidth_estimates());
+}
