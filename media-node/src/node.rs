@@ -245,7 +245,7 @@ async fn sfu_loop(
                     let now = Instant::now();
                     for i in 0..n {
                         if let Some(source) = bufs.sources[i] {
-                            sfu.handle_datagram(source, local, bufs.datagram(i), now);
+                            sfu.receive(source, local, bufs.datagram(i), now);
                         }
                     }
                 }
@@ -282,7 +282,12 @@ async fn sfu_loop(
             () = tokio::time::sleep_until(deadline.into()) => {}
         }
         let now = Instant::now();
-        deadline = if now >= sfu.poll_timeout(now) { sfu.handle_timeout(now) } else { sfu.poll_timeout(now) };
+        // Poll the sessions packets were queued to in this round (once each), then timers.
+        sfu.flush(now);
+        if now >= sfu.poll_timeout(now) {
+            sfu.handle_timeout(now);
+        }
+        deadline = sfu.poll_timeout(now);
         let transmits = sfu.drain_transmits();
         crate::udp::send_all(&socket, &transmits).await;
         sessions[shard].store(sfu.session_count(), Ordering::Relaxed);

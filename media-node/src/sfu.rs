@@ -244,6 +244,8 @@ struct Session {
     hold: Option<LossHold>,
     /// When the estimate was last raised to what non-adaptable media needs.
     raised_at: Option<Instant>,
+    /// Packets were written since the session was last polled (it is in `Sfu::written`).
+    written: bool,
     /// Cumulative NACKs received per send mid, from str0m's stats.
     nacks: HashMap<Mid, u64>,
     /// Usage is counted from when media connects; up to here it is accounted for.
@@ -296,6 +298,8 @@ pub struct Sfu {
     timers: BTreeSet<(Instant, SessionId)>,
     speakers: HashMap<RoomKey, Speakers>,
     next_allocation: Option<Instant>,
+    /// Sessions with packets written and not yet polled.
+    written: Vec<SessionId>,
     /// Bumped by every [`Sfu::reindex`].
     index_generation: u64,
     /// Participant-milliseconds per room not yet taken by [`Sfu::take_usage`].
@@ -356,6 +360,7 @@ impl Sfu {
             timers: BTreeSet::new(),
             speakers: HashMap::new(),
             next_allocation: None,
+            written: Vec::new(),
             index_generation: 0,
             usage: HashMap::new(),
             counters: Counters::default(),
@@ -486,6 +491,7 @@ impl Sfu {
                 loss: 0.0,
                 hold: None,
                 raised_at: None,
+                written: false,
                 nacks: HashMap::new(),
                 accounted_at: None,
             },
@@ -886,6 +892,14 @@ impl Sfu {
 
     /// Feeds one received datagram.
     pub fn handle_datagram(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8], now: Instant) {
+        self.receive(source, destination, data, now);
+        self.flush(now);
+    }
+
+    /// Feeds one datagram of a batch: packets forwarded to subscribers are queued in their
+    /// sessions, and [`Sfu::flush`] (after the batch) polls each of those sessions once rather
+    /// than once per packet.
+    pub fn receive(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8], now: Instant) {
         self.counters.datagrams_in += 1;
         self.counters.bytes_in += data.len() as u64;
         let id = match self.by_addr.get(&source) {
@@ -914,6 +928,18 @@ impl Sfu {
         self.drain(id, now);
     }
 
+    /// Polls every session written to since the last flush (see [`Sfu::receive`]).
+    pub fn flush(&mut self, now: Instant) {
+        while !self.written.is_empty() {
+            for id in std::mem::take(&mut self.written) {
+                // (Already polled since, if the flag is down.)
+                if self.sessions.get(&id).is_some_and(|s| s.written) {
+                    self.drain(id, now);
+                }
+            }
+        }
+    }
+
     /// Advances the clock of every session whose timeout is due (and the periodic layer
     /// allocation); returns when to call again.
     pub fn handle_timeout(&mut self, now: Instant) -> Instant {
@@ -935,6 +961,7 @@ impl Sfu {
             }
             self.dynacast(now);
         }
+        self.flush(now);
         self.poll_timeout(now)
     }
 
@@ -960,6 +987,7 @@ impl Sfu {
         let mut dead = false;
         let mut deadline = None;
         if let Some(s) = self.sessions.get_mut(&id) {
+            s.written = false;
             loop {
                 match s.rtc.poll_output() {
                     Ok(Output::Timeout(t)) => {
@@ -1287,7 +1315,10 @@ impl Sfu {
             let Some(tx) = api.stream_tx_by_mid(mid_out, None) else { continue };
             tx.write_rtp(write);
             self.counters.packets_forwarded += 1;
-            self.drain(sub, now);
+            if !s.written {
+                s.written = true;
+                self.written.push(sub);
+            }
         }
         // Put the subscriber list back unless it was rebuilt meanwhile (a session went away).
         if self.index_generation == generation
