@@ -194,6 +194,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         .route("/v1/sessions/{id}/tracks", get(tracks))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn(cors))
         .with_state(api);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -359,6 +360,22 @@ async fn report_usage(
             None => {}
         }
     }
+}
+
+/// Browsers call the control API from the web client's origin (the edge): any origin may, since
+/// every call carries its bearer token (no cookies). Preflights are answered here.
+async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{HeaderValue, Method};
+    let preflight = req.method() == Method::OPTIONS;
+    let mut res = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if preflight {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PATCH, DELETE"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+    res
 }
 
 fn error(status: u16, code: ErrorCode, msg: impl Into<String>) -> Response {

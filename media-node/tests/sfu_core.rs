@@ -29,6 +29,8 @@ struct Client {
     keyframe_wanted: HashSet<Option<Rid>>,
     /// A bottleneck towards this client: (bytes per second, bucket, last refill).
     link: Option<(f64, f64, Instant)>,
+    /// Drop every n-th datagram towards this client (and count them).
+    drop_every: Option<(usize, usize)>,
 }
 
 fn room() -> (String, String) {
@@ -82,6 +84,7 @@ fn client_with(
         picture_ids: Vec::new(),
         keyframe_wanted: HashSet::new(),
         link: None,
+        drop_every: None,
     }
 }
 
@@ -122,6 +125,12 @@ fn pump(sfu: &mut Sfu, clients: &mut [Client], now: Instant) {
         let by_addr: HashMap<SocketAddr, usize> = clients.iter().enumerate().map(|(i, c)| (c.addr, i)).collect();
         for t in sfu.drain_transmits() {
             let Some(&i) = by_addr.get(&t.destination) else { continue };
+            if let Some((n, seen)) = clients[i].drop_every.as_mut() {
+                *seen += 1;
+                if (*seen).is_multiple_of(*n) {
+                    continue;
+                }
+            }
             if let Some((rate, bucket, at)) = clients[i].link.as_mut() {
                 // Token bucket (10 kB deep): what exceeds the rate is dropped.
                 *bucket = (*bucket + now.saturating_duration_since(*at).as_secs_f64() * *rate).min(10_000.0);
@@ -412,4 +421,28 @@ fn media_without_simulcast_above_the_starting_estimate_is_not_queued_behind_the_
     // Three seconds sent; at the starting estimate's pace barely a third would be through.
     assert!(clients[1].frames >= 80, "frames delivered: {}", clients[1].frames);
     assert!(sfu.bandwidth_estimates().iter().any(|b| *b > 3_000_000), "{:?}", sfu.bandwidth_estimates());
+}
+
+#[test]
+fn packets_lost_on_the_way_to_a_subscriber_are_resent_from_the_send_buffer() {
+    let mut clock = Instant::now();
+    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let publisher = client(&mut sfu, 6501, "alice", true, clock);
+    let subscriber = client(&mut sfu, 6502, "bob", false, clock);
+    let mut clients = vec![publisher, subscriber];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    let offer = sfu.subscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
+    let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
+    sfu.accept_answer(clients[1].session, answer, clock).unwrap();
+    run(&mut sfu, &mut clients, &mut clock, 100);
+    // One datagram in 8 towards Bob is lost (media, retransmissions and control alike).
+    clients[1].drop_every = Some((8, 0));
+    for n in 0..90 {
+        write_frame(&mut clients[0], n, clock);
+        run(&mut sfu, &mut clients, &mut clock, 33);
+    }
+    run(&mut sfu, &mut clients, &mut clock, 1500);
+    // Frames are only emitted whole: every one arrived, the lost packets resent on NACK.
+    assert!(clients[1].frames >= 88, "frames: {}", clients[1].frames);
+    assert!(sfu.counters.nacks_received > 0, "{:?}", sfu.counters);
 }
