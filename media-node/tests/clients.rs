@@ -195,6 +195,15 @@ fn bad_sdp_forged_tokens_and_garbage_udp_leave_the_node_serving() {
     assert_eq!(post(&url, Some(&forged), "{}").0, 401);
     assert_eq!(post(&url, Some(&token("eve", "r3", "media-other", true)), "{}").0, 403);
     assert_eq!(post(&url, None, "{}").0, 401);
+    // Browsers on the edge's origin may call the API: the preflight is answered, no token needed.
+    let out = Command::new("curl")
+        .args(["-s", "-i", "-X", "OPTIONS", &url, "-H", "Origin: http://127.0.0.1:8080"])
+        .args(["-H", "Access-Control-Request-Method: POST", "-H", "Access-Control-Request-Headers: authorization"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(head.starts_with("http/1.1 204"), "{head}");
+    assert!(head.contains("access-control-allow-origin: *") && head.contains("authorization"), "{head}");
     // A flood of garbage datagrams, STUN-looking ones included.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut stun = vec![0u8, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42];
