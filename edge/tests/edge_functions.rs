@@ -7,10 +7,15 @@ use common::{Origo, Redis, built_component, repo_root, rt};
 use serde_json::{Value, json};
 
 fn start(extra: &[&str]) -> (Origo, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (start_in(dir.path(), extra), dir)
+}
+
+/// `origo dev` keeping its data in `dir` (a restart with the same `dir` finds it again).
+fn start_in(dir: &std::path::Path, extra: &[&str]) -> Origo {
     for f in ["auth", "room", "chat", "notify", "billing"] {
         built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
     }
-    let dir = tempfile::tempdir().unwrap();
     let manifest = repo_root().join("spin.toml");
     let mut args = vec![
         "dev",
@@ -18,18 +23,19 @@ fn start(extra: &[&str]) -> (Origo, tempfile::TempDir) {
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
-        dir.path().to_str().unwrap(),
+        dir.to_str().unwrap(),
         "--manifest",
         manifest.to_str().unwrap(),
-        "--turn-listen",
-        "127.0.0.1:0",
     ];
+    if !extra.contains(&"--turn-listen") {
+        args.extend_from_slice(&["--turn-listen", "127.0.0.1:0"]);
+    }
     // Tests register their own media node unless they ask for the in-process one.
     if !extra.contains(&"--media-listen") {
         args.extend_from_slice(&["--media-listen", "off"]);
     }
     args.extend_from_slice(extra);
-    (Origo::start(&args, &[]), dir)
+    Origo::start(&args, &[])
 }
 
 async fn call(
@@ -429,34 +435,12 @@ fn the_openapi_document_is_valid_and_matches_the_routes() {
     });
 }
 
-/// `origo dev` with the in-process media node, keeping its data in `dir`.
-fn start_in(dir: &std::path::Path) -> Origo {
-    let manifest = repo_root().join("spin.toml");
-    let args = [
-        "dev",
-        "--no-build",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--turn-listen",
-        "off",
-        "--media-listen",
-        "127.0.0.1:0",
-    ];
-    Origo::start(&args, &[])
-}
-
 #[test]
 fn media_time_reaches_billing_and_a_restart_loses_none_of_it() {
     use reqwest::Method;
-    for f in ["auth", "room", "chat", "notify", "billing"] {
-        built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
-    }
+    let dev = ["--turn-listen", "off", "--media-listen", "127.0.0.1:0"];
     let dir = tempfile::tempdir().unwrap();
-    let o = start_in(dir.path());
+    let o = start_in(dir.path(), &dev);
     let (token, joined) = rt().block_on(async {
         let (token, _org) = owner(&o, "ops@usage.test").await;
         let (s, room) = call(&o, Method::POST, "/v1/rooms", Some(&token), Some(json!({"name": "standup"}))).await;
@@ -482,7 +466,7 @@ fn media_time_reaches_billing_and_a_restart_loses_none_of_it() {
     // Stopped right away (before the periodic report): the node reports on the way out.
     let status = o.terminate();
     assert!(status.success(), "{status:?}");
-    let o = start_in(dir.path());
+    let o = start_in(dir.path(), &dev);
     let month = rt().block_on(async {
         let (s, usage) = call(&o, Method::GET, "/v1/billing/usage", Some(&token), None).await;
         assert_eq!(s, 200, "{usage}");

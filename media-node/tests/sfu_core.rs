@@ -150,6 +150,13 @@ fn pump(sfu: &mut Sfu, clients: &mut [Client], now: Instant) {
     }
 }
 
+/// The client subscribes to everything in the room (one offer from the SFU, answered).
+fn subscribe_all(sfu: &mut Sfu, c: &mut Client, now: Instant) {
+    let offer = sfu.subscribe(c.session, &["all".into()], now).unwrap().expect("an offer");
+    let answer = c.rtc.sdp_api().accept_offer(offer).unwrap();
+    sfu.accept_answer(c.session, answer, now).unwrap();
+}
+
 fn run(sfu: &mut Sfu, clients: &mut [Client], clock: &mut Instant, ms: u64) {
     for _ in 0..ms / 2 {
         *clock += Duration::from_millis(2);
@@ -180,9 +187,7 @@ fn a_subscriber_receives_a_publishers_frames_until_it_unsubscribes() {
     assert!(clients.iter().all(|c| c.connected), "ICE + DTLS up through the core");
     assert_eq!(sfu.tracks(&room()).len(), 1);
 
-    let offer = sfu.subscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
-    let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
-    sfu.accept_answer(clients[1].session, answer, clock).unwrap();
+    subscribe_all(&mut sfu, &mut clients[1], clock);
     run(&mut sfu, &mut clients, &mut clock, 100);
 
     for n in 0..60 {
@@ -320,9 +325,7 @@ fn simulcast_layers_follow_quality_with_seamless_picture_ids_and_dynacast() {
     let mut clients = vec![publisher, subscriber];
     run(&mut sfu, &mut clients, &mut clock, 500);
     assert!(clients.iter().all(|c| c.connected));
-    let offer = sfu.subscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
-    let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
-    sfu.accept_answer(clients[1].session, answer, clock).unwrap();
+    subscribe_all(&mut sfu, &mut clients[1], clock);
     run(&mut sfu, &mut clients, &mut clock, 100);
 
     // ~40 kbit/s and ~400 kbit/s layers; the 1 Mbit/s starting estimate fits the high one.
@@ -375,9 +378,7 @@ fn a_congested_subscriber_is_moved_to_the_layer_its_link_carries() {
     let mut clients = vec![publisher, fast, slow];
     run(&mut sfu, &mut clients, &mut clock, 500);
     for i in [1, 2] {
-        let offer = sfu.subscribe(clients[i].session, &["all".into()], clock).unwrap().expect("an offer");
-        let answer = clients[i].rtc.sdp_api().accept_offer(offer).unwrap();
-        sfu.accept_answer(clients[i].session, answer, clock).unwrap();
+        subscribe_all(&mut sfu, &mut clients[i], clock);
     }
     run(&mut sfu, &mut clients, &mut clock, 100);
     // Cy's link carries 150 kbit/s: less than the ~400 kbit/s high layer.
@@ -403,9 +404,7 @@ fn media_without_simulcast_above_the_starting_estimate_is_not_queued_behind_the_
     let subscriber = client(&mut sfu, 6402, "bob", false, clock);
     let mut clients = vec![publisher, subscriber];
     run(&mut sfu, &mut clients, &mut clock, 500);
-    let offer = sfu.subscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
-    let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
-    sfu.accept_answer(clients[1].session, answer, clock).unwrap();
+    subscribe_all(&mut sfu, &mut clients[1], clock);
     run(&mut sfu, &mut clients, &mut clock, 100);
     // ~3 Mbit/s of video with nothing lower to switch to: three times the starting estimate.
     for n in 0..90u32 {
@@ -431,9 +430,7 @@ fn packets_lost_on_the_way_to_a_subscriber_are_resent_from_the_send_buffer() {
     let subscriber = client(&mut sfu, 6502, "bob", false, clock);
     let mut clients = vec![publisher, subscriber];
     run(&mut sfu, &mut clients, &mut clock, 500);
-    let offer = sfu.subscribe(clients[1].session, &["all".into()], clock).unwrap().expect("an offer");
-    let answer = clients[1].rtc.sdp_api().accept_offer(offer).unwrap();
-    sfu.accept_answer(clients[1].session, answer, clock).unwrap();
+    subscribe_all(&mut sfu, &mut clients[1], clock);
     run(&mut sfu, &mut clients, &mut clock, 100);
     // One datagram in 8 towards Bob is lost (media, retransmissions and control alike).
     clients[1].drop_every = Some((8, 0));

@@ -236,6 +236,40 @@ async fn warm(p: &mut Peer, d: Duration) {
     }
 }
 
+/// Drives every peer until the end of the run (publishers write frames); returns the frames
+/// published and received while counting (it starts 2 s in, once the last peers connect).
+async fn run(args: &Arc<Args>, pubs: Vec<Peer>, subs: Vec<Peer>) -> (u64, u64) {
+    let totals = Arc::new(Totals { sent: AtomicU64::new(0), received: AtomicU64::new(0) });
+    let start_at = Instant::now() + Duration::from_secs(2);
+    let until = start_at + Duration::from_secs_f64(args.duration);
+    let mut tasks = Vec::new();
+    for (p, publish) in pubs.into_iter().map(|p| (p, true)).chain(subs.into_iter().map(|s| (s, false))) {
+        tasks.push(tokio::spawn(drive(p, publish, args.clone(), totals.clone(), start_at, until)));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    (totals.sent.load(Ordering::Relaxed), totals.received.load(Ordering::Relaxed))
+}
+
+/// Prints the run's one JSON line; `server` is the SFU's own (packets in, packets out).
+fn report(args: &Args, target: &str, sent: u64, received: u64, server: Option<(u64, u64)>) {
+    let receivers_per_frame = args.subscribers as u64 + if args.mesh { args.publishers as u64 - 1 } else { 0 };
+    let expected = sent * receivers_per_frame;
+    let mut out = json!({
+        "target": target,
+        "publishers": args.publishers, "subscribers": args.subscribers, "mesh": args.mesh,
+        "frames_sent": sent, "frames_expected": expected, "frames_received": received,
+        "loss": if expected > 0 { 1.0 - received as f64 / expected as f64 } else { 0.0 },
+        "duration_s": args.duration,
+    });
+    if let Some((packets_in, packets_out)) = server {
+        out["server_packets_in"] = json!(packets_in);
+        out["server_packets_out"] = json!(packets_out);
+    }
+    println!("{out}");
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
@@ -262,34 +296,8 @@ async fn main() -> anyhow::Result<()> {
             subscribe_all(&args, &http, p).await?;
         }
     }
-    let totals = Arc::new(Totals { sent: AtomicU64::new(0), received: AtomicU64::new(0) });
-    // Everyone keeps running while the last peers connect; counting starts after 2 s.
-    let start_at = Instant::now() + Duration::from_secs(2);
-    let until = start_at + Duration::from_secs_f64(args.duration);
-    let mut tasks = Vec::new();
-    for p in pubs {
-        tasks.push(tokio::spawn(drive(p, true, args.clone(), totals.clone(), start_at, until)));
-    }
-    for s in subs {
-        tasks.push(tokio::spawn(drive(s, false, args.clone(), totals.clone(), start_at, until)));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let sent = totals.sent.load(Ordering::Relaxed);
-    let received = totals.received.load(Ordering::Relaxed);
-    let receivers_per_frame = args.subscribers as u64 + if args.mesh { args.publishers as u64 - 1 } else { 0 };
-    let expected = sent * receivers_per_frame;
-    println!(
-        "{}",
-        json!({
-            "target": "origo",
-            "publishers": args.publishers, "subscribers": args.subscribers, "mesh": args.mesh,
-            "frames_sent": sent, "frames_expected": expected, "frames_received": received,
-            "loss": if expected > 0 { 1.0 - received as f64 / expected as f64 } else { 0.0 },
-            "duration_s": args.duration,
-        })
-    );
+    let (sent, received) = run(&args, pubs, subs).await;
+    report(&args, "origo", sent, received, None);
     Ok(())
 }
 
@@ -431,19 +439,7 @@ async fn main_janus(args: Arc<Args>, http: reqwest::Client) -> anyhow::Result<()
             handles.push(h);
         }
     }
-    let totals = Arc::new(Totals { sent: AtomicU64::new(0), received: AtomicU64::new(0) });
-    let start_at = Instant::now() + Duration::from_secs(2);
-    let until = start_at + Duration::from_secs_f64(args.duration);
-    let mut tasks = Vec::new();
-    for p in pubs {
-        tasks.push(tokio::spawn(drive(p, true, args.clone(), totals.clone(), start_at, until)));
-    }
-    for s in subs {
-        tasks.push(tokio::spawn(drive(s, false, args.clone(), totals.clone(), start_at, until)));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
+    let (sent, received) = run(&args, pubs, subs).await;
     // Janus's own counters, read while the handles still exist (they count the whole run, set-up
     // included, like the node's `origo_media_datagrams_out_total` in tests/bench/media; RTP only).
     let server = match &args.janus_admin {
@@ -452,20 +448,6 @@ async fn main_janus(args: Arc<Args>, http: reqwest::Client) -> anyhow::Result<()
     };
     let _ = j.message(&ctl, json!({ "request": "destroy", "room": room }), None).await;
     j.destroy().await;
-    let sent = totals.sent.load(Ordering::Relaxed);
-    let received = totals.received.load(Ordering::Relaxed);
-    let receivers_per_frame = args.subscribers as u64 + if args.mesh { args.publishers as u64 - 1 } else { 0 };
-    let expected = sent * receivers_per_frame;
-    println!(
-        "{}",
-        json!({
-            "target": "janus",
-            "publishers": args.publishers, "subscribers": args.subscribers, "mesh": args.mesh,
-            "frames_sent": sent, "frames_expected": expected, "frames_received": received,
-            "loss": if expected > 0 { 1.0 - received as f64 / expected as f64 } else { 0.0 },
-            "duration_s": args.duration,
-            "server_packets_in": server.map(|s| s.0), "server_packets_out": server.map(|s| s.1),
-        })
-    );
+    report(&args, "janus", sent, received, server);
     Ok(())
 }
