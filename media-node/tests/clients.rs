@@ -15,6 +15,8 @@ struct Node {
     child: Child,
     base: String,
     udp: String,
+    /// Where the node journals usage (removed with the node).
+    _state: tempfile::TempDir,
 }
 
 impl Drop for Node {
@@ -28,10 +30,12 @@ impl Drop for Node {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn start() -> Node {
+    let state = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_origo-media-node"))
         .args(["--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--node-id", "media-t"])
         // Three shards: the tests' rooms land on different ones.
         .args(["--shards", "3"])
+        .args(["--state-dir", state.path().to_str().unwrap()])
         .args(["--token-signing-keys", &format!("k1:{SEED}")])
         .env("ORIGO_LOG", "warn,sctp_proto=off")
         .stdout(Stdio::piped())
@@ -43,7 +47,7 @@ fn start() -> Node {
     // "origo-media-node listening on http://127.0.0.1:PORT (udp 127.0.0.1:PORT)"
     let rest = line.trim().strip_prefix("origo-media-node listening on ").unwrap_or_else(|| panic!("{line}"));
     let (base, udp) = rest.split_once(" (udp ").unwrap();
-    Node { child, base: base.to_owned(), udp: udp.trim_end_matches(')').to_owned() }
+    Node { child, base: base.to_owned(), udp: udp.trim_end_matches(')').to_owned(), _state: state }
 }
 
 fn keys() -> KeySet {
