@@ -24,6 +24,7 @@ pub mod server;
 pub mod spin_interfaces;
 pub mod turn_node;
 pub mod variables;
+pub mod web;
 
 pub use config::{Cli, Command, ServeOptions};
 pub use server::Server;

@@ -173,6 +173,8 @@ fn router(state: Arc<AppState>, sockets: Arc<crate::room_socket::RoomSockets>) -
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .route("/", get(crate::web::index))
+        .route("/web/{file}", get(crate::web::file))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(dispatch)
         .layer(axum::middleware::from_fn(crate::request_id::middleware))

@@ -281,7 +281,13 @@ struct Speakers {
 enum Propagated {
     Rtp(SessionId, Box<RtpPacket>),
     TrackOpened(SessionId, Mid),
-    Keyframe { source: (SessionId, Mid), layer: Option<Layer>, kind: KeyframeRequestKind },
+    /// `fresh`: a new receiver needs it now, even if one was asked for moments ago.
+    Keyframe {
+        source: (SessionId, Mid),
+        layer: Option<Layer>,
+        kind: KeyframeRequestKind,
+        fresh: bool,
+    },
     Signal(SessionId, Vec<u8>),
 }
 
@@ -714,7 +720,11 @@ impl Sfu {
         let mut added = false;
         for t in s.tracks_out.iter_mut().filter(|t| t.mid.is_none()) {
             let Some((kind, stream)) = kinds.get(&t.source) else { continue };
-            t.mid = Some(api.add_media(*kind, Direction::SendOnly, Some(stream.clone()), None, None));
+            // msid: the publisher's identity as the stream and `{identity}:{mid}/{session}` as
+            // the track, so a client knows whose camera, microphone or screen it receives (the
+            // session keeps names unique when a publisher reconnects).
+            let track = format!("{stream}:{}/{}", t.source.1, t.source.0);
+            t.mid = Some(api.add_media(*kind, Direction::SendOnly, Some(stream.clone()), Some(track), None));
             added = true;
         }
         if !added {
@@ -723,6 +733,18 @@ impl Sfu {
         let (offer, pending) = api.apply()?;
         s.pending = Some(pending);
         Some(offer)
+    }
+
+    /// Lets the next keyframe request for this layer through the throttle.
+    fn forget_keyframe_request(&mut self, source: (SessionId, Mid), layer: Layer) {
+        if let Some(l) = self
+            .sessions
+            .get_mut(&source.0)
+            .and_then(|s| s.tracks_in.get_mut(&source.1))
+            .and_then(|t| t.layers.iter_mut().find(|l| l.layer == layer))
+        {
+            l.last_keyframe_request = None;
+        }
     }
 
     /// Asks a publisher for a keyframe of one layer (throttled per layer).
@@ -1007,6 +1029,18 @@ impl Sfu {
                         Event::Connected => {
                             s.connected = true;
                             s.accounted_at.get_or_insert(now);
+                            // Subscriptions answered before the transport was up: their
+                            // keyframes were asked for too early; ask again now.
+                            for t in s.tracks_out.iter().filter(|t| t.open) {
+                                if let Some(layer) = t.fwd.target() {
+                                    work.push(Propagated::Keyframe {
+                                        source: t.source,
+                                        layer: Some(layer),
+                                        kind: KeyframeRequestKind::Pli,
+                                        fresh: true,
+                                    });
+                                }
+                            }
                         }
                         Event::MediaAdded(m) => {
                             let receives = matches!(m.direction, Direction::RecvOnly | Direction::SendRecv);
@@ -1035,7 +1069,12 @@ impl Sfu {
                             self.counters.keyframe_requests_received += 1;
                             if let Some(t) = s.tracks_out.iter().find(|t| t.mid == Some(req.mid)) {
                                 let layer = t.fwd.current().or(t.fwd.target());
-                                work.push(Propagated::Keyframe { source: t.source, layer, kind: req.kind });
+                                work.push(Propagated::Keyframe {
+                                    source: t.source,
+                                    layer,
+                                    kind: req.kind,
+                                    fresh: false,
+                                });
                             }
                         }
                         Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
@@ -1089,8 +1128,11 @@ impl Sfu {
                         self.offer_over_channel(sub, now);
                     }
                 }
-                Propagated::Keyframe { source, layer, kind } => {
+                Propagated::Keyframe { source, layer, kind, fresh } => {
                     if let Some(layer) = layer {
+                        if fresh {
+                            self.forget_keyframe_request(source, layer);
+                        }
                         self.request_keyframe(source, layer, kind, now);
                     }
                 }

@@ -1,0 +1,1851 @@
+// Origo's participant web client: guest sign-in, room join, the room coordinator's WebSocket
+// (presence, chat, hands, mute state) and one WebRTC session with the media node (publish
+// camera, microphone and screen; receive everyone else's tracks).
+//
+// Test hooks: `body[data-state]` (idle, connecting, connected, reconnecting, failed, left),
+// remote tiles `[data-participant="<identity>"]` with `data-muted` / `data-video` / `data-hand`
+// / `data-speaking`, `window.origoStats()` (per remote participant: inbound video
+// framesDecoded and friends), `window.origoTransport()` (the selected ICE candidate pair) and
+// `window.origoTimings` (join → first remote frame).
+
+const PROTOCOL = 1;
+const PING_MS = 10_000;
+const ICE_CONNECT_TIMEOUT_MS = 15_000;
+const DISCONNECTED_GRACE_MS = 2_500;
+const ROOM_RE = /^[a-z0-9_-]{1,64}$/;
+
+const $ = (sel) => document.querySelector(sel);
+const params = new URLSearchParams(location.search);
+const flag = (name) => ['1', 'true', 'yes'].includes((params.get(name) || '').toLowerCase());
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+const state = {
+  name: '',
+  room: '',
+  relay: flag('relay'),
+  guest: null, // {access_token, identity, expires_at_ms}
+  join: null, // the join answer
+  identity: null,
+  // Local media
+  stream: null, // preview / published stream (audio + camera)
+  micOn: params.get('mic') !== '0',
+  camOn: params.get('cam') !== '0',
+  screenTrack: null,
+  hand: false,
+  // Coordinator
+  ws: null,
+  wsJoined: false,
+  everJoined: false,
+  seq: null,
+  wsAttempts: 0,
+  wsTimer: null,
+  pingTimer: null,
+  participants: new Map(), // identity → ParticipantInfo (others)
+  me: null, // my ParticipantInfo
+  chatIds: new Set(),
+  pendingChat: new Map(), // client_id → <li>
+  // Media session
+  pc: null,
+  dc: null,
+  sessionUrl: null,
+  sessionId: null,
+  transceivers: { audio: null, video: null, screen: null },
+  published: new Map(), // kind → track id announced to the coordinator
+  mediaConnected: false,
+  mediaAttempts: 0,
+  mediaTimer: null,
+  restarting: false,
+  remote: new Map(), // MediaStreamTrack.id → {identity, kind, track, at, frames, live, width}
+  speaker: null,
+  leaving: false,
+  ended: false,
+  phase: 'idle',
+  unread: 0,
+  panel: null, // 'chat' | 'people' | null
+  typingTimer: null,
+  typingSent: false,
+};
+
+window.origoTimings = {};
+window.origoTrace = flag('trace');
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
+function icon(name) {
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('aria-hidden', 'true');
+  const use = document.createElementNS('http://www.w3.org/2000/svg', 'use');
+  use.setAttribute('href', `#i-${name}`);
+  svg.append(use);
+  return svg;
+}
+
+function setIcon(button, name) {
+  button.querySelector('use')?.setAttribute('href', `#i-${name}`);
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function announce(text) {
+  const a = $('#announcer');
+  a.textContent = '';
+  setTimeout(() => (a.textContent = text), 30);
+}
+
+function toast(text, { action, onAction, ms = 4000 } = {}) {
+  const t = el('div', { class: 'toast' }, el('span', { text }));
+  if (action) {
+    const b = el('button', { type: 'button', class: 'small', text: action });
+    b.addEventListener('click', () => {
+      onAction?.();
+      t.remove();
+    });
+    t.append(b);
+  }
+  const box = $('#toasts');
+  box.append(t);
+  while (box.children.length > 3) box.firstElementChild.remove();
+  if (ms) setTimeout(() => t.remove(), ms);
+  return t;
+}
+
+function initials(name) {
+  const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
+  return ((parts[0]?.[0] || '?') + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase();
+}
+
+function randomRoom() {
+  const words = ['amber', 'brisk', 'cedar', 'delta', 'ember', 'fjord', 'grove', 'harbor', 'iris', 'juniper', 'kite', 'lumen', 'maple', 'nova', 'orbit', 'pine', 'quartz', 'river', 'sage', 'tide'];
+  const pick = () => words[crypto.getRandomValues(new Uint32Array(1))[0] % words.length];
+  const n = crypto.getRandomValues(new Uint32Array(1))[0] % 1000;
+  return `${pick()}-${pick()}-${n}`;
+}
+
+function normalizeRoom(raw) {
+  return String(raw || '')
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, '-')
+    .replace(/[^a-z0-9_-]/g, '')
+    .slice(0, 64);
+}
+
+// An HTTP failure with the server's JSON error body.
+class ApiError extends Error {
+  constructor(status, code, message, where) {
+    super(message || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+    this.where = where;
+  }
+}
+
+async function api(url, { method = 'POST', token, body } = {}) {
+  const headers = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (token) headers.authorization = `Bearer ${token}`;
+  let res;
+  const t0 = performance.now();
+  try {
+    res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, 'network', 'network unreachable', url);
+  }
+  const text = await res.text();
+  if (window.origoTrace) console.debug(`http ${method} ${url.replace(/^https?:\/\/[^/]+/, '')} ${res.status} ${Math.round(performance.now() - t0)} ms`);
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) throw new ApiError(res.status, data?.error?.code, data?.error?.message, url);
+  return data;
+}
+
+// What a person should read when something failed.
+function explain(err, during) {
+  if (err instanceof ApiError) {
+    if (err.status === 0) return 'Cannot reach the Origo server. Check your internet connection.';
+    if (during === 'guest') {
+      if (err.status === 403) return 'This server does not let guests join. Ask the organiser for an invitation.';
+      if (err.status === 400) return `The name or room is not valid: ${err.message}.`;
+      if (err.status === 429) return 'Too many attempts. Wait a minute and try again.';
+    }
+    if (during === 'join') {
+      if (err.code === 'limit_exceeded') return `You cannot join: ${err.message}.`;
+      if (err.status === 404) return 'This room does not exist. Check the link.';
+      if (err.status === 403) return `You are not allowed to join this room (${err.message}).`;
+      if (err.status === 503) return 'No media server can take this call right now. Retrying shortly…';
+    }
+    if (during === 'media') {
+      if (err.status === 0) return 'Cannot reach the media server. Your network may be blocking it.';
+      if (err.status === 401 || err.status === 403) return 'The media server did not accept this session; rejoining…';
+      if (err.status === 503) return 'The media server is restarting. Retrying…';
+    }
+    if (err.status >= 500) return 'The server had a problem. Retrying…';
+    return err.message;
+  }
+  if (err?.name === 'NotAllowedError') return 'Camera and microphone are blocked. Allow them in your browser’s site settings to be seen and heard.';
+  if (err?.name === 'NotFoundError') return 'No camera or microphone was found.';
+  if (err?.name === 'NotReadableError') return 'Your camera or microphone is in use by another application.';
+  return err?.message || String(err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection state shown to people (and to tests)
+
+const STATE_TEXT = {
+  idle: '',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  failed: 'Connection failed',
+  left: 'Left',
+};
+
+function setPhase(phase, detail) {
+  state.phase = phase;
+  document.body.dataset.state = phase;
+  const cs = $('#conn-state');
+  cs.dataset.state = phase;
+  $('#conn-text').textContent = detail ? `${STATE_TEXT[phase]} ${detail}`.trim() : STATE_TEXT[phase];
+  $('#retry').hidden = phase !== 'failed';
+}
+
+function refreshPhase() {
+  if (state.ended || state.leaving) return;
+  if (state.wsJoined && state.mediaConnected) {
+    if (state.phase !== 'connected') {
+      setPhase('connected');
+      announce('Connected to the call');
+    }
+    state.mediaAttempts = 0;
+  } else if (state.phase === 'connected') {
+    setPhase('reconnecting', !state.wsJoined ? '(room connection lost)' : '(media connection lost)');
+  }
+}
+
+function fail(reason) {
+  setPhase('failed', `— ${reason}`);
+  announce(`Connection failed: ${reason}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local media
+
+function videoConstraints() {
+  const id = $('#camera-select').value;
+  return {
+    width: { ideal: 640 },
+    height: { ideal: 360 },
+    frameRate: { ideal: 24, max: 30 },
+    ...(id ? { deviceId: { exact: id } } : {}),
+  };
+}
+
+function audioConstraints() {
+  const id = $('#mic-select').value;
+  return { echoCancellation: true, noiseSuppression: true, autoGainControl: true, ...(id ? { deviceId: { exact: id } } : {}) };
+}
+
+function audioTrack() {
+  return state.stream?.getAudioTracks()[0] || null;
+}
+
+function videoTrack() {
+  return state.stream?.getVideoTracks()[0] || null;
+}
+
+// Asks for what is switched on; degrades to what works, never throws.
+async function acquireMedia() {
+  if (!state.stream) state.stream = new MediaStream();
+  const want = { audio: state.micOn && !audioTrack(), video: state.camOn && !videoTrack() };
+  if (!want.audio && !want.video) return;
+  const tries = [want];
+  if (want.audio && want.video) tries.push({ audio: true, video: false }, { audio: false, video: true });
+  let lastErr = null;
+  for (const t of tries) {
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({
+        audio: t.audio ? audioConstraints() : false,
+        video: t.video ? videoConstraints() : false,
+      });
+      for (const tr of s.getTracks()) state.stream.addTrack(tr);
+      if (!t.video && want.video) state.camOn = false;
+      if (!t.audio && want.audio) state.micOn = false;
+      break;
+    } catch (e) {
+      lastErr = e;
+    }
+  }
+  if (lastErr && !audioTrack() && !videoTrack()) {
+    state.micOn = false;
+    state.camOn = false;
+    $('#media-note').textContent = explain(lastErr);
+    if (state.phase !== 'idle') toast(explain(lastErr), { ms: 8000 });
+  }
+  const a = audioTrack();
+  if (a) a.enabled = state.micOn;
+  await listDevices();
+}
+
+async function listDevices() {
+  if (!navigator.mediaDevices?.enumerateDevices) return;
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const fill = (select, kind, current, fallback) => {
+    const keep = select.value;
+    select.replaceChildren(el('option', { value: '', text: fallback }));
+    devices
+      .filter((d) => d.kind === kind && d.deviceId && d.deviceId !== 'default')
+      .forEach((d, i) => select.append(el('option', { value: d.deviceId, text: d.label || `${fallback} ${i + 1}` })));
+    const want = current || keep;
+    if (want && [...select.options].some((o) => o.value === want)) select.value = want;
+  };
+  fill($('#camera-select'), 'videoinput', videoTrack()?.getSettings().deviceId, 'Default camera');
+  fill($('#mic-select'), 'audioinput', audioTrack()?.getSettings().deviceId, 'Default microphone');
+}
+
+function showPreview() {
+  const v = $('#preview');
+  const cam = videoTrack();
+  v.srcObject = cam ? new MediaStream([cam]) : null;
+  $('#preview-off').hidden = !!cam && state.camOn;
+  syncToggle($('#preview-mic'), state.micOn, 'mic', 'Microphone on', 'Microphone off');
+  syncToggle($('#preview-cam'), state.camOn, 'cam', 'Camera on', 'Camera off');
+  meterFor(audioTrack());
+}
+
+function syncToggle(button, on, iconBase, onLabel, offLabel) {
+  button.setAttribute('aria-pressed', String(on));
+  button.setAttribute('aria-label', on ? onLabel : offLabel);
+  button.classList.toggle('off', !on);
+  setIcon(button, on ? iconBase : `${iconBase}-off`);
+}
+
+// A microphone level bar on the landing page.
+let meter = null;
+function meterFor(track) {
+  if (meter) {
+    meter.stop();
+    meter = null;
+  }
+  if (!track || !window.AudioContext) return;
+  try {
+    const ctx = new AudioContext();
+    const src = ctx.createMediaStreamSource(new MediaStream([track]));
+    const an = ctx.createAnalyser();
+    an.fftSize = 512;
+    src.connect(an);
+    const buf = new Uint8Array(an.fftSize);
+    let raf = 0;
+    const fill = $('#mic-level');
+    const tick = () => {
+      an.getByteTimeDomainData(buf);
+      let peak = 0;
+      for (const b of buf) peak = Math.max(peak, Math.abs(b - 128));
+      fill.style.setProperty('--level', track.enabled ? Math.min(1, peak / 64).toFixed(2) : '0');
+      raf = requestAnimationFrame(tick);
+    };
+    tick();
+    meter = { stop: () => (cancelAnimationFrame(raf), ctx.close().catch(() => {})) };
+  } catch {
+    meter = null;
+  }
+}
+
+async function replaceLocalTrack(kind, constraints) {
+  const s = await navigator.mediaDevices.getUserMedia(kind === 'audio' ? { audio: constraints } : { video: constraints });
+  const fresh = kind === 'audio' ? s.getAudioTracks()[0] : s.getVideoTracks()[0];
+  const old = kind === 'audio' ? audioTrack() : videoTrack();
+  if (old) {
+    state.stream.removeTrack(old);
+    old.stop();
+  }
+  state.stream.addTrack(fresh);
+  if (kind === 'audio') fresh.enabled = state.micOn;
+  await state.transceivers[kind]?.sender.replaceTrack(fresh).catch(() => {});
+  return fresh;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Landing page
+
+async function initLanding() {
+  const name = params.get('name') || localStorage.getItem('origo.name') || '';
+  $('#name').value = name.slice(0, 64);
+  $('#room').value = normalizeRoom(params.get('room') || '');
+
+  $('#preview-mic').addEventListener('click', async () => {
+    state.micOn = !state.micOn;
+    if (state.micOn && !audioTrack()) await acquireMedia();
+    if (audioTrack()) audioTrack().enabled = state.micOn;
+    showPreview();
+  });
+  $('#preview-cam').addEventListener('click', async () => {
+    state.camOn = !state.camOn;
+    if (state.camOn) await acquireMedia();
+    else stopCamera();
+    showPreview();
+  });
+  $('#camera-select').addEventListener('change', async () => {
+    if (!state.camOn) return;
+    try {
+      await replaceLocalTrack('video', videoConstraints());
+    } catch (e) {
+      $('#media-note').textContent = explain(e);
+    }
+    showPreview();
+  });
+  $('#mic-select').addEventListener('change', async () => {
+    try {
+      await replaceLocalTrack('audio', audioConstraints());
+    } catch (e) {
+      $('#media-note').textContent = explain(e);
+    }
+    showPreview();
+  });
+  $('#join-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    startJoin();
+  });
+
+  if (flag('autojoin') && $('#name').value.trim()) {
+    startJoin();
+    return;
+  }
+  showPreview();
+  (name ? $('#room') : $('#name')).focus();
+  await acquireMedia();
+  showPreview();
+}
+
+function stopCamera() {
+  const v = videoTrack();
+  if (v) {
+    state.stream.removeTrack(v);
+    v.stop();
+  }
+}
+
+function startJoin() {
+  const err = $('#landing-error');
+  err.textContent = '';
+  const name = $('#name').value.trim();
+  if (!name) {
+    err.textContent = 'Enter your name so others know who you are.';
+    $('#name').focus();
+    return;
+  }
+  let room = normalizeRoom($('#room').value);
+  if (!room) room = randomRoom();
+  if (!ROOM_RE.test(room)) {
+    err.textContent = 'Room names use lowercase letters, digits, “-” and “_”.';
+    $('#room').focus();
+    return;
+  }
+  $('#room').value = room;
+  state.name = name;
+  state.room = room;
+  localStorage.setItem('origo.name', name);
+  join();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Joining
+
+async function guestToken() {
+  if (state.guest && state.guest.expires_at_ms - Date.now() > 60_000) return state.guest.access_token;
+  const g = await api('/v1/auth/guest', { body: { name: state.name, room: state.room } });
+  state.guest = { ...g, expires_at_ms: Date.now() + g.expires_in * 1000 };
+  return g.access_token;
+}
+
+// POST join: a participant token for this room and a media node, the coordinator, TURN.
+async function joinRoom() {
+  let token;
+  try {
+    token = await guestToken();
+  } catch (e) {
+    e.during = 'guest';
+    throw e;
+  }
+  try {
+    const j = await api(`/v1/rooms/${encodeURIComponent(state.room)}/join`, { token, body: { name: state.name } });
+    state.join = j;
+    state.identity = j.identity;
+    return j;
+  } catch (e) {
+    if (e.status === 401) state.guest = null;
+    e.during = 'join';
+    throw e;
+  }
+}
+
+async function join() {
+  state.leaving = false;
+  state.ended = false;
+  window.origoTimings = { joinStart: performance.now() };
+  showView('call');
+  $('#room-name').textContent = state.room;
+  history.replaceState(null, '', `/?room=${encodeURIComponent(state.room)}`);
+  document.title = `${state.room} · Origo`;
+  setPhase('connecting');
+  renderLocalTile();
+  layout();
+
+  const mediaReady = acquireMedia().then(() => {
+    renderLocalTile();
+    syncControls();
+    window.origoTimings.mediaReady = performance.now();
+  });
+
+  const prepared = createPeer();
+  // Sign in and join while the camera starts.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await joinRoom();
+      break;
+    } catch (e) {
+      const msg = explain(e, e.during);
+      if ((e.status === 503 || e.status === 0 || e.status >= 500) && attempt < 5) {
+        setPhase('connecting', `— ${msg}`);
+        await sleep(1000 * 2 ** attempt);
+        continue;
+      }
+      fail(msg);
+      prepared.pc.close();
+      return;
+    }
+  }
+  window.origoTimings.joined = performance.now();
+  if (state.ended) return prepared.pc.close();
+  connectCoordinator();
+  // The session opens at once; the camera and microphone join it when they are ready
+  // (replaceTrack needs no renegotiation).
+  startMedia(prepared).catch((e) => mediaFailed(e));
+  await mediaReady;
+  if (state.ended) return;
+  await attachLocalTracks();
+}
+
+async function attachLocalTracks() {
+  const { audio, video } = state.transceivers;
+  const a = audioTrack();
+  const v = state.camOn ? videoTrack() : null;
+  if (audio && audio.sender.track !== a) await audio.sender.replaceTrack(a).catch(() => {});
+  if (video && video.sender.track !== v) await video.sender.replaceTrack(v).catch(() => {});
+  announceTracks();
+}
+
+function showView(view) {
+  document.body.dataset.view = view;
+  $('#landing').hidden = view !== 'landing';
+  $('#call').hidden = view !== 'call';
+  $('#ended').hidden = view !== 'ended';
+  if (view !== 'landing') meterFor(null);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The room coordinator
+
+function connectCoordinator() {
+  clearTimeout(state.wsTimer);
+  if (state.ws) {
+    state.ws.onclose = null;
+    try {
+      state.ws.close(1000);
+    } catch {}
+  }
+  const url = `${state.join.coordinator_url}?access_token=${encodeURIComponent(state.join.participant_token)}`;
+  const ws = new WebSocket(url);
+  state.ws = ws;
+  state.wsJoined = false;
+  ws.onopen = () => {
+    const msg = { type: 'join', protocol: PROTOCOL };
+    if (state.everJoined && state.seq !== null) msg.last_seq = state.seq;
+    ws.send(JSON.stringify(msg));
+  };
+  ws.onmessage = (ev) => {
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch {
+      return;
+    }
+    onServerMessage(msg);
+  };
+  ws.onclose = (ev) => onCoordinatorClosed(ws, ev);
+}
+
+function send(msg) {
+  if (state.ws?.readyState === WebSocket.OPEN && state.wsJoined) {
+    state.ws.send(JSON.stringify(msg));
+    return true;
+  }
+  return false;
+}
+
+function onCoordinatorClosed(ws, ev) {
+  if (ws !== state.ws) return;
+  clearInterval(state.pingTimer);
+  state.wsJoined = false;
+  if (state.leaving || state.ended) return;
+  switch (ev.code) {
+    case 4001:
+      return endCall('You joined this call from another tab or device, so it ended here.');
+    case 4003:
+      return endCall(ev.reason && ev.reason !== 'removed by an admin' ? `You were removed from the call: ${ev.reason}.` : 'You were removed from the call by a host.');
+    case 4010:
+      return endCall('The meeting has ended.');
+    default:
+      break;
+  }
+  refreshPhase();
+  state.wsAttempts++;
+  // Keep trying; after half a minute or so, say plainly that it is not working.
+  if (state.wsAttempts >= 8) fail(navigator.onLine === false ? 'you are offline; waiting for the network' : 'cannot reach the Origo server; still trying');
+  else if (state.phase !== 'failed') setPhase('reconnecting', '(room connection lost)');
+  const delay = Math.min(8000, 300 * 2 ** Math.min(state.wsAttempts - 1, 5));
+  state.wsTimer = setTimeout(async () => {
+    // A few failures in a row: the token may be stale or the room moved; join again.
+    if (state.wsAttempts >= 3) {
+      try {
+        const before = state.join.media.node_id;
+        await joinRoom();
+        if (state.join.media.node_id !== before) restartMedia('moved to another media node');
+      } catch (e) {
+        if (e.status && e.status < 500 && e.status !== 429) return fail(explain(e, e.during));
+      }
+    }
+    connectCoordinator();
+  }, delay);
+}
+
+function onServerMessage(msg) {
+  if (typeof msg.seq === 'number') state.seq = Math.max(state.seq ?? 0, msg.seq);
+  switch (msg.type) {
+    case 'joined':
+      onJoined(msg);
+      break;
+    case 'participant_joined':
+      upsertParticipant(msg.participant);
+      toast(`${msg.participant.name} joined`);
+      announce(`${msg.participant.name} joined`);
+      break;
+    case 'participant_left': {
+      const p = state.participants.get(msg.participant_id);
+      removeParticipant(msg.participant_id);
+      if (p) {
+        const why = msg.reason === 'disconnected' ? ' (connection lost)' : msg.reason === 'kicked' ? ' (removed)' : '';
+        toast(`${p.name} left${why}`);
+        announce(`${p.name} left`);
+      }
+      break;
+    }
+    case 'participant_updated':
+      if (msg.participant.id === state.identity) {
+        state.me = msg.participant;
+        renderPeople();
+      } else {
+        const before = state.participants.get(msg.participant.id);
+        upsertParticipant(msg.participant);
+        if (before && !before.hand_raised && msg.participant.hand_raised) {
+          toast(`${msg.participant.name} raised their hand`);
+          announce(`${msg.participant.name} raised their hand`);
+        }
+      }
+      break;
+    case 'track_published':
+    case 'track_unpublished': {
+      const p = msg.participant_id === state.identity ? state.me : state.participants.get(msg.participant_id);
+      if (!p) break;
+      p.tracks = (p.tracks || []).filter((t) => t.id !== (msg.track?.id ?? msg.track_id));
+      if (msg.type === 'track_published') p.tracks.push(msg.track);
+      if (p !== state.me) upsertParticipant(p);
+      break;
+    }
+    case 'chat':
+      addChat(msg.message, msg.client_id);
+      break;
+    case 'presence': {
+      const p = state.participants.get(msg.participant_id);
+      if (p) {
+        p.presence = msg.state;
+        upsertParticipant(p);
+        renderTyping();
+      }
+      break;
+    }
+    case 'mute':
+      onAdminMute(msg);
+      break;
+    case 'kick':
+      if (msg.participant_id === state.identity) {
+        endCall(msg.reason ? `You were removed from the call: ${msg.reason}.` : 'You were removed from the call by a host.');
+      }
+      break;
+    case 'reconnect_to_node':
+      moveToNode(msg.media, msg.reason);
+      break;
+    case 'error':
+      console.warn('coordinator:', msg.code, msg.message);
+      if (msg.code === 'forbidden') toast(msg.message);
+      break;
+    case 'pong':
+      break;
+    default:
+      break;
+  }
+}
+
+function onJoined(msg) {
+  const reconnect = state.everJoined;
+  state.wsJoined = true;
+  state.everJoined = true;
+  state.wsAttempts = 0;
+  state.me = msg.you;
+  window.origoTimings.coordinatorJoined ??= performance.now();
+  // Who is here: replace the list (a reconnect may have missed joins and leaves).
+  const seen = new Set(msg.participants.map((p) => p.id));
+  for (const id of [...state.participants.keys()]) if (!seen.has(id)) removeParticipant(id);
+  for (const p of msg.participants) upsertParticipant(p);
+  for (const m of msg.chat) addChat(m);
+  clearInterval(state.pingTimer);
+  state.pingTimer = setInterval(() => send({ type: 'ping', nonce: Date.now() }), PING_MS);
+  // Tell the room (again) what we send and whether it is muted.
+  announceTracks();
+  if (state.hand) send({ type: 'raise_hand', raised: true });
+  if (reconnect) announce('Reconnected to the room');
+  // A coordinator that has another node for us than the one we hold a session on.
+  if (msg.media && state.join && msg.media.node_id !== state.join.media.node_id) {
+    moveToNode(msg.media, 'the room uses another media node');
+  }
+  renderPeople();
+  refreshPhase();
+}
+
+function onAdminMute(msg) {
+  const p = msg.participant_id === state.identity ? state.me : state.participants.get(msg.participant_id);
+  if (p) for (const t of p.tracks || []) if (t.kind === msg.kind) t.muted = true;
+  if (msg.participant_id === state.identity) {
+    if (msg.kind === 'audio' && state.micOn) toggleMic(false);
+    if (msg.kind === 'video' && state.camOn) toggleCam(false);
+    if (msg.kind === 'screen' && state.screenTrack) stopScreen();
+    toast(`A host turned off your ${msg.kind === 'audio' ? 'microphone' : msg.kind === 'video' ? 'camera' : 'screen share'}`);
+  } else if (p) {
+    upsertParticipant(p);
+  }
+}
+
+// The coordinator moved us: get a token for the new node and open a session there.
+async function moveToNode(media, reason) {
+  if (state.join?.media.node_id === media.node_id && state.mediaConnected) return;
+  toast('Moving you to another media server…');
+  try {
+    await joinRoom();
+  } catch (e) {
+    return fail(explain(e, e.during));
+  }
+  restartMedia(reason || 'moved to another media node');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The media session
+
+// Everything that touches the peer connection's signalling runs one step at a time.
+let chain = Promise.resolve();
+function serial(fn) {
+  const p = chain.then(fn, fn);
+  chain = p.catch(() => {});
+  return p;
+}
+
+function sessionUrl() {
+  return `${state.sessionUrl}/${encodeURIComponent(state.sessionId)}`;
+}
+
+async function patchSession(body) {
+  return api(sessionUrl(), { method: 'PATCH', token: state.join.participant_token, body });
+}
+
+function preferVp8(transceiver) {
+  const caps = RTCRtpReceiver.getCapabilities?.('video') || RTCRtpSender.getCapabilities?.('video');
+  if (!caps || !transceiver.setCodecPreferences) return;
+  const rank = (c) => (/vp8/i.test(c.mimeType) ? 0 : /rtx|red|ulpfec/i.test(c.mimeType) ? 1 : 2);
+  const codecs = [...caps.codecs].sort((a, b) => rank(a) - rank(b));
+  try {
+    transceiver.setCodecPreferences(codecs);
+  } catch {}
+}
+
+function peerConfig(iceServers) {
+  return {
+    iceServers,
+    iceTransportPolicy: state.relay ? 'relay' : 'all',
+    bundlePolicy: 'max-bundle',
+    rtcpMuxPolicy: 'require',
+  };
+}
+
+// A peer connection with our data channel and send-only transceivers, and its offer on the way
+// (certificate and offer are made while the join request runs; ICE servers come with the join).
+function createPeer() {
+  const pc = new RTCPeerConnection(peerConfig([]));
+  const dc = pc.createDataChannel('control', { ordered: true });
+  const stream = state.stream || new MediaStream();
+  const tr = {
+    audio: pc.addTransceiver(audioTrack() || 'audio', { direction: 'sendonly', streams: [stream] }),
+    video: pc.addTransceiver(state.camOn && videoTrack() ? videoTrack() : 'video', { direction: 'sendonly', streams: [stream] }),
+    screen: null,
+  };
+  preferVp8(tr.video);
+  if (state.screenTrack) {
+    tr.screen = pc.addTransceiver(state.screenTrack, { direction: 'sendonly', streams: [new MediaStream([state.screenTrack])] });
+    preferVp8(tr.screen);
+  }
+  const offer = pc.createOffer();
+  offer.catch(() => {});
+  return { pc, dc, tr, offer };
+}
+
+async function startMedia(prepared = null) {
+  const j = state.join;
+  const { pc, dc, tr, offer } = prepared || createPeer();
+  pc.setConfiguration(peerConfig(j.ice_servers || []));
+  state.pc = pc;
+  state.mediaConnected = false;
+  state.published.clear();
+  state.dc = dc;
+  dc.onmessage = (ev) => onChannelMessage(pc, dc, ev.data);
+  state.transceivers = tr;
+
+  pc.ontrack = (ev) => onRemoteTrack(pc, ev);
+  pc.onconnectionstatechange = () => onPcState(pc);
+
+  await serial(async () => {
+    await pc.setLocalDescription(await offer);
+    window.origoTimings.offerReady ??= performance.now();
+    const url = j.media.session_url;
+    let created;
+    try {
+      created = await api(url, { token: j.participant_token, body: { offer: { type: 'offer', sdp: pc.localDescription.sdp } } });
+    } catch (e) {
+      e.during = 'media';
+      throw e;
+    }
+    if (pc !== state.pc) return;
+    state.sessionUrl = url;
+    state.sessionId = created.session_id;
+    await pc.setRemoteDescription(created.answer);
+  });
+  if (pc !== state.pc) return;
+  window.origoTimings.sessionCreated ??= performance.now();
+  clearTimeout(state.mediaTimer);
+  state.mediaTimer = setTimeout(() => {
+    if (pc === state.pc && !state.mediaConnected) {
+      mediaFailed(new Error(state.relay ? 'could not connect through the relay (TURN) server' : 'could not reach the media server; your network may block it'));
+    }
+  }, ICE_CONNECT_TIMEOUT_MS);
+  announceTracks();
+  // Subscribe at once, so the SFU's offer is taken in while ICE and DTLS connect, but answer it
+  // only once connected: the SFU asks the publishers for a keyframe when the answer arrives, and
+  // a keyframe sent before our transport is up would be lost (the next comes ~500 ms later).
+  await serial(() => syncSubscriptions(pc, () => connectedOrTimeout(pc, 4000)));
+  window.origoTimings.subscribed ??= performance.now();
+}
+
+function connectedOrTimeout(pc, ms) {
+  if (pc.connectionState === 'connected') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener('connectionstatechange', check);
+      resolve();
+    };
+    const check = () => ['connected', 'failed', 'closed'].includes(pc.connectionState) && done();
+    const timer = setTimeout(done, ms);
+    pc.addEventListener('connectionstatechange', check);
+  });
+}
+
+// Subscribes to every track of the room (now and later) and answers the SFU's offer(s).
+async function syncSubscriptions(pc, beforeAnswer) {
+  for (let i = 0; i < 5 && pc === state.pc; i++) {
+    let res;
+    try {
+      res = await patchSession({ subscribe: ['all'] });
+    } catch (e) {
+      if (e.status === 409) return; // an offer is already on its way over the data channel
+      throw e;
+    }
+    if (!res?.offer || pc !== state.pc) return;
+    await pc.setRemoteDescription(res.offer);
+    await pc.setLocalDescription();
+    if (beforeAnswer) await beforeAnswer();
+    if (pc !== state.pc) return;
+    const answer = { type: 'answer', sdp: pc.localDescription.sdp };
+    if (state.dc?.readyState === 'open') {
+      // Answered over the data channel, the SFU sends whatever came up meanwhile the same way.
+      state.dc.send(JSON.stringify(answer));
+      return;
+    }
+    await patchSession({ answer });
+  }
+}
+
+// Offers to publish a new track (screen share): over the data channel, so the SFU's answer
+// arrives before any later offer of its own; an SFU offer that crossed ours is dropped there.
+let answerWaiter = null;
+async function renegotiate() {
+  const pc = state.pc;
+  await serial(async () => {
+    await pc.setLocalDescription();
+    const offer = { type: 'offer', sdp: pc.localDescription.sdp };
+    let answer;
+    if (state.dc?.readyState === 'open') {
+      answer = await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the media server did not answer')), 8000);
+        answerWaiter = (a) => {
+          clearTimeout(timer);
+          resolve(a);
+        };
+        state.dc.send(JSON.stringify(offer));
+      }).finally(() => (answerWaiter = null));
+    } else {
+      answer = (await patchSession({ offer })).answer;
+    }
+    if (pc === state.pc) await pc.setRemoteDescription(answer);
+  });
+  // Offers the SFU dropped while ours was in flight come again.
+  await serial(() => syncSubscriptions(pc)).catch(() => {});
+}
+
+function onChannelMessage(pc, dc, data) {
+  let msg;
+  try {
+    msg = JSON.parse(data);
+  } catch {
+    return;
+  }
+  switch (msg.type) {
+    case 'offer':
+      serial(async () => {
+        if (pc !== state.pc || pc.signalingState !== 'stable') return; // crossed one of ours
+        await pc.setRemoteDescription(msg);
+        await pc.setLocalDescription();
+        dc.send(JSON.stringify({ type: 'answer', sdp: pc.localDescription.sdp }));
+      }).catch((e) => console.warn('renegotiation failed', e));
+      break;
+    case 'answer':
+      answerWaiter?.(msg);
+      break;
+    case 'active_speaker':
+      setSpeaker(msg.participant);
+      break;
+    case 'track_layers':
+      break;
+    default:
+      break;
+  }
+}
+
+function onPcState(pc) {
+  if (pc !== state.pc) return;
+  const s = pc.connectionState;
+  if (s === 'connected') {
+    clearTimeout(state.mediaTimer);
+    state.mediaConnected = true;
+    window.origoTimings.mediaConnected ??= performance.now();
+    refreshPhase();
+  } else if (s === 'disconnected') {
+    state.mediaConnected = false;
+    refreshPhase();
+    clearTimeout(state.mediaTimer);
+    state.mediaTimer = setTimeout(() => {
+      if (pc === state.pc && pc.connectionState !== 'connected') restartMedia('the media connection dropped');
+    }, DISCONNECTED_GRACE_MS);
+  } else if (s === 'failed') {
+    state.mediaConnected = false;
+    restartMedia('the media connection failed');
+  }
+}
+
+function mediaFailed(err) {
+  if (state.ended || state.leaving) return;
+  const msg = explain(err, 'media');
+  console.warn('media:', msg);
+  state.mediaAttempts++;
+  if (state.mediaAttempts > 6) return fail(msg);
+  setPhase(state.everJoined && state.phase !== 'connecting' ? 'reconnecting' : 'connecting', `— ${msg}`);
+  restartMedia(msg);
+}
+
+// Closes the session and opens a new one (after a network blip, or on another node).
+async function restartMedia(reason) {
+  if (state.restarting || state.ended || state.leaving) return;
+  state.restarting = true;
+  try {
+    console.info('media: restarting:', reason);
+    if (state.phase === 'connected') setPhase('reconnecting');
+    const old = state.pc;
+    state.pc = null;
+    state.mediaConnected = false;
+    clearTimeout(state.mediaTimer);
+    if (old) {
+      old.onconnectionstatechange = null;
+      old.close();
+    }
+    for (const r of state.remote.values()) r.track.stop();
+    state.remote.clear();
+    for (const id of state.participants.keys()) updateTileMedia(id);
+    const delay = Math.min(8000, 250 * 2 ** Math.min(state.mediaAttempts, 5));
+    await sleep(delay);
+    if (state.ended || state.leaving) return;
+    for (;;) {
+      try {
+        await startMedia();
+        break;
+      } catch (e) {
+        if (e.status === 401 || e.status === 403) {
+          // A token for another node, or an expired one: join again.
+          try {
+            await joinRoom();
+            continue;
+          } catch (e2) {
+            return fail(explain(e2, e2.during));
+          }
+        }
+        state.mediaAttempts++;
+        if (state.mediaAttempts > 6) return fail(explain(e, 'media'));
+        setPhase('reconnecting', `— ${explain(e, 'media')}`);
+        await sleep(Math.min(8000, 500 * 2 ** state.mediaAttempts));
+        if (state.ended || state.leaving) return;
+      }
+    }
+  } finally {
+    state.restarting = false;
+  }
+}
+
+// Tells the coordinator which tracks we send (ids as the media node names them).
+function announceTracks() {
+  if (!state.wsJoined || !state.pc || !state.identity) return;
+  const entries = [
+    ['audio', state.transceivers.audio, !state.micOn || !audioTrack()],
+    ['video', state.transceivers.video, !state.camOn || !videoTrack()],
+    ['screen', state.transceivers.screen, false],
+  ];
+  for (const [kind, tr, muted] of entries) {
+    if (!tr || tr.mid === null) continue;
+    const id = `${state.identity}:${tr.mid}`;
+    if (kind === 'screen' && !state.screenTrack) {
+      if (state.published.has(kind)) {
+        send({ type: 'track_unpublished', track_id: state.published.get(kind) });
+        state.published.delete(kind);
+      }
+      continue;
+    }
+    const prev = state.published.get(kind);
+    if (prev && prev !== id) send({ type: 'track_unpublished', track_id: prev });
+    send({ type: 'track_published', track: { id, kind, muted, simulcast: false } });
+    state.published.set(kind, id);
+  }
+}
+
+function setMuted(kind, muted) {
+  const id = state.published.get(kind);
+  if (id) send({ type: 'set_muted', track_id: id, muted });
+  const t = state.me?.tracks?.find((x) => x.id === id);
+  if (t) t.muted = muted;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote media
+
+function onRemoteTrack(pc, ev) {
+  if (pc !== state.pc) return;
+  if (ev.track.kind === 'video') window.origoTimings.firstRemoteTrack ??= performance.now();
+  const identity = ev.streams[0]?.id || ev.track.id.split(':')[0];
+  const rec = { identity, kind: ev.track.kind, track: ev.track, at: performance.now(), frames: 0, live: false, width: 0, role: null };
+  // The media node names tracks after what was published (msid), so we know which it is.
+  // (`{identity}:{mid}/{session}`: the part before the slash is the published track's id.)
+  const exact = ev.track.id.includes(':') ? ev.track.id.split('/')[0] : null;
+  if (exact) rec.trackId = exact;
+  state.remote.set(ev.track.id, rec);
+  ev.track.addEventListener('ended', () => {
+    state.remote.delete(ev.track.id);
+    updateTileMedia(identity);
+  });
+  if (rec.kind === 'audio') attachAudio(identity);
+  else updateTileMedia(identity);
+}
+
+function remoteOf(identity, kind) {
+  return [...state.remote.values()].filter((r) => r.identity === identity && r.kind === kind);
+}
+
+// Which received video track is the camera and which the screen.
+function classify(identity) {
+  const p = state.participants.get(identity);
+  const vids = remoteOf(identity, 'video');
+  const kindOf = (r) => p?.tracks?.find((t) => t.id === r.trackId)?.kind;
+  let camera = null;
+  let screen = null;
+  if (vids.some((r) => r.trackId && kindOf(r))) {
+    camera = vids.filter((r) => kindOf(r) === 'video').pop() || null;
+    screen = vids.filter((r) => kindOf(r) === 'screen').pop() || null;
+    return { camera, screen };
+  }
+  // Without track names: a sharer's widest live track is the screen; the newest other is the camera.
+  const sharing = p?.tracks?.some((t) => t.kind === 'screen');
+  const live = vids.filter((r) => r.live);
+  if (sharing && live.length >= 2) {
+    screen = live.reduce((a, b) => (b.width > a.width ? b : a));
+    camera = live.filter((r) => r !== screen).sort((a, b) => b.at - a.at)[0] || null;
+  } else {
+    const pool = live.length ? live : vids;
+    camera = pool.sort((a, b) => b.at - a.at)[0] || null;
+  }
+  return { camera, screen };
+}
+
+function attachAudio(identity) {
+  const rec = remoteOf(identity, 'audio').sort((a, b) => b.at - a.at)[0];
+  let a = document.querySelector(`audio[data-for="${CSS.escape(identity)}"]`);
+  if (!rec) {
+    a?.remove();
+    return;
+  }
+  if (!a) {
+    a = el('audio', { autoplay: true, 'data-for': identity });
+    $('#audio-sink').append(a);
+  }
+  if (a.srcObject?.getAudioTracks()[0] !== rec.track) a.srcObject = new MediaStream([rec.track]);
+  a.play().catch(() => offerSound());
+}
+
+let soundToast = null;
+function offerSound() {
+  if (soundToast) return;
+  soundToast = toast('Your browser blocked the sound of this call.', {
+    action: 'Turn on sound',
+    ms: 0,
+    onAction: () => {
+      soundToast = null;
+      document.querySelectorAll('#audio-sink audio').forEach((a) => a.play().catch(() => {}));
+    },
+  });
+}
+
+function setSpeaker(identity) {
+  state.speaker = identity;
+  document.querySelectorAll('.tile[data-speaking="true"]').forEach((t) => (t.dataset.speaking = 'false'));
+  const tile = identity === state.identity ? $('#tile-self') : tileOf(identity);
+  if (tile) tile.dataset.speaking = 'true';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiles
+
+function tileOf(identity) {
+  return document.querySelector(`.tile[data-participant="${CSS.escape(identity)}"]`);
+}
+
+function makeTile({ identity, name, self = false, screen = false }) {
+  const video = el('video', { autoplay: true, playsinline: true, muted: true });
+  video.muted = true;
+  const caption = el(
+    'figcaption',
+    { class: 'caption' },
+    el('span', { class: 'hand-badge', title: 'Hand raised' }, icon('hand')),
+    el('span', { class: 'name', text: screen ? `${name} is presenting` : self ? `${name} (you)` : name }),
+    el('span', { class: 'mic-badge', title: 'Microphone off' }, icon('mic-off')),
+  );
+  const fig = el(
+    'figure',
+    {
+      class: screen ? 'tile screen' : 'tile',
+      'data-participant': self || screen ? null : identity,
+      'data-screen-of': screen ? identity : null,
+      'data-self': self ? 'true' : null,
+      'data-muted': 'false',
+      'data-video': 'off',
+      'data-hand': 'false',
+      'data-speaking': 'false',
+      id: self ? 'tile-self' : null,
+    },
+    video,
+    el('div', { class: 'avatar', 'aria-hidden': 'true', text: initials(name) }),
+    caption,
+  );
+  // First frame: the number the client is judged by.
+  const onFrame = () => {
+    if (!self && !screen && window.origoTimings.firstRemoteFrame === undefined && video.srcObject) {
+      const t = window.origoTimings;
+      t.firstRemoteFrame = performance.now();
+      t.joinToFirstFrameMs = Math.round(t.firstRemoteFrame - t.joinStart);
+    }
+  };
+  if ('requestVideoFrameCallback' in video) {
+    const loop = () => video.requestVideoFrameCallback(() => (onFrame(), loop()));
+    loop();
+  } else {
+    video.addEventListener('loadeddata', onFrame);
+  }
+  return fig;
+}
+
+function describeTile(fig, p, { self = false } = {}) {
+  const audio = (p.tracks || []).find((t) => t.kind === 'audio');
+  const muted = self ? !state.micOn : !audio || audio.muted;
+  fig.dataset.muted = String(muted);
+  fig.dataset.hand = String(!!p.hand_raised);
+  fig.dataset.presence = p.presence || 'active';
+  fig.querySelector('.name').textContent = self ? `${p.name} (you)` : p.name;
+  fig.querySelector('.avatar').textContent = initials(p.name);
+  const bits = [self ? `${p.name} (you)` : p.name];
+  if (muted) bits.push('microphone off');
+  if (fig.dataset.video === 'off') bits.push('camera off');
+  if (p.hand_raised) bits.push('hand raised');
+  fig.setAttribute('aria-label', bits.join(', '));
+}
+
+function renderLocalTile() {
+  let fig = $('#tile-self');
+  if (!fig) {
+    fig = makeTile({ identity: 'self', name: state.name, self: true });
+    $('#grid').prepend(fig);
+  }
+  const v = fig.querySelector('video');
+  const cam = state.camOn ? videoTrack() : null;
+  if ((v.srcObject?.getVideoTracks()[0] || null) !== cam) v.srcObject = cam ? new MediaStream([cam]) : null;
+  fig.dataset.video = cam ? 'on' : 'off';
+  describeTile(fig, { ...(state.me || {}), name: state.name, hand_raised: state.hand }, { self: true });
+  let sfig = $('#tile-self-screen');
+  if (state.screenTrack && !sfig) {
+    sfig = makeTile({ identity: 'self', name: 'You', screen: true });
+    sfig.id = 'tile-self-screen';
+    sfig.querySelector('.name').textContent = 'You are presenting';
+    sfig.dataset.video = 'on';
+    sfig.querySelector('video').srcObject = new MediaStream([state.screenTrack]);
+    fig.after(sfig);
+  } else if (!state.screenTrack && sfig) {
+    sfig.remove();
+  }
+  layout();
+}
+
+function upsertParticipant(p) {
+  state.participants.set(p.id, p);
+  let fig = tileOf(p.id);
+  if (!fig) {
+    fig = makeTile({ identity: p.id, name: p.name });
+    $('#grid').append(fig);
+  }
+  updateTileMedia(p.id);
+  renderPeople();
+}
+
+function removeParticipant(id) {
+  state.participants.delete(id);
+  tileOf(id)?.remove();
+  document.querySelector(`.tile[data-screen-of="${CSS.escape(id)}"]`)?.remove();
+  document.querySelector(`audio[data-for="${CSS.escape(id)}"]`)?.remove();
+  for (const [k, r] of state.remote) if (r.identity === id) state.remote.delete(k);
+  if (state.speaker === id) state.speaker = null;
+  renderPeople();
+  renderTyping();
+  layout();
+}
+
+// Puts the right tracks in a participant's tile(s) and shows what they have switched off.
+function updateTileMedia(identity) {
+  const p = state.participants.get(identity);
+  const fig = tileOf(identity);
+  if (!p || !fig) return;
+  const { camera, screen } = classify(identity);
+  const camTrack = (p.tracks || []).find((t) => t.kind === 'video');
+  const camOn = !!camera && !!camTrack && !camTrack.muted;
+  const v = fig.querySelector('video');
+  const want = camera?.track || null;
+  if ((v.srcObject?.getVideoTracks()[0] || null) !== want) v.srcObject = want ? new MediaStream([want]) : null;
+  fig.dataset.video = camOn ? 'on' : 'off';
+  describeTile(fig, p);
+
+  const sharing = (p.tracks || []).some((t) => t.kind === 'screen');
+  let sfig = document.querySelector(`.tile[data-screen-of="${CSS.escape(identity)}"]`);
+  if (sharing && screen) {
+    if (!sfig) {
+      sfig = makeTile({ identity, name: p.name, screen: true });
+      $('#grid').prepend(sfig);
+    }
+    sfig.dataset.video = 'on';
+    const sv = sfig.querySelector('video');
+    if (sv.srcObject?.getVideoTracks()[0] !== screen.track) sv.srcObject = new MediaStream([screen.track]);
+  } else if (sfig) {
+    sfig.remove();
+  }
+  layout();
+}
+
+// Tiles as large as the stage allows, 16:9 (4:3 on tall screens).
+function layout() {
+  const stage = $('#stage');
+  const grid = $('#grid');
+  const tiles = [...grid.children];
+  const n = tiles.length;
+  $('#alone').hidden = state.participants.size > 0 || state.phase === 'idle';
+  if (!n || stage.clientWidth === 0) return;
+  const gap = 8;
+  const W = stage.clientWidth - 16;
+  let H = stage.clientHeight - 16 - ($('#alone').hidden ? 0 : 48);
+  const presenting = tiles.some((t) => t.classList.contains('screen'));
+  grid.classList.toggle('presenting', presenting);
+  const aspect = W < H ? 4 / 3 : 16 / 9;
+  const fit = (count, w, h) => {
+    let best = { w: 0, h: 0 };
+    for (let cols = 1; cols <= count; cols++) {
+      const rows = Math.ceil(count / cols);
+      const tw = Math.min((w - gap * (cols - 1)) / cols, ((h - gap * (rows - 1)) / rows) * aspect);
+      if (tw > best.w) best = { w: tw, h: tw / aspect };
+    }
+    return best;
+  };
+  if (presenting) {
+    const others = n - 1;
+    // The shared screen gets the room it can use (16:9), the others share the rest.
+    const mainH = others ? Math.min(H * 0.72, W * (9 / 16) + gap) : H;
+    grid.style.setProperty('--screen-w', `${Math.floor(W)}px`);
+    grid.style.setProperty('--screen-h', `${Math.floor(mainH - gap)}px`);
+    H = H - mainH;
+    const b = fit(Math.max(1, others), W, H);
+    grid.style.setProperty('--tile-w', `${Math.floor(b.w)}px`);
+    grid.style.setProperty('--tile-h', `${Math.floor(b.h)}px`);
+  } else {
+    const b = fit(n, W, H);
+    grid.style.setProperty('--tile-w', `${Math.floor(b.w)}px`);
+    grid.style.setProperty('--tile-h', `${Math.floor(b.h)}px`);
+  }
+}
+
+// Once a second: which remote tracks are receiving, and how wide (to tell screens from cameras).
+async function watchStats() {
+  const pc = state.pc;
+  if (!pc || state.remote.size === 0) return;
+  let stats;
+  try {
+    stats = await pc.getStats();
+  } catch {
+    return;
+  }
+  const byTrack = new Map();
+  stats.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video' && s.trackIdentifier) byTrack.set(s.trackIdentifier, s);
+  });
+  const changed = new Set();
+  for (const [id, r] of state.remote) {
+    if (r.kind !== 'video') continue;
+    const s = byTrack.get(id);
+    const frames = s?.framesDecoded || 0;
+    const live = frames > r.frames;
+    if (live !== r.live) changed.add(r.identity);
+    r.live = live;
+    r.frames = frames;
+    r.width = s?.frameWidth || r.width;
+  }
+  for (const id of changed) updateTileMedia(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// People, chat, presence
+
+function renderPeople() {
+  const list = $('#people');
+  const everyone = [];
+  if (state.me || state.identity) everyone.push({ ...(state.me || {}), id: state.identity, name: state.name, hand_raised: state.hand, self: true });
+  for (const p of [...state.participants.values()].sort((a, b) => a.joined_at_ms - b.joined_at_ms)) everyone.push(p);
+  list.replaceChildren(
+    ...everyone.map((p) => {
+      const audio = (p.tracks || []).find((t) => t.kind === 'audio');
+      const video = (p.tracks || []).find((t) => t.kind === 'video');
+      const micOff = p.self ? !state.micOn : !audio || audio.muted;
+      const camOff = p.self ? !state.camOn : !video || video.muted;
+      const status = [];
+      if (p.hand_raised) status.push('hand raised');
+      if (p.presence === 'away') status.push('away');
+      if (p.presence === 'typing') status.push('typing…');
+      if (p.tracks?.some((t) => t.kind === 'screen')) status.push('presenting');
+      const li = el(
+        'li',
+        { class: 'person', 'data-person': p.id, 'data-presence': p.presence || 'active' },
+        el('span', { class: 'avatar small', 'aria-hidden': 'true', text: initials(p.name) }),
+        el('span', { class: 'who' }, el('span', { class: 'pname', text: p.self ? `${p.name} (you)` : p.name }), status.length ? el('span', { class: 'pstatus', text: status.join(' · ') }) : null),
+        p.hand_raised ? el('span', { class: 'state-icon hand-on', title: 'Hand raised' }, icon('hand')) : null,
+        el('span', { class: `state-icon ${micOff ? 'off' : ''}`, title: micOff ? 'Microphone off' : 'Microphone on' }, icon(micOff ? 'mic-off' : 'mic')),
+        el('span', { class: `state-icon ${camOff ? 'off' : ''}`, title: camOff ? 'Camera off' : 'Camera on' }, icon(camOff ? 'cam-off' : 'cam')),
+      );
+      li.setAttribute('aria-label', [p.self ? `${p.name} (you)` : p.name, micOff ? 'microphone off' : 'microphone on', camOff ? 'camera off' : 'camera on', ...status].join(', '));
+      return li;
+    }),
+  );
+  $('#people-count').textContent = `(${everyone.length})`;
+  $('#alone').hidden = state.participants.size > 0;
+  // The local tile's badges follow our own state.
+  const self = $('#tile-self');
+  if (self) describeTile(self, { ...(state.me || {}), name: state.name, hand_raised: state.hand }, { self: true });
+}
+
+function renderTyping() {
+  const typing = [...state.participants.values()].filter((p) => p.presence === 'typing').map((p) => p.name);
+  $('#typing').textContent = typing.length === 0 ? '' : typing.length === 1 ? `${typing[0]} is typing…` : `${typing.slice(0, -1).join(', ')} and ${typing.at(-1)} are typing…`;
+}
+
+function addChat(m, clientId) {
+  if (clientId && state.pendingChat.has(clientId)) {
+    const li = state.pendingChat.get(clientId);
+    state.pendingChat.delete(clientId);
+    li.classList.remove('pending');
+    li.dataset.seq = m.seq;
+    li.querySelector('time').textContent = new Date(m.sent_at_ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    state.chatIds.add(m.seq);
+    return;
+  }
+  if (state.chatIds.has(m.seq)) return;
+  state.chatIds.add(m.seq);
+  const mine = m.from === state.identity;
+  const li = chatItem(m.from_name, m.text, new Date(m.sent_at_ms), mine);
+  li.dataset.seq = m.seq;
+  const log = $('#chat-log');
+  // Keep order by seq (a replay may come after newer echoes).
+  const after = [...log.children].find((c) => c.dataset.seq && Number(c.dataset.seq) > m.seq);
+  log.insertBefore(li, after || null);
+  log.scrollTop = log.scrollHeight;
+  if (!mine && state.panel !== 'chat') {
+    state.unread++;
+    const u = $('#unread');
+    u.hidden = false;
+    u.textContent = String(state.unread);
+    $('#btn-chat').setAttribute('aria-label', `Chat, ${state.unread} unread`);
+  }
+}
+
+function chatItem(from, text, at, mine) {
+  return el(
+    'li',
+    { class: mine ? 'msg mine' : 'msg' },
+    el('div', { class: 'meta' }, el('span', { class: 'from', text: mine ? 'You' : from }), el('time', { datetime: at.toISOString(), text: at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) })),
+    el('p', { class: 'text', text }),
+  );
+}
+
+function sendChat(text) {
+  text = text.trim();
+  if (!text) return;
+  const clientId = `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  if (!send({ type: 'chat', text, client_id: clientId })) {
+    toast('Not connected to the room; your message was not sent.');
+    return false;
+  }
+  const li = chatItem(state.name, text, new Date(), true);
+  li.classList.add('pending');
+  state.pendingChat.set(clientId, li);
+  $('#chat-log').append(li);
+  $('#chat-log').scrollTop = $('#chat-log').scrollHeight;
+  setTyping(false);
+  return true;
+}
+
+function setTyping(on) {
+  clearTimeout(state.typingTimer);
+  if (on) state.typingTimer = setTimeout(() => setTyping(false), 4000);
+  if (on === state.typingSent) return;
+  state.typingSent = on;
+  send({ type: 'presence', state: on ? 'typing' : document.hidden ? 'away' : 'active' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls
+
+function syncControls() {
+  const mic = $('#btn-mic');
+  syncToggle(mic, state.micOn, 'mic', 'Mute microphone', 'Unmute microphone');
+  mic.setAttribute('aria-pressed', String(!state.micOn));
+  mic.querySelector('.label').textContent = state.micOn ? 'Mute' : 'Unmute';
+  const cam = $('#btn-cam');
+  syncToggle(cam, state.camOn, 'cam', 'Stop camera', 'Start camera');
+  cam.setAttribute('aria-pressed', String(!state.camOn));
+  cam.querySelector('.label').textContent = state.camOn ? 'Stop video' : 'Start video';
+  const sc = $('#btn-screen');
+  sc.setAttribute('aria-pressed', String(!!state.screenTrack));
+  sc.setAttribute('aria-label', state.screenTrack ? 'Stop sharing your screen' : 'Share your screen');
+  sc.classList.toggle('active', !!state.screenTrack);
+  sc.querySelector('.label').textContent = state.screenTrack ? 'Stop share' : 'Share';
+  sc.hidden = !navigator.mediaDevices?.getDisplayMedia;
+  const hand = $('#btn-hand');
+  hand.setAttribute('aria-pressed', String(state.hand));
+  hand.setAttribute('aria-label', state.hand ? 'Lower hand' : 'Raise hand');
+  hand.classList.toggle('active', state.hand);
+  hand.querySelector('.label').textContent = state.hand ? 'Lower hand' : 'Raise hand';
+  $('#btn-chat').setAttribute('aria-pressed', String(state.panel === 'chat'));
+  $('#btn-people').setAttribute('aria-pressed', String(state.panel === 'people'));
+}
+
+async function toggleMic(on = !state.micOn) {
+  state.micOn = on;
+  if (on && !audioTrack()) {
+    await acquireMedia();
+    if (!audioTrack()) {
+      state.micOn = false;
+      toast('No microphone is available.');
+    } else {
+      await state.transceivers.audio?.sender.replaceTrack(audioTrack());
+    }
+  }
+  if (audioTrack()) audioTrack().enabled = state.micOn;
+  setMuted('audio', !state.micOn);
+  syncControls();
+  renderLocalTile();
+  renderPeople();
+  announce(state.micOn ? 'Microphone on' : 'Microphone muted');
+}
+
+async function toggleCam(on = !state.camOn) {
+  state.camOn = on;
+  if (on) {
+    await acquireMedia();
+    if (!videoTrack()) {
+      state.camOn = false;
+      toast('The camera could not be started.');
+    } else {
+      await state.transceivers.video?.sender.replaceTrack(videoTrack());
+    }
+  } else {
+    await state.transceivers.video?.sender.replaceTrack(null);
+    stopCamera();
+  }
+  setMuted('video', !state.camOn);
+  syncControls();
+  renderLocalTile();
+  renderPeople();
+  announce(state.camOn ? 'Camera on' : 'Camera off');
+}
+
+async function toggleScreen() {
+  if (state.screenTrack) return stopScreen();
+  let s;
+  try {
+    s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+  } catch (e) {
+    if (e.name !== 'NotAllowedError' && e.name !== 'AbortError') toast(`Screen sharing failed: ${explain(e)}`);
+    return;
+  }
+  const track = s.getVideoTracks()[0];
+  track.contentHint = 'detail';
+  track.addEventListener('ended', () => state.screenTrack === track && stopScreen());
+  state.screenTrack = track;
+  try {
+    if (state.transceivers.screen) {
+      await state.transceivers.screen.sender.replaceTrack(track);
+    } else if (state.pc) {
+      state.transceivers.screen = state.pc.addTransceiver(track, { direction: 'sendonly', streams: [new MediaStream([track])] });
+      preferVp8(state.transceivers.screen);
+      await renegotiate();
+    }
+    announceTracks();
+  } catch (e) {
+    toast(`Screen sharing failed: ${explain(e)}`);
+    stopScreen();
+    return;
+  }
+  syncControls();
+  renderLocalTile();
+  announce('You are sharing your screen');
+}
+
+function stopScreen() {
+  const t = state.screenTrack;
+  state.screenTrack = null;
+  t?.stop();
+  state.transceivers.screen?.sender.replaceTrack(null).catch(() => {});
+  announceTracks();
+  syncControls();
+  renderLocalTile();
+  announce('Screen sharing stopped');
+}
+
+function toggleHand() {
+  state.hand = !state.hand;
+  send({ type: 'raise_hand', raised: state.hand });
+  syncControls();
+  renderLocalTile();
+  renderPeople();
+  announce(state.hand ? 'Hand raised' : 'Hand lowered');
+}
+
+function openPanel(which) {
+  state.panel = state.panel === which ? null : which;
+  const side = $('#side');
+  side.hidden = !state.panel;
+  document.body.dataset.panel = state.panel || '';
+  if (state.panel) selectTab(state.panel, false);
+  if (state.panel === 'chat') {
+    state.unread = 0;
+    $('#unread').hidden = true;
+    $('#btn-chat').removeAttribute('aria-label');
+    $('#chat-input').focus();
+  } else if (state.panel === 'people') {
+    $('#tab-people').focus();
+  } else {
+    $(which === 'chat' ? '#btn-chat' : '#btn-people').focus();
+  }
+  syncControls();
+  requestAnimationFrame(layout);
+}
+
+function selectTab(which, focus = true) {
+  for (const t of ['chat', 'people']) {
+    const tab = $(`#tab-${t}`);
+    tab.setAttribute('aria-selected', String(t === which));
+    tab.tabIndex = t === which ? 0 : -1;
+    $(`#panel-${t}`).hidden = t !== which;
+  }
+  state.panel = which;
+  if (which === 'chat') {
+    state.unread = 0;
+    $('#unread').hidden = true;
+  }
+  if (focus) $(`#tab-${which}`).focus();
+  syncControls();
+}
+
+async function copyInvite() {
+  const link = `${location.origin}/?room=${encodeURIComponent(state.room)}`;
+  try {
+    await navigator.clipboard.writeText(link);
+    toast('Invite link copied');
+    announce('Invite link copied to the clipboard');
+  } catch {
+    // Clipboard refused (permissions, insecure context): show the link to copy by hand.
+    const input = el('input', { class: 'invite-link', readonly: true, value: link, 'aria-label': 'Invite link' });
+    const t = toast('Copy this link:', { ms: 15000 });
+    t.append(input);
+    input.focus();
+    input.select();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaving
+
+function teardown() {
+  clearInterval(state.pingTimer);
+  clearTimeout(state.wsTimer);
+  clearTimeout(state.mediaTimer);
+  if (state.ws) {
+    state.ws.onclose = null;
+    try {
+      if (state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: 'leave' }));
+      state.ws.close(1000, 'left');
+    } catch {}
+    state.ws = null;
+  }
+  // End the session, then close the connection (closing first would end it from the other
+  // side and the DELETE would find nothing).
+  let ended = Promise.resolve();
+  if (state.sessionId && state.join) {
+    ended = fetch(sessionUrl(), { method: 'DELETE', headers: { authorization: `Bearer ${state.join.participant_token}` }, keepalive: true }).catch(() => {});
+  }
+  state.sessionId = null;
+  if (state.pc) {
+    const pc = state.pc;
+    pc.onconnectionstatechange = null;
+    pc.ontrack = null;
+    state.pc = null;
+    Promise.race([ended, sleep(1500)]).then(() => pc.close());
+  }
+  state.screenTrack?.stop();
+  state.screenTrack = null;
+  state.stream?.getTracks().forEach((t) => t.stop());
+  state.stream = null;
+  state.remote.clear();
+  state.participants.clear();
+  state.published.clear();
+  state.transceivers = { audio: null, video: null, screen: null };
+  state.wsJoined = false;
+  state.everJoined = false;
+  state.mediaConnected = false;
+  state.seq = null;
+  state.chatIds.clear();
+  state.pendingChat.clear();
+  $('#grid').replaceChildren();
+  $('#chat-log').replaceChildren();
+  $('#audio-sink').replaceChildren();
+}
+
+function leave() {
+  state.leaving = true;
+  teardown();
+  endCall('You left the call.', true);
+}
+
+function endCall(reason, byChoice = false) {
+  if (!byChoice) teardown();
+  state.ended = true;
+  setPhase('left');
+  $('#ended-title').textContent = byChoice ? 'You left the call' : 'The call ended';
+  $('#ended-reason').textContent = reason;
+  showView('ended');
+  $('#rejoin').focus();
+  announce(reason);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wiring
+
+function wire() {
+  $('#btn-mic').addEventListener('click', () => toggleMic());
+  $('#btn-cam').addEventListener('click', () => toggleCam());
+  $('#btn-screen').addEventListener('click', () => toggleScreen());
+  $('#btn-hand').addEventListener('click', () => toggleHand());
+  $('#btn-chat').addEventListener('click', () => openPanel('chat'));
+  $('#btn-people').addEventListener('click', () => openPanel('people'));
+  $('#btn-leave').addEventListener('click', () => leave());
+  $('#invite').addEventListener('click', () => copyInvite());
+  $('#side-close').addEventListener('click', () => openPanel(state.panel));
+  $('#tab-chat').addEventListener('click', () => selectTab('chat'));
+  $('#tab-people').addEventListener('click', () => selectTab('people'));
+  $('.tabs').addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+      e.preventDefault();
+      selectTab(state.panel === 'chat' ? 'people' : 'chat');
+    }
+  });
+  $('#retry').addEventListener('click', () => {
+    state.mediaAttempts = 0;
+    state.wsAttempts = 0;
+    if (!state.join) return join();
+    setPhase('reconnecting');
+    if (!state.wsJoined) connectCoordinator();
+    if (!state.mediaConnected) restartMedia('retry');
+  });
+  $('#chat-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (sendChat($('#chat-input').value) !== false) $('#chat-input').value = '';
+  });
+  $('#chat-input').addEventListener('input', (e) => setTyping(e.target.value.trim().length > 0));
+  $('#rejoin').addEventListener('click', () => {
+    state.leaving = false;
+    state.ended = false;
+    state.micOn = true;
+    state.camOn = true;
+    state.hand = false;
+    join();
+  });
+  $('#home').addEventListener('click', () => {
+    location.href = `/?room=${encodeURIComponent(state.room)}`;
+  });
+
+  document.addEventListener('keydown', (e) => {
+    if (document.body.dataset.view === 'call' && e.key === 'Escape' && state.panel) {
+      openPanel(state.panel);
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement) return;
+    if (document.body.dataset.view !== 'call') return;
+    const keys = { m: () => toggleMic(), v: () => toggleCam(), h: () => toggleHand(), c: () => openPanel('chat'), p: () => openPanel('people') };
+    const f = keys[e.key.toLowerCase()];
+    if (f) {
+      e.preventDefault();
+      f();
+    }
+  });
+
+  document.addEventListener('visibilitychange', () => {
+    if (!state.typingSent) send({ type: 'presence', state: document.hidden ? 'away' : 'active' });
+  });
+  window.addEventListener('online', () => {
+    if (state.ended || !state.join) return;
+    if (!state.wsJoined) connectCoordinator();
+    if (state.pc && state.pc.connectionState !== 'connected') restartMedia('back online');
+  });
+  window.addEventListener('pagehide', () => {
+    if (state.join && !state.ended) teardown();
+  });
+  new ResizeObserver(() => layout()).observe($('#stage'));
+  setInterval(watchStats, 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test and diagnostics hooks
+
+// Per remote participant: inbound video frames decoded (and more) from the peer connection.
+window.origoStats = async () => {
+  const out = {};
+  const pc = state.pc;
+  if (!pc) return out;
+  const stats = await pc.getStats();
+  stats.forEach((s) => {
+    if (s.type !== 'inbound-rtp') return;
+    const rec = state.remote.get(s.trackIdentifier);
+    if (!rec) return;
+    const o = (out[rec.identity] ??= { framesDecoded: 0, frameWidth: 0, frameHeight: 0, videoPackets: 0, audioPackets: 0 });
+    if (s.kind === 'video') {
+      o.framesDecoded += s.framesDecoded || 0;
+      o.videoPackets += s.packetsReceived || 0;
+      o.frameWidth = Math.max(o.frameWidth, s.frameWidth || 0);
+      o.frameHeight = Math.max(o.frameHeight, s.frameHeight || 0);
+    } else {
+      o.audioPackets += s.packetsReceived || 0;
+    }
+  });
+  return out;
+};
+
+// The selected ICE candidate pair: `{state, local, remote}` candidate types ("host", "relay"…).
+window.origoTransport = async () => {
+  const pc = state.pc;
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  if (!pair) stats.forEach((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && (pair = s));
+  if (!pair) return { state: pc.connectionState };
+  const local = stats.get(pair.localCandidateId);
+  const remote = stats.get(pair.remoteCandidateId);
+  return {
+    state: pc.connectionState,
+    local: local?.candidateType,
+    localProtocol: local?.relayProtocol || local?.protocol,
+    remote: remote?.candidateType,
+    remoteAddress: remote ? `${remote.address}:${remote.port}` : null,
+  };
+};
+
+window.origo = { state, restartMedia: (why) => restartMedia(why || 'requested') };
+
+wire();
+initLanding().catch((e) => {
+  $('#landing-error').textContent = explain(e);
+});
