@@ -57,6 +57,7 @@ const state = {
   mediaAttempts: 0,
   mediaTimer: null,
   restarting: false,
+  wakeRestart: null, // cuts a restart's back-off short (a move to another node)
   remote: new Map(), // MediaStreamTrack.id → {identity, kind, track, at, frames, live, width}
   speaker: null,
   leaving: false,
@@ -757,14 +758,19 @@ function onAdminMute(msg) {
 
 // The coordinator moved us: get a token for the new node and open a session there.
 async function moveToNode(media, reason) {
-  if (state.join?.media.node_id === media.node_id && state.mediaConnected) return;
+  // Already there, or a restart under way is already headed there.
+  if (state.join?.media.node_id === media.node_id && (state.mediaConnected || state.restarting)) return;
   toast('Moving you to another media server…');
   try {
     await joinRoom();
   } catch (e) {
     return fail(explain(e, e.during));
   }
-  restartMedia(reason || 'moved to another media node');
+  // The failures so far were the old node's. A restart under way (the old node's connection
+  // dropped first) tries the new node at once instead of after its back-off.
+  state.mediaAttempts = 0;
+  if (state.restarting) state.wakeRestart?.();
+  else restartMedia(reason || 'moved to another media node');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1005,25 +1011,21 @@ async function restartMedia(reason) {
   try {
     console.info('media: restarting:', reason);
     if (state.phase === 'connected') setPhase('reconnecting');
-    const old = state.pc;
-    state.pc = null;
-    state.mediaConnected = false;
-    clearTimeout(state.mediaTimer);
-    if (old) {
-      old.onconnectionstatechange = null;
-      old.close();
-    }
-    for (const r of state.remote.values()) r.track.stop();
-    state.remote.clear();
-    for (const id of state.participants.keys()) updateTileMedia(id);
+    dropMedia();
     const delay = Math.min(8000, 250 * 2 ** Math.min(state.mediaAttempts, 5));
-    await sleep(delay);
+    await restartPause(delay);
     if (state.ended || state.leaving) return;
     for (;;) {
+      const join = state.join;
       try {
         await startMedia();
-        break;
+        if (state.join === join) break;
+        // Moved to another node while this session was being set up: over again, there.
+        dropMedia();
+        continue;
       } catch (e) {
+        if (state.ended || state.leaving) return;
+        if (state.join !== join) continue; // moved meanwhile: try the new node at once
         if (e.status === 401 || e.status === 403) {
           // A token for another node, or an expired one: join again.
           try {
@@ -1036,13 +1038,42 @@ async function restartMedia(reason) {
         state.mediaAttempts++;
         if (state.mediaAttempts > 6) return fail(explain(e, 'media'));
         setPhase('reconnecting', `— ${explain(e, 'media')}`);
-        await sleep(Math.min(8000, 500 * 2 ** state.mediaAttempts));
+        await restartPause(Math.min(8000, 500 * 2 ** state.mediaAttempts));
         if (state.ended || state.leaving) return;
       }
     }
   } finally {
     state.restarting = false;
+    state.wakeRestart = null;
   }
+}
+
+// Closes the media session we have, if any, and forgets its remote tracks.
+function dropMedia() {
+  const old = state.pc;
+  state.pc = null;
+  state.mediaConnected = false;
+  clearTimeout(state.mediaTimer);
+  if (old) {
+    old.onconnectionstatechange = null;
+    old.close();
+  }
+  for (const r of state.remote.values()) r.track.stop();
+  state.remote.clear();
+  for (const id of state.participants.keys()) updateTileMedia(id);
+}
+
+// A restart's back-off, cut short by state.wakeRestart().
+function restartPause(ms) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      if (state.wakeRestart === done) state.wakeRestart = null;
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    state.wakeRestart = done;
+  });
 }
 
 // Tells the coordinator which tracks we send (ids as the media node names them).

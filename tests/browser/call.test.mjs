@@ -3,16 +3,17 @@
 //
 //   cd tests/browser && npm install && node call.test.mjs
 //
-// Environment: ORIGO_BIN (default ../../target/debug/origo), CHROMIUM (default
-// /usr/bin/chromium), ORIGO_URL (use a server that is already running instead of starting
+// Environment: ORIGO_BIN (default ../../target/debug/origo), ORIGO_MEDIA_NODE_BIN (default
+// ../../target/debug/origo-media-node), CHROMIUM (default /usr/bin/chromium), ORIGO_URL (use a server that is already running instead of starting
 // one), SAMPLES (fresh joiners whose join → first frame is measured, default 3; tests/bench/browser takes more), HEADED=1 (show the browser),
 // TRACE=1 (the pages log their HTTP calls to tests/artifacts/browser-test.log).
 // Prints one line per check, the join → first remote frame figures, and
 // `browser: N passed, M failed`; exits 1 when anything failed. Screenshots and logs go to
-// tests/artifacts/.
+// tests/artifacts/. The media node move runs in an `origo dev` of its own (started even with
+// ORIGO_URL) with two standalone media nodes; everything binds 127.0.0.1.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
 const artifacts = join(repo, 'tests/artifacts');
 const ORIGO_BIN = process.env.ORIGO_BIN || join(repo, 'target/debug/origo');
+const MEDIA_NODE_BIN = process.env.ORIGO_MEDIA_NODE_BIN || join(repo, 'target/debug/origo-media-node');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SAMPLES = Number(process.env.SAMPLES || 3);
 const started = Date.now();
@@ -72,12 +74,12 @@ const median = (xs) => {
 
 let origo = null;
 let dataDir = null;
+// Compiled components are cached between runs (safe to share): start-up in well under a second.
+const cacheDir = join(tmpdir(), 'origo-browser-test-components');
 
 async function startOrigo() {
   if (process.env.ORIGO_URL) return process.env.ORIGO_URL.replace(/\/$/, '');
   dataDir = mkdtempSync(join(tmpdir(), 'origo-browser-'));
-  // Compiled components are cached between runs (safe to share): start-up in well under a second.
-  const cacheDir = join(tmpdir(), 'origo-browser-test-components');
   const args = [
     'dev', '--no-build',
     '--listen', '127.0.0.1:0',
@@ -128,21 +130,100 @@ async function stopOrigo() {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
 
+// Further processes (the media node move's own origo and media nodes): output to
+// tests/artifacts/{label}.log, all stopped by stopLaunched (and killed if the test dies).
+const launched = [];
+const scratchDirs = [];
+
+function launch(label, bin, args) {
+  const proc = spawn(bin, args, { cwd: repo, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const file = createWriteStream(join(artifacts, `${label}.log`));
+  const p = { label, proc, output: '', exit: null, listeners: new Set() };
+  const changed = () => p.listeners.forEach((f) => f());
+  for (const s of [proc.stdout, proc.stderr]) {
+    s.on('data', (d) => {
+      p.output += d;
+      file.write(d);
+      changed();
+    });
+  }
+  p.exited = new Promise((r) => proc.once('close', (code, signal) => {
+    p.exit = signal || code;
+    file.end();
+    changed();
+    r();
+  }));
+  proc.on('error', (e) => {
+    p.exit = e.message;
+    changed();
+  });
+  launched.push(p);
+  return p;
+}
+
+// Waits for `re` in a launched process's output (stdout and stderr); fails at once if it exits.
+function outputMatch(p, re, { timeout = 30_000 } = {}) {
+  return new Promise((resolveMatch, reject) => {
+    const done = (f) => {
+      clearTimeout(timer);
+      p.listeners.delete(look);
+      f();
+    };
+    const look = () => {
+      const m = p.output.match(re);
+      if (m) done(() => resolveMatch(m));
+      else if (p.exit !== null) done(() => reject(new Error(`${p.label} exited (${p.exit}) before printing ${re} (see tests/artifacts/${p.label}.log)`)));
+    };
+    const timer = setTimeout(() => done(() => reject(new Error(`${p.label} did not print ${re} within ${timeout} ms (see tests/artifacts/${p.label}.log)`))), timeout);
+    p.listeners.add(look);
+    look();
+  });
+}
+
+async function stopLaunched() {
+  await Promise.all(
+    launched.splice(0).map(async (p) => {
+      if (p.exit !== null) return;
+      p.proc.kill('SIGTERM');
+      const t = setTimeout(() => p.proc.kill('SIGKILL'), 5000);
+      await p.exited;
+      clearTimeout(t);
+    }),
+  );
+  for (const d of scratchDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+// Should the test itself die, nothing it started outlives it.
+process.on('exit', () => {
+  for (const p of launched) if (p.exit === null) p.proc.kill('SIGKILL');
+  if (origo && origo.exitCode === null) origo.kill('SIGKILL');
+});
+
 // ------------------------------------------------------------------------------------ browser
 
 let browser = null;
 let base = null;
 const room = `browser-${Date.now().toString(36)}`;
 
-async function joinAs(name, { extra = '', viewport = { width: 1280, height: 800 } } = {}) {
+async function joinAs(name, { extra = '', viewport = { width: 1280, height: 800 }, at = base, inRoom = room } = {}) {
   const context = await browser.newContext({ viewport });
-  await context.grantPermissions(['camera', 'microphone', 'clipboard-read', 'clipboard-write'], { origin: base });
+  await context.grantPermissions(['camera', 'microphone', 'clipboard-read', 'clipboard-write'], { origin: at });
   const page = await context.newPage();
   page.on('console', (m) => note(`[${name}] ${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => note(`[${name}] pageerror: ${e.message}`));
+  const p = { name, context, page, moves: [] };
+  // What the coordinator tells the client to move to (`reconnect_to_node`), as it arrives.
+  page.on('websocket', (ws) =>
+    ws.on('framereceived', ({ payload }) => {
+      if (typeof payload !== 'string' || !payload.includes('reconnect_to_node')) return;
+      try {
+        const msg = JSON.parse(payload);
+        if (msg.type === 'reconnect_to_node') p.moves.push({ at: Date.now(), msg });
+      } catch {}
+    }),
+  );
   const trace = process.env.TRACE ? '&trace=1' : '';
-  await page.goto(`${base}/?room=${room}&name=${encodeURIComponent(name)}&autojoin=1${extra}${trace}`);
-  const p = { name, context, page };
+  await page.goto(`${at}/?room=${inRoom}&name=${encodeURIComponent(name)}&autojoin=1${extra}${trace}`);
   p.identity = await waitFor(`${name}'s identity`, () => page.evaluate(() => window.origo?.state.identity), { timeout: 20_000 });
   await waitFor(`${name} connected`, () => page.evaluate(() => document.body.dataset.state === 'connected'), { timeout: 25_000 });
   note(`${name} is ${p.identity}`);
@@ -413,6 +494,104 @@ async function main() {
     return `p50 ${median(samples)} ms`;
   });
 
+  await check('the client moves to another media node when the coordinator says so', async () => {
+    // An origo of its own with no media node inside and two media nodes in one region. Nodes
+    // heartbeat every 5 s; one is stale 7.5 s after its last, and the coordinators look every
+    // 3 s: a dead node's rooms move some 3-10 s after it dies.
+    const dir = mkdtempSync(join(tmpdir(), 'origo-move-'));
+    scratchDirs.push(dir);
+    const people = [];
+    try {
+      const edge = launch('origo-move', ORIGO_BIN, [
+        'dev', '--no-build',
+        '--listen', '127.0.0.1:0',
+        '--data-dir', join(dir, 'data'),
+        '--cache-dir', cacheDir,
+        '--manifest', join(repo, 'spin.toml'),
+        '--turn-listen', 'off',
+        '--media-listen', 'off',
+        '--var', 'node_stale_after_ms=7500',
+      ]);
+      const url = (await outputMatch(edge, /origo listening on (http:\/\/\S+)/, { timeout: 60_000 }))[1];
+      const vars = JSON.parse(readFileSync(join(dir, 'data', 'dev-variables.json'), 'utf8'));
+      const nodes = new Map();
+      for (const id of ['media-a', 'media-b']) {
+        nodes.set(id, launch(`origo-${id}`, MEDIA_NODE_BIN, [
+          '--listen', '127.0.0.1:0',
+          '--udp', '127.0.0.1:0',
+          '--node-id', id,
+          '--region', 'eu-west',
+          '--edge-url', url,
+          '--node-secret', vars.node_secret,
+          '--token-signing-keys', vars.token_signing_keys,
+          '--state-dir', join(dir, id),
+          '--shards', '1',
+        ]));
+      }
+      for (const n of nodes.values()) {
+        n.udp = (await outputMatch(n, /origo-media-node listening on \S+ \(udp (\S+)\)/))[1];
+        await outputMatch(n, /registered with the edge/);
+      }
+      const inRoom = `${room}-move`;
+      for (const name of ['Mia', 'Noah']) people.push(await joinAs(name, { at: url, inRoom }));
+      const [mia, noah] = people;
+      const pairs = [[mia, noah], [noah, mia]];
+      for (const [p, o] of pairs) await seesVideoOf(p, [o]);
+      const on = await Promise.all(people.map((p) => p.page.evaluate(() => window.origo.state.join.media.node_id)));
+      if (on[0] !== on[1] || !nodes.has(on[0])) throw new Error(`the participants are on ${on.join(' and ')}`);
+      const from = on[0];
+      const to = [...nodes.keys()].find((id) => id !== from);
+      for (const p of people) {
+        const t = await p.page.evaluate(() => window.origoTransport());
+        if (t?.remoteAddress !== nodes.get(from).udp) throw new Error(`${p.name}'s media goes to ${t?.remoteAddress}, not ${from} (${nodes.get(from).udp})`);
+      }
+
+      const killedAt = Date.now();
+      nodes.get(from).proc.kill('SIGKILL');
+      note(`move: killed ${from}; ${to} remains`);
+      // The coordinator tells each of them to go to the other node...
+      for (const p of people) {
+        const m = await waitFor(`${p.name} told to move off ${from}`, () => p.moves[0], { timeout: 30_000 });
+        if (m.msg.media?.node_id !== to) throw new Error(`${p.name} was told to move to ${JSON.stringify(m.msg.media)}`);
+        note(`move: ${p.name} told to move after ${m.at - killedAt} ms: ${JSON.stringify(m.msg)}`);
+      }
+      const toldMs = Math.max(...people.map((p) => p.moves[0].at)) - killedAt;
+      // ... and each is back, on that node, decoding the other's video.
+      await waitFor(`both connected through ${to} and decoding each other`, async () => {
+        for (const [p, o] of pairs) {
+          const here = await p.page.evaluate(() => ({
+            state: document.body.dataset.state,
+            media: window.origo.state.mediaConnected,
+            node: window.origo.state.join.media.node_id,
+          }));
+          if (here.state !== 'connected' || !here.media || here.node !== to) return false;
+          if (!((await stats(p))[o.identity]?.framesDecoded > 0)) return false;
+        }
+        return true;
+      }, { timeout: 40_000, interval: 100 });
+      const flowingMs = Date.now() - killedAt;
+      note(`move: video flowing through ${to} ${flowingMs} ms after ${from} was killed`);
+      for (const [p, o] of pairs) {
+        const t = await p.page.evaluate(() => window.origoTransport());
+        if (t?.remoteAddress !== nodes.get(to).udp) throw new Error(`${p.name}'s media goes to ${t?.remoteAddress}, not ${to} (${nodes.get(to).udp})`);
+        const before = (await stats(p))[o.identity].framesDecoded;
+        await waitFor(`${p.name}'s tile showing ${o.name}'s video, decoded frames growing`, async () => {
+          const shown = await p.page.evaluate((id) => {
+            const recs = [...window.origo.state.remote.values()].filter((r) => r.identity === id && r.kind === 'video');
+            const v = document.querySelector(`.tile[data-participant="${id}"] video`);
+            const track = v?.srcObject?.getVideoTracks()[0];
+            return recs.some((r) => r.track === track && r.live && track.readyState === 'live') && v.videoWidth > 0;
+          }, o.identity);
+          return shown && (await stats(p))[o.identity]?.framesDecoded > before + 10;
+        }, { timeout: 15_000 });
+      }
+      return `${from} killed → told to move to ${to} in ${toldMs} ms → video flowing in ${flowingMs} ms`;
+    } finally {
+      for (const p of people) await p.context.close().catch(() => {});
+      await stopLaunched();
+    }
+  });
+
   // What the join → first frame figures are.
   const s = firstFrames.samples || [];
   console.log(
@@ -430,6 +609,7 @@ try {
   results.push({ name: 'setup', ok: false });
 } finally {
   await browser?.close().catch(() => {});
+  await stopLaunched().catch(() => {});
   await stopOrigo().catch(() => {});
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;

@@ -88,16 +88,37 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
         .block_on(metrics::serve(opts.metrics_listen, snapshot.clone()))
         .with_context(|| format!("cannot listen on {}", opts.metrics_listen))?;
 
+    // TURN listens on UDP and TCP on the same port. For `:0` pick a port free for both, and
+    // hold its TCP side, so another program cannot take the TCP port in between.
+    let mut held_tcp = std::collections::HashMap::new();
+    let mut listen = Vec::new();
+    for a in &opts.listen {
+        if a.port() != 0 {
+            listen.push(*a);
+            continue;
+        }
+        let (addr, tcp) = free_udp_and_tcp_port(*a).with_context(|| format!("no port free for UDP and TCP on {a}"))?;
+        held_tcp.insert(addr, tcp);
+        listen.push(addr);
+    }
+
     let side_handle = side.handle().clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let (shell, udp_addrs) =
-            Shell::new(core, &opts.listen, ports, snapshot.clone()).await.context("cannot bind the UDP listeners")?;
+            Shell::new(core, &listen, ports, snapshot.clone()).await.context("cannot bind the UDP listeners")?;
         let mut listening = Listening { metrics: Some(metrics_addr), ..Listening::default() };
         for addr in &udp_addrs {
-            let tcp =
-                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on tcp {addr}"))?;
+            let tcp = match held_tcp.remove(addr) {
+                Some(held) => {
+                    held.set_nonblocking(true)?;
+                    tokio::net::TcpListener::from_std(held)?
+                }
+                None => tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on tcp {addr}"))?,
+            };
             listening.udp.push(*addr);
             listening.tcp.push(tcp.local_addr()?);
             shell.serve_tcp(tcp);
@@ -159,4 +180,35 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
     o.open(path).and_then(|mut f| f.write_all(&key)).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(key)
+}
+
+/// An ephemeral port on `addr`'s IP that is free for both UDP and TCP; the TCP listener is
+/// returned bound (the UDP probe is released for the shell to bind at once).
+fn free_udp_and_tcp_port(addr: SocketAddr) -> std::io::Result<(SocketAddr, std::net::TcpListener)> {
+    let mut last = None;
+    for _ in 0..64 {
+        let udp = std::net::UdpSocket::bind(addr)?;
+        let found = udp.local_addr()?;
+        match std::net::TcpListener::bind(found) {
+            Ok(tcp) => return Ok((found, tcp)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no port")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ephemeral_listen_port_is_free_for_udp_and_held_for_tcp() {
+        for _ in 0..20 {
+            let (addr, tcp) = free_udp_and_tcp_port("127.0.0.1:0".parse().unwrap()).unwrap();
+            assert_ne!(addr.port(), 0);
+            assert_eq!(tcp.local_addr().unwrap(), addr);
+            assert!(std::net::TcpListener::bind(addr).is_err(), "the TCP side is held");
+            std::net::UdpSocket::bind(addr).expect("the UDP side is free for the shell");
+        }
+    }
 }
