@@ -102,6 +102,20 @@ struct Peer {
     keyframe_wanted: bool,
 }
 
+impl Peer {
+    /// A peer whose session (Origo session id or Janus handle) is set up, not yet connected.
+    fn new(
+        rtc: Rtc,
+        socket: UdpSocket,
+        local: SocketAddr,
+        send_mid: Option<str0m::media::Mid>,
+        session: String,
+        token: String,
+    ) -> Self {
+        Peer { rtc, send_mid, connected: false, socket, local, session, token, keyframe_wanted: false }
+    }
+}
+
 async fn open(args: &Args, http: &reqwest::Client, identity: &str, publish: bool) -> anyhow::Result<Peer> {
     let (mut rtc, socket, local) = client(args.client_ip).await?;
     let mut api = rtc.sdp_api();
@@ -121,7 +135,7 @@ async fn open(args: &Args, http: &reqwest::Client, identity: &str, publish: bool
     let answer: SdpAnswer = serde_json::from_value(res["answer"].clone())?;
     rtc.sdp_api().accept_answer(pending, answer)?;
     let session = res["session_id"].as_str().unwrap_or_default().to_owned();
-    Ok(Peer { rtc, send_mid, connected: false, socket, local, session, token, keyframe_wanted: false })
+    Ok(Peer::new(rtc, socket, local, send_mid, session, token))
 }
 
 /// Sends what the peer has to send; returns its next timeout and the media frames it received,
@@ -337,17 +351,7 @@ async fn janus_publisher(
     janus::loopback_only(ev["jsep"]["sdp"].as_str().unwrap_or_default())?;
     let answer: SdpAnswer = serde_json::from_value(ev["jsep"].clone())?;
     rtc.sdp_api().accept_answer(pending, answer)?;
-    let peer = Peer {
-        rtc,
-        send_mid: Some(mid),
-        connected: false,
-        socket,
-        local,
-        session: h.id.to_string(),
-        token: String::new(),
-        keyframe_wanted: false,
-    };
-    Ok((peer, h.id, feed))
+    Ok((Peer::new(rtc, socket, local, Some(mid), h.id.to_string(), String::new()), h.id, feed))
 }
 
 /// Subscribes one peer to `feeds` (one PeerConnection, one m-line per feed): Janus offers,
@@ -365,17 +369,7 @@ async fn janus_subscriber(args: &Args, j: &janus::Session, room: u64, feeds: &[u
     let answer = rtc.sdp_api().accept_offer(offer)?;
     j.message(&h, json!({ "request": "start" }), Some(serde_json::to_value(&answer)?)).await?;
     h.wait(JANUS_WAIT, |e| e["plugindata"]["data"]["started"] == "ok").await?;
-    let peer = Peer {
-        rtc,
-        send_mid: None,
-        connected: false,
-        socket,
-        local,
-        session: h.id.to_string(),
-        token: String::new(),
-        keyframe_wanted: false,
-    };
-    Ok((peer, h.id))
+    Ok((Peer::new(rtc, socket, local, None, h.id.to_string(), String::new()), h.id))
 }
 
 /// Runs a peer's I/O until it is connected (ICE + DTLS), at most `max`.
