@@ -77,12 +77,8 @@ async def publish(base, token, seconds):
     print(json.dumps({"state": state, "packets_sent": sent}))
 
 
-async def subscribe(base, token, seconds, unsubscribe_at=None):
-    pc = RTCPeerConnection()
-    pc.createDataChannel("control")
-    frames = {"video": 0, "audio": 0}
-    after_unsubscribe = {"video": 0, "audio": 0}
-    unsubscribed = {"at": None}
+def count_frames(pc, on_frame):
+    """Decodes every track the peer receives, calling on_frame(kind) per decoded frame."""
 
     @pc.on("track")
     def on_track(track):
@@ -92,10 +88,24 @@ async def subscribe(base, token, seconds, unsubscribe_at=None):
                     await track.recv()
                 except MediaStreamError:
                     return
-                frames[track.kind] += 1
-                if unsubscribed["at"] is not None and time.monotonic() - unsubscribed["at"] > 1.0:
-                    after_unsubscribe[track.kind] += 1
+                on_frame(track.kind)
+
         asyncio.ensure_future(consume())
+
+
+async def subscribe(base, token, seconds, unsubscribe_at=None):
+    pc = RTCPeerConnection()
+    pc.createDataChannel("control")
+    frames = {"video": 0, "audio": 0}
+    after_unsubscribe = {"video": 0, "audio": 0}
+    unsubscribed = {"at": None}
+
+    def counted(kind):
+        frames[kind] += 1
+        if unsubscribed["at"] is not None and time.monotonic() - unsubscribed["at"] > 1.0:
+            after_unsubscribe[kind] += 1
+
+    count_frames(pc, counted)
 
     session = await connect(pc, base, token)
     url = f"{base}/v1/sessions/{session}"
@@ -147,16 +157,7 @@ async def auto(base, token, seconds):
     frames = {"video": 0, "audio": 0}
     offers = {"n": 0}
 
-    @pc.on("track")
-    def on_track(track):
-        async def consume():
-            while True:
-                try:
-                    await track.recv()
-                except MediaStreamError:
-                    return
-                frames[track.kind] += 1
-        asyncio.ensure_future(consume())
+    count_frames(pc, lambda kind: frames.__setitem__(kind, frames[kind] + 1))
 
     @channel.on("message")
     def on_message(message):
