@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use origo_functions::billing::{Usage, month_of};
+use origo_functions::billing::Usage;
+use origo_shared::usage::month_of;
 use origo_functions::coordinator::{ConnId, Effect, Event, Joiner, RoomState, Settings, close};
 use origo_shared::node::{NodeDescriptor, NodeKind, NodeRequest, NodeSelector, Origin, SelectorConfig};
 use origo_shared::signal::{ClientMessage, MediaAssignment};

@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use origo_functions::coordinator::{Joiner, close};
-use origo_functions::signing::TokenConfig;
+use origo_shared::token::TokenConfig;
 use origo_shared::signal::{ClientMessage, MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage};
 use origo_shared::token::{self, TokenKind};
 use origo_shared::{ApiError, ErrorCode, node::NodeDescriptor};

@@ -117,7 +117,7 @@ impl Verifier {
 
 /// The keys of the edge's `token_signing_keys` / `token_secret` variables (the same parser).
 pub fn keys_from_variables(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<KeySet> {
-    origo_functions::signing::TokenConfig::from_variables(lookup)
+    origo_shared::token::TokenConfig::from_variables(lookup)
         .map(|c| c.keys)
         .map_err(|e| anyhow::anyhow!("{}", e.message))
 }

@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use origo_shared::node::{UsageEntry, UsageReport};
+use origo_shared::usage::{UsageEntry, UsageReport};
 use serde::{Deserialize, Serialize};
 
 /// Reports not yet acknowledged, and the next sequence number.

@@ -4,14 +4,19 @@
 //! (as Unix seconds or milliseconds) and any randomness in. The crate builds for the native
 //! target, `wasm32-wasip2` (edge components) and `wasm32-unknown-unknown` (Cloudflare Workers).
 
+pub mod bearer;
 pub mod error;
 pub mod node;
 pub mod region;
-#[cfg(feature = "agent")]
-pub mod registry_agent;
+pub mod room_key;
 pub mod signal;
 pub mod token;
 pub mod turn_credentials;
+pub mod usage;
 pub mod webhook;
+pub mod webhook_event;
 
+pub use bearer::bearer;
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use room_key::RoomKey;
+pub use webhook_event::WebhookEvent;

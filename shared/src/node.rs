@@ -77,74 +77,17 @@ pub enum HeartbeatError {
     BadAddress(String),
 }
 
-fn valid_id(id: &str) -> bool {
+/// A node id: 1-64 characters of `a-z`, `0-9`, `-`, `_`, `.`.
+pub fn valid_node_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// What a media node sends in `POST /v1/nodes/usage`: participant time with media connected,
-/// per room, since its previous report. `seq` increases with every report a node makes; the
-/// registry applies each (node, seq) once, so a node resends until acknowledged.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UsageReport {
-    pub node: String,
-    pub seq: u64,
-    pub entries: Vec<UsageEntry>,
-}
-
-/// One room's media participant time in a report.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UsageEntry {
-    pub org: String,
-    pub room: String,
-    /// `YYYY-MM` (UTC) the time was used in.
-    pub month: String,
-    pub participant_ms: u64,
-}
-
-impl UsageReport {
-    /// At most this many entries per report.
-    pub const MAX_ENTRIES: usize = 1000;
-
-    /// Checks a report from the network.
-    pub fn validate(&self) -> Result<(), String> {
-        if !valid_id(&self.node) {
-            return Err("node id must be 1-64 characters of a-z, 0-9, '-', '_' or '.'".into());
-        }
-        if self.entries.len() > Self::MAX_ENTRIES {
-            return Err(format!("at most {} entries per report", Self::MAX_ENTRIES));
-        }
-        let name_ok = |s: &str| !s.is_empty() && s.len() <= 128 && !s.chars().any(|c| c.is_control() || c == ':');
-        for e in &self.entries {
-            if !name_ok(&e.org) || !name_ok(&e.room) {
-                return Err("org and room must be 1-128 characters without ':'".into());
-            }
-            let m = e.month.as_bytes();
-            let month_ok = m.len() == 7
-                && m[4] == b'-'
-                && m.iter().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit())
-                && (1..=12).contains(&e.month[5..].parse::<u32>().unwrap_or(0));
-            if !month_ok {
-                return Err("month must be YYYY-MM".into());
-            }
-            // More than a month of one participant's time per report is not real.
-            if e.participant_ms > 32 * 86_400_000 * 10_000 {
-                return Err("participant_ms is out of range".into());
-            }
-        }
-        Ok(())
-    }
-}
-
 impl NodeHeartbeat {
     /// Checks a heartbeat from the network before it enters the registry.
     pub fn validate(&self, catalog: &RegionCatalog) -> Result<(), HeartbeatError> {
-        if !valid_id(&self.id) {
+        if !valid_node_id(&self.id) {
             return Err(HeartbeatError::BadId);
         }
         if catalog.get(&self.region).is_none() {

@@ -7,7 +7,7 @@ use origo_shared::node::{NodeAddresses, NodeHeartbeat, NodeKind};
 
 use crate::metrics::Snapshot;
 
-pub use origo_shared::registry_agent::INTERVAL;
+pub use origo_registry_agent::INTERVAL;
 
 /// What to announce.
 #[derive(Debug, Clone)]
@@ -34,8 +34,8 @@ impl Announcement {
     }
 }
 
-/// Sends a heartbeat every [`INTERVAL`] until the process ends (see `origo_shared::registry_agent`).
+/// Sends a heartbeat every [`INTERVAL`] until the process ends (see `origo_registry_agent`).
 pub async fn run(a: Announcement, snapshot: Arc<Mutex<Snapshot>>) {
     let (registry, token) = (a.registry.clone(), a.token.clone());
-    origo_shared::registry_agent::run(registry, token, move || snapshot.lock().map(|s| a.heartbeat(&s)).ok()).await;
+    origo_registry_agent::run(registry, token, move || snapshot.lock().map(|s| a.heartbeat(&s)).ok()).await;
 }

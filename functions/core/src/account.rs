@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::{digest_eq, secret_digest};
 use crate::reply::{self, unavailable};
-use crate::signing::{AUDIENCE, TokenConfig, num_var, var};
+use origo_shared::token::{AUDIENCE, TokenConfig};
+use crate::variables::{num_var, token_config, var};
 use crate::{Request, Response, email, password};
 
 /// How long an email verification link works.
@@ -375,7 +376,7 @@ pub fn access_token(p: &impl Platform, config: &TokenConfig, account: &Account) 
 
 /// Issues an access token and a new refresh-token chain.
 pub async fn start_session(p: &impl Platform, account: &Account) -> Result<Session, ApiError> {
-    let config = TokenConfig::from_platform(p)?;
+    let config = token_config(p)?;
     let family = p.random_hex(12);
     let expires_at_ms = p.now_ms() + config.refresh_ttl_secs * 1000;
     let refresh = new_refresh(p, &account.id, &family, expires_at_ms).await?;
@@ -440,7 +441,7 @@ async fn refresh(req: &Request, p: &impl Platform) -> Result<Response, ApiError>
         return Err(invalid_refresh());
     }
     let account = load(p, &record.account).await?.ok_or_else(invalid_refresh)?;
-    let config = TokenConfig::from_platform(p)?;
+    let config = token_config(p)?;
     // The chain keeps its original end: rotation does not extend a session forever.
     let next = new_refresh(p, &account.id, &record.family, family.expires_at_ms).await?;
     family.used.push(std::mem::replace(&mut family.current, secret_digest(&next)));

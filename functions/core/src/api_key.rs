@@ -19,7 +19,8 @@ use crate::principal::{Principal, secret_digest};
 use crate::rbac::{Action, Role};
 use crate::reply::{self, unavailable};
 use crate::room::valid_room_name;
-use crate::signing::{AUDIENCE, TokenConfig};
+use origo_shared::token::AUDIENCE;
+use crate::variables::token_config;
 use crate::{Request, Response};
 
 /// Every API key starts with this.
@@ -274,7 +275,7 @@ pub async fn mint(req: &Request, p: &impl Platform) -> Result<Response, ApiError
     if !(g.join || g.publish || g.subscribe || g.publish_data || g.room_admin || g.room_create) {
         return Err(ApiError::bad_request("a token needs at least one grant"));
     }
-    let config = TokenConfig::from_platform(p)?;
+    let config = token_config(p)?;
     let ttl = body.ttl_secs.unwrap_or(config.participant_ttl_secs);
     if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
         return Err(ApiError::bad_request(format!("ttl_secs must be 1..={MAX_TOKEN_TTL_SECS}")));

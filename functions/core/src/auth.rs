@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::platform::{Platform, PlatformExt};
 use crate::reply::{self, respond};
 use crate::room::valid_room_name;
-use crate::signing::{AUDIENCE, TokenConfig, var};
+use origo_shared::token::AUDIENCE;
+use crate::variables::{token_config, var};
 use crate::{Request, Response, account, api_key, oidc, org};
 
 /// Longest display name, in characters.
@@ -60,7 +61,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         ["v1", "auth", action] => account::route(req, p, action).await,
         [".well-known", "jwks.json"] => match *req.method() {
             Method::GET => {
-                let config = TokenConfig::from_platform(p)?;
+                let config = token_config(p)?;
                 let mut res = reply::json(StatusCode::OK, &config.keys.jwks());
                 res.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("max-age=300"));
                 Ok(res)
@@ -91,7 +92,7 @@ fn guest(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         Some(r) => r,
         None => ANY_ROOM.to_owned(),
     };
-    let config = TokenConfig::from_platform(p)?;
+    let config = token_config(p)?;
     let org = guest_org(p);
     let identity = format!("guest-{}", p.random_hex(8));
     let claims = Claims::new(&config.issuer, AUDIENCE, &identity, p.now_secs(), config.guest_ttl_secs)

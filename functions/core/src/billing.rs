@@ -8,6 +8,7 @@
 
 use http::{Method, StatusCode};
 use origo_shared::ApiError;
+use origo_shared::usage::month_of;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::{Platform, PlatformExt};
@@ -27,7 +28,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_platform(p: &impl Platform) -> Plan {
-        use crate::signing::num_var as num;
+        use crate::variables::num_var as num;
         Plan {
             name: p.variable("plan_name").unwrap_or_else(|| "free".into()),
             max_participants_per_room: num(p, "plan_max_participants", 100),
@@ -72,20 +73,6 @@ pub async fn usage_of(p: &impl Platform, org: &str, month: &str) -> Result<Usage
         }
     }
     Ok(total)
-}
-
-/// `YYYY-MM` of a Unix time in milliseconds (proleptic Gregorian, UTC).
-pub fn month_of(ms: u64) -> String {
-    // Civil-from-days, after Howard Hinnant's public-domain algorithm description.
-    let days = (ms / 86_400_000) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}")
 }
 
 /// Serves `/v1/billing/*`.
@@ -135,17 +122,4 @@ async fn usage(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         StatusCode::OK,
         &serde_json::json!({ "month": month, "usage": usage, "plan": Plan::from_platform(p) }),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::month_of;
-
-    #[test]
-    fn months() {
-        assert_eq!(month_of(0), "1970-01");
-        assert_eq!(month_of(951_782_400_000), "2000-02"); // 2000-02-29
-        assert_eq!(month_of(1_798_761_599_000), "2026-12"); // 2026-12-31T23:59:59Z
-        assert_eq!(month_of(1_798_761_600_000), "2027-01");
-    }
 }

@@ -9,7 +9,7 @@ use http::header;
 use origo_shared::{ApiError, ErrorCode};
 
 use crate::platform::Platform;
-use crate::signing::var;
+use crate::variables::var;
 
 /// True when the deployment can send email.
 pub fn configured(p: &impl Platform) -> bool {

@@ -24,7 +24,7 @@ pub mod rbac;
 pub mod registry;
 pub mod reply;
 pub mod room;
-pub mod signing;
+pub mod variables;
 
 pub use platform::{Platform, PlatformError};
 

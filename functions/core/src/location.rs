@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::Request;
 use crate::platform::Platform;
 use crate::reply;
-use crate::signing::var;
+use crate::variables::var;
 
 /// The header a trusted proxy sets.
 pub const GEO_HEADER: &str = "x-origo-geo";

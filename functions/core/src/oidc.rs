@@ -27,7 +27,7 @@ use crate::account::{self, Account};
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::secret_digest;
 use crate::reply::{self, unavailable};
-use crate::signing::var;
+use crate::variables::var;
 use crate::{Request, Response};
 
 /// How long a sign-in may take between start and callback.

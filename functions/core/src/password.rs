@@ -9,7 +9,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use origo_shared::ApiError;
 
 use crate::platform::Platform;
-use crate::signing::num_var;
+use crate::variables::num_var;
 
 /// Shortest password accepted, in characters.
 pub const MIN_CHARS: usize = 10;

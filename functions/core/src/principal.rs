@@ -22,7 +22,7 @@ use crate::org::{self, Membership};
 use crate::platform::{Platform, PlatformExt};
 use crate::rbac::{Action, Role, allows};
 use crate::reply::unavailable;
-use crate::signing::TokenConfig;
+use crate::variables::token_config;
 
 /// The header naming the organisation an account acts in.
 pub const ORG_HEADER: &str = "x-origo-org";
@@ -37,24 +37,12 @@ pub enum Principal {
 
 /// The raw bearer credential of the request, or a 401.
 pub fn bearer(req: &Request) -> Result<&str, ApiError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))
+    origo_shared::bearer(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()))
 }
 
 /// Verifies a token the deployment issued.
 pub fn verify_token(raw: &str, p: &impl Platform) -> Result<Claims, ApiError> {
-    let config = TokenConfig::from_platform(p)?;
-    token::verify(raw, &config.keys, &config.expectations(), p.now_secs())
-        .map_err(|e| ApiError::unauthorized(e.to_string()))
+    token_config(p)?.verify(raw, p.now_secs())
 }
 
 /// SHA-256 of a high-entropy secret, hex: how API keys and refresh tokens are stored.
@@ -78,9 +66,7 @@ impl Principal {
         let claims = verify_token(raw, p)?;
         match claims.kind {
             TokenKind::Participant => {
-                if claims.org.is_none() {
-                    return Err(ApiError::unauthorized("participant token without an organisation"));
-                }
+                token::participant_org(&claims)?;
                 Ok(Principal::Participant(claims))
             }
             TokenKind::Account => {

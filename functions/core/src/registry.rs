@@ -6,7 +6,7 @@
 //! after `node_stale_after_ms` (default 15000: three missed 5-second heartbeats).
 
 use http::{Method, StatusCode};
-use origo_shared::node::{NodeDescriptor, NodeHeartbeat, SelectorConfig, UsageReport};
+use origo_shared::node::{NodeDescriptor, NodeHeartbeat, SelectorConfig}; use origo_shared::usage::UsageReport;
 use origo_shared::region::RegionCatalog;
 use origo_shared::{ApiError, ErrorCode};
 use subtle::ConstantTimeEq;
@@ -15,7 +15,7 @@ use crate::billing::Usage;
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::bearer;
 use crate::reply::{self, unavailable};
-use crate::signing::{num_var, var};
+use crate::variables::{num_var, var};
 use crate::{Request, Response};
 
 /// Entries older than this many stale periods are removed when read.
@@ -70,7 +70,7 @@ struct MediaUsageRecord {
 /// `POST /v1/nodes/usage`: a media node's participant time per room. Idempotent per
 /// (node, seq): each record remembers the last report it took, so a resent report (its
 /// acknowledgement was lost, or the node restarted before seeing it) is not counted twice.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/usage", tag = "nodes", summary = "A media node reports participant time (bearer: the node secret)", request_body = origo_shared::node::UsageReport, security(("node_secret" = [])), responses((status = 200, description = "`{accepted, seq}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/usage", tag = "nodes", summary = "A media node reports participant time (bearer: the node secret)", request_body = origo_shared::usage::UsageReport, security(("node_secret" = [])), responses((status = 200, description = "`{accepted, seq}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
 pub async fn usage_report(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if req.method() != Method::POST {
         return Err(reply::method_not_allowed(req, "POST"));

@@ -18,13 +18,15 @@ use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::guest_org;
-use crate::billing::{Plan, month_of, usage_of};
+use crate::billing::{Plan, usage_of};
+use origo_shared::usage::month_of;
 use crate::location::{self, OriginSource};
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
 use crate::rbac::{Action, Role};
 use crate::reply::{self, respond, unavailable};
-use crate::signing::{AUDIENCE, TokenConfig, num_var, var};
+use origo_shared::token::AUDIENCE;
+use crate::variables::{num_var, token_config, var};
 use crate::{Request, Response, registry};
 
 /// Largest `max_participants` a room may ask for.
@@ -426,7 +428,7 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
             .map(|v| v.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect())
             .unwrap_or_default();
     }
-    let config = TokenConfig::from_platform(p)?;
+    let config = token_config(p)?;
     let ttl = config.participant_ttl_secs;
     let mut ice_servers = Vec::new();
     if !turn_urls.is_empty() {

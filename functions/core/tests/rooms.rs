@@ -247,7 +247,7 @@ fn join_enforces_room_and_plan_participant_limits_and_monthly_minutes() {
     ok_json(join_with(&p, "small", &token_for("c", "small"), None, &[]), StatusCode::OK);
 
     // Monthly participant-minutes used up.
-    let month = origo_functions::billing::month_of(p.now_ms.get());
+    let month = origo_shared::usage::month_of(p.now_ms.get());
     let used = json!({"participant_seconds": 10_000 * 60, "rooms_created": 0});
     p.kv.borrow_mut().insert(format!("usage:{org}:{month}"), serde_json::to_vec(&used).unwrap());
     let msg = assert_error(&join_with(&p, "big", &token_for("e", "big"), None, &[]), 403, "limit_exceeded");

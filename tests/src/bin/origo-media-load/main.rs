@@ -77,7 +77,7 @@ struct Totals {
 
 fn token(keys: &str, node: &str, identity: &str, publish: bool) -> anyhow::Result<String> {
     let config =
-        origo_functions::signing::TokenConfig::from_variables(|n| (n == "token_signing_keys").then(|| keys.to_owned()))
+        origo_shared::token::TokenConfig::from_variables(|n| (n == "token_signing_keys").then(|| keys.to_owned()))
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let mut grants = Grants::participant("bench");

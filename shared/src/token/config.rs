@@ -1,4 +1,5 @@
-//! The deployment's token signing keys and token lifetimes, read from variables.
+//! The deployment's token signing keys and token lifetimes, read from variables. The edge
+//! functions, the room coordinators and the media node all read them with this one parser.
 //!
 //! * `token_signing_keys` — Ed25519 keys, comma-separated, each `kid:SEED` or just `SEED`
 //!   (32 bytes as 64 hex digits or 43 base64url characters; without a `kid` the key is named
@@ -14,37 +15,35 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use origo_shared::token::{Expectations, KeySet, TokenKey};
-use origo_shared::{ApiError, ErrorCode};
 use sha2::{Digest, Sha256};
 
-use crate::platform::Platform;
+use super::claims::Claims;
+use super::key::TokenKey;
+use super::key_set::KeySet;
+use super::verify::Expectations;
+use crate::error::{ApiError, ErrorCode};
 
 /// The audience of every token the deployment issues.
 pub const AUDIENCE: &str = "origo";
 
 /// Keys and lifetimes.
 pub struct TokenConfig {
+    /// The keys: the active one signs, all verify.
     pub keys: KeySet,
+    /// The `iss` of every token the deployment issues.
     pub issuer: String,
+    /// Lifetime of a guest sign-in token.
     pub guest_ttl_secs: u64,
+    /// Lifetime of an account access token.
     pub access_ttl_secs: u64,
+    /// Lifetime of the participant token `join` returns.
     pub participant_ttl_secs: u64,
+    /// Lifetime of a refresh token.
     pub refresh_ttl_secs: u64,
 }
 
 fn misconfigured(msg: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::Unavailable, format!("auth is misconfigured: {msg}"))
-}
-
-/// A non-empty variable.
-pub(crate) fn var(p: &impl Platform, name: &str) -> Option<String> {
-    p.variable(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-/// A numeric variable, or `default` when unset or unparsable.
-pub(crate) fn num_var<T: std::str::FromStr>(p: &impl Platform, name: &str, default: T) -> T {
-    var(p, name).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Parses one `kid:SEED` / `SEED` entry of `token_signing_keys`.
@@ -75,11 +74,7 @@ pub fn parse_signing_key(entry: &str) -> Result<TokenKey, String> {
 }
 
 impl TokenConfig {
-    pub fn from_platform(p: &impl Platform) -> Result<Self, ApiError> {
-        Self::from_variables(|name| p.variable(name))
-    }
-
-    /// From variables looked up by name (hosts that verify tokens natively use this).
+    /// From variables looked up by name (every host passes its own lookup).
     pub fn from_variables(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
         let var = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let num = |name: &str, default: u64| var(name).and_then(|v| v.parse().ok()).unwrap_or(default);
@@ -112,13 +107,20 @@ impl TokenConfig {
         })
     }
 
+    /// What a verifier of this deployment's tokens expects.
     pub fn expectations(&self) -> Expectations {
         Expectations::new(self.issuer.clone(), AUDIENCE)
     }
 
     /// Signs `claims` with the active key.
-    pub fn issue(&self, claims: &origo_shared::token::Claims) -> Result<String, ApiError> {
+    pub fn issue(&self, claims: &Claims) -> Result<String, ApiError> {
         self.keys.issue(claims).map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
+    }
+
+    /// Verifies a token this deployment issued, at `now` (Unix seconds); a refusal is a 401.
+    pub fn verify(&self, raw: &str, now: u64) -> Result<Claims, ApiError> {
+        super::verify::verify(raw.trim(), &self.keys, &self.expectations(), now)
+            .map_err(|e| ApiError::unauthorized(e.to_string()))
     }
 }
 
@@ -138,5 +140,13 @@ mod tests {
         assert_eq!(parse_signing_key(&b64).unwrap().public_jwk(), unnamed.public_jwk());
         assert!(parse_signing_key("k:short").is_err());
         assert!(parse_signing_key(&format!(":{hex}")).is_err());
+    }
+
+    #[test]
+    fn unconfigured_and_misconfigured_are_unavailable() {
+        let none = TokenConfig::from_variables(|_| None).err().unwrap();
+        assert_eq!(none.code, ErrorCode::Unavailable);
+        let bad = TokenConfig::from_variables(|n| (n == "token_signing_keys").then(|| "nonsense".into())).err().unwrap();
+        assert_eq!(bad.code, ErrorCode::Unavailable);
     }
 }

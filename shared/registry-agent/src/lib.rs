@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::node::NodeHeartbeat;
+use origo_shared::node::NodeHeartbeat;
 
 pub const INTERVAL: Duration = Duration::from_secs(5);
 

@@ -1,0 +1,204 @@
+//! Every key Origo writes to the key-value store, in one place. Keys are `kind:part:part…`;
+//! a listing by prefix (`kv_keys`) uses the `*_prefix` functions, so a format and its prefix
+//! cannot drift apart. Parts that come from users (emails, OIDC subjects, secrets) are stored
+//! as SHA-256 digests, never as they were typed.
+
+use origo_shared::RoomKey;
+
+// --- accounts -------------------------------------------------------------------------
+
+/// An account record, by id.
+pub fn account(id: &str) -> String {
+    format!("account:{id}")
+}
+
+/// The account id of an email address (by digest of the normalised address).
+pub fn account_email(email_digest: &str) -> String {
+    format!("account_email:{email_digest}")
+}
+
+/// The account linked to an OIDC identity (by digest of issuer and subject).
+pub fn account_oidc(identity_digest: &str) -> String {
+    format!("account_oidc:{identity_digest}")
+}
+
+/// A pending email verification (by digest of its token).
+pub fn email_verification(token_digest: &str) -> String {
+    format!("verify:{token_digest}")
+}
+
+/// Login attempts from one address in one minute.
+pub fn login_rate(ip: &str, minute: u64) -> String {
+    format!("login_rate:{ip}:{minute}")
+}
+
+/// Failed logins of one account (by digest of the email), for lockout.
+pub fn login_guard(email_digest: &str) -> String {
+    format!("login_guard:{email_digest}")
+}
+
+/// A refresh token (by digest).
+pub fn refresh_token(token_digest: &str) -> String {
+    format!("refresh:{token_digest}")
+}
+
+/// A family of rotated refresh tokens (reuse of an old one revokes the family).
+pub fn refresh_family(family: &str) -> String {
+    format!("refresh_family:{family}")
+}
+
+/// An OIDC sign-in in progress (by digest of its `state`).
+pub fn oidc_state(state_digest: &str) -> String {
+    format!("oidc_state:{state_digest}")
+}
+
+// --- organisations and API keys -------------------------------------------------------
+
+/// An organisation record.
+pub fn org(id: &str) -> String {
+    format!("org:{id}")
+}
+
+/// A membership (organisation → account).
+pub fn member(org: &str, account: &str) -> String {
+    format!("member:{org}:{account}")
+}
+
+/// Every membership of an organisation.
+pub fn member_prefix(org: &str) -> String {
+    format!("member:{org}:")
+}
+
+/// The index of an account's organisations (account → organisation).
+pub fn account_org(account: &str, org: &str) -> String {
+    format!("account_org:{account}:{org}")
+}
+
+/// Every organisation of an account.
+pub fn account_org_prefix(account: &str) -> String {
+    format!("account_org:{account}:")
+}
+
+/// A partner API key, by id.
+pub fn api_key(id: &str) -> String {
+    format!("apikey:{id}")
+}
+
+/// The index of an organisation's API keys.
+pub fn org_api_key(org: &str, id: &str) -> String {
+    format!("org_apikey:{org}:{id}")
+}
+
+/// Every API key of an organisation.
+pub fn org_api_key_prefix(org: &str) -> String {
+    format!("org_apikey:{org}:")
+}
+
+// --- rooms ----------------------------------------------------------------------------
+
+/// A room's record (settings, creation time).
+pub fn room(org: &str, name: &str) -> String {
+    format!("room:{org}:{name}")
+}
+
+/// Every room of an organisation.
+pub fn room_prefix(org: &str) -> String {
+    format!("room:{org}:")
+}
+
+/// The media node a room's participants were last placed on.
+pub fn room_node(org: &str, name: &str) -> String {
+    format!("room_node:{org}:{name}")
+}
+
+/// A seat held in a room by one identity (counts against the plan's participant limit).
+pub fn seat(org: &str, room: &str, identity: &str) -> String {
+    format!("seat:{org}:{room}:{identity}")
+}
+
+/// Every seat of a room.
+pub fn seat_prefix(org: &str, room: &str) -> String {
+    format!("seat:{org}:{room}:")
+}
+
+/// A room coordinator's durable state.
+pub fn coordinator_snapshot(key: &RoomKey) -> String {
+    format!("{COORDINATOR_SNAPSHOT_PREFIX}{}:{}", key.org, key.room)
+}
+
+/// Every coordinator snapshot (scanned at start for alarms).
+pub const COORDINATOR_SNAPSHOT_PREFIX: &str = "coord:";
+
+// --- chat -----------------------------------------------------------------------------
+
+/// One chat message; `id` sorts by time (`{sent_at_ms:016}-{seq:010}`).
+pub fn chat_message(org: &str, room: &str, id: &str) -> String {
+    format!("chat:{org}:{room}:{id}")
+}
+
+/// A room's chat history.
+pub fn chat_prefix(org: &str, room: &str) -> String {
+    format!("chat:{org}:{room}:")
+}
+
+// --- webhooks -------------------------------------------------------------------------
+
+/// A registered webhook endpoint.
+pub fn webhook(org: &str, id: &str) -> String {
+    format!("webhook:{org}:{id}")
+}
+
+/// Every webhook of an organisation.
+pub fn webhook_prefix(org: &str) -> String {
+    format!("webhook:{org}:")
+}
+
+/// An event waiting to be delivered to an organisation's webhooks.
+pub fn webhook_outbox(org: &str, id: &str) -> String {
+    format!("webhook_outbox:{org}:{id}")
+}
+
+// --- nodes and usage ------------------------------------------------------------------
+
+/// A media or TURN node's registry entry (its last heartbeat).
+pub fn node(id: &str) -> String {
+    format!("{NODE_PREFIX}{id}")
+}
+
+/// Every registered node.
+pub const NODE_PREFIX: &str = "node:";
+
+/// Every usage record of an organisation in a month (`YYYY-MM`).
+pub fn usage_prefix(org: &str, month: &str) -> String {
+    format!("usage:{org}:{month}")
+}
+
+/// Participant time a room's coordinator recorded (presence), per month.
+pub fn room_usage(org: &str, month: &str, room: &str) -> String {
+    format!("usage:{org}:{month}:room:{room}")
+}
+
+/// Participant time with media connected, as one media node reported it, per month.
+pub fn media_usage(org: &str, month: &str, node: &str, room: &str) -> String {
+    format!("usage:{org}:{month}:media:{node}:{room}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_their_keys() {
+        assert!(member("o", "a").starts_with(&member_prefix("o")));
+        assert!(account_org("a", "o").starts_with(&account_org_prefix("a")));
+        assert!(org_api_key("o", "k").starts_with(&org_api_key_prefix("o")));
+        assert!(room("o", "r").starts_with(&room_prefix("o")));
+        assert!(seat("o", "r", "i").starts_with(&seat_prefix("o", "r")));
+        assert!(chat_message("o", "r", "1").starts_with(&chat_prefix("o", "r")));
+        assert!(webhook("o", "w").starts_with(&webhook_prefix("o")));
+        assert!(room_usage("o", "2026-12", "r").starts_with(&usage_prefix("o", "2026-12")));
+        assert!(media_usage("o", "2026-12", "n", "r").starts_with(&usage_prefix("o", "2026-12")));
+        assert!(coordinator_snapshot(&RoomKey::new("o", "r")).starts_with(COORDINATOR_SNAPSHOT_PREFIX));
+        assert!(node("n").starts_with(NODE_PREFIX));
+    }
+}

@@ -1,0 +1,82 @@
+//! The events partners can subscribe webhooks to: one list, used by the room coordinator that
+//! raises them and by the webhook API that validates subscriptions.
+
+use serde::{Deserialize, Serialize};
+
+/// An event a webhook can receive; its wire name is `type` in the payload.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WebhookEvent {
+    /// The first participant joined.
+    #[serde(rename = "room.started")]
+    RoomStarted,
+    /// The room ended (deleted, or empty past its timeout).
+    #[serde(rename = "room.finished")]
+    RoomFinished,
+    /// A participant joined.
+    #[serde(rename = "participant.joined")]
+    ParticipantJoined,
+    /// A participant left or was dropped.
+    #[serde(rename = "participant.left")]
+    ParticipantLeft,
+    /// A participant published a track.
+    #[serde(rename = "track.published")]
+    TrackPublished,
+    /// A track was unpublished.
+    #[serde(rename = "track.unpublished")]
+    TrackUnpublished,
+    /// A chat message was posted.
+    #[serde(rename = "chat.message")]
+    ChatMessage,
+}
+
+impl WebhookEvent {
+    /// Every event, in the order the API lists them.
+    pub const ALL: [WebhookEvent; 7] = [
+        WebhookEvent::RoomStarted,
+        WebhookEvent::RoomFinished,
+        WebhookEvent::ParticipantJoined,
+        WebhookEvent::ParticipantLeft,
+        WebhookEvent::TrackPublished,
+        WebhookEvent::TrackUnpublished,
+        WebhookEvent::ChatMessage,
+    ];
+
+    /// The wire name (`room.started`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::RoomStarted => "room.started",
+            WebhookEvent::RoomFinished => "room.finished",
+            WebhookEvent::ParticipantJoined => "participant.joined",
+            WebhookEvent::ParticipantLeft => "participant.left",
+            WebhookEvent::TrackPublished => "track.published",
+            WebhookEvent::TrackUnpublished => "track.unpublished",
+            WebhookEvent::ChatMessage => "chat.message",
+        }
+    }
+
+    /// The event with wire name `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for WebhookEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip() {
+        for e in WebhookEvent::ALL {
+            assert_eq!(WebhookEvent::from_name(e.as_str()), Some(e));
+            assert_eq!(serde_json::to_string(&e).unwrap(), format!("\"{}\"", e.as_str()));
+        }
+        assert_eq!(WebhookEvent::from_name("room.exploded"), None);
+    }
+}
