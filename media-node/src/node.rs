@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::auth::{AuthError, Participant, Verifier};
 use crate::sfu::{Counters, Quality, RoomKey, SessionId, Sfu, SfuError, TrackInfo};
 use crate::usage::Journal;
-use origo_shared::node::UsageEntry;
+use origo_shared::usage::UsageEntry;
 
 /// What `/metrics` reports.
 struct Stats {
@@ -205,7 +205,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     if let Some((registry, secret)) = config.registry {
         let (id, region, url, capacity) =
             (config.node_id.clone(), config.region.clone(), control_url.clone(), config.capacity);
-        tokio::spawn(origo_shared::registry_agent::run(registry, Some(secret), move || {
+        tokio::spawn(origo_registry_agent::run(registry, Some(secret), move || {
             Some(NodeHeartbeat {
                 id: id.clone(),
                 region: region.clone(),
@@ -319,7 +319,7 @@ async fn report_usage(
             }
             taken.extend(rx.await.unwrap_or_default());
         }
-        let month = origo_functions::billing::month_of(
+        let month = origo_shared::usage::month_of(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
