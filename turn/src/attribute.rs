@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::message::MAGIC_COOKIE;
+use crate::header::MAGIC_COOKIE;
 
 // Comprehension-required (0x0000-0x7FFF).
 pub const MAPPED_ADDRESS: u16 = 0x0001;

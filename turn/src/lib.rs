@@ -9,6 +9,7 @@ pub mod attribute;
 pub mod channel_data;
 pub mod config;
 pub mod credentials;
+pub mod header;
 pub mod message;
 pub mod metrics;
 pub mod node;

@@ -8,9 +8,8 @@ use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
 use crate::attribute::{self, FINGERPRINT, MESSAGE_INTEGRITY, MESSAGE_INTEGRITY_SHA256};
+pub use crate::header::{HEADER_LEN, MAGIC_COOKIE};
 
-pub const MAGIC_COOKIE: u32 = 0x2112_A442;
-pub const HEADER_LEN: usize = 20;
 const FINGERPRINT_XOR: u32 = 0x5354_554E;
 /// Largest message this codec accepts (a UDP datagram).
 pub const MAX_MESSAGE_LEN: usize = 65_535;

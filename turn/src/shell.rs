@@ -15,7 +15,8 @@ use tokio::task::AbortHandle;
 
 use crate::allocation::{FiveTuple, Transport};
 use crate::channel_data;
-use crate::message::{HEADER_LEN, looks_like_stun};
+use crate::header::HEADER_LEN;
+use crate::message::looks_like_stun;
 use crate::metrics::Snapshot;
 use crate::relay::RelayPorts;
 use crate::server::{Now, Output, TurnServer};
