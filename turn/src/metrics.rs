@@ -1,7 +1,6 @@
-//! `/health` and `/metrics` (Prometheus text format) for the TURN node, served from a snapshot
-//! the relay loop publishes once a second.
+//! `/health` and `/metrics` (OpenMetrics text, through `prometheus-client`) for the TURN node,
+//! served from a snapshot the relay loop publishes once a second.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +9,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
 use crate::server::Stats;
 
@@ -24,56 +26,41 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The Prometheus text exposition.
+    /// The OpenMetrics text exposition: gauges for what is live now, counters (`_total`) for
+    /// what happened since the start.
     pub fn encode(&self) -> String {
         let s = &self.stats;
+        let mut registry = Registry::with_prefix("origo_turn");
+        let gauges = [
+            ("allocations", "Live allocations", self.allocations),
+            ("permissions", "Live permissions", self.permissions),
+            ("channels", "Live channel bindings", self.channels),
+            ("allocation_capacity", "Allocations this node accepts", self.capacity),
+        ];
+        for (name, help, value) in gauges {
+            registry.register(name, help, ConstGauge::new(value));
+        }
+        let counters = [
+            ("allocations_created", "Allocations created", s.allocations_created),
+            ("relayed_packets_to_peers", "Packets relayed from clients to peers", s.packets_to_peers),
+            ("relayed_bytes_to_peers", "Bytes relayed from clients to peers", s.bytes_to_peers),
+            ("relayed_packets_to_clients", "Packets relayed from peers to clients", s.packets_to_clients),
+            ("relayed_bytes_to_clients", "Bytes relayed from peers to clients", s.bytes_to_clients),
+            ("auth_failures", "Requests with wrong or expired credentials", s.auth_failures),
+            ("unauthenticated_dropped", "Unauthenticated requests dropped by the rate limit", s.unauth_dropped),
+            ("denied_peers", "Peer addresses refused by the peer policy", s.denied_peers),
+            ("dropped_no_permission", "Packets dropped for lack of a permission", s.dropped_no_permission),
+            ("dropped_over_bandwidth", "Packets dropped by the bandwidth cap", s.dropped_over_bandwidth),
+            ("malformed", "Messages that were not valid STUN/TURN", s.malformed),
+        ];
+        // (The `_total` suffix of a counter's samples is added by the encoder.)
+        for (name, help, value) in counters {
+            registry.register(name, help, ConstCounter::new(value));
+        }
         let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP origo_turn_{name} {help}\n# TYPE origo_turn_{name} {kind}\norigo_turn_{name} {value}"
-            );
-        };
-        metric("allocations", "gauge", "Live allocations", self.allocations);
-        metric("permissions", "gauge", "Live permissions", self.permissions);
-        metric("channels", "gauge", "Live channel bindings", self.channels);
-        metric("allocation_capacity", "gauge", "Allocations this node accepts", self.capacity);
-        metric("allocations_created_total", "counter", "Allocations created", s.allocations_created);
-        metric(
-            "relayed_packets_to_peers_total",
-            "counter",
-            "Packets relayed from clients to peers",
-            s.packets_to_peers,
-        );
-        metric("relayed_bytes_to_peers_total", "counter", "Bytes relayed from clients to peers", s.bytes_to_peers);
-        metric(
-            "relayed_packets_to_clients_total",
-            "counter",
-            "Packets relayed from peers to clients",
-            s.packets_to_clients,
-        );
-        metric("relayed_bytes_to_clients_total", "counter", "Bytes relayed from peers to clients", s.bytes_to_clients);
-        metric("auth_failures_total", "counter", "Requests with wrong or expired credentials", s.auth_failures);
-        metric(
-            "unauthenticated_dropped_total",
-            "counter",
-            "Unauthenticated requests dropped by the rate limit",
-            s.unauth_dropped,
-        );
-        metric("denied_peers_total", "counter", "Peer addresses refused by the peer policy", s.denied_peers);
-        metric(
-            "dropped_no_permission_total",
-            "counter",
-            "Packets dropped for lack of a permission",
-            s.dropped_no_permission,
-        );
-        metric(
-            "dropped_over_bandwidth_total",
-            "counter",
-            "Packets dropped by the bandwidth cap",
-            s.dropped_over_bandwidth,
-        );
-        metric("malformed_total", "counter", "Messages that were not valid STUN/TURN", s.malformed);
+        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+            out.clear();
+        }
         out
     }
 }
@@ -96,5 +83,48 @@ async fn health(State(s): State<Arc<Mutex<Snapshot>>>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<Arc<Mutex<Snapshot>>>) -> impl IntoResponse {
     let body = s.lock().map(|s| s.encode()).unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_keeps_its_name_and_kind() {
+        let snapshot = Snapshot {
+            allocations: 2,
+            capacity: 10,
+            stats: Stats { auth_failures: 3, ..Stats::default() },
+            ..Snapshot::default()
+        };
+        let text = snapshot.encode();
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let names: Vec<&str> = samples.iter().filter_map(|l| l.split(' ').next()).collect();
+        assert_eq!(
+            names,
+            [
+                "origo_turn_allocations",
+                "origo_turn_permissions",
+                "origo_turn_channels",
+                "origo_turn_allocation_capacity",
+                "origo_turn_allocations_created_total",
+                "origo_turn_relayed_packets_to_peers_total",
+                "origo_turn_relayed_bytes_to_peers_total",
+                "origo_turn_relayed_packets_to_clients_total",
+                "origo_turn_relayed_bytes_to_clients_total",
+                "origo_turn_auth_failures_total",
+                "origo_turn_unauthenticated_dropped_total",
+                "origo_turn_denied_peers_total",
+                "origo_turn_dropped_no_permission_total",
+                "origo_turn_dropped_over_bandwidth_total",
+                "origo_turn_malformed_total",
+            ]
+        );
+        assert!(samples.contains(&"origo_turn_allocations 2"), "{text}");
+        assert!(samples.contains(&"origo_turn_auth_failures_total 3"), "{text}");
+        assert!(text.contains("# TYPE origo_turn_allocations gauge\n"), "{text}");
+        assert!(text.contains("# TYPE origo_turn_auth_failures counter\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
 }
