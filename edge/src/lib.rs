@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod request_id;
 pub mod room_actor;
+pub mod room_commands;
 pub mod room_lease;
 pub mod room_socket;
 pub mod routes;

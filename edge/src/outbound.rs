@@ -17,6 +17,11 @@ pub const INTERNAL_HOST: &str = "origo.internal";
 /// Header counting nested in-process calls; requests beyond [`MAX_HOPS`] are refused.
 pub const HOP_HEADER: &str = "x-origo-hop";
 pub const MAX_HOPS: u8 = 4;
+/// Marks a request a component of this process made in-process (a request extension, so no
+/// request from the network can carry it).
+#[derive(Debug, Clone, Copy)]
+pub struct InProcessCall;
+
 /// Largest body carried on an in-process call, either way.
 const INTERNAL_BODY_LIMIT: usize = 4 << 20;
 
@@ -208,6 +213,7 @@ impl OutboundHooks {
                 .map_err(|_| HttpError::HttpRequestBodySize(Some(INTERNAL_BODY_LIMIT as u64)))?
                 .to_bytes();
             parts.headers.insert(HOP_HEADER, http::HeaderValue::from(i32::from(next_hop)));
+            parts.extensions.insert(InProcessCall);
             if let Ok(v) = http::HeaderValue::from_str(&request_id) {
                 parts.headers.insert(crate::request_id::HEADER, v);
             }

@@ -11,12 +11,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use origo_functions::billing::Usage;
-use origo_shared::usage::month_of;
-use origo_functions::coordinator::{ConnId, Effect, Event, Joiner, RoomState, Settings, close};
-use origo_shared::node::{NodeDescriptor, NodeKind, NodeRequest, NodeSelector, Origin, SelectorConfig};
-use origo_shared::signal::{ClientMessage, MediaAssignment};
-use tokio::sync::{Mutex, Notify, mpsc};
+use origo_functions::coordinator::storage;
+use origo_functions::coordinator::{
+    ConnId, Effect, Event, Joiner, NodeView, RoomCommand, RoomCommandOutcome, RoomState, Settings, close,
+};
+use origo_functions::store::keys;
+use origo_shared::RoomKey;
+use origo_shared::node::{NodeDescriptor, SelectorConfig};
+use origo_shared::signal::ClientMessage;
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use crate::kv::KvBackend;
 use crate::room_lease::{Lease, LeaseOutcome};
@@ -29,9 +32,6 @@ pub const OUTBOX: usize = 512;
 const MAX_BATCH: usize = 256;
 /// An actor with no connection stops after this long (its alarm still fires).
 const IDLE_EVICT: Duration = Duration::from_secs(30);
-
-/// A room: (organisation, name).
-pub type RoomKey = (String, String);
 
 /// What a connection's writer sends.
 #[derive(Debug, Clone)]
@@ -53,7 +53,9 @@ pub enum Command {
     Connect { conn: ConnId, who: Joiner, last_seq: Option<u64>, handle: ConnHandle },
     Client { conn: ConnId, msg: ClientMessage },
     Disconnect { conn: ConnId },
-    Nodes(Arc<Vec<NodeDescriptor>>),
+    Nodes(Arc<NodeView>),
+    /// A function's command; answered once applied and durable.
+    Host { command: RoomCommand, reply: oneshot::Sender<RoomCommandOutcome> },
 }
 
 /// Where a connection for a room must go.
@@ -78,10 +80,6 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn snapshot_key(key: &RoomKey) -> String {
-    format!("coord:{}:{}", key.0, key.1)
-}
-
 impl Coordinators {
     /// Starts the hub: the alarm scheduler (fed with every stored room's alarm, so alarms
     /// survive a restart) and the node watcher.
@@ -104,13 +102,13 @@ impl Coordinators {
         tokio::spawn(alarm_scheduler(Arc::downgrade(&hub), alarm_rx));
         tokio::spawn(node_watcher(Arc::downgrade(&hub)));
         match hub.kv.keys(STORE).await {
-            Ok(keys) => {
-                for k in keys.iter().filter(|k| k.starts_with("coord:")) {
+            Ok(stored) => {
+                for k in stored.iter().filter(|k| k.starts_with(keys::COORDINATOR_SNAPSHOT_PREFIX)) {
                     if let Ok(Some(bytes)) = hub.kv.get(STORE, k).await
-                        && let Ok(state) = serde_json::from_slice::<RoomState>(&bytes)
+                        && let Ok(state) = storage::decode_snapshot(&bytes)
                         && let Some(at) = state.alarm_at_ms
                     {
-                        let _ = hub.alarms.send((at, (state.org.clone(), state.room.clone())));
+                        let _ = hub.alarms.send((at, RoomKey::new(state.org, state.room)));
                     }
                 }
             }
@@ -162,7 +160,7 @@ impl Coordinators {
                 },
                 Ok(Route::Elsewhere(_)) => return,
                 Err(e) => {
-                    tracing::warn!(org = %key.0, room = %key.1, "cannot reach the room: {e}");
+                    tracing::warn!(org = %key.org, room = %key.room, "cannot reach the room: {e}");
                     return;
                 }
             }
@@ -204,7 +202,7 @@ async fn alarm_scheduler(hub: std::sync::Weak<Coordinators>, mut rx: mpsc::Unbou
                     // Starting the actor is enough: it loads the state and fires the due alarm.
                     let running = hub.rooms.lock().await.get(&key).is_some_and(|tx| !tx.is_closed());
                     if !running && let Err(e) = hub.route(&key).await {
-                        tracing::warn!(org = %key.0, room = %key.1, "cannot wake the room: {e}");
+                        tracing::warn!(org = %key.org, room = %key.room, "cannot wake the room: {e}");
                     }
                 }
             }
@@ -223,8 +221,8 @@ async fn node_watcher(hub: std::sync::Weak<Coordinators>) {
             continue;
         }
         let mut nodes = Vec::new();
-        if let Ok(keys) = hub.kv.keys(STORE).await {
-            for k in keys.iter().filter(|k| k.starts_with("node:")) {
+        if let Ok(stored) = hub.kv.keys(STORE).await {
+            for k in stored.iter().filter(|k| k.starts_with(keys::NODE_PREFIX)) {
                 if let Ok(Some(b)) = hub.kv.get(STORE, k).await
                     && let Ok(n) = serde_json::from_slice::<NodeDescriptor>(&b)
                 {
@@ -232,21 +230,11 @@ async fn node_watcher(hub: std::sync::Weak<Coordinators>) {
                 }
             }
         }
-        let nodes = Arc::new(nodes);
+        let view = Arc::new(NodeView { nodes, selector: hub.selector_config.clone() });
         for tx in rooms {
-            let _ = tx.try_send(Command::Nodes(nodes.clone()));
+            let _ = tx.try_send(Command::Nodes(view.clone()));
         }
     }
-}
-
-/// The media assignment for a registered node.
-pub fn assignment(n: &NodeDescriptor) -> Option<MediaAssignment> {
-    let control = n.addresses.control_url.as_ref()?;
-    Some(MediaAssignment {
-        node_id: n.id.clone(),
-        region: n.region.clone(),
-        session_url: format!("{}/v1/sessions", control.trim_end_matches('/')),
-    })
 }
 
 struct Actor {
@@ -258,30 +246,30 @@ struct Actor {
     pending: VecDeque<Event>,
     /// The recipients of each broadcast of the current batch, in order.
     targets: VecDeque<Vec<ConnId>>,
+    /// Who waits for each function command not yet applied, in order.
+    awaiting: VecDeque<oneshot::Sender<RoomCommandOutcome>>,
+    /// Answers to function commands of the current batch, sent once it is durable.
+    replies: Vec<(oneshot::Sender<RoomCommandOutcome>, RoomCommandOutcome)>,
 }
 
 async fn load(hub: &Coordinators, key: &RoomKey) -> anyhow::Result<Option<RoomState>> {
-    match hub.kv.get(STORE, &snapshot_key(key)).await? {
-        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+    match hub.kv.get(STORE, &storage::snapshot_key(key)).await? {
+        Some(bytes) => Ok(Some(storage::decode_snapshot(&bytes)?)),
         None => Ok(None),
     }
 }
 
-/// The room's empty timeout from its record (`room:{org}:{name}`), default 5 minutes.
+/// The room's empty timeout from its record.
 async fn empty_timeout_ms(hub: &Coordinators, key: &RoomKey) -> u64 {
-    let record = hub.kv.get(STORE, &format!("room:{}:{}", key.0, key.1)).await.ok().flatten();
-    record
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["empty_timeout_secs"].as_u64())
-        .unwrap_or(300)
-        * 1000
+    let record = hub.kv.get(STORE, &keys::room(&key.org, &key.room)).await.ok().flatten();
+    storage::empty_timeout_ms(record.as_deref())
 }
 
 async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<Command>) {
     let loaded = match load(&hub, &key).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(org = %key.0, room = %key.1, "cannot load the room: {e}");
+            tracing::error!(org = %key.org, room = %key.room, "cannot load the room: {e}");
             hub.rooms.lock().await.remove(&key);
             return;
         }
@@ -289,10 +277,10 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
     let (state, fx) = match loaded {
         Some(state) if !state.finished => {
             let (state, fx) = state.rehydrated(now_ms());
-            tracing::info!(org = %key.0, room = %key.1, participants = state.members.len(), "room rehydrated");
+            tracing::info!(org = %key.org, room = %key.room, participants = state.members.len(), "room rehydrated");
             (state, fx)
         }
-        _ => (RoomState::new(&key.0, &key.1, empty_timeout_ms(&hub, &key).await, hub.settings), Vec::new()),
+        _ => (RoomState::new(&key.org, &key.room, empty_timeout_ms(&hub, &key).await, hub.settings), Vec::new()),
     };
     let mut actor = Actor {
         hub: hub.clone(),
@@ -301,6 +289,8 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
         conns: HashMap::new(),
         pending: VecDeque::new(),
         targets: VecDeque::new(),
+        awaiting: VecDeque::new(),
+        replies: Vec::new(),
     };
     let fx = actor.resolve(fx);
     if !fx.is_empty() && !actor.execute(fx).await {
@@ -334,7 +324,7 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
                     if let Some(lease) = &hub.lease
                         && !lease.renew(&key).await
                     {
-                        tracing::warn!(org = %key.0, room = %key.1, "lost the room's lease; handing it over");
+                        tracing::warn!(org = %key.org, room = %key.room, "lost the room's lease; handing it over");
                         actor.close_all(1012, "the room moved; reconnect");
                         hub.rooms.lock().await.remove(&key);
                         return;
@@ -349,7 +339,7 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
                         if let Some(lease) = &hub.lease {
                             lease.release(&key).await;
                         }
-                        tracing::debug!(org = %key.0, room = %key.1, "idle room evicted");
+                        tracing::debug!(org = %key.org, room = %key.room, "idle room evicted");
                         return;
                     }
                     idle_since = tokio::time::Instant::now();
@@ -382,12 +372,11 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
             idle_since = tokio::time::Instant::now();
         }
         if finished {
-            let _ = hub.kv.delete(STORE, &snapshot_key(&key)).await;
             hub.rooms.lock().await.remove(&key);
             if let Some(lease) = &hub.lease {
                 lease.release(&key).await;
             }
-            tracing::info!(org = %key.0, room = %key.1, "room finished");
+            tracing::info!(org = %key.org, room = %key.room, "room finished");
             return;
         }
     }
@@ -397,7 +386,16 @@ impl Actor {
     /// Applies one event, fixing each broadcast's recipients as of this event (a participant
     /// who joins later in the same batch must not receive what happened before its `joined`).
     fn step(&mut self, event: Event, fx: &mut Vec<Effect>) {
+        let command = match &event {
+            Event::Command(c) => Some(c.clone()),
+            _ => None,
+        };
         let applied = self.state.apply(event, now_ms());
+        if let Some(command) = command
+            && let Some(reply) = self.awaiting.pop_front()
+        {
+            self.replies.push((reply, RoomCommandOutcome::of(&command, &applied)));
+        }
         fx.extend(self.resolve(applied));
     }
 
@@ -426,32 +424,19 @@ impl Actor {
                 self.conns.remove(&conn);
                 Some(Event::Disconnect { conn })
             }
-            Command::Nodes(nodes) => self.node_check(&nodes),
+            Command::Nodes(view) => Some(Event::Nodes(view)),
+            Command::Host { command, reply } => {
+                self.awaiting.push_back(reply);
+                Some(Event::Command(command))
+            }
         }
-    }
-
-    /// A `NodeLost` when a node the room uses is stale, draining or gone.
-    fn node_check(&self, nodes: &[NodeDescriptor]) -> Option<Event> {
-        let selector = NodeSelector::new(Default::default(), self.hub.selector_config.clone());
-        let now = now_ms();
-        let used: BTreeSet<&str> = self.state.members.values().filter_map(|m| m.info.node_id.as_deref()).collect();
-        let lost = used.into_iter().find(|id| match nodes.iter().find(|n| n.id == *id) {
-            Some(n) => n.draining || n.is_stale(now, selector.config.stale_after_ms),
-            None => true,
-        })?;
-        let region = nodes.iter().find(|n| n.id == lost).map(|n| n.region.clone());
-        let origin = region.map(|id| Origin::Region { id }).unwrap_or(Origin::Unknown);
-        let req = NodeRequest { kind: NodeKind::Media, origin, room_node: None };
-        let replacement = selector.rank(nodes, &req, now).into_iter().find_map(assignment);
-        replacement.as_ref()?;
-        Some(Event::NodeLost { node_id: lost.to_owned(), replacement })
     }
 
     fn deliver(&mut self, conn: ConnId, out: Outgoing) {
         let Some(h) = self.conns.get(&conn) else { return };
         if let Err(mpsc::error::TrySendError::Full(_)) = h.tx.try_send(out) {
             // Never let one client stall the room: drop it.
-            tracing::info!(org = %self.key.0, room = %self.key.1, conn, "client too slow; dropped");
+            tracing::info!(org = %self.key.org, room = %self.key.room, conn, "client too slow; dropped");
             h.kill.notify_one();
             self.conns.remove(&conn);
             self.pending.push_back(Event::Disconnect { conn });
@@ -466,63 +451,37 @@ impl Actor {
 
     /// Carries out effects; false when the room must stop (its state could not be saved).
     ///
-    /// Every write the effects ask for — the room's state, chat history, seats, usage, webhook
-    /// events — goes into one transaction, committed before any message is delivered.
+    /// Every write the effects ask for (`coordinator::storage::commit` decides them) goes into
+    /// one transaction, committed before any message is delivered.
     async fn execute(&mut self, fx: Vec<Effect>) -> bool {
-        let (org, room) = (self.key.0.clone(), self.key.1.clone());
-        let mut writes: Vec<(String, Option<Vec<u8>>)> = Vec::new();
-        let mut usage_ms = 0u64;
-        for effect in &fx {
-            match effect {
-                Effect::Persist if !writes.iter().any(|(k, _)| k.starts_with("coord:")) => {
-                    match serde_json::to_vec(&self.state) {
-                        Ok(b) => writes.push((snapshot_key(&self.key), Some(b))),
-                        Err(e) => {
-                            tracing::error!("cannot serialise the room: {e}");
-                            return false;
-                        }
-                    }
-                }
-                Effect::StoreChat(m) => {
-                    let id = format!("{:016}-{:010}", m.sent_at_ms, m.seq);
-                    let stored = serde_json::json!({
-                        "id": id, "from": m.from, "from_name": m.from_name, "text": m.text, "sent_at_ms": m.sent_at_ms,
-                    });
-                    writes.push((format!("chat:{org}:{room}:{id}"), Some(stored.to_string().into_bytes())));
-                }
-                Effect::Webhook { event, data } => {
-                    let at = now_ms();
-                    let id = format!("{at:016}-{:08x}", rand_u32());
-                    let body = serde_json::json!({ "type": event, "timestamp": at / 1000, "data": data });
-                    writes.push((format!("webhook_outbox:{org}:{id}"), Some(body.to_string().into_bytes())));
-                }
-                Effect::Usage { ms, .. } => usage_ms += ms,
-                Effect::SeatHeld { identity, until_ms } => {
-                    let seat = serde_json::json!({ "expires_at_ms": until_ms });
-                    writes.push((format!("seat:{org}:{room}:{identity}"), Some(seat.to_string().into_bytes())));
-                }
-                Effect::SeatFreed { identity } => writes.push((format!("seat:{org}:{room}:{identity}"), None)),
-                _ => {}
+        let (org, room) = (self.key.org.clone(), self.key.room.clone());
+        let commit = match storage::commit(&self.state, &fx, now_ms(), rand_u32) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(%org, %room, "cannot serialise the room: {e}");
+                return false;
             }
-        }
-        if usage_ms > 0 {
-            // Only this room's owner writes this record, so read-modify-write is safe.
-            let key = format!("usage:{org}:{}:room:{room}", month_of(now_ms()));
-            let mut usage: Usage = match self.hub.kv.get(STORE, &key).await {
-                Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
-                _ => Usage::default(),
+        };
+        let mut writes = commit.writes;
+        if let Some(usage) = commit.usage {
+            let current = match self.hub.kv.get(STORE, &usage.key).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(%org, %room, "cannot read the room's usage; closing its connections: {e}");
+                    self.close_all(1011, "the room's storage is unavailable; reconnect");
+                    return false;
+                }
             };
-            usage.participant_ms += usage_ms;
-            usage.participant_seconds = usage.participant_ms / 1000;
-            if let Ok(bytes) = serde_json::to_vec(&usage) {
-                writes.push((key, Some(bytes)));
-            }
+            writes.push(usage.apply(current.as_deref()));
         }
         // Output gate: nothing of these events goes out before their writes are durable.
         if let Err(e) = self.hub.kv.write_batch(STORE, writes).await {
             tracing::error!(org = %org, room = %room, "cannot save the room; closing its connections: {e}");
             self.close_all(1011, "the room's storage is unavailable; reconnect");
             return false;
+        }
+        for (reply, outcome) in self.replies.drain(..) {
+            let _ = reply.send(outcome);
         }
         for effect in fx {
             match effect {

@@ -5,7 +5,7 @@
 
 use redis::AsyncCommands;
 
-use crate::room_actor::RoomKey;
+use origo_shared::RoomKey;
 
 /// Lease lifetime: a dead owner's rooms move after at most this long.
 pub const TTL_MS: u64 = 6_000;
@@ -27,7 +27,7 @@ pub struct Lease {
 }
 
 fn lease_key(key: &RoomKey) -> String {
-    format!("origo:lease:{}:{}", key.0, key.1)
+    format!("origo:lease:{}:{}", key.org, key.room)
 }
 
 const RENEW: &str =

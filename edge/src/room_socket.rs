@@ -15,18 +15,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use origo_functions::coordinator::{Joiner, close};
+use origo_functions::coordinator::{Joiner, assignment, close};
+use origo_functions::store::keys;
+use origo_shared::RoomKey;
 use origo_shared::token::TokenConfig;
 use origo_shared::signal::{ClientMessage, MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage};
-use origo_shared::token::{self, TokenKind};
+use origo_shared::token::{self, ParticipantGrant};
 use origo_shared::{ApiError, ErrorCode, node::NodeDescriptor};
 use serde::Deserialize;
 use tokio::sync::{Notify, mpsc};
 
 use crate::http_error::HttpError;
-use crate::room_actor::{
-    Command, ConnHandle, Coordinators, OUTBOX, Outgoing, RoomKey, Route, STORE, assignment, parse_client, too_slow,
-};
+use crate::room_actor::{Command, ConnHandle, Coordinators, OUTBOX, Outgoing, Route, STORE, parse_client, too_slow};
 
 /// How long a new connection may take to send `join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,7 +67,7 @@ pub async fn handler(
             ws.max_message_size(MAX_CLIENT_FRAME_BYTES).on_upgrade(move |socket| async move {
                 match route {
                     Route::Here(_) => serve(sockets.hub.clone(), key, who, socket).await,
-                    Route::Elsewhere(url) => forward(url, &key.1, &raw_token, socket).await,
+                    Route::Elsewhere(url) => forward(url, &key.room, &raw_token, socket).await,
                 }
             })
         }
@@ -89,29 +89,17 @@ async fn authorize(
     }
     let raw = match query_token {
         Some(t) => t.to_owned(),
-        None => headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_owned)
-            .ok_or_else(|| ApiError::unauthorized("send the participant token as ?access_token= or a bearer token"))?,
+        None => origo_shared::bearer(headers.get(axum::http::header::AUTHORIZATION).map(|v| v.as_bytes()))
+            .map_err(|_| ApiError::unauthorized("send the participant token as ?access_token= or a bearer token"))?
+            .to_owned(),
     };
     let vars = sockets.variables.clone();
     let config = TokenConfig::from_variables(|n| vars.get(n).cloned())?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let claims = token::verify(raw.trim(), &config.keys, &config.expectations(), now)
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-    if claims.kind != TokenKind::Participant {
-        return Err(ApiError::forbidden(
-            "join the room first (POST /v1/rooms/{room}/join) and use its participant token",
-        ));
-    }
-    let org = claims.org.clone().ok_or_else(|| ApiError::unauthorized("participant token without an organisation"))?;
-    if !claims.grants.can_join(room) {
-        return Err(ApiError::forbidden(format!("this token's grants do not allow it to join room {room}")));
-    }
+    let claims = config.verify(&raw, now)?;
+    let ParticipantGrant { org, .. } = token::participant_grant(&claims, Some(room))?;
     let media = match &claims.node {
-        Some(node) => match sockets.hub.kv().get(STORE, &format!("node:{node}")).await {
+        Some(node) => match sockets.hub.kv().get(STORE, &keys::node(node)).await {
             Ok(Some(b)) => serde_json::from_slice::<NodeDescriptor>(&b).ok().as_ref().and_then(assignment),
             _ => None,
         },
@@ -126,7 +114,7 @@ async fn authorize(
         hidden: claims.grants.hidden,
         media,
     };
-    Ok(((org, room.to_owned()), who, raw))
+    Ok((RoomKey::new(org, room), who, raw))
 }
 
 fn close_frame(code: u16, reason: &str) -> Message {

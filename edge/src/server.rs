@@ -169,7 +169,8 @@ impl Server {
 
 fn router(state: Arc<AppState>, sockets: Arc<crate::room_socket::RoomSockets>) -> Router {
     Router::new()
-        .route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets))
+        .route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets.clone()))
+        .route(crate::room_commands::PATH, axum::routing::post(crate::room_commands::handler).with_state(sockets))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))

@@ -15,6 +15,8 @@ use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
 use crate::rbac::Action;
 use crate::reply::{self, respond, unavailable};
+use crate::store::keys;
+use crate::store::usage::Usage;
 use crate::{Request, Response};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,33 +40,11 @@ impl Plan {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Usage {
-    pub participant_seconds: u64,
-    pub rooms_created: u64,
-    /// Exact participant time; `participant_seconds` is this rounded down.
-    #[serde(default)]
-    pub participant_ms: u64,
-    /// Participant time with media connected, as the media nodes measured it.
-    #[serde(default)]
-    pub media_participant_ms: u64,
-}
-
-impl Usage {
-    pub fn add(&mut self, other: &Usage) {
-        self.participant_ms += other.participant_ms.max(other.participant_seconds * 1000);
-        self.participant_seconds = self.participant_ms / 1000;
-        self.rooms_created += other.rooms_created;
-        self.media_participant_ms += other.media_participant_ms;
-    }
-}
-
 /// The organisation's usage in `month`: the sum of the records under `usage:{org}:{month}`
 /// (one per room, each written only by that room's coordinator).
 pub async fn usage_of(p: &impl Platform, org: &str, month: &str) -> Result<Usage, ApiError> {
     let mut total = Usage::default();
-    let exact = format!("usage:{org}:{month}");
+    let exact = keys::usage_prefix(org, month);
     for k in p.kv_keys(&exact).await.map_err(unavailable)? {
         if (k == exact || k.starts_with(&format!("{exact}:")))
             && let Some(u) = p.kv_get_json::<Usage>(&k).await.map_err(unavailable)?

@@ -5,7 +5,9 @@
 //! paging cursor.
 
 use http::{Method, StatusCode};
-use origo_shared::ApiError;
+use origo_shared::{ApiError, ErrorCode, RoomKey};
+
+use crate::coordinator::{RoomCommand, RoomCommandOutcome, storage};
 use serde::{Deserialize, Serialize};
 
 use crate::platform::{Platform, PlatformExt};
@@ -67,16 +69,24 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
     if body.text.trim().is_empty() || n > MAX_TEXT_CHARS {
         return Err(ApiError::bad_request(format!("text must be 1..={MAX_TEXT_CHARS} characters")));
     }
-    let sent_at_ms = p.now_ms();
-    let id = format!("{sent_at_ms:016}-{}", p.random_hex(6));
-    let msg = StoredMessage {
-        id: id.clone(),
-        from_name: caller.display_name(),
+    // The room's coordinator keeps the history and sends the message to everyone in the room.
+    let command = RoomCommand::PostMessage {
         from: caller.identity().to_owned(),
+        from_name: caller.display_name(),
         text: body.text,
-        sent_at_ms,
     };
-    p.kv_set_json(&format!("chat:{org}:{room}:{id}"), &msg).await.map_err(unavailable)?;
+    let RoomCommandOutcome::Posted { message } =
+        p.coordinator_send(&RoomKey::new(org, room), &command).await.map_err(unavailable)?
+    else {
+        return Err(ApiError::new(ErrorCode::Unavailable, "the room did not take the message; retry"));
+    };
+    let msg = StoredMessage {
+        id: storage::chat_message_id(message.sent_at_ms, message.seq),
+        from: message.from,
+        from_name: message.from_name,
+        text: message.text,
+        sent_at_ms: message.sent_at_ms,
+    };
     Ok(reply::json(StatusCode::CREATED, &msg))
 }
 

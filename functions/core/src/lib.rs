@@ -24,6 +24,7 @@ pub mod rbac;
 pub mod registry;
 pub mod reply;
 pub mod room;
+pub mod store;
 pub mod variables;
 
 pub use platform::{Platform, PlatformError};

@@ -1,6 +1,9 @@
 //! The one seam between function logic and its host.
 
 use bytes::Bytes;
+use origo_shared::RoomKey;
+
+use crate::coordinator::{RoomCommand, RoomCommandOutcome};
 
 /// What went wrong in a host call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,6 +14,8 @@ pub enum PlatformError {
     Http(String),
     #[error("outbound request to a host the function may not reach")]
     HostNotAllowed,
+    #[error("room coordinator: {0}")]
+    Coordinator(String),
 }
 
 /// Services a host gives a function. Methods are `async` without a `Send` bound: Workers
@@ -33,6 +38,11 @@ pub trait Platform {
     fn now_ms(&self) -> u64;
     /// Fills `buf` with cryptographically secure random bytes.
     fn random(&self, buf: &mut [u8]);
+    /// Sends `command` to the coordinator of `room` — the one owner of the room's live state,
+    /// started when the room has none — and returns once it is applied and durable. The
+    /// caller has checked that the command is allowed.
+    async fn coordinator_send(&self, room: &RoomKey, command: &RoomCommand)
+    -> Result<RoomCommandOutcome, PlatformError>;
 }
 
 /// Helpers every handler uses on top of [`Platform`].

@@ -11,7 +11,7 @@ use origo_shared::region::RegionCatalog;
 use origo_shared::{ApiError, ErrorCode};
 use subtle::ConstantTimeEq;
 
-use crate::billing::Usage;
+use crate::store::usage::Usage;
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::bearer;
 use crate::reply::{self, unavailable};

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::guest_org;
 use crate::billing::{Plan, usage_of};
+use crate::coordinator::RoomCommand;
 use origo_shared::usage::month_of;
 use crate::location::{self, OriginSource};
 use crate::platform::{Platform, PlatformExt};
@@ -302,6 +303,9 @@ async fn delete(req: &Request, p: &impl Platform, name: &str) -> Result<Response
     caller.require(Action::RoomDelete(name))?;
     let org = caller.org()?;
     load(p, org, name).await?;
+    // The coordinator ends the room first: everyone in it is told and disconnected.
+    let close = RoomCommand::Close { reason: "the room was deleted".into() };
+    p.coordinator_send(&origo_shared::RoomKey::new(org, name), &close).await.map_err(unavailable)?;
     p.kv_delete(&key(org, name)).await.map_err(unavailable)?;
     p.kv_delete(&format!("room_node:{org}:{name}")).await.map_err(unavailable)?;
     for k in p.kv_keys(&format!("seat:{org}:{name}:")).await.map_err(unavailable)? {

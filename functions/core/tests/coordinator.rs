@@ -49,7 +49,7 @@ fn connect(r: &mut RoomState, conn: ConnId, who: Joiner, now: u64) -> Vec<Effect
 fn join_announces_and_answers_with_the_room() {
     let mut r = room();
     let fx = connect(&mut r, 1, joiner("ada"), 1000);
-    assert!(fx.iter().any(|e| matches!(e, Effect::Webhook { event: "room.started", .. })));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Webhook { event: origo_shared::WebhookEvent::RoomStarted, .. })));
     let joined = sends_to(&fx, 1);
     let Some(ServerMessage::Joined { participants, you, media: m, .. }) = joined.last() else { panic!("{joined:?}") };
     assert!(participants.is_empty());
@@ -226,7 +226,7 @@ fn an_empty_room_finishes_after_its_timeout_and_refuses_joins() {
     assert!(fx.contains(&Effect::SetAlarm(Some(61_000))));
     let fx = r.apply(Event::Alarm, 61_000);
     assert!(fx.contains(&Effect::Finished));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Webhook { event: "room.finished", .. })));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Webhook { event: origo_shared::WebhookEvent::RoomFinished, .. })));
     let fx = connect(&mut r, 2, joiner("bo"), 62_000);
     assert!(matches!(&fx[..], [Effect::Close { code: close::ROOM_CLOSED, .. }]));
 }

@@ -1,16 +1,25 @@
 //! [`Platform`](origo_functions::Platform) for components built with spin-sdk: key-value from
 //! the component's `default` store, variables, outbound HTTP through `wasi:http`, the WASI clock
 //! and random source. Runs under Spin itself and under the `origo` host alike.
+//!
+//! The coordinator stub is an HTTP call to [`COORDINATOR_BASE`]: the `origo` host serves
+//! `http://origo.internal` in-process and hands the command to the room's coordinator (the
+//! component's manifest must allow that host).
 #![cfg(target_arch = "wasm32")]
 
 use bytes::Bytes;
+use origo_functions::coordinator::{RoomCommand, RoomCommandOutcome};
 use origo_functions::{Platform, PlatformError, Request, Response};
+use origo_shared::RoomKey;
 use spin_sdk::key_value::Store;
 
 /// The platform of a spin-sdk component.
 pub struct SpinPlatform;
 
 static PLATFORM: SpinPlatform = SpinPlatform;
+
+/// Where room commands go: `{COORDINATOR_BASE}/{org}/{room}/commands`.
+pub const COORDINATOR_BASE: &str = "http://origo.internal/internal/v1/rooms";
 
 fn store() -> Result<Store, PlatformError> {
     Store::open_default().map_err(|e| PlatformError::Store(e.to_string()))
@@ -52,6 +61,26 @@ impl Platform for SpinPlatform {
 
     fn now_ms(&self) -> u64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+
+    async fn coordinator_send(
+        &self,
+        room: &RoomKey,
+        command: &RoomCommand,
+    ) -> Result<RoomCommandOutcome, PlatformError> {
+        let failed = |e: String| PlatformError::Coordinator(e);
+        let body = serde_json::to_vec(command).map_err(|e| failed(e.to_string()))?;
+        let req = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(format!("{COORDINATOR_BASE}/{}/{}/commands", room.org, room.room))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Bytes::from(body))
+            .map_err(|e| failed(e.to_string()))?;
+        let res = self.http_send(req).await?;
+        if !res.status().is_success() {
+            return Err(failed(format!("answered {}: {}", res.status(), String::from_utf8_lossy(res.body()))));
+        }
+        serde_json::from_slice(res.body()).map_err(|e| failed(format!("bad answer: {e}")))
     }
 
     fn random(&self, buf: &mut [u8]) {

@@ -26,7 +26,15 @@ use origo_shared::signal::{
     ChatMessage, ClientMessage, LeaveReason, MediaAssignment, PROTOCOL_VERSION, ParticipantInfo, PresenceState,
     ServerMessage,
 };
+use origo_shared::WebhookEvent;
 use serde::{Deserialize, Serialize};
+
+mod command;
+mod placement;
+pub mod storage;
+
+pub use command::{RoomCommand, RoomCommandOutcome};
+pub use placement::{NodeView, assignment};
 
 /// A connection, as the host numbers them.
 pub type ConnId = u64;
@@ -131,6 +139,11 @@ pub enum Event {
     Disconnect { conn: ConnId },
     /// A media node went away; `replacement` is the node the room moves to.
     NodeLost { node_id: String, replacement: Option<MediaAssignment> },
+    /// The node registry as it is now: the room moves its participants off a node that is
+    /// stale, draining or gone, to the best node the selector ranks for them.
+    Nodes(std::sync::Arc<NodeView>),
+    /// A command from a function (over the `Platform`'s coordinator stub).
+    Command(RoomCommand),
     /// The alarm the room asked for fired.
     Alarm,
 }
@@ -159,7 +172,7 @@ pub enum Effect {
     /// Wake the room at this time (`None`: no alarm).
     SetAlarm(Option<u64>),
     Webhook {
-        event: &'static str,
+        event: WebhookEvent,
         data: serde_json::Value,
     },
     /// Participant-milliseconds to bill.
@@ -251,6 +264,12 @@ impl RoomState {
                 }
             }
             Event::NodeLost { node_id, replacement } => self.node_lost(&node_id, replacement, &mut fx),
+            Event::Nodes(view) => {
+                if let Some((node_id, replacement)) = placement::lost_node(self, &view, now_ms) {
+                    self.node_lost(&node_id, Some(replacement), &mut fx);
+                }
+            }
+            Event::Command(command) => self.command(command, now_ms, &mut fx),
             Event::Alarm => self.alarm(now_ms, &mut fx),
         }
         self.schedule(now_ms, &mut fx);
@@ -296,7 +315,7 @@ impl RoomState {
                 if self.started_at_ms.is_none() {
                     self.started_at_ms = Some(now);
                     fx.push(Effect::Webhook {
-                        event: "room.started",
+                        event: WebhookEvent::RoomStarted,
                         data: serde_json::json!({ "room": self.room, "org": self.org }),
                     });
                 }
@@ -308,7 +327,7 @@ impl RoomState {
                     });
                 }
                 fx.push(Effect::Webhook {
-                    event: "participant.joined",
+                    event: WebhookEvent::ParticipantJoined,
                     data: serde_json::json!({ "room": self.room, "org": self.org, "participant": info.id, "name": info.name }),
                 });
                 self.members.insert(
@@ -372,24 +391,8 @@ impl RoomState {
                     fx.push(Self::error(conn, "forbidden", "this token may not send messages"));
                     return;
                 }
-                let (from, from_name) = (identity.clone(), m.info.name.clone());
-                let seq = self.next_seq();
-                let message = ChatMessage { seq, from, from_name, text, sent_at_ms: now };
-                self.chat.push_back(message.clone());
-                while self.chat.len() > self.settings.chat_tail {
-                    self.chat.pop_front();
-                }
-                fx.push(Effect::Persist);
-                fx.push(Effect::StoreChat(message.clone()));
-                fx.push(Effect::Broadcast {
-                    msg: ServerMessage::Chat { message: message.clone(), client_id: None },
-                    except: Some(conn),
-                });
-                fx.push(Effect::Send { conn, msg: ServerMessage::Chat { message: message.clone(), client_id } });
-                fx.push(Effect::Webhook {
-                    event: "chat.message",
-                    data: serde_json::json!({ "room": self.room, "org": self.org, "seq": seq, "from": message.from }),
-                });
+                let from_name = m.info.name.clone();
+                self.post_chat(identity, from_name, text, Some((conn, client_id)), now, fx);
             }
             ClientMessage::Presence { state } => {
                 let seq = self.next_seq();
@@ -430,7 +433,7 @@ impl RoomState {
                     except: None,
                 });
                 fx.push(Effect::Webhook {
-                    event: "track.published",
+                    event: WebhookEvent::TrackPublished,
                     data: serde_json::json!({ "room": self.room, "org": self.org, "participant": identity }),
                 });
             }
@@ -449,7 +452,7 @@ impl RoomState {
                     except: None,
                 });
                 fx.push(Effect::Webhook {
-                    event: "track.unpublished",
+                    event: WebhookEvent::TrackUnpublished,
                     data: serde_json::json!({ "room": self.room, "org": self.org, "participant": identity }),
                 });
             }
@@ -492,26 +495,102 @@ impl RoomState {
                     fx.push(Self::error(conn, "forbidden", "only room admins may remove others"));
                     return;
                 }
-                let Some(target_conn) = self.members.get(&participant_id).map(|m| m.conn) else {
+                if !self.kick(&participant_id, reason, now, fx) {
                     fx.push(Self::error(conn, "unknown_participant", "no such participant"));
-                    return;
-                };
-                if let Some(c) = target_conn {
-                    fx.push(Effect::Send {
-                        conn: c,
-                        msg: ServerMessage::Kick { participant_id: participant_id.clone(), reason: reason.clone() },
-                    });
-                }
-                self.leave(&participant_id, LeaveReason::Kicked, now, fx);
-                if let Some(c) = target_conn {
-                    fx.push(Effect::Close {
-                        conn: c,
-                        code: close::KICKED,
-                        reason: reason.unwrap_or_else(|| "removed by an admin".into()),
-                    });
                 }
             }
         }
+    }
+
+    /// Adds a chat message to the room: kept in the tail and the history, sent to everyone
+    /// (the sender's own connection, when it has one, gets it with its `client_id`).
+    fn post_chat(
+        &mut self,
+        from: String,
+        from_name: String,
+        text: String,
+        sender: Option<(ConnId, Option<String>)>,
+        now: u64,
+        fx: &mut Vec<Effect>,
+    ) -> ChatMessage {
+        let seq = self.next_seq();
+        let message = ChatMessage { seq, from, from_name, text, sent_at_ms: now };
+        self.chat.push_back(message.clone());
+        while self.chat.len() > self.settings.chat_tail {
+            self.chat.pop_front();
+        }
+        fx.push(Effect::Persist);
+        fx.push(Effect::StoreChat(message.clone()));
+        fx.push(Effect::Broadcast {
+            msg: ServerMessage::Chat { message: message.clone(), client_id: None },
+            except: sender.as_ref().map(|(conn, _)| *conn),
+        });
+        if let Some((conn, client_id)) = sender {
+            fx.push(Effect::Send { conn, msg: ServerMessage::Chat { message: message.clone(), client_id } });
+        }
+        fx.push(Effect::Webhook {
+            event: WebhookEvent::ChatMessage,
+            data: serde_json::json!({ "room": self.room, "org": self.org, "seq": seq, "from": message.from }),
+        });
+        message
+    }
+
+    /// Removes `participant_id` from the room (told why, then closed); false when no such
+    /// participant is in the room.
+    fn kick(&mut self, participant_id: &str, reason: Option<String>, now: u64, fx: &mut Vec<Effect>) -> bool {
+        let Some(target_conn) = self.members.get(participant_id).map(|m| m.conn) else {
+            return false;
+        };
+        if let Some(c) = target_conn {
+            fx.push(Effect::Send {
+                conn: c,
+                msg: ServerMessage::Kick { participant_id: participant_id.to_owned(), reason: reason.clone() },
+            });
+        }
+        self.leave(participant_id, LeaveReason::Kicked, now, fx);
+        if let Some(c) = target_conn {
+            fx.push(Effect::Close {
+                conn: c,
+                code: close::KICKED,
+                reason: reason.unwrap_or_else(|| "removed by an admin".into()),
+            });
+        }
+        true
+    }
+
+    /// A command from a function; its outcome is in the effects ([`RoomCommandOutcome::of`]).
+    fn command(&mut self, command: RoomCommand, now: u64, fx: &mut Vec<Effect>) {
+        match command {
+            RoomCommand::PostMessage { from, from_name, text } => {
+                self.post_chat(from, from_name, text, None, now, fx);
+            }
+            RoomCommand::Kick { identity, reason } => {
+                self.kick(&identity, reason, now, fx);
+            }
+            RoomCommand::Close { reason } => self.close(&reason, now, fx),
+        }
+    }
+
+    /// Ends the room now (it was deleted): everyone leaves and is disconnected.
+    fn close(&mut self, reason: &str, now: u64, fx: &mut Vec<Effect>) {
+        let members: Vec<(String, Option<ConnId>)> = self.members.iter().map(|(id, m)| (id.clone(), m.conn)).collect();
+        for (id, conn) in members {
+            self.leave(&id, LeaveReason::RoomClosed, now, fx);
+            if let Some(conn) = conn {
+                fx.push(Effect::Close { conn, code: close::ROOM_CLOSED, reason: reason.to_owned() });
+            }
+        }
+        self.finished = true;
+        self.alarm_at_ms = None;
+        fx.push(Effect::SetAlarm(None));
+        if self.started_at_ms.is_some() {
+            fx.push(Effect::Webhook {
+                event: WebhookEvent::RoomFinished,
+                data: serde_json::json!({ "room": self.room, "org": self.org }),
+            });
+        }
+        fx.push(Effect::Finished);
+        fx.push(Effect::Persist);
     }
 
     /// Removes `identity` and tells the others; bills the time since the last sweep.
@@ -531,7 +610,7 @@ impl RoomState {
             });
         }
         fx.push(Effect::Webhook {
-            event: "participant.left",
+            event: WebhookEvent::ParticipantLeft,
             data: serde_json::json!({ "room": self.room, "org": self.org, "participant": identity, "reason": reason }),
         });
         if self.members.is_empty() {
@@ -622,7 +701,7 @@ impl RoomState {
         {
             self.finished = true;
             fx.push(Effect::Webhook {
-                event: "room.finished",
+                event: WebhookEvent::RoomFinished,
                 data: serde_json::json!({ "room": self.room, "org": self.org }),
             });
             fx.push(Effect::Finished);

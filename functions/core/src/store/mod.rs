@@ -4,3 +4,4 @@
 //! records under the same keys.
 
 pub mod keys;
+pub mod usage;

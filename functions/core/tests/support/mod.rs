@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 use futures_executor::block_on;
 use http::{Method, StatusCode};
+use origo_functions::coordinator::{Event, RoomCommand, RoomCommandOutcome, RoomState, Settings, storage};
 use origo_functions::{Platform, PlatformError, Request, Response, auth, billing, chat, notify, room};
+use origo_shared::RoomKey;
 use serde_json::{Value, json};
 
 /// The Ed25519 seed of the test deployment's signing key (`k1`).
@@ -29,6 +31,8 @@ pub struct TestPlatform {
     pub mail: RefCell<Vec<Value>>,
     pub idp: oidc_provider::Provider,
     pub mail_down: Cell<bool>,
+    /// Every command sent to a room's coordinator, in order.
+    pub commands: RefCell<Vec<(RoomKey, RoomCommand)>>,
 }
 
 impl TestPlatform {
@@ -56,6 +60,7 @@ impl TestPlatform {
             mail: RefCell::default(),
             idp: oidc_provider::Provider::new(),
             mail_down: Cell::new(false),
+            commands: RefCell::default(),
         }
     }
 
@@ -118,6 +123,35 @@ impl Platform for TestPlatform {
     }
     fn now_ms(&self) -> u64 {
         self.now_ms.get()
+    }
+    /// A coordinator in memory: the room's state is loaded, the command applied and the
+    /// writes committed the way every coordinator host does it (`coordinator::storage`).
+    async fn coordinator_send(
+        &self,
+        room: &RoomKey,
+        command: &RoomCommand,
+    ) -> Result<RoomCommandOutcome, PlatformError> {
+        self.commands.borrow_mut().push((room.clone(), command.clone()));
+        let now = self.now_ms.get();
+        let stored = self.kv.borrow().get(&storage::snapshot_key(room)).cloned();
+        let mut state = match stored.and_then(|b| storage::decode_snapshot(&b).ok()) {
+            Some(s) if !s.finished => s.rehydrated(now).0,
+            _ => {
+                let record = self.kv.borrow().get(&origo_functions::store::keys::room(&room.org, &room.room)).cloned();
+                RoomState::new(&room.org, &room.room, storage::empty_timeout_ms(record.as_deref()), Settings::default())
+            }
+        };
+        let fx = state.apply(Event::Command(command.clone()), now);
+        let commit = storage::commit(&state, &fx, now, || 7).map_err(|e| PlatformError::Store(e.to_string()))?;
+        let mut kv = self.kv.borrow_mut();
+        let usage = commit.usage.map(|u| u.apply(kv.get(&u.key).map(Vec::as_slice)));
+        for (key, value) in commit.writes.into_iter().chain(usage) {
+            match value {
+                Some(v) => kv.insert(key, v),
+                None => kv.remove(&key),
+            };
+        }
+        Ok(RoomCommandOutcome::of(command, &fx))
     }
     fn random(&self, buf: &mut [u8]) {
         // Distinct, deterministic bytes (a counter spread over the buffer).

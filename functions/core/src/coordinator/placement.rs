@@ -1,0 +1,43 @@
+//! Which media node a room moves to when one it uses is lost: the decision is the room's,
+//! made from the node registry the host hands it.
+
+use origo_shared::node::{NodeDescriptor, NodeKind, NodeRequest, NodeSelector, Origin, SelectorConfig};
+use origo_shared::signal::MediaAssignment;
+
+use super::RoomState;
+
+/// The node registry as the host read it, with the deployment's selector settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub nodes: Vec<NodeDescriptor>,
+    pub selector: SelectorConfig,
+}
+
+/// The media assignment for a registered node (`None` for a node without a control URL).
+pub fn assignment(n: &NodeDescriptor) -> Option<MediaAssignment> {
+    let control = n.addresses.control_url.as_ref()?;
+    Some(MediaAssignment {
+        node_id: n.id.clone(),
+        region: n.region.clone(),
+        session_url: format!("{}/v1/sessions", control.trim_end_matches('/')),
+    })
+}
+
+/// A node the room's participants use that is stale, draining or gone from the registry,
+/// and the node to move them to: the best the selector ranks for the lost node's region.
+/// `None` when every node in use is healthy, or when there is nowhere to go.
+pub(super) fn lost_node(state: &RoomState, view: &NodeView, now_ms: u64) -> Option<(String, MediaAssignment)> {
+    let selector = NodeSelector::new(Default::default(), view.selector.clone());
+    let mut used: Vec<&str> = state.members.values().filter_map(|m| m.info.node_id.as_deref()).collect();
+    used.sort_unstable();
+    used.dedup();
+    let lost = used.into_iter().find(|id| match view.nodes.iter().find(|n| n.id == *id) {
+        Some(n) => n.draining || n.is_stale(now_ms, selector.config.stale_after_ms),
+        None => true,
+    })?;
+    let region = view.nodes.iter().find(|n| n.id == lost).map(|n| n.region.clone());
+    let origin = region.map(|id| Origin::Region { id }).unwrap_or(Origin::Unknown);
+    let req = NodeRequest { kind: NodeKind::Media, origin, room_node: None };
+    let replacement = selector.rank(&view.nodes, &req, now_ms).into_iter().find_map(assignment)?;
+    Some((lost.to_owned(), replacement))
+}

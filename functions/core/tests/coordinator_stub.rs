@@ -1,0 +1,52 @@
+//! Functions reach a room's coordinator through `Platform::coordinator_send`: a message
+//! posted over HTTP and a deleted room go through the room's one owner, which stores them
+//! with the same storage decisions every coordinator host uses.
+
+mod support;
+
+use http::{Method, StatusCode};
+use origo_functions::coordinator::{RoomCommand, storage};
+use origo_shared::RoomKey;
+use serde_json::json;
+use support::*;
+
+#[test]
+fn a_message_posted_over_http_goes_through_the_room_coordinator() {
+    let p = TestPlatform::new();
+    let (t, org, _) = owner(&p, "ada@acme.test");
+    ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "standup"}))), StatusCode::CREATED);
+    let posted = ok_json(
+        call(&p, Method::POST, "/v1/rooms/standup/messages", Some(&t), Some(json!({"text": "hello room"}))),
+        StatusCode::CREATED,
+    );
+    let commands = p.commands.borrow().clone();
+    let key = RoomKey::new(org.clone(), "standup");
+    assert!(
+        matches!(&commands[..], [(k, RoomCommand::PostMessage { text, .. })] if *k == key && text == "hello room"),
+        "{commands:?}"
+    );
+    // The coordinator numbered it and kept it in its state and in the history.
+    assert!(posted["id"].as_str().unwrap().ends_with("-0000000001"), "{posted}");
+    let snapshot = p.kv.borrow().get(&storage::snapshot_key(&key)).cloned().unwrap();
+    let state = storage::decode_snapshot(&snapshot).unwrap();
+    assert_eq!(state.chat.back().map(|m| m.text.as_str()), Some("hello room"));
+    let history = ok_json(call(&p, Method::GET, "/v1/rooms/standup/messages", Some(&t), None), StatusCode::OK);
+    assert_eq!(history["messages"][0], posted);
+    // And a partner subscribed to chat.message gets it from the outbox.
+    assert!(p.kv.borrow().keys().any(|k| k.starts_with(&format!("webhook_outbox:{org}:"))));
+}
+
+#[test]
+fn deleting_a_room_closes_it_at_its_coordinator() {
+    let p = TestPlatform::new();
+    let (t, org, _) = owner(&p, "ada@acme.test");
+    ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "standup"}))), StatusCode::CREATED);
+    call(&p, Method::POST, "/v1/rooms/standup/messages", Some(&t), Some(json!({"text": "bye"})));
+    let key = RoomKey::new(org, "standup");
+    assert!(p.kv.borrow().contains_key(&storage::snapshot_key(&key)));
+    assert_eq!(call(&p, Method::DELETE, "/v1/rooms/standup", Some(&t), None).status(), StatusCode::NO_CONTENT);
+    let last = p.commands.borrow().last().cloned();
+    assert!(matches!(last, Some((k, RoomCommand::Close { .. })) if k == key));
+    // The finished room's state is gone with it.
+    assert!(!p.kv.borrow().contains_key(&storage::snapshot_key(&key)));
+}
