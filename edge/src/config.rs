@@ -32,11 +32,30 @@ impl Command {
         }
     }
 
-    /// The mode name reported by `/health`.
-    pub fn mode(&self) -> &'static str {
+    /// How the server runs.
+    pub fn mode(&self) -> Mode {
         match self {
-            Command::Dev(_) => "dev",
-            Command::Edge(_) => "edge",
+            Command::Dev(_) => Mode::Dev,
+            Command::Edge(_) => Mode::Edge,
+        }
+    }
+}
+
+/// How `origo` runs: the whole platform on one machine, or the edge tier only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Builds stale components, fills development secrets, runs TURN and a media node in-process.
+    Dev,
+    /// Serves prebuilt components with the configuration it is given.
+    Edge,
+}
+
+impl Mode {
+    /// The name `/health` reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Dev => "dev",
+            Mode::Edge => "edge",
         }
     }
 }

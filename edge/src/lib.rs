@@ -7,12 +7,12 @@
 pub mod component_build;
 pub mod component_cache;
 pub mod config;
+pub mod dev_nodes;
 pub mod function_host;
 pub mod host_state;
 pub mod http_error;
 pub mod kv;
 pub mod manifest;
-pub mod media_node;
 pub mod metrics;
 pub mod outbound;
 pub mod request_id;
@@ -23,9 +23,8 @@ pub mod room_socket;
 pub mod routes;
 pub mod server;
 pub mod spin_interfaces;
-pub mod turn_node;
 pub mod variables;
 pub mod web;
 
-pub use config::{Cli, Command, ServeOptions};
+pub use config::{Cli, Command, Mode, ServeOptions};
 pub use server::Server;

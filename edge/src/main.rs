@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
 
     let server = Server::bind(cli.command.mode(), &opts).await?;
     let addr = server.local_addr()?;
-    tracing::info!(mode = cli.command.mode(), %addr, data_dir = %opts.data_dir.display(), "origo started");
+    tracing::info!(mode = cli.command.mode().as_str(), %addr, data_dir = %opts.data_dir.display(), "origo started");
     // The one line on stdout: scripts and tests wait for it.
     println!("origo listening on http://{addr}");
 

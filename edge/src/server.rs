@@ -16,7 +16,7 @@ use origo_shared::ApiError;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::config::ServeOptions;
+use crate::config::{Mode, ServeOptions};
 use crate::function_host::{FunctionHost, error_response};
 use crate::http_error::HttpError;
 use crate::kv::KvBackend;
@@ -27,8 +27,8 @@ use crate::routes::RouteTable;
 
 /// What the handlers share.
 struct AppState {
-    mode: &'static str,
-    turn: Option<crate::turn_node::TurnNode>,
+    mode: Mode,
+    turn: Option<crate::dev_nodes::turn::TurnNode>,
     media: Option<origo_media_node::node::Running>,
     started: Instant,
     data_dir: PathBuf,
@@ -46,33 +46,33 @@ pub struct Server {
 
 impl Server {
     /// Prepares the data directory, storage and the function components, then binds.
-    pub async fn bind(mode: &'static str, opts: &ServeOptions) -> anyhow::Result<Self> {
+    pub async fn bind(mode: Mode, opts: &ServeOptions) -> anyhow::Result<Self> {
         let data_dir = opts.data_dir.clone();
         tokio::fs::create_dir_all(&data_dir)
             .await
             .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", data_dir.display()))?;
 
         let manifest = Manifest::load(&opts.manifest)?;
-        if mode == "dev" && !opts.no_build {
+        if mode == Mode::Dev && !opts.no_build {
             let m = manifest.clone();
             tokio::task::spawn_blocking(move || crate::component_build::build_stale(&m)).await??;
         }
         let mut variables = crate::variables::provided(&opts.vars);
-        if mode == "dev" {
+        if mode == Mode::Dev {
             crate::variables::fill_dev_secrets(&manifest, &data_dir, &mut variables)?;
         }
         let provided = variables.clone();
         let mut variables = manifest.resolve_variables(&variables)?;
         let turn = match (mode, variables.get("turn_secret"), opts.turn_listen.as_str()) {
-            ("dev", Some(secret), listen) if listen != "off" => {
+            (Mode::Dev, Some(secret), listen) if listen != "off" => {
                 let addr: SocketAddr = listen.parse().with_context(|| format!("--turn-listen {listen:?}"))?;
-                let node = crate::turn_node::start(addr, secret, &data_dir)?;
+                let node = crate::dev_nodes::turn::start(addr, secret, &data_dir)?;
                 tracing::info!(udp = ?node.listening.udp, "in-process TURN server ready");
                 Some(node)
             }
             _ => None,
         };
-        if mode == "dev" {
+        if mode == Mode::Dev {
             crate::variables::dev_defaults(&manifest, &provided, &mut variables, turn.as_ref().map(|t| &t.listening));
         }
 
@@ -101,7 +101,7 @@ impl Server {
 
         let listener = TcpListener::bind(opts.listen)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.listen))?;
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; choose another address with --listen ADDR (ORIGO_LISTEN)", opts.listen))?;
         let advertise = opts.advertise_url.clone().unwrap_or(format!("http://{}", listener.local_addr()?));
         let lease = kv.redis_connection().map(|c| crate::room_lease::Lease::new(c, advertise));
         let selector_config = origo_shared::node::SelectorConfig {
@@ -111,12 +111,14 @@ impl Server {
             crate::room_actor::Coordinators::start(kv.clone(), opts.room_settings(), selector_config, lease).await;
         let media = match (mode, opts.media_listen.as_str()) {
             // Only for applications that issue tokens (the media node verifies them).
-            ("dev", listen)
+            (Mode::Dev, listen)
                 if listen != "off" && variables.get("token_signing_keys").is_some_and(|k| !k.is_empty()) =>
             {
                 let addr: SocketAddr = listen.parse().with_context(|| format!("--media-listen {listen:?}"))?;
                 let edge = format!("http://{}", listener.local_addr()?);
-                let node = crate::media_node::start(addr, &variables, edge, &data_dir).await?;
+                let node = crate::dev_nodes::media::start(addr, &variables, edge, &data_dir)
+                    .await
+                    .with_context(|| format!("the in-process media node cannot start on {addr}: move it with --media-listen ADDR (ORIGO_DEV_MEDIA_LISTEN), or --media-listen off"))?;
                 tracing::info!(control = %node.control, udp = %node.udp, "in-process media node ready");
                 Some(node)
             }
@@ -194,13 +196,13 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         Json(json!({
             "status": if ok { "ok" } else { "degraded" },
             "service": "origo",
-            "mode": state.mode,
+            "mode": state.mode.as_str(),
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": state.started.elapsed().as_secs(),
             "checks": { "data_dir": data_dir_ok, "kv": kv_ok, "kv_backend": state.functions.kv().kind() },
             "components": components,
             "turn": state.turn.as_ref().map(|t| json!({ "udp": t.listening.udp, "tcp": t.listening.tcp })),
-            "media": state.media.as_ref().map(|m| json!({ "node_id": crate::media_node::DEV_NODE_ID, "control_url": m.control_url, "udp": m.udp })),
+            "media": state.media.as_ref().map(|m| json!({ "node_id": crate::dev_nodes::media::DEV_NODE_ID, "control_url": m.control_url, "udp": m.udp })),
         })),
     )
 }

@@ -1,4 +1,4 @@
-//! `origo dev` runs a media node in-process: the SFU on a loopback UDP port, its control API on
+//! The in-process media node of `origo dev`: the SFU on a loopback UDP port, its control API on
 //! a loopback HTTP port, verifying participant tokens with the application's own signing keys
 //! and heart-beating to this edge with the node secret — so `join` works on one machine.
 

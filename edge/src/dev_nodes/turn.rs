@@ -1,12 +1,12 @@
-//! `origo dev` runs a TURN server in-process (on its own thread), with the application's
-//! `turn_secret`, so relay-only calls work on one machine with nothing else installed.
+//! The in-process TURN server of `origo dev` (on its own thread), with the application's
+//! `turn_secret`, so relay-only calls work on one machine with nothing else installed. Its
+//! options are built here, typed: nothing of the edge process's environment reaches it.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
 use origo_turn::config::Options;
 use origo_turn::node::Listening;
 use tokio::sync::oneshot;
@@ -20,20 +20,28 @@ pub struct TurnNode {
 /// Starts a TURN node on `listen` with `secret`, keeping its state under `data_dir/turn`.
 /// Loopback peers are allowed: in `origo dev` the browsers and the media node are all local.
 pub fn start(listen: SocketAddr, secret: &str, data_dir: &Path) -> anyhow::Result<TurnNode> {
-    let dir = data_dir.join("turn");
-    let args = [
-        "origo-turn".to_owned(),
-        "--listen".into(),
-        listen.to_string(),
-        "--auth-secret".into(),
-        secret.to_owned(),
-        "--allow-loopback-peers".into(),
-        "--metrics-listen".into(),
-        "127.0.0.1:0".into(),
-        "--data-dir".into(),
-        dir.to_string_lossy().into_owned(),
-    ];
-    let opts = Options::try_parse_from(args).context("in-process TURN options")?;
+    let opts = Options {
+        listen: vec![listen],
+        tls_listen: Vec::new(),
+        relay_ip: None,
+        external_ip: None,
+        min_port: 49152,
+        max_port: 65535,
+        realm: "origo".into(),
+        auth_secret: vec![secret.to_owned()],
+        cert: None,
+        pkey: None,
+        user_quota: 32,
+        total_quota: 10_000,
+        max_bps: 0,
+        allow_loopback_peers: true,
+        metrics_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.join("turn"),
+        registry: None,
+        node_token: None,
+        node_id: "dev-turn-1".into(),
+        region: "eu-west".into(),
+    };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let failed = ready_tx.clone();
@@ -51,7 +59,10 @@ pub fn start(listen: SocketAddr, secret: &str, data_dir: &Path) -> anyhow::Resul
             let _ = failed.send(Err(e));
         }
     })?;
-    let listening =
-        ready_rx.recv_timeout(Duration::from_secs(10)).context("the in-process TURN server did not start")??;
+    let moved = || format!("the in-process TURN server cannot listen on {listen}: move it with --turn-listen ADDR (ORIGO_DEV_TURN_LISTEN), or --turn-listen off");
+    let listening = ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .context("the in-process TURN server did not start")?
+        .with_context(moved)?;
     Ok(TurnNode { listening, _stop: stop_tx })
 }
