@@ -1,8 +1,8 @@
 //! Partner API keys (`/v1/api-keys`) and participant tokens minted with them (`/v1/tokens`).
 //!
-//! A key is `osk_<id>_<secret>`: shown once at creation; stored as `apikey:{id}` with the
-//! SHA-256 of the secret (a 256-bit random secret needs no slow hash), indexed per
-//! organisation as `org_apikey:{org}:{id}`. Owners and admins create keys with a role no
+//! A key is `osk_<id>_<secret>` ([`api_key_credential`](crate::api_key_credential)): shown
+//! once at creation; stored with the SHA-256 of the secret (a 256-bit random secret needs no
+//! slow hash), indexed per organisation ([`store::api_key`](crate::store::api_key)). Owners and admins create keys with a role no
 //! stronger than their own (`admin` or `member`); revoking deletes the key at once.
 //!
 //! `POST /v1/tokens` (API key, or an account with `admin`): a participant token for the key's
@@ -13,33 +13,22 @@ use origo_shared::token::{Claims, Grants};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::MAX_NAME_CHARS;
-use crate::platform::{Platform, PlatformExt};
-use crate::principal::{Principal, secret_digest};
-use crate::rbac::{Action, Role};
-use crate::reply::{self, unavailable};
-use crate::room::valid_room_name;
 use origo_shared::token::AUDIENCE;
+
+use crate::api_key_credential;
+use crate::names::{MAX_NAME_CHARS, valid_room_name};
+use crate::platform::{Platform, PlatformExt};
+use crate::principal::Principal;
+use crate::rbac::{Action, Role};
+use crate::reply;
+use crate::secret_digest::secret_digest;
+use crate::store::api_key::{self as stored, StoredApiKey};
 use crate::variables::token_config;
 use crate::{Request, Response};
-
-/// Every API key starts with this.
-pub const PREFIX: &str = "osk_";
 /// Most live keys per organisation.
 pub const MAX_KEYS_PER_ORG: usize = 50;
 /// Longest participant token a partner may mint (24 h).
 pub const MAX_TOKEN_TTL_SECS: u64 = 24 * 3600;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredApiKey {
-    pub id: String,
-    pub org: String,
-    pub name: String,
-    pub role: Role,
-    pub secret_sha256: String,
-    pub created_at_ms: u64,
-    pub created_by: String,
-}
 
 /// An API key as listed (never with its secret).
 #[derive(Debug, Serialize)]
@@ -111,35 +100,15 @@ pub struct MintedToken {
     pub expires_in: u64,
 }
 
-pub fn key(id: &str) -> String {
-    format!("apikey:{id}")
-}
-
-fn index_key(org: &str, id: &str) -> String {
-    format!("org_apikey:{org}:{id}")
-}
-
-fn valid_id(id: &str) -> bool {
-    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
-/// Splits `osk_<id>_<secret>` into id and secret.
-pub fn split(raw: &str) -> Option<(&str, &str)> {
-    let rest = raw.strip_prefix(PREFIX)?;
-    let (id, secret) = rest.split_once('_')?;
-    (valid_id(id) && (32..=128).contains(&secret.len())).then_some((id, secret))
-}
-
-impl StoredApiKey {
-    fn view(&self, secret: Option<String>) -> ApiKeyView {
-        ApiKeyView {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            role: self.role,
-            created_at_ms: self.created_at_ms,
-            created_by: self.created_by.clone(),
-            secret,
-        }
+/// What a listing shows of `k`, with the full key only when it was just created.
+fn view(k: &StoredApiKey, secret: Option<String>) -> ApiKeyView {
+    ApiKeyView {
+        id: k.id.clone(),
+        name: k.name.clone(),
+        role: k.role,
+        created_at_ms: k.created_at_ms,
+        created_by: k.created_by.clone(),
+        secret,
     }
 }
 
@@ -163,19 +132,6 @@ async fn manager(req: &Request, p: &impl Platform) -> Result<Principal, ApiError
     Ok(caller)
 }
 
-async fn org_keys(p: &impl Platform, org: &str) -> Result<Vec<StoredApiKey>, ApiError> {
-    let prefix = format!("org_apikey:{org}:");
-    let mut ids = p.kv_keys(&prefix).await.map_err(unavailable)?;
-    ids.sort();
-    let mut out = Vec::new();
-    for k in ids {
-        if let Some(stored) = p.kv_get_json::<StoredApiKey>(&key(&k[prefix.len()..])).await.map_err(unavailable)? {
-            out.push(stored);
-        }
-    }
-    Ok(out)
-}
-
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", summary = "Create a partner API key; the secret is in this response only", request_body = CreateApiKey, security(("bearer" = [])), responses((status = 201, body = ApiKeyView), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
@@ -192,7 +148,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     if !caller.role().is_some_and(|r| r.at_least(role)) {
         return Err(ApiError::forbidden("an API key cannot be stronger than its creator"));
     }
-    if org_keys(p, &org).await?.len() >= MAX_KEYS_PER_ORG {
+    if stored::of_org(p, &org).await?.len() >= MAX_KEYS_PER_ORG {
         return Err(ApiError::new(
             ErrorCode::LimitExceeded,
             format!("at most {MAX_KEYS_PER_ORG} API keys per organisation"),
@@ -205,7 +161,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         p.random(&mut raw);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     };
-    let stored = StoredApiKey {
+    let key = StoredApiKey {
         id: id.clone(),
         org: org.clone(),
         name: name.to_owned(),
@@ -214,15 +170,14 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         created_at_ms: p.now_ms(),
         created_by: caller.identity().to_owned(),
     };
-    p.kv_set_json(&key(&id), &stored).await.map_err(unavailable)?;
-    p.kv_set(&index_key(&org, &id), b"1").await.map_err(unavailable)?;
-    Ok(reply::json(StatusCode::CREATED, &stored.view(Some(format!("{PREFIX}{id}_{secret}")))))
+    stored::insert(p, &key).await?;
+    Ok(reply::json(StatusCode::CREATED, &view(&key, Some(api_key_credential::compose(&id, &secret)))))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", summary = "The organisation's API keys (never their secrets)", security(("bearer" = [])), responses((status = 200, description = "`{api_keys: [ApiKeyView]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
-    let keys: Vec<ApiKeyView> = org_keys(p, caller.org()?).await?.iter().map(|k| k.view(None)).collect();
+    let keys: Vec<ApiKeyView> = stored::of_org(p, caller.org()?).await?.iter().map(|k| view(k, None)).collect();
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "api_keys": keys })))
 }
 
@@ -230,12 +185,9 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
 async fn revoke(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?;
-    let stored: Option<StoredApiKey> =
-        if valid_id(id) { p.kv_get_json(&key(id)).await.map_err(unavailable)? } else { None };
-    match stored {
+    match stored::get(p, id).await? {
         Some(k) if k.org == org => {
-            p.kv_delete(&key(id)).await.map_err(unavailable)?;
-            p.kv_delete(&index_key(org, id)).await.map_err(unavailable)?;
+            stored::delete(p, org, id).await?;
             Ok(reply::no_content())
         }
         _ => Err(ApiError::not_found(format!("no API key {id}"))),

@@ -2,7 +2,7 @@
 //! tokens, and the public signing keys.
 //!
 //! Guest sign-in (`POST /v1/auth/guest {name, room?}`) gives a participant token in the
-//! deployment's public organisation (`guest_org`, default `public`) with the participant
+//! deployment's public organisation (variable `guest_org`, default `public`) with the participant
 //! grants for `room`, or for every room of that organisation when none is named. Set
 //! `guest_signin = "off"` to turn it off.
 
@@ -11,20 +11,13 @@ use origo_shared::ApiError;
 use origo_shared::token::{ANY_ROOM, Claims, Grants};
 use serde::{Deserialize, Serialize};
 
+use origo_shared::token::AUDIENCE;
+
+use crate::names::{MAX_NAME_CHARS, valid_room_name};
 use crate::platform::{Platform, PlatformExt};
 use crate::reply::{self, respond};
-use crate::room::valid_room_name;
-use origo_shared::token::AUDIENCE;
-use crate::variables::{token_config, var};
+use crate::variables::{guest_org, token_config, var};
 use crate::{Request, Response, account, api_key, oidc, org};
-
-/// Longest display name, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
-
-/// The organisation guests act in.
-pub fn guest_org(p: &impl Platform) -> String {
-    var(p, "guest_org").unwrap_or_else(|| "public".into())
-}
 
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,59 +1,19 @@
-//! Billing: the plan in force and the usage recorded against it.
-//!
-//! Variables: `plan_name` (default `free`), `plan_max_participants` (per room, default 100),
-//! `plan_max_rooms` (default 10), `plan_participant_minutes` (per month, default 10000).
-//! Usage totals are kept per organisation in key-value under `usage:{org}:{YYYY-MM}` by whoever
+//! Billing: the plan in force ([`Plan`], from the deployment's variables) and the usage
+//! recorded against it. Usage totals are kept per organisation in key-value under `usage:{org}:{YYYY-MM}` by whoever
 //! records them: the room coordinators (`…:room:{room}`, presence) and the node registry for
 //! media nodes' reports (`…:media:{node}:{room}`, media connected). Owners and admins read them.
 
 use http::{Method, StatusCode};
 use origo_shared::ApiError;
 use origo_shared::usage::month_of;
-use serde::{Deserialize, Serialize};
 
-use crate::platform::{Platform, PlatformExt};
+use crate::plan::Plan;
+use crate::platform::Platform;
 use crate::principal::Principal;
 use crate::rbac::Action;
-use crate::reply::{self, respond, unavailable};
-use crate::store::keys;
-use crate::store::usage::Usage;
+use crate::reply::{self, respond};
+use crate::store::usage_total::usage_of;
 use crate::{Request, Response};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Plan {
-    pub name: String,
-    pub max_participants_per_room: u32,
-    pub max_rooms: u32,
-    pub participant_minutes_per_month: u64,
-}
-
-impl Plan {
-    pub fn from_platform(p: &impl Platform) -> Plan {
-        use crate::variables::num_var as num;
-        Plan {
-            name: p.variable("plan_name").unwrap_or_else(|| "free".into()),
-            max_participants_per_room: num(p, "plan_max_participants", 100),
-            max_rooms: num(p, "plan_max_rooms", 10),
-            participant_minutes_per_month: num(p, "plan_participant_minutes", 10_000),
-        }
-    }
-}
-
-/// The organisation's usage in `month`: the sum of the records under `usage:{org}:{month}`
-/// (one per room, each written only by that room's coordinator).
-pub async fn usage_of(p: &impl Platform, org: &str, month: &str) -> Result<Usage, ApiError> {
-    let mut total = Usage::default();
-    let exact = keys::usage_prefix(org, month);
-    for k in p.kv_keys(&exact).await.map_err(unavailable)? {
-        if (k == exact || k.starts_with(&format!("{exact}:")))
-            && let Some(u) = p.kv_get_json::<Usage>(&k).await.map_err(unavailable)?
-        {
-            total.add(&u);
-        }
-    }
-    Ok(total)
-}
 
 /// Serves `/v1/billing/*`.
 pub async fn handle(req: Request, p: &impl Platform) -> Response {

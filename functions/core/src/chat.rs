@@ -1,35 +1,27 @@
 //! Chat history: `GET/POST /v1/rooms/{room}/messages`.
 //!
-//! Messages are stored under `chat:{org}:{room}:{sent_at_ms:016}-{random}`: unique keys that sort by
-//! time, so concurrent posts never overwrite each other. The key after the prefix is the
-//! paging cursor.
+//! A post goes through the room's coordinator, which keeps the history
+//! ([`store::chat`](crate::store::chat): keys that sort by time, so concurrent posts never
+//! overwrite each other) and relays the message to everyone in the room. A message's id is the
+//! history's paging cursor.
 
 use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode, RoomKey};
+use serde::Deserialize;
 
-use crate::coordinator::{RoomCommand, RoomCommandOutcome, storage};
-use serde::{Deserialize, Serialize};
-
-use crate::platform::{Platform, PlatformExt};
+use crate::coordinator::{RoomCommand, RoomCommandOutcome};
+use crate::names::valid_room_name;
+use crate::platform::Platform;
 use crate::principal::Principal;
 use crate::rbac::Action;
 use crate::reply::{self, respond, unavailable};
-use crate::room::{self, valid_room_name};
+use crate::store::chat::{StoredMessage, message_id};
+use crate::store::{keys, record, room};
 use crate::{Request, Response};
 
 pub const MAX_TEXT_CHARS: usize = origo_shared::signal::MAX_CHAT_CHARS;
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 200;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct StoredMessage {
-    pub id: String,
-    pub from: String,
-    pub from_name: String,
-    pub text: String,
-    pub sent_at_ms: u64,
-}
 
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -81,7 +73,7 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
         return Err(ApiError::new(ErrorCode::Unavailable, "the room did not take the message; retry"));
     };
     let msg = StoredMessage {
-        id: storage::chat_message_id(message.sent_at_ms, message.seq),
+        id: message_id(message.sent_at_ms, message.seq),
         from: message.from,
         from_name: message.from_name,
         text: message.text,
@@ -105,12 +97,10 @@ async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Respons
             .ok_or_else(|| ApiError::bad_request(format!("limit must be 1..={MAX_PAGE}")))?,
     };
     let after = reply::query_param(req, "after").unwrap_or("");
-    let prefix = format!("chat:{org}:{room}:");
-    let mut keys = p.kv_keys(&prefix).await.map_err(unavailable)?;
-    keys.sort();
+    let prefix = keys::chat_prefix(org, room);
     let mut messages = Vec::new();
-    for k in keys.iter().filter(|k| k[prefix.len()..] > *after).take(limit) {
-        if let Some(m) = p.kv_get_json::<StoredMessage>(k).await.map_err(unavailable)? {
+    for k in record::keys(p, &prefix).await?.iter().filter(|k| k[prefix.len()..] > *after).take(limit) {
+        if let Some(m) = record::get::<StoredMessage>(p, k).await? {
             messages.push(m);
         }
     }

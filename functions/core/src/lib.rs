@@ -6,24 +6,31 @@
 
 pub mod account;
 pub mod api_key;
+pub mod api_key_credential;
 pub mod auth;
 pub mod billing;
 pub mod chat;
 pub mod coordinator;
 pub mod email;
+pub mod email_address;
 pub mod location;
+pub mod names;
 pub mod notify;
 pub mod oidc;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod org;
 pub mod password;
+pub mod percent_encoding;
+pub mod plan;
 pub mod platform;
 pub mod principal;
 pub mod rbac;
 pub mod registry;
 pub mod reply;
 pub mod room;
+pub mod secret_digest;
+pub mod session;
 pub mod store;
 pub mod variables;
 

@@ -1,6 +1,6 @@
 //! Partner webhooks: register endpoints, list and remove them, and send a signed test event.
 //!
-//! Stored under `webhook:{org}:{id}`; owners and admins manage them. The signing secret (`whsec_…`) is returned once, at creation;
+//! Stored as [`store::webhook`](crate::store::webhook) records; owners and admins manage them. The signing secret (`whsec_…`) is returned once, at creation;
 //! listings never include it. Deliveries are signed per the Standard Webhooks scheme and go
 //! out through the host's outbound HTTP, which only reaches the hosts the deployment allows.
 
@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::platform::{Platform, PlatformError, PlatformExt};
 use crate::principal::Principal;
 use crate::rbac::Action;
-use crate::reply::{self, respond, unavailable};
+use crate::reply::{self, respond};
+use crate::store::webhook::{self as stored, StoredWebhook};
 use crate::{Request, Response};
 
 /// The events a webhook may subscribe to.
@@ -27,16 +28,6 @@ pub const EVENTS: &[&str] = &[
     "chat.message",
 ];
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredWebhook {
-    id: String,
-    url: String,
-    events: Vec<String>,
-    created_at_ms: u64,
-    owner: String,
-    secret: String,
-}
-
 #[derive(Serialize)]
 struct PublicWebhook<'a> {
     id: &'a str,
@@ -47,15 +38,14 @@ struct PublicWebhook<'a> {
     secret: Option<&'a str>,
 }
 
-impl StoredWebhook {
-    fn public(&self, with_secret: bool) -> PublicWebhook<'_> {
-        PublicWebhook {
-            id: &self.id,
-            url: &self.url,
-            events: &self.events,
-            created_at_ms: self.created_at_ms,
-            secret: with_secret.then_some(self.secret.as_str()),
-        }
+/// What clients see of `hook`, with its secret only when it was just created.
+fn public(hook: &StoredWebhook, with_secret: bool) -> PublicWebhook<'_> {
+    PublicWebhook {
+        id: &hook.id,
+        url: &hook.url,
+        events: &hook.events,
+        created_at_ms: hook.created_at_ms,
+        secret: with_secret.then_some(hook.secret.as_str()),
     }
 }
 
@@ -120,8 +110,8 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         owner: caller.identity().to_owned(),
         secret: secret.expose(),
     };
-    p.kv_set_json(&format!("webhook:{org}:{}", hook.id), &hook).await.map_err(unavailable)?;
-    Ok(reply::json(StatusCode::CREATED, &hook.public(true)))
+    stored::put(p, org, &hook).await?;
+    Ok(reply::json(StatusCode::CREATED, &public(&hook, true)))
 }
 
 async fn manager(req: &Request, p: &impl Platform) -> Result<Principal, ApiError> {
@@ -131,28 +121,15 @@ async fn manager(req: &Request, p: &impl Platform) -> Result<Principal, ApiError
 }
 
 async fn load(p: &impl Platform, org: &str, id: &str) -> Result<StoredWebhook, ApiError> {
-    let valid = id.starts_with("wh_") && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    let found = if valid {
-        p.kv_get_json::<StoredWebhook>(&format!("webhook:{org}:{id}")).await.map_err(unavailable)?
-    } else {
-        None
-    };
-    found.ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
+    stored::get(p, org, id).await?.ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", summary = "The organisation's endpoints", security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "`{webhooks: [...]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
-    let mut keys = p.kv_keys(&format!("webhook:{}:", caller.org()?)).await.map_err(unavailable)?;
-    keys.sort();
-    let mut hooks = Vec::new();
-    for k in keys {
-        if let Some(h) = p.kv_get_json::<StoredWebhook>(&k).await.map_err(unavailable)? {
-            hooks.push(h);
-        }
-    }
-    let public: Vec<PublicWebhook<'_>> = hooks.iter().map(|h| h.public(false)).collect();
-    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "webhooks": public })))
+    let hooks = stored::of_org(p, caller.org()?).await?;
+    let listed: Vec<PublicWebhook<'_>> = hooks.iter().map(|h| public(h, false)).collect();
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "webhooks": listed })))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", summary = "Remove an endpoint", params(("id" = String, Path)), security(("bearer" = []), ("api_key" = [])), responses((status = 204, description = "Removed"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
@@ -160,7 +137,7 @@ async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
     let caller = manager(req, p).await?;
     let org = caller.org()?;
     let hook = load(p, org, id).await?;
-    p.kv_delete(&format!("webhook:{org}:{}", hook.id)).await.map_err(unavailable)?;
+    stored::delete(p, org, &hook.id).await?;
     Ok(reply::no_content())
 }
 

@@ -2,7 +2,8 @@
 //! and `nonce` checked (OIDC Core §3.1, RFC 7636).
 //!
 //! * `GET /v1/auth/oidc/start` → `302` to the provider (the URL is also in the JSON body).
-//!   State, nonce and the PKCE verifier are kept under `oidc_state:{state}` for 10 minutes.
+//!   State, nonce and the PKCE verifier are kept for 10 minutes
+//!   ([`store::oidc`](crate::store::oidc)).
 //! * `GET /v1/auth/oidc/callback?code&state` → the state is consumed (single use), the code is
 //!   exchanged with the verifier, the ID token is verified against the provider's JWKS
 //!   (signature, issuer, audience, expiry, nonce), and the account linked to `(iss, sub)` —
@@ -20,26 +21,22 @@ use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use origo_shared::token::{self, Expectations, Jwks, KeySet, TokenKey};
 use origo_shared::{ApiError, ErrorCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::account::{self, Account};
+use crate::email_address;
+use crate::names::MAX_NAME_CHARS;
+use crate::percent_encoding::{decode, encode};
 use crate::platform::{Platform, PlatformExt};
-use crate::principal::secret_digest;
-use crate::reply::{self, unavailable};
+use crate::reply;
+use crate::session;
+use crate::store::account::{self as accounts, Account};
+use crate::store::oidc::{self as stored, PendingSignIn};
 use crate::variables::var;
 use crate::{Request, Response};
 
 /// How long a sign-in may take between start and callback.
 pub const STATE_TTL_MS: u64 = 10 * 60 * 1000;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PendingSignIn {
-    nonce: String,
-    verifier: String,
-    redirect_uri: String,
-    expires_at_ms: u64,
-}
 
 #[derive(Debug, Deserialize)]
 struct Discovery {
@@ -67,44 +64,6 @@ fn provider(p: &impl Platform) -> Result<Provider, ApiError> {
         client_id: var(p, "oidc_client_id").ok_or_else(missing)?,
         client_secret: var(p, "oidc_client_secret"),
     })
-}
-
-/// Percent-encodes a query or form value (RFC 3986 unreserved characters stay).
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Decodes a percent-encoded query value (`+` is a space), or `None` when malformed.
-pub fn decode(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn bad_gateway(msg: impl Into<String>) -> ApiError {
@@ -162,7 +121,7 @@ async fn start(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         redirect_uri: redirect_uri.clone(),
         expires_at_ms: p.now_ms() + STATE_TTL_MS,
     };
-    p.kv_set_json(&format!("oidc_state:{}", secret_digest(&state)), &pending).await.map_err(unavailable)?;
+    stored::put_pending(p, &state, &pending).await?;
     let scopes = var(p, "oidc_scopes").unwrap_or_else(|| "openid email profile".into());
     let sep = if discovery.authorization_endpoint.contains('?') { '&' } else { '?' };
     let url = format!(
@@ -186,7 +145,7 @@ fn query(req: &Request, name: &str) -> Option<String> {
     reply::query_param(req, name).and_then(decode)
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/oidc/callback", tag = "auth", summary = "Finish an OIDC sign-in", params(("code" = String, Query), ("state" = String, Query)), security(), responses((status = 200, body = crate::account::Session), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody), (status = 502, description = "An upstream provider failed", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/oidc/callback", tag = "auth", summary = "Finish an OIDC sign-in", params(("code" = String, Query), ("state" = String, Query)), security(), responses((status = 200, body = crate::session::Session), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody), (status = 502, description = "An upstream provider failed", body = origo_shared::ErrorBody))))]
 async fn callback(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let provider = provider(p)?;
     if let Some(err) = query(req, "error") {
@@ -197,14 +156,10 @@ async fn callback(req: &Request, p: &impl Platform) -> Result<Response, ApiError
         query(req, "state").filter(|s| s.len() <= 128).ok_or_else(|| ApiError::bad_request("state is missing"))?;
     let code =
         query(req, "code").filter(|c| c.len() <= 2048).ok_or_else(|| ApiError::bad_request("code is missing"))?;
-    let state_key = format!("oidc_state:{}", secret_digest(&state));
-    let pending: PendingSignIn = p
-        .kv_get_json(&state_key)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::bad_request("unknown or already used sign-in state; start again"))?;
     // Single use, whatever happens next.
-    p.kv_delete(&state_key).await.map_err(unavailable)?;
+    let pending = stored::take_pending(p, &state)
+        .await?
+        .ok_or_else(|| ApiError::bad_request("unknown or already used sign-in state; start again"))?;
     if pending.expires_at_ms <= p.now_ms() {
         return Err(ApiError::bad_request("the sign-in took too long; start again"));
     }
@@ -243,9 +198,8 @@ async fn callback(req: &Request, p: &impl Platform) -> Result<Response, ApiError
         return Err(ApiError::unauthorized("the ID token was refused: nonce does not match this sign-in"));
     }
 
-    let link_key = format!("account_oidc:{}", secret_digest(&format!("{}\n{}", id.iss, id.sub)));
-    let account = match p.kv_get(&link_key).await.map_err(unavailable)? {
-        Some(acct) => account::load(p, &String::from_utf8_lossy(&acct)).await?,
+    let account = match stored::linked_account(p, &id.iss, &id.sub).await? {
+        Some(acct) => accounts::load(p, &acct).await?,
         None => None,
     };
     let account = match account {
@@ -254,9 +208,9 @@ async fn callback(req: &Request, p: &impl Platform) -> Result<Response, ApiError
             let email =
                 id.email.as_deref().ok_or_else(|| bad_gateway("the provider returned no email (scope email)"))?;
             let email =
-                account::normalize_email(email).map_err(|_| bad_gateway("the provider returned an invalid email"))?;
+                email_address::normalize(email).map_err(|_| bad_gateway("the provider returned an invalid email"))?;
             let verified = id.email_verified == Some(true);
-            let a = match account::find_by_email(p, &email).await? {
+            let a = match accounts::find_by_email(p, &email).await? {
                 // Link to an existing account only when the provider vouches for the address.
                 Some(existing) if verified => existing,
                 Some(_) => {
@@ -269,19 +223,19 @@ async fn callback(req: &Request, p: &impl Platform) -> Result<Response, ApiError
                     let a = Account {
                         id: format!("acct_{}", p.random_hex(10)),
                         email,
-                        name: id.name.clone().filter(|n| n.chars().count() <= 64),
+                        name: id.name.clone().filter(|n| n.chars().count() <= MAX_NAME_CHARS),
                         password_hash: None,
                         verified,
                         created_at_ms: p.now_ms(),
                     };
-                    account::insert(p, &a).await?;
+                    accounts::insert(p, &a).await?;
                     a
                 }
             };
-            p.kv_set(&link_key, a.id.as_bytes()).await.map_err(unavailable)?;
+            stored::link(p, &id.iss, &id.sub, &a.id).await?;
             a
         }
     };
-    let session = account::start_session(p, &account).await?;
+    let session = session::start(p, &account).await?;
     Ok(reply::json(StatusCode::OK, &session))
 }

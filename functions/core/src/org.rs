@@ -1,40 +1,25 @@
 //! Organisations and their members: `/v1/orgs`, `/v1/orgs/{org}`, `/v1/orgs/{org}/members[/{account}]`.
 //!
-//! Stored as `org:{id}`, `member:{org}:{account}` (the role) and the index
-//! `account_org:{account}:{org}`. A caller grants at most its own role, never changes a member
+//! The records are in [`store::org`](crate::store::org). A caller grants at most its own role, never changes a member
 //! stronger than itself, and an organisation always keeps an owner.
 
 use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::account;
+use crate::email_address;
+pub use crate::names::valid_org_id;
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::{Principal, verify_token};
 use crate::rbac::{Action, Role};
-use crate::reply::{self, unavailable};
+use crate::reply::{self, bearer};
+use crate::store::account as accounts;
+use crate::store::org::{self as stored, Membership, Org, memberships_of};
+use crate::store::{api_key as stored_keys, room as stored_rooms};
 use crate::{Request, Response};
 
 /// Most organisations one account may create.
 pub const MAX_ORGS_PER_ACCOUNT: usize = 20;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Org {
-    pub id: String,
-    pub name: String,
-    pub created_at_ms: u64,
-    pub created_by: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Membership {
-    pub org: String,
-    pub account: String,
-    pub role: Role,
-    pub added_at_ms: u64,
-}
 
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -58,59 +43,6 @@ pub struct SetRole {
     pub role: Role,
 }
 
-pub fn valid_org_id(id: &str) -> bool {
-    id.len() <= 64 && !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn org_key(id: &str) -> String {
-    format!("org:{id}")
-}
-
-pub fn member_key(org: &str, account: &str) -> String {
-    format!("member:{org}:{account}")
-}
-
-fn index_key(account: &str, org: &str) -> String {
-    format!("account_org:{account}:{org}")
-}
-
-/// Every organisation `account` belongs to, with its role, sorted by id.
-pub async fn memberships_of(p: &impl Platform, account: &str) -> Result<Vec<(String, Role)>, ApiError> {
-    let prefix = format!("account_org:{account}:");
-    let mut keys = p.kv_keys(&prefix).await.map_err(unavailable)?;
-    keys.sort();
-    let mut out = Vec::new();
-    for k in keys {
-        let org = &k[prefix.len()..];
-        if let Some(m) = p.kv_get_json::<Membership>(&member_key(org, account)).await.map_err(unavailable)? {
-            out.push((org.to_owned(), m.role));
-        }
-    }
-    Ok(out)
-}
-
-async fn put_member(p: &impl Platform, m: &Membership) -> Result<(), ApiError> {
-    p.kv_set_json(&member_key(&m.org, &m.account), m).await.map_err(unavailable)?;
-    p.kv_set(&index_key(&m.account, &m.org), m.role.as_str().as_bytes()).await.map_err(unavailable)
-}
-
-async fn remove_member(p: &impl Platform, org: &str, account: &str) -> Result<(), ApiError> {
-    p.kv_delete(&member_key(org, account)).await.map_err(unavailable)?;
-    p.kv_delete(&index_key(account, org)).await.map_err(unavailable)
-}
-
-async fn members(p: &impl Platform, org: &str) -> Result<Vec<Membership>, ApiError> {
-    let mut keys = p.kv_keys(&format!("member:{org}:")).await.map_err(unavailable)?;
-    keys.sort();
-    let mut out = Vec::new();
-    for k in keys {
-        if let Some(m) = p.kv_get_json::<Membership>(&k).await.map_err(unavailable)? {
-            out.push(m);
-        }
-    }
-    Ok(out)
-}
-
 fn valid_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -121,14 +53,14 @@ fn valid_name(name: &str) -> Result<String, ApiError> {
 
 /// The caller as an account acting in `org` (named by the path).
 async fn in_org(req: &Request, p: &impl Platform, org: &str) -> Result<Principal, ApiError> {
-    let claims = verify_token(crate::principal::bearer(req)?, p)?;
+    let claims = verify_token(bearer(req)?, p)?;
     if claims.kind != origo_shared::token::TokenKind::Account {
         return Err(ApiError::forbidden("organisations are managed by signed-in accounts"));
     }
-    if !valid_org_id(org) || p.kv_get(&org_key(org)).await.map_err(unavailable)?.is_none() {
+    if !valid_org_id(org) || !stored::exists(p, org).await? {
         return Err(ApiError::not_found(format!("no organisation {org}")));
     }
-    match p.kv_get_json::<Membership>(&member_key(org, &claims.sub)).await.map_err(unavailable)? {
+    match stored::membership(p, org, &claims.sub).await? {
         Some(m) => Ok(Principal::Account { id: claims.sub, name: claims.name, org: Some((org.to_owned(), m.role)) }),
         // Outsiders learn nothing about the organisation.
         None => Err(ApiError::not_found(format!("no organisation {org}"))),
@@ -161,7 +93,7 @@ fn gone(org: &str) -> ApiError {
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs", tag = "orgs", summary = "Create an organisation (the caller becomes its owner)", request_body = OrgBody, security(("bearer" = [])), responses((status = 201, body = Org), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    let claims = verify_token(crate::principal::bearer(req)?, p)?;
+    let claims = verify_token(bearer(req)?, p)?;
     if claims.kind != origo_shared::token::TokenKind::Account {
         return Err(ApiError::forbidden("organisations are created by signed-in accounts"));
     }
@@ -175,21 +107,24 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     }
     let now = p.now_ms();
     let org = Org { id: format!("org_{}", p.random_hex(8)), name, created_at_ms: now, created_by: claims.sub.clone() };
-    p.kv_set_json(&org_key(&org.id), &org).await.map_err(unavailable)?;
-    put_member(p, &Membership { org: org.id.clone(), account: claims.sub, role: Role::Owner, added_at_ms: now })
-        .await?;
+    stored::put(p, &org).await?;
+    stored::put_member(
+        p,
+        &Membership { org: org.id.clone(), account: claims.sub, role: Role::Owner, added_at_ms: now },
+    )
+    .await?;
     Ok(reply::json(StatusCode::CREATED, &org))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs", tag = "orgs", summary = "The caller's organisations and roles", security(("bearer" = [])), responses((status = 200, description = "`{orgs: [{id, name, role, created_at_ms}]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    let claims = verify_token(crate::principal::bearer(req)?, p)?;
+    let claims = verify_token(bearer(req)?, p)?;
     if claims.kind != origo_shared::token::TokenKind::Account {
         return Err(ApiError::forbidden("only signed-in accounts belong to organisations"));
     }
     let mut out = Vec::new();
     for (id, role) in memberships_of(p, &claims.sub).await? {
-        if let Some(o) = p.kv_get_json::<Org>(&org_key(&id)).await.map_err(unavailable)? {
+        if let Some(o) = stored::get(p, &id).await? {
             out.push(serde_json::json!({ "id": o.id, "name": o.name, "role": role, "created_at_ms": o.created_at_ms }));
         }
     }
@@ -199,23 +134,23 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}", tag = "orgs", summary = "An organisation", params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 200, body = Org), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn get_org(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::OrgRead)?;
-    let o: Org = p.kv_get_json(&org_key(org)).await.map_err(unavailable)?.ok_or_else(|| gone(org))?;
+    let o = stored::get(p, org).await?.ok_or_else(|| gone(org))?;
     Ok(reply::json(StatusCode::OK, &o))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}/members", tag = "orgs", summary = "Members and roles (member)", params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 200, description = "`{members: [Membership]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn list_members(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::MembersRead)?;
-    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "members": members(p, org).await? })))
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "members": stored::members(p, org).await? })))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/orgs/{org}", tag = "orgs", summary = "Rename (admin)", request_body = OrgBody, params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 200, body = Org), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
 async fn update(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::OrgUpdate)?;
     let body: OrgBody = reply::parse_json(req)?;
-    let mut o: Org = p.kv_get_json(&org_key(org)).await.map_err(unavailable)?.ok_or_else(|| gone(org))?;
+    let mut o = stored::get(p, org).await?.ok_or_else(|| gone(org))?;
     o.name = valid_name(&body.name)?;
-    p.kv_set_json(&org_key(org), &o).await.map_err(unavailable)?;
+    stored::put(p, &o).await?;
     Ok(reply::json(StatusCode::OK, &o))
 }
 
@@ -223,18 +158,12 @@ async fn update(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
 async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::OrgDelete)?;
     // Keys first, so nothing can act in the organisation while it is being removed.
-    for prefix in [format!("org_apikey:{org}:"), format!("room:{org}:")] {
-        for k in p.kv_keys(&prefix).await.map_err(unavailable)? {
-            if let Some(id) = k.strip_prefix(&format!("org_apikey:{org}:")) {
-                p.kv_delete(&crate::api_key::key(id)).await.map_err(unavailable)?;
-            }
-            p.kv_delete(&k).await.map_err(unavailable)?;
-        }
+    stored_keys::delete_of_org(p, org).await?;
+    stored_rooms::delete_of_org(p, org).await?;
+    for m in stored::members(p, org).await? {
+        stored::remove_member(p, org, &m.account).await?;
     }
-    for m in members(p, org).await? {
-        remove_member(p, org, &m.account).await?;
-    }
-    p.kv_delete(&org_key(org)).await.map_err(unavailable)?;
+    stored::delete(p, org).await?;
     Ok(reply::no_content())
 }
 
@@ -244,14 +173,14 @@ async fn add_member(req: &Request, p: &impl Platform, org: &str) -> Result<Respo
     caller.require(Action::MembersManage)?;
     let body: AddMember = reply::parse_json(req)?;
     grantable(&caller, body.role)?;
-    let target = account::find_by_email(p, &body.email)
+    let target = accounts::find_by_email(p, &email_address::normalize(&body.email)?)
         .await?
         .ok_or_else(|| ApiError::not_found("no account with that email can be added"))?;
-    if p.kv_get(&member_key(org, &target.id)).await.map_err(unavailable)?.is_some() {
+    if stored::is_member(p, org, &target.id).await? {
         return Err(ApiError::new(ErrorCode::Conflict, "already a member; change the role with PATCH"));
     }
     let m = Membership { org: org.to_owned(), account: target.id, role: body.role, added_at_ms: p.now_ms() };
-    put_member(p, &m).await?;
+    stored::put_member(p, &m).await?;
     Ok(reply::json(StatusCode::CREATED, &m))
 }
 
@@ -265,13 +194,12 @@ fn grantable(caller: &Principal, role: Role) -> Result<(), ApiError> {
 }
 
 async fn target(p: &impl Platform, org: &str, account: &str) -> Result<Membership, ApiError> {
-    let found =
-        if account.len() <= 64 { p.kv_get_json(&member_key(org, account)).await.map_err(unavailable)? } else { None };
+    let found = if account.len() <= 64 { stored::membership(p, org, account).await? } else { None };
     found.ok_or_else(|| ApiError::not_found(format!("{account} is not a member")))
 }
 
 async fn owners(p: &impl Platform, org: &str) -> Result<usize, ApiError> {
-    Ok(members(p, org).await?.iter().filter(|m| m.role == Role::Owner).count())
+    Ok(stored::members(p, org).await?.iter().filter(|m| m.role == Role::Owner).count())
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/orgs/{org}/members/{account}", tag = "orgs", summary = "Change a member's role", request_body = SetRole, params(("org" = String, Path, description = "Organisation id"), ("account" = String, Path)), security(("bearer" = [])), responses((status = 200, body = Membership), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody))))]
@@ -286,7 +214,7 @@ async fn set_role(req: &Request, p: &impl Platform, org: &str, account: &str) ->
         return Err(ApiError::new(ErrorCode::Conflict, "an organisation keeps at least one owner"));
     }
     m.role = body.role;
-    put_member(p, &m).await?;
+    stored::put_member(p, &m).await?;
     Ok(reply::json(StatusCode::OK, &m))
 }
 
@@ -302,6 +230,6 @@ async fn remove(req: &Request, p: &impl Platform, org: &str, account: &str) -> R
     if m.role == Role::Owner && owners(p, org).await? == 1 {
         return Err(ApiError::new(ErrorCode::Conflict, "an organisation keeps at least one owner"));
     }
-    remove_member(p, org, account).await?;
+    stored::remove_member(p, org, account).await?;
     Ok(reply::no_content())
 }

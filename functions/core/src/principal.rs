@@ -10,18 +10,18 @@
 //! * a **participant token** (guest sign-in, `POST /v1/tokens`, or the one `join` returns):
 //!   its grants decide, LiveKit-style; its organisation is in the `org` claim.
 
-use http::header;
 use origo_shared::ApiError;
 use origo_shared::token::{self, Claims, TokenKind};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::Request;
-use crate::api_key::{self, StoredApiKey};
-use crate::org::{self, Membership};
+use crate::api_key_credential;
+use crate::names::valid_org_id;
 use crate::platform::{Platform, PlatformExt};
 use crate::rbac::{Action, Role, allows};
-use crate::reply::unavailable;
+use crate::reply::bearer;
+use crate::secret_digest::{digest_eq, secret_digest};
+use crate::store::api_key::{self as stored_keys, StoredApiKey};
+use crate::store::org as stored_orgs;
 use crate::variables::token_config;
 
 /// The header naming the organisation an account acts in.
@@ -35,31 +35,16 @@ pub enum Principal {
     Participant(Claims),
 }
 
-/// The raw bearer credential of the request, or a 401.
-pub fn bearer(req: &Request) -> Result<&str, ApiError> {
-    origo_shared::bearer(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()))
-}
-
 /// Verifies a token the deployment issued.
 pub fn verify_token(raw: &str, p: &impl Platform) -> Result<Claims, ApiError> {
     token_config(p)?.verify(raw, p.now_secs())
-}
-
-/// SHA-256 of a high-entropy secret, hex: how API keys and refresh tokens are stored.
-pub fn secret_digest(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Constant-time equality of two digests.
-pub fn digest_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 impl Principal {
     /// Resolves the caller of `req`.
     pub async fn from_request(req: &Request, p: &impl Platform) -> Result<Principal, ApiError> {
         let raw = bearer(req)?;
-        if raw.starts_with(api_key::PREFIX) {
+        if raw.starts_with(api_key_credential::PREFIX) {
             let key = authenticate_api_key(raw, p).await?;
             return Ok(Principal::ApiKey { id: key.id, org: key.org, role: key.role });
         }
@@ -164,15 +149,15 @@ impl Principal {
 async fn account_org(req: &Request, p: &impl Platform, account: &str) -> Result<Option<(String, Role)>, ApiError> {
     let named = req.headers().get(ORG_HEADER).map(|v| v.to_str().unwrap_or("").trim().to_owned());
     if let Some(org_id) = named {
-        if !org::valid_org_id(&org_id) {
+        if !valid_org_id(&org_id) {
             return Err(ApiError::bad_request(format!("{ORG_HEADER} is not an organisation id")));
         }
-        return match p.kv_get_json::<Membership>(&org::member_key(&org_id, account)).await.map_err(unavailable)? {
+        return match stored_orgs::membership(p, &org_id, account).await? {
             Some(m) => Ok(Some((org_id, m.role))),
             None => Err(ApiError::forbidden(format!("not a member of organisation {org_id}"))),
         };
     }
-    let orgs = org::memberships_of(p, account).await?;
+    let orgs = stored_orgs::memberships_of(p, account).await?;
     Ok(match orgs.as_slice() {
         [(org, role)] => Some((org.clone(), *role)),
         _ => None,
@@ -181,8 +166,8 @@ async fn account_org(req: &Request, p: &impl Platform, account: &str) -> Result<
 
 async fn authenticate_api_key(raw: &str, p: &impl Platform) -> Result<StoredApiKey, ApiError> {
     let refused = || ApiError::unauthorized("invalid API key");
-    let (id, secret) = api_key::split(raw).ok_or_else(refused)?;
-    let stored: Option<StoredApiKey> = p.kv_get_json(&api_key::key(id)).await.map_err(unavailable)?;
+    let (id, secret) = api_key_credential::split(raw).ok_or_else(refused)?;
+    let stored = stored_keys::get(p, id).await?;
     // Compare against a digest even for unknown ids, so both refusals take the same time.
     let expected = stored.as_ref().map(|k| k.secret_sha256.clone()).unwrap_or_else(|| "0".repeat(64));
     let matches = digest_eq(&secret_digest(secret), &expected);

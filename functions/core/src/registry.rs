@@ -1,47 +1,22 @@
-//! The node registry as key-value entries: media and TURN nodes announce themselves with
-//! `POST /v1/nodes/heartbeat` (authenticated by `Authorization: Bearer <node_secret>`; several
-//! comma-separated secrets allow rotation), and joins read the entries to choose nodes.
-//!
-//! Stored as `node:{id}` → the descriptor with the time it was received. A node is stale
-//! after `node_stale_after_ms` (default 15000: three missed 5-second heartbeats).
+//! The node registry's endpoints: media and TURN nodes announce themselves with
+//! `POST /v1/nodes/heartbeat` and media nodes report participant time with
+//! `POST /v1/nodes/usage`, both authenticated by `Authorization: Bearer <node_secret>`
+//! (several comma-separated secrets allow rotation). Joins read the entries
+//! ([`store::node`](crate::store::node)) to choose nodes. A node is stale after
+//! `node_stale_after_ms` (default 15000: three missed 5-second heartbeats).
 
 use http::{Method, StatusCode};
-use origo_shared::node::{NodeDescriptor, NodeHeartbeat, SelectorConfig}; use origo_shared::usage::UsageReport;
+use origo_shared::node::NodeHeartbeat;
 use origo_shared::region::RegionCatalog;
+use origo_shared::usage::UsageReport;
 use origo_shared::{ApiError, ErrorCode};
 use subtle::ConstantTimeEq;
 
-use crate::store::usage::Usage;
-use crate::platform::{Platform, PlatformExt};
-use crate::principal::bearer;
-use crate::reply::{self, unavailable};
-use crate::variables::{num_var, var};
+use crate::platform::Platform;
+use crate::reply::{self, bearer};
+use crate::store::{media_usage, node};
+use crate::variables::{selector_config, var};
 use crate::{Request, Response};
-
-/// Entries older than this many stale periods are removed when read.
-const FORGET_AFTER_STALE_PERIODS: u64 = 20;
-
-pub fn selector_config(p: &impl Platform) -> SelectorConfig {
-    SelectorConfig { stale_after_ms: num_var(p, "node_stale_after_ms", SelectorConfig::default().stale_after_ms) }
-}
-
-/// Every registered node (stale ones included: the selector skips them).
-pub async fn nodes(p: &impl Platform) -> Result<Vec<NodeDescriptor>, ApiError> {
-    let forget_after = selector_config(p).stale_after_ms * FORGET_AFTER_STALE_PERIODS;
-    let now = p.now_ms();
-    let mut out = Vec::new();
-    for k in p.kv_keys("node:").await.map_err(unavailable)? {
-        if let Some(n) = p.kv_get_json::<NodeDescriptor>(&k).await.map_err(unavailable)? {
-            if now.saturating_sub(n.last_heartbeat_ms) > forget_after {
-                p.kv_delete(&k).await.map_err(unavailable)?;
-            } else {
-                out.push(n);
-            }
-        }
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(out)
-}
 
 /// The request carries one of the `node_secret`s (compared in constant time).
 fn authenticate_node(req: &Request, p: &impl Platform) -> Result<(), ApiError> {
@@ -58,15 +33,6 @@ fn authenticate_node(req: &Request, p: &impl Platform) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A media node's usage record for one room in one month, with the last report applied.
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-struct MediaUsageRecord {
-    #[serde(flatten)]
-    usage: Usage,
-    #[serde(default)]
-    report_seq: u64,
-}
-
 /// `POST /v1/nodes/usage`: a media node's participant time per room. Idempotent per
 /// (node, seq): each record remembers the last report it took, so a resent report (its
 /// acknowledgement was lost, or the node restarted before seeing it) is not counted twice.
@@ -79,14 +45,13 @@ pub async fn usage_report(req: &Request, p: &impl Platform) -> Result<Response, 
     let report: UsageReport = reply::parse_json(req)?;
     report.validate().map_err(ApiError::bad_request)?;
     for e in &report.entries {
-        let key = format!("usage:{}:{}:media:{}:{}", e.org, e.month, report.node, e.room);
-        let mut record = p.kv_get_json::<MediaUsageRecord>(&key).await.map_err(unavailable)?.unwrap_or_default();
+        let mut record = media_usage::get(p, &e.org, &e.month, &report.node, &e.room).await?;
         if record.report_seq >= report.seq {
             continue;
         }
         record.usage.media_participant_ms += e.participant_ms;
         record.report_seq = report.seq;
-        p.kv_set_json(&key, &record).await.map_err(unavailable)?;
+        media_usage::put(p, &e.org, &e.month, &report.node, &e.room, &record).await?;
     }
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "accepted": true, "seq": report.seq })))
 }
@@ -102,6 +67,6 @@ pub async fn heartbeat(req: &Request, p: &impl Platform) -> Result<Response, Api
     hb.validate(&RegionCatalog::default()).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let config = selector_config(p);
     let descriptor = hb.into_descriptor(p.now_ms());
-    p.kv_set_json(&format!("node:{}", descriptor.id), &descriptor).await.map_err(unavailable)?;
+    node::put(p, &descriptor).await?;
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "accepted": true, "stale_after_ms": config.stale_after_ms })))
 }

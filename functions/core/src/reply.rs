@@ -70,6 +70,11 @@ pub fn not_found(req: &Request) -> ApiError {
     ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
 }
 
+/// The raw bearer credential of the request (`Authorization: Bearer …`), or a 401.
+pub fn bearer(req: &Request) -> Result<&str, ApiError> {
+    origo_shared::bearer(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+}
+
 /// Host failures become a 503: the request may be retried.
 pub fn unavailable(e: PlatformError) -> ApiError {
     ApiError::new(ErrorCode::Unavailable, e.to_string())

@@ -1,11 +1,11 @@
 //! Rooms, scoped to an organisation: create, list, get, update, delete, and join.
 //!
-//! Stored as `room:{org}:{name}`. `POST /v1/rooms/{room}/join` checks the caller's grants or
+//! Stored as [`store::room`](crate::store::room) records. `POST /v1/rooms/{room}/join` checks the caller's grants or
 //! role, the room's and the plan's limits, picks a media node near the participant (the room's
 //! node while it is healthy: room affinity), and returns a participant token for that room and
 //! node, the coordinator's WebSocket URL and TURN credentials (REST scheme, `turn_secret`).
 //!
-//! Seats: a join holds `seat:{org}:{room}:{identity}` for `seat_ttl_secs` (default 120); the
+//! Seats: a join holds a seat for its identity for `seat_ttl_secs` (default 120); the
 //! room's coordinator renews seats while participants are connected and frees them on leave.
 //! Active seats count against `min(max_participants, plan_max_participants)`.
 
@@ -17,17 +17,22 @@ use origo_shared::turn_credentials::{IceServer, TurnSecrets};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::guest_org;
-use crate::billing::{Plan, usage_of};
-use crate::coordinator::RoomCommand;
+use origo_shared::token::AUDIENCE;
 use origo_shared::usage::month_of;
+
+use crate::coordinator::RoomCommand;
 use crate::location::{self, OriginSource};
+use crate::names::MAX_NAME_CHARS;
+pub use crate::names::valid_room_name;
+use crate::plan::Plan;
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
 use crate::rbac::{Action, Role};
 use crate::reply::{self, respond, unavailable};
-use origo_shared::token::AUDIENCE;
-use crate::variables::{num_var, token_config, var};
+use crate::store::node;
+use crate::store::room::{self as stored, Room, Seat, load};
+use crate::store::usage_total::usage_of;
+use crate::variables::{guest_org, num_var, selector_config, token_config, var};
 use crate::{Request, Response, registry};
 
 /// Largest `max_participants` a room may ask for.
@@ -36,25 +41,6 @@ pub const MAX_PARTICIPANTS_LIMIT: u32 = 1000;
 pub const MAX_EMPTY_TIMEOUT_SECS: u32 = 86_400;
 /// Largest metadata, in bytes.
 pub const MAX_METADATA_BYTES: usize = 4096;
-
-/// A room as stored and returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Room {
-    pub name: String,
-    pub org: String,
-    pub max_participants: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<String>,
-    /// Seconds an empty room lives before its coordinator closes it.
-    pub empty_timeout_secs: u32,
-    /// Preferred region for participants who give no location.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    pub created_at_ms: u64,
-    pub created_by: String,
-    pub updated_at_ms: u64,
-}
 
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -129,29 +115,6 @@ pub struct JoinResponse {
     pub placement: Placement,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Seat {
-    expires_at_ms: u64,
-}
-
-/// True for names made of 1–64 of `a-z 0-9 - _`.
-pub fn valid_room_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-pub fn key(org: &str, name: &str) -> String {
-    format!("room:{org}:{name}")
-}
-
-/// The room `name` of `org`, or a 404.
-pub async fn load(p: &impl Platform, org: &str, name: &str) -> Result<Room, ApiError> {
-    let found =
-        if valid_room_name(name) { p.kv_get_json::<Room>(&key(org, name)).await.map_err(unavailable)? } else { None };
-    found.ok_or_else(|| ApiError::not_found(format!("no room named {name}")))
-}
-
 /// Serves `/v1/rooms`, `/v1/rooms/{room}`, `/v1/rooms/{room}/join`, `/v1/nodes/heartbeat` and
 /// `/v1/nodes/usage`.
 pub async fn handle(req: Request, p: &impl Platform) -> Response {
@@ -204,11 +167,11 @@ async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: 
         return Err(ApiError::bad_request("room name must be 1-64 characters of a-z, 0-9, '-' or '_'"));
     }
     check_fields(body.max_participants, body.metadata.as_deref(), body.empty_timeout_secs, body.region.as_deref())?;
-    if p.kv_get(&key(org, &body.name)).await.map_err(unavailable)?.is_some() {
+    if stored::exists(p, org, &body.name).await? {
         return Err(ApiError::new(ErrorCode::Conflict, format!("room {} already exists", body.name)));
     }
     let plan = Plan::from_platform(p);
-    let rooms = p.kv_keys(&format!("room:{org}:")).await.map_err(unavailable)?.len();
+    let rooms = stored::count(p, org).await?;
     if rooms >= plan.max_rooms as usize {
         return Err(ApiError::new(
             ErrorCode::LimitExceeded,
@@ -227,7 +190,7 @@ async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: 
         created_by: created_by.to_owned(),
         updated_at_ms: now,
     };
-    p.kv_set_json(&key(org, &room.name), &room).await.map_err(unavailable)?;
+    stored::put(p, &room).await?;
     Ok(room)
 }
 
@@ -249,15 +212,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomsList)?;
-    let prefix = format!("room:{}:", caller.org()?);
-    let mut keys = p.kv_keys(&prefix).await.map_err(unavailable)?;
-    keys.sort();
-    let mut rooms = Vec::with_capacity(keys.len());
-    for k in keys {
-        if let Some(room) = p.kv_get_json::<Room>(&k).await.map_err(unavailable)? {
-            rooms.push(room);
-        }
-    }
+    let rooms = stored::of_org(p, caller.org()?).await?;
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "rooms": rooms })))
 }
 
@@ -293,7 +248,7 @@ async fn update(req: &Request, p: &impl Platform, name: &str) -> Result<Response
         room.region = r;
     }
     room.updated_at_ms = p.now_ms();
-    p.kv_set_json(&key(&room.org, name), &room).await.map_err(unavailable)?;
+    stored::put(p, &room).await?;
     Ok(reply::json(StatusCode::OK, &room))
 }
 
@@ -306,28 +261,8 @@ async fn delete(req: &Request, p: &impl Platform, name: &str) -> Result<Response
     // The coordinator ends the room first: everyone in it is told and disconnected.
     let close = RoomCommand::Close { reason: "the room was deleted".into() };
     p.coordinator_send(&origo_shared::RoomKey::new(org, name), &close).await.map_err(unavailable)?;
-    p.kv_delete(&key(org, name)).await.map_err(unavailable)?;
-    p.kv_delete(&format!("room_node:{org}:{name}")).await.map_err(unavailable)?;
-    for k in p.kv_keys(&format!("seat:{org}:{name}:")).await.map_err(unavailable)? {
-        p.kv_delete(&k).await.map_err(unavailable)?;
-    }
+    stored::delete(p, org, name).await?;
     Ok(reply::no_content())
-}
-
-/// Seats in use in a room other than `identity`'s (expired seats are removed on the way).
-async fn seats_taken(p: &impl Platform, org: &str, room: &str, identity: &str, now: u64) -> Result<u32, ApiError> {
-    let prefix = format!("seat:{org}:{room}:");
-    let mut n = 0;
-    for k in p.kv_keys(&prefix).await.map_err(unavailable)? {
-        if &k[prefix.len()..] == identity {
-            continue;
-        }
-        match p.kv_get_json::<Seat>(&k).await.map_err(unavailable)? {
-            Some(s) if s.expires_at_ms > now => n += 1,
-            _ => p.kv_delete(&k).await.map_err(unavailable)?,
-        }
-    }
-    Ok(n)
 }
 
 /// The participant token's grants for `room`, from what the caller holds.
@@ -357,8 +292,8 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     let org = caller.org()?.to_owned();
     let body: JoinRequest = if req.body().is_empty() { JoinRequest::default() } else { reply::parse_json(req)? };
     let display_name = match body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
-        Some(n) if n.chars().count() > crate::auth::MAX_NAME_CHARS || n.chars().any(char::is_control) => {
-            return Err(ApiError::bad_request("name must be at most 64 printable characters"));
+        Some(n) if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) => {
+            return Err(ApiError::bad_request(format!("name must be at most {MAX_NAME_CHARS} printable characters")));
         }
         Some(n) => n,
         None => caller.display_name(),
@@ -393,7 +328,7 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     let plan = Plan::from_platform(p);
     let limit = room.max_participants.min(plan.max_participants_per_room);
     let identity = caller.identity().to_owned();
-    if seats_taken(p, &org, name, &identity, now).await? >= limit {
+    if stored::seats_taken(p, &org, name, &identity, now).await? >= limit {
         return Err(ApiError::new(ErrorCode::LimitExceeded, format!("room {name} is full ({limit} participants)")));
     }
     let usage = usage_of(p, &org, &month_of(now)).await?;
@@ -410,17 +345,16 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     // Placement: nearest healthy media node, the room's node while it can take more.
     let catalog = RegionCatalog::default();
     let (origin, source) = location::origin(req, p, &catalog, body.region.as_deref(), room.region.as_deref())?;
-    let selector = NodeSelector::new(catalog, registry::selector_config(p));
-    let nodes = registry::nodes(p).await?;
-    let affinity_key = format!("room_node:{org}:{name}");
-    let current = p.kv_get(&affinity_key).await.map_err(unavailable)?.map(|v| String::from_utf8_lossy(&v).into_owned());
+    let selector = NodeSelector::new(catalog, selector_config(p));
+    let nodes = node::all(p).await?;
+    let current = stored::node(p, &org, name).await?;
     let media_req = NodeRequest { kind: NodeKind::Media, origin: origin.clone(), room_node: current.as_deref() };
     let media =
         selector.rank(&nodes, &media_req, now).into_iter().find(|n| n.addresses.control_url.is_some()).ok_or_else(
             || ApiError::new(ErrorCode::Unavailable, "no media node can take this participant now; retry shortly"),
         )?;
     if current.as_deref() != Some(media.id.as_str()) {
-        p.kv_set(&affinity_key, media.id.as_bytes()).await.map_err(unavailable)?;
+        stored::set_node(p, &org, name, &media.id).await?;
     }
 
     // TURN: the nearest TURN nodes' URLs, else the configured ones.
@@ -460,9 +394,7 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     let participant_token = config.issue(&claims)?;
 
     let seat_ttl: u64 = num_var(p, "seat_ttl_secs", 120);
-    p.kv_set_json(&format!("seat:{org}:{name}:{identity}"), &Seat { expires_at_ms: now + seat_ttl * 1000 })
-        .await
-        .map_err(unavailable)?;
+    stored::take_seat(p, &org, name, &identity, &Seat { expires_at_ms: now + seat_ttl * 1000 }).await?;
 
     let base = reply::public_base(req, var(p, "public_url"));
     let ws_base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);

@@ -1,7 +1,18 @@
 //! The storage layer of the functions and the room coordinators: every key format
-//! ([`keys`]) and every record kept in the key-value store. Handlers and hosts read and write
-//! through these, so a second host (a Durable Object, a Lambda on Redis) stores the same
-//! records under the same keys.
+//! ([`keys`]) and every record kept in the key-value store, one file per record kind. Handlers
+//! and hosts read and write through these, so a second host (a Durable Object, a Lambda on
+//! Redis) stores the same records under the same keys.
 
+pub mod account;
+pub mod api_key;
+pub mod chat;
 pub mod keys;
+pub mod media_usage;
+pub mod node;
+pub mod oidc;
+pub mod org;
+pub mod record;
+pub mod room;
 pub mod usage;
+pub mod usage_total;
+pub mod webhook;

@@ -65,7 +65,7 @@ pub fn query_of(url: &str) -> HashMap<String, String> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     q.split('&')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), origo_functions::oidc::decode(v).unwrap()))
+        .map(|(k, v)| (k.to_owned(), origo_functions::percent_encoding::decode(v).unwrap()))
         .collect()
 }
 

@@ -1,0 +1,150 @@
+//! The account records: the account (`account:{id}`), its email index
+//! (`account_email:{sha256(email)}` → id), pending email verifications, the sign-in guards
+//! (attempts per client address and minute, failures per email for lockout) and the
+//! refresh-token chains of its sessions (`refresh:{sha256(token)}`, `refresh_family:{id}`).
+//! Tokens and emails are keyed by digest, never as typed.
+
+use origo_shared::ApiError;
+use serde::{Deserialize, Serialize};
+
+use super::{keys, record};
+use crate::platform::Platform;
+use crate::secret_digest::secret_digest;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Argon2id PHC string; `None` for accounts that only sign in through OIDC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    pub verified: bool,
+    pub created_at_ms: u64,
+}
+
+/// A pending email verification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verification {
+    pub account: String,
+    pub expires_at_ms: u64,
+}
+
+/// Failed sign-ins of one email in a row, and the lock they led to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoginGuard {
+    pub failures: u32,
+    pub locked_until_ms: u64,
+}
+
+/// One refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub account: String,
+    pub family: String,
+    pub expires_at_ms: u64,
+}
+
+/// A chain of rotated refresh tokens: the current one's digest and the used ones'.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    pub account: String,
+    pub current: String,
+    pub used: Vec<String>,
+    pub expires_at_ms: u64,
+}
+
+/// The account `id`.
+pub async fn load(p: &impl Platform, id: &str) -> Result<Option<Account>, ApiError> {
+    record::get(p, &keys::account(id)).await
+}
+
+/// Writes an existing account.
+pub async fn save(p: &impl Platform, account: &Account) -> Result<(), ApiError> {
+    record::put(p, &keys::account(&account.id), account).await
+}
+
+/// Stores a new account and its email index.
+pub async fn insert(p: &impl Platform, account: &Account) -> Result<(), ApiError> {
+    save(p, account).await?;
+    record::put_text(p, &keys::account_email(&secret_digest(&account.email)), &account.id).await
+}
+
+/// The account registered with `email` (already normalised), if any.
+pub async fn find_by_email(p: &impl Platform, email: &str) -> Result<Option<Account>, ApiError> {
+    match record::get_text(p, &keys::account_email(&secret_digest(email))).await? {
+        Some(id) => load(p, &id).await,
+        None => Ok(None),
+    }
+}
+
+/// Keeps a verification under its token's digest.
+pub async fn put_verification(p: &impl Platform, token: &str, v: &Verification) -> Result<(), ApiError> {
+    record::put(p, &keys::email_verification(&secret_digest(token)), v).await
+}
+
+/// The verification of `token`, removed: a link works once.
+pub async fn take_verification(p: &impl Platform, token: &str) -> Result<Option<Verification>, ApiError> {
+    let key = keys::email_verification(&secret_digest(token));
+    let found = record::get(p, &key).await?;
+    if found.is_some() {
+        record::delete(p, &key).await?;
+    }
+    Ok(found)
+}
+
+/// Counts a sign-in attempt from `ip` in `minute`; returns the attempts before this one, and
+/// counts nothing once `limit` is reached.
+pub async fn count_login_attempt(p: &impl Platform, ip: &str, minute: u64, limit: u32) -> Result<u32, ApiError> {
+    let key = keys::login_rate(ip, minute);
+    let count: u32 = record::get(p, &key).await?.unwrap_or(0);
+    if count >= limit {
+        return Ok(count);
+    }
+    record::put(p, &key, &(count + 1)).await?;
+    if count == 0 {
+        // The previous window's counter is of no further use.
+        record::delete(p, &keys::login_rate(ip, minute.wrapping_sub(1))).await?;
+    }
+    Ok(count)
+}
+
+/// The sign-in guard of `email`.
+pub async fn login_guard(p: &impl Platform, email: &str) -> Result<LoginGuard, ApiError> {
+    Ok(record::get(p, &keys::login_guard(&secret_digest(email))).await?.unwrap_or_default())
+}
+
+pub async fn put_login_guard(p: &impl Platform, email: &str, guard: &LoginGuard) -> Result<(), ApiError> {
+    record::put(p, &keys::login_guard(&secret_digest(email)), guard).await
+}
+
+pub async fn clear_login_guard(p: &impl Platform, email: &str) -> Result<(), ApiError> {
+    record::delete(p, &keys::login_guard(&secret_digest(email))).await
+}
+
+/// The refresh token whose digest is `digest`.
+pub async fn refresh(p: &impl Platform, digest: &str) -> Result<Option<RefreshRecord>, ApiError> {
+    record::get(p, &keys::refresh_token(digest)).await
+}
+
+pub async fn put_refresh(p: &impl Platform, digest: &str, r: &RefreshRecord) -> Result<(), ApiError> {
+    record::put(p, &keys::refresh_token(digest), r).await
+}
+
+pub async fn delete_refresh(p: &impl Platform, digest: &str) -> Result<(), ApiError> {
+    record::delete(p, &keys::refresh_token(digest)).await
+}
+
+/// The refresh-token chain `id`.
+pub async fn refresh_family(p: &impl Platform, id: &str) -> Result<Option<RefreshFamily>, ApiError> {
+    record::get(p, &keys::refresh_family(id)).await
+}
+
+pub async fn put_refresh_family(p: &impl Platform, id: &str, f: &RefreshFamily) -> Result<(), ApiError> {
+    record::put(p, &keys::refresh_family(id), f).await
+}
+
+pub async fn delete_refresh_family(p: &impl Platform, id: &str) -> Result<(), ApiError> {
+    record::delete(p, &keys::refresh_family(id)).await
+}

@@ -1,0 +1,47 @@
+//! The OIDC records: a sign-in in progress (`oidc_state:{sha256(state)}`: nonce, PKCE
+//! verifier, redirect URI; single use) and the link from a provider identity to an account
+//! (`account_oidc:{sha256(issuer "\n" subject)}` → account id).
+
+use origo_shared::ApiError;
+use serde::{Deserialize, Serialize};
+
+use super::{keys, record};
+use crate::platform::Platform;
+use crate::secret_digest::secret_digest;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub nonce: String,
+    pub verifier: String,
+    pub redirect_uri: String,
+    pub expires_at_ms: u64,
+}
+
+/// Keeps a sign-in under its `state`'s digest.
+pub async fn put_pending(p: &impl Platform, state: &str, pending: &PendingSignIn) -> Result<(), ApiError> {
+    record::put(p, &keys::oidc_state(&secret_digest(state)), pending).await
+}
+
+/// The sign-in of `state`, removed: a state is used once, whatever happens next.
+pub async fn take_pending(p: &impl Platform, state: &str) -> Result<Option<PendingSignIn>, ApiError> {
+    let key = keys::oidc_state(&secret_digest(state));
+    let found = record::get(p, &key).await?;
+    if found.is_some() {
+        record::delete(p, &key).await?;
+    }
+    Ok(found)
+}
+
+fn link_key(issuer: &str, subject: &str) -> String {
+    keys::account_oidc(&secret_digest(&format!("{issuer}\n{subject}")))
+}
+
+/// The account linked to the identity `subject` at `issuer`.
+pub async fn linked_account(p: &impl Platform, issuer: &str, subject: &str) -> Result<Option<String>, ApiError> {
+    record::get_text(p, &link_key(issuer, subject)).await
+}
+
+/// Links the identity `subject` at `issuer` to `account`.
+pub async fn link(p: &impl Platform, issuer: &str, subject: &str, account: &str) -> Result<(), ApiError> {
+    record::put_text(p, &link_key(issuer, subject), account).await
+}

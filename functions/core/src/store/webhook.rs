@@ -1,0 +1,50 @@
+//! The webhook record: an organisation's registered endpoint (`webhook:{org}:{id}`) with the
+//! events it wants and its signing secret (`whsec_…`).
+
+use origo_shared::ApiError;
+use serde::{Deserialize, Serialize};
+
+use super::{keys, record};
+use crate::platform::Platform;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredWebhook {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at_ms: u64,
+    pub owner: String,
+    pub secret: String,
+}
+
+/// True for webhook ids: `wh_` and letters, digits or `_`, at most 64 bytes.
+pub fn valid_id(id: &str) -> bool {
+    id.starts_with("wh_") && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The webhook `id` of `org` (none for ids that cannot be webhooks).
+pub async fn get(p: &impl Platform, org: &str, id: &str) -> Result<Option<StoredWebhook>, ApiError> {
+    if !valid_id(id) {
+        return Ok(None);
+    }
+    record::get(p, &keys::webhook(org, id)).await
+}
+
+pub async fn put(p: &impl Platform, org: &str, hook: &StoredWebhook) -> Result<(), ApiError> {
+    record::put(p, &keys::webhook(org, &hook.id), hook).await
+}
+
+pub async fn delete(p: &impl Platform, org: &str, id: &str) -> Result<(), ApiError> {
+    record::delete(p, &keys::webhook(org, id)).await
+}
+
+/// The webhooks of `org`, sorted by id.
+pub async fn of_org(p: &impl Platform, org: &str) -> Result<Vec<StoredWebhook>, ApiError> {
+    let mut hooks = Vec::new();
+    for k in record::keys(p, &keys::webhook_prefix(org)).await? {
+        if let Some(h) = record::get(p, &k).await? {
+            hooks.push(h);
+        }
+    }
+    Ok(hooks)
+}
