@@ -3,7 +3,6 @@
 //! ([`node`]).
 
 pub mod auth;
-pub mod forward;
 pub mod node;
 pub mod sfu;
 pub mod udp;

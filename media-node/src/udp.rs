@@ -2,6 +2,10 @@
 //! system call and `sendmmsg` sends up to [`BATCH`] (to any mix of destinations), on Linux.
 //! Elsewhere one datagram per call. The socket stays a tokio `UdpSocket`: readiness comes
 //! from tokio, the calls are made non-blocking through `try_io`.
+//!
+//! The only `unsafe` code of the media node: `recvmmsg`/`sendmmsg` take raw `mmsghdr` arrays
+//! and socket addresses. Each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::io;
 use std::net::SocketAddr;

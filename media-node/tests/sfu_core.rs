@@ -5,8 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use origo_media_node::sfu::Quality;
-use origo_media_node::sfu::{SessionId, Sfu};
+use origo_media_node::sfu::{Quality, SeededRandom, SessionId, Sfu};
 use str0m::change::SdpPendingOffer;
 use str0m::format::CodecExtra;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
@@ -14,6 +13,11 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 const SFU: &str = "127.0.0.1:5000";
+
+/// An SFU with a fixed seed: the ICE credentials and sequence numbers it picks repeat.
+fn sfu() -> Sfu {
+    Sfu::new(SFU.parse().unwrap()).with_randomness(SeededRandom::new(7))
+}
 
 struct Client {
     addr: SocketAddr,
@@ -179,7 +183,7 @@ fn write_frame(c: &mut Client, n: u32, now: Instant) {
 #[test]
 fn a_subscriber_receives_a_publishers_frames_until_it_unsubscribes() {
     let mut clock = Instant::now();
-    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let mut sfu = sfu();
     let publisher = client(&mut sfu, 6001, "alice", true, clock);
     let subscriber = client(&mut sfu, 6002, "bob", false, clock);
     let mut clients = vec![publisher, subscriber];
@@ -213,7 +217,7 @@ fn a_subscriber_receives_a_publishers_frames_until_it_unsubscribes() {
 #[test]
 fn datagrams_from_unknown_addresses_are_refused_without_touching_sessions() {
     let clock = Instant::now();
-    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let mut sfu = sfu();
     let _c = client(&mut sfu, 6003, "alice", true, clock);
     let stranger: SocketAddr = "127.0.0.1:9999".parse().unwrap();
     let dest: SocketAddr = SFU.parse().unwrap();
@@ -230,7 +234,7 @@ fn datagrams_from_unknown_addresses_are_refused_without_touching_sessions() {
 #[test]
 fn a_second_session_of_the_same_identity_replaces_the_first() {
     let clock = Instant::now();
-    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let mut sfu = sfu();
     let first = client(&mut sfu, 6004, "alice", true, clock);
     let second = client(&mut sfu, 6005, "alice", true, clock);
     assert_eq!(sfu.session_count(), 1);
@@ -251,7 +255,7 @@ fn speak(c: &mut Client, n: u64, level: i8, now: Instant) {
 #[test]
 fn the_loudest_publisher_becomes_the_active_speaker_with_hysteresis() {
     let mut clock = Instant::now();
-    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let mut sfu = sfu();
     let ada = client_of(&mut sfu, 6101, "ada", Some(MediaKind::Audio), clock);
     let bo = client_of(&mut sfu, 6102, "bo", Some(MediaKind::Audio), clock);
     let watcher = client(&mut sfu, 6103, "cy", false, clock);
@@ -319,7 +323,7 @@ fn picture_ids_continue(ids: &[u64]) -> bool {
 #[test]
 fn simulcast_layers_follow_quality_with_seamless_picture_ids_and_dynacast() {
     let mut clock = Instant::now();
-    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let mut sfu = sfu();
     let publisher = client_with(&mut sfu, 6201, "alice", Some(MediaKind::Video), &["l", "h"], clock);
     let subscriber = client(&mut sfu, 6202, "bob", false, clock);
     let mut clients = vec![publisher, subscriber];
@@ -371,7 +375,7 @@ fn simulcast_layers_follow_quality_with_seamless_picture_ids_and_dynacast() {
 #[test]
 fn a_congested_subscriber_is_moved_to_the_layer_its_link_carries() {
     let mut clock = Instant::now();
-    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let mut sfu = sfu();
     let publisher = client_with(&mut sfu, 6301, "alice", Some(MediaKind::Video), &["l", "h"], clock);
     let fast = client(&mut sfu, 6302, "bob", false, clock);
     let slow = client(&mut sfu, 6303, "cy", false, clock);
@@ -399,7 +403,7 @@ fn a_congested_subscriber_is_moved_to_the_layer_its_link_carries() {
 #[test]
 fn media_without_simulcast_above_the_starting_estimate_is_not_queued_behind_the_pacer() {
     let mut clock = Instant::now();
-    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let mut sfu = sfu();
     let publisher = client(&mut sfu, 6401, "alice", true, clock);
     let subscriber = client(&mut sfu, 6402, "bob", false, clock);
     let mut clients = vec![publisher, subscriber];
@@ -425,7 +429,7 @@ fn media_without_simulcast_above_the_starting_estimate_is_not_queued_behind_the_
 #[test]
 fn packets_lost_on_the_way_to_a_subscriber_are_resent_from_the_send_buffer() {
     let mut clock = Instant::now();
-    let mut sfu = Sfu::new(SFU.parse().unwrap());
+    let mut sfu = sfu();
     let publisher = client(&mut sfu, 6501, "alice", true, clock);
     let subscriber = client(&mut sfu, 6502, "bob", false, clock);
     let mut clients = vec![publisher, subscriber];

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use origo_media_node::forward::{Forwarder, Incoming, KeyframeCodec};
-use origo_media_node::sfu::{Sfu, stun_ufrag};
+use origo_media_node::sfu::forwarder::{Forwarder, Incoming, KeyframeCodec};
+use origo_media_node::sfu::{SeededRandom, Sfu, stun_ufrag};
 use str0m::media::{Direction, MediaKind};
 use str0m::{Candidate, Rtc};
 
@@ -19,7 +19,7 @@ fn sfu() -> &'static Mutex<(Sfu, Instant)> {
     static SFU: OnceLock<Mutex<(Sfu, Instant)>> = OnceLock::new();
     SFU.get_or_init(|| {
         let now = Instant::now();
-        let mut sfu = Sfu::new("127.0.0.1:5000".parse().unwrap());
+        let mut sfu = Sfu::new("127.0.0.1:5000".parse().unwrap()).with_randomness(SeededRandom::new(1));
         let mut client = Rtc::builder().build(now);
         client.add_local_candidate(Candidate::host("127.0.0.1:6000".parse().unwrap(), "udp").unwrap());
         let mut api = client.sdp_api();

@@ -269,16 +269,6 @@ impl Forwarder {
     }
 }
 
-/// The layer a subscriber should get of a track: the best whose bitrate fits `budget_bps`,
-/// never above `max_index` (the subscriber's quality preference); the lowest when none fits.
-/// `layers` are (layer, measured bits per second), in any order; layers not sending are absent.
-pub fn choose_layer(layers: &[(Layer, u64)], budget_bps: u64, max_index: usize) -> Option<Layer> {
-    let mut sorted: Vec<(Layer, u64)> = layers.to_vec();
-    sorted.sort_by_key(|(_, bps)| *bps);
-    let allowed = &sorted[..sorted.len().min(max_index.saturating_add(1))];
-    allowed.iter().rev().find(|(_, bps)| *bps <= budget_bps).or(allowed.first()).map(|(l, _)| *l)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,15 +395,5 @@ mod tests {
         assert!(!h264_starts_keyframe(&[0x41, 1]));
         assert!(!h264_starts_keyframe(&[]));
         assert!(!h264_starts_keyframe(&[0x78, 0xff]));
-    }
-
-    #[test]
-    fn the_best_layer_that_fits_is_chosen() {
-        let layers = [(Some("h".into()), 2_500_000), (Some("q".into()), 150_000), (Some("m".into()), 600_000)];
-        assert_eq!(choose_layer(&layers, 3_000_000, 2), Some(Some("h".into())));
-        assert_eq!(choose_layer(&layers, 1_000_000, 2), Some(Some("m".into())));
-        assert_eq!(choose_layer(&layers, 10_000, 2), Some(Some("q".into())), "the lowest when nothing fits");
-        assert_eq!(choose_layer(&layers, 3_000_000, 0), Some(Some("q".into())), "the preference caps it");
-        assert_eq!(choose_layer(&[], 3_000_000, 2), None);
     }
 }

@@ -1,0 +1,18 @@
+//! What may go wrong with a control command (the control API maps each to an HTTP status).
+
+/// What may go wrong with a session request.
+#[derive(Debug, thiserror::Error)]
+pub enum SfuError {
+    #[error("the SDP was refused: {0}")]
+    BadSdp(String),
+    #[error("no such session")]
+    NoSession,
+    #[error("no such track")]
+    NoTrack,
+    #[error("this session may not {0}")]
+    NotAllowed(&'static str),
+    #[error("an offer is already waiting for its answer")]
+    OfferPending,
+    #[error("no offer is waiting for an answer")]
+    NoPendingOffer,
+}

@@ -1,0 +1,166 @@
+//! Subscriptions: which published tracks a session receives (one send track each, with its
+//! own forwarder and quality preference), found by track id, and each published track's list
+//! of subscribers kept in step with them.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use str0m::media::{MediaKind, Mid, Pt};
+
+use super::error::SfuError;
+use super::forwarder::Forwarder;
+use super::publication::{keyframe_codec, track_id};
+use super::quality::Quality;
+use super::randomness::first_sequence_number;
+use super::{SessionId, Sfu};
+
+/// One published track sent to one subscriber.
+pub(super) struct TrackOut {
+    /// (publisher session, publisher mid)
+    pub source: (SessionId, Mid),
+    /// The send m-line, once added to an offer.
+    pub mid: Option<Mid>,
+    /// The client answered the offer with this m-line.
+    pub open: bool,
+    pub quality: Quality,
+    pub fwd: Forwarder,
+    /// Publisher payload type → ours.
+    pub pt: Option<(Pt, Pt)>,
+}
+
+impl Sfu {
+    /// A subscription to `source`, not negotiated yet.
+    pub(super) fn new_track_out(&mut self, source: (SessionId, Mid)) -> TrackOut {
+        let (kind, params) = self
+            .sessions
+            .get(&source.0)
+            .and_then(|s| s.tracks_in.get(&source.1))
+            .map(|t| (t.kind, t.codec.map(|c| c.1)))
+            .unwrap_or((MediaKind::Video, None));
+        let clock = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
+        let first_seq = first_sequence_number(&mut *self.rng);
+        TrackOut {
+            source,
+            mid: None,
+            open: false,
+            quality: Quality::High,
+            fwd: Forwarder::new(keyframe_codec(kind, params.as_ref()), clock, first_seq),
+            pt: None,
+        }
+    }
+
+    /// `(publisher, mid)` of a track id (`identity:mid`) in the session's room.
+    pub(super) fn track_by_name(&self, id: SessionId, track: &str) -> Option<(SessionId, Mid)> {
+        let room = &self.sessions.get(&id)?.room;
+        self.sessions.iter().filter(|(_, s)| &s.room == room).find_map(|(sid, s)| {
+            s.tracks_in.keys().find(|mid| track_id(&s.identity, **mid) == track).map(|mid| (*sid, *mid))
+        })
+    }
+
+    /// Adds subscriptions to `tracks` of the session's room (`"all"`: every track now and
+    /// later), not negotiated yet.
+    pub(super) fn add_subscriptions(&mut self, id: SessionId, tracks: &[String]) -> Result<(), SfuError> {
+        let s = self.sessions.get(&id).ok_or(SfuError::NoSession)?;
+        if !s.may_subscribe {
+            return Err(SfuError::NotAllowed("subscribe"));
+        }
+        if s.pending.is_some() {
+            return Err(SfuError::OfferPending);
+        }
+        let room = s.room.clone();
+        let all = tracks.iter().any(|t| t == "all");
+        let wanted: HashSet<&str> = tracks.iter().map(String::as_str).collect();
+        let sources: Vec<(SessionId, Mid)> = self
+            .sessions
+            .iter()
+            .filter(|(sid, s)| **sid != id && s.room == room)
+            .flat_map(|(sid, s)| {
+                s.tracks_in
+                    .keys()
+                    .filter(|mid| all || wanted.contains(track_id(&s.identity, **mid).as_str()))
+                    .map(move |mid| (*sid, *mid))
+            })
+            .collect();
+        let mut new = Vec::new();
+        for src in sources {
+            let known = self.sessions.get(&id).is_some_and(|s| s.tracks_out.iter().any(|t| t.source == src));
+            if !known {
+                new.push(self.new_track_out(src));
+            }
+        }
+        let s = self.sessions.get_mut(&id).ok_or(SfuError::NoSession)?;
+        if all {
+            s.subscribe_all = true;
+        }
+        s.tracks_out.extend(new);
+        Ok(())
+    }
+
+    /// Drops the session's subscriptions to `tracks` (`"all"`: every one, and no more
+    /// automatic ones); returns the send m-lines to stop.
+    pub(super) fn remove_subscriptions(&mut self, id: SessionId, tracks: &[String]) -> Result<Vec<Mid>, SfuError> {
+        let names: HashMap<(SessionId, Mid), String> = self
+            .sessions
+            .iter()
+            .flat_map(|(sid, s)| s.tracks_in.keys().map(move |mid| ((*sid, *mid), track_id(&s.identity, *mid))))
+            .collect();
+        let s = self.sessions.get_mut(&id).ok_or(SfuError::NoSession)?;
+        if s.pending.is_some() {
+            return Err(SfuError::OfferPending);
+        }
+        let all = tracks.iter().any(|t| t == "all");
+        if all {
+            s.subscribe_all = false;
+        }
+        let matches = |t: &TrackOut| all || names.get(&t.source).is_some_and(|n| tracks.contains(n));
+        let stop: Vec<Mid> = s.tracks_out.iter().filter(|t| matches(t)).filter_map(|t| t.mid).collect();
+        s.tracks_out.retain(|t| !matches(t));
+        Ok(stop)
+    }
+
+    /// Every subscription to a closed session's tracks ends; subscribers' m-lines go quiet
+    /// until they renegotiate.
+    pub(super) fn drop_subscriptions_to(&mut self, publisher: SessionId) {
+        for other in self.sessions.values_mut() {
+            other.tracks_out.retain(|t| t.source.0 != publisher);
+        }
+    }
+
+    /// A track was published: every session of the room subscribed to `"all"` gets it, offered
+    /// over its data channel.
+    pub(super) fn subscribe_all_to(&mut self, from: SessionId, mid: Mid, now: Instant) {
+        let Some(room) = self.sessions.get(&from).map(|s| s.room.clone()) else { return };
+        let subscribers: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(sid, s)| **sid != from && s.room == room && s.subscribe_all && s.may_subscribe)
+            .map(|(sid, _)| *sid)
+            .collect();
+        for sub in subscribers {
+            let known = self.sessions.get(&sub).is_none_or(|s| s.tracks_out.iter().any(|t| t.source == (from, mid)));
+            if !known {
+                let t = self.new_track_out((from, mid));
+                if let Some(s) = self.sessions.get_mut(&sub) {
+                    s.tracks_out.push(t);
+                }
+            }
+            self.offer_over_channel(sub, now);
+        }
+    }
+
+    /// Rebuilds every published track's subscriber list from the open send tracks.
+    pub(super) fn reindex(&mut self) {
+        self.index_generation += 1;
+        let mut subs: HashMap<(SessionId, Mid), Vec<SessionId>> = HashMap::new();
+        for (sid, s) in &self.sessions {
+            for t in s.tracks_out.iter().filter(|t| t.open && t.mid.is_some()) {
+                subs.entry(t.source).or_default().push(*sid);
+            }
+        }
+        for (sid, s) in self.sessions.iter_mut() {
+            for (mid, t) in s.tracks_in.iter_mut() {
+                t.subscribers = subs.remove(&(*sid, *mid)).unwrap_or_default();
+            }
+        }
+    }
+}
