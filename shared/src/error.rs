@@ -7,20 +7,37 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// 400: a parameter or field is missing or has an invalid value; fix the request.
     BadRequest,
+    /// 400: the body is not JSON of the expected shape (malformed, unknown or missing fields).
     InvalidJson,
+    /// 401: the credentials are missing, forged or expired; sign in or get a new token.
     Unauthorized,
+    /// 403: the caller is known but its role or token grants do not allow this.
     Forbidden,
+    /// 404: no such route or resource, or one the caller may not see.
     NotFound,
+    /// 405: the route exists but not with this HTTP method.
     MethodNotAllowed,
+    /// 409: the request clashes with the current state (the name is taken, an organisation
+    /// would lose its last owner).
     Conflict,
+    /// 413: the body is larger than the endpoint accepts.
     PayloadTooLarge,
+    /// 415: the body is not `application/json`.
     UnsupportedMediaType,
+    /// 429: too many attempts; the message says when to retry.
     RateLimited,
+    /// 403: a plan or platform limit is reached (rooms, API keys, a full room, the month's
+    /// participant-minutes); it stays refused until something is deleted or the plan changes.
     LimitExceeded,
+    /// 500: a bug or an unexpected failure inside Origo.
     Internal,
+    /// 502: a function or upstream service failed or answered with something unusable.
     BadGateway,
+    /// 503: not configured, overloaded or no node available right now; retry shortly.
     Unavailable,
+    /// 504: a function or upstream service did not answer in time; retrying may work.
     Timeout,
 }
 
@@ -70,36 +87,47 @@ impl ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {message}", code.as_str())]
 pub struct ApiError {
+    /// What kind of failure it is; also decides the HTTP status.
     pub code: ErrorCode,
+    /// What went wrong and, where it helps, what to do about it, in plain English.
     pub message: String,
 }
 
 impl ApiError {
+    /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
+    /// A 400 `bad_request` error with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, message)
     }
+    /// A 401 `unauthorized` error with `message`.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthorized, message)
     }
+    /// A 403 `forbidden` error with `message`.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Forbidden, message)
     }
+    /// A 404 `not_found` error with `message`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
     }
+    /// A 405 `method_not_allowed` error with `message`.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::MethodNotAllowed, message)
     }
+    /// A 413 `payload_too_large` error with `message`.
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::PayloadTooLarge, message)
     }
+    /// A 500 `internal` error with `message`.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)
     }
 
+    /// The HTTP status of the response that carries this error.
     pub fn status(&self) -> u16 {
         self.code.status()
     }
@@ -121,6 +149,7 @@ impl ApiError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
+    /// The error's code and message.
     pub error: ErrorDetail,
 }
 
@@ -129,7 +158,10 @@ pub struct ErrorBody {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// The [`ErrorCode`] in snake_case (`not_found`); clients switch on it and treat codes they
+    /// do not know by the HTTP status.
     pub code: String,
+    /// A human-readable explanation; its wording may change between releases.
     pub message: String,
 }
 

@@ -4,6 +4,8 @@
 //! (as Unix seconds or milliseconds) and any randomness in. The crate builds for the native
 //! target, `wasm32-wasip2` (edge components) and `wasm32-unknown-unknown` (Cloudflare Workers).
 
+#![warn(missing_docs)]
+
 pub mod bearer;
 pub mod error;
 pub mod node;

@@ -48,9 +48,14 @@ pub struct NodeAddresses {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeHeartbeat {
+    /// The node's id, stable across restarts (see [`valid_node_id`]); a heartbeat with the id
+    /// of a known node replaces its entry.
     pub id: String,
+    /// The id of the region the node runs in; must be in the deployment's [`RegionCatalog`].
     pub region: String,
+    /// Whether the node is a media node or a TURN server.
     pub kind: NodeKind,
+    /// How to reach the node; at most 32 UDP addresses and ICE URLs together.
     #[serde(default)]
     pub addresses: NodeAddresses,
     /// How many units (participants for media, allocations for TURN) the node accepts.
@@ -65,14 +70,21 @@ pub struct NodeHeartbeat {
     pub version: Option<String>,
 }
 
+/// Why [`NodeHeartbeat::validate`] refused a heartbeat (the registry answers 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeartbeatError {
+    /// The node id is not 1-64 characters of `a-z`, `0-9`, `-`, `_`, `.`.
     #[error("node id must be 1-64 characters of a-z, 0-9, '-', '_' or '.'")]
     BadId,
+    /// The region is not in the catalog; holds its first 64 characters.
     #[error("unknown region `{0}`")]
     UnknownRegion(String),
+    /// More than 32 UDP addresses and ICE URLs together.
     #[error("too many addresses")]
     TooManyAddresses,
+    /// A UDP address that is not `ip:port`, or a URL without an `http(s)://`, `turn:`,
+    /// `turns:` or `stun:` scheme, over 512 bytes or with whitespace; holds its first 80
+    /// characters.
     #[error("address `{0}` is not valid")]
     BadAddress(String),
 }
@@ -131,17 +143,25 @@ impl NodeHeartbeat {
 /// A node as the registry knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeDescriptor {
+    /// The node's id, as in its heartbeat.
     pub id: String,
+    /// The id of the region the node runs in.
     pub region: String,
+    /// Whether the node is a media node or a TURN server.
     pub kind: NodeKind,
+    /// How to reach the node, from its last heartbeat.
     #[serde(default)]
     pub addresses: NodeAddresses,
+    /// How many units (participants for media, allocations for TURN) the node accepts.
     pub capacity: u32,
+    /// Units in use at the last heartbeat.
     pub load: u32,
+    /// True when the node finishes its sessions but takes no new ones.
     #[serde(default)]
     pub draining: bool,
     /// When the registry last heard from the node (Unix milliseconds).
     pub last_heartbeat_ms: u64,
+    /// The node software's version, for operators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
@@ -170,9 +190,17 @@ impl NodeDescriptor {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Origin {
     /// Coordinates (from the CDN's geolocation or a trusted proxy header).
-    Point { lat: f64, lon: f64 },
+    Point {
+        /// Latitude in degrees, -90 to 90 (north positive).
+        lat: f64,
+        /// Longitude in degrees, -180 to 180 (east positive).
+        lon: f64,
+    },
     /// A region id the client named.
-    Region { id: String },
+    Region {
+        /// The region's id (`eu-west`); an id the catalog does not know counts as no origin.
+        id: String,
+    },
     /// Nothing known: every region is equally near, so load decides.
     Unknown,
 }
@@ -204,7 +232,9 @@ impl Default for SelectorConfig {
 /// One request for a node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRequest<'a> {
+    /// The kind of node wanted.
     pub kind: NodeKind,
+    /// Where the participant is; decides the nearest region.
     pub origin: Origin,
     /// The node already serving the participant's room, if any.
     pub room_node: Option<&'a str>,
@@ -213,11 +243,15 @@ pub struct NodeRequest<'a> {
 /// Chooses nodes for participants.
 #[derive(Debug, Clone, Default)]
 pub struct NodeSelector {
+    /// The regions distances are measured between; a node in a region it does not list counts
+    /// as infinitely far.
     pub catalog: RegionCatalog,
+    /// When a node counts as stale.
     pub config: SelectorConfig,
 }
 
 impl NodeSelector {
+    /// A selector over `catalog` with `config`.
     pub fn new(catalog: RegionCatalog, config: SelectorConfig) -> Self {
         NodeSelector { catalog, config }
     }

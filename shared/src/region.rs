@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 /// A point on Earth, in degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GeoPoint {
+    /// Latitude, -90 to 90 (north positive).
     pub lat: f64,
+    /// Longitude, -180 to 180 (east positive).
     pub lon: f64,
 }
 
@@ -43,6 +45,7 @@ pub struct Region {
     pub id: String,
     /// Human-readable name (`Europe West (Dublin)`).
     pub name: String,
+    /// The coordinates of the region's metro (Dublin for `eu-west`), as top-level `lat`/`lon`.
     #[serde(flatten)]
     pub location: GeoPoint,
 }
@@ -53,12 +56,16 @@ pub struct RegionCatalog {
     regions: Vec<Region>,
 }
 
+/// Why [`RegionCatalog::new`] refused a list of regions; each holds the offending region id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegionError {
+    /// Two regions have this id.
     #[error("region id `{0}` appears twice")]
     Duplicate(String),
+    /// The region's latitude or longitude is not finite or out of range.
     #[error("region `{0}` has invalid coordinates")]
     BadCoordinates(String),
+    /// The id is not 1-64 characters of `a-z`, `0-9` and `-`.
     #[error("region id `{0}` is not a lowercase slug")]
     BadId(String),
 }
@@ -83,10 +90,12 @@ impl RegionCatalog {
         Ok(RegionCatalog { regions })
     }
 
+    /// Every region, in the order the catalog was built with.
     pub fn regions(&self) -> &[Region] {
         &self.regions
     }
 
+    /// The region with id `id`, if the catalog has it.
     pub fn get(&self, id: &str) -> Option<&Region> {
         self.regions.iter().find(|r| r.id == id)
     }

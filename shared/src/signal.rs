@@ -23,8 +23,11 @@ pub const MAX_CLIENT_FRAME_BYTES: usize = 32 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackKind {
+    /// Microphone audio (`"audio"`).
     Audio,
+    /// Camera video (`"video"`).
     Video,
+    /// A screen share, sent as video (`"screen"`).
     Screen,
 }
 
@@ -33,7 +36,10 @@ pub enum TrackKind {
 pub struct TrackInfo {
     /// The track id the media node uses (the SDP `msid` track id).
     pub id: String,
+    /// Microphone, camera or screen share; an admin's `mute` applies to every track of a kind.
     pub kind: TrackKind,
+    /// True while the track is muted, by its owner (`set_muted`) or by an admin (`mute`);
+    /// false when absent.
     #[serde(default)]
     pub muted: bool,
     /// True when the track is sent as several simulcast layers.
@@ -45,8 +51,11 @@ pub struct TrackInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceState {
+    /// In the call with the meeting in view; the state of a participant who has just joined.
     Active,
+    /// Still connected, but the meeting is in a background tab or window.
     Away,
+    /// Writing a chat message (shown to the others as "… is typing").
     Typing,
 }
 
@@ -55,15 +64,20 @@ pub enum PresenceState {
 pub struct ParticipantInfo {
     /// Identity from the participant token (`sub`).
     pub id: String,
+    /// Display name: the participant token's `name`, or the identity when the token has none.
     pub name: String,
+    /// The participant token's `metadata`, passed through unchanged; absent when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<String>,
     /// When they joined (Unix milliseconds).
     pub joined_at_ms: u64,
+    /// True while their hand is raised (`raise_hand`); false when absent.
     #[serde(default)]
     pub hand_raised: bool,
+    /// Their presence; `active` when absent.
     #[serde(default = "PresenceState::active")]
     pub presence: PresenceState,
+    /// The tracks they publish now (at most 16), in the order they were announced.
     #[serde(default)]
     pub tracks: Vec<TrackInfo>,
     /// The media node serving them.
@@ -84,7 +98,9 @@ pub struct ChatMessage {
     pub seq: u64,
     /// Sender identity.
     pub from: String,
+    /// The sender's display name when the message was sent (it does not change afterwards).
     pub from_name: String,
+    /// The message text: 1 to [`MAX_CHAT_CHARS`] characters, not only whitespace.
     pub text: String,
     /// Unix milliseconds when the coordinator accepted it.
     pub sent_at_ms: u64,
@@ -93,7 +109,10 @@ pub struct ChatMessage {
 /// The media node a participant should use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaAssignment {
+    /// The node's id in the registry (1-64 of `a-z`, `0-9`, `-`, `_`, `.`); the participant
+    /// token names it in its `node` claim.
     pub node_id: String,
+    /// The id of the region the node runs in (`eu-west`).
     pub region: String,
     /// `POST` an SDP offer here (with the participant token) to open the WebRTC session.
     pub session_url: String,
@@ -121,6 +140,8 @@ pub enum LeaveReason {
 pub enum ClientMessage {
     /// First message on a connection.
     Join {
+        /// The protocol version the client speaks, in
+        /// [`MIN_PROTOCOL_VERSION`]`..=`[`PROTOCOL_VERSION`].
         protocol: u32,
         /// On reconnect: the last `seq` the client saw, so the coordinator replays what it missed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,42 +149,62 @@ pub enum ClientMessage {
     },
     /// Send a chat message; `client_id` comes back in the echo so the sender can match it.
     Chat {
+        /// The message: 1 to [`MAX_CHAT_CHARS`] characters, not only whitespace.
         text: String,
+        /// An id of the sender's choosing (1 to [`MAX_CLIENT_ID_BYTES`] bytes, no control
+        /// characters), returned only in the echo of this message to the sender.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
+    /// The client's presence changed; everyone gets a `presence` event, the sender included.
     Presence {
+        /// The new presence.
         state: PresenceState,
     },
+    /// The client raised or lowered its hand; everyone gets a `participant_updated`.
     RaiseHand {
+        /// True to raise the hand, false to lower it.
         raised: bool,
     },
     /// The client started sending a track to its media node.
     TrackPublished {
+        /// The track; one with the id of a track already announced replaces it.
         track: TrackInfo,
     },
+    /// The client stopped sending a track; an unknown id is answered with `unknown_track`.
     TrackUnpublished {
+        /// The [`TrackInfo::id`] of the track.
         track_id: String,
     },
     /// The client muted or unmuted its own track.
     SetMuted {
+        /// The [`TrackInfo::id`] of one of the client's own tracks.
         track_id: String,
+        /// True to mute, false to unmute.
         muted: bool,
     },
     /// Admin: mute someone's track of this kind.
     Mute {
+        /// The identity of the participant to mute.
         participant_id: String,
+        /// Which of their tracks to mute: all of this kind.
         kind: TrackKind,
     },
     /// Admin: remove someone from the room.
     Kick {
+        /// The identity of the participant to remove.
         participant_id: String,
+        /// Shown to the removed participant; at most 200 characters.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Keep-alive: the coordinator answers `pong` with the same nonce. A connection that sends
+    /// nothing, not even this, for the coordinator's stale timeout (45 s by default) is dropped.
     Ping {
+        /// Any number; echoed in the `pong`.
         nonce: u64,
     },
+    /// Leave the room now; the coordinator closes the connection with code 1000.
     Leave,
 }
 
@@ -173,72 +214,121 @@ pub enum ClientMessage {
 pub enum ServerMessage {
     /// The answer to `join`: who you are, who is here, the chat tail and your media node.
     Joined {
+        /// The protocol version the coordinator speaks ([`PROTOCOL_VERSION`]).
         protocol: u32,
+        /// The room's name.
         room: String,
+        /// The room's sequence number now: later events carry higher ones.
         seq: u64,
+        /// The joining participant as the others see them.
         you: ParticipantInfo,
+        /// Everyone else in the room (hidden participants excepted), replacing any earlier list.
         participants: Vec<ParticipantInfo>,
+        /// The room's recent chat, oldest first; on reconnect only messages after `last_seq`.
         chat: Vec<ChatMessage>,
+        /// The media node to use; absent when the coordinator knows none for the participant.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         media: Option<MediaAssignment>,
     },
+    /// Someone new joined the room (not sent for a reconnect within the grace period, nor for
+    /// hidden participants).
     ParticipantJoined {
+        /// The room sequence number of this event.
         seq: u64,
+        /// The new participant.
         participant: ParticipantInfo,
     },
+    /// Someone left the room, for the reason given.
     ParticipantLeft {
+        /// The room sequence number of this event.
         seq: u64,
+        /// The identity of the participant who left.
         participant_id: String,
+        /// Why they left.
         reason: LeaveReason,
     },
+    /// A participant's state changed (hand raised or lowered, a track muted or unmuted): the
+    /// whole participant, to replace the client's copy.
     ParticipantUpdated {
+        /// The room sequence number of this event.
         seq: u64,
+        /// The participant as they are now.
         participant: ParticipantInfo,
     },
+    /// A participant announced a track they send; sent to everyone, the publisher included.
     TrackPublished {
+        /// The room sequence number of this event.
         seq: u64,
+        /// The identity of the publisher.
         participant_id: String,
+        /// The track; it replaces a track of the same id.
         track: TrackInfo,
     },
+    /// A participant stopped sending a track.
     TrackUnpublished {
+        /// The room sequence number of this event.
         seq: u64,
+        /// The identity of the publisher.
         participant_id: String,
+        /// The [`TrackInfo::id`] of the track that ended.
         track_id: String,
     },
+    /// A chat message, from a participant or posted through the HTTP API; its room sequence
+    /// number is `message.seq`.
     Chat {
+        /// The message as stored.
         message: ChatMessage,
         /// Present only in the echo to the sender.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
+    /// A participant's presence changed.
     Presence {
+        /// The room sequence number of this event.
         seq: u64,
+        /// The identity of the participant.
         participant_id: String,
+        /// Their new presence.
         state: PresenceState,
     },
     /// An admin muted a track; the owner must stop sending it.
     Mute {
+        /// The room sequence number of this event.
         seq: u64,
+        /// The identity of the participant whose tracks were muted.
         participant_id: String,
+        /// Which of their tracks were muted: all of this kind.
         kind: TrackKind,
+        /// The identity of the admin who muted them.
         by: String,
     },
     /// You (or someone) were removed by an admin.
     Kick {
+        /// The identity of the participant removed.
         participant_id: String,
+        /// The admin's reason, if they gave one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     /// Move to another media node (yours went away or is draining).
     ReconnectToNode {
+        /// The node to open a new WebRTC session with.
         media: MediaAssignment,
+        /// Why, for people and logs (`media node fra-1 is gone`).
         reason: String,
     },
+    /// A client message was refused; the connection stays open unless it had not joined yet.
     Error {
+        /// Machine-readable reason: a [`SignalError::code`], `invalid` for a binary frame, or one
+        /// of the room's (`not_joined`, `already_joined`, `forbidden`, `unknown_track`,
+        /// `unknown_participant`, `too_many_tracks`).
         code: String,
+        /// What went wrong, for people and logs.
         message: String,
     },
+    /// The answer to a `ping`.
     Pong {
+        /// The `nonce` of the `ping`.
         nonce: u64,
     },
 }
@@ -246,14 +336,22 @@ pub enum ServerMessage {
 /// Why a client message was refused before it reached the room.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {
+    /// Not JSON, an unknown `type`, or a missing, extra or mistyped field (`invalid_message`);
+    /// holds serde's message, cut to 160 characters.
     #[error("message is not valid JSON for this protocol: {0}")]
     Invalid(String),
+    /// The frame is longer than [`MAX_CLIENT_FRAME_BYTES`] (`message_too_large`).
     #[error("frame is larger than {MAX_CLIENT_FRAME_BYTES} bytes")]
     TooLarge,
+    /// `join` named a protocol version this build does not speak (`unsupported_protocol`).
     #[error("protocol version {0} is not supported (supported: {MIN_PROTOCOL_VERSION}..={PROTOCOL_VERSION})")]
     UnsupportedProtocol(u32),
+    /// Chat text that is empty, only whitespace or longer than [`MAX_CHAT_CHARS`]
+    /// (`bad_chat_text`).
     #[error("chat text must be 1..={MAX_CHAT_CHARS} characters")]
     BadChatText,
+    /// A track, participant or client id that is empty, longer than [`MAX_CLIENT_ID_BYTES`] or
+    /// holds control characters, or a kick reason over 200 characters (`bad_id`).
     #[error("an id must be 1..={MAX_CLIENT_ID_BYTES} bytes of printable characters")]
     BadId,
 }
@@ -270,6 +368,7 @@ impl SignalError {
         }
     }
 
+    /// The [`ServerMessage::Error`] that tells the client about this refusal.
     pub fn to_message(&self) -> ServerMessage {
         ServerMessage::Error { code: self.code().to_owned(), message: self.to_string() }
     }

@@ -19,9 +19,13 @@ type HmacSha1 = Hmac<sha1::Sha1>;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
+    /// STUN/TURN URLs that share these credentials (`turn:host:3478?transport=udp`,
+    /// `turns:host:5349`).
     pub urls: Vec<String>,
+    /// The TURN username, `<expiry unix seconds>:<user>`; absent for a STUN-only entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The TURN password for `username`; absent for a STUN-only entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
 }
@@ -29,7 +33,9 @@ pub struct IceServer {
 /// A username/password pair and when it stops working.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TurnCredentials {
+    /// `<expiry unix seconds>:<user>`, the username a TURN client sends.
     pub username: String,
+    /// `base64(HMAC-SHA1(secret, username))` under the current secret; never logged.
     pub password: String,
     /// Unix seconds after which the TURN server refuses the pair.
     pub expires_at: u64,
@@ -52,16 +58,22 @@ impl TurnCredentials {
     }
 }
 
+/// Why credentials could not be issued or were refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TurnCredentialError {
+    /// The deployment has no (non-empty) TURN secret.
     #[error("no TURN secret configured")]
     NoSecret,
+    /// The user part to issue for is empty, over 128 bytes, or holds `:` or control characters.
     #[error("user id must be non-empty, at most 128 bytes, without ':' or control characters")]
     BadUser,
+    /// The username does not start with 1-20 decimal digits and a `:`.
     #[error("username is not `<expiry>:<user>`")]
     MalformedUsername,
+    /// The expiry in the username is not after `now`.
     #[error("credentials have expired")]
     Expired,
+    /// The password matches none of the secrets.
     #[error("password does not match")]
     BadPassword,
 }
@@ -106,10 +118,12 @@ impl TurnSecrets {
         TurnSecrets { secrets: secrets.into_iter().map(|s| s.as_ref().to_vec()).filter(|s| !s.is_empty()).collect() }
     }
 
+    /// True when no secret is configured: nothing can be issued or verified.
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
 
+    /// How many secrets verify (the current one and those kept during rotation).
     pub fn len(&self) -> usize {
         self.secrets.len()
     }

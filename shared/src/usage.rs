@@ -11,8 +11,12 @@ use crate::node::valid_node_id;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsageReport {
+    /// The reporting media node's id (see [`valid_node_id`]).
     pub node: String,
+    /// This report's number, starting at 1 and increasing with each new report of the node;
+    /// a resent report keeps its number.
     pub seq: u64,
+    /// Participant time per room and month; at most [`UsageReport::MAX_ENTRIES`].
     pub entries: Vec<UsageEntry>,
 }
 
@@ -21,10 +25,13 @@ pub struct UsageReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsageEntry {
+    /// The id of the organisation that owns the room (1-128 characters, no `:`).
     pub org: String,
+    /// The room's name within the organisation (1-128 characters, no `:`).
     pub room: String,
     /// `YYYY-MM` (UTC) the time was used in.
     pub month: String,
+    /// Milliseconds of media connected, summed over the room's participants on the node.
     pub participant_ms: u64,
 }
 

@@ -18,26 +18,37 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<sha2::Sha256>;
 
+/// The header carrying the message id, the same on every retry of one delivery.
 pub const HEADER_ID: &str = "webhook-id";
+/// The header carrying the Unix seconds at which the attempt was signed.
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
+/// The header carrying the space-separated `v1,<base64>` signatures.
 pub const HEADER_SIGNATURE: &str = "webhook-signature";
 /// The prefix of a serialised secret.
 pub const SECRET_PREFIX: &str = "whsec_";
 /// Default replay window, seconds either side of `now`.
 pub const DEFAULT_TOLERANCE_SECS: u64 = 5 * 60;
 
+/// Why a secret could not be parsed or a delivery failed verification.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
+    /// The secret is not base64 (with or without `whsec_`), or its key is empty.
     #[error("webhook secret is not `whsec_<base64>`")]
     InvalidSecret,
+    /// The delivery lacks the named header ([`HEADER_ID`], [`HEADER_TIMESTAMP`] or
+    /// [`HEADER_SIGNATURE`]).
     #[error("missing `{0}` header")]
     MissingHeader(&'static str),
+    /// `webhook-timestamp` is not 1-20 decimal digits of Unix seconds.
     #[error("`webhook-timestamp` is not a Unix time")]
     InvalidTimestamp,
+    /// The timestamp is at least the tolerance older than `now`: a late or replayed delivery.
     #[error("message timestamp is too old")]
     TimestampTooOld,
+    /// The timestamp is more than the tolerance ahead of `now` (a clock is wrong).
     #[error("message timestamp is too far in the future")]
     TimestampTooNew,
+    /// No `v1` signature in the header matches the body under any of the secrets.
     #[error("no signature matches")]
     NoMatchingSignature,
 }
@@ -95,8 +106,11 @@ impl WebhookSecret {
 /// The three headers of one delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
+    /// The `webhook-id` value: the message id.
     pub id: String,
+    /// The `webhook-timestamp` value, Unix seconds.
     pub timestamp: u64,
+    /// The `webhook-signature` value: one `v1,<base64>` entry per secret, space-separated.
     pub signature: String,
 }
 
@@ -125,6 +139,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier for one secret, with the default tolerance ([`DEFAULT_TOLERANCE_SECS`]).
     pub fn new(secret: WebhookSecret) -> Self {
         Verifier { secrets: vec![secret], tolerance_secs: DEFAULT_TOLERANCE_SECS }
     }
@@ -134,6 +149,7 @@ impl Verifier {
         Verifier { secrets, tolerance_secs: DEFAULT_TOLERANCE_SECS }
     }
 
+    /// Accept timestamps up to `secs` seconds either side of `now` instead of the default.
     pub fn with_tolerance(mut self, secs: u64) -> Self {
         self.tolerance_secs = secs;
         self

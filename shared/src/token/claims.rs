@@ -85,36 +85,43 @@ impl Claims {
         }
     }
 
+    /// Sets the display name (`name`).
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
+    /// Sets the free-form participant metadata (`metadata`).
     pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
         self.metadata = Some(metadata.into());
         self
     }
 
+    /// Sets the unique token id (`jti`).
     pub fn with_jti(mut self, jti: impl Into<String>) -> Self {
         self.jti = Some(jti.into());
         self
     }
 
+    /// Replaces the room grants.
     pub fn with_grants(mut self, grants: Grants) -> Self {
         self.grants = grants;
         self
     }
 
+    /// Sets who the token speaks for (a participant unless set).
     pub fn with_kind(mut self, kind: TokenKind) -> Self {
         self.kind = kind;
         self
     }
 
+    /// Sets the organisation the token acts in (`org`).
     pub fn with_org(mut self, org: impl Into<String>) -> Self {
         self.org = Some(org.into());
         self
     }
 
+    /// Sets the media node the participant token is for (`node`); other media nodes refuse it.
     pub fn with_node(mut self, node: impl Into<String>) -> Self {
         self.node = Some(node.into());
         self

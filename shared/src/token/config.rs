@@ -146,7 +146,8 @@ mod tests {
     fn unconfigured_and_misconfigured_are_unavailable() {
         let none = TokenConfig::from_variables(|_| None).err().unwrap();
         assert_eq!(none.code, ErrorCode::Unavailable);
-        let bad = TokenConfig::from_variables(|n| (n == "token_signing_keys").then(|| "nonsense".into())).err().unwrap();
+        let bad =
+            TokenConfig::from_variables(|n| (n == "token_signing_keys").then(|| "nonsense".into())).err().unwrap();
         assert_eq!(bad.code, ErrorCode::Unavailable);
     }
 }

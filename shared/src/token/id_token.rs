@@ -9,16 +9,24 @@ use super::verify::{Expectations, decode_pinned, key_for};
 /// The claims Origo reads from an OpenID Connect ID token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdTokenClaims {
+    /// The provider's issuer URL.
     pub iss: String,
+    /// The user's id at the provider, stable for that provider only.
     pub sub: String,
+    /// Expires at (Unix seconds).
     pub exp: u64,
+    /// Issued at (Unix seconds).
     pub iat: u64,
+    /// The nonce of the authorisation request, to compare with the one the caller sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The user's email address, if the provider shares it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// True when the provider has verified `email`; absent counts as not verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    /// The user's full name, if the provider shares it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }

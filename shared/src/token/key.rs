@@ -13,8 +13,11 @@ use super::jwk::PublicJwk;
 /// The algorithms Origo accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KeyAlgorithm {
+    /// HMAC-SHA256 with a shared secret of at least [`MIN_HMAC_SECRET_LEN`] bytes.
     HS256,
+    /// Ed25519 signatures: the deployment's own keys, and providers that publish `OKP` keys.
     EdDSA,
+    /// RSA PKCS#1 v1.5 with SHA-256; verify-only, for keys of external providers.
     RS256,
 }
 
@@ -36,6 +39,7 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The JWT `alg` name (`HS256`, `EdDSA`, `RS256`).
     pub fn as_str(self) -> &'static str {
         match self {
             KeyAlgorithm::HS256 => "HS256",
@@ -145,10 +149,12 @@ impl TokenKey {
         Ok(TokenKey { kid: jwk.kid.clone(), alg, encoding: None, decoding, public: Some(jwk.clone()) })
     }
 
+    /// The key id that token headers name in `kid`.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The one algorithm the key signs and verifies.
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.alg
     }

@@ -16,6 +16,7 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// An empty set: nothing verifies and nothing can be signed until a key is added.
     pub fn new() -> Self {
         Self::default()
     }
@@ -27,6 +28,7 @@ impl KeySet {
         self
     }
 
+    /// Adds a key in place, with the same rules as [`KeySet::with_key`].
     pub fn insert(&mut self, key: TokenKey) {
         let can_sign = key.encoding.is_some();
         let index = match self.keys.iter().position(|k| k.kid == key.kid) {
@@ -61,10 +63,12 @@ impl KeySet {
         self.active = active_kid.and_then(|a| self.keys.iter().position(|k| k.kid == a));
     }
 
+    /// The key that signs new tokens; `None` when the set holds only verify-only keys.
     pub fn active_key(&self) -> Option<&TokenKey> {
         self.active.and_then(|i| self.keys.get(i))
     }
 
+    /// The key named `kid`, if the set holds it.
     pub fn get(&self, kid: &str) -> Option<&TokenKey> {
         self.keys.iter().find(|k| k.kid == kid)
     }

@@ -1,7 +1,7 @@
 use super::*;
 use base64::Engine;
-use jsonwebtoken::Algorithm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::Algorithm;
 
 const NOW: u64 = 1_800_000_000;
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-origo";
@@ -19,9 +19,7 @@ fn expect() -> Expectations {
 }
 
 fn claims() -> Claims {
-    Claims::new("origo", "origo-room", "alice", NOW, 600)
-        .with_name("Alice")
-        .with_grants(Grants::participant("standup"))
+    Claims::new("origo", "origo-room", "alice", NOW, 600).with_name("Alice").with_grants(Grants::participant("standup"))
 }
 
 /// Builds a token from raw JSON parts and an HS256 secret, bypassing our issuer.
@@ -106,10 +104,7 @@ fn refuses_alg_none() {
     for alg in ["none", "None", "NONE"] {
         let header = format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#);
         let unsigned = format!("{}.{}.", B64.encode(header), B64.encode(payload_json(&c)));
-        assert_eq!(
-            verify(&unsigned, &hs_keys(), &expect(), NOW),
-            Err(TokenError::UnsupportedAlgorithm(alg.into()))
-        );
+        assert_eq!(verify(&unsigned, &hs_keys(), &expect(), NOW), Err(TokenError::UnsupportedAlgorithm(alg.into())));
     }
 }
 

@@ -14,17 +14,21 @@ use super::key_set::KeySet;
 /// What a verifier expects of a token besides its signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectations {
+    /// The `iss` a token must carry.
     pub issuer: String,
+    /// The `aud` a token must carry (for ID tokens: our OAuth `client_id`).
     pub audience: String,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
 }
 
 impl Expectations {
+    /// Expect `issuer` and `audience`, with 30 seconds of leeway.
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         Expectations { issuer: issuer.into(), audience: audience.into(), leeway_secs: 30 }
     }
 
+    /// Tolerate `secs` seconds of clock skew instead of 30.
     pub fn with_leeway(mut self, secs: u64) -> Self {
         self.leeway_secs = secs;
         self
