@@ -6,12 +6,21 @@
 //! old one), and only then sends it. A report leaves the journal when the registry answers
 //! 2xx; the registry applies each (node, seq) once, so resending after a lost answer or a
 //! restart counts nothing twice. A crash loses at most the time since the last write.
+//!
+//! [`Journal`] is the file; [`report`] the loop that fills it from the shards and sends it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use origo_shared::usage::{UsageEntry, UsageReport};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::command::Shards;
+
+/// How often usage is journaled and reported.
+pub const INTERVAL: Duration = Duration::from_secs(5);
 
 /// Reports not yet acknowledged, and the next sequence number.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -79,6 +88,67 @@ impl Journal {
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
         Ok(())
+    }
+}
+
+/// Takes the shards' usage every [`INTERVAL`] (and on a flush, which is acknowledged once the
+/// reports were tried), journals it, and sends the journal's reports in order to
+/// `{edge}/v1/nodes/usage` until one is refused. Ends when the shards or the flush channel do.
+pub async fn report(
+    shards: Shards,
+    node_id: String,
+    registry: Option<(String, String)>,
+    mut journal: Journal,
+    mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
+) {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+    let mut tick = tokio::time::interval(INTERVAL);
+    loop {
+        let done = tokio::select! {
+            _ = tick.tick() => None,
+            f = flushes.recv() => Some(f),
+        };
+        let Ok(taken) = shards.take_usage().await else { return };
+        let month = origo_shared::usage::month_of(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        );
+        let entries: Vec<UsageEntry> = taken
+            .into_iter()
+            .map(|((org, room), ms)| UsageEntry { org, room, month: month.clone(), participant_ms: ms })
+            .collect();
+        if let Err(e) = journal.record(&node_id, entries) {
+            tracing::error!("cannot write the usage journal: {e}");
+        }
+        if let Some((edge, secret)) = &registry {
+            let url = format!("{}/v1/nodes/usage", edge.trim_end_matches('/'));
+            for report in journal.pending.clone() {
+                match http.post(&url).bearer_auth(secret).json(&report).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        if let Err(e) = journal.acknowledge(report.seq) {
+                            tracing::error!("cannot write the usage journal: {e}");
+                        }
+                    }
+                    Ok(r) => {
+                        tracing::warn!(status = %r.status(), seq = report.seq, "usage report refused; kept for later");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(seq = report.seq, "usage report not delivered: {e}; kept for later");
+                        break;
+                    }
+                }
+            }
+        }
+        match done {
+            Some(Some(ack)) => {
+                let _ = ack.send(());
+            }
+            Some(None) => return,
+            None => {}
+        }
     }
 }
 

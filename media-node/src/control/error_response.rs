@@ -1,0 +1,43 @@
+//! The control API's errors as responses: a 4xx/5xx status and the JSON body
+//! `{"error": {"code", "message"}}` ([`origo_shared::ApiError`]).
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use origo_shared::{ApiError, ErrorCode};
+
+use crate::auth::AuthError;
+use crate::sfu::SfuError;
+
+pub(super) fn error(status: u16, code: ErrorCode, msg: impl Into<String>) -> Response {
+    let e = ApiError::new(code, msg);
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        [(header::CONTENT_TYPE, "application/json")],
+        e.to_json(),
+    )
+        .into_response()
+}
+
+/// A refused session command.
+pub(super) fn sfu_error(e: SfuError) -> Response {
+    match e {
+        SfuError::BadSdp(m) => error(400, ErrorCode::BadRequest, m),
+        SfuError::NoSession => error(404, ErrorCode::NotFound, "no such session"),
+        SfuError::NoTrack => error(404, ErrorCode::NotFound, "no such track in this session's room"),
+        SfuError::NotAllowed(what) => error(403, ErrorCode::Forbidden, format!("this token may not {what}")),
+        e @ (SfuError::OfferPending | SfuError::NoPendingOffer) => error(409, ErrorCode::Conflict, e.to_string()),
+    }
+}
+
+/// A refused token.
+pub(super) fn auth_error(e: AuthError) -> Response {
+    match e {
+        AuthError::Unauthorized(m) => error(401, ErrorCode::Unauthorized, m),
+        AuthError::Forbidden(m) => error(403, ErrorCode::Forbidden, m),
+    }
+}
+
+/// The shards stopped answering: the node is going away.
+pub(super) fn unavailable(msg: &str) -> Response {
+    error(503, ErrorCode::Unavailable, msg)
+}

@@ -1,0 +1,51 @@
+//! The control API (axum): WebRTC sessions are created, renegotiated and closed over HTTP with
+//! the participant token the edge issued for this node ([`sessions`]); `/health` and
+//! `/metrics` ([`observability`]). Handlers reach the SFU shards only through [`Command`](crate::command::Command)s.
+
+mod error_response;
+pub mod observability;
+pub mod sessions;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+
+use crate::auth::Verifier;
+use crate::command::Shards;
+
+/// What the handlers share.
+pub struct Api {
+    pub shards: Shards,
+    pub verifier: Arc<Verifier>,
+    pub node_id: String,
+}
+
+/// Every route of the control API.
+pub fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/v1/sessions", post(sessions::create))
+        .route("/v1/sessions/{id}", patch(sessions::update).delete(sessions::remove))
+        .route("/v1/sessions/{id}/tracks", get(sessions::tracks))
+        .route("/health", get(observability::health))
+        .route("/metrics", get(observability::metrics))
+        .layer(axum::middleware::from_fn(cors))
+        .with_state(api)
+}
+
+/// Browsers call the control API from the web client's origin (the edge): any origin may, since
+/// every call carries its bearer token (no cookies). Preflights are answered here.
+async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let preflight = req.method() == Method::OPTIONS;
+    let mut res = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if preflight {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PATCH, DELETE"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+    res
+}

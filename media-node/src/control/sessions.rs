@@ -1,0 +1,179 @@
+//! `POST /v1/sessions` (an SDP offer → the session and its answer), `PATCH` and `DELETE
+//! /v1/sessions/{id}` (renegotiation, subscriptions, quality; closing), `GET
+//! /v1/sessions/{id}/tracks`. Every call carries the participant token the edge issued for this
+//! node; a session answers only to the identity that opened it.
+// Handlers short-circuit with a ready response (`Result<_, Response>`), the usual axum shape.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use origo_shared::ErrorCode;
+use serde::Deserialize;
+use str0m::change::{SdpAnswer, SdpOffer};
+
+use super::Api;
+use super::error_response::{auth_error, error, sfu_error, unavailable};
+use crate::auth::Participant;
+use crate::command::Command;
+use crate::sfu::{Quality, SessionId};
+
+/// Request bodies are limited to this.
+const MAX_BODY: usize = 64 * 1024;
+
+/// `POST /v1/sessions`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    offer: SdpOffer,
+}
+
+/// `PATCH /v1/sessions/{id}`: any of these, applied in this order: the answer to the node's
+/// last offer, a client offer, quality preferences, unsubscriptions, subscriptions.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    /// Track ids (`identity:mid`, from `GET …/tracks`) to receive; `"all"` for every track now
+    /// and later.
+    #[serde(default)]
+    subscribe: Option<Vec<String>>,
+    /// Track ids to stop receiving; `"all"` for every one.
+    #[serde(default)]
+    unsubscribe: Option<Vec<String>>,
+    /// The answer to the offer the node sent last.
+    #[serde(default)]
+    answer: Option<SdpAnswer>,
+    /// A client offer (it added or removed tracks of its own).
+    #[serde(default)]
+    offer: Option<SdpOffer>,
+    /// Track id → the most of it wanted (`off`, `low`, `medium`, `high`).
+    #[serde(default)]
+    quality: Option<BTreeMap<String, Quality>>,
+}
+
+async fn authorize(api: &Api, headers: &HeaderMap) -> Result<Participant, Response> {
+    let raw = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| error(401, ErrorCode::Unauthorized, "missing Authorization: Bearer <participant token>"))?;
+    api.verifier.participant(raw).await.map_err(|e| {
+        tracing::info!("session refused: {e}");
+        auth_error(e)
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    if body.len() > MAX_BODY {
+        return Err(error(413, ErrorCode::PayloadTooLarge, "bodies are limited to 64 KiB"));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        tracing::info!("bad session body: {e}");
+        error(
+            400,
+            ErrorCode::InvalidJson,
+            format!("invalid body: {}", e.to_string().chars().take(160).collect::<String>()),
+        )
+    })
+}
+
+/// A command to the session's (or room's) shard, and its reply.
+async fn call<T>(api: &Api, make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command) -> Result<T, Response> {
+    api.shards.call(make).await.map_err(|_| unavailable("the media node is stopping"))
+}
+
+/// The session, if the caller owns it.
+async fn owned(api: &Api, headers: &HeaderMap, id: &str) -> Result<(SessionId, Participant), Response> {
+    let p = authorize(api, headers).await?;
+    let id: SessionId = id.parse().map_err(|_| error(404, ErrorCode::NotFound, "no such session"))?;
+    match call(api, |reply| Command::Owner { id, reply }).await? {
+        Some(((org, room), identity)) if org == p.org && room == p.room && identity == p.identity => Ok((id, p)),
+        _ => Err(error(404, ErrorCode::NotFound, "no such session")),
+    }
+}
+
+/// Opens a session from the client's offer.
+pub async fn create(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Response> {
+    let p = authorize(&api, &headers).await?;
+    let body: CreateBody = parse(&body)?;
+    match call(&api, |reply| Command::Create { p, offer: body.offer, reply }).await? {
+        Ok((id, answer)) => Ok((
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "session_id": id.to_string(), "answer": answer, "node_id": api.node_id })),
+        )
+            .into_response()),
+        Err(e) => {
+            tracing::info!("session refused: {e}");
+            Err(sfu_error(e))
+        }
+    }
+}
+
+/// Renegotiates a session, changes its subscriptions or quality preferences.
+pub async fn update(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Response> {
+    let (id, _) = owned(&api, &headers, &id).await?;
+    let body: PatchBody = parse(&body)?;
+    let mut out = serde_json::Map::new();
+    if let Some(answer) = body.answer {
+        call(&api, |reply| Command::Answer { id, answer, reply }).await?.map_err(sfu_error)?;
+    }
+    if let Some(offer) = body.offer {
+        let answer = call(&api, |reply| Command::Offer { id, offer, reply }).await?.map_err(sfu_error)?;
+        out.insert("answer".into(), serde_json::to_value(answer).unwrap_or_default());
+    }
+    for (track, quality) in body.quality.unwrap_or_default() {
+        if track.len() > 200 {
+            return Err(error(400, ErrorCode::BadRequest, "too long a track id"));
+        }
+        call(&api, |reply| Command::Quality { id, track, quality, reply }).await?.map_err(sfu_error)?;
+    }
+    for (tracks, subscribe) in [(body.unsubscribe, false), (body.subscribe, true)] {
+        let Some(tracks) = tracks else { continue };
+        if tracks.len() > 256 || tracks.iter().any(|t| t.len() > 200) {
+            return Err(error(400, ErrorCode::BadRequest, "too many or too long track ids"));
+        }
+        let offer = if subscribe {
+            call(&api, |reply| Command::Subscribe { id, tracks, reply }).await?
+        } else {
+            call(&api, |reply| Command::Unsubscribe { id, tracks, reply }).await?
+        };
+        if let Some(offer) = offer.map_err(sfu_error)? {
+            out.insert("offer".into(), serde_json::to_value(offer).unwrap_or_default());
+        }
+    }
+    Ok(Json(serde_json::Value::Object(out)).into_response())
+}
+
+/// Closes a session.
+pub async fn remove(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let (id, _) = owned(&api, &headers, &id).await?;
+    let _ = api.shards.send(Command::Remove { id }).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The tracks published in the session's room.
+pub async fn tracks(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let (_, p) = owned(&api, &headers, &id).await?;
+    let t = call(&api, |reply| Command::Tracks { room: (p.org, p.room), reply }).await?;
+    Ok(Json(serde_json::json!({ "tracks": t })).into_response())
+}
