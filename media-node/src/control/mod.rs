@@ -1,9 +1,12 @@
 //! The control API (axum): WebRTC sessions are created, renegotiated and closed over HTTP with
 //! the participant token the edge issued for this node ([`sessions`]); `/health` and
-//! `/metrics` ([`observability`]). Handlers reach the SFU shards only through [`Command`](crate::command::Command)s.
+//! `/metrics` ([`observability`]); this API's OpenAPI 3.1 document at `/openapi.json`
+//! ([`openapi`]). Handlers reach the SFU shards only through [`Command`](crate::command::Command)s.
 
 mod error_response;
 pub mod observability;
+pub mod openapi;
+pub mod schema;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -31,6 +34,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/v1/sessions/{id}/tracks", get(sessions::tracks))
         .route("/health", get(observability::health))
         .route("/metrics", get(observability::metrics))
+        .route("/openapi.json", get(openapi::serve))
         .layer(axum::middleware::from_fn(cors))
         .with_state(api)
 }

@@ -9,8 +9,11 @@ use axum::response::{IntoResponse, Json, Response};
 
 use super::Api;
 use super::error_response::unavailable;
+use super::schema::Health;
 
 /// Liveness.
+#[utoipa::path(get, path = "/health", tag = "node", summary = "Liveness, sessions open, shards", security(),
+    responses((status = 200, description = "`{status: ok, …}`", body = Health)))]
 pub async fn health(State(api): State<Arc<Api>>) -> Response {
     Json(serde_json::json!({ "status": "ok", "service": "origo-media-node", "node_id": api.node_id,
         "sessions": api.shards.session_count(), "shards": api.shards.len() }))
@@ -18,6 +21,10 @@ pub async fn health(State(api): State<Arc<Api>>) -> Response {
 }
 
 /// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "node", summary = "Prometheus / OpenMetrics text", security(),
+    responses(
+        (status = 200, description = "OpenMetrics text (`origo_media_*`)", body = String, content_type = "application/openmetrics-text"),
+        (status = 503, description = "The node is stopping", body = origo_shared::ErrorBody)))]
 pub async fn metrics(State(api): State<Arc<Api>>) -> Response {
     match api.shards.stats().await {
         Ok(st) => (

@@ -17,6 +17,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 
 use super::Api;
 use super::error_response::{auth_error, error, sfu_error, unavailable};
+use super::schema::{SdpAnswerSchema, SdpOfferSchema, SessionCreated, SessionUpdated, TrackList};
 use crate::auth::Participant;
 use crate::command::Command;
 use crate::sfu::{Quality, SessionId};
@@ -25,17 +26,18 @@ use crate::sfu::{Quality, SessionId};
 const MAX_BODY: usize = 64 * 1024;
 
 /// `POST /v1/sessions`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub struct CreateBody {
+    #[schema(value_type = SdpOfferSchema)]
     offer: SdpOffer,
 }
 
 /// `PATCH /v1/sessions/{id}`: any of these, applied in this order: the answer to the node's
 /// last offer, a client offer, quality preferences, unsubscriptions, subscriptions.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PatchBody {
+pub struct PatchBody {
     /// Track ids (`identity:mid`, from `GET …/tracks`) to receive; `"all"` for every track now
     /// and later.
     #[serde(default)]
@@ -45,9 +47,11 @@ struct PatchBody {
     unsubscribe: Option<Vec<String>>,
     /// The answer to the offer the node sent last.
     #[serde(default)]
+    #[schema(value_type = Option<SdpAnswerSchema>)]
     answer: Option<SdpAnswer>,
     /// A client offer (it added or removed tracks of its own).
     #[serde(default)]
+    #[schema(value_type = Option<SdpOfferSchema>)]
     offer: Option<SdpOffer>,
     /// Track id → the most of it wanted (`off`, `low`, `medium`, `high`).
     #[serde(default)]
@@ -96,6 +100,16 @@ async fn owned(api: &Api, headers: &HeaderMap, id: &str) -> Result<(SessionId, P
 }
 
 /// Opens a session from the client's offer.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions",
+    summary = "Open a WebRTC session: the client's SDP offer in, the node's answer out",
+    request_body = CreateBody, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The session and the node's answer", body = SessionCreated),
+        (status = 400, description = "Malformed JSON or SDP", body = origo_shared::ErrorBody),
+        (status = 401, description = "Missing, forged or expired token", body = origo_shared::ErrorBody),
+        (status = 403, description = "The token is for another node or grants no room", body = origo_shared::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = origo_shared::ErrorBody),
+        (status = 503, description = "The node is stopping", body = origo_shared::ErrorBody)))]
 pub async fn create(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,
@@ -117,6 +131,19 @@ pub async fn create(
 }
 
 /// Renegotiates a session, changes its subscriptions or quality preferences.
+#[utoipa::path(patch, path = "/v1/sessions/{id}", tag = "sessions",
+    summary = "Answer the node's offer, offer, set quality, subscribe or unsubscribe",
+    params(("id" = String, Path, description = "The session id from POST /v1/sessions")),
+    request_body = PatchBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`answer` to a client offer; `offer` when subscriptions changed (answer it with PATCH)", body = SessionUpdated),
+        (status = 400, description = "Malformed JSON or SDP, too many or too long track ids", body = origo_shared::ErrorBody),
+        (status = 401, description = "Missing, forged or expired token", body = origo_shared::ErrorBody),
+        (status = 403, description = "The token may not subscribe", body = origo_shared::ErrorBody),
+        (status = 404, description = "No such session (of this identity) or track", body = origo_shared::ErrorBody),
+        (status = 409, description = "An offer is waiting for its answer, or no offer is", body = origo_shared::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = origo_shared::ErrorBody),
+        (status = 503, description = "The node is stopping", body = origo_shared::ErrorBody)))]
 pub async fn update(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
@@ -157,6 +184,15 @@ pub async fn update(
 }
 
 /// Closes a session.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", summary = "Close a session",
+    params(("id" = String, Path, description = "The session id from POST /v1/sessions")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Closed"),
+        (status = 401, description = "Missing, forged or expired token", body = origo_shared::ErrorBody),
+        (status = 403, description = "The token is for another node or grants no room", body = origo_shared::ErrorBody),
+        (status = 404, description = "No such session (of this identity)", body = origo_shared::ErrorBody),
+        (status = 503, description = "The node is stopping", body = origo_shared::ErrorBody)))]
 pub async fn remove(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
@@ -168,6 +204,16 @@ pub async fn remove(
 }
 
 /// The tracks published in the session's room.
+#[utoipa::path(get, path = "/v1/sessions/{id}/tracks", tag = "sessions",
+    summary = "Tracks published in the session's room (ids to subscribe to)",
+    params(("id" = String, Path, description = "The session id from POST /v1/sessions")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The room's tracks", body = TrackList),
+        (status = 401, description = "Missing, forged or expired token", body = origo_shared::ErrorBody),
+        (status = 403, description = "The token is for another node or grants no room", body = origo_shared::ErrorBody),
+        (status = 404, description = "No such session (of this identity)", body = origo_shared::ErrorBody),
+        (status = 503, description = "The node is stopping", body = origo_shared::ErrorBody)))]
 pub async fn tracks(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,

@@ -1,0 +1,47 @@
+//! The OpenAPI 3.1 document of the control API, generated from the handlers' annotations and
+//! the request/response types (`utoipa`), served at `/openapi.json`.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{observability, sessions};
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT".to_owned());
+        http.description = Some(
+            "The participant token from `POST /v1/rooms/{room}/join` on the edge, issued for this node".to_owned(),
+        );
+        doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Origo media node", description = "The control API of an Origo media node (SFU): WebRTC sessions over HTTP with the participant token the edge issued for this node; media then flows over UDP (ICE-lite, DTLS-SRTP). Errors are `{\"error\": {\"code\", \"message\"}}`."),
+    paths(sessions::create, sessions::update, sessions::remove, sessions::tracks, observability::health, observability::metrics, serve),
+    modifiers(&BearerToken),
+    tags(
+        (name = "sessions", description = "WebRTC sessions: offers and answers, subscriptions, quality"),
+        (name = "node", description = "The node itself"),
+    )
+)]
+struct ApiDoc;
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "node", summary = "This OpenAPI 3.1 document", security(),
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json")))]
+pub async fn serve() -> Response {
+    let json = document().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+}

@@ -1,0 +1,131 @@
+//! The control API's own description: `GET /openapi.json` is an OpenAPI 3.1 document listing
+//! every route with its bearer auth and JSON error body, valid for an independent validator
+//! (`openapi-spec-validator`, when the test venv has it), and every operation it lists is
+//! routed (none answers 404 or 405).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+struct Node {
+    child: Child,
+    base: String,
+    _state: tempfile::TempDir,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Node {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_origo-media-node"))
+        .args(["--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--node-id", "media-doc", "--shards", "1"])
+        .args(["--state-dir", state.path().to_str().unwrap()])
+        .args(["--token-signing-keys", "k1:0909090909090909090909090909090909090909090909090909090909090909"])
+        .env("ORIGO_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let rest = line.trim().strip_prefix("origo-media-node listening on ").unwrap_or_else(|| panic!("{line}"));
+    let base = rest.split_once(" (udp ").unwrap().0.to_owned();
+    Node { child, base, _state: state }
+}
+
+/// (status, body) of `method url`, without credentials.
+fn request(method: &str, url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/stdout", "-w", "\n%{http_code}", "-X", method, "-H", "content-type: application/json"])
+        .args(["--data-binary", if method == "GET" || method == "DELETE" { "" } else { "{}" }, url])
+        .output()
+        .unwrap();
+    let out = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_owned())
+}
+
+/// The test venv's Python (tests/run makes it), if it has `openapi_spec_validator`.
+fn validator_python() -> Option<String> {
+    let candidates = [
+        std::env::var("ORIGO_PYTHON").ok(),
+        std::env::var("HOME").ok().map(|h| format!("{h}/.cache/origo/venv/bin/python")),
+    ];
+    candidates.into_iter().flatten().find(|py| {
+        Command::new(py).args(["-c", "import openapi_spec_validator"]).output().is_ok_and(|o| o.status.success())
+    })
+}
+
+#[test]
+fn the_openapi_document_describes_every_route_and_is_valid() {
+    let node = start();
+    let (status, body) = request("GET", &format!("{}/openapi.json", node.base));
+    assert_eq!(status, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/v1/sessions", "post"),
+        ("/v1/sessions/{id}", "patch"),
+        ("/v1/sessions/{id}", "delete"),
+        ("/v1/sessions/{id}/tracks", "get"),
+        ("/health", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ];
+    for (path, method) in expected {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is documented: {body}");
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, expected.len(), "nothing else is documented: {body}");
+
+    // Bearer auth on the session routes, none on the node's own.
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer", "{body}");
+    assert_eq!(paths["/v1/sessions"]["post"]["security"], serde_json::json!([{"bearer": []}]));
+    assert_eq!(paths["/health"]["get"]["security"], serde_json::json!([]));
+    // The JSON error body.
+    let unauthorized = &paths["/v1/sessions/{id}"]["patch"]["responses"]["401"]["content"]["application/json"];
+    assert_eq!(unauthorized["schema"]["$ref"], "#/components/schemas/ErrorBody", "{body}");
+    let error = &doc["components"]["schemas"]["ErrorBody"];
+    assert!(error["properties"]["error"].is_object(), "{body}");
+
+    // An independent validator agrees it is OpenAPI 3.1.
+    match validator_python() {
+        Some(py) => {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("openapi.json");
+            std::fs::write(&file, &body).unwrap();
+            let out = Command::new(py)
+                .args([
+                    "-c",
+                    "import json,sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))",
+                ])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "invalid OpenAPI document: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        None => eprintln!("openapi-spec-validator not installed (tests/run installs it): not validated"),
+    }
+
+    // Every documented operation is routed: without a token the session routes say 401 with the
+    // JSON error body, the node's own routes answer.
+    for (path, method) in expected {
+        let url = format!("{}{}", node.base, path.replace("{id}", "1"));
+        let (status, answer) = request(&method.to_uppercase(), &url);
+        if path.starts_with("/v1/") {
+            assert_eq!(status, 401, "{method} {path}: {answer}");
+            let e: Value = serde_json::from_str(&answer).unwrap();
+            assert_eq!(e["error"]["code"], "unauthorized", "{answer}");
+        } else {
+            assert_eq!(status, 200, "{method} {path}: {answer}");
+        }
+    }
+}
