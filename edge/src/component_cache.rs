@@ -23,6 +23,9 @@ pub fn cache_path(engine: &Engine, id: &str, wasm: &[u8], cache_dir: &Path) -> P
 }
 
 /// The compiled component for the `.wasm` at `source`.
+// Loading a precompiled component is `unsafe` in wasmtime: this is one of the two places Origo
+// allows it (the other is the media node's batched UDP I/O).
+#[allow(unsafe_code)]
 pub fn load(engine: &Engine, id: &str, source: &Path, cache_dir: &Path) -> anyhow::Result<Component> {
     let wasm = std::fs::read(source).with_context(|| {
         format!("cannot read component {id} from {} (build it first, or run `origo dev`)", source.display())

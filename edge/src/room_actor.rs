@@ -50,12 +50,25 @@ pub struct ConnHandle {
 
 /// Into a room's mailbox.
 pub enum Command {
-    Connect { conn: ConnId, who: Joiner, last_seq: Option<u64>, handle: ConnHandle },
-    Client { conn: ConnId, msg: ClientMessage },
-    Disconnect { conn: ConnId },
+    Connect {
+        conn: ConnId,
+        who: Joiner,
+        last_seq: Option<u64>,
+        handle: ConnHandle,
+    },
+    Client {
+        conn: ConnId,
+        msg: ClientMessage,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
     Nodes(Arc<NodeView>),
     /// A function's command; answered once applied and durable.
-    Host { command: RoomCommand, reply: oneshot::Sender<RoomCommandOutcome> },
+    Host {
+        command: RoomCommand,
+        reply: oneshot::Sender<RoomCommandOutcome>,
+    },
 }
 
 /// Where a connection for a room must go.

@@ -99,9 +99,12 @@ impl Server {
             "function host ready"
         );
 
-        let listener = TcpListener::bind(opts.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; choose another address with --listen ADDR (ORIGO_LISTEN)", opts.listen))?;
+        let listener = TcpListener::bind(opts.listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e}; choose another address with --listen ADDR (ORIGO_LISTEN)",
+                opts.listen
+            )
+        })?;
         let advertise = opts.advertise_url.clone().unwrap_or(format!("http://{}", listener.local_addr()?));
         let lease = kv.redis_connection().map(|c| crate::room_lease::Lease::new(c, advertise));
         let selector_config = origo_shared::node::SelectorConfig {

@@ -59,7 +59,11 @@ pub fn start(listen: SocketAddr, secret: &str, data_dir: &Path) -> anyhow::Resul
             let _ = failed.send(Err(e));
         }
     })?;
-    let moved = || format!("the in-process TURN server cannot listen on {listen}: move it with --turn-listen ADDR (ORIGO_DEV_TURN_LISTEN), or --turn-listen off");
+    let moved = || {
+        format!(
+            "the in-process TURN server cannot listen on {listen}: move it with --turn-listen ADDR (ORIGO_DEV_TURN_LISTEN), or --turn-listen off"
+        )
+    };
     let listening = ready_rx
         .recv_timeout(Duration::from_secs(10))
         .context("the in-process TURN server did not start")?

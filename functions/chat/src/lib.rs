@@ -1,5 +1,7 @@
 //! The `chat` function: a spin-sdk HTTP component around `origo_functions::chat`.
 #![cfg(target_arch = "wasm32")]
+// spin-sdk's `http_component` expands to the component's unsafe export glue.
+#![allow(unsafe_code)]
 
 #[spin_sdk::http_component]
 async fn handle(req: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {

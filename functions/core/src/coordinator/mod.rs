@@ -22,11 +22,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use origo_shared::WebhookEvent;
 use origo_shared::signal::{
     ChatMessage, ClientMessage, LeaveReason, MediaAssignment, PROTOCOL_VERSION, ParticipantInfo, PresenceState,
     ServerMessage,
 };
-use origo_shared::WebhookEvent;
 use serde::{Deserialize, Serialize};
 
 mod command;
