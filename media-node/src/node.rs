@@ -1,7 +1,7 @@
 //! A whole media node, wired: one task per SFU shard owns its SFU and UDP socket
 //! ([`shard`](crate::shard)), the axum control API talks to them through commands
-//! ([`control`](crate::control)), the usage reporter journals participant time and sends it
-//! to the edge ([`usage`](crate::usage)), and a registry agent heartbeats the node's load.
+//! ([`control`]), the usage reporter journals participant time and sends it
+//! to the edge ([`usage`]), and a registry agent heartbeats the node's load.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

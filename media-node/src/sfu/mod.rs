@@ -8,35 +8,37 @@
 //! subscribe, unsubscribe, answer, offer, quality, take usage). What they set in motion lives
 //! in a file per concept:
 //!
-//! * [`routing`]: which session a datagram belongs to, O(1), by address or STUN ufrag.
-//! * `session`: one participant's state around its `Rtc`; `output`: polling it.
+//! * `routing`: which session a datagram belongs to, O(1), by address or STUN ufrag.
+//! * `session`: one participant's state around its `Rtc`; `rtc_output`: polling it (its
+//!   datagrams, timeout and events).
 //! * `publication` / `subscription`: tracks published, and who receives which.
 //! * `negotiation`: SDP offers and answers, subscriptions renegotiated by the SFU.
 //! * `fan_out`: a publisher's RTP to every subscriber, rewritten by a [`forwarder`].
-//! * `allocation`: the simulcast layer each subscriber gets (estimate, preference, loss).
-//! * `keyframe`: PLI/FIR requests to publishers, throttled per layer.
+//! * `bandwidth_allocation`: the simulcast layer each subscriber gets (estimate, preference,
+//!   loss), a pure function.
+//! * `keyframe_request`: PLI/FIR requests to publishers, throttled per layer.
 //! * `dynacast`: telling publishers which layers are watched (`track_layers`).
-//! * `speaker`: the active speaker of each room.
-//! * `signalling`: messages over the client's data channel.
+//! * `active_speaker`: the active speaker of each room.
+//! * `data_channel`: signalling over the client's data channel.
 //! * `timers`, `participant_time`, `counters`, `randomness`, `quality`, `error`.
 
-mod allocation;
+mod active_speaker;
+mod bandwidth_allocation;
 mod counters;
+mod data_channel;
 mod dynacast;
 mod error;
 mod fan_out;
 pub mod forwarder;
-mod keyframe;
+mod keyframe_request;
 mod negotiation;
-mod output;
 mod participant_time;
 mod publication;
 mod quality;
 mod randomness;
 mod routing;
+mod rtc_output;
 mod session;
-mod signalling;
-mod speaker;
 mod subscription;
 mod timers;
 
@@ -50,21 +52,21 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::MediaKind;
 use str0m::net::{Protocol, Receive};
 
-pub use allocation::{ALLOCATE_INTERVAL, INITIAL_ESTIMATE_BPS};
+pub use active_speaker::{SPEAKER_HOLD, SPEAKING_LEVEL};
+pub use bandwidth_allocation::{ALLOCATE_INTERVAL, INITIAL_ESTIMATE_BPS};
 pub use counters::Counters;
 pub use error::SfuError;
-pub use keyframe::KEYFRAME_INTERVAL;
+pub use keyframe_request::KEYFRAME_INTERVAL;
 pub use publication::TrackInfo;
 pub use quality::Quality;
 pub use randomness::{OsRandom, Randomness, SeededRandom};
 pub use routing::stun_ufrag;
-pub use speaker::{SPEAKER_HOLD, SPEAKING_LEVEL};
 
+use active_speaker::Speakers;
 use participant_time::ParticipantTime;
 use publication::{kind_name, layer_name, track_id};
 use routing::Routes;
 use session::Session;
-use speaker::Speakers;
 use timers::Timers;
 
 pub type SessionId = u64;
@@ -312,7 +314,7 @@ impl Sfu {
         let raised = quality.raises(t.quality);
         t.quality = quality;
         if raised {
-            s.reset_estimate(allocation::restarted_estimate(s.estimate.map(|b| b.as_u64())));
+            s.reset_estimate(bandwidth_allocation::restarted_estimate(s.estimate.map(|b| b.as_u64())));
         }
         self.allocate(id, now);
         self.dynacast(now);

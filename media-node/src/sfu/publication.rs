@@ -7,7 +7,7 @@ use str0m::format::{Codec, PayloadParams};
 use str0m::media::{MediaKind, Mid, Pt};
 
 use super::SessionId;
-use super::allocation::{ALLOCATE_INTERVAL, LayerRates};
+use super::bandwidth_allocation::{ALLOCATE_INTERVAL, LayerRates};
 use super::forwarder::{KeyframeCodec, Layer};
 
 /// A layer that sent nothing for this long is not offered to subscribers.

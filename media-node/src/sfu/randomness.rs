@@ -16,8 +16,8 @@ pub struct OsRandom;
 
 impl Randomness for OsRandom {
     fn fill(&mut self, buf: &mut [u8]) {
-        // Without an OS source the buffer stays zeroed: the SFU keeps working (the ICE
-        // password is then guessable, which str0m's MESSAGE-INTEGRITY check still needs).
+        // Should the OS source ever fail, the buffer stays zeroed rather than the shard
+        // stopping.
         let _ = getrandom03::fill(buf);
     }
 }

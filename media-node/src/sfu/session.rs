@@ -14,7 +14,7 @@ use str0m::rtp::Ssrc;
 use str0m::{Candidate, IceCreds, Rtc};
 
 use super::RoomKey;
-use super::allocation::{INITIAL_ESTIMATE_BPS, LossHold};
+use super::bandwidth_allocation::{INITIAL_ESTIMATE_BPS, LossHold};
 use super::error::SfuError;
 use super::forwarder::Layer;
 use super::publication::TrackIn;
