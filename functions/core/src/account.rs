@@ -24,6 +24,8 @@ use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::email_address::normalize as normalize_email;
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
 use crate::names::MAX_NAME_CHARS;
 use crate::platform::{Platform, PlatformExt};
 use crate::reply;
@@ -39,9 +41,13 @@ pub const VERIFY_TTL_MS: u64 = 24 * 3600 * 1000;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Signup {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::email))]
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::new_password))]
     pub password: String,
+    /// The name others see (default: the part of the email before the `@`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::optional_display_name))]
     pub name: Option<String>,
 }
 
@@ -49,6 +55,8 @@ pub struct Signup {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    /// An address that is not an email address gets the `401` of a wrong one.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::email))]
     pub email: String,
     pub password: String,
 }
@@ -57,6 +65,16 @@ pub struct Login {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
+    /// `ort_…`, at most 128 bytes; any other is refused with `401`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^ort_", max_length = 128))]
+    pub refresh_token: String,
+}
+
+/// `POST /v1/auth/logout`: any token is accepted, since ending a session twice is no error.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LogoutBody {
     pub refresh_token: String,
 }
 
@@ -64,6 +82,8 @@ pub struct RefreshBody {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
+    /// The token from the message.
+    #[cfg_attr(feature = "openapi", schema(max_length = 128))]
     pub token: String,
 }
 
@@ -90,11 +110,11 @@ pub async fn route(req: &Request, p: &impl Platform, action: &str) -> Result<Res
         ("signup", &Method::POST) => signup(req, p).await,
         ("verify", &Method::POST) => verify_post(req, p).await,
         ("verify", &Method::GET) => verify_get(req, p).await,
-        ("verify", _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        ("verify", _) => Ok(reply::method_not_allowed(req, "GET, POST")),
         ("login", &Method::POST) => login(req, p).await,
         ("refresh", &Method::POST) => refresh(req, p).await,
         ("logout", &Method::POST) => logout(req, p).await,
-        ("signup" | "login" | "refresh" | "logout", _) => Err(reply::method_not_allowed(req, "POST")),
+        ("signup" | "login" | "refresh" | "logout", _) => Ok(reply::method_not_allowed(req, "POST")),
         _ => Err(reply::not_found(req)),
     }
 }
@@ -104,7 +124,17 @@ const ACCEPTED: SignupAccepted = SignupAccepted {
     message: "If this address can be used, it will receive a message with the next step.",
 };
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/signup", tag = "auth", summary = "Create an account; the same answer whether or not the email is taken", request_body = Signup, security(), responses((status = 202, body = SignupAccepted), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 413, description = "Body too large", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody), (status = 502, description = "An upstream provider failed", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/signup", tag = "auth",
+    summary = "Create an account; the same answer whether or not the email is taken",
+    request_body = Signup, security(),
+    responses(
+        (status = 202, body = SignupAccepted),
+        (status = 400, response = errors::BadRequest),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 502, response = errors::BadGateway),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn signup(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let body: Signup = reply::parse_json(req)?;
     let email = normalize_email(&body.email)?;
@@ -153,13 +183,29 @@ async fn signup(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     Ok(reply::json(StatusCode::ACCEPTED, &ACCEPTED))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/verify", tag = "auth", summary = "Confirm an email address", request_body = VerifyBody, security(), responses((status = 200, description = "Verified"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/verify", tag = "auth",
+    summary = "Confirm an email address",
+    request_body = VerifyBody, security(),
+    responses(
+        (status = 200, description = "Verified: `{verified: true, account}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn verify_post(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let body: VerifyBody = reply::parse_json(req)?;
     verify(p, &body.token).await
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/verify", tag = "auth", summary = "Confirm an email address (the link in the message)", params(("token" = String, Query, description = "The token from the message")), security(), responses((status = 200, description = "Verified"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/verify", tag = "auth",
+    summary = "Confirm an email address (the link in the message)",
+    params(("token" = String, Query, description = "The token from the message")), security(),
+    responses(
+        (status = 200, description = "Verified: `{verified: true, account}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn verify_get(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let token = reply::query_param(req, "token").ok_or_else(|| ApiError::bad_request("token is required"))?;
     verify(p, token).await
@@ -184,7 +230,19 @@ fn rate_limited(retry_after_secs: u64, message: String) -> ApiError {
     ApiError::new(ErrorCode::RateLimited, format!("{message}; retry in {retry_after_secs} s"))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/login", tag = "auth", summary = "Sign in with email and password", request_body = Login, security(), responses((status = 200, body = crate::session::Session), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody), (status = 429, description = "Rate limited or locked out", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/login", tag = "auth",
+    summary = "Sign in with email and password",
+    request_body = Login, security(),
+    responses(
+        (status = 200, body = crate::session::Session),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 429, response = errors::RateLimited),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn login(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let now = p.now_ms();
     // Per client address: a fixed one-minute window.
@@ -237,15 +295,34 @@ fn invalid_login() -> ApiError {
     ApiError::unauthorized("invalid email or password")
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", summary = "Rotate a refresh token for a new access token", request_body = RefreshBody, security(), responses((status = 200, body = crate::session::Session), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/refresh", tag = "auth",
+    summary = "Rotate a refresh token for a new access token",
+    request_body = RefreshBody, security(),
+    responses(
+        (status = 200, body = crate::session::Session),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn refresh(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let body: RefreshBody = reply::parse_json(req)?;
     Ok(reply::json(StatusCode::OK, &session::rotate(p, &body.refresh_token).await?))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/logout", tag = "auth", summary = "Revoke the session of a refresh token", request_body = RefreshBody, security(), responses((status = 204, description = "Signed out"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    summary = "Revoke the session of a refresh token",
+    request_body = LogoutBody, security(),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 400, response = errors::BadRequest),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn logout(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    let body: RefreshBody = reply::parse_json(req)?;
+    let body: LogoutBody = reply::parse_json(req)?;
     session::end(p, &body.refresh_token).await?;
     Ok(reply::no_content())
 }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use origo_shared::token::AUDIENCE;
 
 use crate::api_key_credential;
-use crate::names::{MAX_NAME_CHARS, valid_room_name};
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
+use crate::names::{MAX_IDENTITY_BYTES, MAX_LABEL_CHARS, MAX_NAME_CHARS, valid_room_name};
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
 use crate::rbac::{Action, Role};
@@ -29,6 +31,18 @@ use crate::{Request, Response};
 pub const MAX_KEYS_PER_ORG: usize = 50;
 /// Longest participant token a partner may mint (24 h).
 pub const MAX_TOKEN_TTL_SECS: u64 = 24 * 3600;
+/// Largest metadata a participant token may carry, in bytes.
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+#[cfg(feature = "openapi")]
+fn metadata_schema() -> utoipa::openapi::schema::Schema {
+    crate::input_schemas::bytes_up_to(MAX_METADATA_BYTES, true)
+}
+
+#[cfg(feature = "openapi")]
+fn ttl_schema() -> utoipa::openapi::schema::Schema {
+    crate::input_schemas::integer(1, MAX_TOKEN_TTL_SECS, true)
+}
 
 /// An API key as listed (never with its secret).
 #[derive(Debug, Serialize)]
@@ -48,15 +62,27 @@ pub struct ApiKeyView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::label))]
     pub name: String,
     /// `admin` (default) or `member`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<ApiKeyRole>))]
     pub role: Option<Role>,
 }
 
-/// The grants a partner may put in a participant token.
+/// The roles an API key may have (an owner is a person; a guest key would mint nothing).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeyRole {
+    Admin,
+    Member,
+}
+
+/// The grants a partner may put in a participant token: at least one of `join`, `publish`,
+/// `subscribe`, `publish_data`, `room_admin`, `room_create`; `room` is required with `join`
+/// or `room_admin`.
 #[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GrantsBody {
     pub room: Option<String>,
@@ -76,18 +102,65 @@ pub struct GrantsBody {
     pub hidden: bool,
 }
 
+/// The grants that give a token something to do.
+#[cfg(feature = "openapi")]
+const GRANTS: [&str; 6] = ["join", "publish", "subscribe", "publish_data", "room_admin", "room_create"];
+
+/// `GrantsBody`'s schema says what [`mint`] checks: the fields, at least one grant, and a
+/// room with `join` or `room_admin`.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for GrantsBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type};
+        let boolean = || ObjectBuilder::new().schema_type(Type::Boolean);
+        let is = |value: bool| boolean().enum_values(Some([value]));
+        let mut fields = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("room", crate::input_schemas::optional_room_name())
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+        for name in GRANTS.iter().chain(&["hidden"]) {
+            fields = fields.property(*name, boolean());
+        }
+        let one_grant = GRANTS
+            .iter()
+            .fold(AnyOfBuilder::new(), |any, g| any.item(ObjectBuilder::new().property(*g, is(true)).required(*g)));
+        let room_when_needed = AnyOfBuilder::new()
+            .item(ObjectBuilder::new().property("join", is(false)).property("room_admin", is(false)))
+            .item(
+                ObjectBuilder::new().property("room", ObjectBuilder::new().schema_type(Type::String)).required("room"),
+            );
+        let all = AllOfBuilder::new()
+            .item(fields)
+            .item(one_grant)
+            .item(room_when_needed)
+            .description(Some(
+                "At least one of `join`, `publish`, `subscribe`, `publish_data`, `room_admin`, \
+                 `room_create`; `room` is required with `join` or `room_admin`.",
+            ))
+            .build();
+        utoipa::openapi::schema::Schema::AllOf(all).into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for GrantsBody {}
+
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MintToken {
     /// The participant's stable id in the partner's system.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::participant_identity))]
     pub identity: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::optional_token_name))]
     pub name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = metadata_schema))]
     pub metadata: Option<String>,
     /// Lifetime in seconds (default `participant_ttl_secs`, at most 86400).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = ttl_schema))]
     pub ttl_secs: Option<u64>,
     pub grants: GrantsBody,
 }
@@ -117,9 +190,9 @@ pub async fn route_keys(req: &Request, p: &impl Platform, segments: &[&str]) -> 
     match (segments, req.method()) {
         (["v1", "api-keys"], &Method::POST) => create(req, p).await,
         (["v1", "api-keys"], &Method::GET) => list(req, p).await,
-        (["v1", "api-keys"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "api-keys"], _) => Ok(reply::method_not_allowed(req, "GET, POST")),
         (["v1", "api-keys", id], &Method::DELETE) => revoke(req, p, id).await,
-        (["v1", "api-keys", _], _) => Err(reply::method_not_allowed(req, "DELETE")),
+        (["v1", "api-keys", _], _) => Ok(reply::method_not_allowed(req, "DELETE")),
         _ => Err(reply::not_found(req)),
     }
 }
@@ -132,14 +205,25 @@ async fn manager(req: &Request, p: &impl Platform) -> Result<Principal, ApiError
     Ok(caller)
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", summary = "Create a partner API key; the secret is in this response only", request_body = CreateApiKey, security(("bearer" = [])), responses((status = 201, body = ApiKeyView), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/api-keys", tag = "api-keys",
+    summary = "Create a partner API key; the secret is in this response only",
+    request_body = CreateApiKey, params(crate::principal::OrgHeader), security(("bearer" = [])),
+    responses(
+        (status = 201, body = ApiKeyView),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?.to_owned();
     let body: CreateApiKey = reply::parse_json(req)?;
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("name must be 1..=100 printable characters"));
+    if name.is_empty() || name.chars().count() > MAX_LABEL_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!("name must be 1..={MAX_LABEL_CHARS} printable characters")));
     }
     let role = body.role.unwrap_or(Role::Admin);
     if role == Role::Owner || role == Role::Guest {
@@ -174,14 +258,33 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     Ok(reply::json(StatusCode::CREATED, &view(&key, Some(api_key_credential::compose(&id, &secret)))))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", summary = "The organisation's API keys (never their secrets)", security(("bearer" = [])), responses((status = 200, description = "`{api_keys: [ApiKeyView]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
+    summary = "The organisation's API keys (never their secrets)",
+    params(crate::principal::OrgHeader), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{api_keys: [ApiKeyView]}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let keys: Vec<ApiKeyView> = stored::of_org(p, caller.org()?).await?.iter().map(|k| view(k, None)).collect();
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "api_keys": keys })))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", summary = "Revoke a key at once", params(("id" = String, Path)), security(("bearer" = [])), responses((status = 204, description = "Revoked"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+    summary = "Revoke a key at once",
+    params(("id" = String, Path, pattern = "^[0-9a-f]{16}$", description = "Key id: 16 lowercase hex digits"), crate::principal::OrgHeader), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn revoke(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?;
@@ -195,24 +298,40 @@ async fn revoke(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
 }
 
 /// `POST /v1/tokens`.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/tokens", tag = "api-keys", summary = "Mint a participant token with grants (API key or admin)", request_body = MintToken, security(("bearer" = []), ("api_key" = [])), responses((status = 201, body = MintedToken), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/tokens", tag = "api-keys",
+    summary = "Mint a participant token with grants (API key or admin)",
+    request_body = MintToken, params(crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, body = MintedToken),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 pub async fn mint(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if req.method() != Method::POST {
-        return Err(reply::method_not_allowed(req, "POST"));
+        return Ok(reply::method_not_allowed(req, "POST"));
     }
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::TokensMint)?;
     let org = caller.org()?.to_owned();
     let body: MintToken = reply::parse_json(req)?;
     let identity = body.identity.trim();
-    if identity.is_empty() || identity.len() > 128 || identity.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ApiError::bad_request("identity must be 1..=128 characters without spaces"));
+    if identity.is_empty()
+        || identity.len() > MAX_IDENTITY_BYTES
+        || identity.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(ApiError::bad_request(format!(
+            "identity must be 1..={MAX_IDENTITY_BYTES} characters without spaces"
+        )));
     }
     if body.name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control)) {
         return Err(ApiError::bad_request(format!("name must be at most {MAX_NAME_CHARS} printable characters")));
     }
-    if body.metadata.as_ref().is_some_and(|m| m.len() > 4096) {
-        return Err(ApiError::bad_request("metadata is limited to 4096 bytes"));
+    if body.metadata.as_ref().is_some_and(|m| m.len() > MAX_METADATA_BYTES) {
+        return Err(ApiError::bad_request(format!("metadata is limited to {MAX_METADATA_BYTES} bytes")));
     }
     let g = body.grants;
     match g.room.as_deref() {

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use origo_shared::token::AUDIENCE;
 
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
 use crate::names::{MAX_NAME_CHARS, valid_room_name};
 use crate::platform::{Platform, PlatformExt};
 use crate::reply::{self, respond};
@@ -23,8 +25,12 @@ use crate::{Request, Response, account, api_key, oidc, org};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GuestRequest {
+    /// The name others see.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::display_name))]
     pub name: String,
+    /// The one room the token may join; without it, every room of the public organisation.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::optional_room_name))]
     pub room: Option<String>,
 }
 
@@ -48,7 +54,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     match segments.as_slice() {
         ["v1", "auth", "guest"] => match *req.method() {
             Method::POST => guest(req, p),
-            _ => Err(reply::method_not_allowed(req, "POST")),
+            _ => Ok(reply::method_not_allowed(req, "POST")),
         },
         ["v1", "auth", "oidc", action] => oidc::route(req, p, action).await,
         ["v1", "auth", action] => account::route(req, p, action).await,
@@ -59,7 +65,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
                 res.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("max-age=300"));
                 Ok(res)
             }
-            _ => Err(reply::method_not_allowed(req, "GET")),
+            _ => Ok(reply::method_not_allowed(req, "GET")),
         },
         ["v1", "orgs", ..] => org::route(req, p, &segments).await,
         ["v1", "api-keys", ..] => api_key::route_keys(req, p, &segments).await,
@@ -68,7 +74,17 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     }
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/guest", tag = "auth", summary = "Guest sign-in: a participant token in the public organisation", request_body = GuestRequest, security(), responses((status = 200, body = GuestToken), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 413, description = "Body too large", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/guest", tag = "auth",
+    summary = "Guest sign-in: a participant token in the public organisation",
+    request_body = GuestRequest, security(),
+    responses(
+        (status = 200, body = GuestToken),
+        (status = 400, response = errors::BadRequest),
+        (status = 403, response = errors::Forbidden),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 fn guest(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if var(p, "guest_signin").as_deref() == Some("off") {
         return Err(ApiError::forbidden("guest sign-in is turned off on this deployment"));

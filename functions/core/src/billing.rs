@@ -7,6 +7,8 @@ use http::{Method, StatusCode};
 use origo_shared::ApiError;
 use origo_shared::usage::month_of;
 
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
 use crate::plan::Plan;
 use crate::platform::Platform;
 use crate::principal::Principal;
@@ -14,6 +16,16 @@ use crate::rbac::Action;
 use crate::reply::{self, respond};
 use crate::store::usage_total::usage_of;
 use crate::{Request, Response};
+
+/// The query of `GET /v1/billing/usage`.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// `YYYY-MM` (default: this month).
+    #[param(value_type = String, required = false, pattern = "^[0-9]{4}-[0-9]{2}$")]
+    pub month: Option<String>,
+}
 
 /// Serves `/v1/billing/*`.
 pub async fn handle(req: Request, p: &impl Platform) -> Response {
@@ -26,7 +38,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         return Err(reply::not_found(req));
     }
     if req.method() != Method::GET {
-        return Err(reply::method_not_allowed(req, "GET"));
+        return Ok(reply::method_not_allowed(req, "GET"));
     }
     if path == "/v1/billing/plan" { plan(req, p).await } else { usage(req, p).await }
 }
@@ -37,13 +49,31 @@ async fn admin_org(req: &Request, p: &impl Platform) -> Result<String, ApiError>
     Ok(caller.org()?.to_owned())
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/billing/plan", tag = "billing", summary = "The plan in force (admin)", security(("bearer" = []), ("api_key" = [])), responses((status = 200, body = Plan), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/billing/plan", tag = "billing",
+    summary = "The plan in force (admin)",
+    params(crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = Plan),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn plan(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     admin_org(req, p).await?;
     Ok(reply::json(StatusCode::OK, &Plan::from_platform(p)))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/billing/usage", tag = "billing", summary = "Usage in a month (admin)", params(("month" = Option<String>, Query, description = "YYYY-MM")), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "`{month, usage, plan}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/billing/usage", tag = "billing",
+    summary = "Usage in a month (admin)",
+    params(UsageQuery, crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "`{month, usage, plan}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn usage(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let org = admin_org(req, p).await?;
     let month = match reply::query_param(req, "month") {

@@ -10,6 +10,8 @@ use origo_shared::{ApiError, ErrorCode, RoomKey};
 use serde::Deserialize;
 
 use crate::coordinator::{RoomCommand, RoomCommandOutcome};
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
 use crate::names::valid_room_name;
 use crate::platform::Platform;
 use crate::principal::Principal;
@@ -23,11 +25,38 @@ pub const MAX_TEXT_CHARS: usize = origo_shared::signal::MAX_CHAT_CHARS;
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 200;
 
+/// The query of a history page.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Messages per page, 1 to 200 (default 50).
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = String, required = false)]
+    pub after: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
+    #[cfg_attr(feature = "openapi", schema(schema_with = text_schema))]
     pub text: String,
+}
+
+/// 1 to 4000 characters, not only whitespace.
+#[cfg(feature = "openapi")]
+fn text_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let not_only_whitespace = format!("[^{}", &crate::input_schemas::WHITESPACE[1..]);
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_TEXT_CHARS))
+        .pattern(Some(not_only_whitespace))
+        .build()
+        .into()
 }
 
 /// Serves `/v1/rooms/{room}/messages`.
@@ -46,11 +75,23 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     match *req.method() {
         Method::GET => history(req, p, room).await,
         Method::POST => post(req, p, room).await,
-        _ => Err(reply::method_not_allowed(req, "GET, POST")),
+        _ => Ok(reply::method_not_allowed(req, "GET, POST")),
     }
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms/{room}/messages", tag = "chat", summary = "Post a message", request_body = PostMessage, params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _")), security(("bearer" = [])), responses((status = 201, body = StoredMessage), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms/{room}/messages", tag = "chat",
+    summary = "Post a message",
+    request_body = PostMessage, params(crate::input_schemas::RoomPath, crate::principal::OrgHeader), security(("bearer" = [])),
+    responses(
+        (status = 201, body = StoredMessage),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::ChatPost(room))?;
@@ -82,7 +123,17 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
     Ok(reply::json(StatusCode::CREATED, &msg))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms/{room}/messages", tag = "chat", summary = "History, oldest first, with a cursor", params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _"), ("limit" = Option<u32>, Query), ("after" = Option<String>, Query)), security(("bearer" = [])), responses((status = 200, description = "`{messages: [StoredMessage], next_cursor}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms/{room}/messages", tag = "chat",
+    summary = "History, oldest first, with a cursor",
+    params(crate::input_schemas::RoomPath, HistoryQuery, crate::principal::OrgHeader), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{messages: [StoredMessage], next_cursor}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::ChatRead(room))?;

@@ -13,6 +13,10 @@ pub mod chat;
 pub mod coordinator;
 pub mod email;
 pub mod email_address;
+#[cfg(feature = "openapi")]
+pub mod error_responses;
+#[cfg(feature = "openapi")]
+pub mod input_schemas;
 pub mod location;
 pub mod names;
 pub mod notify;

@@ -6,6 +6,12 @@
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
+/// Longest organisation or API key name, in characters.
+pub const MAX_LABEL_CHARS: usize = 100;
+
+/// Longest participant identity a partner may give, in bytes.
+pub const MAX_IDENTITY_BYTES: usize = 128;
+
 /// Longest room name, in bytes.
 pub const MAX_ROOM_NAME_BYTES: usize = 64;
 /// What [`valid_room_name`] accepts.

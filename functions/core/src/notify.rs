@@ -10,6 +10,8 @@ use origo_shared::webhook::{self, WebhookSecret};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
 use crate::platform::{Platform, PlatformError, PlatformExt};
 use crate::principal::Principal;
 use crate::rbac::Action;
@@ -53,9 +55,46 @@ fn public(hook: &StoredWebhook, with_secret: bool) -> PublicWebhook<'_> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
+    /// An absolute `http(s)://` URL with a host, at most 2048 bytes.
+    #[cfg_attr(feature = "openapi", schema(schema_with = url_schema))]
     pub url: String,
+    /// The events to deliver (default: all of them).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = events_schema))]
     pub events: Option<Vec<String>>,
+}
+
+/// Longest webhook URL, in bytes.
+pub const MAX_URL_BYTES: usize = 2048;
+
+#[cfg(feature = "openapi")]
+fn url_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    // What `http::Uri` takes after the scheme: an authority (its characters, `%` for user
+    // info), then a path, a query and a fragment, each with the characters it allows.
+    let authority = r"[!$%&'()*+,\-.0-9:;=@A-Z\[\]_a-z~]+";
+    let path = r"(/[^\u0000-\u0020#<>?`\u007F]*)?";
+    let query = r##"(\?[^\u0000-\u0020"#<>\u007F]*)?"##;
+    let fragment = r"(#[\s\S]*)?";
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^https?://{authority}{path}{query}{fragment}$")))
+        .max_length(Some(MAX_URL_BYTES))
+        .description(Some("An absolute `http(s)://` URL with a host, at most 2048 bytes"))
+        .build()
+        .into()
+}
+
+#[cfg(feature = "openapi")]
+fn events_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let event = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(EVENTS.iter().copied()));
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(event)
+        .min_items(Some(1))
+        .build()
+        .into()
 }
 
 /// Serves `/v1/webhooks`, `/v1/webhooks/{id}` and `/v1/webhooks/{id}/test`.
@@ -68,11 +107,11 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     match (segments.as_slice(), req.method()) {
         (["v1", "webhooks"], &Method::POST) => create(req, p).await,
         (["v1", "webhooks"], &Method::GET) => list(req, p).await,
-        (["v1", "webhooks"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "webhooks"], _) => Ok(reply::method_not_allowed(req, "GET, POST")),
         (["v1", "webhooks", id], &Method::DELETE) => delete(req, p, id).await,
-        (["v1", "webhooks", _], _) => Err(reply::method_not_allowed(req, "DELETE")),
+        (["v1", "webhooks", _], _) => Ok(reply::method_not_allowed(req, "DELETE")),
         (["v1", "webhooks", id, "test"], &Method::POST) => test(req, p, id).await,
-        (["v1", "webhooks", _, "test"], _) => Err(reply::method_not_allowed(req, "POST")),
+        (["v1", "webhooks", _, "test"], _) => Ok(reply::method_not_allowed(req, "POST")),
         _ => Err(reply::not_found(req)),
     }
 }
@@ -80,11 +119,22 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
 fn valid_url(url: &str) -> bool {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
-        && url.len() <= 2048
+        && url.len() <= MAX_URL_BYTES
         && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some())
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", summary = "Register an endpoint; the signing secret is in this response only", request_body = CreateWebhook, security(("bearer" = []), ("api_key" = [])), responses((status = 201, description = "The webhook with its `secret`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/webhooks", tag = "webhooks",
+    summary = "Register an endpoint; the signing secret is in this response only",
+    request_body = CreateWebhook, params(crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The webhook with its `secret`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?;
@@ -124,7 +174,16 @@ async fn load(p: &impl Platform, org: &str, id: &str) -> Result<StoredWebhook, A
     stored::get(p, org, id).await?.ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", summary = "The organisation's endpoints", security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "`{webhooks: [...]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
+    summary = "The organisation's endpoints",
+    params(crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "`{webhooks: [...]}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let hooks = stored::of_org(p, caller.org()?).await?;
@@ -132,7 +191,17 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "webhooks": listed })))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", summary = "Remove an endpoint", params(("id" = String, Path)), security(("bearer" = []), ("api_key" = [])), responses((status = 204, description = "Removed"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+    summary = "Remove an endpoint",
+    params(("id" = String, Path, pattern = "^wh_[A-Za-z0-9_]{0,61}$", description = "Webhook id"), crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?;
@@ -142,7 +211,17 @@ async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
 }
 
 /// Sends a signed `webhook.test` event to the endpoint now and reports what it answered.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks", summary = "Send a signed test event now", params(("id" = String, Path)), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "`{delivered, status, message_id}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks",
+    summary = "Send a signed test event now",
+    params(("id" = String, Path, pattern = "^wh_[A-Za-z0-9_]{0,61}$", description = "Webhook id"), crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "`{delivered, status, message_id}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn test(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let hook = load(p, caller.org()?, id).await?;

@@ -25,6 +25,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::email_address;
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
 use crate::names::MAX_NAME_CHARS;
 use crate::percent_encoding::{decode, encode};
 use crate::platform::{Platform, PlatformExt};
@@ -98,12 +100,20 @@ pub async fn route(req: &Request, p: &impl Platform, action: &str) -> Result<Res
     match (action, req.method()) {
         ("start", &Method::GET) => start(req, p).await,
         ("callback", &Method::GET) => callback(req, p).await,
-        ("start" | "callback", _) => Err(reply::method_not_allowed(req, "GET")),
+        ("start" | "callback", _) => Ok(reply::method_not_allowed(req, "GET")),
         _ => Err(reply::not_found(req)),
     }
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/oidc/start", tag = "auth", summary = "Start an OIDC sign-in (redirects to the provider)", security(), responses((status = 302, description = "Redirect to the provider; the URL is also in the body"), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 502, description = "An upstream provider failed", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/oidc/start", tag = "auth",
+    summary = "Start an OIDC sign-in (redirects to the provider)",
+    security(),
+    responses(
+        (status = 302, description = "Redirect to the provider; the URL is also in the body as `{authorization_url}`"),
+        (status = 404, response = errors::NotFound),
+        (status = 502, response = errors::BadGateway),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn start(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let provider = provider(p)?;
     let discovery = discover(p, &provider).await?;
@@ -145,7 +155,18 @@ fn query(req: &Request, name: &str) -> Option<String> {
     reply::query_param(req, name).and_then(decode)
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/oidc/callback", tag = "auth", summary = "Finish an OIDC sign-in", params(("code" = String, Query), ("state" = String, Query)), security(), responses((status = 200, body = crate::session::Session), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody), (status = 502, description = "An upstream provider failed", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/auth/oidc/callback", tag = "auth",
+    summary = "Finish an OIDC sign-in",
+    params(("code" = String, Query, max_length = 2048), ("state" = String, Query, max_length = 128)), security(),
+    responses(
+        (status = 200, body = crate::session::Session),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 404, response = errors::NotFound),
+        (status = 409, response = errors::Conflict),
+        (status = 502, response = errors::BadGateway),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn callback(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let provider = provider(p)?;
     if let Some(err) = query(req, "error") {

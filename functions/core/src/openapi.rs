@@ -2,10 +2,15 @@
 //! annotations and the request/response types (`utoipa`). `origo` serves it at
 //! `/openapi.json`.
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::request_body::RequestBody;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{account, api_key, auth, billing, chat, notify, oidc, org, registry, room};
+use crate::{account, api_key, auth, billing, chat, error_responses, notify, oidc, org, registry, room};
 
 struct SecuritySchemes;
 
@@ -27,6 +32,23 @@ impl Modify for SecuritySchemes {
         );
         components.add_security_scheme("api_key", bearer("osk_<id>_<secret>", "A partner API key"));
         components.add_security_scheme("node_secret", bearer("secret", "The deployment's node secret"));
+        components.responses.extend(error_responses::all().into_iter().map(|(name, r)| (name.to_owned(), r)));
+        for item in doc.paths.paths.values_mut() {
+            for op in
+                [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete].into_iter().flatten()
+            {
+                if let Some(body) = op.request_body.as_mut() {
+                    optional_body_is_absent(body);
+                }
+                // Path parameters are always required (their schema may come from `schema_with`,
+                // which leaves `required` unset).
+                for param in op.parameters.iter_mut().flatten() {
+                    if param.parameter_in == ParameterIn::Path {
+                        param.required = Required::True;
+                    }
+                }
+            }
+        }
         // Handlers in different modules share names (`list`, `create`): prefix the tag so
         // every operation id is unique.
         for item in doc.paths.paths.values_mut() {
@@ -36,6 +58,24 @@ impl Modify for SecuritySchemes {
                 if let (Some(id), Some(tag)) = (op.operation_id.as_ref(), op.tags.as_ref().and_then(|t| t.first())) {
                     op.operation_id = Some(format!("{}_{id}", tag.replace('-', "_")));
                 }
+            }
+        }
+    }
+}
+
+/// An optional body (`Option<T>`) is one that may be left out, not one that may be `null`:
+/// `oneOf: [null, T]` becomes `T`, and the body stays not required.
+fn optional_body_is_absent(body: &mut RequestBody) {
+    for content in body.content.values_mut() {
+        if let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema {
+            let not_null: Vec<RefOr<Schema>> = one_of
+                .items
+                .iter()
+                .filter(|s| !matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::new(Type::Null)))
+                .cloned()
+                .collect();
+            if let [only] = not_null.as_slice() {
+                content.schema = Some(only.clone());
             }
         }
     }
@@ -89,6 +129,7 @@ impl Modify for SecuritySchemes {
         billing::plan,
         billing::usage,
     ),
+    components(schemas(origo_shared::ErrorBody)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "edge", description = "The edge server itself"),
@@ -131,10 +172,17 @@ fn openapi_json() {}
 /// The room coordinator's WebSocket (served by the edge server).
 #[utoipa::path(get, path = "/v1/rooms/{room}/ws", tag = "rooms",
     summary = "The room's coordinator: a WebSocket of JSON frames (`origo_shared::signal`); first frame `{\"type\":\"join\",\"protocol\":1}`",
-    params(("room" = String, Path), ("access_token" = String, Query, description = "The participant token from join")),
+    params(crate::input_schemas::RoomPath,
+        ("access_token" = Option<String>, Query, description = "The participant token from join (or send it as a bearer token)")),
     security(),
-    responses((status = 101, description = "Switching protocols"), (status = 401, description = "Missing or bad token", body = origo_shared::ErrorBody),
-        (status = 403, description = "The token may not join this room", body = origo_shared::ErrorBody)))]
+    responses(
+        (status = 101, description = "Switching protocols"),
+        (status = 400, description = "Not a WebSocket upgrade request", content_type = "text/plain", body = String),
+        (status = 401, response = error_responses::Unauthorized),
+        (status = 403, response = error_responses::Forbidden),
+        (status = 404, response = error_responses::NotFound),
+        (status = 503, response = error_responses::Unavailable),
+    ))]
 #[allow(dead_code)]
 fn room_socket() {}
 

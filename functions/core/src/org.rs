@@ -8,6 +8,9 @@ use origo_shared::{ApiError, ErrorCode};
 use serde::Deserialize;
 
 use crate::email_address;
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
+use crate::names::MAX_LABEL_CHARS;
 pub use crate::names::valid_org_id;
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::{Principal, verify_token};
@@ -25,6 +28,7 @@ pub const MAX_ORGS_PER_ACCOUNT: usize = 20;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OrgBody {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::label))]
     pub name: String,
 }
 
@@ -32,6 +36,7 @@ pub struct OrgBody {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::email))]
     pub email: String,
     pub role: Role,
 }
@@ -45,8 +50,8 @@ pub struct SetRole {
 
 fn valid_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("name must be 1..=100 printable characters"));
+    if name.is_empty() || name.chars().count() > MAX_LABEL_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!("name must be 1..={MAX_LABEL_CHARS} printable characters")));
     }
     Ok(name.to_owned())
 }
@@ -72,17 +77,17 @@ pub async fn route(req: &Request, p: &impl Platform, segments: &[&str]) -> Resul
     match (segments, req.method()) {
         (["v1", "orgs"], &Method::POST) => create(req, p).await,
         (["v1", "orgs"], &Method::GET) => list(req, p).await,
-        (["v1", "orgs"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "orgs"], _) => Ok(reply::method_not_allowed(req, "GET, POST")),
         (["v1", "orgs", org], &Method::GET) => get_org(req, p, org).await,
         (["v1", "orgs", org], &Method::PATCH) => update(req, p, org).await,
         (["v1", "orgs", org], &Method::DELETE) => delete(req, p, org).await,
-        (["v1", "orgs", _], _) => Err(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
+        (["v1", "orgs", _], _) => Ok(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
         (["v1", "orgs", org, "members"], &Method::GET) => list_members(req, p, org).await,
         (["v1", "orgs", org, "members"], &Method::POST) => add_member(req, p, org).await,
-        (["v1", "orgs", _, "members"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "orgs", _, "members"], _) => Ok(reply::method_not_allowed(req, "GET, POST")),
         (["v1", "orgs", org, "members", account], &Method::PATCH) => set_role(req, p, org, account).await,
         (["v1", "orgs", org, "members", account], &Method::DELETE) => remove(req, p, org, account).await,
-        (["v1", "orgs", _, "members", _], _) => Err(reply::method_not_allowed(req, "PATCH, DELETE")),
+        (["v1", "orgs", _, "members", _], _) => Ok(reply::method_not_allowed(req, "PATCH, DELETE")),
         _ => Err(reply::not_found(req)),
     }
 }
@@ -91,7 +96,18 @@ fn gone(org: &str) -> ApiError {
     ApiError::not_found(format!("no organisation {org}"))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs", tag = "orgs", summary = "Create an organisation (the caller becomes its owner)", request_body = OrgBody, security(("bearer" = [])), responses((status = 201, body = Org), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs", tag = "orgs",
+    summary = "Create an organisation (the caller becomes its owner)",
+    request_body = OrgBody, security(("bearer" = [])),
+    responses(
+        (status = 201, body = Org),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let claims = verify_token(bearer(req)?, p)?;
     if claims.kind != origo_shared::token::TokenKind::Account {
@@ -116,7 +132,15 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     Ok(reply::json(StatusCode::CREATED, &org))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs", tag = "orgs", summary = "The caller's organisations and roles", security(("bearer" = [])), responses((status = 200, description = "`{orgs: [{id, name, role, created_at_ms}]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs", tag = "orgs",
+    summary = "The caller's organisations and roles",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{orgs: [{id, name, role, created_at_ms}]}`"),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let claims = verify_token(bearer(req)?, p)?;
     if claims.kind != origo_shared::token::TokenKind::Account {
@@ -131,20 +155,50 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "orgs": out })))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}", tag = "orgs", summary = "An organisation", params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 200, body = Org), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}", tag = "orgs",
+    summary = "An organisation",
+    params(crate::input_schemas::OrgPath), security(("bearer" = [])),
+    responses(
+        (status = 200, body = Org),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn get_org(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::OrgRead)?;
     let o = stored::get(p, org).await?.ok_or_else(|| gone(org))?;
     Ok(reply::json(StatusCode::OK, &o))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}/members", tag = "orgs", summary = "Members and roles (member)", params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 200, description = "`{members: [Membership]}`"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}/members", tag = "orgs",
+    summary = "Members and roles (member)",
+    params(crate::input_schemas::OrgPath), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{members: [Membership]}`"),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn list_members(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::MembersRead)?;
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "members": stored::members(p, org).await? })))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/orgs/{org}", tag = "orgs", summary = "Rename (admin)", request_body = OrgBody, params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 200, body = Org), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/orgs/{org}", tag = "orgs",
+    summary = "Rename (admin)",
+    request_body = OrgBody, params(crate::input_schemas::OrgPath), security(("bearer" = [])),
+    responses(
+        (status = 200, body = Org),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn update(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::OrgUpdate)?;
     let body: OrgBody = reply::parse_json(req)?;
@@ -154,7 +208,16 @@ async fn update(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
     Ok(reply::json(StatusCode::OK, &o))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/orgs/{org}", tag = "orgs", summary = "Delete with its rooms and API keys (owner)", params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/orgs/{org}", tag = "orgs",
+    summary = "Delete with its rooms and API keys (owner)",
+    params(crate::input_schemas::OrgPath), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     in_org(req, p, org).await?.require(Action::OrgDelete)?;
     // Keys first, so nothing can act in the organisation while it is being removed.
@@ -167,7 +230,20 @@ async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
     Ok(reply::no_content())
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs/{org}/members", tag = "orgs", summary = "Add an account by email (admin; at most one's own role)", request_body = AddMember, params(("org" = String, Path, description = "Organisation id")), security(("bearer" = [])), responses((status = 201, body = Membership), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs/{org}/members", tag = "orgs",
+    summary = "Add an account by email (admin; at most one's own role)",
+    request_body = AddMember, params(crate::input_schemas::OrgPath), security(("bearer" = [])),
+    responses(
+        (status = 201, body = Membership),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 409, response = errors::Conflict),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn add_member(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     let caller = in_org(req, p, org).await?;
     caller.require(Action::MembersManage)?;
@@ -202,7 +278,20 @@ async fn owners(p: &impl Platform, org: &str) -> Result<usize, ApiError> {
     Ok(stored::members(p, org).await?.iter().filter(|m| m.role == Role::Owner).count())
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/orgs/{org}/members/{account}", tag = "orgs", summary = "Change a member's role", request_body = SetRole, params(("org" = String, Path, description = "Organisation id"), ("account" = String, Path)), security(("bearer" = [])), responses((status = 200, body = Membership), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/orgs/{org}/members/{account}", tag = "orgs",
+    summary = "Change a member's role",
+    request_body = SetRole, params(crate::input_schemas::OrgPath, ("account" = String, Path, max_length = 64, description = "Account id")), security(("bearer" = [])),
+    responses(
+        (status = 200, body = Membership),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 409, response = errors::Conflict),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn set_role(req: &Request, p: &impl Platform, org: &str, account: &str) -> Result<Response, ApiError> {
     let caller = in_org(req, p, org).await?;
     caller.require(Action::MembersManage)?;
@@ -218,7 +307,17 @@ async fn set_role(req: &Request, p: &impl Platform, org: &str, account: &str) ->
     Ok(reply::json(StatusCode::OK, &m))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/orgs/{org}/members/{account}", tag = "orgs", summary = "Remove a member (or leave)", params(("org" = String, Path, description = "Organisation id"), ("account" = String, Path)), security(("bearer" = [])), responses((status = 204, description = "Removed"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/orgs/{org}/members/{account}", tag = "orgs",
+    summary = "Remove a member (or leave)",
+    params(crate::input_schemas::OrgPath, ("account" = String, Path, max_length = 64, description = "Account id")), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 409, response = errors::Conflict),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn remove(req: &Request, p: &impl Platform, org: &str, account: &str) -> Result<Response, ApiError> {
     let caller = in_org(req, p, org).await?;
     let m = target(p, org, account).await?;

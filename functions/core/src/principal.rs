@@ -27,6 +27,19 @@ use crate::variables::token_config;
 /// The header naming the organisation an account acts in.
 pub const ORG_HEADER: &str = "x-origo-org";
 
+/// The [`ORG_HEADER`] as an OpenAPI parameter of the operations that act in the caller's
+/// organisation.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct OrgHeader {
+    /// The organisation an account token acts in: needed when the account is in several
+    /// organisations (else `400`); an organisation the account is not in is a `403`. Ignored
+    /// for API keys and participant tokens, whose organisation is their own.
+    #[param(rename = "X-Origo-Org", value_type = String, required = false, pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub org: Option<String>,
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub enum Principal {

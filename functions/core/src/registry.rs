@@ -12,6 +12,8 @@ use origo_shared::usage::UsageReport;
 use origo_shared::{ApiError, ErrorCode};
 use subtle::ConstantTimeEq;
 
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
 use crate::platform::Platform;
 use crate::reply::{self, bearer};
 use crate::store::{media_usage, node};
@@ -36,10 +38,20 @@ fn authenticate_node(req: &Request, p: &impl Platform) -> Result<(), ApiError> {
 /// `POST /v1/nodes/usage`: a media node's participant time per room. Idempotent per
 /// (node, seq): each record remembers the last report it took, so a resent report (its
 /// acknowledgement was lost, or the node restarted before seeing it) is not counted twice.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/usage", tag = "nodes", summary = "A media node reports participant time (bearer: the node secret)", request_body = origo_shared::usage::UsageReport, security(("node_secret" = [])), responses((status = 200, description = "`{accepted, seq}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/usage", tag = "nodes",
+    summary = "A media node reports participant time (bearer: the node secret)",
+    request_body = origo_shared::usage::UsageReport, security(("node_secret" = [])),
+    responses(
+        (status = 200, description = "`{accepted, seq}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 pub async fn usage_report(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if req.method() != Method::POST {
-        return Err(reply::method_not_allowed(req, "POST"));
+        return Ok(reply::method_not_allowed(req, "POST"));
     }
     authenticate_node(req, p)?;
     let report: UsageReport = reply::parse_json(req)?;
@@ -57,10 +69,20 @@ pub async fn usage_report(req: &Request, p: &impl Platform) -> Result<Response, 
 }
 
 /// `POST /v1/nodes/heartbeat`.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/heartbeat", tag = "nodes", summary = "A media or TURN node announces itself (bearer: the node secret)", request_body = origo_shared::node::NodeHeartbeat, security(("node_secret" = [])), responses((status = 200, description = "`{accepted, stale_after_ms}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/heartbeat", tag = "nodes",
+    summary = "A media or TURN node announces itself (bearer: the node secret)",
+    request_body = origo_shared::node::NodeHeartbeat, security(("node_secret" = [])),
+    responses(
+        (status = 200, description = "`{accepted, stale_after_ms}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 pub async fn heartbeat(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if req.method() != Method::POST {
-        return Err(reply::method_not_allowed(req, "POST"));
+        return Ok(reply::method_not_allowed(req, "POST"));
     }
     authenticate_node(req, p)?;
     let hb: NodeHeartbeat = reply::parse_json(req)?;

@@ -45,7 +45,7 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(|e| error(&e))
 }
 
-/// Parses a JSON body, refusing wrong content types, oversized bodies and unknown shapes.
+/// Parses a JSON object body, refusing wrong content types, oversized bodies and unknown shapes.
 pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
@@ -56,13 +56,21 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if req.body().len() > MAX_JSON_BODY {
         return Err(ApiError::payload_too_large(format!("JSON bodies are limited to {MAX_JSON_BODY} bytes")));
     }
+    // Every body is an object; serde would also take a struct's fields as an array.
+    if req.body().iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(ErrorCode::InvalidJson, "invalid JSON body: expected a JSON object"));
+    }
     serde_json::from_slice(req.body())
         .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
 }
 
-/// A `405` naming what is allowed.
-pub fn method_not_allowed(req: &Request, allowed: &str) -> ApiError {
-    ApiError::method_not_allowed(format!("{} is not allowed on {}; use {allowed}", req.method(), req.uri().path()))
+/// A `405` naming what is allowed, in the message and in the `Allow` header (RFC 9110 §15.5.6).
+pub fn method_not_allowed(req: &Request, allowed: &'static str) -> Response {
+    let e =
+        ApiError::method_not_allowed(format!("{} is not allowed on {}; use {allowed}", req.method(), req.uri().path()));
+    let mut res = error(&e);
+    res.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allowed));
+    res
 }
 
 /// A `404` for a path the function does not serve.

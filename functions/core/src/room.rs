@@ -21,6 +21,8 @@ use origo_shared::token::AUDIENCE;
 use origo_shared::usage::month_of;
 
 use crate::coordinator::RoomCommand;
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
 use crate::location::{self, OriginSource};
 use crate::names::MAX_NAME_CHARS;
 pub use crate::names::valid_room_name;
@@ -46,15 +48,30 @@ pub const MAX_METADATA_BYTES: usize = 4096;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoom {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::room_name))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = max_participants_schema))]
     pub max_participants: Option<u32>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = metadata_schema))]
     pub metadata: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = empty_timeout_schema))]
     pub empty_timeout_secs: Option<u32>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::optional_region))]
     pub region: Option<String>,
+}
+
+/// Where a trusted proxy says the participant is.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct GeoHeader {
+    /// `lat,lon`, honoured only from an address in `trusted_proxies`.
+    #[param(rename = "X-Origo-Geo", value_type = String, required = false)]
+    pub geo: Option<String>,
 }
 
 /// `PATCH /v1/rooms/{room}`: only the fields present change; `null` clears metadata or region.
@@ -63,13 +80,32 @@ pub struct CreateRoom {
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoom {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = max_participants_schema))]
     pub max_participants: Option<u32>,
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = metadata_schema))]
     pub metadata: Option<Option<String>>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = empty_timeout_schema))]
     pub empty_timeout_secs: Option<u32>,
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::optional_region))]
     pub region: Option<Option<String>>,
+}
+
+#[cfg(feature = "openapi")]
+fn max_participants_schema() -> utoipa::openapi::schema::Schema {
+    crate::input_schemas::integer(1, MAX_PARTICIPANTS_LIMIT.into(), true)
+}
+
+#[cfg(feature = "openapi")]
+fn metadata_schema() -> utoipa::openapi::schema::Schema {
+    crate::input_schemas::bytes_up_to(MAX_METADATA_BYTES, true)
+}
+
+#[cfg(feature = "openapi")]
+fn empty_timeout_schema() -> utoipa::openapi::schema::Schema {
+    crate::input_schemas::integer(0, MAX_EMPTY_TIMEOUT_SECS.into(), true)
 }
 
 fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
@@ -82,9 +118,11 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
 pub struct JoinRequest {
     /// The region the client prefers (used when the edge knows nothing better).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::optional_region))]
     pub region: Option<String>,
     /// Display name (defaults to the token's).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::optional_display_name))]
     pub name: Option<String>,
 }
 
@@ -128,13 +166,13 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         (["v1", "nodes", "usage"], _) => registry::usage_report(req, p).await,
         (["v1", "rooms"], &Method::POST) => create(req, p).await,
         (["v1", "rooms"], &Method::GET) => list(req, p).await,
-        (["v1", "rooms"], _) => Err(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "rooms"], _) => Ok(reply::method_not_allowed(req, "GET, POST")),
         (["v1", "rooms", name], &Method::GET) => get(req, p, name).await,
         (["v1", "rooms", name], &Method::PATCH) => update(req, p, name).await,
         (["v1", "rooms", name], &Method::DELETE) => delete(req, p, name).await,
-        (["v1", "rooms", _], _) => Err(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
+        (["v1", "rooms", _], _) => Ok(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
         (["v1", "rooms", name, "join"], &Method::POST) => join(req, p, name).await,
-        (["v1", "rooms", _, "join"], _) => Err(reply::method_not_allowed(req, "POST")),
+        (["v1", "rooms", _, "join"], _) => Ok(reply::method_not_allowed(req, "POST")),
         _ => Err(reply::not_found(req)),
     }
 }
@@ -194,7 +232,19 @@ async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: 
     Ok(room)
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms", tag = "rooms", summary = "Create a room in the caller's organisation", request_body = CreateRoom, security(("bearer" = []), ("api_key" = [])), responses((status = 201, body = Room), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 409, description = "Conflict", body = origo_shared::ErrorBody), (status = 415, description = "Not JSON", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms", tag = "rooms",
+    summary = "Create a room in the caller's organisation",
+    request_body = CreateRoom, params(crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, body = Room),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 409, response = errors::Conflict),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomCreate)?;
@@ -208,7 +258,16 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     Ok(reply::json(StatusCode::CREATED, &room))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms", tag = "rooms", summary = "The organisation's rooms", security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "`{rooms: [Room]}`"), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms", tag = "rooms",
+    summary = "The organisation's rooms",
+    params(crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "`{rooms: [Room]}`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomsList)?;
@@ -216,14 +275,36 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "rooms": rooms })))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms/{room}", tag = "rooms", summary = "A room", params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _")), security(("bearer" = []), ("api_key" = [])), responses((status = 200, body = Room), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms/{room}", tag = "rooms",
+    summary = "A room",
+    params(crate::input_schemas::RoomPath, crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = Room),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn get(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomRead(name))?;
     Ok(reply::json(StatusCode::OK, &load(p, caller.org()?, name).await?))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/rooms/{room}", tag = "rooms", summary = "Change a room (fields present change; null clears)", request_body = UpdateRoom, params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _")), security(("bearer" = []), ("api_key" = [])), responses((status = 200, body = Room), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/rooms/{room}", tag = "rooms",
+    summary = "Change a room (fields present change; null clears)",
+    request_body = UpdateRoom, params(crate::input_schemas::RoomPath, crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = Room),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn update(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomUpdate(name))?;
@@ -252,7 +333,17 @@ async fn update(req: &Request, p: &impl Platform, name: &str) -> Result<Response
     Ok(reply::json(StatusCode::OK, &room))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/rooms/{room}", tag = "rooms", summary = "Delete a room (admin)", params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _")), security(("bearer" = []), ("api_key" = [])), responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/rooms/{room}", tag = "rooms",
+    summary = "Delete a room (admin); everyone in it is disconnected",
+    params(crate::input_schemas::RoomPath, crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn delete(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomDelete(name))?;
@@ -282,7 +373,19 @@ fn turn_user(identity: &str) -> String {
     identity.chars().map(|c| if c == ':' || c.is_control() { '_' } else { c }).take(96).collect()
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms/{room}/join", tag = "rooms", summary = "Join: a participant token, the coordinator, a media node near the participant and TURN credentials", request_body = JoinRequest, params(("room" = String, Path, description = "Room name: 1-64 of a-z, 0-9, - and _"), ("x-origo-geo" = Option<String>, Header, description = "`lat,lon`, honoured only from `trusted_proxies`")), security(("bearer" = [])), responses((status = 200, body = JoinResponse), (status = 400, description = "Bad input (malformed JSON, unknown or missing fields, invalid values)", body = origo_shared::ErrorBody), (status = 401, description = "Missing, forged or expired credentials", body = origo_shared::ErrorBody), (status = 403, description = "The caller's role or grants do not allow this, or a limit is reached", body = origo_shared::ErrorBody), (status = 404, description = "Not found (or not visible to the caller)", body = origo_shared::ErrorBody), (status = 503, description = "Not configured, or no node available; retry", body = origo_shared::ErrorBody))))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms/{room}/join", tag = "rooms",
+    summary = "Join: a participant token, the coordinator, a media node near the participant and TURN credentials",
+    request_body(content = Option<JoinRequest>, description = "Optional: an empty body joins with the defaults"), params(crate::input_schemas::RoomPath, crate::principal::OrgHeader, GeoHeader), security(("bearer" = [])),
+    responses(
+        (status = 200, body = JoinResponse),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
 async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     if matches!(caller, Principal::ApiKey { .. }) {

@@ -245,3 +245,41 @@ fn media_usage_reports_count_once_per_sequence_number() {
     assert_error(&call(&p, Method::POST, "/v1/nodes/usage", Some(NODE_SECRET), Some(bad)), 400, "invalid_json");
     assert_eq!(usage(), 9500);
 }
+
+#[test]
+fn a_405_names_the_allowed_methods_in_the_allow_header() {
+    let p = TestPlatform::new();
+    let cases = [
+        (Method::GET, "/v1/auth/guest", "POST"),
+        (Method::PUT, "/v1/auth/verify", "GET, POST"),
+        (Method::DELETE, "/v1/orgs", "GET, POST"),
+        (Method::PUT, "/v1/orgs/o1/members/a1", "PATCH, DELETE"),
+        (Method::TRACE, "/v1/api-keys/0123456789abcdef", "DELETE"),
+        (Method::GET, "/v1/tokens", "POST"),
+        (Method::PUT, "/v1/rooms/standup", "GET, PATCH, DELETE"),
+        (Method::GET, "/v1/rooms/standup/join", "POST"),
+        (Method::DELETE, "/v1/rooms/standup/messages", "GET, POST"),
+        (Method::PATCH, "/v1/webhooks", "GET, POST"),
+        (Method::POST, "/v1/billing/usage", "GET"),
+        (Method::GET, "/v1/nodes/heartbeat", "POST"),
+        (Method::from_bytes(b"QUERY").unwrap(), "/v1/rooms", "GET, POST"),
+    ];
+    for (method, path, allowed) in cases {
+        let res = dispatch(&p, request(method.clone(), path, None, None));
+        assert_error(&res, 405, "method_not_allowed");
+        assert_eq!(res.headers().get("allow").map(|v| v.to_str().unwrap()), Some(allowed), "{method} {path}");
+    }
+}
+
+#[test]
+fn a_body_must_be_a_json_object() {
+    let p = TestPlatform::new();
+    // serde would take a struct's fields in order from an array.
+    for body in [json!(["Ada"]), json!("Ada"), json!(null), json!(5)] {
+        let res = call(&p, Method::POST, "/v1/auth/guest", None, Some(body.clone()));
+        assert_error(&res, 400, "invalid_json");
+    }
+    let mut padded = request(Method::POST, "/v1/auth/guest", None, None);
+    *padded.body_mut() = Bytes::from_static(b" \n {\"name\": \"Ada\"}");
+    assert_eq!(dispatch(&p, padded).status(), StatusCode::OK);
+}
