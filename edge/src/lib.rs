@@ -1,7 +1,7 @@
 //! `origo-edge`: the `origo` binary's library half.
 //!
 //! `origo dev` runs the whole platform on one machine with embedded defaults; `origo edge` runs
-//! the edge tier only. Both serve the public HTTP surface described in ARCHITECTURE.md, with the
+//! the edge tier only. Both serve the public HTTP surface described in docs/architecture.md, with the
 //! edge functions running as wasm components on wasmtime.
 
 pub mod component_build;

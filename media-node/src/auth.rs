@@ -1,6 +1,6 @@
 //! Who may open a session: a participant token the edge issued for this room **and this node**
 //! (`node` claim), with the `join` grant for its room. Verified with the deployment's public keys:
-//! from the edge's JWKS (`--jwks-url`, refreshed every minute and when an unknown `kid` shows
+//! from the edge's JWKS (`{--edge-url}/.well-known/jwks.json`, refreshed every minute and when an unknown `kid` shows
 //! up) or given directly (`--token-signing-keys`, the edge variable's format; `origo dev`).
 
 use std::sync::Arc;
