@@ -100,17 +100,13 @@ impl Verifier {
     /// Checks a bearer token for a session on this node.
     pub async fn participant(&self, raw: &str) -> Result<Participant, AuthError> {
         let c = self.claims(raw.trim()).await.map_err(|e| AuthError::Unauthorized(e.to_string()))?;
-        if c.kind != TokenKind::Participant {
-            return Err(AuthError::Forbidden("a participant token from join is needed".into()));
-        }
-        if c.node.as_deref() != Some(self.node_id.as_str()) {
+        if c.kind == TokenKind::Participant && c.node.as_deref() != Some(self.node_id.as_str()) {
             return Err(AuthError::Forbidden("this token was issued for another media node; join again".into()));
         }
-        let org = c.org.clone().ok_or_else(|| AuthError::Unauthorized("token without an organisation".into()))?;
-        let room = match c.grants.room.as_deref() {
-            Some(r) if c.grants.join && r != token::ANY_ROOM => r.to_owned(),
-            _ => return Err(AuthError::Forbidden("the token does not grant joining a room".into())),
-        };
+        let token::ParticipantGrant { org, room } = token::participant_grant(&c, None).map_err(|e| match e.code {
+            origo_shared::ErrorCode::Unauthorized => AuthError::Unauthorized(e.message),
+            _ => AuthError::Forbidden(e.message),
+        })?;
         Ok(Participant { org, room, identity: c.sub, may_publish: c.grants.publish, may_subscribe: c.grants.subscribe })
     }
 }

@@ -59,11 +59,8 @@ pub struct PatchBody {
 }
 
 async fn authorize(api: &Api, headers: &HeaderMap) -> Result<Participant, Response> {
-    let raw = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| error(401, ErrorCode::Unauthorized, "missing Authorization: Bearer <participant token>"))?;
+    let raw = origo_shared::bearer(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+        .map_err(|_| error(401, ErrorCode::Unauthorized, "missing Authorization: Bearer <participant token>"))?;
     api.verifier.participant(raw).await.map_err(|e| {
         tracing::info!("session refused: {e}");
         auth_error(e)
