@@ -9,11 +9,9 @@
 //! organisation with LiveKit-style grants.
 
 use http::{Method, StatusCode};
-use origo_shared::token::{Claims, Grants};
+use origo_shared::token::{AUDIENCE, Claims, Grants};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
-
-use origo_shared::token::AUDIENCE;
 
 use crate::api_key_credential;
 #[cfg(feature = "openapi")]
@@ -27,6 +25,7 @@ use crate::secret_digest::secret_digest;
 use crate::store::api_key::{self as stored, StoredApiKey};
 use crate::variables::token_config;
 use crate::{Request, Response};
+
 /// Most live keys per organisation.
 pub const MAX_KEYS_PER_ORG: usize = 50;
 /// Longest participant token a partner may mint (24 h).

@@ -8,10 +8,8 @@
 
 use http::{Method, StatusCode};
 use origo_shared::ApiError;
-use origo_shared::token::{ANY_ROOM, Claims, Grants};
+use origo_shared::token::{ANY_ROOM, AUDIENCE, Claims, Grants};
 use serde::{Deserialize, Serialize};
-
-use origo_shared::token::AUDIENCE;
 
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;

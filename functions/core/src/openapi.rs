@@ -12,9 +12,10 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{account, api_key, auth, billing, chat, error_responses, notify, oidc, org, registry, room};
 
-struct SecuritySchemes;
+/// The security schemes and the error responses every operation refers to.
+struct Components;
 
-impl Modify for SecuritySchemes {
+impl Modify for Components {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
         let bearer = |format: &str, description: &str| {
@@ -33,6 +34,14 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme("api_key", bearer("osk_<id>_<secret>", "A partner API key"));
         components.add_security_scheme("node_secret", bearer("secret", "The deployment's node secret"));
         components.responses.extend(error_responses::all().into_iter().map(|(name, r)| (name.to_owned(), r)));
+    }
+}
+
+/// What the annotations cannot say of each operation.
+struct Operations;
+
+impl Modify for Operations {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         for item in doc.paths.paths.values_mut() {
             for op in
                 [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete].into_iter().flatten()
@@ -40,21 +49,15 @@ impl Modify for SecuritySchemes {
                 if let Some(body) = op.request_body.as_mut() {
                     optional_body_is_absent(body);
                 }
-                // Path parameters are always required (their schema may come from `schema_with`,
-                // which leaves `required` unset).
+                // Path parameters are always required (a schema from `schema_with` leaves
+                // `required` unset).
                 for param in op.parameters.iter_mut().flatten() {
                     if param.parameter_in == ParameterIn::Path {
                         param.required = Required::True;
                     }
                 }
-            }
-        }
-        // Handlers in different modules share names (`list`, `create`): prefix the tag so
-        // every operation id is unique.
-        for item in doc.paths.paths.values_mut() {
-            for op in
-                [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete].into_iter().flatten()
-            {
+                // Handlers in different modules share names (`list`, `create`): prefix the tag
+                // so every operation id is unique.
                 if let (Some(id), Some(tag)) = (op.operation_id.as_ref(), op.tags.as_ref().and_then(|t| t.first())) {
                     op.operation_id = Some(format!("{}_{id}", tag.replace('-', "_")));
                 }
@@ -130,7 +133,7 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         billing::usage,
     ),
     components(schemas(origo_shared::ErrorBody)),
-    modifiers(&SecuritySchemes),
+    modifiers(&Components, &Operations),
     tags(
         (name = "edge", description = "The edge server itself"),
         (name = "auth", description = "Guest sign-in, accounts, OIDC, signing keys"),

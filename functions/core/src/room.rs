@@ -1,7 +1,7 @@
 //! Rooms, scoped to an organisation: create, list, get, update, delete, and join.
 //!
-//! Stored as [`store::room`](crate::store::room) records. `POST /v1/rooms/{room}/join` checks the caller's grants or
-//! role, the room's and the plan's limits, picks a media node near the participant (the room's
+//! Stored as [`store::room`](crate::store::room) records. `POST /v1/rooms/{room}/join` checks
+//! the caller's grants or role, the room's and the plan's limits, picks a media node near the participant (the room's
 //! node while it is healthy: room affinity), and returns a participant token for that room and
 //! node, the coordinator's WebSocket URL and TURN credentials (REST scheme, `turn_secret`).
 //!
@@ -12,13 +12,11 @@
 use http::{Method, StatusCode};
 use origo_shared::node::{NodeKind, NodeRequest, NodeSelector};
 use origo_shared::region::RegionCatalog;
-use origo_shared::token::{Claims, Grants, TokenKind};
+use origo_shared::token::{AUDIENCE, Claims, Grants, TokenKind};
 use origo_shared::turn_credentials::{IceServer, TurnSecrets};
+use origo_shared::usage::month_of;
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
-
-use origo_shared::token::AUDIENCE;
-use origo_shared::usage::month_of;
 
 use crate::coordinator::RoomCommand;
 #[cfg(feature = "openapi")]
