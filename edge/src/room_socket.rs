@@ -10,6 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -50,10 +52,21 @@ fn valid_room(name: &str) -> bool {
 pub async fn handler(
     State(sockets): State<Arc<RoomSockets>>,
     Path(room): Path<String>,
-    Query(q): Query<WsQuery>,
+    query: Result<Query<WsQuery>, QueryRejection>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // Refusals are the JSON error body, like every other Origo answer.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return HttpError::from(ApiError::bad_request(format!("this endpoint takes a WebSocket upgrade: {e}")))
+                .into_response();
+        }
+    };
+    let Ok(Query(q)) = query else {
+        return HttpError::from(ApiError::bad_request("the query takes only access_token")).into_response();
+    };
     match authorize(&sockets, &room, q.access_token.as_deref(), &headers).await {
         Ok((key, who, raw_token)) => {
             let route = match sockets.hub.route(&key).await {

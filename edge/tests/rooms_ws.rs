@@ -448,3 +448,52 @@ fn participants_on_a_stale_node_are_told_to_reconnect_to_another() {
         assert_eq!(moved["media"]["session_url"], "http://media-us.test:7880/v1/sessions");
     });
 }
+
+#[test]
+fn a_message_posted_over_http_reaches_the_room_in_process_and_through_the_owner() {
+    let redis = Redis::start();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let p1 = start_in(d1.path(), &["--redis", &redis.url], &[]);
+    std::fs::copy(d1.path().join("dev-variables.json"), d2.path().join("dev-variables.json")).unwrap();
+    let p2 = start_in(d2.path(), &["--redis", &redis.url], &[]);
+    let secret = node_secret(d1.path());
+    rt().block_on(async {
+        register_node(&p1, &secret).await;
+        // Ada is in the room through p1, which owns it.
+        let ta = participant(&p1, "town-hall", "Ada").await;
+        let (mut a, _) = joined(&p1, "town-hall", &ta, None).await;
+        let (s, g) = post(&p1, "/v1/auth/guest", None, json!({"name": "Bo"})).await;
+        assert_eq!(s, 200, "{g}");
+        let bo = g["access_token"].as_str().unwrap().to_owned();
+        // Posted to the owner's chat function: the coordinator stub is an in-process call.
+        let (s, m) = post(&p1, "/v1/rooms/town-hall/messages", Some(&bo), json!({"text": "over http"})).await;
+        assert_eq!(s, 201, "{m}");
+        let chat = until(&mut a, |v| v["type"] == "chat").await;
+        assert_eq!(chat["message"]["text"], "over http");
+        assert_eq!(chat["message"]["from_name"], "Bo");
+        assert_eq!(
+            m["id"].as_str().unwrap().rsplit('-').next(),
+            Some(format!("{:010}", chat["message"]["seq"].as_u64().unwrap()).as_str())
+        );
+        // Posted to the other process: its coordinator host forwards the command to the owner.
+        let (s, m) = post(&p2, "/v1/rooms/town-hall/messages", Some(&bo), json!({"text": "via p2"})).await;
+        assert_eq!(s, 201, "{m}");
+        assert_eq!(until(&mut a, |v| v["type"] == "chat").await["message"]["text"], "via p2");
+        // The history has both, once each.
+        let res =
+            reqwest::Client::new().get(p2.url("/v1/rooms/town-hall/messages")).bearer_auth(&bo).send().await.unwrap();
+        let history: Value = res.json().await.unwrap();
+        let texts: Vec<&str> =
+            history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, ["over http", "via p2"]);
+        // The internal route is not reachable from the network without the node secret.
+        let res = reqwest::Client::new()
+            .post(p1.url("/internal/v1/rooms/x/town-hall/commands"))
+            .json(&json!({"type": "close", "reason": "forged"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 404);
+        assert!(next(&mut a, Duration::from_millis(300)).await.is_none_or(|v| v["type"] != "kick"));
+    });
+}

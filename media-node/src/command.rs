@@ -64,7 +64,7 @@ impl Shards {
         let n = self.senders.len();
         match cmd {
             Command::Create { p, .. } => room_shard(&p.org, &p.room, n),
-            Command::Tracks { room, .. } => room_shard(&room.0, &room.1, n),
+            Command::Tracks { room, .. } => room_shard(&room.org, &room.room, n),
             Command::Subscribe { id, .. }
             | Command::Unsubscribe { id, .. }
             | Command::Answer { id, .. }

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::command::Command;
 use crate::metrics::Stats;
-use crate::sfu::Sfu;
+use crate::sfu::{RoomKey, Sfu};
 use crate::udp;
 
 /// Runs shard `shard` until its command channel closes.
@@ -64,7 +64,8 @@ pub async fn run(
 fn execute(sfu: &mut Sfu, cmd: Command, now: Instant) {
     match cmd {
         Command::Create { p, offer, reply } => {
-            let r = sfu.create_session((p.org, p.room), p.identity, p.may_publish, p.may_subscribe, offer, now);
+            let r =
+                sfu.create_session(RoomKey::new(p.org, p.room), p.identity, p.may_publish, p.may_subscribe, offer, now);
             let _ = reply.send(r);
         }
         Command::Subscribe { id, tracks, reply } => {

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use origo_shared::RoomKey;
 use origo_shared::usage::{UsageEntry, UsageReport};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -117,7 +118,7 @@ pub async fn report(
         );
         let entries: Vec<UsageEntry> = taken
             .into_iter()
-            .map(|((org, room), ms)| UsageEntry { org, room, month: month.clone(), participant_ms: ms })
+            .map(|(RoomKey { org, room }, ms)| UsageEntry { org, room, month: month.clone(), participant_ms: ms })
             .collect();
         if let Err(e) = journal.record(&node_id, entries) {
             tracing::error!("cannot write the usage journal: {e}");

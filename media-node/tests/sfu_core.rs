@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use origo_media_node::sfu::{Quality, SeededRandom, SessionId, Sfu};
+use origo_media_node::sfu::{Quality, RoomKey, SeededRandom, SessionId, Sfu};
 use str0m::change::SdpPendingOffer;
 use str0m::format::CodecExtra;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
@@ -37,8 +37,8 @@ struct Client {
     drop_every: Option<(usize, usize)>,
 }
 
-fn room() -> (String, String) {
-    ("org".into(), "room".into())
+fn room() -> RoomKey {
+    RoomKey::new("org", "room")
 }
 
 /// A client Rtc with one send-only video track (publisher) or a data channel only (subscriber).

@@ -17,7 +17,7 @@ use crate::platform::Platform;
 use crate::principal::Principal;
 use crate::rbac::Action;
 use crate::reply::{self, respond, unavailable};
-use crate::store::chat::{StoredMessage, message_id};
+use crate::store::chat::StoredMessage;
 use crate::store::{keys, record, room};
 use crate::{Request, Response};
 
@@ -113,13 +113,7 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
     else {
         return Err(ApiError::new(ErrorCode::Unavailable, "the room did not take the message; retry"));
     };
-    let msg = StoredMessage {
-        id: message_id(message.sent_at_ms, message.seq),
-        from: message.from,
-        from_name: message.from_name,
-        text: message.text,
-        sent_at_ms: message.sent_at_ms,
-    };
+    let msg = StoredMessage::of(&message);
     Ok(reply::json(StatusCode::CREATED, &msg))
 }
 

@@ -33,6 +33,7 @@ pub mod rbac;
 pub mod registry;
 pub mod reply;
 pub mod room;
+pub mod room_participant;
 pub mod secret_digest;
 pub mod session;
 pub mod store;

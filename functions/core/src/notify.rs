@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use origo_shared::webhook::{self, WebhookSecret};
-use origo_shared::{ApiError, ErrorCode};
+use origo_shared::{ApiError, ErrorCode, WebhookEvent};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "openapi")]
@@ -19,16 +19,10 @@ use crate::reply::{self, respond};
 use crate::store::webhook::{self as stored, StoredWebhook};
 use crate::{Request, Response};
 
-/// The events a webhook may subscribe to.
-pub const EVENTS: &[&str] = &[
-    "room.started",
-    "room.finished",
-    "participant.joined",
-    "participant.left",
-    "track.published",
-    "track.unpublished",
-    "chat.message",
-];
+/// The names of the events a webhook may subscribe to (`origo_shared::WebhookEvent`).
+fn event_names() -> impl Iterator<Item = &'static str> {
+    WebhookEvent::ALL.into_iter().map(WebhookEvent::as_str)
+}
 
 #[derive(Serialize)]
 struct PublicWebhook<'a> {
@@ -88,7 +82,7 @@ fn url_schema() -> utoipa::openapi::schema::Schema {
 #[cfg(feature = "openapi")]
 fn events_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
-    let event = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(EVENTS.iter().copied()));
+    let event = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(event_names()));
     ArrayBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .items(event)
@@ -142,12 +136,13 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     if !valid_url(&body.url) {
         return Err(ApiError::bad_request("url must be an absolute http(s) URL"));
     }
-    let events = body.events.unwrap_or_else(|| EVENTS.iter().map(|e| (*e).to_owned()).collect());
+    let events = body.events.unwrap_or_else(|| event_names().map(str::to_owned).collect());
     if events.is_empty() {
         return Err(ApiError::bad_request("events must not be empty"));
     }
-    if let Some(bad) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
-        return Err(ApiError::bad_request(format!("unknown event {bad:?}; known: {}", EVENTS.join(", "))));
+    if let Some(bad) = events.iter().find(|e| WebhookEvent::from_name(e).is_none()) {
+        let known = event_names().collect::<Vec<_>>().join(", ");
+        return Err(ApiError::bad_request(format!("unknown event {bad:?}; known: {known}")));
     }
     let mut key = [0u8; 32];
     p.random(&mut key);

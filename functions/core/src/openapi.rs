@@ -10,7 +10,9 @@ use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{account, api_key, auth, billing, chat, error_responses, notify, oidc, org, registry, room};
+use crate::{
+    account, api_key, auth, billing, chat, error_responses, notify, oidc, org, registry, room, room_participant,
+};
 
 /// The security schemes and the error responses every operation refers to.
 struct Components;
@@ -121,6 +123,7 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         room::update,
         room::delete,
         room::join,
+        room_participant::remove,
         registry::heartbeat,
         registry::usage_report,
         chat::post,
@@ -180,7 +183,7 @@ fn openapi_json() {}
     security(),
     responses(
         (status = 101, description = "Switching protocols"),
-        (status = 400, description = "Not a WebSocket upgrade request", content_type = "text/plain", body = String),
+        (status = 400, response = error_responses::BadRequest),
         (status = 401, response = error_responses::Unauthorized),
         (status = 403, response = error_responses::Forbidden),
         (status = 404, response = error_responses::NotFound),

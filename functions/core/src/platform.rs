@@ -41,8 +41,11 @@ pub trait Platform {
     /// Sends `command` to the coordinator of `room` — the one owner of the room's live state,
     /// started when the room has none — and returns once it is applied and durable. The
     /// caller has checked that the command is allowed.
-    async fn coordinator_send(&self, room: &RoomKey, command: &RoomCommand)
-    -> Result<RoomCommandOutcome, PlatformError>;
+    async fn coordinator_send(
+        &self,
+        room: &RoomKey,
+        command: &RoomCommand,
+    ) -> Result<RoomCommandOutcome, PlatformError>;
 }
 
 /// Helpers every handler uses on top of [`Platform`].

@@ -33,7 +33,7 @@ use crate::store::node;
 use crate::store::room::{self as stored, Room, Seat, load};
 use crate::store::usage_total::usage_of;
 use crate::variables::{guest_org, num_var, selector_config, token_config, var};
-use crate::{Request, Response, registry};
+use crate::{Request, Response, registry, room_participant};
 
 /// Largest `max_participants` a room may ask for.
 pub const MAX_PARTICIPANTS_LIMIT: u32 = 1000;
@@ -171,6 +171,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         (["v1", "rooms", _], _) => Ok(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
         (["v1", "rooms", name, "join"], &Method::POST) => join(req, p, name).await,
         (["v1", "rooms", _, "join"], _) => Ok(reply::method_not_allowed(req, "POST")),
+        (["v1", "rooms", name, "participants", identity], _) => room_participant::route(req, p, name, identity).await,
         _ => Err(reply::not_found(req)),
     }
 }

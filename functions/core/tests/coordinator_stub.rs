@@ -50,3 +50,48 @@ fn deleting_a_room_closes_it_at_its_coordinator() {
     // The finished room's state is gone with it.
     assert!(!p.kv.borrow().contains_key(&storage::snapshot_key(&key)));
 }
+
+#[test]
+fn removing_a_participant_over_http_kicks_them_at_the_coordinator() {
+    use origo_functions::coordinator::{Event, Joiner, RoomState, Settings};
+    let p = TestPlatform::new();
+    let (t, org, _) = owner(&p, "ada@acme.test");
+    ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "standup"}))), StatusCode::CREATED);
+    // Bob is in the room (connected to its coordinator).
+    let key = RoomKey::new(org.clone(), "standup");
+    let mut state = RoomState::new(&org, "standup", 60_000, Settings::default());
+    let bob = Joiner {
+        identity: "bob+1@acme.test".into(),
+        name: "Bob".into(),
+        metadata: None,
+        admin: false,
+        publish_data: true,
+        hidden: false,
+        media: None,
+    };
+    let now = p.now_ms.get();
+    let fx = state.apply(Event::Connect { conn: 1, who: bob, last_seq: None }, now);
+    for (k, v) in storage::commit(&state, &fx, now, || 1).unwrap().writes {
+        p.kv.borrow_mut().insert(k, v.unwrap());
+    }
+    let seat = format!("seat:{org}:standup:bob+1@acme.test");
+    assert!(p.kv.borrow().contains_key(&seat));
+
+    let path = "/v1/rooms/standup/participants/bob+1%40acme.test";
+    assert_eq!(call(&p, Method::DELETE, path, Some(&t), None).status(), StatusCode::NO_CONTENT);
+    let last = p.commands.borrow().last().cloned();
+    assert!(matches!(last, Some((k, RoomCommand::Kick { identity, .. })) if k == key && identity == "bob+1@acme.test"));
+    let snapshot = p.kv.borrow().get(&storage::snapshot_key(&key)).cloned().unwrap();
+    assert!(storage::decode_snapshot(&snapshot).unwrap().members.is_empty());
+    assert!(!p.kv.borrow().contains_key(&seat), "the seat is freed");
+
+    // Refusals: a bad identity, another method, a guest without room_admin, an unknown room.
+    assert_error(&call(&p, Method::DELETE, "/v1/rooms/standup/participants/a%20b", Some(&t), None), 400, "bad_request");
+    let res = call(&p, Method::GET, path, Some(&t), None);
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "DELETE");
+    let guest = ok_json(call(&p, Method::POST, "/v1/auth/guest", None, Some(json!({"name": "G"}))), StatusCode::OK);
+    let g = guest["access_token"].as_str().unwrap();
+    assert_error(&call(&p, Method::DELETE, path, Some(g), None), 403, "forbidden");
+    assert_error(&call(&p, Method::DELETE, "/v1/rooms/nowhere/participants/bob", Some(&t), None), 404, "not_found");
+}

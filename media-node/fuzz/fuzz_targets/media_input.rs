@@ -25,7 +25,7 @@ fn sfu() -> &'static Mutex<(Sfu, Instant)> {
         let mut api = client.sdp_api();
         api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, _) = api.apply().unwrap();
-        sfu.create_session(("org".into(), "room".into()), "alice".into(), true, true, offer, now).unwrap();
+        sfu.create_session(origo_media_node::sfu::RoomKey::new("org", "room"), "alice".into(), true, true, offer, now).unwrap();
         Mutex::new((sfu, now))
     })
 }

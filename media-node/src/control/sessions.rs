@@ -20,7 +20,7 @@ use super::error_response::{auth_error, error, sfu_error, unavailable};
 use super::schema::{SdpAnswerSchema, SdpOfferSchema, SessionCreated, SessionUpdated, TrackList};
 use crate::auth::Participant;
 use crate::command::Command;
-use crate::sfu::{Quality, SessionId};
+use crate::sfu::{Quality, RoomKey, SessionId};
 
 /// Request bodies are limited to this.
 const MAX_BODY: usize = 64 * 1024;
@@ -91,7 +91,9 @@ async fn owned(api: &Api, headers: &HeaderMap, id: &str) -> Result<(SessionId, P
     let p = authorize(api, headers).await?;
     let id: SessionId = id.parse().map_err(|_| error(404, ErrorCode::NotFound, "no such session"))?;
     match call(api, |reply| Command::Owner { id, reply }).await? {
-        Some(((org, room), identity)) if org == p.org && room == p.room && identity == p.identity => Ok((id, p)),
+        Some((RoomKey { org, room }, identity)) if org == p.org && room == p.room && identity == p.identity => {
+            Ok((id, p))
+        }
         _ => Err(error(404, ErrorCode::NotFound, "no such session")),
     }
 }
@@ -217,6 +219,6 @@ pub async fn tracks(
     headers: HeaderMap,
 ) -> Result<Response, Response> {
     let (_, p) = owned(&api, &headers, &id).await?;
-    let t = call(&api, |reply| Command::Tracks { room: (p.org, p.room), reply }).await?;
+    let t = call(&api, |reply| Command::Tracks { room: RoomKey::new(p.org, p.room), reply }).await?;
     Ok(Json(serde_json::json!({ "tracks": t })).into_response())
 }

@@ -72,7 +72,7 @@ use timers::Timers;
 pub type SessionId = u64;
 
 /// A room: (organisation, name).
-pub type RoomKey = (String, String);
+pub use origo_shared::RoomKey;
 
 /// A datagram to send.
 #[derive(Debug)]

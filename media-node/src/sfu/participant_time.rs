@@ -34,7 +34,7 @@ mod tests {
     #[test]
     fn time_adds_up_per_room_and_is_taken_once() {
         let t0 = Instant::now();
-        let (a, b): (RoomKey, RoomKey) = (("o".into(), "a".into()), ("o".into(), "b".into()));
+        let (a, b) = (RoomKey::new("o", "a"), RoomKey::new("o", "b"));
         let mut p = ParticipantTime::default();
         p.add(&b, t0, t0 + Duration::from_millis(250));
         p.add(&a, t0, t0 + Duration::from_secs(1));

@@ -8,6 +8,7 @@ use origo_shared::usage::month_of;
 use serde::Serialize;
 
 use super::{Effect, RoomState};
+use crate::store::chat::StoredMessage;
 use crate::store::keys;
 use crate::store::usage::Usage;
 
@@ -64,21 +65,6 @@ pub fn empty_timeout_ms(room_record: Option<&[u8]>) -> u64 {
         .map_or(DEFAULT_EMPTY_TIMEOUT_MS, |secs| secs.saturating_mul(1000))
 }
 
-/// The history id of a chat message: sorts by time, unique per room.
-pub fn chat_message_id(sent_at_ms: u64, seq: u64) -> String {
-    format!("{sent_at_ms:016}-{seq:010}")
-}
-
-/// A chat message as the chat function serves it from the history.
-#[derive(Serialize)]
-struct StoredChat<'a> {
-    id: String,
-    from: &'a str,
-    from_name: &'a str,
-    text: &'a str,
-    sent_at_ms: u64,
-}
-
 /// An event waiting in the webhook outbox.
 #[derive(Serialize)]
 struct OutboxEvent<'a> {
@@ -105,14 +91,8 @@ pub fn commit(
         match effect {
             Effect::Persist => snapshot = true,
             Effect::StoreChat(m) => {
-                let id = chat_message_id(m.sent_at_ms, m.seq);
-                let stored = StoredChat {
-                    id: id.clone(),
-                    from: &m.from,
-                    from_name: &m.from_name,
-                    text: &m.text,
-                    sent_at_ms: m.sent_at_ms,
-                };
+                let stored = StoredMessage::of(m);
+                let id = stored.id.clone();
                 commit.writes.push((keys::chat_message(org, room, &id), Some(serde_json::to_vec(&stored)?)));
             }
             Effect::Webhook { event, data } => {

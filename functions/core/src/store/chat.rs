@@ -4,6 +4,7 @@
 //! the id is also the paging cursor. Plain data: coordinator hosts use it without a
 //! [`Platform`](crate::Platform).
 
+use origo_shared::signal::ChatMessage;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +15,19 @@ pub struct StoredMessage {
     pub from_name: String,
     pub text: String,
     pub sent_at_ms: u64,
+}
+
+impl StoredMessage {
+    /// The record of a message the room sent.
+    pub fn of(m: &ChatMessage) -> Self {
+        StoredMessage {
+            id: message_id(m.sent_at_ms, m.seq),
+            from: m.from.clone(),
+            from_name: m.from_name.clone(),
+            text: m.text.clone(),
+            sent_at_ms: m.sent_at_ms,
+        }
+    }
 }
 
 /// The id of a message: the time, then the room's sequence number (unique per room).
