@@ -125,6 +125,15 @@ async fn joined(o: &Origo, room: &str, token: &str, last_seq: Option<u64>) -> (W
     (ws, j)
 }
 
+/// Two `origo` processes on one Redis. Both must sign and verify with the same keys: they
+/// share one dev secrets file.
+fn two_processes(redis: &Redis, d1: &std::path::Path, d2: &std::path::Path) -> (Origo, Origo) {
+    let p1 = start_in(d1, &["--redis", &redis.url], &[]);
+    std::fs::copy(d1.join("dev-variables.json"), d2.join("dev-variables.json")).unwrap();
+    let p2 = start_in(d2, &["--redis", &redis.url], &[]);
+    (p1, p2)
+}
+
 fn names(v: &Value) -> Vec<String> {
     let mut n: Vec<String> =
         v["participants"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
@@ -364,10 +373,7 @@ fn rooms_and_their_alarms_survive_a_restart() {
 fn two_processes_share_rooms_through_redis_and_survive_the_owner_dying() {
     let redis = Redis::start();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    // Both processes must sign and verify with the same keys: share one dev secrets file.
-    let p1 = start_in(d1.path(), &["--redis", &redis.url], &[]);
-    std::fs::copy(d1.path().join("dev-variables.json"), d2.path().join("dev-variables.json")).unwrap();
-    let p2 = start_in(d2.path(), &["--redis", &redis.url], &[]);
+    let (p1, p2) = two_processes(&redis, d1.path(), d2.path());
     let secret = node_secret(d1.path());
     let (ta, tb) = rt().block_on(async {
         register_node(&p1, &secret).await;
@@ -453,9 +459,7 @@ fn participants_on_a_stale_node_are_told_to_reconnect_to_another() {
 fn a_message_posted_over_http_reaches_the_room_in_process_and_through_the_owner() {
     let redis = Redis::start();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let p1 = start_in(d1.path(), &["--redis", &redis.url], &[]);
-    std::fs::copy(d1.path().join("dev-variables.json"), d2.path().join("dev-variables.json")).unwrap();
-    let p2 = start_in(d2.path(), &["--redis", &redis.url], &[]);
+    let (p1, p2) = two_processes(&redis, d1.path(), d2.path());
     let secret = node_secret(d1.path());
     rt().block_on(async {
         register_node(&p1, &secret).await;
