@@ -498,7 +498,12 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     let seat_ttl: u64 = num_var(p, "seat_ttl_secs", 120);
     stored::take_seat(p, &org, name, &identity, &Seat { expires_at_ms: now + seat_ttl * 1000 }).await?;
 
-    let base = reply::public_base(req, var(p, "public_url"));
+    // The coordinators' public base: `coordinator_url` when they run apart from the functions
+    // (Spin, Lambda), else the deployment's own.
+    let base = var(p, "coordinator_url").map_or_else(
+        || reply::public_base(req, var(p, "public_url")),
+        |url| url.trim_end_matches('/').to_owned(),
+    );
     let ws_base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
     let control = media.addresses.control_url.clone().unwrap_or_default();
     Ok(reply::json(
