@@ -252,6 +252,25 @@ fn rehydration_disconnects_everyone_with_a_grace_period() {
 }
 
 #[test]
+fn resuming_after_hibernation_keeps_the_live_connections() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    let loaded: RoomState = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    // Only ada's socket survived.
+    let (mut r, fx) = loaded.resumed(&[1], 5000);
+    assert!(fx.contains(&Effect::Persist));
+    assert_eq!(r.members["ada"].conn, Some(1));
+    assert_eq!(r.members["bo"].conn, None);
+    assert_eq!(r.members["bo"].disconnected_at_ms, Some(5000));
+    // ada's connection still works; bo leaves at the grace deadline.
+    let fx = r.apply(Event::Client { conn: 1, msg: ClientMessage::Ping { nonce: 3 } }, 6000);
+    assert!(matches!(&sends_to(&fx, 1)[..], [ServerMessage::Pong { nonce: 3, .. }]), "{fx:?}");
+    r.apply(Event::Alarm, 20_001);
+    assert!(r.members.contains_key("ada") && !r.members.contains_key("bo"));
+}
+
+#[test]
 fn messages_before_join_are_refused() {
     let mut r = room();
     let fx = r.apply(Event::Client { conn: 9, msg: ClientMessage::Ping { nonce: 1 } }, 0);

@@ -212,9 +212,18 @@ impl RoomState {
 
     /// After loading from storage in a new process: no connection survived, so every
     /// participant is disconnected as of `now_ms` and may come back within the grace period.
-    pub fn rehydrated(mut self, now_ms: u64) -> (Self, Vec<Effect>) {
+    pub fn rehydrated(self, now_ms: u64) -> (Self, Vec<Effect>) {
+        self.resumed(&[], now_ms)
+    }
+
+    /// After loading from storage where some connections outlived the process — a Durable
+    /// Object woken from hibernation keeps its WebSockets: participants on a connection in
+    /// `live` stay connected, every other one is disconnected as of `now_ms` and may come back
+    /// within the grace period.
+    pub fn resumed(mut self, live: &[ConnId], now_ms: u64) -> (Self, Vec<Effect>) {
         for m in self.members.values_mut() {
-            if m.conn.take().is_some() {
+            if m.conn.is_some_and(|c| !live.contains(&c)) {
+                m.conn = None;
                 m.disconnected_at_ms = Some(now_ms);
             }
         }

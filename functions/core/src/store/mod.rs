@@ -6,6 +6,7 @@
 pub mod account;
 pub mod api_key;
 pub mod chat;
+pub mod home;
 pub mod keys;
 pub mod media_usage;
 pub mod node;

@@ -1,0 +1,85 @@
+//! Where each record lives on a host that splits storage by consistency, as the Cloudflare
+//! build does: a room's own records (its coordinator's state, its seats, its chat history) sit
+//! with the room's single owner — a Durable Object's transactional storage — so the
+//! coordinator commits them in one transaction with its state, and the join function's seat
+//! count sees every seat the room holds; the node registry, written by every node's heartbeat
+//! every few seconds and read on every join, sits in one strongly consistent object; everything
+//! else is in the shared, eventually consistent store (Workers KV).
+//!
+//! A room's usage record is written by its owner only: the owner keeps it with its state and
+//! copies it to the shared store, where billing sums an organisation's month.
+
+use origo_shared::RoomKey;
+
+use super::keys;
+use crate::names::{valid_org_id, valid_room_name};
+
+/// The home of a record, or of every record under a listing prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Home {
+    /// The storage of this room's coordinator.
+    Room(RoomKey),
+    /// The node registry's storage.
+    Registry,
+    /// The shared store.
+    Shared,
+}
+
+/// Record kinds kept with their room: `kind:{org}:{room}` or `kind:{org}:{room}:…`.
+const ROOM_KINDS: [&str; 3] = ["coord", "seat", "chat"];
+
+/// The home of the record at `key`, or of the records a listing of `key` as a prefix finds.
+/// A prefix must name the room in full (`seat:{org}:{room}:`) to reach the room's storage.
+pub fn home(key: &str) -> Home {
+    if key.starts_with(keys::NODE_PREFIX) {
+        return Home::Registry;
+    }
+    let mut parts = key.splitn(4, ':');
+    let (Some(kind), Some(org), Some(room)) = (parts.next(), parts.next(), parts.next()) else {
+        return Home::Shared;
+    };
+    let rest = parts.next();
+    // `coord:{org}:{room}` has nothing after the room; the others always do.
+    let shaped = if kind == "coord" { rest.is_none() } else { rest.is_some() };
+    if ROOM_KINDS.contains(&kind) && shaped && valid_org_id(org) && valid_room_name(room) {
+        Home::Room(RoomKey::new(org, room))
+    } else {
+        Home::Shared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_records_live_with_their_room() {
+        let room = Home::Room(RoomKey::new("o1", "standup"));
+        assert_eq!(home(&keys::seat("o1", "standup", "alice:1")), room);
+        assert_eq!(home(&keys::seat_prefix("o1", "standup")), room);
+        assert_eq!(home(&keys::chat_message("o1", "standup", "0001-0002")), room);
+        assert_eq!(home(&keys::chat_prefix("o1", "standup")), room);
+        assert_eq!(home(&keys::coordinator_snapshot(&RoomKey::new("o1", "standup"))), room);
+    }
+
+    #[test]
+    fn the_registry_and_the_rest() {
+        assert_eq!(home(&keys::node("media-1")), Home::Registry);
+        assert_eq!(home(keys::NODE_PREFIX), Home::Registry);
+        for shared in [
+            keys::room("o1", "standup"),
+            keys::room_prefix("o1"),
+            keys::room_usage("o1", "2026-12", "standup"),
+            keys::account("a1"),
+            keys::webhook("o1", "w1"),
+            // Listings that do not name one room stay in the shared store.
+            "seat:o1:".to_owned(),
+            "chat:".to_owned(),
+            keys::COORDINATOR_SNAPSHOT_PREFIX.to_owned(),
+            // Not a room name: never a room's storage.
+            "seat:o1:Bad Room:alice".to_owned(),
+        ] {
+            assert_eq!(home(&shared), Home::Shared, "{shared}");
+        }
+    }
+}
