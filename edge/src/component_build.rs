@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 
-use crate::manifest::{Component, Manifest};
+use origo_manifest::{Component, Manifest};
 
 fn newest_matching(root: &Path, pattern: &str) -> Option<SystemTime> {
     // Patterns look like `functions/core/src/**/*.rs`: a directory to walk and a file suffix.

@@ -25,10 +25,11 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::host_state::HostState;
 use crate::kv::KvBackend;
-use crate::manifest::{self, Manifest};
 use crate::metrics::{Metrics, RequestLabels, TrapLabels};
-use crate::outbound::{AllowedHosts, InternalRouter, OutboundHooks};
+use crate::outbound::{InternalRouter, OutboundHooks};
 use crate::spin_interfaces;
+use origo_manifest::AllowedHosts;
+use origo_manifest::{self as manifest, Manifest};
 
 /// How often the epoch advances; CPU deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);

@@ -20,10 +20,10 @@ use crate::config::{Mode, ServeOptions};
 use crate::function_host::{FunctionHost, error_response};
 use crate::http_error::HttpError;
 use crate::kv::KvBackend;
-use crate::manifest::Manifest;
 use crate::metrics::Metrics;
 use crate::outbound::InternalRouter;
-use crate::routes::RouteTable;
+use origo_manifest::Manifest;
+use origo_manifest::RouteTable;
 
 /// What the handlers share.
 struct AppState {

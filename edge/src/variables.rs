@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::manifest::Manifest;
+use origo_manifest::Manifest;
 
 const DEV_FILE: &str = "dev-variables.json";
 

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::outbound::AllowedHosts;
-use crate::routes::RoutePattern;
+use crate::allowed_hosts::AllowedHosts;
+use crate::route_pattern::RoutePattern;
+use crate::template::{template_references, valid_variable_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -18,6 +19,8 @@ pub enum ManifestError {
     Parse { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("required variables have no value: {}", .0.join(", "))]
+    MissingVariables(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,68 +201,44 @@ impl Manifest {
         &self,
         provided: &HashMap<String, String>,
     ) -> Result<HashMap<String, String>, ManifestError> {
+        self.resolve_variables_with(|name| provided.get(name).cloned()).map_err(|e| match e {
+            ManifestError::MissingVariables(names) => {
+                let name = names.first().map(String::as_str).unwrap_or_default();
+                ManifestError::Invalid(format!(
+                    "variable {name} is required: pass --var {name}=VALUE or set ORIGO_VAR_{}",
+                    name.to_ascii_uppercase()
+                ))
+            }
+            other => other,
+        })
+    }
+
+    /// Resolves every application variable from `provided` (the deployment's values), falling
+    /// back to the defaults. Every required variable left without a value is named in the
+    /// error.
+    pub fn resolve_variables_with(
+        &self,
+        provided: impl Fn(&str) -> Option<String>,
+    ) -> Result<HashMap<String, String>, ManifestError> {
         let mut out = HashMap::new();
+        let mut missing = Vec::new();
         for (name, v) in &self.variables {
-            match provided.get(name).or(v.default.as_ref()) {
+            match provided(name).or_else(|| v.default.clone()) {
                 Some(value) => {
-                    out.insert(name.clone(), value.clone());
+                    out.insert(name.clone(), value);
                 }
-                None if v.required => {
-                    return Err(ManifestError::Invalid(format!(
-                        "variable {name} is required: pass --var {name}=VALUE or set ORIGO_VAR_{}",
-                        name.to_ascii_uppercase()
-                    )));
-                }
+                None if v.required => missing.push(name.clone()),
                 None => {}
             }
         }
-        Ok(out)
+        if missing.is_empty() { Ok(out) } else { Err(ManifestError::MissingVariables(missing)) }
     }
-}
-
-fn valid_variable_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// The application variables a template refers to.
-pub fn template_references(template: &str) -> Result<Vec<&str>, String> {
-    let mut refs = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("unclosed {{{{ in {template:?}"))?;
-        let name = after[..end].trim();
-        if !valid_variable_name(name) {
-            return Err(format!("bad variable reference {name:?} in {template:?}"));
-        }
-        refs.push(name);
-        rest = &after[end + 2..];
-    }
-    Ok(refs)
-}
-
-/// Expands `{{ name }}` references in `template` with `values`.
-pub fn expand_template(template: &str, values: &HashMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("unclosed {{{{ in {template:?}"))?;
-        let name = after[..end].trim();
-        let value = values.get(name).ok_or_else(|| format!("variable {name} has no value"))?;
-        out.push_str(value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::expand_template;
 
     const SAMPLE: &str = r#"
 spin_manifest_version = 2
@@ -312,7 +291,7 @@ msg = "{{ greeting }}, {{secret}}!"
 
     #[test]
     fn the_project_manifest_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml");
         let m = Manifest::load(&path).unwrap();
         for id in ["auth", "room", "chat", "notify", "billing"] {
             assert!(m.component(id).is_some(), "{id}");
