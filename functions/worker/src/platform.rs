@@ -1,0 +1,227 @@
+//! [`Platform`] on Cloudflare Workers. Records live where `store::home` puts them: a room's
+//! own records in its [`RoomCoordinator`](crate::RoomCoordinator)'s storage, the node registry
+//! in the [`NodeRegistry`](crate::NodeRegistry)'s, the rest in Workers KV. A listing of an
+//! object's records brings their values along, so reading them after costs no further request
+//! (a Worker may make only so many subrequests).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use origo_functions::coordinator::{RoomCommand, RoomCommandOutcome};
+use origo_functions::store::home::{Home, home};
+use origo_functions::{Platform, PlatformError};
+use origo_manifest::AllowedHosts;
+use origo_shared::RoomKey;
+use worker::{Env, Headers, Method, Request, RequestInit, Stub};
+
+use crate::bindings::{self, OBJECT_BASE, ORG_HEADER, ROOM_HEADER};
+use crate::object_storage;
+use crate::storage_protocol::{StorageOp, StorageReply};
+
+/// Largest response body read from an outbound request.
+const MAX_RESPONSE_BODY: usize = 4 << 20;
+/// Most keys one KV listing page gives.
+const KV_PAGE: u64 = 1000;
+
+/// The platform of one request to one function.
+pub struct WorkerPlatform {
+    env: Env,
+    variables: BTreeMap<String, String>,
+    allowed: AllowedHosts,
+    /// Where a new room's object is created (from the caller's `request.cf`).
+    hint: Option<&'static str>,
+    /// Values that came with a listing of an object's records, by key.
+    listed: RefCell<HashMap<String, Option<Vec<u8>>>>,
+}
+
+fn store_error(e: impl std::fmt::Display) -> PlatformError {
+    PlatformError::Store(e.to_string())
+}
+
+impl WorkerPlatform {
+    pub fn new(
+        env: Env,
+        variables: BTreeMap<String, String>,
+        allowed: AllowedHosts,
+        hint: Option<&'static str>,
+    ) -> Self {
+        WorkerPlatform { env, variables, allowed, hint, listed: RefCell::new(HashMap::new()) }
+    }
+
+    fn kv(&self) -> Result<worker::KvStore, PlatformError> {
+        self.env.kv(bindings::KV).map_err(store_error)
+    }
+
+    /// The object holding records of `home` (none for the shared store), with the headers
+    /// naming its room.
+    fn object(&self, home: &Home) -> Result<Option<(Stub, Headers)>, PlatformError> {
+        let headers = Headers::new();
+        let stub = match home {
+            Home::Shared => return Ok(None),
+            Home::Registry => bindings::registry_stub(&self.env).map_err(store_error)?,
+            Home::Room(room) => {
+                headers.set(ORG_HEADER, &room.org).map_err(store_error)?;
+                headers.set(ROOM_HEADER, &room.room).map_err(store_error)?;
+                bindings::room_stub(&self.env, room, self.hint).map_err(store_error)?
+            }
+        };
+        Ok(Some((stub, headers)))
+    }
+
+    async fn object_call(&self, stub: &Stub, headers: Headers, op: StorageOp) -> Result<StorageReply, PlatformError> {
+        object_storage::call(stub, headers, &op).await.map_err(PlatformError::Store)
+    }
+}
+
+impl Platform for WorkerPlatform {
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError> {
+        if let Some(v) = self.listed.borrow().get(key) {
+            return Ok(v.clone());
+        }
+        match self.object(&home(key))? {
+            None => self.kv()?.get(key).bytes().await.map_err(store_error),
+            Some((stub, headers)) => {
+                match self.object_call(&stub, headers, StorageOp::Get { key: key.into() }).await? {
+                    StorageReply::Value { value } => Ok(value.map(String::into_bytes)),
+                    other => Err(store_error(format!("unexpected answer {other:?}"))),
+                }
+            }
+        }
+    }
+
+    async fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), PlatformError> {
+        self.listed.borrow_mut().insert(key.to_owned(), Some(value.to_vec()));
+        match self.object(&home(key))? {
+            None => self.kv()?.put_bytes(key, value).map_err(store_error)?.execute().await.map_err(store_error),
+            Some((stub, headers)) => {
+                let value = String::from_utf8(value.to_vec()).map_err(|_| store_error("records are UTF-8 text"))?;
+                self.object_call(&stub, headers, StorageOp::Put { key: key.into(), value }).await.map(|_| ())
+            }
+        }
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<(), PlatformError> {
+        self.listed.borrow_mut().insert(key.to_owned(), None);
+        match self.object(&home(key))? {
+            None => self.kv()?.delete(key).await.map_err(store_error),
+            Some((stub, headers)) => {
+                self.object_call(&stub, headers, StorageOp::Delete { key: key.into() }).await.map(|_| ())
+            }
+        }
+    }
+
+    async fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, PlatformError> {
+        match self.object(&home(prefix))? {
+            None => {
+                let kv = self.kv()?;
+                let mut keys = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let mut list = kv.list().prefix(prefix.to_owned()).limit(KV_PAGE);
+                    if let Some(c) = cursor.take() {
+                        list = list.cursor(c);
+                    }
+                    let page = list.execute().await.map_err(store_error)?;
+                    keys.extend(page.keys.into_iter().map(|k| k.name));
+                    match page.cursor.filter(|_| !page.list_complete) {
+                        Some(c) => cursor = Some(c),
+                        None => return Ok(keys),
+                    }
+                }
+            }
+            Some((stub, headers)) => {
+                match self.object_call(&stub, headers, StorageOp::List { prefix: prefix.into() }).await? {
+                    StorageReply::Entries { entries } => {
+                        let mut listed = self.listed.borrow_mut();
+                        Ok(entries
+                            .into_iter()
+                            .map(|(k, v)| {
+                                listed.insert(k.clone(), Some(v.into_bytes()));
+                                k
+                            })
+                            .collect())
+                    }
+                    other => Err(store_error(format!("unexpected answer {other:?}"))),
+                }
+            }
+        }
+    }
+
+    async fn http_send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, PlatformError> {
+        let uri = req.uri();
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+            return Err(PlatformError::Http("the URL must be absolute".into()));
+        };
+        if !self.allowed.allows(scheme, host, uri.port_u16()) {
+            return Err(PlatformError::HostNotAllowed);
+        }
+        let failed = |e: worker::Error| PlatformError::Http(e.to_string());
+        let headers = Headers::new();
+        for (name, value) in req.headers() {
+            if let Ok(v) = value.to_str() {
+                headers.append(name.as_str(), v).map_err(failed)?;
+            }
+        }
+        let method = Method::from(req.method().as_str().to_owned());
+        let mut init = RequestInit::new();
+        init.with_method(method).with_headers(headers);
+        if !req.body().is_empty() {
+            init.with_body(Some(worker::js_sys::Uint8Array::from(req.body().as_ref()).into()));
+        }
+        let out = Request::new_with_init(&uri.to_string(), &init).map_err(failed)?;
+        let mut res = worker::Fetch::Request(out).send().await.map_err(failed)?;
+        let body = res.bytes().await.map_err(failed)?;
+        if body.len() > MAX_RESPONSE_BODY {
+            return Err(PlatformError::Http("the response is larger than 4 MiB".into()));
+        }
+        let mut builder = http::Response::builder().status(res.status_code());
+        for (name, value) in res.headers().entries() {
+            builder = builder.header(name, value);
+        }
+        builder.body(Bytes::from(body)).map_err(|e| PlatformError::Http(e.to_string()))
+    }
+
+    fn variable(&self, name: &str) -> Option<String> {
+        self.variables.get(name).cloned()
+    }
+
+    fn now_ms(&self) -> u64 {
+        worker::Date::now().as_millis()
+    }
+
+    fn random(&self, buf: &mut [u8]) {
+        // Web Crypto's getRandomValues; without it there is no safe fallback.
+        if getrandom::getrandom(buf).is_err() {
+            panic!("crypto.getRandomValues is unavailable");
+        }
+    }
+
+    async fn coordinator_send(
+        &self,
+        room: &RoomKey,
+        command: &RoomCommand,
+    ) -> Result<RoomCommandOutcome, PlatformError> {
+        let failed = |e: String| PlatformError::Coordinator(e);
+        let stub = bindings::room_stub(&self.env, room, self.hint).map_err(|e| failed(e.to_string()))?;
+        let headers = Headers::new();
+        headers.set(ORG_HEADER, &room.org).map_err(|e| failed(e.to_string()))?;
+        headers.set(ROOM_HEADER, &room.room).map_err(|e| failed(e.to_string()))?;
+        headers.set("content-type", "application/json").map_err(|e| failed(e.to_string()))?;
+        let body = serde_json::to_string(command).map_err(|e| failed(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+        let req =
+            Request::new_with_init(&format!("{OBJECT_BASE}/command"), &init).map_err(|e| failed(e.to_string()))?;
+        let mut res = stub.fetch_with_request(req).await.map_err(|e| failed(e.to_string()))?;
+        let text = res.text().await.map_err(|e| failed(e.to_string()))?;
+        if res.status_code() != 200 {
+            return Err(failed(format!(
+                "answered {}: {}",
+                res.status_code(),
+                text.chars().take(200).collect::<String>()
+            )));
+        }
+        serde_json::from_str(&text).map_err(|e| failed(format!("bad answer: {e}")))
+    }
+}

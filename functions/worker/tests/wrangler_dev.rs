@@ -1,0 +1,322 @@
+//! The Cloudflare build as a black box: `wrangler dev` (workerd, no network, no account) serves
+//! the Worker built by `functions/worker/build`, with its KV and Durable Objects persisted to a
+//! test directory. Guests sign in, join, meet over the room's Durable Object, chat over the
+//! socket and over HTTP; a dropped participant leaves when the room's alarm fires; the room's
+//! chat survives a restart of `wrangler dev`; bad input gets the JSON error body.
+//!
+//! Needs `npm ci` in functions/worker and a built Worker (`tests/run` does both).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `wrangler dev` process group, stopped on drop.
+struct WranglerDev {
+    child: Child,
+    base: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl WranglerDev {
+    fn start(state: &Path, vars: &Path) -> WranglerDev {
+        let root = repo_root();
+        let wrangler = root.join("functions/worker/node_modules/.bin/wrangler");
+        assert!(wrangler.exists(), "run `npm ci` in functions/worker first");
+        assert!(root.join("functions/worker/dist/index.js").exists(), "build the Worker first: functions/worker/build");
+        let port = free_port();
+        let mut cmd = Command::new(wrangler);
+        cmd.current_dir(&root)
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .arg("--persist-to")
+            .arg(state)
+            .arg("--env-file")
+            .arg(vars)
+            .args(["--show-interactive-dev-session=false", "--log-level", "log"])
+            .env("ORIGO_WORKER_PREBUILT", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().expect("wrangler starts");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut l = log.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let dev = WranglerDev { child, base: format!("http://127.0.0.1:{port}"), log };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !dev.log().contains("Ready on") {
+            assert!(Instant::now() < deadline, "wrangler dev did not start:\n{}", dev.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        dev
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        // wrangler runs workerd as a child: stop the whole group.
+        let _ = Command::new("kill").args(["-TERM", &format!("-{}", self.child.id())]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WranglerDev {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
+    }
+}
+
+/// The deployment's secrets and vars as `.dev.vars`; returns the node secret.
+fn write_vars(dir: &Path) -> (PathBuf, String) {
+    let hex = |n: usize| {
+        let mut b = vec![0u8; n];
+        getrandom_bytes(&mut b);
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    };
+    let node_secret = hex(16);
+    let path = dir.join("dev.vars");
+    std::fs::write(
+        &path,
+        format!(
+            "token_signing_keys=\"k1:{}\"\nturn_secret=\"{}\"\nnode_secret=\"{node_secret}\"\n\
+             room_grace_ms=\"1500\"\nroom_sweep_ms=\"500\"\n",
+            hex(32),
+            hex(16)
+        ),
+    )
+    .unwrap();
+    (path, node_secret)
+}
+
+fn getrandom_bytes(buf: &mut [u8]) {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom").unwrap().read_exact(buf).unwrap();
+}
+
+async fn post(w: &WranglerDev, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = reqwest::Client::new().post(w.url(path)).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(w: &WranglerDev, path: &str, token: &str) -> (u16, Value) {
+    let res = reqwest::Client::new().get(w.url(path)).bearer_auth(token).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn register_node(w: &WranglerDev, secret: &str) {
+    let hb = json!({"id": "media-1", "region": "eu-west", "kind": "media", "capacity": 1000, "load": 0,
+                    "addresses": {"control_url": "http://127.0.0.1:7880"}});
+    let (s, b) = post(w, "/v1/nodes/heartbeat", Some(secret), hb).await;
+    assert_eq!(s, 200, "{b}");
+}
+
+/// A guest joins `room`: the join response.
+async fn join(w: &WranglerDev, room: &str, name: &str) -> Value {
+    let (s, g) = post(w, "/v1/auth/guest", None, json!({"name": name, "room": room})).await;
+    assert_eq!(s, 200, "{g}");
+    let (s, j) = post(w, &format!("/v1/rooms/{room}/join"), g["access_token"].as_str(), json!({})).await;
+    assert_eq!(s, 200, "{j}");
+    j
+}
+
+async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(wait, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] != "pong" {
+                    return Some(v);
+                }
+            }
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Err(_) | Ok(Some(Err(_))) => return None,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+async fn until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let v = next(ws, Duration::from_secs(15)).await.expect("a frame before the timeout");
+        if pred(&v) {
+            return v;
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// Opens the join response's coordinator URL and joins: the socket and its `joined` frame.
+async fn connect(j: &Value, last_seq: Option<u64>) -> (Ws, Value) {
+    let url =
+        format!("{}?access_token={}", j["coordinator_url"].as_str().unwrap(), j["participant_token"].as_str().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("websocket to the room's object");
+    let mut hello = json!({"type": "join", "protocol": 1});
+    if let Some(s) = last_seq {
+        hello["last_seq"] = json!(s);
+    }
+    send(&mut ws, hello).await;
+    let joined = until(&mut ws, |v| v["type"] == "joined").await;
+    (ws, joined)
+}
+
+fn names(joined: &Value) -> Vec<String> {
+    let mut n: Vec<String> =
+        joined["participants"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn a_room_on_durable_objects_under_wrangler_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (vars, node_secret) = write_vars(dir.path());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+
+    let w = WranglerDev::start(&state, &vars);
+    let (history_token, seen_seq) = rt.block_on(async {
+        // Bad input: the JSON error body.
+        let res = reqwest::Client::new().get(w.url("/v1/nope")).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 404);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{body}");
+        let (s, b) = post(&w, "/v1/auth/guest", None, json!(["not", "an", "object"])).await;
+        assert_eq!(s, 400, "{b}");
+        let (s, b) = post(&w, "/v1/nodes/heartbeat", Some("wrong"), json!({})).await;
+        assert_eq!(s, 401, "{b}");
+
+        register_node(&w, &node_secret).await;
+        let ja = join(&w, "standup", "Ada").await;
+        let jb = join(&w, "standup", "Bo").await;
+        assert_eq!(ja["coordinator_url"], format!("{}/v1/rooms/standup/ws", w.base.replacen("http://", "ws://", 1)));
+        assert_eq!(ja["media"]["node_id"], "media-1");
+
+        // A socket without a token, and one that is not an upgrade, are refused.
+        let plain = reqwest::Client::new().get(w.url("/v1/rooms/standup/ws")).send().await.unwrap();
+        assert_eq!(plain.status().as_u16(), 400);
+        let no_token = format!("{}/v1/rooms/standup/ws", w.base.replacen("http://", "ws://", 1));
+        assert!(tokio_tungstenite::connect_async(no_token.as_str()).await.is_err());
+        // A token for another room is refused too.
+        let elsewhere = format!(
+            "{}/v1/rooms/other/ws?access_token={}",
+            w.base.replacen("http://", "ws://", 1),
+            ja["participant_token"].as_str().unwrap()
+        );
+        assert!(tokio_tungstenite::connect_async(elsewhere.as_str()).await.is_err());
+
+        // Two participants see each other through the room's Durable Object.
+        let (mut a, joined_a) = connect(&ja, None).await;
+        assert_eq!(names(&joined_a), ["Ada"]);
+        let (mut b, joined_b) = connect(&jb, None).await;
+        assert_eq!(names(&joined_b), ["Ada", "Bo"]);
+        let seen = until(&mut a, |v| v["type"] == "participant_joined").await;
+        assert_eq!(seen["participant"]["name"], "Bo");
+
+        // Chat over the socket reaches the other participant, in order, stored.
+        send(&mut a, json!({"type": "chat", "text": "hello from Ada", "client_id": "c1"})).await;
+        let got = until(&mut b, |v| v["type"] == "chat").await;
+        assert_eq!(got["message"]["text"], "hello from Ada");
+        until(&mut a, |v| v["type"] == "chat").await;
+        // A frame that is not a client message gets an error frame, and the room goes on.
+        b.send(Message::Text("{\"type\":\"launch\"}".into())).await.unwrap();
+        let err = until(&mut b, |v| v["type"] == "error").await;
+        assert!(err["code"].is_string(), "{err}");
+
+        // A message posted over HTTP goes through the coordinator stub to the room's object.
+        let bo_guest = jb["participant_token"].as_str().unwrap().to_owned();
+        let (s, posted) =
+            post(&w, "/v1/rooms/standup/messages", Some(&bo_guest), json!({"text": "posted over HTTP"})).await;
+        assert_eq!(s, 201, "{posted}");
+        let got = until(&mut a, |v| v["type"] == "chat").await;
+        assert_eq!(got["message"]["text"], "posted over HTTP");
+        let seq = got["message"]["seq"].as_u64().unwrap();
+
+        // Bo drops without a leave: when the room's alarm fires past the grace period, Ada
+        // is told Bo left.
+        drop(b);
+        let left = until(&mut a, |v| v["type"] == "participant_left").await;
+        assert_eq!(left["reason"], "disconnected", "{left}");
+        assert_eq!(left["identity"], jb["identity"], "{left}");
+        send(&mut a, json!({"type": "leave"})).await;
+        (bo_guest, seq)
+    });
+    w.stop();
+
+    // A new `wrangler dev` on the same state: the room's chat is still there, and a returning
+    // participant is replayed what it missed.
+    let w = WranglerDev::start(&state, &vars);
+    rt.block_on(async {
+        let (s, hist) = get(&w, "/v1/rooms/standup/messages", &history_token).await;
+        assert_eq!(s, 200, "{hist}");
+        let texts: Vec<&str> =
+            hist["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, ["hello from Ada", "posted over HTTP"], "{hist}");
+        register_node(&w, &node_secret).await;
+        let jc = join(&w, "standup", "Cy").await;
+        let (_c, joined_c) = connect(&jc, Some(seen_seq - 1)).await;
+        let replayed: Vec<&str> =
+            joined_c["chat"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+        assert_eq!(replayed, ["posted over HTTP"], "{joined_c}");
+    });
+    let log = w.log();
+    w.stop();
+    for secret in [node_secret.as_str()] {
+        assert!(!log.contains(secret), "a secret in wrangler's log");
+    }
+}
