@@ -5,13 +5,13 @@
 //!   `origo:kv:{label}:{key}`, so several stores and other applications share one database.
 //! * [`RedisLayout::Spin`]: the layout of Spin's own Redis key-value backend, so an `origo`
 //!   process and a Spin deployment with `[key_value_store.default] type = "redis"` read and
-//!   write the same records. Read in spinframework/spin at commit
-//!   94a8fc8a7804ec2519bb8d12df70ab77ad2e4f60 (main after v4.0.2; `crates/key-value-redis/src/store.rs`
-//!   is unchanged since v3.x but for the Rust 2024 edition):
-//!   the record's key is the store key itself, with no prefix; the value is the record's bytes
-//!   (`SET`/`GET`, no encoding); the store's label is ignored (`StoreManager::get(_name)`), so
-//!   every store pointed at one URL shares the database; `get-keys` is `KEYS *`, every key of
-//!   the database; the database is the URL's (`redis://host:port/N`, parsed by the same
+//!   write the same records. Read in spinframework/spin, `crates/key-value-redis/src/store.rs`,
+//!   at commit 94a8fc8a7804ec2519bb8d12df70ab77ad2e4f60 (main after v4.0.2) and at v3.0.0, which
+//!   lay records out the same way: the record's key is the store key itself, with no prefix;
+//!   the value is the record's bytes (`SET`/`GET`, no encoding); the store's label is ignored
+//!   (`StoreManager::get(_name)`), so every store pointed at one URL shares the database;
+//!   `get-keys` is `KEYS *`, every key of the database (main also lists with `SCAN` for the
+//!   WASIp3 interface); the database is the URL's (`redis://host:port/N`, parsed by the same
 //!   `redis` crate as here).
 //!
 //! In both layouts the keys `origo` keeps for itself start with [`HOST_NAMESPACE`]. No store
