@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::function_host::Limits;
+use crate::redis_layout::RedisLayout;
 
 /// Origo: an open video-meeting platform.
 #[derive(Debug, Parser)]
@@ -23,31 +24,40 @@ pub enum Command {
     Dev(ServeOptions),
     /// Run the edge tier: functions, room coordinators and the node registry.
     Edge(ServeOptions),
+    /// Run room coordinators only, beside functions hosted elsewhere (Spin): the room
+    /// WebSocket, the functions' command route, alarms and the node watcher, sharing rooms with
+    /// the other processes on the same Redis.
+    Coordinator(CoordinatorOptions),
 }
 
 impl Command {
-    pub fn options(&self) -> &ServeOptions {
-        match self {
-            Command::Dev(o) | Command::Edge(o) => o,
-        }
-    }
-
     /// How the server runs.
     pub fn mode(&self) -> Mode {
         match self {
             Command::Dev(_) => Mode::Dev,
             Command::Edge(_) => Mode::Edge,
+            Command::Coordinator(_) => Mode::Coordinator,
+        }
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        match self {
+            Command::Dev(o) | Command::Edge(o) => o.log_format,
+            Command::Coordinator(o) => o.log_format,
         }
     }
 }
 
-/// How `origo` runs: the whole platform on one machine, or the edge tier only.
+/// How `origo` runs: the whole platform on one machine, the edge tier, or its room
+/// coordinators alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Builds stale components, fills development secrets, runs TURN and a media node in-process.
     Dev,
     /// Serves prebuilt components with the configuration it is given.
     Edge,
+    /// Serves room coordinators and no functions.
+    Coordinator,
 }
 
 impl Mode {
@@ -56,6 +66,7 @@ impl Mode {
         match self {
             Mode::Dev => "dev",
             Mode::Edge => "edge",
+            Mode::Coordinator => "coordinator",
         }
     }
 }
@@ -95,6 +106,11 @@ pub struct ServeOptions {
     /// Keep key-value data in Redis instead of the embedded store (`redis://127.0.0.1:6379/0`).
     #[arg(long, env = "ORIGO_REDIS")]
     pub redis: Option<String>,
+
+    /// Where key-value records sit in Redis: `origo` (`origo:kv:{store}:{key}`) or `spin` (as
+    /// Spin's Redis key-value backend keeps them, shared with a Spin deployment).
+    #[arg(long, env = "ORIGO_REDIS_LAYOUT", value_enum, default_value = "origo")]
+    pub redis_layout: RedisLayout,
 
     /// An application variable, `NAME=VALUE` (repeatable; also `ORIGO_VAR_NAME=VALUE`).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = crate::variables::parse_assignment)]
@@ -138,8 +154,49 @@ pub struct ServeOptions {
     #[arg(long, env = "ORIGO_MAX_INSTANCES", default_value_t = 64)]
     pub max_instances: u32,
 
-    /// How other `origo` processes reach this one when they forward a room's WebSocket to its
-    /// owner (with `--redis`); default `http://` + the bound address.
+    #[command(flatten)]
+    pub rooms: RoomOptions,
+}
+
+/// The settings of `origo coordinator`. Every flag can also be set as `ORIGO_*`.
+#[derive(Debug, Clone, Args)]
+pub struct CoordinatorOptions {
+    /// Address to serve HTTP on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "ORIGO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Log format.
+    #[arg(long, env = "ORIGO_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// The Spin manifest whose `[variables]` (declarations and defaults) apply; no component
+    /// of it is served.
+    #[arg(long, env = "ORIGO_MANIFEST", default_value = "spin.toml")]
+    pub manifest: PathBuf,
+
+    /// The Redis the functions and the other coordinators share (`redis://127.0.0.1:6379/0`).
+    #[arg(long, env = "ORIGO_REDIS")]
+    pub redis: String,
+
+    /// Where key-value records sit in Redis: `origo` or `spin` (beside a Spin deployment
+    /// whose `default` store is Spin's Redis backend on the same URL).
+    #[arg(long, env = "ORIGO_REDIS_LAYOUT", value_enum, default_value = "origo")]
+    pub redis_layout: RedisLayout,
+
+    /// An application variable, `NAME=VALUE` (repeatable; also `ORIGO_VAR_NAME=VALUE` and
+    /// `SPIN_VARIABLE_NAME=VALUE`).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = crate::variables::parse_assignment)]
+    pub vars: Vec<(String, String)>,
+
+    #[command(flatten)]
+    pub rooms: RoomOptions,
+}
+
+/// The room coordinators' settings, the same for every command that runs them.
+#[derive(Debug, Clone, Args)]
+pub struct RoomOptions {
+    /// How other `origo` processes reach this one when they forward a room's WebSocket or a
+    /// command to its owner (with `--redis`); default `http://` + the bound address.
     #[arg(long, env = "ORIGO_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
 
@@ -156,9 +213,9 @@ pub struct ServeOptions {
     pub room_stale_ms: u64,
 }
 
-impl ServeOptions {
+impl RoomOptions {
     /// The room coordinators' timing.
-    pub fn room_settings(&self) -> origo_functions::coordinator::Settings {
+    pub fn settings(&self) -> origo_functions::coordinator::Settings {
         origo_functions::coordinator::Settings {
             disconnect_grace_ms: self.room_grace_ms.max(100),
             sweep_ms: self.room_sweep_ms.max(100),
@@ -166,7 +223,9 @@ impl ServeOptions {
             ..Default::default()
         }
     }
+}
 
+impl ServeOptions {
     pub fn limits(&self) -> Limits {
         Limits {
             max_memory_bytes: self.max_memory_mb.max(1) << 20,

@@ -1,14 +1,17 @@
 //! Key-value storage behind the components' `fermyon:spin/key-value` stores.
 //!
 //! Two backends: an embedded, file-backed database (redb, one table per store label) that
-//! needs no server and survives restarts, and Redis for several edge hosts sharing state.
-//! A write has reached disk (or Redis) when the call returns.
+//! needs no server and survives restarts, and Redis for several edge hosts sharing state, with
+//! its records where a [`RedisLayout`] puts them (Origo's own, or Spin's). A write has reached
+//! disk (or Redis) when the call returns.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use redb::ReadableDatabase;
 use redis::AsyncCommands;
+
+use crate::redis_layout::RedisLayout;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KvError {
@@ -18,6 +21,8 @@ pub enum KvError {
     Redis(#[from] redis::RedisError),
     #[error("storage task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("keys starting with {:?} are reserved for the host", crate::redis_layout::HOST_NAMESPACE)]
+    ReservedKey,
 }
 
 fn embedded<E: std::fmt::Display>(e: E) -> KvError {
@@ -28,23 +33,20 @@ fn embedded<E: std::fmt::Display>(e: E) -> KvError {
 #[derive(Clone)]
 pub enum KvBackend {
     Embedded(Arc<redb::Database>),
-    Redis(redis::aio::ConnectionManager),
+    Redis(redis::aio::ConnectionManager, RedisLayout),
 }
 
 impl std::fmt::Debug for KvBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            KvBackend::Embedded(_) => "KvBackend::Embedded",
-            KvBackend::Redis(_) => "KvBackend::Redis",
-        })
+        match self {
+            KvBackend::Embedded(_) => f.write_str("KvBackend::Embedded"),
+            KvBackend::Redis(_, layout) => write!(f, "KvBackend::Redis({})", layout.as_str()),
+        }
     }
 }
 
-/// The Redis key prefix of every Origo key-value entry.
-const REDIS_PREFIX: &str = "origo:kv:";
-
-fn redis_key(store: &str, key: &str) -> String {
-    format!("{REDIS_PREFIX}{store}:{key}")
+fn redis_key(layout: RedisLayout, store: &str, key: &str) -> Result<String, KvError> {
+    layout.record_key(store, key).ok_or(KvError::ReservedKey)
 }
 
 /// Store labels are short slugs, so they are safe as table names and inside Redis patterns.
@@ -65,17 +67,25 @@ impl KvBackend {
         Ok(KvBackend::Embedded(Arc::new(db)))
     }
 
-    /// Connects to Redis at `url` (`redis://host:port/db`).
-    pub async fn connect_redis(url: &str) -> Result<Self, KvError> {
+    /// Connects to Redis at `url` (`redis://host:port/db`), records laid out as `layout` says.
+    pub async fn connect_redis(url: &str, layout: RedisLayout) -> Result<Self, KvError> {
         let client = redis::Client::open(url)?;
         let manager = redis::aio::ConnectionManager::new(client).await?;
-        Ok(KvBackend::Redis(manager))
+        Ok(KvBackend::Redis(manager, layout))
     }
 
     /// The Redis connection, when this is the Redis backend.
     pub fn redis_connection(&self) -> Option<redis::aio::ConnectionManager> {
         match self {
-            KvBackend::Redis(c) => Some(c.clone()),
+            KvBackend::Redis(c, _) => Some(c.clone()),
+            KvBackend::Embedded(_) => None,
+        }
+    }
+
+    /// Where records sit in Redis, when this is the Redis backend.
+    pub fn redis_layout(&self) -> Option<RedisLayout> {
+        match self {
+            KvBackend::Redis(_, layout) => Some(*layout),
             KvBackend::Embedded(_) => None,
         }
     }
@@ -83,7 +93,7 @@ impl KvBackend {
     pub fn kind(&self) -> &'static str {
         match self {
             KvBackend::Embedded(_) => "embedded",
-            KvBackend::Redis(_) => "redis",
+            KvBackend::Redis(_, _) => "redis",
         }
     }
 
@@ -94,7 +104,7 @@ impl KvBackend {
                 let db = db.clone();
                 tokio::task::spawn_blocking(move || db.begin_read().map(drop).map_err(embedded)).await?
             }
-            KvBackend::Redis(conn) => {
+            KvBackend::Redis(conn, _) => {
                 let mut conn = conn.clone();
                 let _: String = redis::cmd("PING").query_async(&mut conn).await?;
                 Ok(())
@@ -117,7 +127,7 @@ impl KvBackend {
                 })
                 .await?
             }
-            KvBackend::Redis(conn) => Ok(conn.clone().get(redis_key(store, key)).await?),
+            KvBackend::Redis(conn, layout) => Ok(conn.clone().get(redis_key(*layout, store, key)?).await?),
         }
     }
 
@@ -135,7 +145,7 @@ impl KvBackend {
                 })
                 .await?
             }
-            KvBackend::Redis(conn) => Ok(conn.clone().set(redis_key(store, key), value).await?),
+            KvBackend::Redis(conn, layout) => Ok(conn.clone().set(redis_key(*layout, store, key)?, value).await?),
         }
     }
 
@@ -153,7 +163,7 @@ impl KvBackend {
                 })
                 .await?
             }
-            KvBackend::Redis(conn) => Ok(conn.clone().del(redis_key(store, key)).await?),
+            KvBackend::Redis(conn, layout) => Ok(conn.clone().del(redis_key(*layout, store, key)?).await?),
         }
     }
 
@@ -185,13 +195,14 @@ impl KvBackend {
                 })
                 .await?
             }
-            KvBackend::Redis(conn) => {
+            KvBackend::Redis(conn, layout) => {
                 let mut pipe = redis::pipe();
                 pipe.atomic();
                 for (k, v) in &ops {
+                    let k = redis_key(*layout, store, k)?;
                     match v {
-                        Some(v) => pipe.set(redis_key(store, k), v.as_slice()).ignore(),
-                        None => pipe.del(redis_key(store, k)).ignore(),
+                        Some(v) => pipe.set(k, v.as_slice()).ignore(),
+                        None => pipe.del(k).ignore(),
                     };
                 }
                 let _: () = pipe.query_async(&mut conn.clone()).await?;
@@ -203,7 +214,7 @@ impl KvBackend {
     pub async fn exists(&self, store: &str, key: &str) -> Result<bool, KvError> {
         match self {
             KvBackend::Embedded(_) => Ok(self.get(store, key).await?.is_some()),
-            KvBackend::Redis(conn) => Ok(conn.clone().exists(redis_key(store, key)).await?),
+            KvBackend::Redis(conn, layout) => Ok(conn.clone().exists(redis_key(*layout, store, key)?).await?),
         }
     }
 
@@ -228,16 +239,13 @@ impl KvBackend {
                 })
                 .await?
             }
-            KvBackend::Redis(conn) => {
+            KvBackend::Redis(conn, layout) => {
                 let mut conn = conn.clone();
-                let prefix = format!("{REDIS_PREFIX}{store}:");
-                // The label is a slug, so the pattern has no glob characters besides the final '*'.
-                let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(format!("{prefix}*")).await?;
+                let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(layout.scan_pattern(store)).await?;
                 let mut keys = Vec::new();
                 while let Some(k) = iter.next_item().await {
-                    let k = k?;
-                    if let Some(rest) = k.strip_prefix(&prefix) {
-                        keys.push(rest.to_owned());
+                    if let Some(key) = layout.store_key(store, &k?) {
+                        keys.push(key);
                     }
                 }
                 drop(iter);

@@ -2,7 +2,8 @@
 //!
 //! `origo dev` runs the whole platform on one machine with embedded defaults; `origo edge` runs
 //! the edge tier only. Both serve the public HTTP surface described in docs/architecture.md, with the
-//! edge functions running as wasm components on wasmtime.
+//! edge functions running as wasm components on wasmtime. `origo coordinator` runs the room
+//! coordinators alone, beside functions that another host (Spin) serves.
 
 pub mod component_build;
 pub mod component_cache;
@@ -14,6 +15,7 @@ pub mod http_error;
 pub mod kv;
 pub mod metrics;
 pub mod outbound;
+pub mod redis_layout;
 pub mod request_id;
 pub mod room_actor;
 pub mod room_commands;
@@ -24,5 +26,5 @@ pub mod spin_interfaces;
 pub mod variables;
 pub mod web;
 
-pub use config::{Cli, Command, Mode, ServeOptions};
+pub use config::{Cli, Command, CoordinatorOptions, Mode, ServeOptions};
 pub use server::Server;

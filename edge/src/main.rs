@@ -1,17 +1,23 @@
 use clap::Parser;
 use origo_edge::config::LogFormat;
-use origo_edge::{Cli, Server};
+use origo_edge::{Cli, Command, Server};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let opts = cli.command.options().clone();
-    init_tracing(opts.log_format);
+    init_tracing(cli.command.log_format());
 
-    let server = Server::bind(cli.command.mode(), &opts).await?;
+    let mode = cli.command.mode();
+    let server = match &cli.command {
+        Command::Dev(opts) | Command::Edge(opts) => {
+            tracing::info!(data_dir = %opts.data_dir.display(), "starting");
+            Server::bind(mode, opts).await?
+        }
+        Command::Coordinator(opts) => Server::bind_coordinator(opts).await?,
+    };
     let addr = server.local_addr()?;
-    tracing::info!(mode = cli.command.mode().as_str(), %addr, data_dir = %opts.data_dir.display(), "origo started");
+    tracing::info!(mode = mode.as_str(), %addr, "origo started");
     // The one line on stdout: scripts and tests wait for it.
     println!("origo listening on http://{addr}");
 

@@ -1,6 +1,6 @@
-//! Room ownership across several `origo edge` processes sharing Redis: the owner of a room
-//! holds `origo:lease:{org}:{room}` (value: its instance id and base URL) with a TTL, renews it,
-//! and releases it when the room goes idle or finishes. When the owner dies its lease expires
+//! Room ownership across several `origo` processes (`origo edge`, `origo coordinator`) sharing
+//! Redis: the owner of a room holds `origo:lease:{org}:{room}` (value: its instance id and base
+//! URL) with a TTL, renews it, and releases it when the room goes idle or finishes. When the owner dies its lease expires
 //! and the next process asked for the room takes it over, rehydrating the room from storage.
 
 use redis::AsyncCommands;
@@ -26,8 +26,9 @@ pub struct Lease {
     url: String,
 }
 
+/// In the host's own namespace, apart from every store record in either Redis layout.
 fn lease_key(key: &RoomKey) -> String {
-    format!("origo:lease:{}:{}", key.org, key.room)
+    crate::redis_layout::host_key(&format!("lease:{}:{}", key.org, key.room))
 }
 
 const RENEW: &str =

@@ -16,7 +16,7 @@ use origo_shared::ApiError;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::config::{Mode, ServeOptions};
+use crate::config::{CoordinatorOptions, Mode, RoomOptions, ServeOptions};
 use crate::function_host::{FunctionHost, error_response};
 use crate::http_error::HttpError;
 use crate::kv::KvBackend;
@@ -31,8 +31,11 @@ struct AppState {
     turn: Option<crate::dev_nodes::turn::TurnNode>,
     media: Option<origo_media_node::node::Running>,
     started: Instant,
-    data_dir: PathBuf,
-    functions: FunctionHost,
+    /// `None` for `origo coordinator`, which keeps nothing on disk.
+    data_dir: Option<PathBuf>,
+    kv: KvBackend,
+    /// `None` for `origo coordinator`, which serves no function.
+    functions: Option<FunctionHost>,
     routes: RouteTable,
     metrics: Arc<Metrics>,
 }
@@ -77,7 +80,9 @@ impl Server {
         }
 
         let kv = match &opts.redis {
-            Some(url) => KvBackend::connect_redis(url).await.with_context(|| "cannot connect to Redis".to_string())?,
+            Some(url) => KvBackend::connect_redis(url, opts.redis_layout)
+                .await
+                .with_context(|| "cannot connect to Redis".to_string())?,
             None => KvBackend::open_embedded(&data_dir.join("kv.redb"))?,
         };
 
@@ -99,19 +104,7 @@ impl Server {
             "function host ready"
         );
 
-        let listener = TcpListener::bind(opts.listen).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {}: {e}; choose another address with --listen ADDR (ORIGO_LISTEN)",
-                opts.listen
-            )
-        })?;
-        let advertise = opts.advertise_url.clone().unwrap_or(format!("http://{}", listener.local_addr()?));
-        let lease = kv.redis_connection().map(|c| crate::room_lease::Lease::new(c, advertise));
-        let selector_config = origo_shared::node::SelectorConfig {
-            stale_after_ms: variables.get("node_stale_after_ms").and_then(|v| v.parse().ok()).unwrap_or(15_000),
-        };
-        let hub =
-            crate::room_actor::Coordinators::start(kv.clone(), opts.room_settings(), selector_config, lease).await;
+        let listener = listen(opts.listen).await?;
         let media = match (mode, opts.media_listen.as_str()) {
             // Only for applications that issue tokens (the media node verifies them).
             (Mode::Dev, listen)
@@ -127,20 +120,47 @@ impl Server {
             }
             _ => None,
         };
-        let sockets = Arc::new(crate::room_socket::RoomSockets { hub, variables: Arc::new(variables) });
+        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables).await?;
 
         let state = Arc::new(AppState {
             mode,
             turn,
             media,
             started: Instant::now(),
-            data_dir,
-            functions,
+            data_dir: Some(data_dir),
+            kv,
+            functions: Some(functions),
             routes: RouteTable::new(manifest.routes.clone()),
             metrics,
         });
         let router = router(state.clone(), sockets);
         internal.set(router.clone());
+        Ok(Server { listener, router, state })
+    }
+
+    /// `origo coordinator`: the room coordinators on Redis, with the manifest's variables and
+    /// none of its components.
+    pub async fn bind_coordinator(opts: &CoordinatorOptions) -> anyhow::Result<Self> {
+        let manifest = Manifest::load(&opts.manifest)?;
+        let variables = manifest.resolve_variables(&crate::variables::provided(&opts.vars))?;
+        let kv = KvBackend::connect_redis(&opts.redis, opts.redis_layout)
+            .await
+            .with_context(|| "cannot connect to Redis".to_string())?;
+        tracing::info!(layout = opts.redis_layout.as_str(), manifest = %manifest.path.display(), "room coordinators on Redis");
+        let listener = listen(opts.listen).await?;
+        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables).await?;
+        let state = Arc::new(AppState {
+            mode: Mode::Coordinator,
+            turn: None,
+            media: None,
+            started: Instant::now(),
+            data_dir: None,
+            kv,
+            functions: None,
+            routes: RouteTable::new(Vec::new()),
+            metrics: Arc::new(Metrics::default()),
+        });
+        let router = router(state.clone(), sockets);
         Ok(Server { listener, router, state })
     }
 
@@ -172,6 +192,29 @@ impl Server {
     }
 }
 
+async fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {addr}: {e}; choose another address with --listen ADDR (ORIGO_LISTEN)")
+    })
+}
+
+/// Starts the room coordinators: with Redis, owning rooms through leases that name the
+/// advertised URL.
+async fn start_rooms(
+    kv: &KvBackend,
+    listener: &TcpListener,
+    rooms: &RoomOptions,
+    variables: std::collections::HashMap<String, String>,
+) -> anyhow::Result<Arc<crate::room_socket::RoomSockets>> {
+    let advertise = rooms.advertise_url.clone().unwrap_or(format!("http://{}", listener.local_addr()?));
+    let lease = kv.redis_connection().map(|c| crate::room_lease::Lease::new(c, advertise));
+    let selector_config = origo_shared::node::SelectorConfig {
+        stale_after_ms: variables.get("node_stale_after_ms").and_then(|v| v.parse().ok()).unwrap_or(15_000),
+    };
+    let hub = crate::room_actor::Coordinators::start(kv.clone(), rooms.settings(), selector_config, lease).await;
+    Ok(Arc::new(crate::room_socket::RoomSockets { hub, variables: Arc::new(variables) }))
+}
+
 fn router(state: Arc<AppState>, sockets: Arc<crate::room_socket::RoomSockets>) -> Router {
     Router::new()
         .route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets.clone()))
@@ -188,11 +231,14 @@ fn router(state: Arc<AppState>, sockets: Arc<crate::room_socket::RoomSockets>) -
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let data_dir_ok = tokio::fs::metadata(&state.data_dir).await.map(|m| m.is_dir()).unwrap_or(false);
-    let kv_ok = state.functions.kv().ping().await.is_ok();
-    let ok = data_dir_ok && kv_ok;
+    let data_dir_ok = match &state.data_dir {
+        Some(dir) => Some(tokio::fs::metadata(dir).await.map(|m| m.is_dir()).unwrap_or(false)),
+        None => None,
+    };
+    let kv_ok = state.kv.ping().await.is_ok();
+    let ok = data_dir_ok != Some(false) && kv_ok;
     let status = if ok { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
-    let mut components: Vec<&str> = state.functions.component_ids().collect();
+    let mut components: Vec<&str> = state.functions.iter().flat_map(FunctionHost::component_ids).collect();
     components.sort();
     (
         status,
@@ -202,7 +248,7 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "mode": state.mode.as_str(),
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": state.started.elapsed().as_secs(),
-            "checks": { "data_dir": data_dir_ok, "kv": kv_ok, "kv_backend": state.functions.kv().kind() },
+            "checks": { "data_dir": data_dir_ok, "kv": kv_ok, "kv_backend": state.kv.kind(), "redis_layout": state.kv.redis_layout().map(|l| l.as_str()) },
             "components": components,
             "turn": state.turn.as_ref().map(|t| json!({ "udp": t.listening.udp, "tcp": t.listening.tcp })),
             "media": state.media.as_ref().map(|m| json!({ "node_id": crate::dev_nodes::media::DEV_NODE_ID, "control_url": m.control_url, "udp": m.udp })),
@@ -246,12 +292,12 @@ fn set_spin_headers(req: &mut Request) {
 async fn dispatch(State(state): State<Arc<AppState>>, mut req: Request) -> Response {
     set_spin_headers(&mut req);
     let path = req.uri().path().to_owned();
-    match state.routes.lookup(&path) {
-        Some(component) => {
+    match (state.routes.lookup(&path), &state.functions) {
+        (Some(component), Some(functions)) => {
             let component = component.to_owned();
-            state.functions.handle(&component, req).await
+            functions.handle(&component, req).await
         }
-        None => {
+        _ => {
             tracing::debug!(method = %req.method(), %path, "no route");
             error_response(&ApiError::not_found(format!("no route for {} {path}", req.method())))
         }

@@ -144,3 +144,47 @@ fn edge_mode_requires_secrets_and_dev_mode_generates_them_once() {
         .block_on(async { reqwest::get(second.url("/probe/var/secret_word")).await.unwrap().text().await.unwrap() });
     assert_eq!(again, word, "the generated secret is kept across restarts");
 }
+
+#[test]
+fn coordinator_mode_needs_redis_and_the_deployments_variables_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_manifest(dir.path(), &[]);
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_origo"))
+            .args(["coordinator", "--listen", "127.0.0.1:0", "--manifest", manifest.to_str().unwrap()])
+            .args(extra)
+            .env_remove("ORIGO_REDIS")
+            .env_remove("ORIGO_VAR_SECRET_WORD")
+            .env_remove("SPIN_VARIABLE_SECRET_WORD")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--redis"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let redis = common::Redis::start();
+    let out = run(&["--redis", &redis.url]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("variable secret_word is required"), "{stderr}");
+
+    let out = run(&["--redis", &redis.url, "--redis-layout", "sideways"]);
+    assert!(!out.status.success());
+
+    let word = "coordinator-secret-word";
+    let c = Origo::start(
+        &["coordinator", "--listen", "127.0.0.1:0", "--manifest", manifest.to_str().unwrap(), "--redis", &redis.url],
+        &[("SPIN_VARIABLE_SECRET_WORD", word)],
+    );
+    let health: serde_json::Value =
+        rt().block_on(async { reqwest::get(c.url("/health")).await.unwrap().json().await.unwrap() });
+    assert_eq!(health["mode"], "coordinator", "{health}");
+    assert_eq!(health["checks"]["kv_backend"], "redis");
+    assert_eq!(health["checks"]["redis_layout"], "origo");
+    // The manifest's routes are not served here.
+    let res = rt().block_on(async { reqwest::get(c.url("/probe/var/secret_word")).await.unwrap() });
+    assert_eq!(res.status().as_u16(), 404);
+    assert!(!c.log().contains(word), "the variables must not be logged");
+    assert!(c.terminate().success());
+}

@@ -166,6 +166,33 @@ fn redis_kv_survives_restart() {
 }
 
 #[test]
+fn redis_kv_in_spins_layout_is_the_bare_key_and_keeps_clear_of_the_host_namespace() {
+    use redis::AsyncCommands;
+    let redis = Redis::start();
+    kv_round_trip(&["--redis", &redis.url, "--redis-layout", "spin"]);
+    let dir = tempfile::tempdir().unwrap();
+    let o = start(dir.path(), &dir.path().join("data"), &[], &["--redis", &redis.url, "--redis-layout", "spin"]);
+    let client = reqwest::Client::new();
+    rt().block_on(async {
+        let mut r = redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        // What the round trip left is at the bare key, as Spin's backend keeps it.
+        let raw: Option<Vec<u8>> = r.get("greeting").await.unwrap();
+        assert_eq!(raw.as_deref(), Some(&b"hej"[..]));
+        // A record Spin's backend wrote is read back, and listed.
+        let _: () = r.set("written-by-spin", b"hola".as_slice()).await.unwrap();
+        assert_eq!(get(&o, "/probe/kv/written-by-spin").await, (200, "hola".into()));
+        // The host's namespace is neither listed nor writable through a store.
+        let _: () = r.set("origo:lease:public:demo", "owner http://10.0.0.1:8080").await.unwrap();
+        assert_eq!(get(&o, "/probe/kv-keys").await, (200, "greeting\nwritten-by-spin".into()));
+        let res = client.put(o.url("/probe/kv/origo:lease:public:demo")).body("mine").send().await.unwrap();
+        assert_eq!(res.status(), 500);
+        assert_eq!(get(&o, "/probe/kv/origo:lease:public:demo").await.0, 500);
+        let lease: String = r.get("origo:lease:public:demo").await.unwrap();
+        assert_eq!(lease, "owner http://10.0.0.1:8080");
+    });
+}
+
+#[test]
 fn variables_come_from_the_manifest_and_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let o = start(dir.path(), &dir.path().join("data"), &[], &["--var", "greeting=bonjour"]);

@@ -6,12 +6,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::room_ws::{Ws, close_code, connect, join, next, send, until};
 use common::{Origo, Redis, built_component, repo_root, rt};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn start_in(dir: &std::path::Path, extra: &[&str], envs: &[(&str, &str)]) -> Origo {
     for f in ["auth", "room", "chat", "notify", "billing"] {
@@ -69,59 +68,12 @@ async fn participant(o: &Origo, room: &str, name: &str) -> String {
 }
 
 async fn open(o: &Origo, room: &str, token: &str) -> Ws {
-    let url = format!("{}/v1/rooms/{room}/ws?access_token={token}", o.base.replacen("http://", "ws://", 1));
-    tokio_tungstenite::connect_async(url.as_str()).await.expect("websocket").0
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
-
-/// The next JSON frame (skipping pongs), or `None` on close/timeout.
-async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(wait, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if v["type"] != "pong" {
-                    return Some(v);
-                }
-            }
-            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Err(_) | Ok(Some(Err(_))) => return None,
-            Ok(Some(Ok(_))) => {}
-        }
-    }
-}
-
-/// Frames until one matches `pred`.
-async fn until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let v = next(ws, Duration::from_secs(10)).await.expect("a frame before the timeout");
-        if pred(&v) {
-            return v;
-        }
-    }
-}
-
-/// The close code the server ends with, reading past any frames.
-async fn close_code(ws: &mut Ws) -> Option<u16> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
-            Ok(Some(Ok(Message::Close(Some(f))))) => return Some(u16::from(f.code)),
-            Ok(Some(Ok(Message::Close(None)))) | Ok(None) | Err(_) | Ok(Some(Err(_))) => return None,
-            Ok(Some(Ok(_))) => {}
-        }
-    }
+    connect(&format!("{}/v1/rooms/{room}/ws", o.base.replacen("http://", "ws://", 1)), token).await
 }
 
 async fn joined(o: &Origo, room: &str, token: &str, last_seq: Option<u64>) -> (Ws, Value) {
     let mut ws = open(o, room, token).await;
-    let mut join = json!({"type": "join", "protocol": 1});
-    if let Some(s) = last_seq {
-        join["last_seq"] = json!(s);
-    }
-    send(&mut ws, join).await;
-    let j = until(&mut ws, |v| v["type"] == "joined").await;
+    let j = join(&mut ws, last_seq).await;
     (ws, j)
 }
 

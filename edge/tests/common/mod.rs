@@ -1,6 +1,8 @@
 //! Starting the real `origo` binary (and a real `redis-server`) for tests.
 #![allow(dead_code)]
 
+pub mod room_ws;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

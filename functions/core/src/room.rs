@@ -500,10 +500,8 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
 
     // The coordinators' public base: `coordinator_url` when they run apart from the functions
     // (Spin, Lambda), else the deployment's own.
-    let base = var(p, "coordinator_url").map_or_else(
-        || reply::public_base(req, var(p, "public_url")),
-        |url| url.trim_end_matches('/').to_owned(),
-    );
+    let base = var(p, "coordinator_url")
+        .map_or_else(|| reply::public_base(req, var(p, "public_url")), |url| url.trim_end_matches('/').to_owned());
     let ws_base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
     let control = media.addresses.control_url.clone().unwrap_or_default();
     Ok(reply::json(

@@ -2,9 +2,11 @@
 //! the component's `default` store, variables, outbound HTTP through `wasi:http`, the WASI clock
 //! and random source. Runs under Spin itself and under the `origo` host alike.
 //!
-//! The coordinator stub is an HTTP call to [`COORDINATOR_BASE`]: the `origo` host serves
-//! `http://origo.internal` in-process and hands the command to the room's coordinator (the
-//! component's manifest must allow that host).
+//! The coordinator stub is an HTTP call to the room coordinators' command route. Under `origo`
+//! that is [`IN_PROCESS_COORDINATORS`], which the host serves in-process. Under Spin, which runs
+//! no coordinators, the `coordinator_internal_url` variable names the `origo coordinator`
+//! processes beside it, and the call carries the deployment's `node_secret` as a bearer token.
+//! The component's manifest must allow the host either way.
 #![cfg(target_arch = "wasm32")]
 
 use bytes::Bytes;
@@ -18,8 +20,18 @@ pub struct SpinPlatform;
 
 static PLATFORM: SpinPlatform = SpinPlatform;
 
-/// Where room commands go: `{COORDINATOR_BASE}/{org}/{room}/commands`.
-pub const COORDINATOR_BASE: &str = "http://origo.internal/internal/v1/rooms";
+/// The coordinators of the `origo` host, in-process.
+pub const IN_PROCESS_COORDINATORS: &str = "http://origo.internal";
+
+/// The command route of a room's coordinator, under the coordinators' base URL.
+fn command_url(base: &str, room: &RoomKey) -> String {
+    format!("{}/internal/v1/rooms/{}/{}/commands", base.trim_end_matches('/'), room.org, room.room)
+}
+
+/// A variable that is set and not blank.
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
 
 fn store() -> Result<Store, PlatformError> {
     Store::open_default().map_err(|e| PlatformError::Store(e.to_string()))
@@ -70,12 +82,18 @@ impl Platform for SpinPlatform {
     ) -> Result<RoomCommandOutcome, PlatformError> {
         let failed = |e: String| PlatformError::Coordinator(e);
         let body = serde_json::to_vec(command).map_err(|e| failed(e.to_string()))?;
-        let req = http::Request::builder()
+        let base = non_empty(self.variable("coordinator_internal_url"));
+        let mut req = http::Request::builder()
             .method(http::Method::POST)
-            .uri(format!("{COORDINATOR_BASE}/{}/{}/commands", room.org, room.room))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Bytes::from(body))
-            .map_err(|e| failed(e.to_string()))?;
+            .uri(command_url(base.as_deref().unwrap_or(IN_PROCESS_COORDINATORS), room))
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if base.is_some() {
+            // Coordinators in other processes take commands only from the deployment.
+            let secret = non_empty(self.variable("node_secret"))
+                .ok_or_else(|| failed("coordinator_internal_url is set but node_secret is not".into()))?;
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
+        }
+        let req = req.body(Bytes::from(body)).map_err(|e| failed(e.to_string()))?;
         let res = self.http_send(req).await?;
         if !res.status().is_success() {
             return Err(failed(format!("answered {}: {}", res.status(), String::from_utf8_lossy(res.body()))));

@@ -279,7 +279,8 @@ impl RoomCoordinator {
             return error(ApiError::new(ErrorCode::Unavailable, "the room has too many connections"));
         }
         let pair = WebSocketPair::new()?;
-        let conn = random_u64();
+        // Attachments are JavaScript values: a connection number stays below 2^53.
+        let conn = random_u64() >> 11;
         let now = now_ms();
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(Attachment { conn, opened_ms: now })?;

@@ -108,6 +108,9 @@ impl WranglerDev {
 
 impl Drop for WranglerDev {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- wrangler dev's output ---\n{}", self.log());
+        }
         if let Ok(None) = self.child.try_wait() {
             self.kill();
         }
@@ -141,8 +144,13 @@ fn getrandom_bytes(buf: &mut [u8]) {
     std::fs::File::open("/dev/urandom").unwrap().read_exact(buf).unwrap();
 }
 
+/// Every request has a deadline: a test that waits fails, it does not hang.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+}
+
 async fn post(w: &WranglerDev, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-    let mut req = reqwest::Client::new().post(w.url(path)).json(&body);
+    let mut req = client().post(w.url(path)).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -152,7 +160,7 @@ async fn post(w: &WranglerDev, path: &str, token: Option<&str>, body: Value) -> 
 }
 
 async fn get(w: &WranglerDev, path: &str, token: &str) -> (u16, Value) {
-    let res = reqwest::Client::new().get(w.url(path)).bearer_auth(token).send().await.unwrap();
+    let res = client().get(w.url(path)).bearer_auth(token).send().await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
@@ -188,12 +196,17 @@ async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
     }
 }
 
+/// Frames until one matches `pred`, within 20 s in all.
 async fn until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut skipped = Vec::new();
     loop {
-        let v = next(ws, Duration::from_secs(15)).await.expect("a frame before the timeout");
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(v) = next(ws, left).await else { panic!("no matching frame in time; skipped {skipped:?}") };
         if pred(&v) {
             return v;
         }
+        skipped.push(v);
     }
 }
 
@@ -205,7 +218,10 @@ async fn send(ws: &mut Ws, v: Value) {
 async fn connect(j: &Value, last_seq: Option<u64>) -> (Ws, Value) {
     let url =
         format!("{}?access_token={}", j["coordinator_url"].as_str().unwrap(), j["participant_token"].as_str().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("websocket to the room's object");
+    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(20), tokio_tungstenite::connect_async(url.as_str()))
+        .await
+        .expect("the socket opens in time")
+        .expect("websocket to the room's object");
     let mut hello = json!({"type": "join", "protocol": 1});
     if let Some(s) = last_seq {
         hello["last_seq"] = json!(s);
@@ -232,7 +248,7 @@ fn a_room_on_durable_objects_under_wrangler_dev() {
     let w = WranglerDev::start(&state, &vars);
     let (history_token, seen_seq) = rt.block_on(async {
         // Bad input: the JSON error body.
-        let res = reqwest::Client::new().get(w.url("/v1/nope")).send().await.unwrap();
+        let res = client().get(w.url("/v1/nope")).send().await.unwrap();
         assert_eq!(res.status().as_u16(), 404);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "not_found", "{body}");
@@ -248,7 +264,7 @@ fn a_room_on_durable_objects_under_wrangler_dev() {
         assert_eq!(ja["media"]["node_id"], "media-1");
 
         // A socket without a token, and one that is not an upgrade, are refused.
-        let plain = reqwest::Client::new().get(w.url("/v1/rooms/standup/ws")).send().await.unwrap();
+        let plain = client().get(w.url("/v1/rooms/standup/ws")).send().await.unwrap();
         assert_eq!(plain.status().as_u16(), 400);
         let no_token = format!("{}/v1/rooms/standup/ws", w.base.replacen("http://", "ws://", 1));
         assert!(tokio_tungstenite::connect_async(no_token.as_str()).await.is_err());
