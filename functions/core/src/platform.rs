@@ -48,6 +48,16 @@ pub trait Platform {
     ) -> Result<RoomCommandOutcome, PlatformError>;
 }
 
+/// A coordinator's answer to a command sent over HTTP (`POST …/commands` on `origo`, a Durable
+/// Object's `/command`): the outcome, or why there is none.
+pub fn coordinator_answer(status: u16, body: &[u8]) -> Result<RoomCommandOutcome, PlatformError> {
+    if !(200..300).contains(&status) {
+        let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
+        return Err(PlatformError::Coordinator(format!("answered {status}: {text}")));
+    }
+    serde_json::from_slice(body).map_err(|e| PlatformError::Coordinator(format!("bad answer: {e}")))
+}
+
 /// Helpers every handler uses on top of [`Platform`].
 pub(crate) trait PlatformExt: Platform {
     fn now_secs(&self) -> u64 {
@@ -77,3 +87,19 @@ pub(crate) trait PlatformExt: Platform {
 }
 
 impl<P: Platform + ?Sized> PlatformExt for P {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_coordinators_answer() {
+        assert_eq!(coordinator_answer(200, br#"{"outcome":"applied"}"#), Ok(RoomCommandOutcome::Applied));
+        let refused = coordinator_answer(503, br#"{"error":{"code":"unavailable","message":"retry"}}"#);
+        assert!(matches!(refused, Err(PlatformError::Coordinator(m)) if m.starts_with("answered 503")));
+        assert!(matches!(coordinator_answer(200, b"not json"), Err(PlatformError::Coordinator(_))));
+        let long = vec![b'x'; 10_000];
+        let Err(PlatformError::Coordinator(m)) = coordinator_answer(500, &long) else { panic!() };
+        assert!(m.len() < 300, "the error quotes at most 200 characters of the answer");
+    }
+}

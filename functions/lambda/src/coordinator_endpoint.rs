@@ -62,11 +62,7 @@ impl CoordinatorEndpoint {
 
     /// The outcome in the coordinator's answer.
     pub fn outcome(res: &http::Response<Bytes>) -> Result<RoomCommandOutcome, PlatformError> {
-        if !res.status().is_success() {
-            let body: String = String::from_utf8_lossy(res.body()).chars().take(300).collect();
-            return Err(PlatformError::Coordinator(format!("answered {}: {body}", res.status())));
-        }
-        serde_json::from_slice(res.body()).map_err(|e| PlatformError::Coordinator(format!("bad answer: {e}")))
+        origo_functions::platform::coordinator_answer(res.status().as_u16(), res.body())
     }
 }
 

@@ -95,10 +95,7 @@ impl Platform for SpinPlatform {
         }
         let req = req.body(Bytes::from(body)).map_err(|e| failed(e.to_string()))?;
         let res = self.http_send(req).await?;
-        if !res.status().is_success() {
-            return Err(failed(format!("answered {}: {}", res.status(), String::from_utf8_lossy(res.body()))));
-        }
-        serde_json::from_slice(res.body()).map_err(|e| failed(format!("bad answer: {e}")))
+        origo_functions::platform::coordinator_answer(res.status().as_u16(), res.body())
     }
 
     fn random(&self, buf: &mut [u8]) {

@@ -214,14 +214,7 @@ impl Platform for WorkerPlatform {
         let req =
             Request::new_with_init(&format!("{OBJECT_BASE}/command"), &init).map_err(|e| failed(e.to_string()))?;
         let mut res = stub.fetch_with_request(req).await.map_err(|e| failed(e.to_string()))?;
-        let text = res.text().await.map_err(|e| failed(e.to_string()))?;
-        if res.status_code() != 200 {
-            return Err(failed(format!(
-                "answered {}: {}",
-                res.status_code(),
-                text.chars().take(200).collect::<String>()
-            )));
-        }
-        serde_json::from_str(&text).map_err(|e| failed(format!("bad answer: {e}")))
+        let body = res.bytes().await.map_err(|e| failed(e.to_string()))?;
+        origo_functions::platform::coordinator_answer(res.status_code(), &body)
     }
 }

@@ -90,14 +90,6 @@ async fn authorize(
         }
         None => None,
     };
-    let who = Joiner {
-        identity: claims.sub.clone(),
-        name: claims.name.clone().unwrap_or_else(|| claims.sub.clone()),
-        metadata: claims.metadata.clone(),
-        admin: claims.grants.can_admin(room),
-        publish_data: claims.grants.publish_data,
-        hidden: claims.grants.hidden,
-        media,
-    };
+    let who = Joiner::of(&claims, room, media);
     Ok((RoomKey::new(org, room), who))
 }

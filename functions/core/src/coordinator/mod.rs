@@ -92,6 +92,22 @@ pub struct Joiner {
     pub media: Option<MediaAssignment>,
 }
 
+impl Joiner {
+    /// The joiner a verified participant token names for `room`, on `media` (the node its
+    /// token was issued for, as the registry knows it).
+    pub fn of(claims: &origo_shared::token::Claims, room: &str, media: Option<MediaAssignment>) -> Self {
+        Joiner {
+            identity: claims.sub.clone(),
+            name: claims.name.clone().unwrap_or_else(|| claims.sub.clone()),
+            metadata: claims.metadata.clone(),
+            admin: claims.grants.can_admin(room),
+            publish_data: claims.grants.publish_data,
+            hidden: claims.grants.hidden,
+            media,
+        }
+    }
+}
+
 /// A participant of the room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
