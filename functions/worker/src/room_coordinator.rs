@@ -212,8 +212,10 @@ impl DurableObject for RoomCoordinator {
         let Some(key) = self.room_key().await? else { return Response::empty() };
         let now = now_ms();
         self.expire_pending(now).await?;
-        let has_state = self.room.borrow().is_some()
-            || self.state.storage().get::<String>(&storage::snapshot_key(&key)).await?.is_some();
+        // No borrow of the state may be held across an await: another event could run there.
+        let in_memory = self.room.borrow().is_some();
+        let has_state =
+            in_memory || self.state.storage().get::<String>(&storage::snapshot_key(&key)).await?.is_some();
         if !has_state {
             // Nothing to wake for but sockets that never joined (closed above).
             self.arm(None).await?;
