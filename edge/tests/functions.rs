@@ -182,13 +182,13 @@ fn redis_kv_in_spins_layout_is_the_bare_key_and_keeps_clear_of_the_host_namespac
         let _: () = r.set("written-by-spin", b"hola".as_slice()).await.unwrap();
         assert_eq!(get(&o, "/probe/kv/written-by-spin").await, (200, "hola".into()));
         // The host's namespace is neither listed nor writable through a store.
-        let _: () = r.set("origo:lease:public:demo", "owner http://10.0.0.1:8080").await.unwrap();
+        let _: () = r.set("origo:lease:public:demo", "owner http://127.0.0.1:9").await.unwrap();
         assert_eq!(get(&o, "/probe/kv-keys").await, (200, "greeting\nwritten-by-spin".into()));
         let res = client.put(o.url("/probe/kv/origo:lease:public:demo")).body("mine").send().await.unwrap();
         assert_eq!(res.status(), 500);
         assert_eq!(get(&o, "/probe/kv/origo:lease:public:demo").await.0, 500);
         let lease: String = r.get("origo:lease:public:demo").await.unwrap();
-        assert_eq!(lease, "owner http://10.0.0.1:8080");
+        assert_eq!(lease, "owner http://127.0.0.1:9");
     });
 }
 
