@@ -214,8 +214,7 @@ impl DurableObject for RoomCoordinator {
         self.expire_pending(now).await?;
         // No borrow of the state may be held across an await: another event could run there.
         let in_memory = self.room.borrow().is_some();
-        let has_state =
-            in_memory || self.state.storage().get::<String>(&storage::snapshot_key(&key)).await?.is_some();
+        let has_state = in_memory || self.state.storage().get::<String>(&storage::snapshot_key(&key)).await?.is_some();
         if !has_state {
             // Nothing to wake for but sockets that never joined (closed above).
             self.arm(None).await?;
