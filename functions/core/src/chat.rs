@@ -18,7 +18,7 @@ use crate::principal::Principal;
 use crate::rbac::Action;
 use crate::reply::{self, respond, unavailable};
 use crate::store::chat::StoredMessage;
-use crate::store::{keys, record, room};
+use crate::store::{index, keys, record, room};
 use crate::{Request, Response};
 
 pub const MAX_TEXT_CHARS: usize = origo_shared::signal::MAX_CHAT_CHARS;
@@ -142,10 +142,10 @@ async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Respons
             .ok_or_else(|| ApiError::bad_request(format!("limit must be 1..={MAX_PAGE}")))?,
     };
     let after = reply::query_param(req, "after").unwrap_or("");
-    let prefix = keys::chat_prefix(org, room);
+    let ix = index::load(p, &keys::chat_index(org, room)).await?;
     let mut messages = Vec::new();
-    for k in record::keys(p, &prefix).await?.iter().filter(|k| k[prefix.len()..] > *after).take(limit) {
-        if let Some(m) = record::get::<StoredMessage>(p, k).await? {
+    for id in ix.page(after, limit) {
+        if let Some(m) = record::get::<StoredMessage>(p, &keys::chat_message(org, room, id)).await? {
             messages.push(m);
         }
     }

@@ -18,6 +18,7 @@ pub mod error_responses;
 #[cfg(feature = "openapi")]
 pub mod input_schemas;
 pub mod location;
+pub mod maintenance;
 pub mod names;
 pub mod notify;
 pub mod oidc;

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    account, api_key, auth, billing, chat, error_responses, notify, oidc, org, registry, room, room_participant,
+    account, api_key, auth, billing, chat, error_responses, maintenance, notify, oidc, org, registry, room, room_participant,
 };
 
 /// The security schemes and the error responses every operation refers to.
@@ -126,6 +126,7 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         room_participant::remove,
         registry::heartbeat,
         registry::usage_report,
+        maintenance::sweep,
         chat::post,
         chat::history,
         notify::create,

@@ -17,11 +17,11 @@ use crate::error_responses as errors;
 use crate::platform::Platform;
 use crate::reply::{self, bearer};
 use crate::store::{media_usage, node};
-use crate::variables::{selector_config, var};
+use crate::variables::{guest_org, selector_config, var};
 use crate::{Request, Response};
 
 /// The request carries one of the `node_secret`s (compared in constant time).
-fn authenticate_node(req: &Request, p: &impl Platform) -> Result<(), ApiError> {
+pub(crate) fn authenticate_node(req: &Request, p: &impl Platform) -> Result<(), ApiError> {
     let secrets = var(p, "node_secret")
         .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "node registration is not configured"))?;
     let presented = bearer(req)?;
@@ -56,7 +56,12 @@ pub async fn usage_report(req: &Request, p: &impl Platform) -> Result<Response, 
     authenticate_node(req, p)?;
     let report: UsageReport = reply::parse_json(req)?;
     report.validate().map_err(ApiError::bad_request)?;
+    let guest = guest_org(p);
     for e in &report.entries {
+        // Meeting links are not billed (their limits are per meeting).
+        if e.org == guest {
+            continue;
+        }
         let mut record = media_usage::get(p, &e.org, &e.month, &report.node, &e.room).await?;
         if record.report_seq >= report.seq {
             continue;

@@ -5,9 +5,15 @@
 //! node while it is healthy: room affinity), and returns a participant token for that room and
 //! node, the coordinator's WebSocket URL and TURN credentials (REST scheme, `turn_secret`).
 //!
-//! Seats: a join holds a seat for its identity for `seat_ttl_secs` (default 120); the
-//! room's coordinator renews seats while participants are connected and frees them on leave.
-//! Active seats count against `min(max_participants, plan_max_participants)`.
+//! Seats: a join asks the room's coordinator to hold a seat for its identity for
+//! `seat_ttl_secs` (default 120) until the participant connects; participants and held seats
+//! count against `min(max_participants, plan_max_participants)`, decided by the room's one
+//! owner. The plan's `plan_max_rooms` counts rooms with a meeting running at once.
+//!
+//! Meeting links (rooms of the guest organisation, made on first join) have limits no
+//! stranger can exhaust for everyone else: per room (participants) and per meeting
+//! (`guest_meeting_max_minutes`, default 240); they share no organisation-wide pool, and each
+//! is removed `guest_room_ttl_secs` (default a day) after its last join.
 
 use http::{Method, StatusCode};
 use origo_shared::node::{NodeKind, NodeRequest, NodeSelector};
@@ -18,7 +24,7 @@ use origo_shared::usage::month_of;
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::coordinator::RoomCommand;
+use crate::coordinator::{MeetingTerms, RoomCommand, RoomCommandOutcome};
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::location::{self, OriginSource};
@@ -29,11 +35,11 @@ use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
 use crate::rbac::{Action, Role};
 use crate::reply::{self, respond, unavailable};
-use crate::store::node;
-use crate::store::room::{self as stored, Room, Seat, load};
+use crate::store::{lifetime, live_rooms, media_usage, node};
+use crate::store::room::{self as stored, Room, load};
 use crate::store::usage_total::usage_of;
 use crate::variables::{guest_org, num_var, selector_config, token_config, var};
-use crate::{Request, Response, registry, room_participant};
+use crate::{Request, Response, maintenance, registry, room_participant};
 
 /// Largest `max_participants` a room may ask for.
 pub const MAX_PARTICIPANTS_LIMIT: u32 = 1000;
@@ -162,6 +168,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     match (segments.as_slice(), req.method()) {
         (["v1", "nodes", "heartbeat"], _) => registry::heartbeat(req, p).await,
         (["v1", "nodes", "usage"], _) => registry::usage_report(req, p).await,
+        (["v1", "maintenance", "sweep"], _) => maintenance::sweep(req, p).await,
         (["v1", "rooms"], &Method::POST) => create(req, p).await,
         (["v1", "rooms"], &Method::GET) => list(req, p).await,
         (["v1", "rooms"], _) => Ok(reply::method_not_allowed(req, "GET, POST")),
@@ -208,14 +215,9 @@ async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: 
         return Err(ApiError::new(ErrorCode::Conflict, format!("room {} already exists", body.name)));
     }
     let plan = Plan::from_platform(p);
-    let rooms = stored::count(p, org).await?;
-    if rooms >= plan.max_rooms as usize {
-        return Err(ApiError::new(
-            ErrorCode::LimitExceeded,
-            format!("the {} plan allows {} rooms; delete one or upgrade", plan.name, plan.max_rooms),
-        ));
-    }
     let now = p.now_ms();
+    // Meeting links live until they go unused; other rooms until they are deleted.
+    let expires_at_ms = (org == guest_org(p)).then(|| now + lifetime::guest_room_ttl_ms(p));
     let room = Room {
         name: body.name,
         org: org.to_owned(),
@@ -226,8 +228,9 @@ async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: 
         created_at_ms: now,
         created_by: created_by.to_owned(),
         updated_at_ms: now,
+        expires_at_ms,
     };
-    stored::put(p, &room).await?;
+    stored::insert(p, &room).await?;
     Ok(room)
 }
 
@@ -258,10 +261,10 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms", tag = "rooms",
-    summary = "The organisation's rooms",
-    params(crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    summary = "The organisation's rooms, by name, a page at a time",
+    params(RoomPageQuery, crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "`{rooms: [Room]}`"),
+        (status = 200, description = "`{rooms: [Room], next_cursor}`"),
         (status = 400, response = errors::BadRequest),
         (status = 401, response = errors::Unauthorized),
         (status = 403, response = errors::Forbidden),
@@ -270,9 +273,34 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomsList)?;
-    let rooms = stored::of_org(p, caller.org()?).await?;
-    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "rooms": rooms })))
+    let limit = match reply::query_param(req, "limit") {
+        None => MAX_PAGE,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1..={MAX_PAGE}")))?,
+    };
+    let after = reply::query_param(req, "after").unwrap_or("");
+    let (rooms, next_cursor) = stored::page(p, caller.org()?, after, limit).await?;
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "rooms": rooms, "next_cursor": next_cursor })))
 }
+
+/// The query of a page of rooms.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RoomPageQuery {
+    /// Rooms per page, 1 to 500 (default 500).
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = String, required = false)]
+    pub after: Option<String>,
+}
+
+/// Most rooms one page of `GET /v1/rooms` holds (and its default).
+pub const MAX_PAGE: usize = 500;
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms/{room}", tag = "rooms",
     summary = "A room",
@@ -401,14 +429,11 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         None => caller.display_name(),
     };
 
+    let guest = org == guest_org(p);
     let room = match load(p, &org, name).await {
         Ok(room) => room,
         // Meeting links in the public organisation create their room on first join.
-        Err(e)
-            if e.code == ErrorCode::NotFound
-                && org == guest_org(p)
-                && var(p, "guest_room_autocreate").as_deref() != Some("false") =>
-        {
+        Err(e) if e.code == ErrorCode::NotFound && guest && var(p, "guest_room_autocreate").as_deref() != Some("false") => {
             let body = CreateRoom {
                 name: name.to_owned(),
                 max_participants: None,
@@ -424,24 +449,32 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         }
         Err(e) => return Err(e),
     };
-
-    // Limits: the room's and the plan's.
     let now = p.now_ms();
+    let room = if room.expires_at_ms.is_some() {
+        stored::renew_lifetime(p, room, now, lifetime::guest_room_ttl_ms(p)).await?
+    } else {
+        room
+    };
+
+    // Limits: the plan's concurrent meetings and monthly minutes for an organisation; per
+    // room and per meeting for meeting links, which anyone can make.
     let plan = Plan::from_platform(p);
     let limit = room.max_participants.min(plan.max_participants_per_room);
     let identity = caller.identity().to_owned();
-    if stored::seats_taken(p, &org, name, &identity, now).await? >= limit {
-        return Err(ApiError::new(ErrorCode::LimitExceeded, format!("room {name} is full ({limit} participants)")));
-    }
-    let usage = usage_of(p, &org, &month_of(now)).await?;
-    if usage.participant_seconds >= plan.participant_minutes_per_month.saturating_mul(60) {
-        return Err(ApiError::new(
-            ErrorCode::LimitExceeded,
-            format!(
-                "the {} plan's {} participant-minutes for this month are used up",
-                plan.name, plan.participant_minutes_per_month
-            ),
-        ));
+    let month = month_of(now);
+    if !guest {
+        live_rooms::admit(p, &org, name, &plan).await?;
+        media_usage::listed(p, &org, &month, &format!("room:{name}")).await?;
+        let usage = usage_of(p, &org, &month).await?;
+        if usage.participant_seconds >= plan.participant_minutes_per_month.saturating_mul(60) {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "the {} plan's {} participant-minutes for this month are used up",
+                    plan.name, plan.participant_minutes_per_month
+                ),
+            ));
+        }
     }
 
     // Placement: nearest healthy media node, the room's node while it can take more.
@@ -495,8 +528,27 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     }
     let participant_token = config.issue(&claims)?;
 
+    // The seat, held by the room's coordinator until the participant connects.
     let seat_ttl: u64 = num_var(p, "seat_ttl_secs", 120);
-    stored::take_seat(p, &org, name, &identity, &Seat { expires_at_ms: now + seat_ttl * 1000 }).await?;
+    let terms = MeetingTerms {
+        max_duration_ms: guest.then(|| num_var::<u64>(p, "guest_meeting_max_minutes", 240).saturating_mul(60_000)),
+        chat_retention_ms: lifetime::retention_of_chat(p),
+        bill_usage: !guest,
+    };
+    let reserve = RoomCommand::Reserve { identity: identity.clone(), until_ms: now + seat_ttl * 1000, limit, terms };
+    let key = origo_shared::RoomKey::new(&org, name);
+    match p.coordinator_send(&key, &reserve).await.map_err(unavailable)? {
+        RoomCommandOutcome::Full { limit } => {
+            return Err(ApiError::new(ErrorCode::LimitExceeded, format!("room {name} is full ({limit} participants)")));
+        }
+        RoomCommandOutcome::Ended => {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!("this meeting in room {name} has reached its time limit; start a new one when everyone has left"),
+            ));
+        }
+        _ => {}
+    }
 
     // The coordinators' public base: `coordinator_url` when they run apart from the functions
     // (Spin, Lambda), else the deployment's own.

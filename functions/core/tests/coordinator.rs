@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use origo_functions::coordinator::{ConnId, Effect, Event, Joiner, RoomState, Settings, close};
+use origo_functions::coordinator::{
+    ConnId, Effect, Event, Joiner, MeetingTerms, RoomCommand, RoomCommandOutcome, RoomState, Settings, close,
+};
 use origo_shared::signal::{ClientMessage, LeaveReason, MediaAssignment, ServerMessage, TrackInfo, TrackKind};
 use proptest::prelude::*;
 
@@ -43,6 +45,60 @@ fn sends_to(fx: &[Effect], conn: ConnId) -> Vec<ServerMessage> {
 
 fn connect(r: &mut RoomState, conn: ConnId, who: Joiner, now: u64) -> Vec<Effect> {
     r.apply(Event::Connect { conn, who, last_seq: None }, now)
+}
+
+fn reserve(r: &mut RoomState, who: &str, limit: u32, now: u64) -> RoomCommandOutcome {
+    let command = RoomCommand::Reserve { identity: who.into(), until_ms: now + 120_000, limit, terms: MeetingTerms::default() };
+    let fx = r.apply(Event::Command(command.clone()), now);
+    RoomCommandOutcome::of(&command, &fx)
+}
+
+#[test]
+fn seats_are_participants_and_held_seats_under_the_limit() {
+    let mut r = room();
+    assert_eq!(reserve(&mut r, "ada", 2, 0), RoomCommandOutcome::Reserved);
+    assert_eq!(reserve(&mut r, "bo", 2, 0), RoomCommandOutcome::Reserved);
+    assert_eq!(reserve(&mut r, "cy", 2, 0), RoomCommandOutcome::Full { limit: 2 });
+    // The same identity again takes no second seat, connected or not.
+    assert_eq!(reserve(&mut r, "ada", 2, 10), RoomCommandOutcome::Reserved);
+    connect(&mut r, 1, joiner("ada"), 20);
+    assert!(!r.reserved.contains_key("ada"), "connecting turns the held seat into a participant");
+    assert_eq!(reserve(&mut r, "ada", 2, 30), RoomCommandOutcome::Reserved);
+    assert_eq!(reserve(&mut r, "cy", 2, 30), RoomCommandOutcome::Full { limit: 2 });
+    // bo never connects: the seat is free once its hold ends.
+    assert_eq!(reserve(&mut r, "cy", 2, 120_001), RoomCommandOutcome::Reserved);
+}
+
+#[test]
+fn an_empty_room_with_a_held_seat_waits_for_it_then_finishes() {
+    let mut r = RoomState::new("org_1", "standup", 0, Settings::default());
+    assert_eq!(reserve(&mut r, "ada", 5, 1_000), RoomCommandOutcome::Reserved);
+    assert_eq!(r.alarm_at_ms, Some(121_000), "the room wakes when the hold ends");
+    r.apply(Event::Alarm, 60_000);
+    assert!(!r.finished, "a seat is held: the join is on its way");
+    let fx = r.apply(Event::Alarm, 121_000);
+    assert!(r.finished && fx.contains(&Effect::Finished), "{fx:?}");
+}
+
+#[test]
+fn a_meeting_ends_at_its_time_limit() {
+    let mut r = room();
+    let terms = MeetingTerms { max_duration_ms: Some(600_000), ..MeetingTerms::default() };
+    let command = RoomCommand::Reserve { identity: "ada".into(), until_ms: 120_000, limit: 10, terms };
+    r.apply(Event::Command(command.clone()), 0);
+    connect(&mut r, 1, joiner("ada"), 1_000);
+    assert!(r.alarm_at_ms.is_some_and(|at| at <= 601_000));
+    let mut now = 1_000;
+    while !r.finished && now < 700_000 {
+        now = r.alarm_at_ms.unwrap();
+        r.apply(Event::Client { conn: 1, msg: ClientMessage::Ping { nonce: 1 } }, now);
+        let fx = r.apply(Event::Alarm, now);
+        if r.finished {
+            assert!(fx.contains(&Effect::Close { conn: 1, code: close::ROOM_CLOSED, reason: "the meeting reached its time limit".into() }));
+        }
+    }
+    assert_eq!(now, 601_000, "the meeting ended at its limit");
+    assert_eq!(RoomCommandOutcome::of(&command, &r.apply(Event::Command(command.clone()), now)), RoomCommandOutcome::Applied);
 }
 
 #[test]
@@ -124,7 +180,7 @@ fn a_drop_past_the_grace_period_is_a_leave() {
     assert!(
         matches!(&sends_to(&fx, 1)[..], [ServerMessage::ParticipantLeft { participant_id, reason: LeaveReason::Disconnected, .. }] if participant_id == "bo")
     );
-    assert!(fx.contains(&Effect::SeatFreed { identity: "bo".into() }));
+    assert!(!r.members.contains_key("bo"), "the seat goes with the participant");
     assert!(fx.contains(&Effect::Usage { identity: "bo".into(), ms: 16_000 }));
 }
 

@@ -95,16 +95,29 @@ fn rooms_crud_in_an_organisation() {
 }
 
 #[test]
-fn the_plan_limits_rooms_per_organisation() {
+fn the_plan_limits_meetings_running_at_once_not_rooms_ever_made() {
     let mut p = TestPlatform::new();
     p.set("plan_max_rooms", "2");
-    let (t, _, _) = owner(&p, "ada@acme.test");
-    for n in ["a", "b"] {
-        ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": n}))), StatusCode::CREATED);
+    let (t, org, _) = owner(&p, "ada@acme.test");
+    register_node(&p, "m1", "media", "eu-west", 0);
+    for n in ["a", "b", "c", "d"] {
+        ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": n, "empty_timeout_secs": 0}))), StatusCode::CREATED);
     }
-    let msg =
-        assert_error(&call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "c"}))), 403, "limit_exceeded");
-    assert!(msg.contains("2 rooms"), "{msg}");
+    ok_json(join_with(&p, "a", &t, None, &[]), StatusCode::OK);
+    ok_json(join_with(&p, "b", &t, None, &[]), StatusCode::OK);
+    let msg = assert_error(&join_with(&p, "c", &t, None, &[]), 403, "limit_exceeded");
+    assert!(msg.contains("2 meetings at once"), "{msg}");
+    // A running meeting takes more joins.
+    ok_json(join_with(&p, "a", &t, None, &[]), StatusCode::OK);
+    // Meeting a ends (nobody came: its held seat lapses, the empty room finishes): c may start.
+    p.advance_secs(121);
+    register_node(&p, "m1", "media", "eu-west", 0);
+    let fx = p.apply_room(&origo_shared::RoomKey::new(org.clone(), "a"), origo_functions::coordinator::Event::Alarm).unwrap();
+    assert!(fx.contains(&origo_functions::coordinator::Effect::Finished), "{fx:?}");
+    p.apply_room(&origo_shared::RoomKey::new(org.clone(), "b"), origo_functions::coordinator::Event::Alarm).unwrap();
+    ok_json(join_with(&p, "c", &t, None, &[]), StatusCode::OK);
+    ok_json(join_with(&p, "d", &t, None, &[]), StatusCode::OK);
+    assert_error(&join_with(&p, "a", &t, None, &[]), 403, "limit_exceeded");
 }
 
 #[test]
@@ -249,7 +262,7 @@ fn join_enforces_room_and_plan_participant_limits_and_monthly_minutes() {
     // Monthly participant-minutes used up.
     let month = origo_shared::usage::month_of(p.now_ms.get());
     let used = json!({"participant_seconds": 10_000 * 60, "rooms_created": 0});
-    p.kv.borrow_mut().insert(format!("usage:{org}:{month}"), serde_json::to_vec(&used).unwrap());
+    p.kv.borrow_mut().insert(format!("usage:{org}:{month}:room:big"), serde_json::to_vec(&used).unwrap());
     let msg = assert_error(&join_with(&p, "big", &token_for("e", "big"), None, &[]), 403, "limit_exceeded");
     assert!(msg.contains("participant-minutes"), "{msg}");
 }

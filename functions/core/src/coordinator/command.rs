@@ -22,6 +22,51 @@ pub enum RoomCommand {
     },
     /// End the room now (it was deleted): everyone is disconnected.
     Close { reason: String },
+    /// Hold a seat for `identity` until `until_ms` — a join is on its way — when the room has
+    /// one free under `limit` (seats are the participants plus the seats held). The room's
+    /// coordinator is the one writer of its seats, so two joins racing for the last seat
+    /// cannot both get it. `terms` are the meeting's terms from the plan.
+    Reserve {
+        identity: String,
+        until_ms: u64,
+        limit: u32,
+        #[serde(default)]
+        terms: MeetingTerms,
+    },
+}
+
+/// What the plan sets for a meeting, sent with every seat reservation (the latest apply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingTerms {
+    /// The meeting ends this long after it started (guest meetings): everyone is disconnected
+    /// with [`close::ROOM_CLOSED`](super::close::ROOM_CLOSED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_ms: Option<u64>,
+    /// Chat messages older than this are deleted (the history keeps at most
+    /// [`CHAT_HISTORY_MAX`](super::storage::CHAT_HISTORY_MAX) messages in any case).
+    #[serde(default = "default_chat_retention_ms")]
+    pub chat_retention_ms: u64,
+    /// Participant time is recorded for billing.
+    #[serde(default = "yes")]
+    pub bill_usage: bool,
+}
+
+/// Chat history is kept 30 days unless the plan says otherwise.
+pub const DEFAULT_CHAT_RETENTION_MS: u64 = 30 * 86_400_000;
+
+fn default_chat_retention_ms() -> u64 {
+    DEFAULT_CHAT_RETENTION_MS
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for MeetingTerms {
+    fn default() -> Self {
+        MeetingTerms { max_duration_ms: None, chat_retention_ms: DEFAULT_CHAT_RETENTION_MS, bill_usage: true }
+    }
 }
 
 impl RoomCommand {
@@ -47,6 +92,11 @@ impl RoomCommand {
                     return Err("a reason is at most 200 characters".into());
                 }
             }
+            RoomCommand::Reserve { identity, limit, .. } => {
+                if !name_ok(identity) || *limit == 0 || *limit > 100_000 {
+                    return Err("identity must be 1-128 characters, limit 1-100000".into());
+                }
+            }
         }
         Ok(())
     }
@@ -60,6 +110,12 @@ pub enum RoomCommandOutcome {
     Posted { message: ChatMessage },
     /// Applied (a kick of someone not in the room, or a close of an empty room, is applied too).
     Applied,
+    /// A seat is held for the identity.
+    Reserved,
+    /// Every seat is taken.
+    Full { limit: u32 },
+    /// The meeting has reached its time limit.
+    Ended,
 }
 
 impl RoomCommandOutcome {
@@ -70,6 +126,13 @@ impl RoomCommandOutcome {
                 .iter()
                 .find_map(|e| match e {
                     Effect::StoreChat(message) => Some(RoomCommandOutcome::Posted { message: message.clone() }),
+                    _ => None,
+                })
+                .unwrap_or(RoomCommandOutcome::Applied),
+            RoomCommand::Reserve { .. } => fx
+                .iter()
+                .find_map(|e| match e {
+                    Effect::Answer(outcome) => Some(outcome.clone()),
                     _ => None,
                 })
                 .unwrap_or(RoomCommandOutcome::Applied),

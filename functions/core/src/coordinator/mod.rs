@@ -2,7 +2,7 @@
 //! a participant connects, sends a message, disconnects; a media node is lost; an alarm fires —
 //! at a given time, and returns effects for its host to carry out: send to one connection or
 //! to all, close a connection, persist the state, store a chat message, set the alarm, emit a
-//! webhook event, record usage, hold or free a seat, finish the room.
+//! webhook event, record usage, answer a command (a seat held or refused), finish the room.
 //!
 //! No sockets, no clocks: the host passes `now_ms`. The host must make the state durable when
 //! an event's effects include [`Effect::Persist`] *before* it delivers any of that event's
@@ -33,7 +33,7 @@ mod command;
 mod placement;
 pub mod storage;
 
-pub use command::{RoomCommand, RoomCommandOutcome};
+pub use command::{DEFAULT_CHAT_RETENTION_MS, MeetingTerms, RoomCommand, RoomCommandOutcome};
 pub use placement::{NodeView, assignment};
 
 /// A connection, as the host numbers them.
@@ -60,10 +60,8 @@ pub mod close {
 pub struct Settings {
     pub disconnect_grace_ms: u64,
     pub stale_after_ms: u64,
-    /// How often a room with participants wakes to sweep, bill usage and renew seats.
+    /// How often a room with participants wakes to sweep and bill usage.
     pub sweep_ms: u64,
-    /// How long a seat is held past a sweep (the join function counts held seats).
-    pub seat_ttl_ms: u64,
     /// Chat messages kept in the state for `joined` and replay.
     pub chat_tail: usize,
 }
@@ -74,7 +72,6 @@ impl Default for Settings {
             disconnect_grace_ms: 15_000,
             stale_after_ms: 45_000,
             sweep_ms: 15_000,
-            seat_ttl_ms: 120_000,
             chat_tail: 100,
         }
     }
@@ -142,6 +139,18 @@ pub struct RoomState {
     pub finished: bool,
     #[serde(default)]
     pub settings: Settings,
+    /// Seats held for joins on their way (identity → until when).
+    #[serde(default)]
+    pub reserved: BTreeMap<String, u64>,
+    /// The meeting's terms, from the latest reservation.
+    #[serde(default)]
+    pub terms: MeetingTerms,
+    /// Webhook events this room has emitted (their outbox slots follow from it).
+    #[serde(default)]
+    pub webhooks_emitted: u64,
+    /// The record format ([`crate::store::format`]).
+    #[serde(default = "crate::store::format::first")]
+    pub v: u32,
 }
 
 /// Something that happens to the room.
@@ -196,13 +205,9 @@ pub enum Effect {
         identity: String,
         ms: u64,
     },
-    SeatHeld {
-        identity: String,
-        until_ms: u64,
-    },
-    SeatFreed {
-        identity: String,
-    },
+    /// The answer to the command being applied (when it is not [`RoomCommandOutcome::of`]'s
+    /// default).
+    Answer(RoomCommandOutcome),
     /// The room is over: forget its state.
     Finished,
 }
@@ -223,6 +228,10 @@ impl RoomState {
             next_sweep_ms: None,
             finished: false,
             settings,
+            reserved: BTreeMap::new(),
+            terms: MeetingTerms::default(),
+            webhooks_emitted: 0,
+            v: crate::store::format::CURRENT,
         }
     }
 
@@ -298,6 +307,7 @@ impl RoomState {
             Event::Alarm => self.alarm(now_ms, &mut fx),
         }
         self.schedule(now_ms, &mut fx);
+        self.webhooks_emitted += fx.iter().filter(|e| matches!(e, Effect::Webhook { .. })).count() as u64;
         fx
     }
 
@@ -306,6 +316,7 @@ impl RoomState {
         if self.media.is_none() {
             self.media = who.media.clone();
         }
+        self.reserved.remove(&who.identity);
         match self.members.get_mut(&who.identity) {
             Some(m) => {
                 // Back within the grace period, or a second connection replacing the first.
@@ -376,7 +387,6 @@ impl RoomState {
         let participants =
             self.members.values().filter(|m| !m.hidden && m.info.id != who.identity).map(|m| m.info.clone()).collect();
         fx.push(Effect::Persist);
-        fx.push(Effect::SeatHeld { identity: who.identity, until_ms: now + self.settings.seat_ttl_ms });
         fx.push(Effect::Send {
             conn,
             msg: ServerMessage::Joined {
@@ -593,7 +603,48 @@ impl RoomState {
                 self.kick(&identity, reason, now, fx);
             }
             RoomCommand::Close { reason } => self.close(&reason, now, fx),
+            RoomCommand::Reserve { identity, until_ms, limit, terms } => {
+                let outcome = self.reserve(identity, until_ms, limit, terms, now);
+                if outcome == RoomCommandOutcome::Reserved {
+                    fx.push(Effect::Persist);
+                }
+                fx.push(Effect::Answer(outcome));
+            }
         }
+    }
+
+    /// Holds a seat for `identity` when one is free under `limit`.
+    fn reserve(
+        &mut self,
+        identity: String,
+        until_ms: u64,
+        limit: u32,
+        terms: MeetingTerms,
+        now: u64,
+    ) -> RoomCommandOutcome {
+        self.terms = terms;
+        self.reserved.retain(|_, until| *until > now);
+        if self.meeting_ends_at().is_some_and(|end| end <= now) {
+            return RoomCommandOutcome::Ended;
+        }
+        let others = |id: &&String| **id != identity;
+        let members = self.members.keys().filter(others).count();
+        let held = self.reserved.keys().filter(others).filter(|id| !self.members.contains_key(*id)).count();
+        if members + held >= limit as usize {
+            return RoomCommandOutcome::Full { limit };
+        }
+        if !self.members.contains_key(&identity) {
+            self.reserved.insert(identity, until_ms);
+        }
+        if self.members.is_empty() && self.empty_since_ms.is_none() {
+            self.empty_since_ms = Some(now);
+        }
+        RoomCommandOutcome::Reserved
+    }
+
+    /// When the meeting must end, under its terms.
+    fn meeting_ends_at(&self) -> Option<u64> {
+        Some(self.started_at_ms? + self.terms.max_duration_ms?)
     }
 
     /// Ends the room now (it was deleted): everyone leaves and is disconnected.
@@ -627,7 +678,6 @@ impl RoomState {
         if ms > 0 {
             fx.push(Effect::Usage { identity: identity.to_owned(), ms });
         }
-        fx.push(Effect::SeatFreed { identity: identity.to_owned() });
         if !m.hidden {
             fx.push(Effect::Broadcast {
                 msg: ServerMessage::ParticipantLeft { seq, participant_id: identity.to_owned(), reason },
@@ -670,6 +720,10 @@ impl RoomState {
 
     fn alarm(&mut self, now: u64, fx: &mut Vec<Effect>) {
         let s = self.settings;
+        if self.meeting_ends_at().is_some_and(|end| end <= now) {
+            self.close("the meeting reached its time limit", now, fx);
+            return;
+        }
         if self.next_sweep_ms.is_some_and(|at| at > now) {
             // Woken for a disconnect deadline or an empty room, not for the sweep: only those.
             self.expire_disconnected(now, fx);
@@ -699,8 +753,8 @@ impl RoomState {
                 fx.push(Effect::Usage { identity: id.clone(), ms });
                 m.billed_until_ms = now;
             }
-            fx.push(Effect::SeatHeld { identity: id.clone(), until_ms: now + s.seat_ttl_ms });
         }
+        self.reserved.retain(|_, until| *until > now);
         self.finish_if_empty(now, fx);
         fx.push(Effect::Persist);
     }
@@ -721,6 +775,7 @@ impl RoomState {
 
     fn finish_if_empty(&mut self, now: u64, fx: &mut Vec<Effect>) {
         if self.members.is_empty()
+            && self.reserved.values().all(|until| *until <= now)
             && let Some(since) = self.empty_since_ms
             && since + self.empty_timeout_ms <= now
         {
@@ -746,14 +801,16 @@ impl RoomState {
         let next = if self.finished {
             None
         } else if self.members.is_empty() {
-            self.empty_since_ms.map(|since| since + self.empty_timeout_ms)
+            // An empty room ends after its timeout, and not while a seat is held for a join.
+            let held = self.reserved.values().copied().filter(|until| *until > now).max().unwrap_or(0);
+            self.empty_since_ms.map(|since| (since + self.empty_timeout_ms).max(held))
         } else {
             let deadlines = self
                 .members
                 .values()
                 .filter(|m| m.conn.is_none())
                 .filter_map(|m| m.disconnected_at_ms.map(|d| d + s.disconnect_grace_ms));
-            deadlines.chain(self.next_sweep_ms).min()
+            deadlines.chain(self.next_sweep_ms).chain(self.meeting_ends_at()).min()
         };
         if next != self.alarm_at_ms {
             self.alarm_at_ms = next;

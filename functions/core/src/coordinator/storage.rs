@@ -8,7 +8,9 @@ use origo_shared::usage::month_of;
 use serde::Serialize;
 
 use super::{Effect, RoomState};
-use crate::store::chat::StoredMessage;
+use crate::store::chat::{StoredMessage, message_id};
+use crate::store::index::Index;
+use crate::store::lifetime;
 use crate::store::keys;
 use crate::store::usage::Usage;
 
@@ -18,30 +20,84 @@ pub const DEFAULT_EMPTY_TIMEOUT_MS: u64 = 300_000;
 /// One write of a commit: a key and its new value (`None`: delete it).
 pub type Write = (String, Option<Vec<u8>>);
 
+/// Most chat messages a room's history keeps (the oldest go first).
+pub const CHAT_HISTORY_MAX: usize = 5_000;
+
+/// Webhook events a room keeps waiting in its outbox: a ring, the oldest overwritten.
+pub const OUTBOX_SLOTS: u64 = 256;
+
 /// The writes one batch of effects commits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Commit {
     /// Written as they are.
     pub writes: Vec<Write>,
-    /// Participant time to add to the room's usage record, which only this room's owner
-    /// writes: the host reads the record and commits [`UsageAddition::apply`] with the rest.
-    pub usage: Option<UsageAddition>,
+    /// Records changed from their current value, one entry per record: the host reads each
+    /// (in the same transaction, where it has one) and commits what [`Merge::apply`] returns
+    /// with the rest.
+    pub merges: Vec<Merge>,
 }
 
-/// Participant milliseconds to add to one usage record.
+/// Changes to one record that depend on its current value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageAddition {
-    /// The record (`usage:{org}:{month}:room:{room}`).
+pub struct Merge {
     pub key: String,
-    pub ms: u64,
+    pub ops: Vec<MergeOp>,
 }
 
-impl UsageAddition {
-    /// The record's new value from its current one (absent or unreadable: a new record).
-    pub fn apply(&self, current: Option<&[u8]>) -> Write {
-        let mut usage: Usage = current.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        usage.add_participant_ms(self.ms);
-        (self.key.clone(), serde_json::to_vec(&usage).ok())
+/// One change of a [`Merge`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOp {
+    /// Participant milliseconds to add to a usage record (`usage:{org}:{month}:room:{room}`),
+    /// which only this room's owner writes.
+    AddUsage(u64),
+    /// An entry for an index record ([`crate::store::index`]). Entries beyond `cap`, and
+    /// those named below `evict_below`, are removed, and with each the record
+    /// `{evict_prefix}{entry}`.
+    IndexAdd { entry: String, value: u64, cap: usize, evict_below: Option<String>, evict_prefix: String },
+}
+
+impl Merge {
+    /// True for merges of a usage record (a host that keeps the room's records apart from
+    /// the shared store keeps these with the room and copies them out).
+    pub fn is_usage(&self) -> bool {
+        self.ops.iter().all(|op| matches!(op, MergeOp::AddUsage(_)))
+    }
+
+    /// The writes that carry out the merge on `current` (absent or unreadable: a new record).
+    pub fn apply(&self, current: Option<&[u8]>) -> Vec<Write> {
+        if self.is_usage() {
+            let mut usage: Usage = current.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+            for op in &self.ops {
+                if let MergeOp::AddUsage(ms) = op {
+                    usage.add_participant_ms(*ms);
+                }
+            }
+            return vec![(self.key.clone(), serde_json::to_vec(&usage).ok())];
+        }
+        let mut ix = Index::decode(current);
+        let before = ix.clone();
+        let mut writes = Vec::new();
+        for op in &self.ops {
+            if let MergeOp::IndexAdd { entry, value, cap, evict_below, evict_prefix } = op {
+                let mut gone = ix.insert_capped(entry, *value, *cap);
+                if let Some(bound) = evict_below {
+                    gone.extend(ix.split_below(bound));
+                }
+                writes.extend(gone.into_iter().map(|e| (format!("{evict_prefix}{e}"), None)));
+            }
+        }
+        if ix != before || current.is_none() {
+            writes.push((self.key.clone(), Some(ix.encode())));
+        }
+        writes
+    }
+}
+
+/// Adds `op` to the merge of `key` in `merges` (one merge per record).
+fn merge_into(merges: &mut Vec<Merge>, key: String, op: MergeOp) {
+    match merges.iter_mut().find(|m| m.key == key) {
+        Some(m) => m.ops.push(op),
+        None => merges.push(Merge { key, ops: vec![op] }),
     }
 }
 
@@ -75,7 +131,9 @@ struct OutboxEvent<'a> {
 }
 
 /// The writes `fx` (the effects of one batch, applied to `state`) commit at `now_ms`.
-/// `random` names webhook events (`{now_ms:016}-{random:08x}`, unique and in time order).
+/// Webhook events go to the room's outbox ring, in the slots that follow from
+/// `state.webhooks_emitted`. A finished room's chat history is given to the sweep to expire
+/// once it is past retention (`random` picks the expiry shard).
 pub fn commit(
     state: &RoomState,
     fx: &[Effect],
@@ -87,6 +145,9 @@ pub fn commit(
     let mut commit = Commit::default();
     let mut snapshot = false;
     let mut usage_ms = 0u64;
+    let webhooks = fx.iter().filter(|e| matches!(e, Effect::Webhook { .. })).count() as u64;
+    let mut slot = state.webhooks_emitted.saturating_sub(webhooks);
+    let keep_after = now_ms.saturating_sub(state.terms.chat_retention_ms);
     for effect in fx {
         match effect {
             Effect::Persist => snapshot = true,
@@ -94,29 +155,53 @@ pub fn commit(
                 let stored = StoredMessage::of(m);
                 let id = stored.id.clone();
                 commit.writes.push((keys::chat_message(org, room, &id), Some(serde_json::to_vec(&stored)?)));
+                let add = MergeOp::IndexAdd {
+                    entry: id,
+                    value: m.sent_at_ms,
+                    cap: CHAT_HISTORY_MAX,
+                    evict_below: Some(message_id(keep_after, 0)),
+                    evict_prefix: keys::chat_prefix(org, room),
+                };
+                merge_into(&mut commit.merges, keys::chat_index(org, room), add);
             }
             Effect::Webhook { event, data } => {
-                let id = format!("{now_ms:016}-{:08x}", random());
                 let body = OutboxEvent { kind: *event, timestamp: now_ms / 1000, data };
-                commit.writes.push((keys::webhook_outbox(org, &id), Some(serde_json::to_vec(&body)?)));
+                let k = keys::webhook_outbox(org, room, slot % OUTBOX_SLOTS);
+                commit.writes.push((k, Some(serde_json::to_vec(&body)?)));
+                slot += 1;
             }
-            Effect::Usage { ms, .. } => usage_ms += ms,
-            Effect::SeatHeld { identity, until_ms } => {
-                let seat = serde_json::json!({ "expires_at_ms": until_ms });
-                commit.writes.push((keys::seat(org, room, identity), Some(serde_json::to_vec(&seat)?)));
-            }
-            Effect::SeatFreed { identity } => commit.writes.push((keys::seat(org, room, identity), None)),
+            Effect::Usage { ms, .. } if state.terms.bill_usage => usage_ms += ms,
             _ => {}
         }
     }
     if state.finished {
-        // A finished room forgets its state in the same transaction as its last writes.
+        // A finished room forgets its state in the same transaction as its last writes; its
+        // chat history outlives it until the retention ends.
         commit.writes.push((snapshot_key(&key), None));
+        let expires = now_ms.saturating_add(state.terms.chat_retention_ms);
+        let (bucket_key, entry) = lifetime::entry(expires, random(), &keys::chat_index(org, room));
+        let due = MergeOp::IndexAdd {
+            entry,
+            value: expires,
+            cap: crate::store::index::MAX_ENTRIES,
+            evict_below: None,
+            evict_prefix: String::new(),
+        };
+        merge_into(&mut commit.merges, bucket_key, due);
     } else if snapshot {
         commit.writes.push((snapshot_key(&key), Some(serde_json::to_vec(state)?)));
     }
     if usage_ms > 0 {
-        commit.usage = Some(UsageAddition { key: keys::room_usage(org, &month_of(now_ms), room), ms: usage_ms });
+        let month = month_of(now_ms);
+        merge_into(&mut commit.merges, keys::room_usage(org, &month, room), MergeOp::AddUsage(usage_ms));
+        let listed = MergeOp::IndexAdd {
+            entry: format!("room:{room}"),
+            value: 0,
+            cap: crate::store::index::MAX_ENTRIES,
+            evict_below: None,
+            evict_prefix: String::new(),
+        };
+        merge_into(&mut commit.merges, keys::usage_index(org, &month), listed);
     }
     Ok(commit)
 }
@@ -139,17 +224,24 @@ mod tests {
     }
 
     #[test]
-    fn a_join_commits_the_snapshot_seat_and_webhooks() {
+    fn a_join_commits_the_snapshot_and_webhooks_in_the_outbox_ring() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
         let fx = state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let c = commit(&state, &fx, 1_000, || 7).unwrap();
         let keys: Vec<&str> = c.writes.iter().map(|(k, _)| k.as_str()).collect();
         assert!(keys.contains(&"coord:o1:standup"), "{keys:?}");
-        assert!(keys.contains(&"seat:o1:standup:alice"), "{keys:?}");
-        assert!(keys.iter().any(|k| k.starts_with("webhook_outbox:o1:0000000000001000-00000007")), "{keys:?}");
+        assert!(!keys.iter().any(|k| k.starts_with("seat:")), "seats live in the coordinator: {keys:?}");
+        // room_started and participant_joined: the first two slots of the ring.
+        assert!(keys.contains(&"webhook_outbox:o1:standup:0000"), "{keys:?}");
+        assert!(keys.contains(&"webhook_outbox:o1:standup:0001"), "{keys:?}");
         let snapshot = &c.writes.iter().find(|(k, _)| k == "coord:o1:standup").unwrap().1;
         assert_eq!(decode_snapshot(snapshot.as_deref().unwrap()).unwrap(), state);
-        assert_eq!(c.usage, None);
+        assert_eq!(c.merges, Vec::new());
+        // The ring wraps: a room that emitted OUTBOX_SLOTS events reuses slot 0.
+        state.webhooks_emitted = OUTBOX_SLOTS + 1;
+        let fx = vec![Effect::Webhook { event: origo_shared::WebhookEvent::ChatMessage, data: serde_json::json!({}) }];
+        let c = commit(&state, &fx, 2_000, || 0).unwrap();
+        assert_eq!(c.writes[0].0, "webhook_outbox:o1:standup:0000");
     }
 
     #[test]
@@ -158,16 +250,45 @@ mod tests {
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let fx = state.apply(Event::Client { conn: 1, msg: origo_shared::signal::ClientMessage::Leave }, 4_000);
         let c = commit(&state, &fx, 4_000, || 0).unwrap();
-        let usage = c.usage.unwrap();
+        let usage = c.merges.iter().find(|m| m.is_usage()).unwrap();
         assert_eq!(usage.key, "usage:o1:1970-01:room:standup");
-        assert_eq!(usage.ms, 3_000);
-        assert!(c.writes.contains(&("seat:o1:standup:alice".into(), None)));
+        assert_eq!(usage.ops, [MergeOp::AddUsage(3_000)]);
         let before = serde_json::to_vec(&Usage { participant_ms: 500, ..Usage::default() }).unwrap();
-        let (_, after) = usage.apply(Some(&before));
-        let after: Usage = serde_json::from_slice(&after.unwrap()).unwrap();
+        let after = usage.apply(Some(&before));
+        let after: Usage = serde_json::from_slice(after[0].1.as_deref().unwrap()).unwrap();
         assert_eq!((after.participant_ms, after.participant_seconds), (3_500, 3));
-        let (_, fresh) = usage.apply(Some(b"not json"));
-        assert_eq!(serde_json::from_slice::<Usage>(&fresh.unwrap()).unwrap().participant_ms, 3_000);
+        let fresh = usage.apply(Some(b"not json"));
+        assert_eq!(serde_json::from_slice::<Usage>(fresh[0].1.as_deref().unwrap()).unwrap().participant_ms, 3_000);
+        // The record is listed in the organisation's usage index for the month.
+        let listed = c.merges.iter().find(|m| m.key == "usage_index:o1:1970-01").unwrap();
+        let written = listed.apply(None);
+        let ix = Index::decode(written[0].1.as_deref());
+        assert!(ix.contains("room:standup"));
+        assert_eq!(listed.apply(written[0].1.as_deref()), Vec::new(), "listing twice writes nothing");
+    }
+
+    #[test]
+    fn chat_is_indexed_and_the_oldest_goes_past_the_cap_or_retention() {
+        let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
+        state.terms.chat_retention_ms = 10_000;
+        state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
+        let chat = |state: &mut RoomState, at: u64| {
+            let msg = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None };
+            let fx = state.apply(Event::Client { conn: 1, msg }, at);
+            commit(state, &fx, at, || 0).unwrap()
+        };
+        let c = chat(&mut state, 2_000);
+        let merge = c.merges.iter().find(|m| m.key == "chat_index:o1:standup").unwrap();
+        let first = merge.apply(None);
+        let ix = Index::decode(first.last().unwrap().1.as_deref());
+        assert_eq!(ix.len(), 1);
+        // 20 s later the first message is past the 10 s retention: evicted, its record deleted.
+        let c = chat(&mut state, 22_000);
+        let merge = c.merges.iter().find(|m| m.key == "chat_index:o1:standup").unwrap();
+        let writes = merge.apply(first.last().unwrap().1.as_deref());
+        let old_id = ix.page("", 1)[0].to_owned();
+        assert!(writes.contains(&(format!("chat:o1:standup:{old_id}"), None)), "{writes:?}");
+        assert_eq!(Index::decode(writes.last().unwrap().1.as_deref()).len(), 1);
     }
 
     #[test]
@@ -179,6 +300,9 @@ mod tests {
         let c = commit(&state, &fx, 2_000, || 0).unwrap();
         assert!(c.writes.contains(&("coord:o1:standup".into(), None)));
         assert!(!c.writes.iter().any(|(k, v)| k == "coord:o1:standup" && v.is_some()));
+        // Its chat history is given to the sweep for when retention ends.
+        let due = c.merges.iter().find(|m| m.key.starts_with("expiry:")).unwrap();
+        assert!(matches!(&due.ops[0], MergeOp::IndexAdd { entry, .. } if entry == "chat_index:o1:standup"));
     }
 
     #[test]

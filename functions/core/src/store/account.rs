@@ -7,7 +7,7 @@
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{keys, record};
+use super::{keys, lifetime, record};
 use crate::platform::Platform;
 use crate::secret_digest::secret_digest;
 
@@ -36,7 +36,13 @@ pub struct Verification {
 pub struct LoginGuard {
     pub failures: u32,
     pub locked_until_ms: u64,
+    /// Forgotten after this (a day after the last failure, and past any lock).
+    #[serde(default)]
+    pub expires_at_ms: u64,
 }
+
+/// How long a login guard remembers failures.
+pub const LOGIN_GUARD_TTL_MS: u64 = 86_400_000;
 
 /// One refresh token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,7 +87,9 @@ pub async fn find_by_email(p: &impl Platform, email: &str) -> Result<Option<Acco
 
 /// Keeps a verification under its token's digest.
 pub async fn put_verification(p: &impl Platform, token: &str, v: &Verification) -> Result<(), ApiError> {
-    record::put(p, &keys::email_verification(&secret_digest(token)), v).await
+    let key = keys::email_verification(&secret_digest(token));
+    lifetime::expire_at(p, &key, v.expires_at_ms).await?;
+    record::put(p, &key, v).await
 }
 
 /// The verification of `token`, removed: a link works once.
@@ -102,11 +110,12 @@ pub async fn count_login_attempt(p: &impl Platform, ip: &str, minute: u64, limit
     if count >= limit {
         return Ok(count);
     }
-    record::put(p, &key, &(count + 1)).await?;
     if count == 0 {
-        // The previous window's counter is of no further use.
+        // A new window: gone a minute after it ends; the previous one is of no further use.
+        lifetime::expire_at(p, &key, (minute + 2).saturating_mul(60_000)).await?;
         record::delete(p, &keys::login_rate(ip, minute.wrapping_sub(1))).await?;
     }
+    record::put(p, &key, &(count + 1)).await?;
     Ok(count)
 }
 
@@ -115,8 +124,13 @@ pub async fn login_guard(p: &impl Platform, email: &str) -> Result<LoginGuard, A
     Ok(record::get(p, &keys::login_guard(&secret_digest(email))).await?.unwrap_or_default())
 }
 
+/// Keeps `guard`, forgotten a day after this failure (and not before its lock ends).
 pub async fn put_login_guard(p: &impl Platform, email: &str, guard: &LoginGuard) -> Result<(), ApiError> {
-    record::put(p, &keys::login_guard(&secret_digest(email)), guard).await
+    let key = keys::login_guard(&secret_digest(email));
+    let mut guard = guard.clone();
+    guard.expires_at_ms = (p.now_ms() + LOGIN_GUARD_TTL_MS).max(guard.locked_until_ms);
+    lifetime::expire_at(p, &key, guard.expires_at_ms).await?;
+    record::put(p, &key, &guard).await
 }
 
 pub async fn clear_login_guard(p: &impl Platform, email: &str) -> Result<(), ApiError> {
@@ -129,7 +143,9 @@ pub async fn refresh(p: &impl Platform, digest: &str) -> Result<Option<RefreshRe
 }
 
 pub async fn put_refresh(p: &impl Platform, digest: &str, r: &RefreshRecord) -> Result<(), ApiError> {
-    record::put(p, &keys::refresh_token(digest), r).await
+    let key = keys::refresh_token(digest);
+    lifetime::expire_at(p, &key, r.expires_at_ms).await?;
+    record::put(p, &key, r).await
 }
 
 pub async fn delete_refresh(p: &impl Platform, digest: &str) -> Result<(), ApiError> {
@@ -142,7 +158,9 @@ pub async fn refresh_family(p: &impl Platform, id: &str) -> Result<Option<Refres
 }
 
 pub async fn put_refresh_family(p: &impl Platform, id: &str, f: &RefreshFamily) -> Result<(), ApiError> {
-    record::put(p, &keys::refresh_family(id), f).await
+    let key = keys::refresh_family(id);
+    lifetime::expire_at(p, &key, f.expires_at_ms).await?;
+    record::put(p, &key, f).await
 }
 
 pub async fn delete_refresh_family(p: &impl Platform, id: &str) -> Result<(), ApiError> {

@@ -1,10 +1,14 @@
 //! The partner API key record (`apikey:{id}`: the key's organisation, role and the SHA-256 of
-//! its secret) and its organisation's index (`org_apikey:{org}:{id}`).
+//! its secret) and its organisation's index (`api_keys:{org}`).
+//!
+//! The two change in an order that is safe at every crash point without a transaction: the
+//! index entry is written before the key and removed after it, so every key that
+//! authenticates is listed (and can be revoked); an entry without its key is skipped.
 
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{keys, record};
+use super::{index, keys, record};
 use crate::api_key_credential::valid_id;
 use crate::platform::Platform;
 use crate::rbac::Role;
@@ -28,24 +32,26 @@ pub async fn get(p: &impl Platform, id: &str) -> Result<Option<StoredApiKey>, Ap
     record::get(p, &keys::api_key(id)).await
 }
 
-/// Stores a new key and its index entry.
+/// Stores a new key and its index entry (the entry first).
 pub async fn insert(p: &impl Platform, key: &StoredApiKey) -> Result<(), ApiError> {
-    record::put(p, &keys::api_key(&key.id), key).await?;
-    record::put_text(p, &keys::org_api_key(&key.org, &key.id), "1").await
+    index::add(p, &keys::api_key_index(&key.org), &key.id, key.created_at_ms).await?;
+    record::put(p, &keys::api_key(&key.id), key).await
 }
 
-/// Removes key `id` of `org` and its index entry.
+/// Removes key `id` of `org` and its index entry (the key first).
 pub async fn delete(p: &impl Platform, org: &str, id: &str) -> Result<(), ApiError> {
     record::delete(p, &keys::api_key(id)).await?;
-    record::delete(p, &keys::org_api_key(org, id)).await
+    index::remove(p, &keys::api_key_index(org), id).await
 }
 
 /// The keys of `org`, sorted by id.
 pub async fn of_org(p: &impl Platform, org: &str) -> Result<Vec<StoredApiKey>, ApiError> {
-    let prefix = keys::org_api_key_prefix(org);
+    let ix = index::load(p, &keys::api_key_index(org)).await?;
     let mut out = Vec::new();
-    for k in record::keys(p, &prefix).await? {
-        if let Some(stored) = record::get(p, &keys::api_key(&k[prefix.len()..])).await? {
+    for id in ix.entries.keys() {
+        if let Some(stored) = record::get::<StoredApiKey>(p, &keys::api_key(id)).await?
+            && stored.org == org
+        {
             out.push(stored);
         }
     }
@@ -54,10 +60,9 @@ pub async fn of_org(p: &impl Platform, org: &str) -> Result<Vec<StoredApiKey>, A
 
 /// Removes every key of `org` (each key before its index entry).
 pub async fn delete_of_org(p: &impl Platform, org: &str) -> Result<(), ApiError> {
-    let prefix = keys::org_api_key_prefix(org);
-    for k in record::keys(p, &prefix).await? {
-        record::delete(p, &keys::api_key(&k[prefix.len()..])).await?;
-        record::delete(p, &k).await?;
+    let ix = index::load(p, &keys::api_key_index(org)).await?;
+    for id in ix.entries.keys() {
+        record::delete(p, &keys::api_key(id)).await?;
     }
-    Ok(())
+    record::delete(p, &keys::api_key_index(org)).await
 }

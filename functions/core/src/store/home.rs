@@ -3,8 +3,9 @@
 //! with the room's single owner — a Durable Object's transactional storage — so the
 //! coordinator commits them in one transaction with its state, and the join function's seat
 //! count sees every seat the room holds; the node registry, written by every node's heartbeat
-//! every few seconds and read on every join, sits in one strongly consistent object; everything
-//! else is in the shared, eventually consistent store (Workers KV).
+//! every few seconds and read on every join, sits in one strongly consistent object, and so do
+//! the organisations' live-room indexes (written when a meeting starts, read on every join);
+//! everything else is in the shared, eventually consistent store (Workers KV).
 //!
 //! A room's usage record is written by its owner only: the owner keeps it with its state and
 //! copies it to the shared store, where billing sums an organisation's month.
@@ -25,13 +26,16 @@ pub enum Home {
     Shared,
 }
 
-/// Record kinds kept with their room: `kind:{org}:{room}` or `kind:{org}:{room}:…`.
+/// Record kinds kept with their room: `kind:{org}:{room}:…`.
 const ROOM_KINDS: [&str; 3] = ["coord", "seat", "chat"];
+
+/// Record kinds kept with their room that end at the room: `kind:{org}:{room}`.
+const ROOM_WHOLE_KINDS: [&str; 2] = ["coord", "chat_index"];
 
 /// The home of the record at `key`, or of the records a listing of `key` as a prefix finds.
 /// A prefix must name the room in full (`seat:{org}:{room}:`) to reach the room's storage.
 pub fn home(key: &str) -> Home {
-    if key.starts_with(keys::NODE_PREFIX) {
+    if key.starts_with(keys::NODE_PREFIX) || key == keys::NODE_INDEX || key.starts_with(keys::LIVE_ROOMS_PREFIX) {
         return Home::Registry;
     }
     let mut parts = key.splitn(4, ':');
@@ -39,9 +43,9 @@ pub fn home(key: &str) -> Home {
         return Home::Shared;
     };
     let rest = parts.next();
-    // `coord:{org}:{room}` has nothing after the room; the others always do.
-    let shaped = if kind == "coord" { rest.is_none() } else { rest.is_some() };
-    if ROOM_KINDS.contains(&kind) && shaped && valid_org_id(org) && valid_room_name(room) {
+    // `coord:{org}:{room}` and `chat_index:…` have nothing after the room; the others always do.
+    let shaped = if ROOM_WHOLE_KINDS.contains(&kind) { rest.is_none() } else { ROOM_KINDS.contains(&kind) && rest.is_some() };
+    if shaped && valid_org_id(org) && valid_room_name(room) {
         Home::Room(RoomKey::new(org, room))
     } else {
         Home::Shared
@@ -60,15 +64,20 @@ mod tests {
         assert_eq!(home(&keys::chat_message("o1", "standup", "0001-0002")), room);
         assert_eq!(home(&keys::chat_prefix("o1", "standup")), room);
         assert_eq!(home(&keys::coordinator_snapshot(&RoomKey::new("o1", "standup"))), room);
+        assert_eq!(home(&keys::chat_index("o1", "standup")), room);
     }
 
     #[test]
     fn the_registry_and_the_rest() {
         assert_eq!(home(&keys::node("media-1")), Home::Registry);
         assert_eq!(home(keys::NODE_PREFIX), Home::Registry);
+        assert_eq!(home(keys::NODE_INDEX), Home::Registry);
+        assert_eq!(home(&keys::live_rooms("o1")), Home::Registry);
         for shared in [
             keys::room("o1", "standup"),
             keys::room_prefix("o1"),
+            keys::room_index("o1"),
+            keys::expiry_bucket(7, 1),
             keys::room_usage("o1", "2026-12", "standup"),
             keys::account("a1"),
             keys::webhook("o1", "w1"),

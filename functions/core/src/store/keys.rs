@@ -1,7 +1,9 @@
-//! Every key Origo writes to the key-value store, in one place. Keys are `kind:part:part…`;
-//! a listing by prefix (`kv_keys`) uses the `*_prefix` functions, so a format and its prefix
-//! cannot drift apart. Parts that come from users (emails, OIDC subjects, secrets) are stored
-//! as SHA-256 digests, never as they were typed.
+//! Every key Origo writes to the key-value store, in one place. Keys are `kind:part:part…`.
+//! Collections are listed through their index records (`*_index`, see
+//! [`index`](super::index)), never by listing the store; the `*_prefix` functions are for the
+//! one-time format migration ([`migration`](super::migration)) and for tests. Parts that come
+//! from users (emails, OIDC subjects, secrets) are stored as SHA-256 digests, never as they
+//! were typed.
 
 use origo_shared::RoomKey;
 
@@ -74,6 +76,16 @@ pub fn account_org(account: &str, org: &str) -> String {
     format!("account_org:{account}:{org}")
 }
 
+/// The index of an organisation's members (account → when added).
+pub fn member_index(org: &str) -> String {
+    format!("members:{org}")
+}
+
+/// The index of an account's organisations.
+pub fn account_org_index(account: &str) -> String {
+    format!("account_orgs:{account}")
+}
+
 /// Every organisation of an account.
 pub fn account_org_prefix(account: &str) -> String {
     format!("account_org:{account}:")
@@ -87,6 +99,11 @@ pub fn api_key(id: &str) -> String {
 /// The index of an organisation's API keys.
 pub fn org_api_key(org: &str, id: &str) -> String {
     format!("org_apikey:{org}:{id}")
+}
+
+/// The index of an organisation's API keys.
+pub fn api_key_index(org: &str) -> String {
+    format!("api_keys:{org}")
 }
 
 /// Every API key of an organisation.
@@ -105,6 +122,21 @@ pub fn room(org: &str, name: &str) -> String {
 pub fn room_prefix(org: &str) -> String {
     format!("room:{org}:")
 }
+
+/// The index of an organisation's rooms (name → creation time). The guest organisation's
+/// rooms, made by meeting links and removed after inactivity, are not listed.
+pub fn room_index(org: &str) -> String {
+    format!("rooms:{org}")
+}
+
+/// The rooms of an organisation whose coordinator may be running (name → when it started),
+/// counted against the plan's concurrent rooms.
+pub fn live_rooms(org: &str) -> String {
+    format!("{LIVE_ROOMS_PREFIX}{org}")
+}
+
+/// Every live-rooms index.
+pub const LIVE_ROOMS_PREFIX: &str = "live_rooms:";
 
 /// The media node a room's participants were last placed on.
 pub fn room_node(org: &str, name: &str) -> String {
@@ -136,6 +168,11 @@ pub fn chat_message(org: &str, room: &str, id: &str) -> String {
     format!("chat:{org}:{room}:{id}")
 }
 
+/// The index of a room's chat history (message id → send time), oldest first.
+pub fn chat_index(org: &str, room: &str) -> String {
+    format!("chat_index:{org}:{room}")
+}
+
 /// A room's chat history.
 pub fn chat_prefix(org: &str, room: &str) -> String {
     format!("chat:{org}:{room}:")
@@ -153,9 +190,16 @@ pub fn webhook_prefix(org: &str) -> String {
     format!("webhook:{org}:")
 }
 
-/// An event waiting to be delivered to an organisation's webhooks.
-pub fn webhook_outbox(org: &str, id: &str) -> String {
-    format!("webhook_outbox:{org}:{id}")
+/// The index of an organisation's webhooks.
+pub fn webhook_index(org: &str) -> String {
+    format!("webhooks:{org}")
+}
+
+/// An event waiting to be delivered to an organisation's webhooks: a ring of
+/// [`OUTBOX_SLOTS`](crate::coordinator::storage::OUTBOX_SLOTS) slots per room, so a room
+/// whose events nobody drains holds a bounded number.
+pub fn webhook_outbox(org: &str, room: &str, slot: u64) -> String {
+    format!("webhook_outbox:{org}:{room}:{slot:04}")
 }
 
 // --- nodes and usage ------------------------------------------------------------------
@@ -167,6 +211,29 @@ pub fn node(id: &str) -> String {
 
 /// Every registered node.
 pub const NODE_PREFIX: &str = "node:";
+
+/// The index of registered nodes (id → first heartbeat).
+pub const NODE_INDEX: &str = "nodes";
+
+/// The index of an organisation's usage records in a month (the part after the month:
+/// `room:{room}`, `media:{node}:{room}`).
+pub fn usage_index(org: &str, month: &str) -> String {
+    format!("usage_index:{org}:{month}")
+}
+
+// --- lifetimes ------------------------------------------------------------------------
+
+/// The records due to expire in one time bucket, spread over a few shards so concurrent
+/// writers rarely share a record.
+pub fn expiry_bucket(bucket: u64, shard: u64) -> String {
+    format!("expiry:{bucket:012}:{shard}")
+}
+
+/// How far the sweep has come (the last bucket it finished).
+pub const SWEEP_CURSOR: &str = "sweep_cursor";
+
+/// The store's format marker: the version whose indexes the store holds.
+pub const STORE_FORMAT: &str = "store_format";
 
 /// Every usage record of an organisation in a month (`YYYY-MM`).
 pub fn usage_prefix(org: &str, month: &str) -> String {
@@ -200,5 +267,7 @@ mod tests {
         assert!(media_usage("o", "2026-12", "n", "r").starts_with(&usage_prefix("o", "2026-12")));
         assert!(coordinator_snapshot(&RoomKey::new("o", "r")).starts_with(COORDINATOR_SNAPSHOT_PREFIX));
         assert!(node("n").starts_with(NODE_PREFIX));
+        assert!(live_rooms("o").starts_with(LIVE_ROOMS_PREFIX));
+        assert!(!NODE_INDEX.starts_with(NODE_PREFIX), "the index is not a node");
     }
 }

@@ -6,9 +6,14 @@
 pub mod account;
 pub mod api_key;
 pub mod chat;
+pub mod format;
 pub mod home;
+pub mod index;
 pub mod keys;
+pub mod lifetime;
+pub mod live_rooms;
 pub mod media_usage;
+pub mod migration;
 pub mod node;
 pub mod oidc;
 pub mod org;

@@ -5,7 +5,7 @@
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{keys, record};
+use super::{keys, lifetime, record};
 use crate::platform::Platform;
 use crate::secret_digest::secret_digest;
 
@@ -19,7 +19,9 @@ pub struct PendingSignIn {
 
 /// Keeps a sign-in under its `state`'s digest.
 pub async fn put_pending(p: &impl Platform, state: &str, pending: &PendingSignIn) -> Result<(), ApiError> {
-    record::put(p, &keys::oidc_state(&secret_digest(state)), pending).await
+    let key = keys::oidc_state(&secret_digest(state));
+    lifetime::expire_at(p, &key, pending.expires_at_ms).await?;
+    record::put(p, &key, pending).await
 }
 
 /// The sign-in of `state`, removed: a state is used once, whatever happens next.

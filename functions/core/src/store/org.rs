@@ -1,11 +1,12 @@
 //! The organisation records: the organisation (`org:{id}`), its memberships
-//! (`member:{org}:{account}` → the role) and the index of an account's organisations
-//! (`account_org:{account}:{org}`), written and removed together.
+//! (`member:{org}:{account}` → the role), the index of its members (`members:{org}`) and the
+//! index of an account's organisations (`account_orgs:{account}`). Index entries are written
+//! before the membership and removed after it, so no crash leaves a membership unlisted.
 
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{keys, record};
+use super::{index, keys, record};
 use crate::platform::Platform;
 use crate::rbac::Role;
 
@@ -56,23 +57,26 @@ pub async fn is_member(p: &impl Platform, org: &str, account: &str) -> Result<bo
     record::exists(p, &keys::member(org, account)).await
 }
 
-/// Writes a membership and its index entry.
+/// Writes a membership and its index entries (the entries first).
 pub async fn put_member(p: &impl Platform, m: &Membership) -> Result<(), ApiError> {
-    record::put(p, &keys::member(&m.org, &m.account), m).await?;
-    record::put_text(p, &keys::account_org(&m.account, &m.org), m.role.as_str()).await
+    index::add(p, &keys::member_index(&m.org), &m.account, m.added_at_ms).await?;
+    index::add(p, &keys::account_org_index(&m.account), &m.org, m.added_at_ms).await?;
+    record::put(p, &keys::member(&m.org, &m.account), m).await
 }
 
-/// Removes a membership and its index entry.
+/// Removes a membership and its index entries (the membership first).
 pub async fn remove_member(p: &impl Platform, org: &str, account: &str) -> Result<(), ApiError> {
     record::delete(p, &keys::member(org, account)).await?;
-    record::delete(p, &keys::account_org(account, org)).await
+    index::remove(p, &keys::member_index(org), account).await?;
+    index::remove(p, &keys::account_org_index(account), org).await
 }
 
 /// Every membership of `org`, sorted by account.
 pub async fn members(p: &impl Platform, org: &str) -> Result<Vec<Membership>, ApiError> {
+    let ix = index::load(p, &keys::member_index(org)).await?;
     let mut out = Vec::new();
-    for k in record::keys(p, &keys::member_prefix(org)).await? {
-        if let Some(m) = record::get::<Membership>(p, &k).await? {
+    for account in ix.entries.keys() {
+        if let Some(m) = record::get::<Membership>(p, &keys::member(org, account)).await? {
             out.push(m);
         }
     }
@@ -81,12 +85,11 @@ pub async fn members(p: &impl Platform, org: &str) -> Result<Vec<Membership>, Ap
 
 /// Every organisation `account` belongs to, with its role, sorted by id.
 pub async fn memberships_of(p: &impl Platform, account: &str) -> Result<Vec<(String, Role)>, ApiError> {
-    let prefix = keys::account_org_prefix(account);
+    let ix = index::load(p, &keys::account_org_index(account)).await?;
     let mut out = Vec::new();
-    for k in record::keys(p, &prefix).await? {
-        let org = &k[prefix.len()..];
+    for org in ix.entries.keys() {
         if let Some(m) = membership(p, org, account).await? {
-            out.push((org.to_owned(), m.role));
+            out.push((org.clone(), m.role));
         }
     }
     Ok(out)

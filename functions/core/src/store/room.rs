@@ -1,12 +1,17 @@
-//! The room records: the room (`room:{org}:{name}`, its settings), the media node its
-//! participants were last placed on (`room_node:{org}:{name}`) and the seats held in it
-//! (`seat:{org}:{room}:{identity}`, renewed by the room's coordinator while the participant is
-//! connected, counted against the room's and the plan's limits).
+//! The room records: the room (`room:{org}:{name}`, its settings), listed in its
+//! organisation's index (`rooms:{org}`), the media node its participants were last placed on
+//! (`room_node:{org}:{name}`), and its chat history (`chat:{org}:{room}:{id}`, listed in
+//! `chat_index:{org}:{room}`). Seats are held by the room's coordinator
+//! ([`RoomCommand::Reserve`](crate::coordinator::RoomCommand::Reserve)), in its state.
+//!
+//! A room of the guest organisation, made by a meeting link, carries `expires_at_ms`: each
+//! join pushes it on, and the sweep removes the room once it has passed with no meeting
+//! running ([`lifetime`](super::lifetime)). Such rooms are not listed in the index.
 
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{keys, record};
+use super::{index, keys, lifetime, record};
 use crate::names::valid_room_name;
 use crate::platform::Platform;
 
@@ -27,12 +32,9 @@ pub struct Room {
     pub created_at_ms: u64,
     pub created_by: String,
     pub updated_at_ms: u64,
-}
-
-/// A seat held in a room until `expires_at_ms`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Seat {
-    pub expires_at_ms: u64,
+    /// When a meeting-link room is removed unless it is used again (guest rooms only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
 }
 
 /// The room `name` of `org`, or a 404.
@@ -46,42 +48,96 @@ pub async fn exists(p: &impl Platform, org: &str, name: &str) -> Result<bool, Ap
     record::exists(p, &keys::room(org, name)).await
 }
 
+/// Writes a changed room.
 pub async fn put(p: &impl Platform, room: &Room) -> Result<(), ApiError> {
     record::put(p, &keys::room(&room.org, &room.name), room).await
 }
 
-/// How many rooms `org` has.
-pub async fn count(p: &impl Platform, org: &str) -> Result<usize, ApiError> {
-    Ok(record::keys(p, &keys::room_prefix(org)).await?.len())
+/// Writes a new room: listed in its organisation's index first (a room with a lifetime is
+/// given to the sweep instead).
+pub async fn insert(p: &impl Platform, room: &Room) -> Result<(), ApiError> {
+    let key = keys::room(&room.org, &room.name);
+    match room.expires_at_ms {
+        Some(at) => lifetime::expire_at(p, &key, at).await?,
+        None => index::add(p, &keys::room_index(&room.org), &room.name, room.created_at_ms).await?,
+    }
+    record::put(p, &key, room).await
 }
 
-/// The rooms of `org`, sorted by name.
-pub async fn of_org(p: &impl Platform, org: &str) -> Result<Vec<Room>, ApiError> {
+/// How many rooms `org` keeps.
+pub async fn count(p: &impl Platform, org: &str) -> Result<usize, ApiError> {
+    Ok(index::load(p, &keys::room_index(org)).await?.len())
+}
+
+/// A page of `org`'s rooms, by name: up to `limit` after `after`, and the cursor of the next
+/// page when there is one.
+pub async fn page(p: &impl Platform, org: &str, after: &str, limit: usize) -> Result<(Vec<Room>, Option<String>), ApiError> {
+    let ix = index::load(p, &keys::room_index(org)).await?;
+    let names = ix.page(after, limit + 1);
+    let more = names.len() > limit;
     let mut rooms = Vec::new();
-    for k in record::keys(p, &keys::room_prefix(org)).await? {
-        if let Some(room) = record::get::<Room>(p, &k).await? {
+    for name in names.iter().take(limit) {
+        if let Some(room) = record::get::<Room>(p, &keys::room(org, name)).await? {
             rooms.push(room);
         }
     }
-    Ok(rooms)
+    let next = more.then(|| names[limit - 1].to_owned());
+    Ok((rooms, next))
 }
 
-/// Removes a room with its node placement and seats.
+/// Removes a room with everything kept for it: the record first (the room is gone), its
+/// coordinator's state, node placement, chat history and webhook outbox, then its index entry.
 pub async fn delete(p: &impl Platform, org: &str, name: &str) -> Result<(), ApiError> {
     record::delete(p, &keys::room(org, name)).await?;
+    record::delete(p, &keys::coordinator_snapshot(&origo_shared::RoomKey::new(org, name))).await?;
     record::delete(p, &keys::room_node(org, name)).await?;
-    for k in record::keys(p, &keys::seat_prefix(org, name)).await? {
-        record::delete(p, &k).await?;
+    trim_chat(p, org, name, u64::MAX).await?;
+    for slot in 0..crate::coordinator::storage::OUTBOX_SLOTS {
+        record::delete(p, &keys::webhook_outbox(org, name, slot)).await?;
     }
-    Ok(())
+    index::remove(p, &keys::room_index(org), name).await
 }
 
-/// Removes the room records of `org` (placements and seats expire on their own).
+/// Removes every listed room of `org`.
 pub async fn delete_of_org(p: &impl Platform, org: &str) -> Result<(), ApiError> {
-    for k in record::keys(p, &keys::room_prefix(org)).await? {
-        record::delete(p, &k).await?;
+    let ix = index::load(p, &keys::room_index(org)).await?;
+    for name in ix.entries.keys() {
+        delete(p, org, name).await?;
     }
-    Ok(())
+    record::delete(p, &keys::room_index(org)).await
+}
+
+/// Deletes the room's chat messages sent before `before_ms` (all of them: `u64::MAX`).
+pub async fn trim_chat(p: &impl Platform, org: &str, name: &str, before_ms: u64) -> Result<(), ApiError> {
+    let index_key = keys::chat_index(org, name);
+    let ix = index::load(p, &index_key).await?;
+    let gone: Vec<String> = ix.entries.iter().filter(|(_, sent)| **sent < before_ms).map(|(id, _)| id.clone()).collect();
+    for id in &gone {
+        record::delete(p, &keys::chat_message(org, name, id)).await?;
+    }
+    if gone.len() == ix.len() {
+        record::delete(p, &index_key).await
+    } else {
+        index::remove_all(p, &index_key, &gone).await
+    }
+}
+
+/// True while the room's coordinator holds a meeting (its state is kept until it finishes).
+pub async fn meeting_running(p: &impl Platform, org: &str, name: &str) -> Result<bool, ApiError> {
+    record::exists(p, &keys::coordinator_snapshot(&origo_shared::RoomKey::new(org, name))).await
+}
+
+/// Pushes a guest room's lifetime on to `now + ttl` (written at most a few times per
+/// lifetime: only once a quarter of it has gone).
+pub async fn renew_lifetime(p: &impl Platform, mut room: Room, now: u64, ttl: u64) -> Result<Room, ApiError> {
+    if room.expires_at_ms.is_some_and(|at| at >= now + ttl - ttl / 4) {
+        return Ok(room);
+    }
+    let at = now + ttl;
+    room.expires_at_ms = Some(at);
+    lifetime::expire_at(p, &keys::room(&room.org, &room.name), at).await?;
+    put(p, &room).await?;
+    Ok(room)
 }
 
 /// The media node the room's participants were last placed on.
@@ -91,25 +147,4 @@ pub async fn node(p: &impl Platform, org: &str, name: &str) -> Result<Option<Str
 
 pub async fn set_node(p: &impl Platform, org: &str, name: &str, node: &str) -> Result<(), ApiError> {
     record::put_text(p, &keys::room_node(org, name), node).await
-}
-
-/// Seats in use in a room other than `identity`'s (expired seats are removed on the way).
-pub async fn seats_taken(p: &impl Platform, org: &str, room: &str, identity: &str, now: u64) -> Result<u32, ApiError> {
-    let prefix = keys::seat_prefix(org, room);
-    let mut n = 0;
-    for k in record::keys(p, &prefix).await? {
-        if &k[prefix.len()..] == identity {
-            continue;
-        }
-        match record::get::<Seat>(p, &k).await? {
-            Some(s) if s.expires_at_ms > now => n += 1,
-            _ => record::delete(p, &k).await?,
-        }
-    }
-    Ok(n)
-}
-
-/// Holds a seat for `identity`.
-pub async fn take_seat(p: &impl Platform, org: &str, room: &str, identity: &str, seat: &Seat) -> Result<(), ApiError> {
-    record::put(p, &keys::seat(org, room, identity), seat).await
 }

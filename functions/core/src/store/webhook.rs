@@ -1,10 +1,11 @@
 //! The webhook record: an organisation's registered endpoint (`webhook:{org}:{id}`) with the
-//! events it wants and its signing secret (`whsec_…`).
+//! events it wants and its signing secret (`whsec_…`), listed in the organisation's index
+//! (`webhooks:{org}`: the entry is written before the record and removed after it).
 
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{keys, record};
+use super::{index, keys, record};
 use crate::platform::Platform;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,18 +32,21 @@ pub async fn get(p: &impl Platform, org: &str, id: &str) -> Result<Option<Stored
 }
 
 pub async fn put(p: &impl Platform, org: &str, hook: &StoredWebhook) -> Result<(), ApiError> {
+    index::add(p, &keys::webhook_index(org), &hook.id, hook.created_at_ms).await?;
     record::put(p, &keys::webhook(org, &hook.id), hook).await
 }
 
 pub async fn delete(p: &impl Platform, org: &str, id: &str) -> Result<(), ApiError> {
-    record::delete(p, &keys::webhook(org, id)).await
+    record::delete(p, &keys::webhook(org, id)).await?;
+    index::remove(p, &keys::webhook_index(org), id).await
 }
 
 /// The webhooks of `org`, sorted by id.
 pub async fn of_org(p: &impl Platform, org: &str) -> Result<Vec<StoredWebhook>, ApiError> {
+    let ix = index::load(p, &keys::webhook_index(org)).await?;
     let mut hooks = Vec::new();
-    for k in record::keys(p, &keys::webhook_prefix(org)).await? {
-        if let Some(h) = record::get(p, &k).await? {
+    for id in ix.entries.keys() {
+        if let Some(h) = record::get(p, &keys::webhook(org, id)).await? {
             hooks.push(h);
         }
     }

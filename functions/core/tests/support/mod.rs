@@ -84,6 +84,36 @@ impl TestPlatform {
     }
 }
 
+impl TestPlatform {
+    /// Applies `event` to the room's coordinator the way every coordinator host does it
+    /// (`coordinator::storage`): load (or start) the state, apply, commit writes and merges.
+    pub fn apply_room(&self, room: &RoomKey, event: Event) -> Result<Vec<origo_functions::coordinator::Effect>, PlatformError> {
+        let now = self.now_ms.get();
+        let stored = self.kv.borrow().get(&storage::snapshot_key(room)).cloned();
+        let mut state = match stored.and_then(|b| storage::decode_snapshot(&b).ok()) {
+            Some(s) if !s.finished => s.rehydrated(now).0,
+            _ => {
+                let record = self.kv.borrow().get(&origo_functions::store::keys::room(&room.org, &room.room)).cloned();
+                RoomState::new(&room.org, &room.room, storage::empty_timeout_ms(record.as_deref()), Settings::default())
+            }
+        };
+        let fx = state.apply(event, now);
+        let commit = storage::commit(&state, &fx, now, || 7).map_err(|e| PlatformError::Store(e.to_string()))?;
+        let mut kv = self.kv.borrow_mut();
+        let mut writes = commit.writes;
+        for merge in &commit.merges {
+            writes.extend(merge.apply(kv.get(&merge.key).map(Vec::as_slice)));
+        }
+        for (key, value) in writes {
+            match value {
+                Some(v) => kv.insert(key, v),
+                None => kv.remove(&key),
+            };
+        }
+        Ok(fx)
+    }
+}
+
 impl Platform for TestPlatform {
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError> {
         Ok(self.kv.borrow().get(key).cloned())
@@ -132,25 +162,7 @@ impl Platform for TestPlatform {
         command: &RoomCommand,
     ) -> Result<RoomCommandOutcome, PlatformError> {
         self.commands.borrow_mut().push((room.clone(), command.clone()));
-        let now = self.now_ms.get();
-        let stored = self.kv.borrow().get(&storage::snapshot_key(room)).cloned();
-        let mut state = match stored.and_then(|b| storage::decode_snapshot(&b).ok()) {
-            Some(s) if !s.finished => s.rehydrated(now).0,
-            _ => {
-                let record = self.kv.borrow().get(&origo_functions::store::keys::room(&room.org, &room.room)).cloned();
-                RoomState::new(&room.org, &room.room, storage::empty_timeout_ms(record.as_deref()), Settings::default())
-            }
-        };
-        let fx = state.apply(Event::Command(command.clone()), now);
-        let commit = storage::commit(&state, &fx, now, || 7).map_err(|e| PlatformError::Store(e.to_string()))?;
-        let mut kv = self.kv.borrow_mut();
-        let usage = commit.usage.map(|u| u.apply(kv.get(&u.key).map(Vec::as_slice)));
-        for (key, value) in commit.writes.into_iter().chain(usage) {
-            match value {
-                Some(v) => kv.insert(key, v),
-                None => kv.remove(&key),
-            };
-        }
+        let fx = self.apply_room(room, Event::Command(command.clone()))?;
         Ok(RoomCommandOutcome::of(command, &fx))
     }
     fn random(&self, buf: &mut [u8]) {

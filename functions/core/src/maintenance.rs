@@ -1,0 +1,35 @@
+//! `POST /v1/maintenance/sweep` (bearer: the node secret): one pass of the sweep that gives
+//! every record its lifetime ([`store::lifetime`](crate::store::lifetime)), preceded once by
+//! the upgrade of a store from an earlier format ([`store::migration`](crate::store::migration)).
+//! Each host calls it on a timer — `origo` every `sweep_interval_secs`, a Cloudflare cron
+//! trigger, an EventBridge schedule for the Lambda function, a scheduler of the operator's
+//! choice for Spin — and a test calls it after moving its clock.
+
+use http::{Method, StatusCode};
+use origo_shared::ApiError;
+
+#[cfg(feature = "openapi")]
+use crate::error_responses as errors;
+use crate::platform::Platform;
+use crate::registry::authenticate_node;
+use crate::reply;
+use crate::store::{lifetime, migration};
+use crate::{Request, Response};
+
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/maintenance/sweep", tag = "nodes",
+    summary = "One pass of the sweep that removes expired records (bearer: the node secret)",
+    security(("node_secret" = [])),
+    responses(
+        (status = 200, description = "`{migration, sweep: {buckets, expired, kept, through_bucket}}`"),
+        (status = 401, response = errors::Unauthorized),
+        (status = 503, response = errors::Unavailable),
+    )))]
+pub async fn sweep(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    if req.method() != Method::POST {
+        return Ok(reply::method_not_allowed(req, "POST"));
+    }
+    authenticate_node(req, p)?;
+    let migration = if migration::needed(p).await? { Some(migration::run(p).await?) } else { None };
+    let sweep = lifetime::sweep(p).await?;
+    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "migration": migration, "sweep": sweep })))
+}
