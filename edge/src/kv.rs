@@ -218,6 +218,51 @@ impl KvBackend {
         }
     }
 
+    /// The keys of `store` that start with `prefix` (a slug followed by `:`), sorted: a range
+    /// read on the embedded store; on Redis a `SCAN` with a pattern, which Redis walks
+    /// server-side. Only for start-up, never on a request.
+    pub async fn keys_with_prefix(&self, store: &str, prefix: &str) -> Result<Vec<String>, KvError> {
+        match self {
+            KvBackend::Embedded(db) => {
+                let (db, store, prefix) = (db.clone(), store.to_owned(), prefix.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    let txn = db.begin_read().map_err(embedded)?;
+                    let t = match txn.open_table(table(&store)) {
+                        Ok(t) => t,
+                        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                        Err(e) => return Err(embedded(e)),
+                    };
+                    let mut keys = Vec::new();
+                    for entry in t.range::<&str>(prefix.as_str()..).map_err(embedded)? {
+                        let (k, _) = entry.map_err(embedded)?;
+                        let k = k.value();
+                        if !k.starts_with(&prefix) {
+                            break;
+                        }
+                        keys.push(k.to_owned());
+                    }
+                    Ok(keys)
+                })
+                .await?
+            }
+            KvBackend::Redis(conn, layout) => {
+                let pattern = format!("{}*", redis_key(*layout, store, prefix)?);
+                let mut conn = conn.clone();
+                let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(pattern).await?;
+                let mut keys = Vec::new();
+                while let Some(k) = iter.next_item().await {
+                    if let Some(key) = layout.store_key(store, &k?) {
+                        keys.push(key);
+                    }
+                }
+                drop(iter);
+                keys.sort();
+                keys.dedup();
+                Ok(keys)
+            }
+        }
+    }
+
     /// Every key of `store`, sorted.
     pub async fn keys(&self, store: &str) -> Result<Vec<String>, KvError> {
         match self {

@@ -23,6 +23,7 @@ pub mod room_lease;
 pub mod room_socket;
 pub mod server;
 pub mod spin_interfaces;
+pub mod sweep_timer;
 pub mod variables;
 pub mod web;
 

@@ -114,9 +114,9 @@ impl Coordinators {
         });
         tokio::spawn(alarm_scheduler(Arc::downgrade(&hub), alarm_rx));
         tokio::spawn(node_watcher(Arc::downgrade(&hub)));
-        match hub.kv.keys(STORE).await {
+        match hub.kv.keys_with_prefix(STORE, keys::COORDINATOR_SNAPSHOT_PREFIX).await {
             Ok(stored) => {
-                for k in stored.iter().filter(|k| k.starts_with(keys::COORDINATOR_SNAPSHOT_PREFIX)) {
+                for k in &stored {
                     if let Ok(Some(bytes)) = hub.kv.get(STORE, k).await
                         && let Ok(state) = storage::decode_snapshot(&bytes)
                         && let Some(at) = state.alarm_at_ms
@@ -233,10 +233,12 @@ async fn node_watcher(hub: std::sync::Weak<Coordinators>) {
         if rooms.is_empty() {
             continue;
         }
+        // The registry's index names the nodes: one read, then one per node.
         let mut nodes = Vec::new();
-        if let Ok(stored) = hub.kv.keys(STORE).await {
-            for k in stored.iter().filter(|k| k.starts_with(keys::NODE_PREFIX)) {
-                if let Ok(Some(b)) = hub.kv.get(STORE, k).await
+        if let Ok(listed) = hub.kv.get(STORE, keys::NODE_INDEX).await {
+            let listed = origo_functions::store::index::Index::decode(listed.as_deref());
+            for id in listed.entries.keys() {
+                if let Ok(Some(b)) = hub.kv.get(STORE, &keys::node(id)).await
                     && let Ok(n) = serde_json::from_slice::<NodeDescriptor>(&b)
                 {
                     nodes.push(n);
@@ -476,16 +478,16 @@ impl Actor {
             }
         };
         let mut writes = commit.writes;
-        if let Some(usage) = commit.usage {
-            let current = match self.hub.kv.get(STORE, &usage.key).await {
+        for merge in &commit.merges {
+            let current = match self.hub.kv.get(STORE, &merge.key).await {
                 Ok(v) => v,
                 Err(e) => {
-                    tracing::error!(%org, %room, "cannot read the room's usage; closing its connections: {e}");
+                    tracing::error!(%org, %room, "cannot read a record the room changes; closing its connections: {e}");
                     self.close_all(1011, "the room's storage is unavailable; reconnect");
                     return false;
                 }
             };
-            writes.push(usage.apply(current.as_deref()));
+            writes.extend(merge.apply(current.as_deref()));
         }
         // Output gate: nothing of these events goes out before their writes are durable.
         if let Err(e) = self.hub.kv.write_batch(STORE, writes).await {

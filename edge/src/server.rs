@@ -38,6 +38,8 @@ struct AppState {
     functions: Option<FunctionHost>,
     routes: RouteTable,
     metrics: Arc<Metrics>,
+    /// The sweep's timer, when the functions run here and a node secret is set.
+    sweep: Option<crate::sweep_timer::SweepTimer>,
 }
 
 /// A bound server, ready to run.
@@ -120,6 +122,10 @@ impl Server {
             }
             _ => None,
         };
+        let sweep = crate::sweep_timer::SweepTimer::from_variables(&variables);
+        if sweep.is_none() {
+            tracing::warn!("no node_secret (or sweep_interval_secs=0): expired records are not swept");
+        }
         let sockets = start_rooms(&kv, &listener, &opts.rooms, variables).await?;
 
         let state = Arc::new(AppState {
@@ -132,6 +138,7 @@ impl Server {
             functions: Some(functions),
             routes: RouteTable::new(manifest.routes.clone()),
             metrics,
+            sweep,
         });
         let router = router(state.clone(), sockets);
         internal.set(router.clone());
@@ -159,6 +166,7 @@ impl Server {
             functions: None,
             routes: RouteTable::new(Vec::new()),
             metrics: Arc::new(Metrics::default()),
+            sweep: None,
         });
         let router = router(state.clone(), sockets);
         Ok(Server { listener, router, state })
@@ -178,6 +186,9 @@ impl Server {
                 tracing::debug!("cannot set TCP_NODELAY: {e}");
             }
         });
+        if self.state.sweep.is_some() {
+            tokio::spawn(sweep_loop(Arc::downgrade(&self.state)));
+        }
         // The in-process media node reports its last usage while this server still answers.
         let state = self.state.clone();
         let shutdown = async move {
@@ -189,6 +200,32 @@ impl Server {
         axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await
+    }
+}
+
+/// Calls the sweep on its timer while the server lives.
+async fn sweep_loop(state: std::sync::Weak<AppState>) {
+    let Some(every) = state.upgrade().and_then(|s| s.sweep.as_ref().map(|t| t.every)) else { return };
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let Some(state) = state.upgrade() else { return };
+        let (Some(timer), Some(functions)) = (&state.sweep, &state.functions) else { return };
+        let Some(component) = state.routes.lookup(crate::sweep_timer::PATH) else {
+            tracing::warn!(
+                "the manifest routes no component to {}: expired records are not swept",
+                crate::sweep_timer::PATH
+            );
+            return;
+        };
+        let res = functions.handle(component, timer.request()).await;
+        let status = res.status();
+        let body = axum::body::to_bytes(res.into_body(), 64 * 1024).await.unwrap_or_default();
+        if status.is_success() {
+            tracing::debug!(report = %String::from_utf8_lossy(&body), "sweep");
+        } else {
+            tracing::warn!(%status, answer = %String::from_utf8_lossy(&body), "the sweep failed; retried at the next tick");
+        }
     }
 }
 

@@ -29,7 +29,13 @@ pub async fn sweep(req: &Request, p: &impl Platform) -> Result<Response, ApiErro
         return Ok(reply::method_not_allowed(req, "POST"));
     }
     authenticate_node(req, p)?;
+    Ok(reply::json(StatusCode::OK, &run(p).await?))
+}
+
+/// One pass, for hosts that call it on their own timer: the upgrade when the store needs it,
+/// then the sweep. The answer is `{migration, sweep}`.
+pub async fn run(p: &impl Platform) -> Result<serde_json::Value, ApiError> {
     let migration = if migration::needed(p).await? { Some(migration::run(p).await?) } else { None };
     let sweep = lifetime::sweep(p).await?;
-    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "migration": migration, "sweep": sweep })))
+    Ok(serde_json::json!({ "migration": migration, "sweep": sweep }))
 }

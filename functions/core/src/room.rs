@@ -35,9 +35,9 @@ use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
 use crate::rbac::{Action, Role};
 use crate::reply::{self, respond, unavailable};
-use crate::store::{lifetime, live_rooms, media_usage, node};
 use crate::store::room::{self as stored, Room, load};
 use crate::store::usage_total::usage_of;
+use crate::store::{lifetime, live_rooms, media_usage, node};
 use crate::variables::{guest_org, num_var, selector_config, token_config, var};
 use crate::{Request, Response, maintenance, registry, room_participant};
 
@@ -433,7 +433,11 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     let room = match load(p, &org, name).await {
         Ok(room) => room,
         // Meeting links in the public organisation create their room on first join.
-        Err(e) if e.code == ErrorCode::NotFound && guest && var(p, "guest_room_autocreate").as_deref() != Some("false") => {
+        Err(e)
+            if e.code == ErrorCode::NotFound
+                && guest
+                && var(p, "guest_room_autocreate").as_deref() != Some("false") =>
+        {
             let body = CreateRoom {
                 name: name.to_owned(),
                 max_participants: None,
@@ -544,7 +548,9 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         RoomCommandOutcome::Ended => {
             return Err(ApiError::new(
                 ErrorCode::LimitExceeded,
-                format!("this meeting in room {name} has reached its time limit; start a new one when everyone has left"),
+                format!(
+                    "this meeting in room {name} has reached its time limit; start a new one when everyone has left"
+                ),
             ));
         }
         _ => {}

@@ -48,7 +48,8 @@ fn connect(r: &mut RoomState, conn: ConnId, who: Joiner, now: u64) -> Vec<Effect
 }
 
 fn reserve(r: &mut RoomState, who: &str, limit: u32, now: u64) -> RoomCommandOutcome {
-    let command = RoomCommand::Reserve { identity: who.into(), until_ms: now + 120_000, limit, terms: MeetingTerms::default() };
+    let command =
+        RoomCommand::Reserve { identity: who.into(), until_ms: now + 120_000, limit, terms: MeetingTerms::default() };
     let fx = r.apply(Event::Command(command.clone()), now);
     RoomCommandOutcome::of(&command, &fx)
 }
@@ -94,11 +95,18 @@ fn a_meeting_ends_at_its_time_limit() {
         r.apply(Event::Client { conn: 1, msg: ClientMessage::Ping { nonce: 1 } }, now);
         let fx = r.apply(Event::Alarm, now);
         if r.finished {
-            assert!(fx.contains(&Effect::Close { conn: 1, code: close::ROOM_CLOSED, reason: "the meeting reached its time limit".into() }));
+            assert!(fx.contains(&Effect::Close {
+                conn: 1,
+                code: close::ROOM_CLOSED,
+                reason: "the meeting reached its time limit".into()
+            }));
         }
     }
     assert_eq!(now, 601_000, "the meeting ended at its limit");
-    assert_eq!(RoomCommandOutcome::of(&command, &r.apply(Event::Command(command.clone()), now)), RoomCommandOutcome::Applied);
+    assert_eq!(
+        RoomCommandOutcome::of(&command, &r.apply(Event::Command(command.clone()), now)),
+        RoomCommandOutcome::Applied
+    );
 }
 
 #[test]

@@ -101,7 +101,10 @@ fn the_plan_limits_meetings_running_at_once_not_rooms_ever_made() {
     let (t, org, _) = owner(&p, "ada@acme.test");
     register_node(&p, "m1", "media", "eu-west", 0);
     for n in ["a", "b", "c", "d"] {
-        ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": n, "empty_timeout_secs": 0}))), StatusCode::CREATED);
+        ok_json(
+            call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": n, "empty_timeout_secs": 0}))),
+            StatusCode::CREATED,
+        );
     }
     ok_json(join_with(&p, "a", &t, None, &[]), StatusCode::OK);
     ok_json(join_with(&p, "b", &t, None, &[]), StatusCode::OK);
@@ -112,7 +115,9 @@ fn the_plan_limits_meetings_running_at_once_not_rooms_ever_made() {
     // Meeting a ends (nobody came: its held seat lapses, the empty room finishes): c may start.
     p.advance_secs(121);
     register_node(&p, "m1", "media", "eu-west", 0);
-    let fx = p.apply_room(&origo_shared::RoomKey::new(org.clone(), "a"), origo_functions::coordinator::Event::Alarm).unwrap();
+    let fx = p
+        .apply_room(&origo_shared::RoomKey::new(org.clone(), "a"), origo_functions::coordinator::Event::Alarm)
+        .unwrap();
     assert!(fx.contains(&origo_functions::coordinator::Effect::Finished), "{fx:?}");
     p.apply_room(&origo_shared::RoomKey::new(org.clone(), "b"), origo_functions::coordinator::Event::Alarm).unwrap();
     ok_json(join_with(&p, "c", &t, None, &[]), StatusCode::OK);

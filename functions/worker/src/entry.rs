@@ -4,7 +4,7 @@
 //! outbound hosts.
 
 use origo_shared::{ApiError, ErrorCode};
-use worker::{Context, Env, Request, Response, event};
+use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, event};
 
 use crate::location_hint::location_hint;
 use crate::{WorkerPlatform, http_bridge, room_socket, variables, web_client};
@@ -59,4 +59,22 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     // The path only: queries can carry tokens.
     worker::console_log!("{method} {path} {} ({component})", response.status().as_u16());
     http_bridge::from_http(response)
+}
+
+/// The cron trigger (`[triggers] crons` in `wrangler.toml`): one pass of the sweep that
+/// removes expired records, with the room function's variables.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let vars = match variables::component_variables(&env, "room") {
+        Ok(vars) => vars,
+        Err(e) => {
+            worker::console_error!("sweep: cannot read the variables: {e}");
+            return;
+        }
+    };
+    let platform = WorkerPlatform::new(env, vars, Default::default(), None);
+    match origo_functions::maintenance::run(&platform).await {
+        Ok(report) => worker::console_log!("sweep: {report}"),
+        Err(e) => worker::console_error!("sweep failed: {}", e.message),
+    }
 }

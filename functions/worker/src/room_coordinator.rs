@@ -27,14 +27,13 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use origo_functions::Platform;
 use origo_functions::coordinator::{
     ConnId, Effect, Event, Joiner, NodeView, RoomCommand, RoomCommandOutcome, RoomState, storage,
 };
 use origo_functions::store::home::{Home, home};
 use origo_functions::store::keys;
 use origo_functions::variables::selector_config;
-use origo_shared::node::NodeDescriptor;
+use origo_functions::{Platform, PlatformError};
 use origo_shared::signal::{ClientMessage, MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage};
 use origo_shared::{ApiError, ErrorCode, RoomKey};
 use serde::{Deserialize, Serialize};
@@ -323,15 +322,7 @@ impl RoomCoordinator {
     /// The node registry as it is now (`None` when it cannot be read: the room keeps its nodes).
     async fn node_view(&self) -> Option<NodeView> {
         let platform = self.platform()?;
-        let keys = platform.kv_keys(keys::NODE_PREFIX).await.ok()?;
-        let mut nodes = Vec::with_capacity(keys.len());
-        for k in keys {
-            if let Ok(Some(b)) = platform.kv_get(&k).await
-                && let Ok(n) = serde_json::from_slice::<NodeDescriptor>(&b)
-            {
-                nodes.push(n);
-            }
-        }
+        let nodes = origo_functions::store::node::all(&platform).await.ok()?;
         Some(NodeView { nodes, selector: selector_config(&platform) })
     }
 
@@ -411,12 +402,24 @@ impl RoomCoordinator {
         };
         let storage = self.state.storage();
         let mut writes = commit.writes;
-        let mut usage = None;
-        if let Some(addition) = commit.usage {
-            let current = storage.get::<String>(&addition.key).await?;
-            let write = addition.apply(current.as_deref().map(str::as_bytes));
-            usage = Some(write.clone());
-            writes.push(write);
+        // Merges of the room's own records (its chat index, its usage) are read and written in
+        // the object's transaction; the usage is then copied to KV, where billing reads it.
+        // Merges of shared records (the organisation's usage index, the expiry index) go to
+        // their home after the transaction: each only adds an entry, and is repeated by the
+        // next sweep of the room when it was lost.
+        let mut usage = Vec::new();
+        let mut shared = Vec::new();
+        for merge in commit.merges {
+            if merge.is_usage() || matches!(home(&merge.key), Home::Room(_)) {
+                let current = storage.get::<String>(&merge.key).await?;
+                let merged = merge.apply(current.as_deref().map(str::as_bytes));
+                if merge.is_usage() {
+                    usage.extend(merged.iter().cloned());
+                }
+                writes.extend(merged);
+            } else {
+                shared.push(merge);
+            }
         }
         if !writes.is_empty() {
             storage
@@ -466,10 +469,19 @@ impl RoomCoordinator {
         }
         // Billing reads an organisation's usage from KV: copy the room's record there (one
         // writer per key, at most once a sweep).
-        if let Some((k, Some(v))) = usage
-            && let Err(e) = self.env.kv(bindings::KV)?.put_bytes(&k, &v)?.execute().await
-        {
-            worker::console_warn!("cannot copy usage {k} to KV: {e}");
+        for (k, v) in usage {
+            if let Some(v) = v
+                && let Err(e) = self.env.kv(bindings::KV)?.put_bytes(&k, &v)?.execute().await
+            {
+                worker::console_warn!("cannot copy usage {k} to KV: {e}");
+            }
+        }
+        if let Some(platform) = self.platform() {
+            for merge in shared {
+                if let Err(e) = apply_elsewhere(&platform, &merge).await {
+                    worker::console_warn!("cannot update {}: {e}", merge.key);
+                }
+            }
         }
         Ok(fx)
     }
@@ -510,4 +522,16 @@ fn resolve(state: &RoomState, fx: Vec<Effect>, targets: &mut VecDeque<Vec<ConnId
             other => other,
         })
         .collect()
+}
+
+/// Applies a merge of a record that lives outside this object, through the platform.
+async fn apply_elsewhere(platform: &crate::WorkerPlatform, merge: &storage::Merge) -> Result<(), PlatformError> {
+    let current = platform.kv_get(&merge.key).await?;
+    for (k, v) in merge.apply(current.as_deref()) {
+        match v {
+            Some(v) => platform.kv_set(&k, &v).await?,
+            None => platform.kv_delete(&k).await?,
+        }
+    }
+    Ok(())
 }

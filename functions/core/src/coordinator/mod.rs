@@ -68,12 +68,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            disconnect_grace_ms: 15_000,
-            stale_after_ms: 45_000,
-            sweep_ms: 15_000,
-            chat_tail: 100,
-        }
+        Settings { disconnect_grace_ms: 15_000, stale_after_ms: 45_000, sweep_ms: 15_000, chat_tail: 100 }
     }
 }
 

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::{Effect, RoomState};
 use crate::store::chat::{StoredMessage, message_id};
 use crate::store::index::Index;
-use crate::store::lifetime;
 use crate::store::keys;
+use crate::store::lifetime;
 use crate::store::usage::Usage;
 
 /// A room's empty timeout when its record sets none (5 minutes).

@@ -44,7 +44,8 @@ pub fn home(key: &str) -> Home {
     };
     let rest = parts.next();
     // `coord:{org}:{room}` and `chat_index:…` have nothing after the room; the others always do.
-    let shaped = if ROOM_WHOLE_KINDS.contains(&kind) { rest.is_none() } else { ROOM_KINDS.contains(&kind) && rest.is_some() };
+    let shaped =
+        if ROOM_WHOLE_KINDS.contains(&kind) { rest.is_none() } else { ROOM_KINDS.contains(&kind) && rest.is_some() };
     if shaped && valid_org_id(org) && valid_room_name(room) {
         Home::Room(RoomKey::new(org, room))
     } else {

@@ -108,7 +108,10 @@ pub async fn add(p: &impl Platform, key: &str, name: &str, value: u64) -> Result
             return Ok(false);
         }
         if !ix.contains(name) && ix.len() >= MAX_ENTRIES {
-            return Err(ApiError::new(ErrorCode::LimitExceeded, format!("at most {MAX_ENTRIES} entries are kept here")));
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!("at most {MAX_ENTRIES} entries are kept here"),
+            ));
         }
         ix.entries.insert(name.to_owned(), value);
         Ok(true)

@@ -174,8 +174,12 @@ pub fn guest_room_ttl_ms(p: &impl Platform) -> u64 {
 
 /// How long chat history is kept (`plan_chat_retention_days`, default 30).
 pub fn retention_of_chat(p: &impl Platform) -> u64 {
-    crate::variables::num_var::<u64>(p, "plan_chat_retention_days", crate::coordinator::DEFAULT_CHAT_RETENTION_MS / 86_400_000)
-        .saturating_mul(86_400_000)
+    crate::variables::num_var::<u64>(
+        p,
+        "plan_chat_retention_days",
+        crate::coordinator::DEFAULT_CHAT_RETENTION_MS / 86_400_000,
+    )
+    .saturating_mul(86_400_000)
 }
 
 /// How many months usage records are kept after their month.

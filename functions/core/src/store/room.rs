@@ -71,7 +71,12 @@ pub async fn count(p: &impl Platform, org: &str) -> Result<usize, ApiError> {
 
 /// A page of `org`'s rooms, by name: up to `limit` after `after`, and the cursor of the next
 /// page when there is one.
-pub async fn page(p: &impl Platform, org: &str, after: &str, limit: usize) -> Result<(Vec<Room>, Option<String>), ApiError> {
+pub async fn page(
+    p: &impl Platform,
+    org: &str,
+    after: &str,
+    limit: usize,
+) -> Result<(Vec<Room>, Option<String>), ApiError> {
     let ix = index::load(p, &keys::room_index(org)).await?;
     let names = ix.page(after, limit + 1);
     let more = names.len() > limit;
@@ -111,7 +116,8 @@ pub async fn delete_of_org(p: &impl Platform, org: &str) -> Result<(), ApiError>
 pub async fn trim_chat(p: &impl Platform, org: &str, name: &str, before_ms: u64) -> Result<(), ApiError> {
     let index_key = keys::chat_index(org, name);
     let ix = index::load(p, &index_key).await?;
-    let gone: Vec<String> = ix.entries.iter().filter(|(_, sent)| **sent < before_ms).map(|(id, _)| id.clone()).collect();
+    let gone: Vec<String> =
+        ix.entries.iter().filter(|(_, sent)| **sent < before_ms).map(|(id, _)| id.clone()).collect();
     for id in &gone {
         record::delete(p, &keys::chat_message(org, name, id)).await?;
     }

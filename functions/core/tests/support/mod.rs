@@ -87,7 +87,11 @@ impl TestPlatform {
 impl TestPlatform {
     /// Applies `event` to the room's coordinator the way every coordinator host does it
     /// (`coordinator::storage`): load (or start) the state, apply, commit writes and merges.
-    pub fn apply_room(&self, room: &RoomKey, event: Event) -> Result<Vec<origo_functions::coordinator::Effect>, PlatformError> {
+    pub fn apply_room(
+        &self,
+        room: &RoomKey,
+        event: Event,
+    ) -> Result<Vec<origo_functions::coordinator::Effect>, PlatformError> {
         let now = self.now_ms.get();
         let stored = self.kv.borrow().get(&storage::snapshot_key(room)).cloned();
         let mut state = match stored.and_then(|b| storage::decode_snapshot(&b).ok()) {
