@@ -3,7 +3,8 @@
 //! ([`index`](super::index)) and no lifetimes. The sweep runs this once, before its first
 //! pass, when the store's marker (`store_format`) is below [`CURRENT`]: one scan of the
 //! store — the only one Origo makes, and never on a request — builds every index, gives
-//! every record with a lifetime to the sweep, and removes what format 2 no longer keeps
+//! every record with a lifetime to the sweep, starts the sweep at the earliest bucket already
+//! written, and removes what format 2 no longer keeps
 //! (seat records, which coordinators now hold, and the old undated webhook outbox).
 
 use std::collections::BTreeMap;
@@ -44,10 +45,16 @@ pub async fn run(p: &impl Platform) -> Result<MigrationReport, ApiError> {
     };
     let mut keys_seen = p.kv_keys("").await.map_err(unavailable)?;
     keys_seen.sort();
+    let mut first_bucket: Option<u64> = None;
     for key in keys_seen {
         report.scanned += 1;
         let parts: Vec<&str> = key.splitn(4, ':').collect();
         match parts.as_slice() {
+            ["expiry", bucket, _] => {
+                if let Ok(b) = bucket.parse::<u64>() {
+                    first_bucket = Some(first_bucket.map_or(b, |f| f.min(b)));
+                }
+            }
             ["room", org, _] if *org == guest => {
                 if let Some(mut room) = record::get::<super::room::Room>(p, &key).await?
                     && room.expires_at_ms.is_none()
@@ -103,6 +110,13 @@ pub async fn run(p: &impl Platform) -> Result<MigrationReport, ApiError> {
     for (org, month) in months {
         lifetime::schedule_usage(p, &org, &month).await?;
         report.scheduled += 1;
+    }
+    // A store's first sweep starts at its earliest bucket: nothing given to the sweep before
+    // it first ran is skipped.
+    if let Some(first) = first_bucket
+        && record::get_text(p, keys::SWEEP_CURSOR).await?.is_none()
+    {
+        record::put_text(p, keys::SWEEP_CURSOR, &first.saturating_sub(1).to_string()).await?;
     }
     record::put_text(p, keys::STORE_FORMAT, &CURRENT.to_string()).await?;
     Ok(report)

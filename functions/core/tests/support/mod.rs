@@ -87,6 +87,7 @@ impl TestPlatform {
 impl TestPlatform {
     /// Applies `event` to the room's coordinator the way every coordinator host does it
     /// (`coordinator::storage`): load (or start) the state, apply, commit writes and merges.
+    /// The state is taken as one process left it (connections stay open between events).
     pub fn apply_room(
         &self,
         room: &RoomKey,
@@ -95,7 +96,7 @@ impl TestPlatform {
         let now = self.now_ms.get();
         let stored = self.kv.borrow().get(&storage::snapshot_key(room)).cloned();
         let mut state = match stored.and_then(|b| storage::decode_snapshot(&b).ok()) {
-            Some(s) if !s.finished => s.rehydrated(now).0,
+            Some(s) if !s.finished => s,
             _ => {
                 let record = self.kv.borrow().get(&origo_functions::store::keys::room(&room.org, &room.room)).cloned();
                 RoomState::new(&room.org, &room.room, storage::empty_timeout_ms(record.as_deref()), Settings::default())
@@ -208,7 +209,8 @@ pub fn dispatch(p: &TestPlatform, req: Request) -> Response {
             auth::handle(req, p).await
         } else if path.ends_with("/messages") {
             chat::handle(req, p).await
-        } else if path.starts_with("/v1/rooms") || path.starts_with("/v1/nodes") {
+        } else if path.starts_with("/v1/rooms") || path.starts_with("/v1/nodes") || path.starts_with("/v1/maintenance")
+        {
             room::handle(req, p).await
         } else if path.starts_with("/v1/webhooks") {
             notify::handle(req, p).await
