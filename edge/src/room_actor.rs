@@ -234,6 +234,7 @@ async fn node_watcher(hub: std::sync::Weak<Coordinators>) {
             continue;
         }
         // The registry's index names the nodes: one read, then one per node.
+        let started = std::time::Instant::now();
         let mut nodes = Vec::new();
         if let Ok(listed) = hub.kv.get(STORE, keys::NODE_INDEX).await {
             let listed = origo_functions::store::index::Index::decode(listed.as_deref());
@@ -245,6 +246,7 @@ async fn node_watcher(hub: std::sync::Weak<Coordinators>) {
                 }
             }
         }
+        tracing::debug!(nodes = nodes.len(), micros = started.elapsed().as_micros() as u64, "node watcher pass");
         let view = Arc::new(NodeView { nodes, selector: hub.selector_config.clone() });
         for tx in rooms {
             let _ = tx.try_send(Command::Nodes(view.clone()));
