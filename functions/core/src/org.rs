@@ -222,7 +222,17 @@ async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
     in_org(req, p, org).await?.require(Action::OrgDelete)?;
     // Keys first, so nothing can act in the organisation while it is being removed.
     stored_keys::delete_of_org(p, org).await?;
+    // Every meeting ends (its participants are disconnected with 4010), then its room goes.
+    let close = crate::coordinator::RoomCommand::Close { reason: "the organisation was deleted".into() };
+    for name in crate::store::index::load(p, &crate::store::keys::room_index(org)).await?.entries.keys() {
+        let key = origo_shared::RoomKey::new(org, name);
+        p.coordinator_send(&key, &close).await.map_err(crate::reply::unavailable)?;
+    }
     stored_rooms::delete_of_org(p, org).await?;
+    for hook in crate::store::webhook::of_org(p, org).await? {
+        crate::store::webhook::delete(p, org, &hook.id).await?;
+    }
+    crate::store::record::delete(p, &crate::store::keys::live_rooms(org)).await?;
     for m in stored::members(p, org).await? {
         stored::remove_member(p, org, &m.account).await?;
     }
