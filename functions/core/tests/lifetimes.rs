@@ -168,3 +168,41 @@ fn expired_sign_in_records_are_swept_and_live_ones_kept() {
     }
     assert_eq!(refresh(&p), 0);
 }
+
+#[test]
+fn a_sign_up_nobody_confirms_is_forgotten_with_its_verification() {
+    let p = TestPlatform::new();
+    let body = json!({"email": "maybe@example.test", "password": "correct horse battery"});
+    ok_json(call(&p, Method::POST, "/v1/auth/signup", None, Some(body.clone())), StatusCode::ACCEPTED);
+    let accounts = |p: &TestPlatform| p.kv.borrow().keys().filter(|k| k.starts_with("account")).count();
+    assert_eq!(accounts(&p), 2, "the account and its email index");
+    p.advance_secs(DAY_SECS + 600);
+    sweep(&p);
+    assert_eq!(accounts(&p), 0);
+    // The address can sign up again, and this time gets a link.
+    ok_json(call(&p, Method::POST, "/v1/auth/signup", None, Some(body)), StatusCode::ACCEPTED);
+    assert!(p.last_mail_to("maybe@example.test").unwrap().to_string().contains("Confirm"));
+    // A confirmed account stays.
+    let token = verification_token(&p, "maybe@example.test");
+    ok_json(call(&p, Method::POST, "/v1/auth/verify", None, Some(json!({ "token": token }))), StatusCode::OK);
+    p.advance_secs(2 * DAY_SECS);
+    sweep(&p);
+    assert_eq!(accounts(&p), 2);
+}
+
+#[test]
+fn a_deleted_room_takes_its_chat_and_coordinator_state_along() {
+    let p = TestPlatform::new();
+    let (t, org, _) = owner(&p, "ada@acme.test");
+    ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "retro"}))), StatusCode::CREATED);
+    for i in 0..3 {
+        let post = json!({"text": format!("note {i}")});
+        ok_json(call(&p, Method::POST, "/v1/rooms/retro/messages", Some(&t), Some(post)), StatusCode::CREATED);
+    }
+    let of_room = |p: &TestPlatform| {
+        p.kv.borrow().keys().filter(|k| k.contains(&format!("{org}:retro"))).cloned().collect::<Vec<_>>()
+    };
+    assert!(of_room(&p).len() >= 5, "{:?}", of_room(&p));
+    assert_eq!(call(&p, Method::DELETE, "/v1/rooms/retro", Some(&t), None).status(), StatusCode::NO_CONTENT);
+    assert_eq!(of_room(&p), Vec::<String>::new());
+}

@@ -77,6 +77,20 @@ pub async fn insert(p: &impl Platform, account: &Account) -> Result<(), ApiError
     record::put_text(p, &keys::account_email(&secret_digest(&account.email)), &account.id).await
 }
 
+/// Removes account `id` and its email index when it was never verified (its verification
+/// expired): a sign-up nobody confirmed does not hold the address, or the store, for ever.
+pub async fn forget_unverified(p: &impl Platform, id: &str) -> Result<(), ApiError> {
+    let Some(account) = load(p, id).await? else { return Ok(()) };
+    if account.verified {
+        return Ok(());
+    }
+    let email_key = keys::account_email(&secret_digest(&account.email));
+    if record::get_text(p, &email_key).await?.as_deref() == Some(id) {
+        record::delete(p, &email_key).await?;
+    }
+    record::delete(p, &keys::account(id)).await
+}
+
 /// The account registered with `email` (already normalised), if any.
 pub async fn find_by_email(p: &impl Platform, email: &str) -> Result<Option<Account>, ApiError> {
     match record::get_text(p, &keys::account_email(&secret_digest(email))).await? {

@@ -128,6 +128,16 @@ async fn expire(p: &impl Platform, key: &str, due: u64, now: u64) -> Result<bool
             room::trim_chat(p, org, name, ended).await?;
             Ok(true)
         }
+        "verify" => {
+            // An expired verification takes the account nobody confirmed with it.
+            let Some(v) = record::get::<super::account::Verification>(p, key).await? else { return Ok(true) };
+            if v.expires_at_ms > now {
+                return Ok(false);
+            }
+            record::delete(p, key).await?;
+            super::account::forget_unverified(p, &v.account).await?;
+            Ok(true)
+        }
         "usage_index" => {
             let Some((org, month)) = key.strip_prefix("usage_index:").and_then(|r| r.split_once(':')) else {
                 return Ok(false);
