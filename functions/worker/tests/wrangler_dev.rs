@@ -47,7 +47,7 @@ impl WranglerDev {
             .arg(state)
             .arg("--env-file")
             .arg(vars)
-            .args(["--show-interactive-dev-session=false", "--log-level", "log"])
+            .args(["--show-interactive-dev-session=false", "--log-level", "log", "--test-scheduled"])
             .env("ORIGO_WORKER_PREBUILT", "1")
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CI", "1")
@@ -330,7 +330,23 @@ fn a_room_on_durable_objects_under_wrangler_dev() {
         let replayed: Vec<&str> =
             joined_c["chat"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
         assert_eq!(replayed, ["posted over HTTP"], "{joined_c}");
+
+        // The sweep: over HTTP with the node secret (the store was upgraded by the first pass),
+        // and from the cron trigger.
+        let res = client().post(w.url("/v1/maintenance/sweep")).bearer_auth(&node_secret).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let report: Value = res.json().await.unwrap();
+        assert!(report["sweep"]["through_bucket"].is_u64(), "{report}");
+        let res = client().post(w.url("/v1/maintenance/sweep")).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+        let res = client().get(w.url("/__scheduled?cron=*/5+*+*+*+*")).send().await.unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
     });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !w.log().contains("sweep: {") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(w.log().contains("sweep: {"), "the cron trigger ran no sweep:\n{}", w.log());
     let log = w.log();
     w.stop();
     // No secret the deployment holds shows up in what the Worker logged.
