@@ -196,7 +196,8 @@ pub struct CoordinatorOptions {
 #[derive(Debug, Clone, Args)]
 pub struct RoomOptions {
     /// How other `origo` processes reach this one when they forward a room's WebSocket or a
-    /// command to its owner (with `--redis`); default `http://` + the bound address.
+    /// command to its owner (with `--redis`); default `http://` + the bound address, which
+    /// must then be a specific one (not `0.0.0.0` or `[::]`).
     #[arg(long, env = "ORIGO_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
 
@@ -214,6 +215,55 @@ pub struct RoomOptions {
 }
 
 impl RoomOptions {
+    /// Refuses an advertised URL that would send forwarded rooms to whichever process dials it.
+    /// Only with Redis do other processes use it. Without `--advertise-url` the default is
+    /// `http://` + the bound address, so listening on every interface (`0.0.0.0`, `[::]`) needs
+    /// an explicit one: which of the machine's addresses the others reach is the operator's to
+    /// say, and `http://0.0.0.0:…` would connect each process to itself.
+    pub fn check_advertise(&self, listen: SocketAddr, redis: bool) -> Result<(), String> {
+        if !redis {
+            return Ok(());
+        }
+        let Some(url) = &self.advertise_url else {
+            if listen.ip().is_unspecified() {
+                return Err(format!(
+                    "--listen {listen} with --redis needs --advertise-url URL (ORIGO_ADVERTISE_URL): the address \
+                     the other origo processes reach this one at, such as http://10.0.0.5:{}; \
+                     http://{listen} would reach whichever process dials it",
+                    listen.port()
+                ));
+            }
+            return Ok(());
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("--advertise-url {url:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("--advertise-url {url:?}: the URL must be http:// or https://"));
+        }
+        let unspecified = match parsed.host_str() {
+            Some(host) => host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified()),
+            None => true,
+        };
+        if unspecified {
+            return Err(format!(
+                "--advertise-url {url:?}: name a host the other origo processes can reach (not 0.0.0.0 or [::])"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The URL other processes forward this one's rooms to: `--advertise-url` (without a
+    /// trailing `/`), or `http://` + the bound address.
+    pub fn advertise_url_for(&self, bound: SocketAddr) -> String {
+        match &self.advertise_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
     /// The room coordinators' timing.
     pub fn settings(&self) -> origo_functions::coordinator::Settings {
         origo_functions::coordinator::Settings {
@@ -235,5 +285,37 @@ impl ServeOptions {
             max_response_body: self.max_response_kb << 10,
             max_instances: self.max_instances.max(1),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rooms(advertise: Option<&str>) -> RoomOptions {
+        RoomOptions {
+            advertise_url: advertise.map(str::to_owned),
+            room_grace_ms: 15_000,
+            room_sweep_ms: 15_000,
+            room_stale_ms: 45_000,
+        }
+    }
+
+    #[test]
+    fn every_interface_with_redis_needs_an_advertised_url() {
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let any6: SocketAddr = "[::]:8080".parse().unwrap();
+        let one: SocketAddr = "10.0.0.5:8080".parse().unwrap();
+        assert!(rooms(None).check_advertise(any, false).is_ok(), "no Redis, nothing forwarded");
+        let refused = rooms(None).check_advertise(any, true).unwrap_err();
+        assert!(refused.contains("--advertise-url"), "{refused}");
+        assert!(rooms(None).check_advertise(any6, true).is_err());
+        assert!(rooms(None).check_advertise(one, true).is_ok());
+        assert!(rooms(Some("http://rooms-1.internal:8080")).check_advertise(any, true).is_ok());
+        for bad in ["http://0.0.0.0:8080", "http://[::]:8080", "ftp://rooms-1:8080", "rooms-1:8080", "not a url"] {
+            assert!(rooms(Some(bad)).check_advertise(one, true).is_err(), "{bad}");
+        }
+        assert_eq!(rooms(Some("http://rooms-1:8080/")).advertise_url_for(one), "http://rooms-1:8080");
+        assert_eq!(rooms(None).advertise_url_for(one), "http://10.0.0.5:8080");
     }
 }

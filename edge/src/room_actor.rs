@@ -4,7 +4,10 @@
 //! restarts, idle rooms are evicted and rehydrated from storage on the next use.
 //!
 //! With Redis, several `origo edge` processes share the work: each room has one owner, held by
-//! a lease ([`crate::room_lease`]); the others forward its WebSockets to the owner.
+//! a lease ([`crate::room_lease`]); the others forward its WebSockets to the owner. The owner's
+//! every commit is fenced by that lease ([`crate::fenced_commit`]): an actor whose lease ran out
+//! or moved writes nothing more, delivers nothing more, and gives the room up (its participants
+//! are closed with 1012 and reconnect to the new owner).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -21,8 +24,9 @@ use origo_shared::node::{NodeDescriptor, SelectorConfig};
 use origo_shared::signal::ClientMessage;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
+use crate::fenced_commit::{self, Merge, Outcome};
 use crate::kv::KvBackend;
-use crate::room_lease::{Lease, LeaseOutcome};
+use crate::room_lease::{Lease, LeaseOutcome, Tenure};
 
 /// The key-value store the functions and the coordinators share.
 pub const STORE: &str = "default";
@@ -149,15 +153,24 @@ impl Coordinators {
         if let Some(tx) = rooms.get(key).filter(|tx| !tx.is_closed()) {
             return Ok(Route::Here(tx.clone()));
         }
-        if let Some(lease) = &self.lease {
-            match lease.acquire(key).await? {
-                LeaseOutcome::Mine => {}
-                LeaseOutcome::Held { by_url } => return Ok(Route::Elsewhere(by_url)),
-            }
-        }
+        let tenure = match &self.lease {
+            Some(lease) => match lease.acquire(key).await? {
+                LeaseOutcome::Mine(tenure) => Some(tenure),
+                // Never forward to this process itself: the lease names another instance (an
+                // earlier tenure of this one is taken over by `acquire`), but two processes
+                // given the same advertised URL would send each other in circles.
+                LeaseOutcome::Held { by_instance, by_url } if by_url == lease.url() || by_url.is_empty() => {
+                    tracing::error!(org = %key.org, room = %key.room, instance = %by_instance, url = %by_url,
+                        "the room's owner advertises this process's own URL (or none): give every process its own --advertise-url");
+                    anyhow::bail!("the room's owner cannot be told apart from this process");
+                }
+                LeaseOutcome::Held { by_url, .. } => return Ok(Route::Elsewhere(by_url)),
+            },
+            None => None,
+        };
         let (tx, rx) = mpsc::channel(1024);
         rooms.insert(key.clone(), tx.clone());
-        tokio::spawn(run_actor(self.clone(), key.clone(), rx));
+        tokio::spawn(run_actor(self.clone(), key.clone(), tenure, rx));
         Ok(Route::Here(tx))
     }
 
@@ -257,6 +270,8 @@ async fn node_watcher(hub: std::sync::Weak<Coordinators>) {
 struct Actor {
     hub: Arc<Coordinators>,
     key: RoomKey,
+    /// With Redis, this actor's holding of the room's lease; every commit is fenced by it.
+    tenure: Option<Tenure>,
     state: RoomState,
     conns: HashMap<ConnId, ConnHandle>,
     /// Events the actor raises for itself (a client too slow to keep).
@@ -282,13 +297,77 @@ async fn empty_timeout_ms(hub: &Coordinators, key: &RoomKey) -> u64 {
     storage::empty_timeout_ms(record.as_deref())
 }
 
-async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<Command>) {
-    let loaded = match load(&hub, &key).await {
+/// Closes a stopping actor's mailbox and turns away what waits in it: a socket that had not
+/// reached the room yet is told to reconnect (1012), a command goes unanswered (its caller
+/// gets a 503 and may retry). Senders find the mailbox closed and start a new actor, or reach
+/// the new owner.
+fn turn_away(rx: &mut mpsc::Receiver<Command>) {
+    rx.close();
+    while let Ok(cmd) = rx.try_recv() {
+        if let Command::Connect { handle, .. } = cmd {
+            let _ = handle.tx.try_send(Outgoing::Close(1012, "the room moved; reconnect".into()));
+        }
+    }
+}
+
+/// Resolves when the tenure is lost; never without one.
+async fn lease_lost(tenure: Option<&Tenure>) {
+    match tenure {
+        Some(t) => t.lost().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, tenure: Option<Tenure>, rx: mpsc::Receiver<Command>) {
+    let tenure = drive(hub.clone(), key.clone(), tenure, rx).await;
+    // The mailbox is gone with `drive`: forget it unless a newer actor already took its place.
+    {
+        let mut rooms = hub.rooms.lock().await;
+        if rooms.get(&key).is_some_and(mpsc::Sender::is_closed) {
+            rooms.remove(&key);
+        }
+    }
+    // Finished, evicted, failed or given up: the room's next user takes it over at once (a
+    // lease that is no longer this tenure's is left alone).
+    if let (Some(lease), Some(tenure)) = (&hub.lease, &tenure) {
+        lease.release(tenure).await;
+    }
+}
+
+/// Loads the room's state; with a lease, Redis errors are retried while it lasts.
+async fn load_retrying(
+    hub: &Coordinators,
+    key: &RoomKey,
+    tenure: Option<&Tenure>,
+) -> anyhow::Result<Option<RoomState>> {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match load(hub, key).await {
+            Ok(s) => return Ok(s),
+            Err(e) => match tenure {
+                Some(t) if t.remaining() > backoff => {
+                    tracing::warn!(org = %key.org, room = %key.room, "cannot load the room yet; retrying while its lease lasts: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+                _ => return Err(e),
+            },
+        }
+    }
+}
+
+async fn drive(
+    hub: Arc<Coordinators>,
+    key: RoomKey,
+    tenure: Option<Tenure>,
+    mut rx: mpsc::Receiver<Command>,
+) -> Option<Tenure> {
+    let loaded = match load_retrying(&hub, &key, tenure.as_ref()).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(org = %key.org, room = %key.room, "cannot load the room: {e}");
-            hub.rooms.lock().await.remove(&key);
-            return;
+            turn_away(&mut rx);
+            return tenure;
         }
     };
     let (state, fx) = match loaded {
@@ -302,6 +381,7 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
     let mut actor = Actor {
         hub: hub.clone(),
         key: key.clone(),
+        tenure,
         state,
         conns: HashMap::new(),
         pending: VecDeque::new(),
@@ -311,10 +391,9 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
     };
     let fx = actor.resolve(fx);
     if !fx.is_empty() && !actor.execute(fx).await {
-        hub.rooms.lock().await.remove(&key);
-        return;
+        turn_away(&mut rx);
+        return actor.tenure;
     }
-    let mut renew = tokio::time::interval(Duration::from_millis(crate::room_lease::RENEW_MS));
     let mut idle_since = tokio::time::Instant::now();
     loop {
         let event = if let Some(e) = actor.pending.pop_front() {
@@ -334,30 +413,22 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
                         Some(e) => e,
                         None => continue,
                     },
-                    None => break,
+                    None => return actor.tenure,
                 },
                 () = sleep => Event::Alarm,
-                _ = renew.tick(), if hub.lease.is_some() => {
-                    if let Some(lease) = &hub.lease
-                        && !lease.renew(&key).await
-                    {
-                        tracing::warn!(org = %key.org, room = %key.room, "lost the room's lease; handing it over");
-                        actor.close_all(1012, "the room moved; reconnect");
-                        hub.rooms.lock().await.remove(&key);
-                        return;
-                    }
-                    continue;
+                // The lease is renewed by its own task; this only hears that it is gone.
+                () = lease_lost(actor.tenure.as_ref()) => {
+                    actor.give_up("its lease was lost");
+                    turn_away(&mut rx);
+                    return actor.tenure;
                 }
                 () = idle, if actor.conns.is_empty() => {
                     if hub.retire(&key, &rx).await {
                         if let Some(at) = actor.state.alarm_at_ms {
                             let _ = hub.alarms.send((at, key.clone()));
                         }
-                        if let Some(lease) = &hub.lease {
-                            lease.release(&key).await;
-                        }
                         tracing::debug!(org = %key.org, room = %key.room, "idle room evicted");
-                        return;
+                        return actor.tenure;
                     }
                     idle_since = tokio::time::Instant::now();
                     continue;
@@ -382,19 +453,15 @@ async fn run_actor(hub: Arc<Coordinators>, key: RoomKey, mut rx: mpsc::Receiver<
         }
         let finished = fx.contains(&Effect::Finished);
         if !actor.execute(fx).await {
-            hub.rooms.lock().await.remove(&key);
-            return;
+            turn_away(&mut rx);
+            return actor.tenure;
         }
         if !actor.conns.is_empty() {
             idle_since = tokio::time::Instant::now();
         }
         if finished {
-            hub.rooms.lock().await.remove(&key);
-            if let Some(lease) = &hub.lease {
-                lease.release(&key).await;
-            }
             tracing::info!(org = %key.org, room = %key.room, "room finished");
-            return;
+            return actor.tenure;
         }
     }
 }
@@ -466,19 +533,39 @@ impl Actor {
         }
     }
 
-    /// Carries out effects; false when the room must stop (its state could not be saved).
-    ///
-    /// Every write the effects ask for (`coordinator::storage::commit` decides them) goes into
-    /// one transaction, committed before any message is delivered.
-    async fn execute(&mut self, fx: Vec<Effect>) -> bool {
+    /// Gives the room up: its lease is gone, or may be another's by now. Nothing of the current
+    /// batch is delivered and no waiting command is answered (its caller gets a 503 and may
+    /// retry); the participants are closed with 1012 and reconnect, reaching the new owner.
+    fn give_up(&mut self, why: &str) {
+        tracing::warn!(org = %self.key.org, room = %self.key.room, "gave the room up: {why}");
+        self.replies.clear();
+        self.awaiting.clear();
+        self.targets.clear();
+        self.pending.clear();
+        self.close_all(1012, "the room moved; reconnect");
+    }
+
+    /// Makes a batch's writes durable; false when the room must stop (its connections are
+    /// then closed). With Redis the commit is fenced by the room's lease; the embedded store
+    /// writes it in one transaction.
+    async fn persist(&mut self, commit: storage::Commit) -> bool {
         let (org, room) = (self.key.org.clone(), self.key.room.clone());
-        let commit = match storage::commit(&self.state, &fx, now_ms(), rand_u32) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(%org, %room, "cannot serialise the room: {e}");
-                return false;
-            }
-        };
+        let hub = self.hub.clone();
+        if let (Some(tenure), KvBackend::Redis(conn, layout)) = (&self.tenure, &hub.kv) {
+            let merges: Vec<Merge> = commit.usage.into_iter().map(usage_merge).collect();
+            return match fenced_commit::commit(conn, *layout, STORE, tenure, &commit.writes, &merges).await {
+                Outcome::Applied => true,
+                Outcome::LeaseLost(why) => {
+                    self.give_up(why);
+                    false
+                }
+                Outcome::Failed(why) => {
+                    tracing::error!(%org, %room, "cannot save the room; closing its connections: {why}");
+                    self.close_all(1011, "the room's storage is unavailable; reconnect");
+                    false
+                }
+            };
+        }
         let mut writes = commit.writes;
         for merge in &commit.merges {
             let current = match self.hub.kv.get(STORE, &merge.key).await {
@@ -491,10 +578,29 @@ impl Actor {
             };
             writes.extend(merge.apply(current.as_deref()));
         }
-        // Output gate: nothing of these events goes out before their writes are durable.
         if let Err(e) = self.hub.kv.write_batch(STORE, writes).await {
             tracing::error!(org = %org, room = %room, "cannot save the room; closing its connections: {e}");
             self.close_all(1011, "the room's storage is unavailable; reconnect");
+            return false;
+        }
+        true
+    }
+
+    /// Carries out effects; false when the room must stop (its state could not be saved, or
+    /// it is no longer this actor's).
+    ///
+    /// Every write the effects ask for (`coordinator::storage::commit` decides them) goes into
+    /// one transaction, committed before any message is delivered.
+    async fn execute(&mut self, fx: Vec<Effect>) -> bool {
+        let commit = match storage::commit(&self.state, &fx, now_ms(), rand_u32) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(org = %self.key.org, room = %self.key.room, "cannot serialise the room: {e}");
+                return false;
+            }
+        };
+        // Output gate: nothing of these events goes out before their writes are durable.
+        if !self.persist(commit).await {
             return false;
         }
         for (reply, outcome) in self.replies.drain(..) {
@@ -522,6 +628,11 @@ impl Actor {
         }
         true
     }
+}
+
+/// The room's usage addition as a read-modify-write, by the core's rule.
+fn usage_merge(usage: storage::UsageAddition) -> Merge {
+    Merge::new(usage.key.clone(), move |current| usage.apply(current).1)
 }
 
 fn rand_u32() -> u32 {

@@ -2,7 +2,8 @@
 //! coordinator stub (`Platform::coordinator_send`). A component calls it in-process through
 //! `http://origo.internal`; such a request carries [`InProcessCall`], which nothing from the
 //! network can set. When another `origo` process owns the room (Redis scale-out), the command
-//! is forwarded to it, authenticated with the deployment's node secret. Anything else gets 404.
+//! is forwarded to it, authenticated with the deployment's node secret, a bounded number of times
+//! ([`crate::room_forward`]). Anything else gets 404.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use tokio::sync::oneshot;
 use crate::http_error::HttpError;
 use crate::outbound::InProcessCall;
 use crate::room_actor::{Command, Route};
+use crate::room_forward::{HOPS_HEADER, next_hop};
 use crate::room_socket::RoomSockets;
 
 /// The route, as the Spin platform's stub names it.
@@ -59,6 +61,7 @@ pub async fn handler(
     if !valid_org_id(&org) || !valid_room_name(&room) {
         return refuse(ApiError::not_found("no such room"));
     }
+    let headers = req.headers().clone();
     let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return refuse(ApiError::new(ErrorCode::PayloadTooLarge, "a room command is at most 64 KiB")),
@@ -89,12 +92,16 @@ pub async fn handler(
                 _ => refuse(ApiError::new(ErrorCode::Unavailable, "the room did not apply the command; retry")),
             }
         }
-        Route::Elsewhere(url) => forward(&url, &key, &body, node_secret).await,
+        Route::Elsewhere(url) => match next_hop(&headers, &key, &url, "command") {
+            Ok(hops) => forward(&url, &key, &body, hops, node_secret).await,
+            Err(e) => refuse(e),
+        },
     }
 }
 
-/// Sends the command on to the process that owns the room.
-async fn forward(owner: &str, key: &RoomKey, body: &[u8], node_secret: Option<&String>) -> Response {
+/// Sends the command on to the process that owns the room; `hops` is the forward count the
+/// owner sees.
+async fn forward(owner: &str, key: &RoomKey, body: &[u8], hops: u32, node_secret: Option<&String>) -> Response {
     let Some(secret) = node_secret.filter(|s| !s.is_empty()) else {
         return refuse(ApiError::new(ErrorCode::Unavailable, "the room is owned elsewhere and node_secret is unset"));
     };
@@ -104,6 +111,7 @@ async fn forward(owner: &str, key: &RoomKey, body: &[u8], node_secret: Option<&S
         .post(&url)
         .bearer_auth(secret)
         .header(header::CONTENT_TYPE, "application/json")
+        .header(HOPS_HEADER, hops)
         .body(body.to_vec())
         .send()
         .await;

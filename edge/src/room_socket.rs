@@ -5,7 +5,8 @@
 //! organisation whose grants allow joining `{room}`. The first frame is `join`; after that,
 //! frames go to the room in order. Each connection has a bounded outbox: a client that cannot
 //! keep up is closed with 4009 rather than slowing the room down. When another process owns the
-//! room (Redis scale-out) the socket is forwarded there.
+//! room (Redis scale-out) the socket is forwarded there, a bounded number of times
+//! ([`crate::room_forward`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,9 +30,13 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::http_error::HttpError;
 use crate::room_actor::{Command, ConnHandle, Coordinators, OUTBOX, Outgoing, Route, STORE, parse_client, too_slow};
+use crate::room_forward::{HOPS_HEADER, next_hop};
 
 /// How long a new connection may take to send `join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the room's owner may take to accept a forwarded socket (an owner that stalled may
+/// accept the connection and never answer).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the socket handler needs.
 pub struct RoomSockets {
@@ -77,10 +82,17 @@ pub async fn handler(
                         .into_response();
                 }
             };
+            let hops = match &route {
+                Route::Elsewhere(owner) => match next_hop(&headers, &key, owner, "socket") {
+                    Ok(h) => h,
+                    Err(e) => return HttpError::from(e).into_response(),
+                },
+                Route::Here(_) => 0,
+            };
             ws.max_message_size(MAX_CLIENT_FRAME_BYTES).on_upgrade(move |socket| async move {
                 match route {
                     Route::Here(_) => serve(sockets.hub.clone(), key, who, socket).await,
-                    Route::Elsewhere(url) => forward(url, &key.room, &raw_token, socket).await,
+                    Route::Elsewhere(url) => forward(url, &key.room, &raw_token, hops, socket).await,
                 }
             })
         }
@@ -226,18 +238,29 @@ async fn serve(hub: Arc<Coordinators>, key: RoomKey, who: Joiner, socket: WebSoc
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
 }
 
-/// Pipes the client's socket to the owner's, frame by frame, both ways.
-async fn forward(base_url: String, room: &str, token: &str, client: WebSocket) {
+/// Pipes the client's socket to the owner's, frame by frame, both ways; `hops` is the
+/// forward count the owner sees.
+async fn forward(base_url: String, room: &str, token: &str, hops: u32, client: WebSocket) {
     use tokio_tungstenite::tungstenite::Message as T;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let ws_url = format!(
         "{}/v1/rooms/{room}/ws?access_token={token}",
         base_url.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1)
     );
     let (mut client_tx, mut client_rx) = client.split();
-    let upstream = match tokio_tungstenite::connect_async_with_config(ws_url.as_str(), None, true).await {
-        Ok((s, _)) => s,
-        Err(e) => {
-            tracing::warn!(owner = %base_url, "cannot reach the room's owner: {e}");
+    let connect = async {
+        let mut request = ws_url.as_str().into_client_request()?;
+        request.headers_mut().insert(HOPS_HEADER, hops.into());
+        tokio_tungstenite::connect_async_with_config(request, None, true).await
+    };
+    let upstream = match tokio::time::timeout(FORWARD_TIMEOUT, connect).await {
+        Ok(Ok((s, _))) => s,
+        failed => {
+            let why = match failed {
+                Ok(Err(e)) => e.to_string(),
+                _ => "no answer in time".to_owned(),
+            };
+            tracing::warn!(owner = %base_url, hops, "cannot reach the room's owner: {why}");
             let _ = client_tx.send(close_frame(1012, "the room is moving; reconnect")).await;
             return;
         }

@@ -52,6 +52,7 @@ pub struct Server {
 impl Server {
     /// Prepares the data directory, storage and the function components, then binds.
     pub async fn bind(mode: Mode, opts: &ServeOptions) -> anyhow::Result<Self> {
+        opts.rooms.check_advertise(opts.listen, opts.redis.is_some()).map_err(anyhow::Error::msg)?;
         let data_dir = opts.data_dir.clone();
         tokio::fs::create_dir_all(&data_dir)
             .await
@@ -148,6 +149,7 @@ impl Server {
     /// `origo coordinator`: the room coordinators on Redis, with the manifest's variables and
     /// none of its components.
     pub async fn bind_coordinator(opts: &CoordinatorOptions) -> anyhow::Result<Self> {
+        opts.rooms.check_advertise(opts.listen, true).map_err(anyhow::Error::msg)?;
         let manifest = Manifest::load(&opts.manifest)?;
         let variables = manifest.resolve_variables(&crate::variables::provided(&opts.vars))?;
         let kv = KvBackend::connect_redis(&opts.redis, opts.redis_layout)
@@ -236,14 +238,14 @@ async fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// Starts the room coordinators: with Redis, owning rooms through leases that name the
-/// advertised URL.
+/// advertised URL (checked at start by `RoomOptions::check_advertise`).
 async fn start_rooms(
     kv: &KvBackend,
     listener: &TcpListener,
     rooms: &RoomOptions,
     variables: std::collections::HashMap<String, String>,
 ) -> anyhow::Result<Arc<crate::room_socket::RoomSockets>> {
-    let advertise = rooms.advertise_url.clone().unwrap_or(format!("http://{}", listener.local_addr()?));
+    let advertise = rooms.advertise_url_for(listener.local_addr()?);
     let lease = kv.redis_connection().map(|c| crate::room_lease::Lease::new(c, advertise));
     let selector_config = origo_shared::node::SelectorConfig {
         stale_after_ms: variables.get("node_stale_after_ms").and_then(|v| v.parse().ok()).unwrap_or(15_000),

@@ -188,3 +188,28 @@ fn coordinator_mode_needs_redis_and_the_deployments_variables_and_stops_cleanly(
     assert!(!c.log().contains(word), "the variables must not be logged");
     assert!(c.terminate().success());
 }
+
+#[test]
+fn with_redis_every_interface_needs_an_advertised_url_that_reaches_this_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_manifest(dir.path(), &[]);
+    let data = dir.path().join("data");
+    // Refused before anything binds or connects: no Redis answers at this URL.
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_origo"))
+            .args(args)
+            .args(["--manifest", manifest.to_str().unwrap(), "--redis", "redis://127.0.0.1:1/0"])
+            .env_remove("ORIGO_ADVERTISE_URL")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = run(&["coordinator", "--listen", "0.0.0.0:0"]);
+    assert!(stderr.contains("needs --advertise-url"), "{stderr}");
+    let stderr = run(&["edge", "--listen", "[::]:0", "--data-dir", data.to_str().unwrap()]);
+    assert!(stderr.contains("needs --advertise-url"), "{stderr}");
+    let stderr = run(&["coordinator", "--listen", "127.0.0.1:0", "--advertise-url", "http://0.0.0.0:8080"]);
+    assert!(stderr.contains("not 0.0.0.0"), "{stderr}");
+    assert!(!data.exists(), "refused before the data dir is made");
+}
