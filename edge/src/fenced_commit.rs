@@ -10,7 +10,7 @@
 //! the lot, and the actor gives the room up without delivering the batch's messages.
 //!
 //! A read-modify-write ([`Merge`]) is computed by the caller from the value it read, by the
-//! core's own rule (for usage, `UsageAddition::apply`); the script writes the new value only if
+//! core's own rule (`storage::Merge::apply`: usage, the chat index, the shared indexes); the script writes the new value only if
 //! the record is unchanged since the read, else the commit reads again and retries. Only the
 //! room's owner writes a room's records, and only through this fence, so a conflict means
 //! something else edited the record (an operator, a tool); it is never overwritten blindly.
@@ -33,10 +33,11 @@ use crate::room_lease::Tenure;
 /// One write: a record's key and its new value (`None`: delete it).
 pub type Write = (String, Option<Vec<u8>>);
 
-/// A record's new value from its current one (`None`: absent, or to delete).
-pub type MergeFn = dyn Fn(Option<&[u8]>) -> Option<Vec<u8>> + Send + Sync;
+/// The writes a read-modify-write makes from the record's current value: the record's own
+/// new value, and any record it removes along (a chat index evicting old messages).
+pub type MergeFn = dyn Fn(Option<&[u8]>) -> Vec<Write> + Send + Sync;
 
-/// A read-modify-write of one record: its new value from its current one, by the caller's rule.
+/// A read-modify-write of one record, by the caller's rule (the core's `storage::Merge`).
 /// `apply` may run more than once, each time on the value just read.
 pub struct Merge {
     pub key: String,
@@ -44,7 +45,7 @@ pub struct Merge {
 }
 
 impl Merge {
-    pub fn new(key: String, apply: impl Fn(Option<&[u8]>) -> Option<Vec<u8>> + Send + Sync + 'static) -> Self {
+    pub fn new(key: String, apply: impl Fn(Option<&[u8]>) -> Vec<Write> + Send + Sync + 'static) -> Self {
         Merge { key, apply: Box::new(apply) }
     }
 }
@@ -205,7 +206,12 @@ pub async fn commit(
             if !merge_keys.is_empty() {
                 let current: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(&merge_keys).query_async(&mut conn).await?;
                 for ((m, k), cur) in merges.iter().zip(&merge_keys).zip(current) {
-                    all.push((k.clone(), (m.apply)(cur.as_deref())));
+                    for (key, value) in (m.apply)(cur.as_deref()) {
+                        // Core keys never fall in the host's namespace; one that did is not written.
+                        if let Some(rk) = layout.record_key(store, &key) {
+                            all.push((rk, value));
+                        }
+                    }
                     guards.push((k.clone(), cur));
                 }
             }

@@ -552,7 +552,7 @@ impl Actor {
         let (org, room) = (self.key.org.clone(), self.key.room.clone());
         let hub = self.hub.clone();
         if let (Some(tenure), KvBackend::Redis(conn, layout)) = (&self.tenure, &hub.kv) {
-            let merges: Vec<Merge> = commit.usage.into_iter().map(usage_merge).collect();
+            let merges: Vec<Merge> = commit.merges.into_iter().map(fenced_merge).collect();
             return match fenced_commit::commit(conn, *layout, STORE, tenure, &commit.writes, &merges).await {
                 Outcome::Applied => true,
                 Outcome::LeaseLost(why) => {
@@ -630,9 +630,9 @@ impl Actor {
     }
 }
 
-/// The room's usage addition as a read-modify-write, by the core's rule.
-fn usage_merge(usage: storage::UsageAddition) -> Merge {
-    Merge::new(usage.key.clone(), move |current| usage.apply(current).1)
+/// A read-modify-write of the core's commit, for the fence.
+fn fenced_merge(merge: storage::Merge) -> Merge {
+    Merge::new(merge.key.clone(), move |current| merge.apply(current))
 }
 
 fn rand_u32() -> u32 {

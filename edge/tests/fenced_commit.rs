@@ -24,7 +24,7 @@ async fn mine(lease: &Lease, room: &RoomKey) -> Tenure {
 fn add_five() -> Merge {
     Merge::new("count".into(), |cur| {
         let n: u64 = cur.and_then(|b| std::str::from_utf8(b).ok()?.parse().ok()).unwrap_or(0);
-        Some((n + 5).to_string().into_bytes())
+        vec![("count".to_owned(), Some((n + 5).to_string().into_bytes()))]
     })
 }
 
