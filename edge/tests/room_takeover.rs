@@ -17,6 +17,14 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const ROOM: &str = "takeover";
 
+/// The organisation the room is in (a billed one: meeting links of the guest organisation
+/// are not billed), made by the test.
+static ORG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn org() -> &'static str {
+    ORG.get().expect("the organisation is made first")
+}
+
 fn start_in(dir: &std::path::Path, redis: &Redis) -> Origo {
     for f in ["auth", "room", "chat", "notify", "billing"] {
         built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
@@ -75,7 +83,7 @@ async fn chat(ws: &mut Ws, text: &str, client_id: &str) {
 }
 
 async fn lease(r: &mut redis::aio::MultiplexedConnection) -> Option<String> {
-    r.get(format!("origo:lease:public:{ROOM}")).await.unwrap()
+    r.get(format!("origo:lease:{}:{ROOM}", org())).await.unwrap()
 }
 
 /// Every record of the deployment: the room's state, chat, seats, usage and webhook outbox,
@@ -93,7 +101,7 @@ async fn records(r: &mut redis::aio::MultiplexedConnection) -> Vec<(String, Vec<
 
 /// Participant milliseconds the room's coordinators billed, over every month's record.
 async fn room_usage_ms(r: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let keys: Vec<String> = r.keys(format!("origo:kv:default:usage:public:*:room:{ROOM}")).await.unwrap();
+    let keys: Vec<String> = r.keys(format!("origo:kv:default:usage:{}:*:room:{ROOM}", org())).await.unwrap();
     let mut total = 0;
     for k in keys {
         let v: Vec<u8> = r.get(&k).await.unwrap();
@@ -122,9 +130,18 @@ fn a_stalled_owner_writes_nothing_after_the_room_moves() {
                         "addresses": {"control_url": "http://127.0.0.1:7880"}});
         let (s, body) = post(&a, "/v1/nodes/heartbeat", Some(&node_secret), hb).await;
         assert_eq!(s, 200, "{body}");
-        let (s, g) = post(&a, "/v1/auth/guest", None, json!({"name": "Ada"})).await;
-        assert_eq!(s, 200, "{g}");
-        let access = g["access_token"].as_str().unwrap().to_owned();
+        // Ada owns an organisation (`origo dev` activates accounts at once) with the room.
+        let account = json!({"email": "ada@acme.test", "password": "correct horse battery"});
+        let (s, body) = post(&a, "/v1/auth/signup", None, account.clone()).await;
+        assert!(s == 201 || s == 202, "{s} {body}");
+        let (s, session) = post(&a, "/v1/auth/login", None, account).await;
+        assert_eq!(s, 200, "{session}");
+        let access = session["access_token"].as_str().unwrap().to_owned();
+        let (s, made) = post(&a, "/v1/orgs", Some(&access), json!({"name": "Acme"})).await;
+        assert_eq!(s, 201, "{made}");
+        ORG.set(made["id"].as_str().unwrap().to_owned()).unwrap();
+        let (s, room) = post(&a, "/v1/rooms", Some(&access), json!({"name": ROOM})).await;
+        assert_eq!(s, 201, "{room}");
         let (s, j) = post(&a, &format!("/v1/rooms/{ROOM}/join"), Some(&access), json!({})).await;
         assert_eq!(s, 200, "{j}");
         let token = j["participant_token"].as_str().unwrap().to_owned();
@@ -164,7 +181,7 @@ fn a_stalled_owner_writes_nothing_after_the_room_moves() {
         assert!(billed.abs_diff(stay_ms) < 1_000, "billed {billed} ms for a stay of {stay_ms} ms");
         let before = records(&mut r).await;
         let state: Value = serde_json::from_slice(
-            &before.iter().find(|(k, _)| k == &format!("origo:kv:default:coord:public:{ROOM}")).unwrap().1,
+            &before.iter().find(|(k, _)| k == &format!("origo:kv:default:coord:{}:{ROOM}", org())).unwrap().1,
         )
         .unwrap();
         assert_eq!(state["members"], json!({}), "B's state: Ada has left");
@@ -202,7 +219,7 @@ fn a_stalled_owner_writes_nothing_after_the_room_moves() {
             Err(e) => panic!("{e}"),
         }
         let res = reqwest::Client::new()
-            .post(a.url(&format!("/internal/v1/rooms/public/{ROOM}/commands")))
+            .post(a.url(&format!("/internal/v1/rooms/{}/{ROOM}/commands", org())))
             .bearer_auth(&node_secret)
             .header("x-origo-hops", "2")
             .json(&json!({"type": "post_message", "from": "ops", "from_name": "Ops", "text": "forwarded too far"}))
