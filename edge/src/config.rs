@@ -103,9 +103,15 @@ pub struct ServeOptions {
     #[arg(long, env = "ORIGO_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
 
-    /// Keep key-value data in Redis instead of the embedded store (`redis://127.0.0.1:6379/0`).
+    /// Keep key-value data in Redis instead of the embedded store (`redis://127.0.0.1:6379/0`;
+    /// `rediss://user:password@host:port/db` for TLS).
     #[arg(long, env = "ORIGO_REDIS")]
     pub redis: Option<String>,
+
+    /// With a `rediss://` Redis: trust the CA certificates in this PEM file (a private CA)
+    /// instead of the public roots.
+    #[arg(long, env = "ORIGO_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
 
     /// Where key-value records sit in Redis: `origo` (`origo:kv:{store}:{key}`) or `spin` (as
     /// Spin's Redis key-value backend keeps them, shared with a Spin deployment).
@@ -174,9 +180,15 @@ pub struct CoordinatorOptions {
     #[arg(long, env = "ORIGO_MANIFEST", default_value = "spin.toml")]
     pub manifest: PathBuf,
 
-    /// The Redis the functions and the other coordinators share (`redis://127.0.0.1:6379/0`).
+    /// The Redis the functions and the other coordinators share (`redis://127.0.0.1:6379/0`;
+    /// `rediss://user:password@host:port/db` for TLS).
     #[arg(long, env = "ORIGO_REDIS")]
     pub redis: String,
+
+    /// With a `rediss://` Redis: trust the CA certificates in this PEM file (a private CA)
+    /// instead of the public roots.
+    #[arg(long, env = "ORIGO_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
 
     /// Where key-value records sit in Redis: `origo` or `spin` (beside a Spin deployment
     /// whose `default` store is Spin's Redis backend on the same URL).

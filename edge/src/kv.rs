@@ -19,6 +19,8 @@ pub enum KvError {
     Embedded(String),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    RedisConnect(#[from] crate::redis_client::ConnectError),
     #[error("storage task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
     #[error("keys starting with {:?} are reserved for the host", crate::redis_layout::HOST_NAMESPACE)]
@@ -67,10 +69,11 @@ impl KvBackend {
         Ok(KvBackend::Embedded(Arc::new(db)))
     }
 
-    /// Connects to Redis at `url` (`redis://host:port/db`), records laid out as `layout` says.
-    pub async fn connect_redis(url: &str, layout: RedisLayout) -> Result<Self, KvError> {
-        let client = redis::Client::open(url)?;
-        let manager = redis::aio::ConnectionManager::new(client).await?;
+    /// Connects to Redis at `url` (`redis://host:port/db`, `rediss://user:password@host:port/db`
+    /// for TLS, trusting the PEM CA in `ca_file` when given), records laid out as `layout`
+    /// says. Warns when that Redis does not persist writes ([`crate::redis_client`]).
+    pub async fn connect_redis(url: &str, ca_file: Option<&Path>, layout: RedisLayout) -> Result<Self, KvError> {
+        let manager = crate::redis_client::connect(url, ca_file).await?;
         Ok(KvBackend::Redis(manager, layout))
     }
 

@@ -16,6 +16,7 @@ pub mod http_error;
 pub mod kv;
 pub mod metrics;
 pub mod outbound;
+pub mod redis_client;
 pub mod redis_layout;
 pub mod request_id;
 pub mod room_actor;

@@ -83,9 +83,7 @@ impl Server {
         }
 
         let kv = match &opts.redis {
-            Some(url) => KvBackend::connect_redis(url, opts.redis_layout)
-                .await
-                .with_context(|| "cannot connect to Redis".to_string())?,
+            Some(url) => KvBackend::connect_redis(url, opts.redis_ca_file.as_deref(), opts.redis_layout).await?,
             None => KvBackend::open_embedded(&data_dir.join("kv.redb"))?,
         };
 
@@ -152,9 +150,7 @@ impl Server {
         opts.rooms.check_advertise(opts.listen, true).map_err(anyhow::Error::msg)?;
         let manifest = Manifest::load(&opts.manifest)?;
         let variables = manifest.resolve_variables(&crate::variables::provided(&opts.vars))?;
-        let kv = KvBackend::connect_redis(&opts.redis, opts.redis_layout)
-            .await
-            .with_context(|| "cannot connect to Redis".to_string())?;
+        let kv = KvBackend::connect_redis(&opts.redis, opts.redis_ca_file.as_deref(), opts.redis_layout).await?;
         tracing::info!(layout = opts.redis_layout.as_str(), manifest = %manifest.path.display(), "room coordinators on Redis");
         let listener = listen(opts.listen).await?;
         let sockets = start_rooms(&kv, &listener, &opts.rooms, variables).await?;

@@ -2,8 +2,9 @@
 //! registry acknowledges it.
 //!
 //! Every few seconds the node takes what its sessions used, appends it to the journal as a
-//! numbered report and writes the journal (to a temporary file, synced, then renamed over the
-//! old one), and only then sends it. A report leaves the journal when the registry answers
+//! numbered report and writes the journal (to a temporary file, synced, renamed over the old
+//! one, and the directory synced, so the new journal survives a power loss), and only then
+//! sends it. A report leaves the journal when the registry answers
 //! 2xx; the registry applies each (node, seq) once, so resending after a lost answer or a
 //! restart counts nothing twice. A crash loses at most the time since the last write.
 //!
@@ -80,16 +81,46 @@ impl Journal {
 
     fn save(&self) -> anyhow::Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(self)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
+        replace_durably(path, &serde_json::to_vec(self)?)
     }
+}
+
+/// Replaces the file at `path` with `bytes` so that, once this returns, a crash or a power
+/// loss leaves the new contents there, and at no moment anything but the old or the new: the
+/// bytes go to a temporary file beside it, which is synced, renamed over `path`, and then the
+/// directory is synced, which makes the rename itself durable.
+fn replace_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        // The new directory's own entry, on the node's first start.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Flushes a directory's entries (a rename in it) to disk.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Directories cannot be opened as files here; the rename is as durable as the platform makes it.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// Takes the shards' usage every [`INTERVAL`] (and on a flush, which is acknowledged once the
@@ -198,6 +229,24 @@ mod tests {
         let j = Journal::open(Some(&path)).unwrap();
         assert!(j.pending.is_empty());
         assert_eq!(j.next_seq, 4, "the counter survives an empty journal");
+    }
+
+    #[test]
+    fn a_journal_written_into_a_new_directory_reopens_whole_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory the journal creates itself, as on a node's first start.
+        let path = dir.path().join("state").join("usage.json");
+        let mut j = Journal::open(Some(&path)).unwrap();
+        j.record("m1", vec![entry("a", 1000), entry("b", 20)]).unwrap();
+        j.record("m1", vec![entry("a", 5)]).unwrap();
+        let names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["usage.json".to_owned()], "no temporary file is left behind");
+        let again = Journal::open(Some(&path)).unwrap();
+        assert_eq!(again.pending, j.pending);
+        assert_eq!(again.next_seq, 3);
     }
 
     #[test]

@@ -133,27 +133,87 @@ pub fn free_port() -> u16 {
 pub struct Redis {
     child: Child,
     pub url: String,
-    _dir: tempfile::TempDir,
+    /// Everything after `--port`/`--tls-port PORT`, kept for a restart.
+    args: Vec<String>,
+    port: u16,
+    tls: bool,
+    dir: tempfile::TempDir,
 }
 
 impl Redis {
+    /// Keeping nothing on disk (no snapshots, no AOF).
     pub fn start() -> Redis {
+        Redis::start_with(&["--save", "", "--appendonly", "no"])
+    }
+
+    /// With `args` added (`--appendonly yes`, `--requirepass …`).
+    pub fn start_with(args: &[&str]) -> Redis {
+        Redis::spawn_new(args, false)
+    }
+
+    /// Speaking TLS only (`rediss://`), with `args` naming the certificates.
+    pub fn start_tls(args: &[&str]) -> Redis {
+        Redis::spawn_new(args, true)
+    }
+
+    fn spawn_new(args: &[&str], tls: bool) -> Redis {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = Redis::spawn(port, tls, &args, dir.path());
+        let scheme = if tls { "rediss" } else { "redis" };
+        Redis { child, url: format!("{scheme}://127.0.0.1:{port}/0"), args, port, tls, dir }
+    }
+
+    fn spawn(port: u16, tls: bool, args: &[String], dir: &Path) -> Child {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--bind", "127.0.0.1"]);
+        if tls {
+            cmd.args(["--port", "0", "--tls-port", &port.to_string()]);
+        } else {
+            cmd.args(["--port", &port.to_string()]);
+        }
+        let child = cmd
+            .args(args)
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (tests/run installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !Redis::answers(port, tls) {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis { child, url: format!("redis://127.0.0.1:{port}/0"), _dir: dir }
+        child
+    }
+
+    /// Whether the server answers: `PING` in plain text (not `-LOADING` while it reads its
+    /// AOF back); for TLS, that it accepts connections.
+    fn answers(port: u16, tls: bool) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+        if tls {
+            return true;
+        }
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut buf = [0u8; 64];
+        // Any answer but LOADING: also NOAUTH, from a server with a password.
+        s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| n > 0 && !buf[..n].starts_with(b"-LOADING"))
+    }
+
+    /// The server's working directory (its AOF and snapshots).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Kills the server with SIGKILL, as a crash or a power cut would stop it, and starts it
+    /// again on the same port and directory, so it reads back what it persisted.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Redis::spawn(self.port, self.tls, &self.args, self.dir.path());
     }
 }
 

@@ -54,6 +54,9 @@ pub struct Deployment {
     pub app: Application,
     components: BTreeMap<String, Arc<ComponentConfig>>,
     pub redis_url: String,
+    /// `ORIGO_REDIS_CA_FILE`: a PEM file of the CA a `rediss://` Redis's certificate is checked
+    /// against, instead of the public roots.
+    pub redis_ca_file: Option<std::path::PathBuf>,
     pub coordinator: CoordinatorEndpoint,
 }
 
@@ -84,6 +87,7 @@ impl Deployment {
             components.insert(c.id.clone(), Arc::new(config));
         }
         let redis_url = env("ORIGO_REDIS_URL").filter(|u| !u.trim().is_empty()).ok_or(DeploymentError::NoRedis)?;
+        let redis_ca_file = env("ORIGO_REDIS_CA_FILE").filter(|f| !f.trim().is_empty()).map(|f| f.trim().into());
         if values.get("coordinator_url").is_none_or(|u| u.trim().is_empty()) {
             return Err(DeploymentError::NoCoordinator("ORIGO_VAR_COORDINATOR_URL (coordinator_url)"));
         }
@@ -92,7 +96,7 @@ impl Deployment {
             .ok_or(DeploymentError::NoCoordinator("ORIGO_VAR_COORDINATOR_INTERNAL_URL"))?;
         let node_secret = values.get("node_secret").map(String::as_str).unwrap_or_default();
         let coordinator = CoordinatorEndpoint::new(&internal, node_secret).map_err(DeploymentError::Coordinator)?;
-        Ok(Deployment { app, components, redis_url: redis_url.trim().to_owned(), coordinator })
+        Ok(Deployment { app, components, redis_url: redis_url.trim().to_owned(), redis_ca_file, coordinator })
     }
 
     /// The component serving `path`, if a route matches.
@@ -137,6 +141,11 @@ mod tests {
         assert_eq!(d.component_for_path("/v1/rooms/a/messages").unwrap().function, Function::Chat);
         assert!(d.component_for_path("/nope").is_none());
         assert_eq!(d.coordinator.base(), "http://10.0.0.5:8080");
+        assert_eq!(d.redis_ca_file, None);
+        let mut with_ca: Vec<(&str, &str)> = COMPLETE.to_vec();
+        with_ca.push(("ORIGO_REDIS_CA_FILE", "/opt/redis-ca.pem"));
+        let d = Deployment::from_env(env(&with_ca)).unwrap();
+        assert_eq!(d.redis_ca_file.as_deref(), Some(std::path::Path::new("/opt/redis-ca.pem")));
     }
 
     #[test]

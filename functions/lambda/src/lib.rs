@@ -4,7 +4,8 @@
 //! Gateway HTTP APIs (payload v2), REST APIs (v1) or an Application Load Balancer.
 //!
 //! * **Key-value**: Redis, in the layout `origo --redis` uses (`origo:kv:default:{key}`), so
-//!   `origo` processes on the same Redis see the same accounts, rooms, seats and history.
+//!   `origo` processes on the same Redis see the same accounts, rooms, seats and history;
+//!   `rediss://` over TLS, with `ORIGO_REDIS_CA_FILE` for a private CA.
 //! * **Rooms**: Lambda runs no coordinators. A room needs one long-lived owner holding its
 //!   participants' WebSockets, and API Gateway WebSockets (2 h per connection, 10 min idle,
 //!   pushes only through the `@connections` API) are a poor home for one. Rooms are coordinated

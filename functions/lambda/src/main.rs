@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
             std::process::exit(2);
         }
     };
-    let store = RedisStore::connect(&deployment.redis_url)
+    let store = RedisStore::connect(&deployment.redis_url, deployment.redis_ca_file.as_deref())
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to Redis at ORIGO_REDIS_URL: {e}"))?;
     let coordinator: CoordinatorEndpoint = deployment.coordinator.clone();

@@ -97,7 +97,7 @@ async fn the_api_through(source: Source) {
     assert_eq!(s, 404, "{e}");
 
     // The data is where `origo --redis` keeps it.
-    let store = RedisStore::connect(&redis.url).await.unwrap();
+    let store = RedisStore::connect(&redis.url, None).await.unwrap();
     assert!(store.get("room:public:standup").await.unwrap().is_some());
 }
 
@@ -115,7 +115,7 @@ fn alb_events() {
 fn key_listing_escapes_glob_characters() {
     let redis = Redis::start();
     rt().block_on(async {
-        let store = RedisStore::connect(&redis.url).await.unwrap();
+        let store = RedisStore::connect(&redis.url, None).await.unwrap();
         for k in ["a*b:1", "a*bc", "axb", "a?b", "a[b]", "b"] {
             store.set(k, b"v").await.unwrap();
         }

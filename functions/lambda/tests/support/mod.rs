@@ -35,11 +35,20 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// Keeping nothing on disk.
     pub fn start() -> Redis {
+        Redis::start_with(&["--save", "", "--appendonly", "no"], false)
+    }
+
+    /// With `args` added; `tls`: on a TLS port only (`rediss://`), `args` naming the certificates.
+    pub fn start_with(args: &[&str], tls: bool) -> Redis {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = free_port().to_string();
+        let ports: Vec<&str> = if tls { vec!["--port", "0", "--tls-port", &port] } else { vec!["--port", &port] };
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1"])
+            .args(ports)
+            .args(args)
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -47,12 +56,41 @@ impl Redis {
             .spawn()
             .expect("redis-server is installed (tests/run installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis { child, url: format!("redis://127.0.0.1:{port}/0"), _dir: dir }
+        let scheme = if tls { "rediss" } else { "redis" };
+        Redis { child, url: format!("{scheme}://127.0.0.1:{port}/0"), _dir: dir }
     }
+}
+
+/// A throwaway CA and a server certificate it signed for 127.0.0.1 and localhost, as PEM files
+/// in `dir`: (CA certificate, server certificate, server key).
+pub fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use base64::Engine as _;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let pem = |label: &str, der: &[u8]| {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "Origo test CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    server.distinguished_name.push(DnType::CommonName, "localhost");
+    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
+    let paths = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server-key.pem"));
+    std::fs::write(&paths.0, pem("CERTIFICATE", ca_cert.der())).unwrap();
+    std::fs::write(&paths.1, pem("CERTIFICATE", server_cert.der())).unwrap();
+    std::fs::write(&paths.2, pem("PRIVATE KEY", &server_key.serialize_der())).unwrap();
+    paths
 }
 
 impl Drop for Redis {
@@ -158,7 +196,8 @@ pub struct Lambda {
 impl Lambda {
     pub async fn start(env: impl Fn(&str) -> Option<String>) -> Lambda {
         let deployment = Deployment::from_env(env).expect("a complete configuration");
-        let store = RedisStore::connect(&deployment.redis_url).await.expect("redis");
+        let store =
+            RedisStore::connect(&deployment.redis_url, deployment.redis_ca_file.as_deref()).await.expect("redis");
         let coordinator: CoordinatorEndpoint = deployment.coordinator.clone();
         let services = Arc::new(Services { store, outbound: Outbound::new().unwrap(), coordinator });
         Lambda { deployment, services }
