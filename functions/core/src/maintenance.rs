@@ -1,5 +1,5 @@
 //! `POST /v1/maintenance/sweep` (bearer: the node secret): one pass of the sweep that gives
-//! every record its lifetime ([`store::lifetime`](crate::store::lifetime)), preceded once by
+//! every record its lifetime ([`store::expiry`](crate::store::expiry)), preceded once by
 //! the upgrade of a store from an earlier format ([`store::migration`](crate::store::migration)).
 //! Each host calls it on a timer — `origo` every `sweep_interval_secs`, a Cloudflare cron
 //! trigger, an EventBridge schedule for the Lambda function, a scheduler of the operator's
@@ -13,7 +13,7 @@ use crate::error_responses as errors;
 use crate::platform::Platform;
 use crate::registry::authenticate_node;
 use crate::reply;
-use crate::store::{lifetime, migration};
+use crate::store::{migration, sweep};
 use crate::{Request, Response};
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/maintenance/sweep", tag = "nodes",
@@ -36,6 +36,6 @@ pub async fn sweep(req: &Request, p: &impl Platform) -> Result<Response, ApiErro
 /// then the sweep. The answer is `{migration, sweep}`.
 pub async fn run(p: &impl Platform) -> Result<serde_json::Value, ApiError> {
     let migration = if migration::needed(p).await? { Some(migration::run(p).await?) } else { None };
-    let sweep = lifetime::sweep(p).await?;
+    let sweep = sweep::sweep(p).await?;
     Ok(serde_json::json!({ "migration": migration, "sweep": sweep }))
 }

@@ -37,7 +37,7 @@ use crate::rbac::{Action, Role};
 use crate::reply::{self, respond, unavailable};
 use crate::store::room::{self as stored, Room, load};
 use crate::store::usage_total::usage_of;
-use crate::store::{lifetime, live_rooms, media_usage, node};
+use crate::store::{expiry, live_rooms, media_usage, node};
 use crate::variables::{guest_org, num_var, selector_config, token_config, var};
 use crate::{Request, Response, maintenance, registry, room_participant};
 
@@ -217,7 +217,7 @@ async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: 
     let plan = Plan::from_platform(p);
     let now = p.now_ms();
     // Meeting links live until they go unused; other rooms until they are deleted.
-    let expires_at_ms = (org == guest_org(p)).then(|| now + lifetime::guest_room_ttl_ms(p));
+    let expires_at_ms = (org == guest_org(p)).then(|| now + expiry::guest_room_ttl_ms(p));
     let room = Room {
         name: body.name,
         org: org.to_owned(),
@@ -455,7 +455,7 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     };
     let now = p.now_ms();
     let room = if room.expires_at_ms.is_some() {
-        stored::renew_lifetime(p, room, now, lifetime::guest_room_ttl_ms(p)).await?
+        stored::renew_lifetime(p, room, now, expiry::guest_room_ttl_ms(p)).await?
     } else {
         room
     };
@@ -536,7 +536,7 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     let seat_ttl: u64 = num_var(p, "seat_ttl_secs", 120);
     let terms = MeetingTerms {
         max_duration_ms: guest.then(|| num_var::<u64>(p, "guest_meeting_max_minutes", 240).saturating_mul(60_000)),
-        chat_retention_ms: lifetime::retention_of_chat(p),
+        chat_retention_ms: expiry::retention_of_chat(p),
         bill_usage: !guest,
     };
     let reserve = RoomCommand::Reserve { identity: identity.clone(), until_ms: now + seat_ttl * 1000, limit, terms };

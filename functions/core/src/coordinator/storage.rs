@@ -11,7 +11,7 @@ use super::{Effect, RoomState};
 use crate::store::chat::{StoredMessage, message_id};
 use crate::store::index::Index;
 use crate::store::keys;
-use crate::store::lifetime;
+use crate::store::expiry;
 use crate::store::usage::Usage;
 
 /// A room's empty timeout when its record sets none (5 minutes).
@@ -179,7 +179,7 @@ pub fn commit(
         // chat history outlives it until the retention ends.
         commit.writes.push((snapshot_key(&key), None));
         let expires = now_ms.saturating_add(state.terms.chat_retention_ms);
-        let (bucket_key, entry) = lifetime::entry(expires, random(), &keys::chat_index(org, room));
+        let (bucket_key, entry) = expiry::entry(expires, random(), &keys::chat_index(org, room));
         let due = MergeOp::IndexAdd {
             entry,
             value: expires,

@@ -7,7 +7,7 @@
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{keys, lifetime, record};
+use super::{expiry, keys, record};
 use crate::platform::Platform;
 use crate::secret_digest::secret_digest;
 
@@ -102,7 +102,7 @@ pub async fn find_by_email(p: &impl Platform, email: &str) -> Result<Option<Acco
 /// Keeps a verification under its token's digest.
 pub async fn put_verification(p: &impl Platform, token: &str, v: &Verification) -> Result<(), ApiError> {
     let key = keys::email_verification(&secret_digest(token));
-    lifetime::expire_at(p, &key, v.expires_at_ms).await?;
+    expiry::expire_at(p, &key, v.expires_at_ms).await?;
     record::put(p, &key, v).await
 }
 
@@ -126,7 +126,7 @@ pub async fn count_login_attempt(p: &impl Platform, ip: &str, minute: u64, limit
     }
     if count == 0 {
         // A new window: gone a minute after it ends; the previous one is of no further use.
-        lifetime::expire_at(p, &key, (minute + 2).saturating_mul(60_000)).await?;
+        expiry::expire_at(p, &key, (minute + 2).saturating_mul(60_000)).await?;
         record::delete(p, &keys::login_rate(ip, minute.wrapping_sub(1))).await?;
     }
     record::put(p, &key, &(count + 1)).await?;
@@ -143,7 +143,7 @@ pub async fn put_login_guard(p: &impl Platform, email: &str, guard: &LoginGuard)
     let key = keys::login_guard(&secret_digest(email));
     let mut guard = guard.clone();
     guard.expires_at_ms = (p.now_ms() + LOGIN_GUARD_TTL_MS).max(guard.locked_until_ms);
-    lifetime::expire_at(p, &key, guard.expires_at_ms).await?;
+    expiry::expire_at(p, &key, guard.expires_at_ms).await?;
     record::put(p, &key, &guard).await
 }
 
@@ -158,7 +158,7 @@ pub async fn refresh(p: &impl Platform, digest: &str) -> Result<Option<RefreshRe
 
 pub async fn put_refresh(p: &impl Platform, digest: &str, r: &RefreshRecord) -> Result<(), ApiError> {
     let key = keys::refresh_token(digest);
-    lifetime::expire_at(p, &key, r.expires_at_ms).await?;
+    expiry::expire_at(p, &key, r.expires_at_ms).await?;
     record::put(p, &key, r).await
 }
 
@@ -173,7 +173,7 @@ pub async fn refresh_family(p: &impl Platform, id: &str) -> Result<Option<Refres
 
 pub async fn put_refresh_family(p: &impl Platform, id: &str, f: &RefreshFamily) -> Result<(), ApiError> {
     let key = keys::refresh_family(id);
-    lifetime::expire_at(p, &key, f.expires_at_ms).await?;
+    expiry::expire_at(p, &key, f.expires_at_ms).await?;
     record::put(p, &key, f).await
 }
 

@@ -6,7 +6,7 @@ use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
 use super::usage::Usage;
-use super::{index, keys, lifetime, record};
+use super::{expiry, index, keys, record};
 use crate::platform::Platform;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ pub async fn listed(p: &impl Platform, org: &str, month: &str, part: &str) -> Re
         return Ok(());
     }
     if ix.is_empty() {
-        lifetime::schedule_usage(p, org, month).await?;
+        expiry::schedule_usage(p, org, month).await?;
     }
     index::add(p, &index_key, part, 0).await
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::format::CURRENT;
 use super::index::Index;
-use super::{keys, lifetime, record};
+use super::{expiry, keys, record};
 use crate::platform::{Platform, PlatformExt};
 use crate::reply::unavailable;
 use crate::variables::guest_org;
@@ -59,9 +59,9 @@ pub async fn run(p: &impl Platform) -> Result<MigrationReport, ApiError> {
                 if let Some(mut room) = record::get::<super::room::Room>(p, &key).await?
                     && room.expires_at_ms.is_none()
                 {
-                    let at = now + lifetime::guest_room_ttl_ms(p);
+                    let at = now + expiry::guest_room_ttl_ms(p);
                     room.expires_at_ms = Some(at);
-                    lifetime::expire_at(p, &key, at).await?;
+                    expiry::expire_at(p, &key, at).await?;
                     record::put(p, &key, &room).await?;
                     report.scheduled += 1;
                 }
@@ -90,7 +90,7 @@ pub async fn run(p: &impl Platform) -> Result<MigrationReport, ApiError> {
             ["refresh" | "refresh_family" | "verify" | "oidc_state" | "login_guard" | "login_rate", ..] => {
                 let current: Option<Value> = p.kv_get_json(&key).await.unwrap_or(None);
                 let at = current.and_then(|v| v["expires_at_ms"].as_u64()).unwrap_or(now);
-                lifetime::expire_at(p, &key, at.max(now)).await?;
+                expiry::expire_at(p, &key, at.max(now)).await?;
                 report.scheduled += 1;
             }
             _ => {}
@@ -108,7 +108,7 @@ pub async fn run(p: &impl Platform) -> Result<MigrationReport, ApiError> {
         report.indexes += 1;
     }
     for (org, month) in months {
-        lifetime::schedule_usage(p, &org, &month).await?;
+        expiry::schedule_usage(p, &org, &month).await?;
         report.scheduled += 1;
     }
     // A store's first sweep starts at its earliest bucket: nothing given to the sweep before

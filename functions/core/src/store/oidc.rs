@@ -5,7 +5,7 @@
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{keys, lifetime, record};
+use super::{expiry, keys, record};
 use crate::platform::Platform;
 use crate::secret_digest::secret_digest;
 
@@ -20,7 +20,7 @@ pub struct PendingSignIn {
 /// Keeps a sign-in under its `state`'s digest.
 pub async fn put_pending(p: &impl Platform, state: &str, pending: &PendingSignIn) -> Result<(), ApiError> {
     let key = keys::oidc_state(&secret_digest(state));
-    lifetime::expire_at(p, &key, pending.expires_at_ms).await?;
+    expiry::expire_at(p, &key, pending.expires_at_ms).await?;
     record::put(p, &key, pending).await
 }
 

@@ -11,7 +11,7 @@
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{index, keys, lifetime, record};
+use super::{expiry, index, keys, record};
 use crate::names::valid_room_name;
 use crate::platform::Platform;
 
@@ -58,7 +58,7 @@ pub async fn put(p: &impl Platform, room: &Room) -> Result<(), ApiError> {
 pub async fn insert(p: &impl Platform, room: &Room) -> Result<(), ApiError> {
     let key = keys::room(&room.org, &room.name);
     match room.expires_at_ms {
-        Some(at) => lifetime::expire_at(p, &key, at).await?,
+        Some(at) => expiry::expire_at(p, &key, at).await?,
         None => index::add(p, &keys::room_index(&room.org), &room.name, room.created_at_ms).await?,
     }
     record::put(p, &key, room).await
@@ -141,7 +141,7 @@ pub async fn renew_lifetime(p: &impl Platform, mut room: Room, now: u64, ttl: u6
     }
     let at = now + ttl;
     room.expires_at_ms = Some(at);
-    lifetime::expire_at(p, &keys::room(&room.org, &room.name), at).await?;
+    expiry::expire_at(p, &keys::room(&room.org, &room.name), at).await?;
     put(p, &room).await?;
     Ok(room)
 }
