@@ -47,6 +47,9 @@ impl std::fmt::Debug for KvBackend {
     }
 }
 
+/// Keys Redis examines per `SCAN` call (start-up listings, Spin's `get-keys`).
+const SCAN_COUNT: usize = 2_000;
+
 fn redis_key(layout: RedisLayout, store: &str, key: &str) -> Result<String, KvError> {
     layout.record_key(store, key).ok_or(KvError::ReservedKey)
 }
@@ -251,7 +254,10 @@ impl KvBackend {
             KvBackend::Redis(conn, layout) => {
                 let pattern = format!("{}*", redis_key(*layout, store, prefix)?);
                 let mut conn = conn.clone();
-                let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(pattern).await?;
+                // Redis walks every key of the database for a pattern; a large COUNT makes that
+                // a few hundred round trips for a million keys instead of a hundred thousand.
+                let opts = redis::ScanOptions::default().with_pattern(pattern).with_count(SCAN_COUNT);
+                let mut iter: redis::AsyncIter<'_, String> = conn.scan_options(opts).await?;
                 let mut keys = Vec::new();
                 while let Some(k) = iter.next_item().await {
                     if let Some(key) = layout.store_key(store, &k?) {
@@ -289,7 +295,9 @@ impl KvBackend {
             }
             KvBackend::Redis(conn, layout) => {
                 let mut conn = conn.clone();
-                let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(layout.scan_pattern(store)).await?;
+                let opts =
+                    redis::ScanOptions::default().with_pattern(layout.scan_pattern(store)).with_count(SCAN_COUNT);
+                let mut iter: redis::AsyncIter<'_, String> = conn.scan_options(opts).await?;
                 let mut keys = Vec::new();
                 while let Some(k) = iter.next_item().await {
                     if let Some(key) = layout.store_key(store, &k?) {

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::{Effect, RoomState};
 use crate::store::chat::{StoredMessage, message_id};
+use crate::store::expiry;
 use crate::store::index::Index;
 use crate::store::keys;
-use crate::store::expiry;
 use crate::store::usage::Usage;
 
 /// A room's empty timeout when its record sets none (5 minutes).
