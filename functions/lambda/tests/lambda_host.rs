@@ -17,7 +17,7 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-/// Nothing listens here: these tests send no room commands.
+/// Nothing listens here: the tests that use it send no room commands.
 const NO_COORDINATORS: &str = "http://127.0.0.1:9";
 
 async fn register_media_node(l: &Lambda, source: Source) {
@@ -45,7 +45,9 @@ fn bearer(token: &str) -> String {
 /// Sign-in, JWKS, join, the errors: the same through either kind of event.
 async fn the_api_through(source: Source) {
     let redis = Redis::start();
-    let l = Lambda::start(lambda_env(&redis.url, NO_COORDINATORS, "wss://rooms.example.test")).await;
+    // A join asks the room's coordinator for a seat: a real `origo coordinator` on the Redis.
+    let origo = Coordinators::start(&redis);
+    let l = Lambda::start(lambda_env(&redis.url, &origo.base, "wss://rooms.example.test")).await;
 
     let (s, headers, jwks) = l.invoke(&event(source, "GET", "/.well-known/jwks.json", &[], None)).await;
     assert_eq!(s, 200, "{jwks}");
