@@ -224,7 +224,7 @@ async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
     stored_keys::delete_of_org(p, org).await?;
     // Every meeting ends (its participants are disconnected with 4010), then its room goes.
     let close = crate::coordinator::RoomCommand::Close { reason: "the organisation was deleted".into() };
-    for name in crate::store::index::load(p, &crate::store::keys::room_index(org)).await?.entries.keys() {
+    for name in stored_rooms::names(p, org).await?.entries.keys() {
         let key = origo_shared::RoomKey::new(org, name);
         p.coordinator_send(&key, &close).await.map_err(crate::reply::unavailable)?;
     }

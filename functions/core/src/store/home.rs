@@ -77,7 +77,7 @@ mod tests {
         for shared in [
             keys::room("o1", "standup"),
             keys::room_prefix("o1"),
-            keys::room_index("o1"),
+            keys::room_index("o1", "standup"),
             keys::expiry_bucket(7, 1),
             keys::room_usage("o1", "2026-12", "standup"),
             keys::account("a1"),

@@ -22,7 +22,7 @@ use crate::platform::Platform;
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// Attempts of one change before it is given up as contended.
-const ATTEMPTS: usize = 4;
+const ATTEMPTS: usize = 8;
 
 /// An index record (`{"v":2,"entries":{name: number}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

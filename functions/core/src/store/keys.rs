@@ -123,10 +123,26 @@ pub fn room_prefix(org: &str) -> String {
     format!("room:{org}:")
 }
 
-/// The index of an organisation's rooms (name → creation time). The guest organisation's
-/// rooms, made by meeting links and removed after inactivity, are not listed.
-pub fn room_index(org: &str) -> String {
-    format!("rooms:{org}")
+/// The index of an organisation's rooms (name → creation time), in [`ROOM_INDEX_SHARDS`]
+/// shards by the name's digest, so rooms made at once rarely change the same record. The
+/// guest organisation's rooms, made by meeting links and removed after inactivity, are not
+/// listed.
+pub fn room_index(org: &str, name: &str) -> String {
+    room_index_shard(org, room_shard(name))
+}
+
+/// One shard of an organisation's room index.
+pub fn room_index_shard(org: &str, shard: u8) -> String {
+    format!("rooms:{org}:{shard:x}")
+}
+
+/// Shards of a room index (a listing reads each).
+pub const ROOM_INDEX_SHARDS: u8 = 16;
+
+/// The shard of a room name: the first hex digit of its SHA-256.
+fn room_shard(name: &str) -> u8 {
+    let digest = crate::secret_digest::secret_digest(name);
+    u8::from_str_radix(&digest[..1], 16).unwrap_or(0)
 }
 
 /// The rooms of an organisation whose coordinator may be running (name → when it started),

@@ -66,7 +66,7 @@ pub async fn run(p: &impl Platform) -> Result<MigrationReport, ApiError> {
                     report.scheduled += 1;
                 }
             }
-            ["room", org, name] => add(keys::room_index(org), name, 0),
+            ["room", org, name] => add(keys::room_index(org, name), name, 0),
             ["member", org, account] => {
                 add(keys::member_index(org), account, 0);
                 add(keys::account_org_index(account), org, 0);

@@ -59,14 +59,23 @@ pub async fn insert(p: &impl Platform, room: &Room) -> Result<(), ApiError> {
     let key = keys::room(&room.org, &room.name);
     match room.expires_at_ms {
         Some(at) => expiry::expire_at(p, &key, at).await?,
-        None => index::add(p, &keys::room_index(&room.org), &room.name, room.created_at_ms).await?,
+        None => index::add(p, &keys::room_index(&room.org, &room.name), &room.name, room.created_at_ms).await?,
     }
     record::put(p, &key, room).await
 }
 
+/// Every listed room name of `org`, sorted: the shards of its index, merged.
+pub async fn names(p: &impl Platform, org: &str) -> Result<index::Index, ApiError> {
+    let mut all = index::Index::new();
+    for shard in 0..keys::ROOM_INDEX_SHARDS {
+        all.entries.extend(index::load(p, &keys::room_index_shard(org, shard)).await?.entries);
+    }
+    Ok(all)
+}
+
 /// How many rooms `org` keeps.
 pub async fn count(p: &impl Platform, org: &str) -> Result<usize, ApiError> {
-    Ok(index::load(p, &keys::room_index(org)).await?.len())
+    Ok(names(p, org).await?.len())
 }
 
 /// A page of `org`'s rooms, by name: up to `limit` after `after`, and the cursor of the next
@@ -77,7 +86,7 @@ pub async fn page(
     after: &str,
     limit: usize,
 ) -> Result<(Vec<Room>, Option<String>), ApiError> {
-    let ix = index::load(p, &keys::room_index(org)).await?;
+    let ix = names(p, org).await?;
     let names = ix.page(after, limit + 1);
     let more = names.len() > limit;
     let mut rooms = Vec::new();
@@ -100,16 +109,18 @@ pub async fn delete(p: &impl Platform, org: &str, name: &str) -> Result<(), ApiE
     for slot in 0..crate::coordinator::storage::OUTBOX_SLOTS {
         record::delete(p, &keys::webhook_outbox(org, name, slot)).await?;
     }
-    index::remove(p, &keys::room_index(org), name).await
+    index::remove(p, &keys::room_index(org, name), name).await
 }
 
 /// Removes every listed room of `org`.
 pub async fn delete_of_org(p: &impl Platform, org: &str) -> Result<(), ApiError> {
-    let ix = index::load(p, &keys::room_index(org)).await?;
-    for name in ix.entries.keys() {
+    for name in names(p, org).await?.entries.keys() {
         delete(p, org, name).await?;
     }
-    record::delete(p, &keys::room_index(org)).await
+    for shard in 0..keys::ROOM_INDEX_SHARDS {
+        record::delete(p, &keys::room_index_shard(org, shard)).await?;
+    }
+    Ok(())
 }
 
 /// Deletes the room's chat messages sent before `before_ms` (all of them: `u64::MAX`).
