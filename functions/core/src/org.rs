@@ -225,8 +225,10 @@ async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
     // Every meeting ends (its participants are disconnected with 4010), then its room goes.
     let close = crate::coordinator::RoomCommand::Close { reason: "the organisation was deleted".into() };
     for name in stored_rooms::names(p, org).await?.entries.keys() {
-        let key = origo_shared::RoomKey::new(org, name);
-        p.coordinator_send(&key, &close).await.map_err(crate::reply::unavailable)?;
+        if stored_rooms::meeting_running(p, org, name).await? {
+            let key = origo_shared::RoomKey::new(org, name);
+            p.coordinator_send(&key, &close).await.map_err(crate::reply::unavailable)?;
+        }
     }
     stored_rooms::delete_of_org(p, org).await?;
     for hook in crate::store::webhook::of_org(p, org).await? {

@@ -140,9 +140,6 @@ pub struct RoomState {
     /// The meeting's terms, from the latest reservation.
     #[serde(default)]
     pub terms: MeetingTerms,
-    /// Webhook events this room has emitted (their outbox slots follow from it).
-    #[serde(default)]
-    pub webhooks_emitted: u64,
     /// The record format ([`crate::store::format`]).
     #[serde(default = "crate::store::format::first")]
     pub v: u32,
@@ -225,7 +222,6 @@ impl RoomState {
             settings,
             reserved: BTreeMap::new(),
             terms: MeetingTerms::default(),
-            webhooks_emitted: 0,
             v: crate::store::format::CURRENT,
         }
     }
@@ -302,7 +298,6 @@ impl RoomState {
             Event::Alarm => self.alarm(now_ms, &mut fx),
         }
         self.schedule(now_ms, &mut fx);
-        self.webhooks_emitted += fx.iter().filter(|e| matches!(e, Effect::Webhook { .. })).count() as u64;
         fx
     }
 

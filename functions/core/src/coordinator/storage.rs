@@ -23,8 +23,8 @@ pub type Write = (String, Option<Vec<u8>>);
 /// Most chat messages a room's history keeps (the oldest go first).
 pub const CHAT_HISTORY_MAX: usize = 5_000;
 
-/// Webhook events a room keeps waiting in its outbox: a ring, the oldest overwritten.
-pub const OUTBOX_SLOTS: u64 = 256;
+/// Most webhook events a room keeps waiting in its outbox (the oldest go first).
+pub const OUTBOX_MAX: usize = 256;
 
 /// The writes one batch of effects commits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,9 +131,9 @@ struct OutboxEvent<'a> {
 }
 
 /// The writes `fx` (the effects of one batch, applied to `state`) commit at `now_ms`.
-/// Webhook events go to the room's outbox ring, in the slots that follow from
-/// `state.webhooks_emitted`. A finished room's chat history is given to the sweep to expire
-/// once it is past retention (`random` picks the expiry shard).
+/// Webhook events go to the room's outbox (`random` names them, `{now_ms:016}-{random:08x}`,
+/// and picks the expiry shard of a finished room's chat history, given to the sweep for when
+/// it is past retention).
 pub fn commit(
     state: &RoomState,
     fx: &[Effect],
@@ -145,8 +145,6 @@ pub fn commit(
     let mut commit = Commit::default();
     let mut snapshot = false;
     let mut usage_ms = 0u64;
-    let webhooks = fx.iter().filter(|e| matches!(e, Effect::Webhook { .. })).count() as u64;
-    let mut slot = state.webhooks_emitted.saturating_sub(webhooks);
     let keep_after = now_ms.saturating_sub(state.terms.chat_retention_ms);
     for effect in fx {
         match effect {
@@ -165,29 +163,38 @@ pub fn commit(
                 merge_into(&mut commit.merges, keys::chat_index(org, room), add);
             }
             Effect::Webhook { event, data } => {
+                let id = format!("{now_ms:016}-{:08x}", random());
                 let body = OutboxEvent { kind: *event, timestamp: now_ms / 1000, data };
-                let k = keys::webhook_outbox(org, room, slot % OUTBOX_SLOTS);
-                commit.writes.push((k, Some(serde_json::to_vec(&body)?)));
-                slot += 1;
+                commit.writes.push((keys::webhook_outbox(org, room, &id), Some(serde_json::to_vec(&body)?)));
+                let listed = MergeOp::IndexAdd {
+                    entry: id,
+                    value: now_ms,
+                    cap: OUTBOX_MAX,
+                    evict_below: None,
+                    evict_prefix: keys::webhook_outbox_prefix(org, room),
+                };
+                merge_into(&mut commit.merges, keys::outbox_index(org, room), listed);
             }
             Effect::Usage { ms, .. } if state.terms.bill_usage => usage_ms += ms,
             _ => {}
         }
     }
     if state.finished {
-        // A finished room forgets its state in the same transaction as its last writes; its
-        // chat history outlives it until the retention ends.
+        // A finished room forgets its state in the same transaction as its last writes; the
+        // chat of its meeting outlives it until the retention ends.
         commit.writes.push((snapshot_key(&key), None));
-        let expires = now_ms.saturating_add(state.terms.chat_retention_ms);
-        let (bucket_key, entry) = expiry::entry(expires, random(), &keys::chat_index(org, room));
-        let due = MergeOp::IndexAdd {
-            entry,
-            value: expires,
-            cap: crate::store::index::MAX_ENTRIES,
-            evict_below: None,
-            evict_prefix: String::new(),
-        };
-        merge_into(&mut commit.merges, bucket_key, due);
+        if !state.chat.is_empty() {
+            let expires = now_ms.saturating_add(state.terms.chat_retention_ms);
+            let (bucket_key, entry) = expiry::entry(expires, random(), &keys::chat_index(org, room));
+            let due = MergeOp::IndexAdd {
+                entry,
+                value: expires,
+                cap: crate::store::index::MAX_ENTRIES,
+                evict_below: None,
+                evict_prefix: String::new(),
+            };
+            merge_into(&mut commit.merges, bucket_key, due);
+        }
     } else if snapshot {
         commit.writes.push((snapshot_key(&key), Some(serde_json::to_vec(state)?)));
     }
@@ -224,24 +231,41 @@ mod tests {
     }
 
     #[test]
-    fn a_join_commits_the_snapshot_and_webhooks_in_the_outbox_ring() {
+    fn a_join_commits_the_snapshot_and_webhooks_to_a_capped_outbox() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
         let fx = state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
-        let c = commit(&state, &fx, 1_000, || 7).unwrap();
+        let mut n = 0;
+        let c = commit(&state, &fx, 1_000, || {
+            n += 1;
+            n
+        })
+        .unwrap();
         let keys: Vec<&str> = c.writes.iter().map(|(k, _)| k.as_str()).collect();
         assert!(keys.contains(&"coord:o1:standup"), "{keys:?}");
         assert!(!keys.iter().any(|k| k.starts_with("seat:")), "seats live in the coordinator: {keys:?}");
-        // room_started and participant_joined: the first two slots of the ring.
-        assert!(keys.contains(&"webhook_outbox:o1:standup:0000"), "{keys:?}");
-        assert!(keys.contains(&"webhook_outbox:o1:standup:0001"), "{keys:?}");
+        // room_started and participant_joined, in time order.
+        assert!(keys.contains(&"webhook_outbox:o1:standup:0000000000001000-00000001"), "{keys:?}");
+        assert!(keys.contains(&"webhook_outbox:o1:standup:0000000000001000-00000002"), "{keys:?}");
         let snapshot = &c.writes.iter().find(|(k, _)| k == "coord:o1:standup").unwrap().1;
         assert_eq!(decode_snapshot(snapshot.as_deref().unwrap()).unwrap(), state);
-        assert_eq!(c.merges, Vec::new());
-        // The ring wraps: a room that emitted OUTBOX_SLOTS events reuses slot 0.
-        state.webhooks_emitted = OUTBOX_SLOTS + 1;
-        let fx = vec![Effect::Webhook { event: origo_shared::WebhookEvent::ChatMessage, data: serde_json::json!({}) }];
-        let c = commit(&state, &fx, 2_000, || 0).unwrap();
-        assert_eq!(c.writes[0].0, "webhook_outbox:o1:standup:0000");
+        // Both are listed in the room's outbox index, which keeps the newest OUTBOX_MAX.
+        assert_eq!(c.merges.len(), 1);
+        let outbox = &c.merges[0];
+        assert_eq!(outbox.key, "outbox_index:o1:standup");
+        let mut full = Index::new();
+        for i in 0..OUTBOX_MAX {
+            full.entries.insert(format!("0000000000000{i:03}-00000000"), 0);
+        }
+        let writes = outbox.apply(Some(&full.encode()));
+        let evicted: Vec<&str> = writes.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            evicted,
+            [
+                "webhook_outbox:o1:standup:0000000000000000-00000000",
+                "webhook_outbox:o1:standup:0000000000000001-00000000"
+            ]
+        );
+        assert_eq!(Index::decode(writes.last().unwrap().1.as_deref()).len(), OUTBOX_MAX);
     }
 
     #[test]
@@ -295,11 +319,18 @@ mod tests {
     fn a_finished_room_deletes_its_snapshot() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
-        let fx = state.apply(Event::Command(super::super::RoomCommand::Close { reason: "deleted".into() }), 2_000);
+        let mut quiet = state.clone();
+        let chat = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None };
+        state.apply(Event::Client { conn: 1, msg: chat }, 1_500);
+        let close = || Event::Command(super::super::RoomCommand::Close { reason: "deleted".into() });
+        let fx = state.apply(close(), 2_000);
         assert!(fx.contains(&Effect::Finished));
         let c = commit(&state, &fx, 2_000, || 0).unwrap();
         assert!(c.writes.contains(&("coord:o1:standup".into(), None)));
         assert!(!c.writes.iter().any(|(k, v)| k == "coord:o1:standup" && v.is_some()));
+        // A meeting without chat leaves nothing for the sweep.
+        let fx = quiet.apply(close(), 2_000);
+        assert!(!commit(&quiet, &fx, 2_000, || 0).unwrap().merges.iter().any(|m| m.key.starts_with("expiry:")));
         // Its chat history is given to the sweep for when retention ends.
         let due = c.merges.iter().find(|m| m.key.starts_with("expiry:")).unwrap();
         assert!(matches!(&due.ops[0], MergeOp::IndexAdd { entry, .. } if entry == "chat_index:o1:standup"));

@@ -27,10 +27,10 @@ pub enum Home {
 }
 
 /// Record kinds kept with their room: `kind:{org}:{room}:…`.
-const ROOM_KINDS: [&str; 3] = ["coord", "seat", "chat"];
+const ROOM_KINDS: [&str; 4] = ["coord", "seat", "chat", "webhook_outbox"];
 
 /// Record kinds kept with their room that end at the room: `kind:{org}:{room}`.
-const ROOM_WHOLE_KINDS: [&str; 2] = ["coord", "chat_index"];
+const ROOM_WHOLE_KINDS: [&str; 3] = ["coord", "chat_index", "outbox_index"];
 
 /// The home of the record at `key`, or of the records a listing of `key` as a prefix finds.
 /// A prefix must name the room in full (`seat:{org}:{room}:`) to reach the room's storage.
@@ -66,6 +66,8 @@ mod tests {
         assert_eq!(home(&keys::chat_prefix("o1", "standup")), room);
         assert_eq!(home(&keys::coordinator_snapshot(&RoomKey::new("o1", "standup"))), room);
         assert_eq!(home(&keys::chat_index("o1", "standup")), room);
+        assert_eq!(home(&keys::outbox_index("o1", "standup")), room);
+        assert_eq!(home(&keys::webhook_outbox("o1", "standup", "0001-00000001")), room);
     }
 
     #[test]

@@ -211,11 +211,21 @@ pub fn webhook_index(org: &str) -> String {
     format!("webhooks:{org}")
 }
 
-/// An event waiting to be delivered to an organisation's webhooks: a ring of
-/// [`OUTBOX_SLOTS`](crate::coordinator::storage::OUTBOX_SLOTS) slots per room, so a room
-/// whose events nobody drains holds a bounded number.
-pub fn webhook_outbox(org: &str, room: &str, slot: u64) -> String {
-    format!("webhook_outbox:{org}:{room}:{slot:04}")
+/// An event of a room waiting to be delivered to its organisation's webhooks; `id` sorts by
+/// time (`{ms:016}-{random:08x}`).
+pub fn webhook_outbox(org: &str, room: &str, id: &str) -> String {
+    format!("webhook_outbox:{org}:{room}:{id}")
+}
+
+/// Every waiting event of a room.
+pub fn webhook_outbox_prefix(org: &str, room: &str) -> String {
+    format!("webhook_outbox:{org}:{room}:")
+}
+
+/// The index of a room's waiting events, at most
+/// [`OUTBOX_MAX`](crate::coordinator::storage::OUTBOX_MAX) (the oldest go first).
+pub fn outbox_index(org: &str, room: &str) -> String {
+    format!("outbox_index:{org}:{room}")
 }
 
 // --- nodes and usage ------------------------------------------------------------------

@@ -76,7 +76,7 @@ pub async fn run(p: &impl Platform) -> Result<MigrationReport, ApiError> {
                 record::delete(p, &key).await?;
                 report.removed += 1;
             }
-            ["account_org", ..] | ["seat", ..] | ["webhook_outbox", ..] => {
+            ["account_org", ..] | ["seat", ..] | ["webhook_outbox", _, _] => {
                 record::delete(p, &key).await?;
                 report.removed += 1;
             }

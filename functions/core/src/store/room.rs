@@ -106,9 +106,11 @@ pub async fn delete(p: &impl Platform, org: &str, name: &str) -> Result<(), ApiE
     record::delete(p, &keys::coordinator_snapshot(&origo_shared::RoomKey::new(org, name))).await?;
     record::delete(p, &keys::room_node(org, name)).await?;
     trim_chat(p, org, name, u64::MAX).await?;
-    for slot in 0..crate::coordinator::storage::OUTBOX_SLOTS {
-        record::delete(p, &keys::webhook_outbox(org, name, slot)).await?;
+    let outbox = index::load(p, &keys::outbox_index(org, name)).await?;
+    for id in outbox.entries.keys() {
+        record::delete(p, &keys::webhook_outbox(org, name, id)).await?;
     }
+    record::delete(p, &keys::outbox_index(org, name)).await?;
     index::remove(p, &keys::room_index(org, name), name).await
 }
 
