@@ -133,14 +133,7 @@ async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Respons
     caller.require(Action::ChatRead(room))?;
     let org = caller.org()?;
     room::load(p, org, room).await?;
-    let limit = match reply::query_param(req, "limit") {
-        None => DEFAULT_PAGE,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1..={MAX_PAGE}")))?,
-    };
+    let limit = reply::page_limit(req, DEFAULT_PAGE, MAX_PAGE)?;
     let after = reply::query_param(req, "after").unwrap_or("");
     let ix = index::load(p, &keys::chat_index(org, room)).await?;
     let mut messages = Vec::new();

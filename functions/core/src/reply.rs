@@ -96,6 +96,18 @@ pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     })
 }
 
+/// The `limit` of a page: `default` when absent, else 1..=`max` or a 400.
+pub fn page_limit(req: &Request, default: usize, max: usize) -> Result<usize, ApiError> {
+    match query_param(req, "limit") {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1..={max}"))),
+    }
+}
+
 /// The path split into segments, without empty ones.
 pub fn segments(req: &Request) -> Vec<&str> {
     req.uri().path().split('/').filter(|s| !s.is_empty()).collect()

@@ -273,14 +273,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomsList)?;
-    let limit = match reply::query_param(req, "limit") {
-        None => MAX_PAGE,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1..={MAX_PAGE}")))?,
-    };
+    let limit = reply::page_limit(req, MAX_PAGE, MAX_PAGE)?;
     let after = reply::query_param(req, "after").unwrap_or("");
     let (rooms, next_cursor) = stored::page(p, caller.org()?, after, limit).await?;
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "rooms": rooms, "next_cursor": next_cursor })))
