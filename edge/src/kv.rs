@@ -224,9 +224,9 @@ impl KvBackend {
         }
     }
 
-    /// The keys of `store` that start with `prefix` (a slug followed by `:`), sorted: a range
-    /// read on the embedded store; on Redis a `SCAN` with a pattern, which Redis walks
-    /// server-side. Only for start-up, never on a request.
+    /// The keys of `store` that start with `prefix` (empty, or a slug followed by `:`), sorted:
+    /// a range read on the embedded store; on Redis a `SCAN` with a pattern, which Redis walks
+    /// server-side. Never on one of Origo's request paths.
     pub async fn keys_with_prefix(&self, store: &str, prefix: &str) -> Result<Vec<String>, KvError> {
         match self {
             KvBackend::Embedded(db) => {
@@ -272,43 +272,8 @@ impl KvBackend {
         }
     }
 
-    /// Every key of `store`, sorted.
+    /// Every key of `store`, sorted (Spin's `get-keys`).
     pub async fn keys(&self, store: &str) -> Result<Vec<String>, KvError> {
-        match self {
-            KvBackend::Embedded(db) => {
-                let (db, store) = (db.clone(), store.to_owned());
-                tokio::task::spawn_blocking(move || {
-                    let txn = db.begin_read().map_err(embedded)?;
-                    let t = match txn.open_table(table(&store)) {
-                        Ok(t) => t,
-                        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                        Err(e) => return Err(embedded(e)),
-                    };
-                    let mut keys = Vec::new();
-                    for entry in t.range::<&str>(..).map_err(embedded)? {
-                        let (k, _) = entry.map_err(embedded)?;
-                        keys.push(k.value().to_owned());
-                    }
-                    Ok(keys)
-                })
-                .await?
-            }
-            KvBackend::Redis(conn, layout) => {
-                let mut conn = conn.clone();
-                let opts =
-                    redis::ScanOptions::default().with_pattern(layout.scan_pattern(store)).with_count(SCAN_COUNT);
-                let mut iter: redis::AsyncIter<'_, String> = conn.scan_options(opts).await?;
-                let mut keys = Vec::new();
-                while let Some(k) = iter.next_item().await {
-                    if let Some(key) = layout.store_key(store, &k?) {
-                        keys.push(key);
-                    }
-                }
-                drop(iter);
-                keys.sort();
-                keys.dedup();
-                Ok(keys)
-            }
-        }
+        self.keys_with_prefix(store, "").await
     }
 }

@@ -59,15 +59,6 @@ impl RedisLayout {
         }
     }
 
-    /// The `SCAN MATCH` pattern that finds the records of `store` (a slug, so it holds no glob
-    /// characters).
-    pub fn scan_pattern(self, store: &str) -> String {
-        match self {
-            RedisLayout::Origo => format!("{ORIGO_KV_PREFIX}{store}:*"),
-            RedisLayout::Spin => "*".to_owned(),
-        }
-    }
-
     /// The store key of a Redis key `SCAN` found, or `None` when it is not a record of `store`.
     pub fn store_key(self, store: &str, redis_key: &str) -> Option<String> {
         match self {
@@ -89,7 +80,6 @@ mod tests {
         let l = RedisLayout::Origo;
         assert_eq!(l.record_key("default", "room:public:demo").unwrap(), "origo:kv:default:room:public:demo");
         assert_eq!(l.record_key("default", "origo:x").unwrap(), "origo:kv:default:origo:x");
-        assert_eq!(l.scan_pattern("default"), "origo:kv:default:*");
         assert_eq!(l.store_key("default", "origo:kv:default:room:a:b").as_deref(), Some("room:a:b"));
         assert_eq!(l.store_key("default", "origo:kv:defaults:room:a:b"), None);
         assert_eq!(l.store_key("default", "origo:lease:a:b"), None);
@@ -101,7 +91,6 @@ mod tests {
         assert_eq!(l.record_key("default", "room:public:demo").unwrap(), "room:public:demo");
         assert_eq!(l.record_key("other", "room:public:demo").unwrap(), "room:public:demo");
         assert_eq!(l.record_key("default", "origo:lease:public:demo"), None);
-        assert_eq!(l.scan_pattern("default"), "*");
         assert_eq!(l.store_key("default", "chat:public:demo:1").as_deref(), Some("chat:public:demo:1"));
         assert_eq!(l.store_key("default", &host_key("lease:public:demo")), None);
     }

@@ -36,8 +36,7 @@ use crate::principal::Principal;
 use crate::rbac::{Action, Role};
 use crate::reply::{self, respond, unavailable};
 use crate::store::room::{self as stored, Room, load};
-use crate::store::usage_total::usage_of;
-use crate::store::{expiry, live_rooms, media_usage, node};
+use crate::store::{expiry, live_rooms, node, usage_total};
 use crate::variables::{guest_org, num_var, selector_config, token_config, var};
 use crate::{Request, Response, maintenance, registry, room_participant};
 
@@ -461,8 +460,8 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     let month = month_of(now);
     if !guest {
         live_rooms::admit(p, &org, name, &plan).await?;
-        media_usage::listed(p, &org, &month, &format!("room:{name}")).await?;
-        let usage = usage_of(p, &org, &month).await?;
+        usage_total::listed(p, &org, &month, &format!("room:{name}")).await?;
+        let usage = usage_total::usage_of(p, &org, &month).await?;
         if usage.participant_seconds >= plan.participant_minutes_per_month.saturating_mul(60) {
             return Err(ApiError::new(
                 ErrorCode::LimitExceeded,

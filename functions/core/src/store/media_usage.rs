@@ -6,7 +6,7 @@ use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
 use super::usage::Usage;
-use super::{expiry, index, keys, record};
+use super::{keys, record};
 use crate::platform::Platform;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -36,20 +36,6 @@ pub async fn put(
     room: &str,
     r: &MediaUsageRecord,
 ) -> Result<(), ApiError> {
-    listed(p, org, month, &format!("media:{node}:{room}")).await?;
+    super::usage_total::listed(p, org, month, &format!("media:{node}:{room}")).await?;
     record::put(p, &keys::media_usage(org, month, node, room), r).await
-}
-
-/// Lists the usage record `part` (`room:{room}`, `media:{node}:{room}`) in `org`'s index of
-/// `month`; the month's first record gives the month to the sweep for its retention.
-pub async fn listed(p: &impl Platform, org: &str, month: &str, part: &str) -> Result<(), ApiError> {
-    let index_key = keys::usage_index(org, month);
-    let ix = index::load(p, &index_key).await?;
-    if ix.contains(part) {
-        return Ok(());
-    }
-    if ix.is_empty() {
-        expiry::schedule_usage(p, org, month).await?;
-    }
-    index::add(p, &index_key, part, 0).await
 }

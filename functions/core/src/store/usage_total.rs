@@ -5,7 +5,7 @@
 use origo_shared::ApiError;
 
 use super::usage::Usage;
-use super::{index, keys, record};
+use super::{expiry, index, keys, record};
 use crate::platform::Platform;
 
 /// The sum of `org`'s usage records in `month` (`YYYY-MM`).
@@ -18,4 +18,18 @@ pub async fn usage_of(p: &impl Platform, org: &str, month: &str) -> Result<Usage
         }
     }
     Ok(total)
+}
+
+/// Lists the usage record `part` (`room:{room}`, `media:{node}:{room}`) in `org`'s index of
+/// `month`; the month's first record gives the month to the sweep for its retention.
+pub async fn listed(p: &impl Platform, org: &str, month: &str, part: &str) -> Result<(), ApiError> {
+    let index_key = keys::usage_index(org, month);
+    let ix = index::load(p, &index_key).await?;
+    if ix.contains(part) {
+        return Ok(());
+    }
+    if ix.is_empty() {
+        expiry::schedule_usage(p, org, month).await?;
+    }
+    index::add(p, &index_key, part, 0).await
 }
