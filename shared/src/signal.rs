@@ -190,6 +190,14 @@ pub enum ClientMessage {
         /// Which of their tracks to mute: all of this kind.
         kind: TrackKind,
     },
+    /// Admin: let someone unmute their tracks of this kind again (an admin's mute holds, and the
+    /// media node forwards none of them, until this).
+    AllowUnmute {
+        /// The identity of the participant.
+        participant_id: String,
+        /// Which of their tracks: all of this kind.
+        kind: TrackKind,
+    },
     /// Admin: remove someone from the room.
     Kick {
         /// The identity of the participant to remove.
@@ -302,6 +310,17 @@ pub enum ServerMessage {
         /// The identity of the admin who muted them.
         by: String,
     },
+    /// An admin allowed a participant to unmute their tracks of a kind again.
+    UnmuteAllowed {
+        /// The room sequence number of this event.
+        seq: u64,
+        /// The identity of the participant who may unmute.
+        participant_id: String,
+        /// Which of their tracks: all of this kind.
+        kind: TrackKind,
+        /// The identity of the admin.
+        by: String,
+    },
     /// You (or someone) were removed by an admin.
     Kick {
         /// The identity of the participant removed.
@@ -321,7 +340,7 @@ pub enum ServerMessage {
     Error {
         /// Machine-readable reason: a [`SignalError::code`], `invalid` for a binary frame, or one
         /// of the room's (`not_joined`, `already_joined`, `forbidden`, `unknown_track`,
-        /// `unknown_participant`, `too_many_tracks`).
+        /// `unknown_participant`, `too_many_tracks`, `muted_by_admin`, `rate_limited`).
         code: String,
         /// What went wrong, for people and logs.
         message: String,
@@ -419,7 +438,7 @@ impl ClientMessage {
                     return Err(SignalError::BadId);
                 }
             }
-            ClientMessage::Mute { participant_id, .. } => {
+            ClientMessage::Mute { participant_id, .. } | ClientMessage::AllowUnmute { participant_id, .. } => {
                 if !valid_id(participant_id) {
                     return Err(SignalError::BadId);
                 }
@@ -455,7 +474,8 @@ impl ServerMessage {
             | ServerMessage::TrackPublished { seq, .. }
             | ServerMessage::TrackUnpublished { seq, .. }
             | ServerMessage::Presence { seq, .. }
-            | ServerMessage::Mute { seq, .. } => Some(*seq),
+            | ServerMessage::Mute { seq, .. }
+            | ServerMessage::UnmuteAllowed { seq, .. } => Some(*seq),
             ServerMessage::Chat { message, .. } => Some(message.seq),
             ServerMessage::Kick { .. }
             | ServerMessage::ReconnectToNode { .. }

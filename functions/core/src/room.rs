@@ -9,6 +9,10 @@
 //! `seat_ttl_secs` (default 120) until the participant connects; participants and held seats
 //! count against `min(max_participants, plan_max_participants)`, decided by the room's one
 //! owner. The plan's `plan_max_rooms` counts rooms with a meeting running at once.
+//! The participant token carries the seat's id (`seat` claim): the room's socket admits
+//! only a token whose seat the room still holds, so a seat exists only through a join. A
+//! participant a host removed is banned from the room for `kick_ban_minutes` (default 60):
+//! its joins answer 403.
 //!
 //! Meeting links (rooms of the guest organisation, made on first join) have limits no
 //! stranger can exhaust for everyone else: per room (participants) and per meeting
@@ -516,7 +520,8 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         .with_org(&org)
         .with_node(&media.id)
         .with_grants(participant_grants(&caller, name))
-        .with_jti(p.random_hex(12));
+        .with_jti(p.random_hex(12))
+        .with_seat(p.random_hex(12));
     if let Principal::Participant(c) = &caller
         && let Some(m) = &c.metadata
     {
@@ -530,12 +535,21 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         max_duration_ms: guest.then(|| num_var::<u64>(p, "guest_meeting_max_minutes", 240).saturating_mul(60_000)),
         chat_retention_ms: expiry::retention_of_chat(p),
         bill_usage: !guest,
+        kick_ban_ms: num_var::<u64>(p, "kick_ban_minutes", 60).saturating_mul(60_000),
     };
-    let reserve = RoomCommand::Reserve { identity: identity.clone(), until_ms: now + seat_ttl * 1000, limit, terms };
+    let seat = claims.seat.clone().unwrap_or_default();
+    let reserve =
+        RoomCommand::Reserve { identity: identity.clone(), seat, until_ms: now + seat_ttl * 1000, limit, terms };
     let key = origo_shared::RoomKey::new(&org, name);
     match p.coordinator_send(&key, &reserve).await.map_err(unavailable)? {
         RoomCommandOutcome::Full { limit } => {
             return Err(ApiError::new(ErrorCode::LimitExceeded, format!("room {name} is full ({limit} participants)")));
+        }
+        RoomCommandOutcome::Banned { until_ms } => {
+            let minutes = until_ms.saturating_sub(now).div_ceil(60_000);
+            return Err(ApiError::forbidden(format!(
+                "a host removed you from room {name}; you may join again in {minutes} minutes"
+            )));
         }
         RoomCommandOutcome::Ended => {
             return Err(ApiError::new(

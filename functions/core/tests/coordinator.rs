@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use origo_functions::coordinator::{
-    ConnId, Effect, Event, Joiner, MeetingTerms, RoomCommand, RoomCommandOutcome, RoomState, Settings, close,
+    ConnId, Effect, Event, HeldSeat, Joiner, MeetingTerms, NodeOrder, RoomCommand, RoomCommandOutcome, RoomState,
+    Settings, close,
 };
 use origo_shared::signal::{ClientMessage, LeaveReason, MediaAssignment, ServerMessage, TrackInfo, TrackKind};
 use proptest::prelude::*;
@@ -26,6 +27,7 @@ fn joiner(id: &str) -> Joiner {
         publish_data: true,
         hidden: false,
         media: Some(media("m1")),
+        seat: Some(format!("seat{id}")),
     }
 }
 
@@ -43,13 +45,26 @@ fn sends_to(fx: &[Effect], conn: ConnId) -> Vec<ServerMessage> {
         .collect()
 }
 
+/// Connects `who` on `conn`, with the seat a join held for it.
 fn connect(r: &mut RoomState, conn: ConnId, who: Joiner, now: u64) -> Vec<Effect> {
+    seat(r, &who, now);
     r.apply(Event::Connect { conn, who, last_seq: None }, now)
 }
 
+/// Holds `who`'s seat as a join would (the meeting's terms unchanged).
+fn seat(r: &mut RoomState, who: &Joiner, now: u64) {
+    let seat = who.seat.clone().unwrap();
+    r.held.insert(who.identity.clone(), HeldSeat { seat, until_ms: now + 120_000 });
+}
+
 fn reserve(r: &mut RoomState, who: &str, limit: u32, now: u64) -> RoomCommandOutcome {
-    let command =
-        RoomCommand::Reserve { identity: who.into(), until_ms: now + 120_000, limit, terms: MeetingTerms::default() };
+    let command = RoomCommand::Reserve {
+        identity: who.into(),
+        seat: format!("seat{who}"),
+        until_ms: now + 120_000,
+        limit,
+        terms: MeetingTerms::default(),
+    };
     let fx = r.apply(Event::Command(command.clone()), now);
     RoomCommandOutcome::of(&command, &fx)
 }
@@ -63,7 +78,7 @@ fn seats_are_participants_and_held_seats_under_the_limit() {
     // The same identity again takes no second seat, connected or not.
     assert_eq!(reserve(&mut r, "ada", 2, 10), RoomCommandOutcome::Reserved);
     connect(&mut r, 1, joiner("ada"), 20);
-    assert!(!r.reserved.contains_key("ada"), "connecting turns the held seat into a participant");
+    assert!(!r.held.contains_key("ada"), "connecting turns the held seat into a participant");
     assert_eq!(reserve(&mut r, "ada", 2, 30), RoomCommandOutcome::Reserved);
     assert_eq!(reserve(&mut r, "cy", 2, 30), RoomCommandOutcome::Full { limit: 2 });
     // bo never connects: the seat is free once its hold ends.
@@ -85,7 +100,7 @@ fn an_empty_room_with_a_held_seat_waits_for_it_then_finishes() {
 fn a_meeting_ends_at_its_time_limit() {
     let mut r = room();
     let terms = MeetingTerms { max_duration_ms: Some(600_000), ..MeetingTerms::default() };
-    let command = RoomCommand::Reserve { identity: "ada".into(), until_ms: 120_000, limit: 10, terms };
+    let command = RoomCommand::Reserve { identity: "ada".into(), seat: "seatada".into(), until_ms: 120_000, limit: 10, terms };
     r.apply(Event::Command(command.clone()), 0);
     connect(&mut r, 1, joiner("ada"), 1_000);
     assert!(r.alarm_at_ms.is_some_and(|at| at <= 601_000));
@@ -406,12 +421,14 @@ proptest! {
             fx
         };
 
+        seat(&mut r, &joiner("observer"), now);
         run(&mut r, Event::Connect { conn: OBSERVER, who: joiner("observer"), last_seq: None }, now, &mut view);
         for op in ops {
             match op {
                 Op::Connect(i) => {
                     next_conn += 1;
                     conn_of.insert(i, next_conn);
+                    seat(&mut r, &joiner(ids[i]), now);
                     run(&mut r, Event::Connect { conn: next_conn, who: joiner(ids[i]), last_seq: None }, now, &mut view);
                 }
                 Op::Chat(i) => {
@@ -458,4 +475,168 @@ proptest! {
         expected.retain(|_, ms| *ms > 0);
         prop_assert_eq!(billed, expected, "usage adds up to time present");
     }
+}
+
+// --- abuse ---------------------------------------------------------------------------------
+
+fn closes(fx: &[Effect]) -> Vec<(ConnId, u16)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Close { conn, code, .. } => Some((*conn, *code)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn only_a_seat_a_join_holds_opens_the_room() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    // Sockets without a held seat — a token never used to join, a forged seat — are closed and
+    // change nothing: no participant, no announcement, no seat taken.
+    for conn in 10..110 {
+        let mut stray = joiner(&format!("stray{conn}"));
+        if conn % 2 == 0 {
+            stray.seat = Some("guessed".into());
+        }
+        let fx = r.apply(Event::Connect { conn, who: stray, last_seq: None }, 1);
+        assert_eq!(closes(&fx), vec![(conn, close::NO_SEAT)]);
+        assert!(sends_to(&fx, 1).is_empty());
+    }
+    assert_eq!(r.members.len(), 1);
+    assert_eq!(reserve(&mut r, "bo", 2, 2), RoomCommandOutcome::Reserved, "stray sockets hold no seats");
+    // The seat is bound to the token join issued: another seat id for bo is refused.
+    let mut other = joiner("bo");
+    other.seat = Some("seatsomeoneelse".into());
+    let fx = r.apply(Event::Connect { conn: 200, who: other, last_seq: None }, 3);
+    assert_eq!(closes(&fx), vec![(200, close::NO_SEAT)]);
+    let fx = r.apply(Event::Connect { conn: 201, who: joiner("bo"), last_seq: None }, 3);
+    assert!(closes(&fx).is_empty());
+    assert_eq!(r.identity_of(201), Some("bo"));
+    // A held seat lapses: a token whose seat was never used is refused after seat_ttl.
+    assert_eq!(reserve(&mut r, "cy", 3, 4), RoomCommandOutcome::Reserved);
+    let fx = r.apply(Event::Connect { conn: 202, who: joiner("cy"), last_seq: None }, 4 + 120_000);
+    assert_eq!(closes(&fx), vec![(202, close::NO_SEAT)]);
+}
+
+#[test]
+fn a_removed_participant_stays_out_and_its_node_is_told() {
+    let mut r = room();
+    let mut admin = joiner("ada");
+    admin.admin = true;
+    connect(&mut r, 1, admin, 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    let kick = ClientMessage::Kick { participant_id: "bo".into(), reason: None };
+    let fx = r.apply(Event::Client { conn: 1, msg: kick }, 10);
+    let ban_until = 10 + MeetingTerms::default().kick_ban_ms;
+    assert!(fx.contains(&Effect::Node(NodeOrder::Close {
+        node_id: "m1".into(),
+        identity: "bo".into(),
+        ban_until_ms: Some(ban_until),
+        reason: "removed by an admin".into(),
+    })));
+    // Its token comes back at once: refused, and its joins are refused while the ban lasts.
+    let fx = r.apply(Event::Connect { conn: 3, who: joiner("bo"), last_seq: None }, 20);
+    assert_eq!(closes(&fx), vec![(3, close::KICKED)]);
+    assert_eq!(reserve(&mut r, "bo", 10, 30), RoomCommandOutcome::Banned { until_ms: ban_until });
+    // A seat inserted by hand does not get past the ban either.
+    connect(&mut r, 4, joiner("bo"), 40);
+    assert!(r.identity_of(4).is_none());
+    assert_eq!(reserve(&mut r, "bo", 10, ban_until), RoomCommandOutcome::Reserved, "the ban ends");
+    // Removing someone not in the room (over the API) bans them too.
+    r.apply(Event::Command(RoomCommand::Kick { identity: "zed".into(), reason: None }), 50);
+    assert!(matches!(reserve(&mut r, "zed", 10, 60), RoomCommandOutcome::Banned { .. }));
+}
+
+#[test]
+fn an_admins_mute_holds_until_unmuting_is_allowed_and_the_node_enforces_it() {
+    let mut r = room();
+    let mut admin = joiner("ada");
+    admin.admin = true;
+    connect(&mut r, 1, admin, 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    let track = TrackInfo { id: "mic".into(), kind: TrackKind::Audio, muted: false, simulcast: false };
+    r.apply(Event::Client { conn: 2, msg: ClientMessage::TrackPublished { track } }, 1);
+    let fx = r.apply(
+        Event::Client { conn: 1, msg: ClientMessage::Mute { participant_id: "bo".into(), kind: TrackKind::Audio } },
+        2,
+    );
+    let muted = NodeOrder::Mute { node_id: "m1".into(), identity: "bo".into(), audio: Some(true), video: Some(false) };
+    assert!(fx.contains(&Effect::Node(muted.clone())));
+    let unmute = ClientMessage::SetMuted { track_id: "mic".into(), muted: false };
+    let fx = r.apply(Event::Client { conn: 2, msg: unmute.clone() }, 3);
+    assert!(matches!(&sends_to(&fx, 2)[..], [ServerMessage::Error { code, .. }] if code == "muted_by_admin"));
+    assert!(r.members["bo"].info.tracks[0].muted);
+    // Reconnecting (on another node) does not lift it: that node is told too.
+    let mut moved = joiner("bo");
+    moved.media = Some(media("m2"));
+    let fx = connect(&mut r, 3, moved, 4);
+    assert!(fx.contains(&Effect::Node(NodeOrder::Mute {
+        node_id: "m2".into(),
+        identity: "bo".into(),
+        audio: Some(true),
+        video: Some(false)
+    })));
+    // Only an admin lifts it.
+    let allow = ClientMessage::AllowUnmute { participant_id: "bo".into(), kind: TrackKind::Audio };
+    let fx = r.apply(Event::Client { conn: 3, msg: allow.clone() }, 5);
+    assert!(matches!(&sends_to(&fx, 3)[..], [ServerMessage::Error { code, .. }] if code == "forbidden"));
+    let fx = r.apply(Event::Client { conn: 1, msg: allow }, 6);
+    assert!(matches!(&sends_to(&fx, 3)[..], [ServerMessage::UnmuteAllowed { participant_id, .. }] if participant_id == "bo"));
+    assert!(fx.contains(&Effect::Node(NodeOrder::Mute {
+        node_id: "m2".into(),
+        identity: "bo".into(),
+        audio: Some(false),
+        video: Some(false)
+    })));
+    let fx = r.apply(Event::Client { conn: 3, msg: unmute }, 7);
+    assert!(matches!(&sends_to(&fx, 1)[..], [ServerMessage::ParticipantUpdated { .. }]));
+    assert!(!r.members["bo"].info.tracks[0].muted);
+}
+
+#[test]
+fn nothing_a_hidden_participant_does_reaches_the_others() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    let mut bot = joiner("recorder");
+    bot.hidden = true;
+    connect(&mut r, 2, bot, 1);
+    let track = TrackInfo { id: "t".into(), kind: TrackKind::Video, muted: false, simulcast: false };
+    for msg in [
+        ClientMessage::RaiseHand { raised: true },
+        ClientMessage::Presence { state: origo_shared::signal::PresenceState::Away },
+        ClientMessage::TrackPublished { track },
+        ClientMessage::SetMuted { track_id: "t".into(), muted: true },
+        ClientMessage::TrackUnpublished { track_id: "t".into() },
+        ClientMessage::Chat { text: "hello".into(), client_id: None },
+    ] {
+        let fx = r.apply(Event::Client { conn: 2, msg: msg.clone() }, 2);
+        assert!(sends_to(&fx, 1).is_empty(), "{msg:?} revealed the hidden participant");
+        assert!(!fx.iter().any(|e| matches!(e, Effect::StoreChat(_))), "{msg:?}");
+    }
+}
+
+#[test]
+fn a_chat_flood_from_one_socket_is_cut_to_its_budget_then_closed() {
+    let mut r = room();
+    connect(&mut r, 1, joiner("ada"), 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    let limits = r.settings.frames;
+    let (mut delivered, mut warnings, mut closed) = (0, 0, false);
+    for i in 0..500 {
+        let msg = ClientMessage::Chat { text: format!("spam {i}"), client_id: None };
+        let fx = r.apply(Event::Client { conn: 2, msg }, 1);
+        delivered += sends_to(&fx, 1).iter().filter(|m| matches!(m, ServerMessage::Chat { .. })).count();
+        warnings += sends_to(&fx, 2).iter().filter(|m| matches!(m, ServerMessage::Error { code, .. } if code == "rate_limited")).count();
+        if closes(&fx).contains(&(2, close::TOO_MANY_MESSAGES)) {
+            closed = true;
+            break;
+        }
+    }
+    assert_eq!(delivered, limits.chat_burst as usize, "only the burst reaches the others");
+    assert_eq!(warnings, 1, "one error frame, not one per refused frame");
+    assert!(closed, "sustained abuse closes the socket");
+    // The others' budgets are their own.
+    let fx = r.apply(Event::Client { conn: 1, msg: ClientMessage::Chat { text: "hi".into(), client_id: None } }, 2);
+    assert!(fx.iter().any(|e| matches!(e, Effect::StoreChat(_))));
 }

@@ -53,7 +53,7 @@ fn deleting_a_room_closes_it_at_its_coordinator() {
 
 #[test]
 fn removing_a_participant_over_http_kicks_them_at_the_coordinator() {
-    use origo_functions::coordinator::{Event, Joiner, RoomState, Settings};
+    use origo_functions::coordinator::{Event, HeldSeat, Joiner, RoomState, Settings};
     let p = TestPlatform::new();
     let (t, org, _) = owner(&p, "ada@acme.test");
     ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "standup"}))), StatusCode::CREATED);
@@ -68,8 +68,10 @@ fn removing_a_participant_over_http_kicks_them_at_the_coordinator() {
         publish_data: true,
         hidden: false,
         media: None,
+        seat: Some("seat1".into()),
     };
     let now = p.now_ms.get();
+    state.held.insert(bob.identity.clone(), HeldSeat { seat: "seat1".into(), until_ms: now + 60_000 });
     let fx = state.apply(Event::Connect { conn: 1, who: bob, last_seq: None }, now);
     for (k, v) in storage::commit(&state, &fx, now, || 1).unwrap().writes {
         p.kv.borrow_mut().insert(k, v.unwrap());

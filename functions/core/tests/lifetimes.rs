@@ -30,7 +30,9 @@ fn meeting(p: &TestPlatform, org: &str, room: &str, who: &str, messages: usize) 
         publish_data: true,
         hidden: false,
         media: None,
+        seat: p.held_seat(&key, who),
     };
+    assert!(joiner.seat.is_some(), "join held a seat for {who}");
     p.apply_room(&key, Event::Connect { conn: 1, who: joiner, last_seq: None }).unwrap();
     for i in 0..messages {
         let msg = ClientMessage::Chat { text: format!("message {i}"), client_id: None };

@@ -18,7 +18,7 @@ const V1_ROOM: &str = r#"{"name":"standup","org":"o1","max_participants":100,"em
 #[test]
 fn format_1_records_decode() {
     let state = storage::decode_snapshot(V1_SNAPSHOT.as_bytes()).unwrap();
-    assert_eq!((state.v, state.chat.len(), state.reserved.len()), (1, 1, 0));
+    assert_eq!((state.v, state.chat.len(), state.held.len()), (1, 1, 0));
     assert!(state.terms.bill_usage, "old meetings are billed as before");
     let room: origo_functions::store::room::Room = serde_json::from_str(V1_ROOM).unwrap();
     assert_eq!((room.name.as_str(), room.expires_at_ms), ("standup", None));

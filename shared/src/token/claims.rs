@@ -57,6 +57,10 @@ pub struct Claims {
     /// The media node a participant token was issued for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The seat `join` holds for this token in its room's coordinator: only tokens with a seat
+    /// open the room's socket, and only while the room still holds that seat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<String>,
 }
 
 impl Claims {
@@ -82,6 +86,7 @@ impl Claims {
             kind: TokenKind::Participant,
             org: None,
             node: None,
+            seat: None,
         }
     }
 
@@ -124,6 +129,12 @@ impl Claims {
     /// Sets the media node the participant token is for (`node`); other media nodes refuse it.
     pub fn with_node(mut self, node: impl Into<String>) -> Self {
         self.node = Some(node.into());
+        self
+    }
+
+    /// Sets the seat `join` holds for the token (`seat`).
+    pub fn with_seat(mut self, seat: impl Into<String>) -> Self {
+        self.seat = Some(seat.into());
         self
     }
 

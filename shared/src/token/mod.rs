@@ -28,7 +28,7 @@ pub use id_token::{IdTokenClaims, verify_id_token};
 pub use jwk::{Jwks, PublicJwk};
 pub use key::{KeyAlgorithm, MIN_HMAC_SECRET_LEN, TokenKey};
 pub use key_set::KeySet;
-pub use participant::{ParticipantGrant, participant_grant, participant_org};
+pub use participant::{ParticipantGrant, participant_grant, participant_org, socket_grant};
 pub use verify::{Expectations, verify};
 
 #[cfg(test)]

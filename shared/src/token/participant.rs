@@ -43,6 +43,21 @@ pub fn participant_grant(claims: &Claims, room: Option<&str>) -> Result<Particip
     Ok(ParticipantGrant { org, room })
 }
 
+/// What the room's socket admits: a participant token that `join` issued for exactly this room,
+/// with the seat it holds there. A guest or partner-minted token (no seat, or every room)
+/// is refused: the holder must join first, which is where seats, limits and bans are checked.
+pub fn socket_grant(claims: &Claims, room: &str) -> Result<(ParticipantGrant, String), ApiError> {
+    let grant = participant_grant(claims, Some(room))?;
+    let join_first = || ApiError::forbidden(format!("join the room first (POST /v1/rooms/{room}/join) and connect with the participant token it returns"));
+    if claims.grants.room.as_deref() != Some(room) {
+        return Err(join_first());
+    }
+    match claims.seat.as_deref() {
+        Some(seat) if !seat.is_empty() => Ok((grant, seat.to_owned())),
+        _ => Err(join_first()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +84,19 @@ mod tests {
         let c = token(Grants::participant(ANY_ROOM));
         assert!(participant_grant(&c, Some("standup")).is_ok());
         assert_eq!(participant_grant(&c, None).unwrap_err().code, ErrorCode::Forbidden);
+    }
+
+    #[test]
+    fn the_socket_takes_only_a_seat_token_for_its_room() {
+        let seated = token(Grants::participant("standup")).with_seat("s1");
+        assert_eq!(socket_grant(&seated, "standup").unwrap().1, "s1");
+        assert_eq!(socket_grant(&seated, "other").unwrap_err().code, ErrorCode::Forbidden);
+        let unseated = token(Grants::participant("standup"));
+        assert_eq!(socket_grant(&unseated, "standup").unwrap_err().code, ErrorCode::Forbidden);
+        let guest = token(Grants::participant(ANY_ROOM)).with_seat("s1");
+        assert_eq!(socket_grant(&guest, "standup").unwrap_err().code, ErrorCode::Forbidden);
+        let empty = token(Grants::participant("standup")).with_seat("");
+        assert_eq!(socket_grant(&empty, "standup").unwrap_err().code, ErrorCode::Forbidden);
     }
 
     #[test]

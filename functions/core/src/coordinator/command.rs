@@ -28,6 +28,9 @@ pub enum RoomCommand {
     /// cannot both get it. `terms` are the meeting's terms from the plan.
     Reserve {
         identity: String,
+        /// The seat id the join's token carries (its `seat` claim).
+        #[serde(default)]
+        seat: String,
         until_ms: u64,
         limit: u32,
         #[serde(default)]
@@ -50,6 +53,16 @@ pub struct MeetingTerms {
     /// Participant time is recorded for billing.
     #[serde(default = "yes")]
     pub bill_usage: bool,
+    /// How long a participant an admin removed may not come back.
+    #[serde(default = "default_kick_ban_ms")]
+    pub kick_ban_ms: u64,
+}
+
+/// A removed participant may not rejoin the meeting for an hour unless the plan says otherwise.
+pub const DEFAULT_KICK_BAN_MS: u64 = 3_600_000;
+
+fn default_kick_ban_ms() -> u64 {
+    DEFAULT_KICK_BAN_MS
 }
 
 /// Chat history is kept 30 days unless the plan says otherwise.
@@ -65,7 +78,12 @@ fn yes() -> bool {
 
 impl Default for MeetingTerms {
     fn default() -> Self {
-        MeetingTerms { max_duration_ms: None, chat_retention_ms: DEFAULT_CHAT_RETENTION_MS, bill_usage: true }
+        MeetingTerms {
+            max_duration_ms: None,
+            chat_retention_ms: DEFAULT_CHAT_RETENTION_MS,
+            bill_usage: true,
+            kick_ban_ms: DEFAULT_KICK_BAN_MS,
+        }
     }
 }
 
@@ -92,9 +110,12 @@ impl RoomCommand {
                     return Err("a reason is at most 200 characters".into());
                 }
             }
-            RoomCommand::Reserve { identity, limit, .. } => {
+            RoomCommand::Reserve { identity, seat, limit, .. } => {
                 if !name_ok(identity) || *limit == 0 || *limit > 100_000 {
                     return Err("identity must be 1-128 characters, limit 1-100000".into());
+                }
+                if seat.is_empty() || seat.len() > 64 || !seat.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err("seat must be 1-64 letters and digits".into());
                 }
             }
         }
@@ -116,6 +137,8 @@ pub enum RoomCommandOutcome {
     Full { limit: u32 },
     /// The meeting has reached its time limit.
     Ended,
+    /// An admin removed the identity from the room; it may join again from `until_ms`.
+    Banned { until_ms: u64 },
 }
 
 impl RoomCommandOutcome {

@@ -18,9 +18,19 @@
 //!   dropped the same way;
 //! * usage (participant-milliseconds) is recorded on leave and at every sweep, so a crash
 //!   loses at most one sweep interval and every millisecond is counted once;
-//! * an empty room finishes after its empty timeout.
+//! * an empty room finishes after its empty timeout;
+//! * seats are made by `join` only ([`RoomCommand::Reserve`], with the seat id its token
+//!   carries): a connection is admitted when its token's seat is the one held for its identity
+//!   or the one the participant already sits in, and refused with [`close::NO_SEAT`] otherwise;
+//! * a removed participant is banned from the room for the meeting's `kick_ban_ms`: its joins
+//!   and sockets are refused, and its media node is told to close its sessions;
+//! * an admin's mute holds until an admin allows unmuting; the media node enforces it;
+//! * hidden participants are never announced, nor anything they do;
+//! * each connection has a frame budget ([`FrameLimits`]).
 
 use std::collections::{BTreeMap, VecDeque};
+
+use origo_shared::signal::TrackKind;
 
 use origo_shared::WebhookEvent;
 use origo_shared::signal::{
@@ -29,11 +39,16 @@ use origo_shared::signal::{
 };
 use serde::{Deserialize, Serialize};
 
+pub mod bans;
 mod command;
+pub mod frame_budget;
+mod node_order;
 mod placement;
 pub mod storage;
 
-pub use command::{DEFAULT_CHAT_RETENTION_MS, MeetingTerms, RoomCommand, RoomCommandOutcome};
+pub use command::{DEFAULT_CHAT_RETENTION_MS, DEFAULT_KICK_BAN_MS, MeetingTerms, RoomCommand, RoomCommandOutcome};
+pub use frame_budget::{FrameBudget, FrameClass, FrameLimits, Verdict};
+pub use node_order::NodeOrder;
 pub use placement::{NodeView, assignment};
 
 /// A connection, as the host numbers them.
@@ -45,18 +60,23 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// The same identity connected again elsewhere.
     pub const REPLACED: u16 = 4001;
-    /// Removed by an admin.
+    /// Removed by an admin (and banned from the room for a while).
     pub const KICKED: u16 = 4003;
+    /// The token's seat is not held (it lapsed, or a newer join replaced it): join again.
+    pub const NO_SEAT: u16 = 4004;
     /// Sent nothing for too long.
     pub const STALE: u16 = 4008;
     /// Could not keep up with the room's messages (set by the host).
     pub const TOO_SLOW: u16 = 4009;
     /// The room finished.
     pub const ROOM_CLOSED: u16 = 4010;
+    /// Kept sending over its frame budget.
+    pub const TOO_MANY_MESSAGES: u16 = 4029;
 }
 
 /// Timing settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Settings {
     pub disconnect_grace_ms: u64,
     pub stale_after_ms: u64,
@@ -64,11 +84,19 @@ pub struct Settings {
     pub sweep_ms: u64,
     /// Chat messages kept in the state for `joined` and replay.
     pub chat_tail: usize,
+    /// What one connection may send.
+    pub frames: FrameLimits,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { disconnect_grace_ms: 15_000, stale_after_ms: 45_000, sweep_ms: 15_000, chat_tail: 100 }
+        Settings {
+            disconnect_grace_ms: 15_000,
+            stale_after_ms: 45_000,
+            sweep_ms: 15_000,
+            chat_tail: 100,
+            frames: FrameLimits::default(),
+        }
     }
 }
 
@@ -82,6 +110,9 @@ pub struct Joiner {
     pub publish_data: bool,
     pub hidden: bool,
     pub media: Option<MediaAssignment>,
+    /// The seat `join` holds for the token (its `seat` claim).
+    #[serde(default)]
+    pub seat: Option<String>,
 }
 
 impl Joiner {
@@ -96,6 +127,7 @@ impl Joiner {
             publish_data: claims.grants.publish_data,
             hidden: claims.grants.hidden,
             media,
+            seat: claims.seat.clone(),
         }
     }
 }
@@ -113,6 +145,20 @@ pub struct Member {
     pub media: Option<MediaAssignment>,
     /// Usage is recorded up to this time.
     pub billed_until_ms: u64,
+    /// The seat the participant sits in (the `seat` claim of the token it connected with).
+    #[serde(default)]
+    pub seat: String,
+    /// Kinds an admin muted and has not allowed to unmute yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admin_muted: Vec<TrackKind>,
+}
+
+/// A seat `join` holds for an identity on its way to the socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldSeat {
+    /// The `seat` claim of the token join issued.
+    pub seat: String,
+    pub until_ms: u64,
 }
 
 /// The durable state of one room.
@@ -134,9 +180,15 @@ pub struct RoomState {
     pub finished: bool,
     #[serde(default)]
     pub settings: Settings,
-    /// Seats held for joins on their way (identity → until when).
+    /// Seats held for joins on their way (identity → the seat).
     #[serde(default)]
-    pub reserved: BTreeMap<String, u64>,
+    pub held: BTreeMap<String, HeldSeat>,
+    /// Identities removed by an admin, until when ([`bans`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bans: bans::Bans,
+    /// Each connection's frame budget (not durable: a new process starts them full).
+    #[serde(skip)]
+    pub budgets: frame_budget::Budgets,
     /// The meeting's terms, from the latest reservation.
     #[serde(default)]
     pub terms: MeetingTerms,
@@ -200,6 +252,9 @@ pub enum Effect {
     /// The answer to the command being applied (when it is not [`RoomCommandOutcome::of`]'s
     /// default).
     Answer(RoomCommandOutcome),
+    /// Tell a media node to enforce what the room decided (best effort, after the state is
+    /// durable).
+    Node(NodeOrder),
     /// The room is over: forget its state.
     Finished,
 }
@@ -220,7 +275,9 @@ impl RoomState {
             next_sweep_ms: None,
             finished: false,
             settings,
-            reserved: BTreeMap::new(),
+            held: BTreeMap::new(),
+            bans: bans::Bans::new(),
+            budgets: frame_budget::Budgets::default(),
             terms: MeetingTerms::default(),
             v: crate::store::format::CURRENT,
         }
@@ -282,6 +339,7 @@ impl RoomState {
             Event::Connect { conn, who, last_seq } => self.connect(conn, who, last_seq, now_ms, &mut fx),
             Event::Client { conn, msg } => self.client(conn, msg, now_ms, &mut fx),
             Event::Disconnect { conn } => {
+                self.budgets.0.remove(&conn);
                 if let Some(m) = self.members.values_mut().find(|m| m.conn == Some(conn)) {
                     m.conn = None;
                     m.disconnected_at_ms = Some(now_ms);
@@ -301,12 +359,31 @@ impl RoomState {
         fx
     }
 
+    /// Whether `who`'s token holds a seat here: the one held for its identity, or the one the
+    /// participant sits in. Takes the held seat when it is the one.
+    fn take_seat(&mut self, who: &Joiner, now: u64) -> Option<String> {
+        let seat = who.seat.as_deref().filter(|s| !s.is_empty())?;
+        if self.held.get(&who.identity).is_some_and(|h| h.seat == seat && h.until_ms > now) {
+            self.held.remove(&who.identity);
+            return Some(seat.to_owned());
+        }
+        self.members.get(&who.identity).filter(|m| m.seat == seat).map(|_| seat.to_owned())
+    }
+
     fn connect(&mut self, conn: ConnId, who: Joiner, last_seq: Option<u64>, now: u64, fx: &mut Vec<Effect>) {
+        if bans::banned_until(&self.bans, &who.identity, now).is_some() {
+            fx.push(Effect::Close { conn, code: close::KICKED, reason: "removed from this room by a host".into() });
+            return;
+        }
+        let Some(seat) = self.take_seat(&who, now) else {
+            fx.push(Effect::Close { conn, code: close::NO_SEAT, reason: "no seat is held for this token: join again".into() });
+            return;
+        };
+        self.budgets.0.insert(conn, FrameBudget::new(&self.settings.frames, now));
         let media = who.media.clone().or_else(|| self.media.clone());
         if self.media.is_none() {
             self.media = who.media.clone();
         }
-        self.reserved.remove(&who.identity);
         match self.members.get_mut(&who.identity) {
             Some(m) => {
                 // Back within the grace period, or a second connection replacing the first.
@@ -321,6 +398,7 @@ impl RoomState {
                 }
                 m.disconnected_at_ms = None;
                 m.last_seen_ms = now;
+                m.seat = seat;
                 if media.is_some() {
                     m.media = media.clone();
                     m.info.node_id = media.as_ref().map(|a| a.node_id.clone());
@@ -368,9 +446,16 @@ impl RoomState {
                         hidden: who.hidden,
                         media: media.clone(),
                         billed_until_ms: now,
+                        seat,
+                        admin_muted: Vec::new(),
                     },
                 );
             }
+        }
+        if self.members[&who.identity].admin_muted.is_empty() {
+        } else if let Some(order) = self.mute_order(&who.identity) {
+            // The node it is on now enforces the mutes an admin holds.
+            fx.push(Effect::Node(order));
         }
         let you = self.members[&who.identity].info.clone();
         let chat: Vec<ChatMessage> = self.chat.iter().filter(|c| last_seq.is_none_or(|s| c.seq > s)).cloned().collect();
@@ -395,14 +480,55 @@ impl RoomState {
         Effect::Send { conn, msg: ServerMessage::Error { code: code.into(), message: message.into() } }
     }
 
+    /// Sends `msg` to everyone when `hidden` is false, else only to `conn` (hidden participants
+    /// see their own changes; nobody else learns of them).
+    fn announce(hidden: bool, conn: ConnId, msg: ServerMessage, fx: &mut Vec<Effect>) {
+        if hidden {
+            fx.push(Effect::Send { conn, msg });
+        } else {
+            fx.push(Effect::Broadcast { msg, except: None });
+        }
+    }
+
+    /// Charges `msg` to `conn`'s frame budget; false when it is refused (the effects say how).
+    fn within_budget(&mut self, conn: ConnId, msg: &ClientMessage, now: u64, fx: &mut Vec<Effect>) -> bool {
+        let limits = self.settings.frames;
+        let class = if matches!(msg, ClientMessage::Chat { .. }) { FrameClass::Chat } else { FrameClass::Other };
+        let budget = self.budgets.0.entry(conn).or_insert_with(|| FrameBudget::new(&limits, now));
+        match budget.charge(&limits, class, now) {
+            Verdict::Accept => true,
+            Verdict::Refuse => false,
+            Verdict::RefuseAndWarn => {
+                fx.push(Self::error(conn, "rate_limited", "too many messages: slow down"));
+                false
+            }
+            Verdict::Close => {
+                fx.push(Effect::Close { conn, code: close::TOO_MANY_MESSAGES, reason: "too many messages".into() });
+                false
+            }
+        }
+    }
+
+    /// The order that makes `identity`'s node enforce the mutes an admin holds on it.
+    fn mute_order(&self, identity: &str) -> Option<NodeOrder> {
+        let m = self.members.get(identity)?;
+        let node_id = m.media.as_ref()?.node_id.clone();
+        let locked = |k: TrackKind| Some(m.admin_muted.contains(&k));
+        let video = Some(m.admin_muted.contains(&TrackKind::Video) || m.admin_muted.contains(&TrackKind::Screen));
+        Some(NodeOrder::Mute { node_id, identity: identity.to_owned(), audio: locked(TrackKind::Audio), video })
+    }
+
     fn client(&mut self, conn: ConnId, msg: ClientMessage, now: u64, fx: &mut Vec<Effect>) {
         let Some(identity) = self.identity_of(conn).map(str::to_owned) else {
             fx.push(Self::error(conn, "not_joined", "send join first"));
             return;
         };
-        if let Some(m) = self.members.get_mut(&identity) {
-            m.last_seen_ms = now;
+        if !self.within_budget(conn, &msg, now, fx) {
+            return;
         }
+        let Some(me) = self.members.get_mut(&identity) else { return };
+        me.last_seen_ms = now;
+        let hidden = me.hidden;
         match msg {
             ClientMessage::Join { .. } => fx.push(Self::error(conn, "already_joined", "this connection has joined")),
             ClientMessage::Ping { nonce } => fx.push(Effect::Send { conn, msg: ServerMessage::Pong { nonce } }),
@@ -416,6 +542,10 @@ impl RoomState {
                     fx.push(Self::error(conn, "forbidden", "this token may not send messages"));
                     return;
                 }
+                if hidden {
+                    fx.push(Self::error(conn, "forbidden", "hidden participants may not send messages"));
+                    return;
+                }
                 let from_name = m.info.name.clone();
                 self.post_chat(identity, from_name, text, Some((conn, client_id)), now, fx);
             }
@@ -423,14 +553,8 @@ impl RoomState {
                 let seq = self.next_seq();
                 let Some(m) = self.members.get_mut(&identity) else { return };
                 m.info.presence = state;
-                let hidden = m.hidden;
                 fx.push(Effect::Persist);
-                if !hidden {
-                    fx.push(Effect::Broadcast {
-                        msg: ServerMessage::Presence { seq, participant_id: identity, state },
-                        except: None,
-                    });
-                }
+                Self::announce(hidden, conn, ServerMessage::Presence { seq, participant_id: identity, state }, fx);
             }
             ClientMessage::RaiseHand { raised } => {
                 let seq = self.next_seq();
@@ -438,25 +562,27 @@ impl RoomState {
                 m.info.hand_raised = raised;
                 let participant = m.info.clone();
                 fx.push(Effect::Persist);
-                fx.push(Effect::Broadcast {
-                    msg: ServerMessage::ParticipantUpdated { seq, participant },
-                    except: None,
-                });
+                Self::announce(hidden, conn, ServerMessage::ParticipantUpdated { seq, participant }, fx);
             }
-            ClientMessage::TrackPublished { track } => {
+            ClientMessage::TrackPublished { mut track } => {
                 let Some(m) = self.members.get_mut(&identity) else { return };
                 if m.info.tracks.len() >= 16 && !m.info.tracks.iter().any(|t| t.id == track.id) {
                     fx.push(Self::error(conn, "too_many_tracks", "at most 16 tracks per participant"));
                     return;
                 }
+                if m.admin_muted.contains(&track.kind) {
+                    track.muted = true;
+                }
                 m.info.tracks.retain(|t| t.id != track.id);
                 m.info.tracks.push(track.clone());
                 let seq = self.next_seq();
                 fx.push(Effect::Persist);
-                fx.push(Effect::Broadcast {
-                    msg: ServerMessage::TrackPublished { seq, participant_id: identity.clone(), track },
-                    except: None,
-                });
+                Self::announce(
+                    hidden,
+                    conn,
+                    ServerMessage::TrackPublished { seq, participant_id: identity.clone(), track },
+                    fx,
+                );
                 fx.push(Effect::Webhook {
                     event: WebhookEvent::TrackPublished,
                     data: serde_json::json!({ "room": self.room, "org": self.org, "participant": identity }),
@@ -472,10 +598,12 @@ impl RoomState {
                 }
                 let seq = self.next_seq();
                 fx.push(Effect::Persist);
-                fx.push(Effect::Broadcast {
-                    msg: ServerMessage::TrackUnpublished { seq, participant_id: identity.clone(), track_id },
-                    except: None,
-                });
+                Self::announce(
+                    hidden,
+                    conn,
+                    ServerMessage::TrackUnpublished { seq, participant_id: identity.clone(), track_id },
+                    fx,
+                );
                 fx.push(Effect::Webhook {
                     event: WebhookEvent::TrackUnpublished,
                     data: serde_json::json!({ "room": self.room, "org": self.org, "participant": identity }),
@@ -487,33 +615,21 @@ impl RoomState {
                     fx.push(Self::error(conn, "unknown_track", "no such track"));
                     return;
                 };
+                if !muted && m.admin_muted.contains(&t.kind) {
+                    fx.push(Self::error(conn, "muted_by_admin", "a host muted this; they must allow unmuting first"));
+                    return;
+                }
                 t.muted = muted;
                 let participant = m.info.clone();
                 let seq = self.next_seq();
                 fx.push(Effect::Persist);
-                fx.push(Effect::Broadcast {
-                    msg: ServerMessage::ParticipantUpdated { seq, participant },
-                    except: None,
-                });
+                Self::announce(hidden, conn, ServerMessage::ParticipantUpdated { seq, participant }, fx);
             }
             ClientMessage::Mute { participant_id, kind } => {
-                if !self.members[&identity].admin {
-                    fx.push(Self::error(conn, "forbidden", "only room admins may mute others"));
-                    return;
-                }
-                let Some(target) = self.members.get_mut(&participant_id) else {
-                    fx.push(Self::error(conn, "unknown_participant", "no such participant"));
-                    return;
-                };
-                for t in target.info.tracks.iter_mut().filter(|t| t.kind == kind) {
-                    t.muted = true;
-                }
-                let seq = self.next_seq();
-                fx.push(Effect::Persist);
-                fx.push(Effect::Broadcast {
-                    msg: ServerMessage::Mute { seq, participant_id, kind, by: identity },
-                    except: None,
-                });
+                self.admin_mute(conn, &identity, participant_id, kind, true, fx);
+            }
+            ClientMessage::AllowUnmute { participant_id, kind } => {
+                self.admin_mute(conn, &identity, participant_id, kind, false, fx);
             }
             ClientMessage::Kick { participant_id, reason } => {
                 if !self.members[&identity].admin {
@@ -524,6 +640,57 @@ impl RoomState {
                     fx.push(Self::error(conn, "unknown_participant", "no such participant"));
                 }
             }
+        }
+    }
+
+    /// An admin mutes (`lock`) `participant_id`'s tracks of `kind`, or allows them to unmute.
+    /// The node stops forwarding what is muted; the participant cannot unmute until allowed.
+    fn admin_mute(
+        &mut self,
+        conn: ConnId,
+        admin: &str,
+        participant_id: String,
+        kind: TrackKind,
+        lock: bool,
+        fx: &mut Vec<Effect>,
+    ) {
+        if !self.members[admin].admin {
+            fx.push(Self::error(conn, "forbidden", "only room admins may mute others"));
+            return;
+        }
+        let Some(target) = self.members.get_mut(&participant_id) else {
+            fx.push(Self::error(conn, "unknown_participant", "no such participant"));
+            return;
+        };
+        if lock {
+            for t in target.info.tracks.iter_mut().filter(|t| t.kind == kind) {
+                t.muted = true;
+            }
+            if !target.admin_muted.contains(&kind) {
+                target.admin_muted.push(kind);
+            }
+        } else {
+            target.admin_muted.retain(|k| *k != kind);
+        }
+        let (hidden, target_conn) = (target.hidden, target.conn);
+        let seq = self.next_seq();
+        fx.push(Effect::Persist);
+        let msg = if lock {
+            ServerMessage::Mute { seq, participant_id: participant_id.clone(), kind, by: admin.to_owned() }
+        } else {
+            ServerMessage::UnmuteAllowed { seq, participant_id: participant_id.clone(), kind, by: admin.to_owned() }
+        };
+        if hidden {
+            // Only the admin who acted and the participant learn of it.
+            if let Some(c) = target_conn.filter(|c| *c != conn) {
+                fx.push(Effect::Send { conn: c, msg: msg.clone() });
+            }
+            fx.push(Effect::Send { conn, msg });
+        } else {
+            fx.push(Effect::Broadcast { msg, except: None });
+        }
+        if let Some(order) = self.mute_order(&participant_id) {
+            fx.push(Effect::Node(order));
         }
     }
 
@@ -560,10 +727,17 @@ impl RoomState {
         message
     }
 
-    /// Removes `participant_id` from the room (told why, then closed); false when no such
-    /// participant is in the room.
+    /// Removes `participant_id` from the room (told why, then closed), bans it for the meeting's
+    /// `kick_ban_ms` and tells its media node to close its sessions; false when no such
+    /// participant is in the room (it is banned all the same).
     fn kick(&mut self, participant_id: &str, reason: Option<String>, now: u64, fx: &mut Vec<Effect>) -> bool {
-        let Some(target_conn) = self.members.get(participant_id).map(|m| m.conn) else {
+        let until = now.saturating_add(self.terms.kick_ban_ms);
+        bans::ban(&mut self.bans, participant_id, until, now);
+        self.held.remove(participant_id);
+        fx.push(Effect::Persist);
+        let Some((target_conn, node)) =
+            self.members.get(participant_id).map(|m| (m.conn, m.media.as_ref().map(|a| a.node_id.clone())))
+        else {
             return false;
         };
         if let Some(c) = target_conn {
@@ -573,12 +747,17 @@ impl RoomState {
             });
         }
         self.leave(participant_id, LeaveReason::Kicked, now, fx);
+        let reason = reason.unwrap_or_else(|| "removed by an admin".into());
+        if let Some(node_id) = node {
+            fx.push(Effect::Node(NodeOrder::Close {
+                node_id,
+                identity: participant_id.to_owned(),
+                ban_until_ms: Some(until),
+                reason: reason.clone(),
+            }));
+        }
         if let Some(c) = target_conn {
-            fx.push(Effect::Close {
-                conn: c,
-                code: close::KICKED,
-                reason: reason.unwrap_or_else(|| "removed by an admin".into()),
-            });
+            fx.push(Effect::Close { conn: c, code: close::KICKED, reason });
         }
         true
     }
@@ -593,8 +772,8 @@ impl RoomState {
                 self.kick(&identity, reason, now, fx);
             }
             RoomCommand::Close { reason } => self.close(&reason, now, fx),
-            RoomCommand::Reserve { identity, until_ms, limit, terms } => {
-                let outcome = self.reserve(identity, until_ms, limit, terms, now);
+            RoomCommand::Reserve { identity, seat, until_ms, limit, terms } => {
+                let outcome = self.reserve(identity, seat, until_ms, limit, terms, now);
                 if outcome == RoomCommandOutcome::Reserved {
                     fx.push(Effect::Persist);
                 }
@@ -603,29 +782,32 @@ impl RoomState {
         }
     }
 
-    /// Holds a seat for `identity` when one is free under `limit`.
+    /// Holds `seat` for `identity` when one is free under `limit` and the identity is not
+    /// banned (a participant already in the room joining again moves to the new seat).
     fn reserve(
         &mut self,
         identity: String,
+        seat: String,
         until_ms: u64,
         limit: u32,
         terms: MeetingTerms,
         now: u64,
     ) -> RoomCommandOutcome {
         self.terms = terms;
-        self.reserved.retain(|_, until| *until > now);
+        self.held.retain(|_, h| h.until_ms > now);
+        if let Some(until_ms) = bans::banned_until(&self.bans, &identity, now) {
+            return RoomCommandOutcome::Banned { until_ms };
+        }
         if self.meeting_ends_at().is_some_and(|end| end <= now) {
             return RoomCommandOutcome::Ended;
         }
         let others = |id: &&String| **id != identity;
         let members = self.members.keys().filter(others).count();
-        let held = self.reserved.keys().filter(others).filter(|id| !self.members.contains_key(*id)).count();
+        let held = self.held.keys().filter(others).filter(|id| !self.members.contains_key(*id)).count();
         if members + held >= limit as usize {
             return RoomCommandOutcome::Full { limit };
         }
-        if !self.members.contains_key(&identity) {
-            self.reserved.insert(identity, until_ms);
-        }
+        self.held.insert(identity, HeldSeat { seat, until_ms });
         if self.members.is_empty() && self.empty_since_ms.is_none() {
             self.empty_since_ms = Some(now);
         }
@@ -744,7 +926,8 @@ impl RoomState {
                 m.billed_until_ms = now;
             }
         }
-        self.reserved.retain(|_, until| *until > now);
+        self.held.retain(|_, h| h.until_ms > now);
+        self.bans.retain(|_, until| *until > now);
         self.finish_if_empty(now, fx);
         fx.push(Effect::Persist);
     }
@@ -765,7 +948,7 @@ impl RoomState {
 
     fn finish_if_empty(&mut self, now: u64, fx: &mut Vec<Effect>) {
         if self.members.is_empty()
-            && self.reserved.values().all(|until| *until <= now)
+            && self.held.values().all(|h| h.until_ms <= now)
             && let Some(since) = self.empty_since_ms
             && since + self.empty_timeout_ms <= now
         {
@@ -792,7 +975,7 @@ impl RoomState {
             None
         } else if self.members.is_empty() {
             // An empty room ends after its timeout, and not while a seat is held for a join.
-            let held = self.reserved.values().copied().filter(|until| *until > now).max().unwrap_or(0);
+            let held = self.held.values().map(|h| h.until_ms).filter(|until| *until > now).max().unwrap_or(0);
             self.empty_since_ms.map(|since| (since + self.empty_timeout_ms).max(held))
         } else {
             let deadlines = self

@@ -216,7 +216,7 @@ pub fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coordinator::{Event, Joiner, Settings};
+    use crate::coordinator::{Event, HeldSeat, Joiner, Settings};
 
     fn joiner(id: &str) -> Joiner {
         Joiner {
@@ -227,12 +227,14 @@ mod tests {
             publish_data: true,
             hidden: false,
             media: None,
+            seat: Some(format!("seat{id}")),
         }
     }
 
     #[test]
     fn a_join_commits_the_snapshot_and_webhooks_to_a_capped_outbox() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
+        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
         let fx = state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let mut n = 0;
         let c = commit(&state, &fx, 1_000, || {
@@ -271,6 +273,7 @@ mod tests {
     #[test]
     fn leaving_bills_usage_by_read_modify_write() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
+        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let fx = state.apply(Event::Client { conn: 1, msg: origo_shared::signal::ClientMessage::Leave }, 4_000);
         let c = commit(&state, &fx, 4_000, || 0).unwrap();
@@ -295,6 +298,7 @@ mod tests {
     fn chat_is_indexed_and_the_oldest_goes_past_the_cap_or_retention() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
         state.terms.chat_retention_ms = 10_000;
+        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let chat = |state: &mut RoomState, at: u64| {
             let msg = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None };
@@ -318,6 +322,7 @@ mod tests {
     #[test]
     fn a_finished_room_deletes_its_snapshot() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
+        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let mut quiet = state.clone();
         let chat = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None };

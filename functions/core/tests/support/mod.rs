@@ -88,6 +88,12 @@ impl TestPlatform {
     /// Applies `event` to the room's coordinator the way every coordinator host does it
     /// (`coordinator::storage`): load (or start) the state, apply, commit writes and merges.
     /// The state is taken as one process left it (connections stay open between events).
+    /// The seat the room's coordinator holds for `identity` (the one its join's token names).
+    pub fn held_seat(&self, room: &RoomKey, identity: &str) -> Option<String> {
+        let stored = self.kv.borrow().get(&storage::snapshot_key(room)).cloned()?;
+        storage::decode_snapshot(&stored).ok()?.held.get(identity).map(|h| h.seat.clone())
+    }
+
     pub fn apply_room(
         &self,
         room: &RoomKey,

@@ -1,0 +1,62 @@
+//! Orders the coordinator gives a media node, for what the room decided and the node must
+//! enforce: a removed participant's sessions closed (and new ones refused while the ban
+//! lasts), an admin's mute applied to what the node forwards. The host sends them to the
+//! node's control API with the node secret (`POST …/participants/{identity}/close`, `PUT
+//! …/participants/{identity}/mute`).
+
+use serde::{Deserialize, Serialize};
+
+/// One order for one node, about one participant of the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "order", rename_all = "snake_case")]
+pub enum NodeOrder {
+    /// Close every session of `identity` in the room; refuse new ones until `ban_until_ms`.
+    Close { node_id: String, identity: String, ban_until_ms: Option<u64>, reason: String },
+    /// Forward none (`true`) or again (`false`) of `identity`'s audio / video; `None` leaves a
+    /// kind as it is.
+    Mute { node_id: String, identity: String, audio: Option<bool>, video: Option<bool> },
+}
+
+impl NodeOrder {
+    /// The node the order is for.
+    pub fn node_id(&self) -> &str {
+        match self {
+            NodeOrder::Close { node_id, .. } | NodeOrder::Mute { node_id, .. } => node_id,
+        }
+    }
+
+    /// The participant the order is about.
+    pub fn identity(&self) -> &str {
+        match self {
+            NodeOrder::Close { identity, .. } | NodeOrder::Mute { identity, .. } => identity,
+        }
+    }
+
+    /// The control API path under the node's control URL, for the room `org`/`room`.
+    pub fn path(&self, org: &str, room: &str) -> String {
+        let verb = match self {
+            NodeOrder::Close { .. } => "close",
+            NodeOrder::Mute { .. } => "mute",
+        };
+        let enc = crate::percent_encoding::encode;
+        format!("/v1/rooms/{}/{}/participants/{}/{verb}", enc(org), enc(room), enc(self.identity()))
+    }
+
+    /// The HTTP method of the order.
+    pub fn method(&self) -> &'static str {
+        match self {
+            NodeOrder::Close { .. } => "POST",
+            NodeOrder::Mute { .. } => "PUT",
+        }
+    }
+
+    /// The JSON body of the order.
+    pub fn body(&self) -> serde_json::Value {
+        match self {
+            NodeOrder::Close { ban_until_ms, reason, .. } => {
+                serde_json::json!({ "ban_until_ms": ban_until_ms, "reason": reason })
+            }
+            NodeOrder::Mute { audio, video, .. } => serde_json::json!({ "audio": audio, "video": video }),
+        }
+    }
+}
