@@ -224,6 +224,22 @@ pub struct RoomOptions {
     /// Room coordinators: a participant silent this long (no message, no ping) is dropped, ms.
     #[arg(long, env = "ORIGO_ROOM_STALE_MS", default_value_t = 45_000)]
     pub room_stale_ms: u64,
+
+    /// Room sockets: chat messages one connection may send at once (then `--room-chat-per-sec`).
+    #[arg(long, env = "ORIGO_ROOM_CHAT_BURST", default_value_t = 20)]
+    pub room_chat_burst: u32,
+
+    /// Room sockets: chat messages a second one connection may send, sustained.
+    #[arg(long, env = "ORIGO_ROOM_CHAT_PER_SEC", default_value_t = 5)]
+    pub room_chat_per_sec: u32,
+
+    /// Room sockets: other frames (pings, presence, tracks…) one connection may send at once.
+    #[arg(long, env = "ORIGO_ROOM_FRAME_BURST", default_value_t = 60)]
+    pub room_frame_burst: u32,
+
+    /// Room sockets: other frames a second one connection may send, sustained.
+    #[arg(long, env = "ORIGO_ROOM_FRAME_PER_SEC", default_value_t = 20)]
+    pub room_frame_per_sec: u32,
 }
 
 impl RoomOptions {
@@ -282,6 +298,13 @@ impl RoomOptions {
             disconnect_grace_ms: self.room_grace_ms.max(100),
             sweep_ms: self.room_sweep_ms.max(100),
             stale_after_ms: self.room_stale_ms.max(1000),
+            frames: origo_functions::coordinator::FrameLimits {
+                chat_burst: self.room_chat_burst.max(1),
+                chat_per_sec: self.room_chat_per_sec,
+                other_burst: self.room_frame_burst.max(1),
+                other_per_sec: self.room_frame_per_sec,
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -310,6 +333,10 @@ mod tests {
             room_grace_ms: 15_000,
             room_sweep_ms: 15_000,
             room_stale_ms: 45_000,
+            room_chat_burst: 20,
+            room_chat_per_sec: 5,
+            room_frame_burst: 60,
+            room_frame_per_sec: 20,
         }
     }
 

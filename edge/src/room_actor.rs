@@ -26,6 +26,7 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use crate::fenced_commit::{self, Merge, Outcome};
 use crate::kv::KvBackend;
+use crate::node_orders::NodeOrders;
 use crate::room_lease::{Lease, LeaseOutcome, Tenure};
 
 /// The key-value store the functions and the coordinators share.
@@ -91,6 +92,7 @@ pub struct Coordinators {
     pub selector_config: SelectorConfig,
     lease: Option<Lease>,
     alarms: mpsc::UnboundedSender<(u64, RoomKey)>,
+    orders: NodeOrders,
 }
 
 fn now_ms() -> u64 {
@@ -105,6 +107,7 @@ impl Coordinators {
         settings: Settings,
         selector_config: SelectorConfig,
         lease: Option<Lease>,
+        orders: NodeOrders,
     ) -> Arc<Self> {
         let (alarms, alarm_rx) = mpsc::unbounded_channel();
         let hub = Arc::new(Coordinators {
@@ -115,6 +118,7 @@ impl Coordinators {
             selector_config,
             lease,
             alarms,
+            orders,
         });
         tokio::spawn(alarm_scheduler(Arc::downgrade(&hub), alarm_rx));
         tokio::spawn(node_watcher(Arc::downgrade(&hub)));
@@ -623,6 +627,7 @@ impl Actor {
                         let _ = h.tx.try_send(Outgoing::Close(code, reason));
                     }
                 }
+                Effect::Node(order) => self.hub.orders.send(&self.hub.kv, STORE, &self.key, order),
                 _ => {}
             }
         }

@@ -1,8 +1,10 @@
 //! `GET /v1/rooms/{room}/ws`: a participant's WebSocket to the room's coordinator.
 //!
 //! Authenticated by the participant token (`?access_token=…`, since browsers cannot set headers
-//! on a WebSocket, or `Authorization: Bearer`): it must be a participant token of the room's
-//! organisation whose grants allow joining `{room}`. The first frame is `join`; after that,
+//! on a WebSocket, or `Authorization: Bearer`): it must be the token `join` issued for `{room}`,
+//! with the seat join holds for it (`seat` claim); a guest or partner token is refused with a
+//! 403 before anything is started. The room's coordinator then admits the connection only while
+//! it holds that seat (else it closes it with 4004: join again). The first frame is `join`; after that,
 //! frames go to the room in order. Each connection has a bounded outbox: a client that cannot
 //! keep up is closed with 4009 rather than slowing the room down. When another process owns the
 //! room (Redis scale-out) the socket is forwarded there, a bounded number of times
@@ -122,7 +124,7 @@ async fn authorize(
     let config = TokenConfig::from_variables(|n| vars.get(n).cloned())?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let claims = config.verify(&raw, now)?;
-    let ParticipantGrant { org, .. } = token::participant_grant(&claims, Some(room))?;
+    let (ParticipantGrant { org, .. }, _seat) = token::socket_grant(&claims, room)?;
     let media = match &claims.node {
         Some(node) => match sockets.hub.kv().get(STORE, &keys::node(node)).await {
             Ok(Some(b)) => serde_json::from_slice::<NodeDescriptor>(&b).ok().as_ref().and_then(assignment),

@@ -246,7 +246,9 @@ async fn start_rooms(
     let selector_config = origo_shared::node::SelectorConfig {
         stale_after_ms: variables.get("node_stale_after_ms").and_then(|v| v.parse().ok()).unwrap_or(15_000),
     };
-    let hub = crate::room_actor::Coordinators::start(kv.clone(), rooms.settings(), selector_config, lease).await;
+    let orders = crate::node_orders::NodeOrders::new(variables.get("node_secret").cloned());
+    let hub =
+        crate::room_actor::Coordinators::start(kv.clone(), rooms.settings(), selector_config, lease, orders).await;
     Ok(Arc::new(crate::room_socket::RoomSockets { hub, variables: Arc::new(variables) }))
 }
 

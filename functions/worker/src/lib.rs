@@ -20,6 +20,8 @@ mod entry;
 #[cfg(target_arch = "wasm32")]
 mod http_bridge;
 #[cfg(target_arch = "wasm32")]
+mod node_orders;
+#[cfg(target_arch = "wasm32")]
 mod node_registry;
 #[cfg(target_arch = "wasm32")]
 mod object_storage;

@@ -476,6 +476,22 @@ impl RoomCoordinator {
                 worker::console_warn!("cannot copy usage {k} to KV: {e}");
             }
         }
+        let orders: Vec<_> = fx
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Node(order) => Some(order.clone()),
+                _ => None,
+            })
+            .collect();
+        if !orders.is_empty()
+            && let Some(platform) = self.platform()
+        {
+            let (org, room) = self.room.borrow().as_ref().map(|s| (s.org.clone(), s.room.clone())).unzip();
+            let (org, room) = (org.unwrap_or_default(), room.unwrap_or_default());
+            for order in &orders {
+                crate::node_orders::deliver(&platform, &org, &room, order).await;
+            }
+        }
         if let Some(platform) = self.platform() {
             for merge in shared {
                 if let Err(e) = apply_elsewhere(&platform, &merge).await {

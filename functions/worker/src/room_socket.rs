@@ -1,6 +1,6 @@
 //! `GET /v1/rooms/{room}/ws` on Workers: the participant's token is checked here, as the
-//! `origo` host checks it — a participant token of the room's organisation whose grants allow
-//! joining `{room}` (`?access_token=` or `Authorization: Bearer`) — and the socket is handed to
+//! `origo` host checks it — the token `join` issued for `{room}`, with its seat (`seat` claim;
+//! `?access_token=` or `Authorization: Bearer`) — and the socket is handed to
 //! the room's Durable Object with the verified joiner. The object is created near the caller
 //! (`request.cf`) when the room has none yet.
 
@@ -79,7 +79,7 @@ async fn authorize(
     let config = TokenConfig::from_variables(|n| vars.get(n).cloned())?;
     let now_secs = worker::Date::now().as_millis() / 1000;
     let claims = config.verify(&raw, now_secs)?;
-    let ParticipantGrant { org, .. } = token::participant_grant(&claims, Some(room))?;
+    let (ParticipantGrant { org, .. }, _seat) = token::socket_grant(&claims, room)?;
     let media = match &claims.node {
         Some(node) => {
             let platform = WorkerPlatform::new(env.clone(), vars.clone(), Default::default(), hint);

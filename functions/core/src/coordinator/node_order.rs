@@ -50,6 +50,20 @@ impl NodeOrder {
         }
     }
 
+    /// The request for the node whose control API is at `control_url`, authenticated with
+    /// `node_secret`.
+    pub fn request(&self, control_url: &str, org: &str, room: &str, node_secret: &str) -> http::Request<bytes::Bytes> {
+        let url = format!("{}{}", control_url.trim_end_matches('/'), self.path(org, room));
+        let body = bytes::Bytes::from(self.body().to_string());
+        http::Request::builder()
+            .method(self.method())
+            .uri(url)
+            .header(http::header::AUTHORIZATION, format!("Bearer {node_secret}"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .unwrap_or_default()
+    }
+
     /// The JSON body of the order.
     pub fn body(&self) -> serde_json::Value {
         match self {
