@@ -614,6 +614,10 @@ function onCoordinatorClosed(ws, ev) {
       return endCall('You joined this call from another tab or device, so it ended here.');
     case 4003:
       return endCall(ev.reason && ev.reason !== 'removed by an admin' ? `You were removed from the call: ${ev.reason}.` : 'You were removed from the call by a host.');
+    case 4004:
+      // The seat this token held lapsed (or a newer join replaced it): join again at once.
+      state.wsAttempts = Math.max(state.wsAttempts, 2);
+      break;
     case 4010:
       return endCall('The meeting has ended.');
     default:
@@ -698,6 +702,12 @@ function onServerMessage(msg) {
     case 'mute':
       onAdminMute(msg);
       break;
+    case 'unmute_allowed':
+      if (msg.participant_id === state.identity) {
+        state.adminMuted = { ...state.adminMuted, [msg.kind === 'screen' ? 'video' : msg.kind]: false };
+        toast(`A host allowed you to turn your ${msg.kind === 'audio' ? 'microphone' : 'camera'} back on`);
+      }
+      break;
     case 'kick':
       if (msg.participant_id === state.identity) {
         endCall(msg.reason ? `You were removed from the call: ${msg.reason}.` : 'You were removed from the call by a host.');
@@ -708,7 +718,8 @@ function onServerMessage(msg) {
       break;
     case 'error':
       console.warn('coordinator:', msg.code, msg.message);
-      if (msg.code === 'forbidden') toast(msg.message);
+      if (msg.code === 'forbidden' || msg.code === 'muted_by_admin') toast(msg.message);
+      if (msg.code === 'rate_limited') toast('You are sending messages too fast; some were not sent.');
       break;
     case 'pong':
       break;
@@ -747,6 +758,7 @@ function onAdminMute(msg) {
   const p = msg.participant_id === state.identity ? state.me : state.participants.get(msg.participant_id);
   if (p) for (const t of p.tracks || []) if (t.kind === msg.kind) t.muted = true;
   if (msg.participant_id === state.identity) {
+    state.adminMuted = { ...state.adminMuted, [msg.kind === 'screen' ? 'video' : msg.kind]: true };
     if (msg.kind === 'audio' && state.micOn) toggleMic(false);
     if (msg.kind === 'video' && state.camOn) toggleCam(false);
     if (msg.kind === 'screen' && state.screenTrack) stopScreen();
@@ -1540,6 +1552,7 @@ function syncControls() {
 }
 
 async function toggleMic(on = !state.micOn) {
+  if (on && state.adminMuted?.audio) return toast('A host muted your microphone; they must allow you to unmute.');
   state.micOn = on;
   if (on && !audioTrack()) {
     await acquireMedia();
@@ -1559,6 +1572,7 @@ async function toggleMic(on = !state.micOn) {
 }
 
 async function toggleCam(on = !state.camOn) {
+  if (on && state.adminMuted?.video) return toast('A host turned off your camera; they must allow you to turn it on.');
   state.camOn = on;
   if (on) {
     await acquireMedia();
