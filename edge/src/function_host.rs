@@ -159,6 +159,14 @@ impl FunctionHost {
             &mut linker,
             |s| s,
         )?;
+        spin_interfaces::wasi_store::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        spin_interfaces::wasi_atomics::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
 
         let mut components = HashMap::new();
         for c in &manifest.components {

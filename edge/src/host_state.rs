@@ -17,6 +17,13 @@ pub struct KvStoreHandle {
     pub label: String,
 }
 
+/// A `wasi:keyvalue/atomics` compare-and-swap handle: the key and the value it saw.
+pub struct CasHandle {
+    pub label: String,
+    pub key: String,
+    pub seen: Option<Vec<u8>>,
+}
+
 pub struct HostState {
     pub wasi: WasiCtx,
     pub http: WasiHttpCtx,

@@ -25,6 +25,8 @@ pub enum KvError {
     Join(#[from] tokio::task::JoinError),
     #[error("keys starting with {:?} are reserved for the host", crate::redis_layout::HOST_NAMESPACE)]
     ReservedKey,
+    #[error("the value at {0:?} is not a counter, or the counter would overflow")]
+    NotACounter(String),
 }
 
 fn embedded<E: std::fmt::Display>(e: E) -> KvError {
@@ -46,6 +48,9 @@ impl std::fmt::Debug for KvBackend {
         }
     }
 }
+
+/// How long a rate-limit counter lives in Redis at most (the longest window is an hour).
+const RATE_COUNTER_TTL_MS: u64 = 2 * 3_600_000;
 
 /// Keys Redis examines per `SCAN` call (start-up listings, Spin's `get-keys`).
 const SCAN_COUNT: usize = 2_000;
@@ -213,6 +218,45 @@ impl KvBackend {
                 }
                 let _: () = pipe.query_async(&mut conn.clone()).await?;
                 Ok(())
+            }
+        }
+    }
+
+    /// Adds `delta` to the decimal counter at `key` (absent: 0) and returns the new value, in
+    /// one transaction (redb) or one `INCRBY` (Redis). On Redis, rate-limit counters (`rate:`
+    /// keys) also expire on their own two hours after they are made, whatever the sweep does.
+    pub async fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, KvError> {
+        match self {
+            KvBackend::Embedded(db) => {
+                let (db, store, key) = (db.clone(), store.to_owned(), key.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    let txn = db.begin_write().map_err(embedded)?;
+                    let next = {
+                        let mut t = txn.open_table(table(&store)).map_err(embedded)?;
+                        let current = match t.get(key.as_str()).map_err(embedded)? {
+                            Some(v) => std::str::from_utf8(v.value())
+                                .ok()
+                                .and_then(|s| s.trim().parse::<i64>().ok())
+                                .ok_or_else(|| KvError::NotACounter(key.clone()))?,
+                            None => 0,
+                        };
+                        let next = current.checked_add(delta).ok_or_else(|| KvError::NotACounter(key.clone()))?;
+                        t.insert(key.as_str(), next.to_string().as_bytes()).map_err(embedded)?;
+                        next
+                    };
+                    txn.commit().map_err(embedded)?;
+                    Ok(next)
+                })
+                .await?
+            }
+            KvBackend::Redis(conn, layout) => {
+                let k = redis_key(*layout, store, key)?;
+                let mut conn = conn.clone();
+                let next: i64 = redis::cmd("INCRBY").arg(&k).arg(delta).query_async(&mut conn).await?;
+                if key.starts_with("rate:") && next == delta {
+                    let _: () = redis::cmd("PEXPIRE").arg(&k).arg(RATE_COUNTER_TTL_MS).query_async(&mut conn).await?;
+                }
+                Ok(next)
             }
         }
     }

@@ -29,6 +29,7 @@ pub mod server;
 pub mod spin_interfaces;
 pub mod sweep_timer;
 pub mod variables;
+pub mod wasi_keyvalue;
 pub mod web;
 
 pub use config::{Cli, Command, CoordinatorOptions, Mode, ServeOptions};

@@ -1,4 +1,6 @@
-//! The host side of `fermyon:spin/key-value@2.0.0` and `fermyon:spin/variables@2.0.0`.
+//! The host side of `fermyon:spin/key-value@2.0.0` and `fermyon:spin/variables@2.0.0`; the
+//! bindings of `wasi:keyvalue@0.2.0-draft2` are generated here too and implemented in
+//! [`crate::wasi_keyvalue`].
 
 use wasmtime::component::Resource;
 
@@ -8,10 +10,15 @@ wasmtime::component::bindgen!({
     path: "wit",
     world: "origo-host",
     imports: { default: async | trappable },
-    with: { "fermyon:spin/key-value.store": crate::host_state::KvStoreHandle },
+    with: {
+        "fermyon:spin/key-value.store": crate::host_state::KvStoreHandle,
+        "wasi:keyvalue/store.bucket": crate::host_state::KvStoreHandle,
+        "wasi:keyvalue/atomics.cas": crate::host_state::CasHandle,
+    },
 });
 
 pub use fermyon::spin::{key_value, variables};
+pub use wasi::keyvalue::{atomics as wasi_atomics, store as wasi_store};
 
 /// Most stores one instance may hold open at once.
 const MAX_OPEN_STORES: usize = 16;

@@ -91,12 +91,25 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// What went wrong and, where it helps, what to do about it, in plain English.
     pub message: String,
+    /// Seconds after which a retry may succeed (the `Retry-After` header of a 429 or 503).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
     /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), retry_after_secs: None }
+    }
+    /// A 429 `rate_limited` error: `message`, and when to retry (in the message and the
+    /// `Retry-After` header).
+    pub fn rate_limited(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        let secs = retry_after_secs.max(1);
+        Self::new(ErrorCode::RateLimited, format!("{}; retry in {secs} s", message.into())).with_retry_after(secs)
+    }
+    /// The same error with a `Retry-After` of `secs`.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
     /// A 400 `bad_request` error with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -23,6 +23,7 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use crate::rate_limit;
 use crate::email_address::normalize as normalize_email;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
@@ -30,8 +31,8 @@ use crate::names::MAX_NAME_CHARS;
 use crate::platform::{Platform, PlatformExt};
 use crate::reply;
 use crate::session::{self, AccountView};
-use crate::store::account::{self as stored, Account, LoginGuard, Verification};
-use crate::variables::{num_var, var};
+use crate::store::account::{self as stored, Account, Verification};
+use crate::variables::var;
 use crate::{Request, Response, email, password};
 
 /// How long an email verification link works.
@@ -134,11 +135,15 @@ const ACCEPTED: SignupAccepted = SignupAccepted {
         (status = 415, response = errors::UnsupportedMediaType),
         (status = 502, response = errors::BadGateway),
         (status = 503, response = errors::Unavailable),
+        (status = 429, response = errors::RateLimited),
     )))]
 async fn signup(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    // Before any hashing or email: per client address, then per address signed up with.
+    rate_limit::hit(p, &rate_limit::SIGNUP_PER_ADDRESS, &rate_limit::address_of(req, p)).await?;
     let body: Signup = reply::parse_json(req)?;
     let email = normalize_email(&body.email)?;
     password::check_policy(&body.password)?;
+    rate_limit::hit(p, &rate_limit::SIGNUP_PER_EMAIL, &email).await?;
     let name = valid_display_name(body.name)?;
     let by_email = var(p, "signup_verification").as_deref() != Some("none");
     if by_email && !email::configured(p) {
@@ -226,10 +231,6 @@ async fn verify(p: &impl Platform, token: &str) -> Result<Response, ApiError> {
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "verified": true, "account": AccountView::of(&account) })))
 }
 
-fn rate_limited(retry_after_secs: u64, message: String) -> ApiError {
-    ApiError::new(ErrorCode::RateLimited, format!("{message}; retry in {retry_after_secs} s"))
-}
-
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/login", tag = "auth",
     summary = "Sign in with email and password",
     request_body = Login, security(),
@@ -244,23 +245,14 @@ fn rate_limited(retry_after_secs: u64, message: String) -> ApiError {
         (status = 503, response = errors::Unavailable),
     )))]
 async fn login(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    let now = p.now_ms();
-    // Per client address: a fixed one-minute window.
-    if let Some(ip) = reply::client_ip(req) {
-        let limit: u32 = num_var(p, "login_rate_per_minute", 20);
-        if stored::count_login_attempt(p, &ip, now / 60_000, limit).await? >= limit {
-            return Err(rate_limited(60 - (now / 1000) % 60, "too many sign-in attempts from this address".into()));
-        }
-    }
+    // Per client address, then failures per address and account: a stranger who keeps
+    // failing locks out only themselves, never the owner signing in from elsewhere.
+    let address = rate_limit::address_of(req, p);
+    rate_limit::hit(p, &rate_limit::LOGIN_PER_ADDRESS, &address).await?;
     let body: Login = reply::parse_json(req)?;
     let email = normalize_email(&body.email).map_err(|_| invalid_login())?;
-    let mut guard: LoginGuard = stored::login_guard(p, &email).await?;
-    if guard.locked_until_ms > now {
-        return Err(rate_limited(
-            (guard.locked_until_ms - now).div_ceil(1000),
-            "too many failed sign-ins for this account".into(),
-        ));
-    }
+    let pair = format!("{address}\u{0}{email}");
+    rate_limit::check(p, &rate_limit::LOGIN_FAILURES, &pair).await?;
     let account = stored::find_by_email(p, &email).await?;
     let ok = match account.as_ref().and_then(|a| a.password_hash.as_deref()) {
         Some(phc) => password::verify(phc, &body.password),
@@ -272,18 +264,10 @@ async fn login(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let account = match (ok, account) {
         (true, Some(a)) => a,
         _ => {
-            guard.failures += 1;
-            if guard.failures >= num_var(p, "login_max_failures", 5) {
-                guard.failures = 0;
-                guard.locked_until_ms = now + num_var(p, "login_lockout_secs", 900u64) * 1000;
-            }
-            stored::put_login_guard(p, &email, &guard).await?;
+            rate_limit::hit(p, &rate_limit::LOGIN_FAILURES, &pair).await.ok();
             return Err(invalid_login());
         }
     };
-    if guard.failures > 0 || guard.locked_until_ms > 0 {
-        stored::clear_login_guard(p, &email).await?;
-    }
     if !account.verified {
         return Err(ApiError::forbidden("confirm your email address first (see the message we sent)"));
     }

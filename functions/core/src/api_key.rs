@@ -13,6 +13,7 @@ use origo_shared::token::{AUDIENCE, Claims, Grants};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use crate::rate_limit;
 use crate::api_key_credential;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
@@ -215,10 +216,12 @@ async fn manager(req: &Request, p: &impl Platform) -> Result<Principal, ApiError
         (status = 413, response = errors::PayloadTooLarge),
         (status = 415, response = errors::UnsupportedMediaType),
         (status = 503, response = errors::Unavailable),
+        (status = 429, response = errors::RateLimited),
     )))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let org = caller.org()?.to_owned();
+    rate_limit::hit(p, &rate_limit::KEY_CREATION, &org).await?;
     let body: CreateApiKey = reply::parse_json(req)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > MAX_LABEL_CHARS || name.chars().any(char::is_control) {

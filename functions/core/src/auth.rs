@@ -11,6 +11,7 @@ use origo_shared::ApiError;
 use origo_shared::token::{ANY_ROOM, AUDIENCE, Claims, Grants};
 use serde::{Deserialize, Serialize};
 
+use crate::rate_limit;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::names::{MAX_NAME_CHARS, valid_room_name};
@@ -51,7 +52,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let segments = reply::segments(req);
     match segments.as_slice() {
         ["v1", "auth", "guest"] => match *req.method() {
-            Method::POST => guest(req, p),
+            Method::POST => guest(req, p).await,
             _ => Ok(reply::method_not_allowed(req, "POST")),
         },
         ["v1", "auth", "oidc", action] => oidc::route(req, p, action).await,
@@ -82,11 +83,13 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         (status = 413, response = errors::PayloadTooLarge),
         (status = 415, response = errors::UnsupportedMediaType),
         (status = 503, response = errors::Unavailable),
+        (status = 429, response = errors::RateLimited),
     )))]
-fn guest(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+async fn guest(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     if var(p, "guest_signin").as_deref() == Some("off") {
         return Err(ApiError::forbidden("guest sign-in is turned off on this deployment"));
     }
+    rate_limit::hit(p, &rate_limit::GUEST_SIGN_IN, &rate_limit::address_of(req, p)).await?;
     let body: GuestRequest = reply::parse_json(req)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {

@@ -9,6 +9,7 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode, RoomKey};
 use serde::Deserialize;
 
+use crate::rate_limit;
 use crate::coordinator::{RoomCommand, RoomCommandOutcome};
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
@@ -91,11 +92,13 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         (status = 413, response = errors::PayloadTooLarge),
         (status = 415, response = errors::UnsupportedMediaType),
         (status = 503, response = errors::Unavailable),
+        (status = 429, response = errors::RateLimited),
     )))]
 async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::ChatPost(room))?;
     let org = caller.org()?;
+    rate_limit::hit(p, &rate_limit::CHAT_POST, &format!("{org}\u{0}{}", caller.identity())).await?;
     room::load(p, org, room).await?;
     let body: PostMessage = reply::parse_json(req)?;
     let n = body.text.chars().count();

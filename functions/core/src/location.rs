@@ -9,8 +9,6 @@
 //! 4. **The room's region hint.**
 //! 5. Unknown: every region is equally near and load decides.
 
-use std::net::IpAddr;
-
 use origo_shared::ApiError;
 use origo_shared::node::Origin;
 use origo_shared::region::{GeoPoint, RegionCatalog};
@@ -18,8 +16,6 @@ use serde::Serialize;
 
 use crate::Request;
 use crate::platform::Platform;
-use crate::reply;
-use crate::variables::var;
 
 /// The header a trusted proxy sets.
 pub const GEO_HEADER: &str = "x-origo-geo";
@@ -43,33 +39,12 @@ pub enum OriginSource {
     Unknown,
 }
 
-/// True when `ip` is inside `cidr` (`a.b.c.d/n`, `x::/n`, or a bare address).
-pub fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
-    let (net, bits) = match cidr.trim().split_once('/') {
-        Some((n, b)) => (n, b.parse::<u32>().ok()),
-        None => (cidr.trim(), None),
-    };
-    let Ok(net) = net.parse::<IpAddr>() else { return false };
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
-}
+pub use crate::client_address::in_cidr;
 
 fn from_trusted_proxy(req: &Request, p: &impl Platform) -> Option<GeoPoint> {
     let header = req.headers().get(GEO_HEADER)?.to_str().ok()?;
-    let trusted = var(p, "trusted_proxies")?;
-    let ip: IpAddr = reply::client_ip(req)?.parse().ok()?;
-    if !trusted.split(',').any(|c| in_cidr(ip, c)) {
+    let ip = crate::client_address::peer(req)?;
+    if !crate::client_address::is_trusted_proxy(p, ip) {
         return None;
     }
     GeoPoint::parse(header)
@@ -110,6 +85,7 @@ pub fn origin(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
 
     #[test]
     fn cidrs() {

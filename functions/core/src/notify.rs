@@ -10,6 +10,7 @@ use origo_shared::webhook::{self, WebhookSecret};
 use origo_shared::{ApiError, ErrorCode, WebhookEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::rate_limit;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::platform::{Platform, PlatformError, PlatformExt};
@@ -216,9 +217,11 @@ async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
         (status = 403, response = errors::Forbidden),
         (status = 404, response = errors::NotFound),
         (status = 503, response = errors::Unavailable),
+        (status = 429, response = errors::RateLimited),
     )))]
 async fn test(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
+    rate_limit::hit(p, &rate_limit::WEBHOOK_TEST, caller.org()?).await?;
     let hook = load(p, caller.org()?, id).await?;
     let secret = WebhookSecret::parse(&hook.secret).map_err(|e| ApiError::internal(e.to_string()))?;
     let msg_id = format!("msg_{}", p.random_hex(12));

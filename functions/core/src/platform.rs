@@ -30,6 +30,11 @@ pub trait Platform {
     async fn kv_delete(&self, key: &str) -> Result<(), PlatformError>;
     /// Every key that starts with `prefix`.
     async fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, PlatformError>;
+    /// Adds `delta` to the counter `key` and returns its new value, atomically across every
+    /// instance of the deployment (a counter that does not exist starts at 0; `delta` 0 reads
+    /// it). The counter is removed at the latest `ttl_ms` after it was created: natively where
+    /// the store expires keys, else through the expiry index ([`crate::store::expiry`]).
+    async fn counter_add(&self, key: &str, delta: u64, ttl_ms: u64) -> Result<u64, PlatformError>;
     /// Sends an HTTP request (only to hosts the deployment allows).
     async fn http_send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, PlatformError>;
     /// A configuration variable (`None` when unset).

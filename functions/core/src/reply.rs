@@ -30,7 +30,11 @@ fn with_type(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> R
 /// The JSON error body for `e`.
 pub fn error(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    with_type(status, e.to_json(), "application/json")
+    let mut res = with_type(status, e.to_json(), "application/json");
+    if let Some(secs) = e.retry_after_secs {
+        res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    res
 }
 
 /// 204 No Content.

@@ -28,6 +28,7 @@ use origo_shared::usage::month_of;
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use crate::rate_limit;
 use crate::coordinator::{MeetingTerms, RoomCommand, RoomCommandOutcome};
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
@@ -408,6 +409,7 @@ fn turn_user(identity: &str) -> String {
         (status = 413, response = errors::PayloadTooLarge),
         (status = 415, response = errors::UnsupportedMediaType),
         (status = 503, response = errors::Unavailable),
+        (status = 429, response = errors::RateLimited),
     )))]
 async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
@@ -415,7 +417,9 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         return Err(ApiError::forbidden("API keys mint tokens for participants (POST /v1/tokens); join with one"));
     }
     caller.require(Action::RoomJoin(name))?;
+    rate_limit::hit(p, &rate_limit::JOIN_PER_ADDRESS, &rate_limit::address_of(req, p)).await?;
     let org = caller.org()?.to_owned();
+    rate_limit::hit(p, &rate_limit::JOIN_PER_IDENTITY, &format!("{org}\u{0}{}", caller.identity())).await?;
     let body: JoinRequest = if req.body().is_empty() { JoinRequest::default() } else { reply::parse_json(req)? };
     let display_name = match body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
         Some(n) if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) => {

@@ -52,6 +52,10 @@ impl Platform for LambdaPlatform {
         self.services.store.keys(prefix).await
     }
 
+    async fn counter_add(&self, key: &str, delta: u64, ttl_ms: u64) -> Result<u64, PlatformError> {
+        self.services.store.counter_add(key, delta, ttl_ms).await
+    }
+
     async fn http_send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, PlatformError> {
         self.services.outbound.send(&self.component.allowed_hosts, req).await
     }

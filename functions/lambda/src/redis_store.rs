@@ -146,6 +146,19 @@ impl RedisStore {
         self.conn.clone().del(redis_key(key)).await.map_err(failed)
     }
 
+    /// Adds `delta` to the counter at `key` and returns the new value; a new counter expires
+    /// after `ttl_ms` (one script: `INCRBY`, then `PEXPIRE` when it was just made).
+    pub async fn counter_add(&self, key: &str, delta: u64, ttl_ms: u64) -> Result<u64, PlatformError> {
+        let script = redis::Script::new(
+            "local v = redis.call('INCRBY', KEYS[1], ARGV[1]) \
+             if v == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+             return v",
+        );
+        let next: i64 =
+            script.key(redis_key(key)).arg(delta).arg(ttl_ms.max(1)).invoke_async(&mut self.conn.clone()).await.map_err(failed)?;
+        Ok(u64::try_from(next).unwrap_or(0))
+    }
+
     /// Every key starting with `prefix`, sorted, without duplicates (`SCAN` may repeat one).
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, PlatformError> {
         let mut conn = self.conn.clone();

@@ -55,6 +55,22 @@ impl Platform for SpinPlatform {
         Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
     }
 
+    async fn counter_add(&self, key: &str, delta: u64, ttl_ms: u64) -> Result<u64, PlatformError> {
+        // `wasi:keyvalue/atomics` (Spin 3, and `origo`): one atomic increment on the default
+        // store; it has no expiry, so a new counter is given to the sweep.
+        use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
+        let failed = |e: wasi_store::Error| PlatformError::Store(format!("{e:?}"));
+        let bucket = wasi_store::open("default").map_err(failed)?;
+        let delta_i = i64::try_from(delta).map_err(|_| PlatformError::Store("counter delta too large".into()))?;
+        let next = atomics::increment(&bucket, key, delta_i).map_err(failed)?;
+        if next == delta_i {
+            origo_functions::store::expiry::expire_at(self, key, self.now_ms().saturating_add(ttl_ms))
+                .await
+                .map_err(|e| PlatformError::Store(e.message))?;
+        }
+        Ok(u64::try_from(next).unwrap_or(0))
+    }
+
     async fn http_send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, PlatformError> {
         let (parts, body) = req.into_parts();
         let req = http::Request::from_parts(parts, body.to_vec());

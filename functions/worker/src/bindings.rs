@@ -28,6 +28,14 @@ pub fn room_stub(env: &Env, room: &RoomKey, hint: Option<&str>) -> worker::Resul
     }
 }
 
+/// The `RateCounter` namespace: one object per rate-limit counter, named by its key.
+pub const RATES: &str = "RATES";
+
+/// The object of the rate-limit counter `key`.
+pub fn rate_stub(env: &Env, key: &str) -> worker::Result<Stub> {
+    env.durable_object(RATES)?.get_by_name(key)
+}
+
 /// The node registry's object.
 pub fn registry_stub(env: &Env) -> worker::Result<Stub> {
     env.durable_object(REGISTRY)?.get_by_name(REGISTRY_NAME)

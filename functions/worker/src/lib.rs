@@ -28,6 +28,8 @@ mod object_storage;
 #[cfg(target_arch = "wasm32")]
 mod platform;
 #[cfg(target_arch = "wasm32")]
+mod rate_counter;
+#[cfg(target_arch = "wasm32")]
 mod room_coordinator;
 #[cfg(target_arch = "wasm32")]
 mod room_socket;
@@ -40,5 +42,7 @@ mod web_client;
 pub use node_registry::NodeRegistry;
 #[cfg(target_arch = "wasm32")]
 pub use platform::WorkerPlatform;
+#[cfg(target_arch = "wasm32")]
+pub use rate_counter::RateCounter;
 #[cfg(target_arch = "wasm32")]
 pub use room_coordinator::RoomCoordinator;

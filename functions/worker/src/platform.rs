@@ -75,6 +75,15 @@ impl WorkerPlatform {
 }
 
 impl Platform for WorkerPlatform {
+    async fn counter_add(&self, key: &str, delta: u64, ttl_ms: u64) -> Result<u64, PlatformError> {
+        let stub = crate::bindings::rate_stub(&self.env, key).map_err(store_error)?;
+        let op = StorageOp::Increment { key: key.into(), delta, ttl_ms };
+        match self.object_call(&stub, Headers::new(), op).await? {
+            StorageReply::Count { value } => Ok(value),
+            other => Err(store_error(format!("unexpected answer {other:?}"))),
+        }
+    }
+
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError> {
         if let Some(v) = self.listed.borrow().get(key) {
             return Ok(v.clone());

@@ -28,13 +28,22 @@ pub enum StorageOp {
     List {
         prefix: String,
     },
+    /// Add `delta` to the counter `key` (made with a lifetime of `ttl_ms`).
+    Increment {
+        key: String,
+        delta: u64,
+        ttl_ms: u64,
+    },
 }
 
 impl StorageOp {
     /// The key or prefix the operation touches.
     pub fn key(&self) -> &str {
         match self {
-            StorageOp::Get { key } | StorageOp::Put { key, .. } | StorageOp::Delete { key } => key,
+            StorageOp::Get { key }
+            | StorageOp::Put { key, .. }
+            | StorageOp::Delete { key }
+            | StorageOp::Increment { key, .. } => key,
             StorageOp::List { prefix } => prefix,
         }
     }
@@ -63,6 +72,8 @@ pub enum StorageReply {
     Done,
     /// `list`: the entries, in key order.
     Entries { entries: Vec<(String, String)> },
+    /// `increment`: the counter's new value.
+    Count { value: u64 },
 }
 
 #[cfg(test)]

@@ -69,6 +69,11 @@ async fn expire(p: &impl Platform, key: &str, due: u64, now: u64) -> Result<bool
     let kind = key.split(':').next().unwrap_or("");
     match kind {
         "room" => expire_room(p, key, now).await,
+        "rate" => {
+            // A rate-limit window's counter, scheduled when it was created for after its end.
+            record::delete(p, key).await?;
+            Ok(true)
+        }
         "chat_index" => {
             // `due` is when the room's last meeting ended, plus the retention: what was sent
             // before that meeting ended is past retention now.

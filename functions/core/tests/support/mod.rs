@@ -140,6 +140,23 @@ impl Platform for TestPlatform {
     async fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, PlatformError> {
         Ok(self.kv.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
     }
+    /// Counters as Spin keeps them: decimal text in the store, given to the sweep when made.
+    async fn counter_add(&self, key: &str, delta: u64, ttl_ms: u64) -> Result<u64, PlatformError> {
+        let next = {
+            let mut kv = self.kv.borrow_mut();
+            let current: u64 =
+                kv.get(key).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0);
+            let next = current + delta;
+            kv.insert(key.to_owned(), next.to_string().into_bytes());
+            next
+        };
+        if next == delta {
+            origo_functions::store::expiry::expire_at(self, key, self.now_ms() + ttl_ms)
+                .await
+                .map_err(|e| PlatformError::Store(e.message))?;
+        }
+        Ok(next)
+    }
     async fn http_send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, PlatformError> {
         let empty = |status: u16| http::Response::builder().status(status).body(Bytes::new()).unwrap();
         match req.uri().host() {
