@@ -350,9 +350,14 @@ pub enum SignalError {
     /// (`bad_chat_text`).
     #[error("chat text must be 1..={MAX_CHAT_CHARS} characters")]
     BadChatText,
-    /// A track, participant or client id that is empty, longer than [`MAX_CLIENT_ID_BYTES`] or
-    /// holds control characters, or a kick reason over 200 characters (`bad_id`).
-    #[error("an id must be 1..={MAX_CLIENT_ID_BYTES} bytes of printable characters")]
+    /// A track or client id that is empty, longer than [`MAX_CLIENT_ID_BYTES`] or holds
+    /// control characters, a participant id longer than
+    /// [`MAX_IDENTITY_BYTES`](crate::identity::MAX_IDENTITY_BYTES), or a kick reason over 200
+    /// characters (`bad_id`).
+    #[error(
+        "an id must be 1..={MAX_CLIENT_ID_BYTES} bytes (a participant id 1..={} bytes) of printable characters",
+        crate::identity::MAX_IDENTITY_BYTES
+    )]
     BadId,
 }
 
@@ -420,12 +425,12 @@ impl ClientMessage {
                 }
             }
             ClientMessage::Mute { participant_id, .. } => {
-                if !valid_id(participant_id) {
+                if !crate::identity::fits(participant_id) {
                     return Err(SignalError::BadId);
                 }
             }
             ClientMessage::Kick { participant_id, reason } => {
-                if !valid_id(participant_id) || reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
+                if !crate::identity::fits(participant_id) || reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
                     return Err(SignalError::BadId);
                 }
             }
