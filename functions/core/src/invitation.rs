@@ -309,7 +309,9 @@ async fn accept(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     // The inviter must still be able to grant the role.
     let inviter = orgs::membership(p, &inv.org, &inv.invited_by).await?;
     if !inviter.is_some_and(|m| m.role.at_least(inv.role) && crate::rbac::allows(m.role, Action::MembersManage)) {
-        return Err(ApiError::forbidden("whoever sent this invitation may no longer grant its role; ask for a new one"));
+        return Err(ApiError::forbidden(
+            "whoever sent this invitation may no longer grant its role; ask for a new one",
+        ));
     }
     if orgs::is_member(p, &inv.org, &account.id).await? {
         return Err(ApiError::new(ErrorCode::Conflict, "already a member; an admin changes the role with PATCH"));

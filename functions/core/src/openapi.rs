@@ -11,8 +11,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notify, oidc, org,
-    password_reset, registry, room, room_participant,
+    account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notify, oidc, org, password_reset,
+    registry, room, room_participant,
 };
 
 /// The security schemes and the error responses every operation refers to.

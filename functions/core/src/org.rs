@@ -12,12 +12,12 @@ use serde::Deserialize;
 use crate::error_responses as errors;
 use crate::names::MAX_LABEL_CHARS;
 pub use crate::names::valid_org_id;
+use crate::org_caller::{grantable, in_org};
 use crate::platform::{Platform, PlatformExt};
 use crate::rbac::{Action, Role};
 use crate::reply;
 use crate::store::org::{self as stored, Membership, Org, memberships_of};
 use crate::store::{api_key as stored_keys, invitation as stored_invitations, room as stored_rooms};
-use crate::org_caller::{grantable, in_org};
 use crate::{Request, Response, invitation, session};
 
 /// Most organisations one account may create.

@@ -32,4 +32,3 @@ pub fn grantable(caller: &Principal, role: Role) -> Result<(), ApiError> {
         None => Err(ApiError::forbidden("no role")),
     }
 }
-

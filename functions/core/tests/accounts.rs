@@ -362,7 +362,8 @@ fn pre_hijack_sessions_are_revoked_when_the_owner_proves_the_address() {
         email_verified: false,
         name: "Not the victim".into(),
     });
-    let url = call(&p, Method::GET, "/v1/auth/oidc/start", None, None).headers()["location"].to_str().unwrap().to_owned();
+    let url =
+        call(&p, Method::GET, "/v1/auth/oidc/start", None, None).headers()["location"].to_str().unwrap().to_owned();
     let redirect = p.idp.authorize(&url, "attacker").unwrap();
     let path = redirect.strip_prefix("https://origo.test").unwrap().to_owned();
     let session = ok_json(call(&p, Method::GET, &path, None, None), StatusCode::OK);
@@ -373,7 +374,10 @@ fn pre_hijack_sessions_are_revoked_when_the_owner_proves_the_address() {
     signup(&p, victim, "attacker password 1");
 
     p.advance_secs(5);
-    ok_json(call(&p, Method::POST, "/v1/auth/password-reset", None, Some(json!({ "email": victim }))), StatusCode::ACCEPTED);
+    ok_json(
+        call(&p, Method::POST, "/v1/auth/password-reset", None, Some(json!({ "email": victim }))),
+        StatusCode::ACCEPTED,
+    );
     let link = link_token(&p, victim, "#password-reset=");
     let done = ok_json(
         call(&p, Method::POST, "/v1/auth/password-reset/confirm", None, Some(json!({ "token": link, "password": PW }))),
@@ -382,10 +386,19 @@ fn pre_hijack_sessions_are_revoked_when_the_owner_proves_the_address() {
     assert_eq!(done["account"]["email"], victim);
     // The attacker's access token, refresh token, password and provider link: all dead.
     assert_error(&call(&p, Method::GET, "/v1/orgs", Some(&access), None), 401, "unauthorized");
-    assert_error(&call(&p, Method::POST, "/v1/rooms", Some(&access), Some(json!({ "name": "x" }))), 401, "unauthorized");
-    assert_error(&call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": refresh }))), 401, "unauthorized");
+    assert_error(
+        &call(&p, Method::POST, "/v1/rooms", Some(&access), Some(json!({ "name": "x" }))),
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": refresh }))),
+        401,
+        "unauthorized",
+    );
     assert_error(&login_res(&p, victim, "attacker password 1"), 401, "unauthorized");
-    let url = call(&p, Method::GET, "/v1/auth/oidc/start", None, None).headers()["location"].to_str().unwrap().to_owned();
+    let url =
+        call(&p, Method::GET, "/v1/auth/oidc/start", None, None).headers()["location"].to_str().unwrap().to_owned();
     let redirect = p.idp.authorize(&url, "attacker").unwrap();
     let path = redirect.strip_prefix("https://origo.test").unwrap().to_owned();
     assert_error(&call(&p, Method::GET, &path, None, None), 409, "conflict");
@@ -410,7 +423,8 @@ fn a_verified_oidc_sign_in_takes_an_unverified_account_from_whoever_signed_up() 
     });
     signup(&p, victim, "attacker password 1");
     let attackers_link = verification_token(&p, victim);
-    let url = call(&p, Method::GET, "/v1/auth/oidc/start", None, None).headers()["location"].to_str().unwrap().to_owned();
+    let url =
+        call(&p, Method::GET, "/v1/auth/oidc/start", None, None).headers()["location"].to_str().unwrap().to_owned();
     let redirect = p.idp.authorize(&url, "owner").unwrap();
     let path = redirect.strip_prefix("https://origo.test").unwrap().to_owned();
     let session = ok_json(call(&p, Method::GET, &path, None, None), StatusCode::OK);

@@ -8,7 +8,13 @@ use serde_json::{Value, json};
 use support::*;
 
 fn invite_res(p: &TestPlatform, token: &str, org: &str, email: &str, role: &str) -> http::Response<bytes::Bytes> {
-    call(p, Method::POST, &format!("/v1/orgs/{org}/invitations"), Some(token), Some(json!({ "email": email, "role": role })))
+    call(
+        p,
+        Method::POST,
+        &format!("/v1/orgs/{org}/invitations"),
+        Some(token),
+        Some(json!({ "email": email, "role": role })),
+    )
 }
 
 fn accept(p: &TestPlatform, token: &str, link: &str) -> http::Response<bytes::Bytes> {
@@ -41,7 +47,8 @@ fn an_invitation_answers_the_same_whether_or_not_the_address_has_an_account() {
         assert_eq!(mail["subject"], "Invitation to Acme on Origo");
         assert!(mail["text"].as_str().unwrap().contains("https://origo.test/#invitation=inv_"), "{mail}");
     }
-    let members = ok_json(call(&p, Method::GET, &format!("/v1/orgs/{org}/members"), Some(&owner_t), None), StatusCode::OK);
+    let members =
+        ok_json(call(&p, Method::GET, &format!("/v1/orgs/{org}/members"), Some(&owner_t), None), StatusCode::OK);
     assert_eq!(members["members"].as_array().unwrap().len(), 1);
     // The secret is kept only as a digest.
     let link = link_token(&p, "bo@acme.test", "#invitation=");
@@ -55,13 +62,18 @@ fn the_invitee_accepts_from_the_link_once_and_only_the_invited_address_can() {
     let (owner_t, org, _) = owner(&p, "ada@acme.test");
     let link = invite(&p, &owner_t, &org, "bo@acme.test", "admin");
     // What the link offers, for the page that shows it.
-    let offer = ok_json(call(&p, Method::POST, "/v1/invitations/lookup", None, Some(json!({ "token": link }))), StatusCode::OK);
+    let offer =
+        ok_json(call(&p, Method::POST, "/v1/invitations/lookup", None, Some(json!({ "token": link }))), StatusCode::OK);
     assert_eq!((offer["org_name"].as_str(), offer["role"].as_str()), (Some("Acme"), Some("admin")));
     // Someone else, signed in, cannot use it; a guest token is no account.
     let eve = account(&p, "eve@evil.test")["access_token"].as_str().unwrap().to_owned();
     assert_error(&accept(&p, &eve, &link), 403, "forbidden");
     assert_error(&accept(&p, &guest(&p, "g"), &link), 403, "forbidden");
-    assert_error(&call(&p, Method::POST, "/v1/invitations/accept", None, Some(json!({ "token": link }))), 401, "unauthorized");
+    assert_error(
+        &call(&p, Method::POST, "/v1/invitations/accept", None, Some(json!({ "token": link }))),
+        401,
+        "unauthorized",
+    );
     // The invitee had no account: signs up with the address, confirms it, accepts.
     let bo = account(&p, "bo@acme.test")["access_token"].as_str().unwrap().to_owned();
     let m = ok_json(accept(&p, &bo, &link), StatusCode::OK);
@@ -85,14 +97,16 @@ fn admins_list_and_revoke_invitations_and_grant_at_most_their_role() {
     let admin = member(&p, &owner_t, &org, "bo@acme.test", "admin");
     assert_error(&invite_res(&p, &admin, &org, "cy@acme.test", "owner"), 403, "forbidden");
     let link = invite(&p, &admin, &org, "cy@acme.test", "member");
-    let listed = ok_json(call(&p, Method::GET, &format!("/v1/orgs/{org}/invitations"), Some(&owner_t), None), StatusCode::OK);
+    let listed =
+        ok_json(call(&p, Method::GET, &format!("/v1/orgs/{org}/invitations"), Some(&owner_t), None), StatusCode::OK);
     let pending = listed["invitations"].as_array().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0]["email"], "cy@acme.test");
     assert!(pending[0].get("secret_sha256").is_none() && !listed.to_string().contains(&link));
     // Inviting the address again replaces the pending invitation (the old link stops working).
     let second = invite(&p, &admin, &org, "cy@acme.test", "guest");
-    let listed = ok_json(call(&p, Method::GET, &format!("/v1/orgs/{org}/invitations"), Some(&owner_t), None), StatusCode::OK);
+    let listed =
+        ok_json(call(&p, Method::GET, &format!("/v1/orgs/{org}/invitations"), Some(&owner_t), None), StatusCode::OK);
     assert_eq!(listed["invitations"].as_array().unwrap().len(), 1);
     let id = listed["invitations"][0]["id"].as_str().unwrap().to_owned();
     let cy = account(&p, "cy@acme.test")["access_token"].as_str().unwrap().to_owned();
@@ -113,7 +127,13 @@ fn admins_list_and_revoke_invitations_and_grant_at_most_their_role() {
         .as_str()
         .unwrap()
         .to_owned();
-    let demote = call(&p, Method::PATCH, &format!("/v1/orgs/{org}/members/{bo_id}"), Some(&owner_t), Some(json!({"role": "member"})));
+    let demote = call(
+        &p,
+        Method::PATCH,
+        &format!("/v1/orgs/{org}/members/{bo_id}"),
+        Some(&owner_t),
+        Some(json!({"role": "member"})),
+    );
     ok_json(demote, StatusCode::OK);
     assert_error(&accept(&p, &cy, &link), 403, "forbidden");
 }
@@ -157,7 +177,10 @@ fn deleting_the_organisation_removes_its_invitations() {
     let p = TestPlatform::new();
     let (owner_t, org, _) = owner(&p, "ada@acme.test");
     let link = invite(&p, &owner_t, &org, "bo@acme.test", "member");
-    assert_eq!(call(&p, Method::DELETE, &format!("/v1/orgs/{org}"), Some(&owner_t), None).status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&p, Method::DELETE, &format!("/v1/orgs/{org}"), Some(&owner_t), None).status(),
+        StatusCode::NO_CONTENT
+    );
     let bo = account(&p, "bo@acme.test")["access_token"].as_str().unwrap().to_owned();
     assert_error(&accept(&p, &bo, &link), 400, "bad_request");
     assert!(!p.kv.borrow().keys().any(|k| k.starts_with("invitation")), "{}", p.dump());

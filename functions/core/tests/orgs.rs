@@ -63,7 +63,8 @@ fn org_lifecycle_and_membership_rules() {
     // Nobody is added directly any more: only an invitation makes a member.
     let add = |body: Value| call(&p, Method::POST, &format!("/v1/orgs/{org}/members"), Some(&owner_t), Some(body));
     assert_error(&add(json!({"email": "bo@acme.test", "role": "member"})), 405, "method_not_allowed");
-    let invite = |body: Value| call(&p, Method::POST, &format!("/v1/orgs/{org}/invitations"), Some(&owner_t), Some(body));
+    let invite =
+        |body: Value| call(&p, Method::POST, &format!("/v1/orgs/{org}/invitations"), Some(&owner_t), Some(body));
     assert_error(&invite(json!({"email": "bo@acme.test", "role": "emperor"})), 400, "invalid_json");
     // Rename needs admin; delete needs owner.
     assert_error(&call(&p, Method::DELETE, &format!("/v1/orgs/{org}"), Some(&admin), None), 403, "forbidden");

@@ -16,7 +16,13 @@ fn ask(p: &TestPlatform, email: &str) -> http::Response<bytes::Bytes> {
 }
 
 fn confirm(p: &TestPlatform, token: &str, password: &str) -> http::Response<bytes::Bytes> {
-    call(p, Method::POST, "/v1/auth/password-reset/confirm", None, Some(json!({ "token": token, "password": password })))
+    call(
+        p,
+        Method::POST,
+        "/v1/auth/password-reset/confirm",
+        None,
+        Some(json!({ "token": token, "password": password })),
+    )
 }
 
 fn login_res(p: &TestPlatform, email: &str, password: &str) -> http::Response<bytes::Bytes> {
@@ -61,9 +67,14 @@ fn the_link_sets_the_password_once_and_revokes_every_session() {
     let fresh = login(&p, "ada@example.test", NEW_PW);
     // Sessions from before are revoked; the new one works.
     assert_error(&call(&p, Method::GET, "/v1/orgs", Some(&access), None), 401, "unauthorized");
-    assert_error(&call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": refresh }))), 401, "unauthorized");
+    assert_error(
+        &call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": refresh }))),
+        401,
+        "unauthorized",
+    );
     ok_json(call(&p, Method::GET, "/v1/orgs", Some(fresh["access_token"].as_str().unwrap()), None), StatusCode::OK);
-    let rotated = call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": fresh["refresh_token"] })));
+    let rotated =
+        call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": fresh["refresh_token"] })));
     ok_json(rotated, StatusCode::OK);
 }
 
@@ -87,8 +98,7 @@ fn links_expire_and_an_older_link_dies_with_a_completed_reset() {
     assert!(msg.contains("expired"), "{msg}");
     ok_json(ask(&p, "ada@example.test"), StatusCode::ACCEPTED);
     p.advance_secs(30 * 60 + 600);
-    while ok_json(call(&p, Method::POST, "/v1/maintenance/sweep", Some(NODE_SECRET), None), StatusCode::OK)["sweep"]
-        ["buckets"]
+    while ok_json(call(&p, Method::POST, "/v1/maintenance/sweep", Some(NODE_SECRET), None), StatusCode::OK)["sweep"]["buckets"]
         != 0
     {}
     assert!(!p.dump().contains("password_reset:"), "{}", p.dump());
