@@ -586,13 +586,21 @@ mod tests {
             (json!({"type": "chat", "text": long}).to_string(), "bad_chat_text"),
             (json!({"type": "chat", "text": "hi", "client_id": ""}).to_string(), "bad_id"),
             (json!({"type": "kick", "participant_id": "a\u{0}b"}).to_string(), "bad_id"),
-            (json!({"type": "mute", "participant_id": "x".repeat(65), "kind": "audio"}).to_string(), "bad_id"),
+            (
+                json!({"type": "mute", "participant_id": "x".repeat(crate::identity::MAX_IDENTITY_BYTES + 1), "kind": "audio"})
+                    .to_string(),
+                "bad_id",
+            ),
+            (json!({"type": "chat", "text": "hi", "client_id": "x".repeat(MAX_CLIENT_ID_BYTES + 1)}).to_string(), "bad_id"),
             ("x".repeat(MAX_CLIENT_FRAME_BYTES + 1), "message_too_large"),
         ];
         for (frame, code) in cases {
             let err = ClientMessage::parse(&frame).unwrap_err();
             assert_eq!(err.code(), code, "{}", &frame[..frame.len().min(80)]);
         }
+        // Any identity that can be minted can be named by a mute or a kick.
+        let longest = "x".repeat(crate::identity::MAX_IDENTITY_BYTES);
+        assert!(ClientMessage::parse(&json!({"type": "kick", "participant_id": longest}).to_string()).is_ok());
         // Exactly the maximum chat length is fine, counted in characters, not bytes.
         let max = "é".repeat(MAX_CHAT_CHARS);
         assert!(ClientMessage::parse(&json!({"type": "chat", "text": max}).to_string()).is_ok());
