@@ -1890,7 +1890,165 @@ window.origoTransport = async () => {
 
 window.origo = { state, restartMedia: (why) => restartMedia(why || 'requested') };
 
+// ---------------------------------------------------------------------------------------------
+// Account pages: the links Origo emails — `#password-reset=TOKEN` and `#invitation=TOKEN`, in the
+// fragment so that no server log holds them — and sign-in (`#sign-in`, `#forgot-password`).
+
+const ACCOUNT_LINK = /^#(password-reset|invitation)=([A-Za-z0-9_]{1,128})$/;
+const ACCOUNT_FORMS = ['#signin-form', '#forgot-form', '#reset-form'];
+const account = { page: null, token: null, invitation: null };
+
+function accountForm(which) {
+  for (const f of ACCOUNT_FORMS) $(f).hidden = f !== which;
+  $('#account-error').textContent = '';
+}
+
+function accountSays(status, error = '') {
+  $('#account-status').textContent = status;
+  $('#account-error').textContent = error;
+}
+
+// What a person should read when an account call failed.
+function explainAccount(err) {
+  if (!(err instanceof ApiError)) return explain(err);
+  if (err.status === 429) return `Too many attempts: ${err.message}.`;
+  if (err.status === 401) return 'That email and password do not match an account.';
+  return explain(err);
+}
+
+// True when the address names an account page (then the meeting landing is not shown).
+function initAccount() {
+  const hash = location.hash;
+  const link = ACCOUNT_LINK.exec(hash);
+  if (!link && hash !== '#sign-in' && hash !== '#forgot-password') return false;
+  if (link) {
+    account.page = link[1];
+    account.token = link[2];
+    // Out of the address bar and the history, so the link is not shared or kept by accident.
+    history.replaceState(null, '', location.pathname + location.search);
+  } else {
+    account.page = hash.slice(1);
+  }
+  $('#landing').hidden = true;
+  $('#account').hidden = false;
+  document.body.dataset.view = 'account';
+  wireAccount();
+  showAccountPage();
+  return true;
+}
+
+function showAccountPage() {
+  if (account.page === 'password-reset') {
+    $('#account-intro').textContent = 'Choose a new password for your Origo account.';
+    accountForm('#reset-form');
+    $('#reset-password').focus();
+  } else if (account.page === 'invitation') {
+    $('#account-intro').textContent = 'Looking at your invitation…';
+    accountForm('#signin-form');
+    api('/v1/invitations/lookup', { body: { token: account.token } })
+      .then((offer) => {
+        account.invitation = offer;
+        $('#account-intro').textContent =
+          `You are invited to “${offer.org_name}” as ${offer.role}. Sign in with ${offer.email} to accept, or create an account with it first.`;
+        $('#signin-email').value = offer.email;
+        $('#signin-password').focus();
+      })
+      .catch((e) => {
+        $('#account-intro').textContent = 'This invitation cannot be used.';
+        accountSays('', explainAccount(e));
+      });
+  } else if (account.page === 'forgot-password') {
+    $('#account-intro').textContent = 'Forgot your password? We can email you a link.';
+    $('#forgot-email').value = $('#signin-email').value;
+    accountForm('#forgot-form');
+    $('#forgot-email').focus();
+  } else {
+    $('#account-intro').textContent = 'Sign in to your Origo account.';
+    accountForm('#signin-form');
+    $('#signin-email').focus();
+  }
+}
+
+let accountWired = false;
+function wireAccount() {
+  if (accountWired) return;
+  accountWired = true;
+  window.addEventListener('hashchange', () => {
+    if (location.hash === '#forgot-password' || location.hash === '#sign-in') {
+      account.page = location.hash.slice(1);
+      accountSays('');
+      showAccountPage();
+    }
+  });
+  $('#signin-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const email = $('#signin-email').value.trim();
+    const password = $('#signin-password').value;
+    accountSays('Signing in…');
+    try {
+      const session = await api('/v1/auth/login', { body: { email, password } });
+      if (account.page === 'invitation' && account.token) {
+        const m = await api('/v1/invitations/accept', { token: session.access_token, body: { token: account.token } });
+        account.token = null;
+        accountSays(`You are now a member of “${account.invitation?.org_name || m.org}” (${m.role}).`);
+      } else {
+        accountSays(`Signed in as ${session.account.email}.`);
+      }
+    } catch (err) {
+      accountSays('', explainAccount(err));
+    }
+  });
+  $('#signup-button').addEventListener('click', async () => {
+    const email = $('#signin-email').value.trim();
+    const password = $('#signin-password').value;
+    accountSays('Creating the account…');
+    try {
+      const answer = await api('/v1/auth/signup', { body: { email, password } });
+      const next = account.page === 'invitation' ? ' Confirm your address, then open the invitation link again.' : '';
+      accountSays(`${answer.message}${next}`);
+    } catch (err) {
+      accountSays('', explainAccount(err));
+    }
+  });
+  $('#forgot-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    accountSays('Sending…');
+    try {
+      const answer = await api('/v1/auth/password-reset', { body: { email: $('#forgot-email').value.trim() } });
+      accountSays(answer.message);
+    } catch (err) {
+      accountSays('', explainAccount(err));
+    }
+  });
+  $('#reset-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const password = $('#reset-password').value;
+    if (password !== $('#reset-repeat').value) {
+      accountSays('', 'The two passwords differ.');
+      return;
+    }
+    if (!account.token) {
+      accountSays('', 'This reset link was already used. Ask for a new one.');
+      return;
+    }
+    accountSays('Setting the password…');
+    try {
+      const done = await api('/v1/auth/password-reset/confirm', { body: { token: account.token, password } });
+      account.token = null;
+      account.page = 'sign-in';
+      showAccountPage();
+      $('#signin-email').value = done.account.email;
+      accountSays('Your password is set, and every device was signed out. Sign in with the new password.');
+      $('#signin-password').focus();
+    } catch (err) {
+      accountSays('', explainAccount(err));
+    }
+  });
+}
+
 wire();
-initLanding().catch((e) => {
-  $('#landing-error').textContent = explain(e);
-});
+if (!initAccount()) {
+  initLanding().catch((e) => {
+    $('#landing-error').textContent = explain(e);
+  });
+}

@@ -8,6 +8,7 @@
 
 pub mod bearer;
 pub mod error;
+pub mod identity;
 pub mod node;
 pub mod region;
 pub mod room_key;

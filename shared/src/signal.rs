@@ -369,9 +369,14 @@ pub enum SignalError {
     /// (`bad_chat_text`).
     #[error("chat text must be 1..={MAX_CHAT_CHARS} characters")]
     BadChatText,
-    /// A track, participant or client id that is empty, longer than [`MAX_CLIENT_ID_BYTES`] or
-    /// holds control characters, or a kick reason over 200 characters (`bad_id`).
-    #[error("an id must be 1..={MAX_CLIENT_ID_BYTES} bytes of printable characters")]
+    /// A track or client id that is empty, longer than [`MAX_CLIENT_ID_BYTES`] or holds
+    /// control characters, a participant id longer than
+    /// [`MAX_IDENTITY_BYTES`](crate::identity::MAX_IDENTITY_BYTES), or a kick reason over 200
+    /// characters (`bad_id`).
+    #[error(
+        "an id must be 1..={MAX_CLIENT_ID_BYTES} bytes (a participant id 1..={} bytes) of printable characters",
+        crate::identity::MAX_IDENTITY_BYTES
+    )]
     BadId,
 }
 
@@ -439,12 +444,12 @@ impl ClientMessage {
                 }
             }
             ClientMessage::Mute { participant_id, .. } | ClientMessage::AllowUnmute { participant_id, .. } => {
-                if !valid_id(participant_id) {
+                if !crate::identity::fits(participant_id) {
                     return Err(SignalError::BadId);
                 }
             }
             ClientMessage::Kick { participant_id, reason } => {
-                if !valid_id(participant_id) || reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
+                if !crate::identity::fits(participant_id) || reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
                     return Err(SignalError::BadId);
                 }
             }
@@ -601,13 +606,21 @@ mod tests {
             (json!({"type": "chat", "text": long}).to_string(), "bad_chat_text"),
             (json!({"type": "chat", "text": "hi", "client_id": ""}).to_string(), "bad_id"),
             (json!({"type": "kick", "participant_id": "a\u{0}b"}).to_string(), "bad_id"),
-            (json!({"type": "mute", "participant_id": "x".repeat(65), "kind": "audio"}).to_string(), "bad_id"),
+            (
+                json!({"type": "mute", "participant_id": "x".repeat(crate::identity::MAX_IDENTITY_BYTES + 1), "kind": "audio"})
+                    .to_string(),
+                "bad_id",
+            ),
+            (json!({"type": "chat", "text": "hi", "client_id": "x".repeat(MAX_CLIENT_ID_BYTES + 1)}).to_string(), "bad_id"),
             ("x".repeat(MAX_CLIENT_FRAME_BYTES + 1), "message_too_large"),
         ];
         for (frame, code) in cases {
             let err = ClientMessage::parse(&frame).unwrap_err();
             assert_eq!(err.code(), code, "{}", &frame[..frame.len().min(80)]);
         }
+        // Any identity that can be minted can be named by a mute or a kick.
+        let longest = "x".repeat(crate::identity::MAX_IDENTITY_BYTES);
+        assert!(ClientMessage::parse(&json!({"type": "kick", "participant_id": longest}).to_string()).is_ok());
         // Exactly the maximum chat length is fine, counted in characters, not bytes.
         let max = "é".repeat(MAX_CHAT_CHARS);
         assert!(ClientMessage::parse(&json!({"type": "chat", "text": max}).to_string()).is_ok());

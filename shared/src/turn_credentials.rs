@@ -131,7 +131,7 @@ impl TurnSecrets {
     /// Credentials for `user`, valid from `now` for `ttl_secs` seconds.
     pub fn issue(&self, user: &str, now: u64, ttl_secs: u64) -> Result<TurnCredentials, TurnCredentialError> {
         let secret = self.secrets.first().ok_or(TurnCredentialError::NoSecret)?;
-        if user.is_empty() || user.len() > 128 || user.contains(':') || user.chars().any(char::is_control) {
+        if !crate::identity::fits(user) || user.contains(':') {
             return Err(TurnCredentialError::BadUser);
         }
         let expires_at = now.saturating_add(ttl_secs);

@@ -6,6 +6,9 @@
 //!   `signup_verification = "email"` (the default) the address receives either a verification
 //!   link or a "you already have an account" notice. `"none"` activates new accounts at once
 //!   (development only: then sign-up followed by login tells whether an email was taken).
+//!   A sign-up with the address of an account that was never verified replaces its pending
+//!   password and revokes its sessions, and sends a new link: only the latest sign-up's link
+//!   verifies the account ([`address_proof`](crate::address_proof)).
 //! * `POST|GET /v1/auth/verify` with the token from the email activates the account.
 //! * `POST /v1/auth/login {email, password}` → access token (short, `access_ttl_secs`) and a
 //!   refresh token. Wrong email and wrong password get the same `401`. After
@@ -23,6 +26,7 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use crate::address_proof::{self, Password};
 use crate::rate_limit;
 use crate::email_address::normalize as normalize_email;
 #[cfg(feature = "openapi")]
@@ -149,20 +153,36 @@ async fn signup(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     if by_email && !email::configured(p) {
         return Err(ApiError::new(ErrorCode::Unavailable, "sign-up needs email delivery (email_api_url)"));
     }
-    let base = var(p, "public_url");
     match stored::find_by_email(p, &email).await? {
-        Some(existing) => {
+        Some(existing) if existing.verified => {
             password::equalize(p, &body.password);
             if by_email {
                 let text = format!(
-                    "Someone tried to create an Origo account with this address, which already has one ({}).\n\
-                     If it was you, sign in instead. If not, you can ignore this message.",
+                    "Someone tried to sign up for Origo with your address, which already has an account ({}).\n\
+                     If it was you, sign in instead (or reset your password from the sign-in page). \
+                     If not, you can ignore this message: nothing changed.",
                     existing.email
                 );
-                email::send(p, &email, "You already have an Origo account", &text).await?;
+                email::send(p, &email, "Someone tried to sign up with your address", &text).await?;
+            }
+        }
+        Some(mut pending) => {
+            // Never verified: perhaps someone else's sign-up with this address. The latest
+            // sign-up replaces the pending password, and only its link verifies the account.
+            pending.password_hash = Some(password::hash(p, &body.password)?);
+            pending.name = name;
+            session::revoke_all(p, &mut pending);
+            if by_email {
+                let signup = p.random_hex(8);
+                pending.pending_signup = Some(signup.clone());
+                stored::save(p, &pending).await?;
+                send_verification(p, &pending, &signup).await?;
+            } else {
+                address_proof::proved(p, pending, Password::Keep).await?;
             }
         }
         None => {
+            let signup = p.random_hex(8);
             let account = Account {
                 id: format!("acct_{}", p.random_hex(10)),
                 email: email.clone(),
@@ -170,22 +190,36 @@ async fn signup(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
                 password_hash: Some(password::hash(p, &body.password)?),
                 verified: !by_email,
                 created_at_ms: p.now_ms(),
+                pending_signup: by_email.then(|| signup.clone()),
+                ..Account::default()
             };
             stored::insert(p, &account).await?;
             if by_email {
-                let token = p.random_hex(24);
-                let record = Verification { account: account.id.clone(), expires_at_ms: p.now_ms() + VERIFY_TTL_MS };
-                stored::put_verification(p, &token, &record).await?;
-                let link = match &base {
-                    Some(b) => format!("{}/v1/auth/verify?token={token}", b.trim_end_matches('/')),
-                    None => format!("verification code: {token}"),
-                };
-                let text = format!("Confirm your Origo account within 24 hours:\n\n{link}\n");
-                email::send(p, &email, "Confirm your Origo account", &text).await?;
+                send_verification(p, &account, &signup).await?;
             }
         }
     }
     Ok(reply::json(StatusCode::ACCEPTED, &ACCEPTED))
+}
+
+/// Sends the verification link of the sign-up `signup` of `account`.
+async fn send_verification(p: &impl Platform, account: &Account, signup: &str) -> Result<(), ApiError> {
+    let token = p.random_hex(24);
+    let record = Verification {
+        account: account.id.clone(),
+        expires_at_ms: p.now_ms() + VERIFY_TTL_MS,
+        signup: signup.to_owned(),
+    };
+    stored::put_verification(p, &token, &record).await?;
+    let link = match var(p, "public_url") {
+        Some(b) => format!("{}/v1/auth/verify?token={token}", b.trim_end_matches('/')),
+        None => format!("verification code: {token}"),
+    };
+    let text = format!(
+        "Confirm your Origo account within 24 hours:\n\n{link}\n\n\
+         If you did not just sign up, ignore this message. Only the link of the latest sign-up works."
+    );
+    email::send(p, &account.email, "Confirm your Origo account", &text).await
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/auth/verify", tag = "auth",
@@ -225,9 +259,15 @@ async fn verify(p: &impl Platform, token: &str) -> Result<Response, ApiError> {
     if record.expires_at_ms <= p.now_ms() {
         return Err(refused());
     }
-    let mut account = stored::load(p, &record.account).await?.ok_or_else(refused)?;
-    account.verified = true;
-    stored::save(p, &account).await?;
+    let account = stored::load(p, &record.account).await?.ok_or_else(refused)?;
+    let account = if account.verified {
+        account
+    } else if account.pending_signup.as_deref().unwrap_or("") == record.signup {
+        address_proof::proved(p, account, Password::Keep).await?
+    } else {
+        // A later sign-up with this address replaced the one this link confirms.
+        return Err(ApiError::bad_request("a newer sign-up replaced this link; use the link in the latest message"));
+    };
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "verified": true, "account": AccountView::of(&account) })))
 }
 

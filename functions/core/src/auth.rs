@@ -18,7 +18,7 @@ use crate::names::{MAX_NAME_CHARS, valid_room_name};
 use crate::platform::{Platform, PlatformExt};
 use crate::reply::{self, respond};
 use crate::variables::{guest_org, token_config, var};
-use crate::{Request, Response, account, api_key, oidc, org};
+use crate::{Request, Response, account, api_key, invitation, oidc, org, password_reset};
 
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -43,7 +43,8 @@ pub struct GuestToken {
     pub org: String,
 }
 
-/// Serves `/v1/auth/*`, `/v1/orgs…`, `/v1/api-keys…`, `/v1/tokens` and `/.well-known/jwks.json`.
+/// Serves `/v1/auth/*`, `/v1/orgs…`, `/v1/invitations/…`, `/v1/api-keys…`, `/v1/tokens` and
+/// `/.well-known/jwks.json`.
 pub async fn handle(req: Request, p: &impl Platform) -> Response {
     respond(route(&req, p).await)
 }
@@ -56,6 +57,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
             _ => Ok(reply::method_not_allowed(req, "POST")),
         },
         ["v1", "auth", "oidc", action] => oidc::route(req, p, action).await,
+        ["v1", "auth", "password-reset", rest @ ..] => password_reset::route(req, p, rest).await,
         ["v1", "auth", action] => account::route(req, p, action).await,
         [".well-known", "jwks.json"] => match *req.method() {
             Method::GET => {
@@ -69,6 +71,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         ["v1", "orgs", ..] => org::route(req, p, &segments).await,
         ["v1", "api-keys", ..] => api_key::route_keys(req, p, &segments).await,
         ["v1", "tokens"] => api_key::mint(req, p).await,
+        ["v1", "invitations", action] => invitation::route_link(req, p, action).await,
         _ => Err(reply::not_found(req)),
     }
 }

@@ -5,6 +5,7 @@
 //! Workers, AWS Lambda) implement [`Platform`] once and call the handlers.
 
 pub mod account;
+pub mod address_proof;
 pub mod api_key;
 pub mod api_key_credential;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod email_address;
 pub mod error_responses;
 #[cfg(feature = "openapi")]
 pub mod input_schemas;
+pub mod invitation;
 pub mod location;
 pub mod maintenance;
 pub mod names;
@@ -26,7 +28,9 @@ pub mod oidc;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod org;
+pub mod org_caller;
 pub mod password;
+pub mod password_reset;
 pub mod percent_encoding;
 pub mod plan;
 pub mod platform;

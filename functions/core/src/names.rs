@@ -9,8 +9,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// Longest organisation or API key name, in characters.
 pub const MAX_LABEL_CHARS: usize = 100;
 
-/// Longest participant identity a partner may give, in bytes.
-pub const MAX_IDENTITY_BYTES: usize = 128;
+/// Longest participant identity, in bytes: the one limit of every crate.
+pub use origo_shared::identity::MAX_IDENTITY_BYTES;
 
 /// Longest room name, in bytes.
 pub const MAX_ROOM_NAME_BYTES: usize = 64;

@@ -7,7 +7,10 @@
 //! * `GET /v1/auth/oidc/callback?code&state` → the state is consumed (single use), the code is
 //!   exchanged with the verifier, the ID token is verified against the provider's JWKS
 //!   (signature, issuer, audience, expiry, nonce), and the account linked to `(iss, sub)` —
-//!   created on first sign-in — gets a session like a password login.
+//!   created on first sign-in — gets a session like a password login. A provider that vouches
+//!   for the email (`email_verified`) links the identity to the account registered with it;
+//!   one never verified becomes the address owner's first: its password, its sessions and
+//!   the identities linked to it before are dropped ([`address_proof`](crate::address_proof)).
 //!
 //! Variables: `oidc_issuer` (discovery at `{issuer}/.well-known/openid-configuration`),
 //! `oidc_client_id`, `oidc_client_secret` (optional: public clients rely on PKCE),
@@ -24,6 +27,7 @@ use origo_shared::{ApiError, ErrorCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::address_proof::{self, Password};
 use crate::email_address;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
@@ -232,8 +236,10 @@ async fn callback(req: &Request, p: &impl Platform) -> Result<Response, ApiError
                 email_address::normalize(email).map_err(|_| bad_gateway("the provider returned an invalid email"))?;
             let verified = id.email_verified == Some(true);
             let a = match accounts::find_by_email(p, &email).await? {
-                // Link to an existing account only when the provider vouches for the address.
-                Some(existing) if verified => existing,
+                // Link to an existing account only when the provider vouches for the address;
+                // one never verified becomes the address owner's (its password and sessions go).
+                Some(existing) if verified && existing.verified => existing,
+                Some(existing) if verified => address_proof::proved(p, existing, Password::Clear).await?,
                 Some(_) => {
                     return Err(ApiError::new(
                         ErrorCode::Conflict,
@@ -248,12 +254,18 @@ async fn callback(req: &Request, p: &impl Platform) -> Result<Response, ApiError
                         password_hash: None,
                         verified,
                         created_at_ms: p.now_ms(),
+                        ..Account::default()
                     };
                     accounts::insert(p, &a).await?;
                     a
                 }
             };
-            stored::link(p, &id.iss, &id.sub, &a.id).await?;
+            let mut a = a;
+            let digest = stored::link(p, &id.iss, &id.sub, &a.id).await?;
+            if !a.oidc_links.contains(&digest) {
+                a.oidc_links.push(digest);
+                accounts::save(p, &a).await?;
+            }
             a
         }
     };

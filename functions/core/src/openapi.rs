@@ -11,8 +11,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    account, api_key, auth, billing, chat, error_responses, maintenance, notify, oidc, org, registry, room,
-    room_participant,
+    account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notify, oidc, org, password_reset,
+    registry, room, room_participant,
 };
 
 /// The security schemes and the error responses every operation refers to.
@@ -98,6 +98,8 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         account::login,
         account::refresh,
         account::logout,
+        password_reset::request,
+        password_reset::confirm,
         oidc::start,
         oidc::callback,
         jwks,
@@ -111,7 +113,11 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         org::update,
         org::delete,
         org::list_members,
-        org::add_member,
+        invitation::invite,
+        invitation::list,
+        invitation::revoke,
+        invitation::offer,
+        invitation::accept,
         org::set_role,
         org::remove,
         api_key::create,

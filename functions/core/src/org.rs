@@ -1,4 +1,5 @@
 //! Organisations and their members: `/v1/orgs`, `/v1/orgs/{org}`, `/v1/orgs/{org}/members[/{account}]`.
+//! Accounts become members only by accepting an invitation ([`invitation`](crate::invitation)).
 //!
 //! The records are in [`store::org`](crate::store::org). A caller grants at most its own role, never changes a member
 //! stronger than itself, and an organisation always keeps an owner.
@@ -7,19 +8,17 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode};
 use serde::Deserialize;
 
-use crate::email_address;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::names::MAX_LABEL_CHARS;
 pub use crate::names::valid_org_id;
+use crate::org_caller::{grantable, in_org};
 use crate::platform::{Platform, PlatformExt};
-use crate::principal::{Principal, verify_token};
 use crate::rbac::{Action, Role};
-use crate::reply::{self, bearer};
-use crate::store::account as accounts;
+use crate::reply;
 use crate::store::org::{self as stored, Membership, Org, memberships_of};
-use crate::store::{api_key as stored_keys, room as stored_rooms};
-use crate::{Request, Response};
+use crate::store::{api_key as stored_keys, invitation as stored_invitations, room as stored_rooms};
+use crate::{Request, Response, invitation, session};
 
 /// Most organisations one account may create.
 pub const MAX_ORGS_PER_ACCOUNT: usize = 20;
@@ -30,15 +29,6 @@ pub const MAX_ORGS_PER_ACCOUNT: usize = 20;
 pub struct OrgBody {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::label))]
     pub name: String,
-}
-
-#[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct AddMember {
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::email))]
-    pub email: String,
-    pub role: Role,
 }
 
 #[derive(Deserialize)]
@@ -56,22 +46,6 @@ fn valid_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-/// The caller as an account acting in `org` (named by the path).
-async fn in_org(req: &Request, p: &impl Platform, org: &str) -> Result<Principal, ApiError> {
-    let claims = verify_token(bearer(req)?, p)?;
-    if claims.kind != origo_shared::token::TokenKind::Account {
-        return Err(ApiError::forbidden("organisations are managed by signed-in accounts"));
-    }
-    if !valid_org_id(org) || !stored::exists(p, org).await? {
-        return Err(ApiError::not_found(format!("no organisation {org}")));
-    }
-    match stored::membership(p, org, &claims.sub).await? {
-        Some(m) => Ok(Principal::Account { id: claims.sub, name: claims.name, org: Some((org.to_owned(), m.role)) }),
-        // Outsiders learn nothing about the organisation.
-        None => Err(ApiError::not_found(format!("no organisation {org}"))),
-    }
-}
-
 /// Serves `/v1/orgs…`.
 pub async fn route(req: &Request, p: &impl Platform, segments: &[&str]) -> Result<Response, ApiError> {
     match (segments, req.method()) {
@@ -83,8 +57,9 @@ pub async fn route(req: &Request, p: &impl Platform, segments: &[&str]) -> Resul
         (["v1", "orgs", org], &Method::DELETE) => delete(req, p, org).await,
         (["v1", "orgs", _], _) => Ok(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
         (["v1", "orgs", org, "members"], &Method::GET) => list_members(req, p, org).await,
-        (["v1", "orgs", org, "members"], &Method::POST) => add_member(req, p, org).await,
-        (["v1", "orgs", _, "members"], _) => Ok(reply::method_not_allowed(req, "GET, POST")),
+        // Members join by accepting an invitation (`invitation`), never added directly.
+        (["v1", "orgs", _, "members"], _) => Ok(reply::method_not_allowed(req, "GET")),
+        (["v1", "orgs", org, "invitations", rest @ ..], _) => invitation::route_org(req, p, org, rest).await,
         (["v1", "orgs", org, "members", account], &Method::PATCH) => set_role(req, p, org, account).await,
         (["v1", "orgs", org, "members", account], &Method::DELETE) => remove(req, p, org, account).await,
         (["v1", "orgs", _, "members", _], _) => Ok(reply::method_not_allowed(req, "PATCH, DELETE")),
@@ -109,10 +84,7 @@ fn gone(org: &str) -> ApiError {
         (status = 503, response = errors::Unavailable),
     )))]
 async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    let claims = verify_token(bearer(req)?, p)?;
-    if claims.kind != origo_shared::token::TokenKind::Account {
-        return Err(ApiError::forbidden("organisations are created by signed-in accounts"));
-    }
+    let claims = session::account_claims(req, p, "organisations are created by signed-in accounts").await?;
     let body: OrgBody = reply::parse_json(req)?;
     let name = valid_name(&body.name)?;
     if memberships_of(p, &claims.sub).await?.len() >= MAX_ORGS_PER_ACCOUNT {
@@ -142,10 +114,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         (status = 503, response = errors::Unavailable),
     )))]
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
-    let claims = verify_token(bearer(req)?, p)?;
-    if claims.kind != origo_shared::token::TokenKind::Account {
-        return Err(ApiError::forbidden("only signed-in accounts belong to organisations"));
-    }
+    let claims = session::account_claims(req, p, "only signed-in accounts belong to organisations").await?;
     let mut out = Vec::new();
     for (id, role) in memberships_of(p, &claims.sub).await? {
         if let Some(o) = stored::get(p, &id).await? {
@@ -235,50 +204,12 @@ async fn delete(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
         crate::store::webhook::delete(p, org, &hook.id).await?;
     }
     crate::store::record::delete(p, &crate::store::keys::live_rooms(org)).await?;
+    stored_invitations::delete_of_org(p, org).await?;
     for m in stored::members(p, org).await? {
         stored::remove_member(p, org, &m.account).await?;
     }
     stored::delete(p, org).await?;
     Ok(reply::no_content())
-}
-
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs/{org}/members", tag = "orgs",
-    summary = "Add an account by email (admin; at most one's own role)",
-    request_body = AddMember, params(crate::input_schemas::OrgPath), security(("bearer" = [])),
-    responses(
-        (status = 201, body = Membership),
-        (status = 400, response = errors::BadRequest),
-        (status = 401, response = errors::Unauthorized),
-        (status = 403, response = errors::Forbidden),
-        (status = 404, response = errors::NotFound),
-        (status = 409, response = errors::Conflict),
-        (status = 413, response = errors::PayloadTooLarge),
-        (status = 415, response = errors::UnsupportedMediaType),
-        (status = 503, response = errors::Unavailable),
-    )))]
-async fn add_member(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
-    let caller = in_org(req, p, org).await?;
-    caller.require(Action::MembersManage)?;
-    let body: AddMember = reply::parse_json(req)?;
-    grantable(&caller, body.role)?;
-    let target = accounts::find_by_email(p, &email_address::normalize(&body.email)?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no account with that email can be added"))?;
-    if stored::is_member(p, org, &target.id).await? {
-        return Err(ApiError::new(ErrorCode::Conflict, "already a member; change the role with PATCH"));
-    }
-    let m = Membership { org: org.to_owned(), account: target.id, role: body.role, added_at_ms: p.now_ms() };
-    stored::put_member(p, &m).await?;
-    Ok(reply::json(StatusCode::CREATED, &m))
-}
-
-/// A caller grants at most its own role.
-fn grantable(caller: &Principal, role: Role) -> Result<(), ApiError> {
-    match caller.role() {
-        Some(mine) if mine.at_least(role) => Ok(()),
-        Some(mine) => Err(ApiError::forbidden(format!("the {} role may not grant {}", mine.as_str(), role.as_str()))),
-        None => Err(ApiError::forbidden("no role")),
-    }
 }
 
 async fn target(p: &impl Platform, org: &str, account: &str) -> Result<Membership, ApiError> {

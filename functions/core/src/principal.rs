@@ -68,6 +68,7 @@ impl Principal {
                 Ok(Principal::Participant(claims))
             }
             TokenKind::Account => {
+                crate::session::check_account_token(p, &claims).await?;
                 let org = account_org(req, p, &claims.sub).await?;
                 Ok(Principal::Account { id: claims.sub, name: claims.name, org })
             }

@@ -392,9 +392,11 @@ fn participant_grants(caller: &Principal, room: &str) -> Grants {
     }
 }
 
-/// A TURN username may not hold `:` and is at most 128 bytes.
+/// A TURN username may not hold `:` or control characters; the identity, at most
+/// [`MAX_IDENTITY_BYTES`](crate::names::MAX_IDENTITY_BYTES) bytes, keeps its length (each
+/// character replaced is one byte or two), so distinct identities stay distinct users.
 fn turn_user(identity: &str) -> String {
-    identity.chars().map(|c| if c == ':' || c.is_control() { '_' } else { c }).take(96).collect()
+    identity.chars().map(|c| if c == ':' || c.is_control() { '_' } else { c }).collect()
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms/{room}/join", tag = "rooms",

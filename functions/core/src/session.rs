@@ -2,12 +2,19 @@
 //! token (`refresh_ttl_secs`) that rotates. Refreshing gives a new pair and retires the old
 //! refresh token; presenting a retired one revokes the whole chain (it was stolen or
 //! replayed). A chain keeps its original end: rotation does not extend a session forever.
+//!
+//! Revoking every session of an account (a password reset, or the owner of an address claiming
+//! an account that was never verified) sets [`Account::sessions_valid_from_ms`]: chains that
+//! began before it are refused at the next refresh, and access tokens issued before its second
+//! at the next request ([`account_claims`]).
 
 use origo_shared::ApiError;
 use origo_shared::token::{AUDIENCE, Claims, TokenConfig, TokenKind};
 use serde::Serialize;
 
+use crate::Request;
 use crate::platform::{Platform, PlatformExt};
+use crate::reply::bearer;
 use crate::secret_digest::{digest_eq, secret_digest};
 use crate::store::account::{self as stored, Account, RefreshFamily, RefreshRecord};
 use crate::variables::token_config;
@@ -60,8 +67,13 @@ pub async fn start(p: &impl Platform, account: &Account) -> Result<Session, ApiE
     let family = p.random_hex(12);
     let expires_at_ms = p.now_ms() + config.refresh_ttl_secs * 1000;
     let refresh = new_refresh(p, &account.id, &family, expires_at_ms).await?;
-    let f =
-        RefreshFamily { account: account.id.clone(), current: secret_digest(&refresh), used: vec![], expires_at_ms };
+    let f = RefreshFamily {
+        account: account.id.clone(),
+        current: secret_digest(&refresh),
+        used: vec![],
+        expires_at_ms,
+        started_at_ms: p.now_ms(),
+    };
     stored::put_refresh_family(p, &family, &f).await?;
     Ok(Session {
         access_token: access_token(p, &config, account)?,
@@ -87,6 +99,10 @@ pub async fn rotate(p: &impl Platform, token: &str) -> Result<Session, ApiError>
         return Err(invalid());
     }
     let account = stored::load(p, &record.account).await?.ok_or_else(invalid)?;
+    if family.started_at_ms < account.sessions_valid_from_ms {
+        revoke(p, &record.family, &family).await?;
+        return Err(invalid());
+    }
     let config = token_config(p)?;
     let next = new_refresh(p, &account.id, &record.family, family.expires_at_ms).await?;
     family.used.push(std::mem::replace(&mut family.current, secret_digest(&next)));
@@ -111,6 +127,35 @@ pub async fn end(p: &impl Platform, token: &str) -> Result<(), ApiError> {
         revoke(p, &record.family, &family).await?;
     }
     Ok(())
+}
+
+/// Revokes every session of `account` as of now (the caller saves the account).
+pub fn revoke_all(p: &impl Platform, account: &mut Account) {
+    account.sessions_valid_from_ms = p.now_ms();
+}
+
+/// True when an access token issued at `iat` (seconds) belongs to a revoked session.
+pub fn revoked(account: &Account, iat: u64) -> bool {
+    iat < account.sessions_valid_from_ms / 1000
+}
+
+/// The claims of the account access token `req` carries, refused with `401` when its account
+/// is gone or its sessions were revoked since, and `403` for other tokens.
+pub async fn account_claims(req: &Request, p: &impl Platform, why: &str) -> Result<Claims, ApiError> {
+    let claims = token_config(p)?.verify(bearer(req)?, p.now_secs())?;
+    if claims.kind != TokenKind::Account {
+        return Err(ApiError::forbidden(why.to_owned()));
+    }
+    check_account_token(p, &claims).await?;
+    Ok(claims)
+}
+
+/// `Ok` when the account of `claims` exists and the token's session was not revoked.
+pub async fn check_account_token(p: &impl Platform, claims: &Claims) -> Result<(), ApiError> {
+    match stored::load(p, &claims.sub).await? {
+        Some(a) if !revoked(&a, claims.iat) => Ok(()),
+        _ => Err(ApiError::unauthorized("this session was revoked; sign in again")),
+    }
 }
 
 async fn new_refresh(p: &impl Platform, account: &str, family: &str, expires_at_ms: u64) -> Result<String, ApiError> {

@@ -64,7 +64,7 @@ fn signup_answers_the_same_for_taken_and_new_emails() {
     assert_eq!(new.body(), taken.body());
     // The owner of the taken address is told, and nothing else changed for them.
     let notice = p.last_mail_to("ada@example.test").unwrap();
-    assert_eq!(notice["subject"], "You already have an Origo account");
+    assert_eq!(notice["subject"], "Someone tried to sign up with your address");
     login(&p, "ada@example.test", "correct horse battery");
     assert_error(&login_res(&p, "ada@example.test", "another password 123"), 401, "unauthorized");
     // Wrong email and wrong password read the same.
@@ -112,34 +112,36 @@ fn without_email_verification_accounts_work_at_once() {
 }
 
 #[test]
-fn lockout_after_repeated_failures_also_for_unknown_emails() {
+fn failed_sign_ins_lock_an_address_out_of_an_account_but_never_the_owner() {
     let p = TestPlatform::new();
     account(&p, "ada@example.test");
+    let from = |ip: &str, email: &str, password: &str| {
+        let mut req = request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": email, "password": password })));
+        req.headers_mut().insert("spin-client-addr", ip.parse().unwrap());
+        dispatch(&p, req)
+    };
+    const STRANGER: &str = "203.0.113.7:5000";
+    const OWNER: &str = "198.51.100.1:5000";
     for email in ["ada@example.test", "ghost@example.test"] {
         for _ in 0..5 {
-            assert_error(&login_res(&p, email, "wrong password"), 401, "unauthorized");
+            assert_error(&from(STRANGER, email, "wrong password"), 401, "unauthorized");
         }
-        // Locked: even the right password waits, and unknown emails look the same.
-        let msg = assert_error(&login_res(&p, email, PW), 429, "rate_limited");
+        // Locked for this address: even the right password waits, and unknown emails look the same.
+        let res = from(STRANGER, email, PW);
+        assert_eq!(res.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("900"));
+        let msg = assert_error(&res, 429, "rate_limited");
         assert!(msg.contains("retry in 900 s"), "{msg}");
     }
-    p.advance_secs(901);
-    login(&p, "ada@example.test", PW);
-    // A success resets the count.
-    for _ in 0..4 {
-        assert_error(&login_res(&p, "ada@example.test", "wrong password"), 401, "unauthorized");
-    }
-    login(&p, "ada@example.test", PW);
-    for _ in 0..4 {
-        assert_error(&login_res(&p, "ada@example.test", "wrong password"), 401, "unauthorized");
-    }
-    login(&p, "ada@example.test", PW);
+    // The owner, signing in from anywhere else, is not locked out by the stranger.
+    assert_eq!(from(OWNER, "ada@example.test", PW).status(), StatusCode::OK);
+    p.advance_secs(900);
+    assert_eq!(from(STRANGER, "ada@example.test", PW).status(), StatusCode::OK, "the window ended");
 }
 
 #[test]
 fn login_rate_limit_per_client_address() {
     let mut p = TestPlatform::new();
-    p.set("login_rate_per_minute", "3");
+    p.set("rate_login_per_minute", "3");
     let from = |ip: &str| {
         let mut req =
             request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": "x@example.test", "password": PW })));
@@ -301,4 +303,136 @@ fn hashes_from_the_argon2_reference_implementation_verify() {
     assert!(origo_functions::password::verify(reference, PW));
     assert!(!origo_functions::password::verify(reference, "correct horse batterY"));
     assert!(!origo_functions::password::verify("not a phc string", PW));
+}
+
+fn verify(p: &TestPlatform, token: &str) -> http::Response<bytes::Bytes> {
+    call(p, Method::POST, "/v1/auth/verify", None, Some(json!({ "token": token })))
+}
+
+#[test]
+fn signup_answers_the_same_for_new_unverified_and_verified_addresses() {
+    let p = TestPlatform::new();
+    account(&p, "verified@example.test");
+    signup(&p, "pending@example.test", "first password 1");
+    let answers = ["new@example.test", "pending@example.test", "verified@example.test"].map(|e| signup(&p, e, PW));
+    for a in &answers[1..] {
+        assert_eq!(a.status(), answers[0].status());
+        assert_eq!(a.headers(), answers[0].headers());
+        assert_eq!(a.body(), answers[0].body());
+    }
+    // New and pending addresses get a link; the verified owner a note that changes nothing.
+    for e in ["new@example.test", "pending@example.test"] {
+        assert_eq!(p.last_mail_to(e).unwrap()["subject"], "Confirm your Origo account");
+    }
+    login(&p, "verified@example.test", PW);
+}
+
+/// An attacker signs up with the victim's address and never verifies; the victim signs up
+/// for real and follows the link: the attacker's password no longer works, the attacker's
+/// link is dead, and the victim's password is the one that counts.
+#[test]
+fn pre_hijack_by_signup_is_undone_by_the_owners_signup_and_link() {
+    let p = TestPlatform::new();
+    let victim = "victim@example.test";
+    signup(&p, victim, "attacker password 1");
+    let attackers_link = verification_token(&p, victim);
+    signup(&p, victim, PW);
+    let owners_link = verification_token(&p, victim);
+    assert_ne!(attackers_link, owners_link);
+    // The first sign-up's link was replaced by the latest one: it verifies nothing.
+    let msg = assert_error(&verify(&p, &attackers_link), 400, "bad_request");
+    assert!(msg.contains("newer sign-up"), "{msg}");
+    ok_json(verify(&p, &owners_link), StatusCode::OK);
+    assert_error(&login_res(&p, victim, "attacker password 1"), 401, "unauthorized");
+    login(&p, victim, PW);
+}
+
+/// The attacker holds sessions of the unverified account (an OIDC sign-in whose provider did
+/// not vouch for the address); the owner's reset link takes the account back and every one of
+/// the attacker's sessions stops working.
+#[test]
+fn pre_hijack_sessions_are_revoked_when_the_owner_proves_the_address() {
+    let mut p = TestPlatform::new();
+    p.set("oidc_issuer", support::oidc_provider::ISSUER);
+    p.set("oidc_client_id", support::oidc_provider::CLIENT_ID);
+    p.set("oidc_client_secret", support::oidc_provider::CLIENT_SECRET);
+    p.idp.now_secs.set(T0_MS / 1000);
+    let victim = "victim@example.test";
+    p.idp.add_user(support::oidc_provider::User {
+        sub: "attacker".into(),
+        email: victim.into(),
+        email_verified: false,
+        name: "Not the victim".into(),
+    });
+    let url =
+        call(&p, Method::GET, "/v1/auth/oidc/start", None, None).headers()["location"].to_str().unwrap().to_owned();
+    let redirect = p.idp.authorize(&url, "attacker").unwrap();
+    let path = redirect.strip_prefix("https://origo.test").unwrap().to_owned();
+    let session = ok_json(call(&p, Method::GET, &path, None, None), StatusCode::OK);
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    let refresh = session["refresh_token"].as_str().unwrap().to_owned();
+    ok_json(call(&p, Method::POST, "/v1/orgs", Some(&access), Some(json!({ "name": "Squat" }))), StatusCode::CREATED);
+    // The attacker also set a password with a sign-up (never verified).
+    signup(&p, victim, "attacker password 1");
+
+    p.advance_secs(5);
+    ok_json(
+        call(&p, Method::POST, "/v1/auth/password-reset", None, Some(json!({ "email": victim }))),
+        StatusCode::ACCEPTED,
+    );
+    let link = link_token(&p, victim, "#password-reset=");
+    let done = ok_json(
+        call(&p, Method::POST, "/v1/auth/password-reset/confirm", None, Some(json!({ "token": link, "password": PW }))),
+        StatusCode::OK,
+    );
+    assert_eq!(done["account"]["email"], victim);
+    // The attacker's access token, refresh token, password and provider link: all dead.
+    assert_error(&call(&p, Method::GET, "/v1/orgs", Some(&access), None), 401, "unauthorized");
+    assert_error(
+        &call(&p, Method::POST, "/v1/rooms", Some(&access), Some(json!({ "name": "x" }))),
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": refresh }))),
+        401,
+        "unauthorized",
+    );
+    assert_error(&login_res(&p, victim, "attacker password 1"), 401, "unauthorized");
+    let url =
+        call(&p, Method::GET, "/v1/auth/oidc/start", None, None).headers()["location"].to_str().unwrap().to_owned();
+    let redirect = p.idp.authorize(&url, "attacker").unwrap();
+    let path = redirect.strip_prefix("https://origo.test").unwrap().to_owned();
+    assert_error(&call(&p, Method::GET, &path, None, None), 409, "conflict");
+    // The owner signs in with the new password, and that session works.
+    let owner = login(&p, victim, PW);
+    ok_json(call(&p, Method::GET, "/v1/orgs", Some(owner["access_token"].as_str().unwrap()), None), StatusCode::OK);
+}
+
+#[test]
+fn a_verified_oidc_sign_in_takes_an_unverified_account_from_whoever_signed_up() {
+    let mut p = TestPlatform::new();
+    p.set("oidc_issuer", support::oidc_provider::ISSUER);
+    p.set("oidc_client_id", support::oidc_provider::CLIENT_ID);
+    p.set("oidc_client_secret", support::oidc_provider::CLIENT_SECRET);
+    p.idp.now_secs.set(T0_MS / 1000);
+    let victim = "victim@example.test";
+    p.idp.add_user(support::oidc_provider::User {
+        sub: "owner".into(),
+        email: victim.into(),
+        email_verified: true,
+        name: "Owner".into(),
+    });
+    signup(&p, victim, "attacker password 1");
+    let attackers_link = verification_token(&p, victim);
+    let url =
+        call(&p, Method::GET, "/v1/auth/oidc/start", None, None).headers()["location"].to_str().unwrap().to_owned();
+    let redirect = p.idp.authorize(&url, "owner").unwrap();
+    let path = redirect.strip_prefix("https://origo.test").unwrap().to_owned();
+    let session = ok_json(call(&p, Method::GET, &path, None, None), StatusCode::OK);
+    assert_eq!(session["account"]["email"], victim);
+    // The password the sign-up left is gone, and its link verifies nothing more.
+    assert_error(&login_res(&p, victim, "attacker password 1"), 401, "unauthorized");
+    ok_json(verify(&p, &attackers_link), StatusCode::OK);
+    assert_error(&login_res(&p, victim, "attacker password 1"), 401, "unauthorized");
 }

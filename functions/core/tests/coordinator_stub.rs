@@ -94,3 +94,79 @@ fn removing_a_participant_over_http_kicks_them_at_the_coordinator() {
     assert_error(&call(&p, Method::DELETE, path, Some(g), None), 403, "forbidden");
     assert_error(&call(&p, Method::DELETE, "/v1/rooms/nowhere/participants/bob", Some(&t), None), 404, "not_found");
 }
+
+/// The longest identity a partner can mint is one an admin can mute and kick, over the room
+/// socket and over HTTP: one limit everywhere.
+#[test]
+fn the_longest_mintable_identity_can_be_muted_and_kicked() {
+    use origo_functions::coordinator::{Event, HeldSeat, Joiner, RoomState, Settings};
+    use origo_shared::identity::MAX_IDENTITY_BYTES;
+    use origo_shared::signal::{ClientMessage, TrackInfo, TrackKind};
+    let p = TestPlatform::new();
+    let (t, org, _) = owner(&p, "ada@acme.test");
+    let key_secret = api_key(&p, &t, "backend");
+    ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "standup"}))), StatusCode::CREATED);
+    let longest = "z".repeat(MAX_IDENTITY_BYTES);
+    let mint = |identity: &str| {
+        call(
+            &p,
+            Method::POST,
+            "/v1/tokens",
+            Some(&key_secret),
+            Some(json!({"identity": identity, "grants": {"room": "standup", "join": true}})),
+        )
+    };
+    let minted = ok_json(mint(&longest), StatusCode::CREATED);
+    assert!(minted["token"].is_string());
+    assert_error(&mint(&format!("{longest}z")), 400, "bad_request");
+
+    let key = RoomKey::new(org.clone(), "standup");
+    let mut state = RoomState::new(&org, "standup", 60_000, Settings::default());
+    let who = |identity: &str, admin: bool| Joiner {
+        identity: identity.into(),
+        name: identity.chars().take(8).collect(),
+        metadata: None,
+        admin,
+        publish_data: true,
+        hidden: false,
+        media: None,
+        seat: Some("seat1".into()),
+    };
+    let now = p.now_ms.get();
+    let seat = |state: &mut RoomState, identity: &str| {
+        state.held.insert(identity.into(), HeldSeat { seat: "seat1".into(), until_ms: now + 60_000 });
+    };
+    seat(&mut state, "admin");
+    seat(&mut state, &longest);
+    state.apply(Event::Connect { conn: 1, who: who("admin", true), last_seq: None }, now);
+    state.apply(Event::Connect { conn: 2, who: who(&longest, false), last_seq: None }, now);
+    let track = TrackInfo { id: "mic".into(), kind: TrackKind::Audio, muted: false, simulcast: false };
+    state.apply(Event::Client { conn: 2, msg: ClientMessage::TrackPublished { track } }, now);
+    // The admin's frames name the identity: both parse, and both take effect.
+    let mute = ClientMessage::parse(&json!({"type": "mute", "participant_id": longest, "kind": "audio"}).to_string())
+        .expect("a mute naming the longest identity");
+    state.apply(Event::Client { conn: 1, msg: mute }, now + 1);
+    assert!(state.members[&longest].info.tracks[0].muted);
+    let too_long = json!({"type": "kick", "participant_id": format!("{longest}z")}).to_string();
+    assert_eq!(ClientMessage::parse(&too_long).unwrap_err().code(), "bad_id");
+    let kick = ClientMessage::parse(&json!({"type": "kick", "participant_id": longest}).to_string())
+        .expect("a kick naming the longest identity");
+    state.apply(Event::Client { conn: 1, msg: kick }, now + 2);
+    assert!(!state.members.contains_key(&longest));
+
+    // Over HTTP, through the room's coordinator (a new meeting: the kick above banned them).
+    let mut state = RoomState::new(&org, "standup", 60_000, Settings::default());
+    seat(&mut state, &longest);
+    let fx = state.apply(Event::Connect { conn: 3, who: who(&longest, false), last_seq: None }, now + 3);
+    assert!(state.members.contains_key(&longest));
+    for (k, v) in storage::commit(&state, &fx, now + 3, || 1).unwrap().writes {
+        match v {
+            Some(v) => p.kv.borrow_mut().insert(k, v),
+            None => p.kv.borrow_mut().remove(&k),
+        };
+    }
+    let path = format!("/v1/rooms/standup/participants/{longest}");
+    assert_eq!(call(&p, Method::DELETE, &path, Some(&t), None).status(), StatusCode::NO_CONTENT);
+    let snapshot = p.kv.borrow().get(&storage::snapshot_key(&key)).cloned().unwrap();
+    assert!(!storage::decode_snapshot(&snapshot).unwrap().members.contains_key(&longest));
+}

@@ -181,3 +181,29 @@ fn generated_chat_text_is_accepted() {
         assert!(!s.trim().is_empty() && s.chars().count() <= max, "{s:?}");
     }
 }
+
+/// The account and invitation operations are documented with the schemas their handlers
+/// check, and the direct member-add is gone.
+#[test]
+fn accounts_and_invitations_are_documented() {
+    let doc = doc();
+    let paths = &doc["paths"];
+    for (path, method) in [
+        ("/v1/auth/password-reset", "post"),
+        ("/v1/auth/password-reset/confirm", "post"),
+        ("/v1/orgs/{org}/invitations", "post"),
+        ("/v1/orgs/{org}/invitations", "get"),
+        ("/v1/orgs/{org}/invitations/{id}", "delete"),
+        ("/v1/invitations/lookup", "post"),
+        ("/v1/invitations/accept", "post"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path} is documented");
+    }
+    assert!(paths["/v1/orgs/{org}/members"]["post"].is_null(), "members join by invitation only");
+    assert!(paths["/v1/auth/password-reset"]["post"]["responses"]["202"].is_object());
+    assert!(paths["/v1/orgs/{org}/invitations"]["post"]["responses"]["202"].is_object());
+    assert_eq!(property(&doc, "ResetConfirm", "password")["minLength"], 10);
+    assert_eq!(property(&doc, "ResetRequest", "email")["pattern"], property(&doc, "Signup", "email")["pattern"]);
+    assert_eq!(property(&doc, "InviteBody", "email")["pattern"], property(&doc, "Signup", "email")["pattern"]);
+    assert_eq!(property(&doc, "TokenBody", "token")["maxLength"], 128);
+}

@@ -34,13 +34,13 @@ fn org_lifecycle_and_membership_rules() {
     // Admins cannot make owners, nor touch owners.
     assert_error(&call(&p, Method::PATCH, &path(&cy), Some(&admin), Some(json!({"role": "owner"}))), 403, "forbidden");
     assert_error(&call(&p, Method::DELETE, &path(&owner_id), Some(&admin), None), 403, "forbidden");
-    // Members cannot manage members.
+    // Members cannot manage members, nor invite.
     assert_error(&call(&p, Method::PATCH, &path(&cy), Some(&plain), Some(json!({"role": "admin"}))), 403, "forbidden");
     assert_error(
         &call(
             &p,
             Method::POST,
-            &format!("/v1/orgs/{org}/members"),
+            &format!("/v1/orgs/{org}/invitations"),
             Some(&plain),
             Some(json!({"email": "x@acme.test", "role": "guest"})),
         ),
@@ -60,11 +60,12 @@ fn org_lifecycle_and_membership_rules() {
     // Anyone may leave.
     assert_eq!(call(&p, Method::DELETE, &path(&cy), Some(&plain), None).status(), StatusCode::NO_CONTENT);
     assert_error(&call(&p, Method::GET, &format!("/v1/orgs/{org}"), Some(&plain), None), 404, "not_found");
-    // Adding twice, unknown emails, bad roles.
+    // Nobody is added directly any more: only an invitation makes a member.
     let add = |body: Value| call(&p, Method::POST, &format!("/v1/orgs/{org}/members"), Some(&owner_t), Some(body));
-    assert_error(&add(json!({"email": "bo@acme.test", "role": "member"})), 409, "conflict");
-    assert_error(&add(json!({"email": "nobody@acme.test", "role": "member"})), 404, "not_found");
-    assert_error(&add(json!({"email": "bo@acme.test", "role": "emperor"})), 400, "invalid_json");
+    assert_error(&add(json!({"email": "bo@acme.test", "role": "member"})), 405, "method_not_allowed");
+    let invite =
+        |body: Value| call(&p, Method::POST, &format!("/v1/orgs/{org}/invitations"), Some(&owner_t), Some(body));
+    assert_error(&invite(json!({"email": "bo@acme.test", "role": "emperor"})), 400, "invalid_json");
     // Rename needs admin; delete needs owner.
     assert_error(&call(&p, Method::DELETE, &format!("/v1/orgs/{org}"), Some(&admin), None), 403, "forbidden");
     let renamed = ok_json(
@@ -127,6 +128,13 @@ fn rbac_table_for_every_handler() {
         (Method::GET, "/v1/rooms/base/messages", None, [200, 200, 200, 200]),
         (Method::GET, "/v1/orgs/ORG", None, [200, 200, 200, 200]),
         (Method::GET, "/v1/orgs/ORG/members", None, [200, 200, 200, 403]),
+        (Method::GET, "/v1/orgs/ORG/invitations", None, [200, 200, 403, 403]),
+        (
+            Method::POST,
+            "/v1/orgs/ORG/invitations",
+            Some(json!({"email": "ROLE@acme.test", "role": "guest"})),
+            [202, 202, 403, 403],
+        ),
         (Method::PATCH, "/v1/orgs/ORG", Some(json!({"name": "Acme"})), [200, 200, 403, 403]),
         (Method::GET, "/v1/api-keys", None, [200, 200, 403, 403]),
         (Method::POST, "/v1/api-keys", Some(json!({"name": "k", "role": "member"})), [201, 201, 403, 403]),

@@ -98,6 +98,7 @@ mod tests {
             ("/.well-known/jwks.json", "auth"),
             ("/v1/orgs/acme/members", "auth"),
             ("/v1/tokens", "auth"),
+            ("/v1/invitations/accept", "auth"),
             ("/v1/rooms", "room"),
             ("/v1/rooms/standup", "room"),
             ("/v1/rooms/standup/join", "room"),

@@ -2,6 +2,7 @@
 //! stub — a message posted over HTTP, a participant removed, the room deleted — and what the
 //! coordinator answers once the command is applied and durable.
 
+use origo_shared::identity::MAX_IDENTITY_BYTES;
 use origo_shared::signal::{ChatMessage, MAX_CHAT_CHARS};
 use serde::{Deserialize, Serialize};
 
@@ -101,8 +102,10 @@ impl RoomCommand {
                 }
             }
             RoomCommand::Kick { identity, reason } => {
-                if !name_ok(identity) || reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
-                    return Err("identity must be 1-128 characters, a reason at most 200".into());
+                if !origo_shared::identity::fits(identity) || reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
+                    return Err(format!(
+                        "identity must be 1-{MAX_IDENTITY_BYTES} bytes, a reason at most 200 characters"
+                    ));
                 }
             }
             RoomCommand::Close { reason } => {
@@ -111,8 +114,8 @@ impl RoomCommand {
                 }
             }
             RoomCommand::Reserve { identity, seat, limit, .. } => {
-                if !name_ok(identity) || *limit == 0 || *limit > 100_000 {
-                    return Err("identity must be 1-128 characters, limit 1-100000".into());
+                if !origo_shared::identity::fits(identity) || *limit == 0 || *limit > 100_000 {
+                    return Err(format!("identity must be 1-{MAX_IDENTITY_BYTES} bytes, limit 1-100000"));
                 }
                 if seat.is_empty() || seat.len() > 64 || !seat.bytes().all(|b| b.is_ascii_alphanumeric()) {
                     return Err("seat must be 1-64 letters and digits".into());

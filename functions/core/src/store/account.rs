@@ -1,5 +1,6 @@
 //! The account records: the account (`account:{id}`), its email index
-//! (`account_email:{sha256(email)}` → id), pending email verifications, the sign-in guards
+//! (`account_email:{sha256(email)}` → id), pending email verifications, password resets
+//! (`password_reset:{sha256(token)}`), the sign-in guards
 //! (attempts per client address and minute, failures per email for lockout) and the
 //! refresh-token chains of its sessions (`refresh:{sha256(token)}`, `refresh_family:{id}`).
 //! Tokens and emails are keyed by digest, never as typed.
@@ -11,7 +12,7 @@ use super::{expiry, keys, record};
 use crate::platform::Platform;
 use crate::secret_digest::secret_digest;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub id: String,
     pub email: String,
@@ -22,12 +23,38 @@ pub struct Account {
     pub password_hash: Option<String>,
     pub verified: bool,
     pub created_at_ms: u64,
+    /// The latest sign-up waiting for its link (a never-verified account): only that sign-up's
+    /// verification link verifies the account, with that sign-up's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_signup: Option<String>,
+    /// Sessions started before this (Unix ms) are revoked: their refresh tokens are refused,
+    /// and access tokens issued before its second.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sessions_valid_from_ms: u64,
+    /// The provider identities linked to this account (digests, as in `account_oidc:{digest}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oidc_links: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A pending email verification.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verification {
     pub account: String,
+    pub expires_at_ms: u64,
+    /// The sign-up it confirms ([`Account::pending_signup`]; empty in records from before).
+    #[serde(default)]
+    pub signup: String,
+}
+
+/// A pending password reset: single use, short-lived.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordReset {
+    pub account: String,
+    pub issued_at_ms: u64,
     pub expires_at_ms: u64,
 }
 
@@ -59,6 +86,9 @@ pub struct RefreshFamily {
     pub current: String,
     pub used: Vec<String>,
     pub expires_at_ms: u64,
+    /// When the session began (0 in records from before: revoked by any revocation).
+    #[serde(default)]
+    pub started_at_ms: u64,
 }
 
 /// The account `id`.
@@ -77,11 +107,12 @@ pub async fn insert(p: &impl Platform, account: &Account) -> Result<(), ApiError
     record::put_text(p, &keys::account_email(&secret_digest(&account.email)), &account.id).await
 }
 
-/// Removes account `id` and its email index when it was never verified (its verification
-/// expired): a sign-up nobody confirmed does not hold the address, or the store, for ever.
-pub async fn forget_unverified(p: &impl Platform, id: &str) -> Result<(), ApiError> {
+/// Removes account `id` and its email index when it was never verified and `signup` (its
+/// verification that expired) is its latest sign-up: a sign-up nobody confirmed does not hold
+/// the address, or the store, for ever.
+pub async fn forget_unverified(p: &impl Platform, id: &str, signup: &str) -> Result<(), ApiError> {
     let Some(account) = load(p, id).await? else { return Ok(()) };
-    if account.verified {
+    if account.verified || account.pending_signup.as_deref().unwrap_or("") != signup {
         return Ok(());
     }
     let email_key = keys::account_email(&secret_digest(&account.email));
@@ -109,6 +140,23 @@ pub async fn put_verification(p: &impl Platform, token: &str, v: &Verification) 
 /// The verification of `token`, removed: a link works once.
 pub async fn take_verification(p: &impl Platform, token: &str) -> Result<Option<Verification>, ApiError> {
     let key = keys::email_verification(&secret_digest(token));
+    let found = record::get(p, &key).await?;
+    if found.is_some() {
+        record::delete(p, &key).await?;
+    }
+    Ok(found)
+}
+
+/// Keeps a password reset under its token's digest, given to the sweep for when it expires.
+pub async fn put_password_reset(p: &impl Platform, token: &str, r: &PasswordReset) -> Result<(), ApiError> {
+    let key = keys::password_reset(&secret_digest(token));
+    expiry::expire_at(p, &key, r.expires_at_ms).await?;
+    record::put(p, &key, r).await
+}
+
+/// The password reset of `token`, removed: a link works once.
+pub async fn take_password_reset(p: &impl Platform, token: &str) -> Result<Option<PasswordReset>, ApiError> {
+    let key = keys::password_reset(&secret_digest(token));
     let found = record::get(p, &key).await?;
     if found.is_some() {
         record::delete(p, &key).await?;

@@ -29,6 +29,11 @@ pub fn email_verification(token_digest: &str) -> String {
     format!("verify:{token_digest}")
 }
 
+/// A pending password reset (by digest of its token).
+pub fn password_reset(token_digest: &str) -> String {
+    format!("password_reset:{token_digest}")
+}
+
 /// Login attempts from one address in one minute.
 pub fn login_rate(ip: &str, minute: u64) -> String {
     format!("login_rate:{ip}:{minute}")
@@ -89,6 +94,16 @@ pub fn account_org_index(account: &str) -> String {
 /// Every organisation of an account.
 pub fn account_org_prefix(account: &str) -> String {
     format!("account_org:{account}:")
+}
+
+/// A pending invitation to an organisation, by id.
+pub fn invitation(id: &str) -> String {
+    format!("invitation:{id}")
+}
+
+/// The index of an organisation's pending invitations (id → when it expires).
+pub fn invitation_index(org: &str) -> String {
+    format!("invitations:{org}")
 }
 
 /// A partner API key, by id.

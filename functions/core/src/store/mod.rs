@@ -10,6 +10,7 @@ pub mod expiry;
 pub mod format;
 pub mod home;
 pub mod index;
+pub mod invitation;
 pub mod keys;
 pub mod live_rooms;
 pub mod media_usage;

@@ -34,16 +34,29 @@ pub async fn take_pending(p: &impl Platform, state: &str) -> Result<Option<Pendi
     Ok(found)
 }
 
-fn link_key(issuer: &str, subject: &str) -> String {
-    keys::account_oidc(&secret_digest(&format!("{issuer}\n{subject}")))
+/// The digest under which the identity `subject` at `issuer` is linked.
+pub fn identity_digest(issuer: &str, subject: &str) -> String {
+    secret_digest(&format!("{issuer}\n{subject}"))
 }
 
 /// The account linked to the identity `subject` at `issuer`.
 pub async fn linked_account(p: &impl Platform, issuer: &str, subject: &str) -> Result<Option<String>, ApiError> {
-    record::get_text(p, &link_key(issuer, subject)).await
+    record::get_text(p, &keys::account_oidc(&identity_digest(issuer, subject))).await
 }
 
-/// Links the identity `subject` at `issuer` to `account`.
-pub async fn link(p: &impl Platform, issuer: &str, subject: &str, account: &str) -> Result<(), ApiError> {
-    record::put_text(p, &link_key(issuer, subject), account).await
+/// Links the identity `subject` at `issuer` to `account`; returns the link's digest, which
+/// the account keeps ([`Account::oidc_links`](super::account::Account::oidc_links)).
+pub async fn link(p: &impl Platform, issuer: &str, subject: &str, account: &str) -> Result<String, ApiError> {
+    let digest = identity_digest(issuer, subject);
+    record::put_text(p, &keys::account_oidc(&digest), account).await?;
+    Ok(digest)
+}
+
+/// Removes the link with digest `digest` when it still names `account`.
+pub async fn unlink(p: &impl Platform, digest: &str, account: &str) -> Result<(), ApiError> {
+    let key = keys::account_oidc(digest);
+    if record::get_text(p, &key).await?.as_deref() == Some(account) {
+        record::delete(p, &key).await?;
+    }
+    Ok(())
 }

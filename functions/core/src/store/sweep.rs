@@ -9,7 +9,7 @@ use origo_shared::ApiError;
 use serde_json::Value;
 
 use super::expiry::{self, SHARDS, bucket_of};
-use super::{account, index, keys, record, room};
+use super::{account, index, invitation, keys, record, room};
 use crate::platform::{Platform, PlatformExt};
 
 /// Most buckets one sweep pass walks (a sweep that fell behind catches up over passes).
@@ -91,9 +91,10 @@ async fn expire(p: &impl Platform, key: &str, due: u64, now: u64) -> Result<bool
                 return Ok(false);
             }
             record::delete(p, key).await?;
-            account::forget_unverified(p, &v.account).await?;
+            account::forget_unverified(p, &v.account, &v.signup).await?;
             Ok(true)
         }
+        "invitation" => invitation::expire(p, key, now).await,
         "usage_index" => {
             let Some((org, month)) = key.strip_prefix("usage_index:").and_then(|r| r.split_once(':')) else {
                 return Ok(false);

@@ -228,6 +228,7 @@ pub fn dispatch(p: &TestPlatform, req: Request) -> Response {
             || path.starts_with("/v1/orgs")
             || path.starts_with("/v1/api-keys")
             || path == "/v1/tokens"
+            || path.starts_with("/v1/invitations")
         {
             auth::handle(req, p).await
         } else if path.ends_with("/messages") {
@@ -320,18 +321,36 @@ pub fn owner(p: &TestPlatform, email: &str) -> (String, String, String) {
     (token, org["id"].as_str().unwrap().to_owned(), session["account"]["id"].as_str().unwrap().to_owned())
 }
 
-/// Adds `email` (signed up here) to `org` with `role`; returns the member's access token.
+/// Adds `email` (signed up here) to `org` with `role` the way people join: an invitation by
+/// the owner, accepted from the link in the email; returns the member's access token.
 pub fn member(p: &TestPlatform, owner_token: &str, org: &str, email: &str, role: &str) -> String {
     let session = account(p, email);
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let link = invite(p, owner_token, org, email, role);
+    let res = call(p, Method::POST, "/v1/invitations/accept", Some(&token), Some(json!({ "token": link })));
+    ok_json(res, StatusCode::OK);
+    token
+}
+
+/// Invites `email` to `org` as `role`; returns the token of the link in the invitation email.
+pub fn invite(p: &TestPlatform, admin_token: &str, org: &str, email: &str, role: &str) -> String {
     let res = call(
         p,
         Method::POST,
-        &format!("/v1/orgs/{org}/members"),
-        Some(owner_token),
+        &format!("/v1/orgs/{org}/invitations"),
+        Some(admin_token),
         Some(json!({ "email": email, "role": role })),
     );
-    ok_json(res, StatusCode::CREATED);
-    session["access_token"].as_str().unwrap().to_owned()
+    ok_json(res, StatusCode::ACCEPTED);
+    link_token(p, email, "#invitation=")
+}
+
+/// The token after `marker` in the link of the last mail to `email`.
+pub fn link_token(p: &TestPlatform, email: &str, marker: &str) -> String {
+    let mail = p.last_mail_to(email).expect("a mail");
+    let text = mail["text"].as_str().unwrap();
+    let at = text.find(marker).unwrap_or_else(|| panic!("a link with {marker} in {text}")) + marker.len();
+    text[at..].split_whitespace().next().unwrap().to_owned()
 }
 
 /// Registers a node the way a node's heartbeat does.
