@@ -121,9 +121,9 @@ fn the_11th_100th_and_1000th_meeting_link_join_with_the_defaults() {
     let p = TestPlatform::new();
     register_node(&p, "m1", "media", "eu-west", 0);
     for n in 1..=1000 {
-        if n % 100 == 0 {
-            register_node(&p, "m1", "media", "eu-west", 0);
-        }
+        // The node's heartbeat, as it keeps sending; one stranger's pace under the per-address limits (30 guest sign-ins a minute).
+        p.advance_secs(3);
+        register_node(&p, "m1", "media", "eu-west", 0);
         let t = guest(&p, "Guest");
         let res = call(&p, Method::POST, &format!("/v1/rooms/link-{n}/join"), Some(&t), None);
         if [11, 100, 1000].contains(&n) || res.status() != StatusCode::OK {
@@ -157,16 +157,17 @@ fn expired_sign_in_records_are_swept_and_live_ones_kept() {
         None,
         Some(json!({"email": "nobody@example.test", "password": "wrong password 1"})),
     );
-    let guards = |p: &TestPlatform| p.kv.borrow().keys().filter(|k| k.starts_with("login_guard:")).count();
-    let rates = |p: &TestPlatform| p.kv.borrow().keys().filter(|k| k.starts_with("login_rate:")).count();
-    assert_eq!(guards(&p), 1);
-    p.advance_secs(3600);
+    let rates = |p: &TestPlatform| p.kv.borrow().keys().filter(|k| k.starts_with("rate:")).count();
+    // The address's attempts this minute and its failures for that account this quarter hour
+    // (and the owner's sign-up and sign-in before).
+    let counted = rates(&p);
+    assert!(counted >= 2, "{counted}");
+    p.advance_secs(600);
     sweep(&p);
-    assert_eq!(guards(&p), 1, "a guard lives a day");
-    assert_eq!(rates(&p), 0, "a minute's rate counter goes once the minute has passed");
-    p.advance_secs(DAY_SECS);
+    assert!(rates(&p) < counted, "a minute's counters go once their window has passed");
+    p.advance_secs(8000);
     let report = sweep(&p);
-    assert_eq!(guards(&p), 0, "{report}");
+    assert_eq!(rates(&p), 0, "{report}");
     // Refresh tokens of the owner's session expire too (30 days by default).
     let refresh = |p: &TestPlatform| p.kv.borrow().keys().filter(|k| k.starts_with("refresh:")).count();
     assert!(refresh(&p) > 0);
