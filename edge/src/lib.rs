@@ -15,6 +15,7 @@ pub mod host_state;
 pub mod http_error;
 pub mod kv;
 pub mod metrics;
+pub mod metrics_listener;
 pub mod outbound;
 pub mod redis_client;
 pub mod redis_layout;

@@ -21,6 +21,7 @@ use crate::function_host::{FunctionHost, error_response};
 use crate::http_error::HttpError;
 use crate::kv::KvBackend;
 use crate::metrics::Metrics;
+use crate::metrics_listener::MetricsListener;
 use crate::outbound::InternalRouter;
 use origo_manifest::Manifest;
 use origo_manifest::RouteTable;
@@ -37,7 +38,6 @@ struct AppState {
     /// `None` for `origo coordinator`, which serves no function.
     functions: Option<FunctionHost>,
     routes: RouteTable,
-    metrics: Arc<Metrics>,
     /// The sweep's timer, when the functions run here and a node secret is set.
     sweep: Option<crate::sweep_timer::SweepTimer>,
 }
@@ -45,6 +45,8 @@ struct AppState {
 /// A bound server, ready to run.
 pub struct Server {
     listener: TcpListener,
+    /// `/metrics`, on its own address (`--metrics-listen`), when asked for.
+    metrics: Option<MetricsListener>,
     router: Router,
     state: Arc<AppState>,
 }
@@ -106,6 +108,10 @@ impl Server {
         );
 
         let listener = listen(opts.listen).await?;
+        let metrics_listener = match opts.metrics_listen.0 {
+            Some(addr) => Some(MetricsListener::bind(addr, metrics.clone()).await?),
+            None => None,
+        };
         let media = match (mode, opts.media_listen.as_str()) {
             // Only for applications that issue tokens (the media node verifies them).
             (Mode::Dev, listen)
@@ -136,12 +142,11 @@ impl Server {
             kv,
             functions: Some(functions),
             routes: RouteTable::new(manifest.routes.clone()),
-            metrics,
             sweep,
         });
         let router = router(state.clone(), sockets);
         internal.set(router.clone());
-        Ok(Server { listener, router, state })
+        Ok(Server { listener, metrics: metrics_listener, router, state })
     }
 
     /// `origo coordinator`: the room coordinators on Redis, with the manifest's variables and
@@ -153,6 +158,10 @@ impl Server {
         let kv = KvBackend::connect_redis(&opts.redis, opts.redis_ca_file.as_deref(), opts.redis_layout).await?;
         tracing::info!(layout = opts.redis_layout.as_str(), manifest = %manifest.path.display(), "room coordinators on Redis");
         let listener = listen(opts.listen).await?;
+        let metrics_listener = match opts.metrics_listen.0 {
+            Some(addr) => Some(MetricsListener::bind(addr, Arc::new(Metrics::default())).await?),
+            None => None,
+        };
         let sockets = start_rooms(&kv, &listener, &opts.rooms, variables).await?;
         let state = Arc::new(AppState {
             mode: Mode::Coordinator,
@@ -163,16 +172,20 @@ impl Server {
             kv,
             functions: None,
             routes: RouteTable::new(Vec::new()),
-            metrics: Arc::new(Metrics::default()),
             sweep: None,
         });
         let router = router(state.clone(), sockets);
-        Ok(Server { listener, router, state })
+        Ok(Server { listener, metrics: metrics_listener, router, state })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served (`--metrics-listen`), if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|m| m.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -187,6 +200,15 @@ impl Server {
         if self.state.sweep.is_some() {
             tokio::spawn(sweep_loop(Arc::downgrade(&self.state)));
         }
+        // Metrics are served while the public listener is; aborted when it has stopped.
+        let metrics = self.metrics.map(|m| {
+            tokio::spawn(async move {
+                if let Err(e) = m.serve().await {
+                    tracing::warn!("the metrics listener stopped: {e}");
+                }
+            })
+        });
+        let _stop_metrics = metrics.map(|task| AbortOnDrop(task.abort_handle()));
         // The in-process media node reports its last usage while this server still answers.
         let state = self.state.clone();
         let shutdown = async move {
@@ -198,6 +220,15 @@ impl Server {
         axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -255,7 +286,6 @@ fn router(state: Arc<AppState>, sockets: Arc<crate::room_socket::RoomSockets>) -
         .route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets.clone()))
         .route(crate::room_commands::PATH, axum::routing::post(crate::room_commands::handler).with_state(sockets))
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/", get(crate::web::index))
         .route("/web/{file}", get(crate::web::file))
@@ -296,10 +326,6 @@ async fn openapi() -> impl IntoResponse {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let doc = DOC.get_or_init(origo_functions::openapi::json);
     ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
-}
-
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
 }
 
 /// Sets the headers Spin gives components (`spin-client-addr`, `spin-full-url`) from what the

@@ -92,6 +92,37 @@ fn unknown_routes_and_methods_get_the_json_error_body() {
 }
 
 #[test]
+fn metrics_are_served_only_on_a_listener_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // Off by default: nothing on the public listener, no metrics listener at all.
+    let plain = Origo::start(&strs(&dev_args(dir.path(), &dir.path().join("plain"))), &[]);
+    assert_eq!(plain.metrics, None);
+    let mut args = dev_args(dir.path(), &dir.path().join("data"));
+    args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
+    let origo = Origo::start(&strs(&args), &[]);
+    let metrics = origo.metrics.clone().expect("a metrics line");
+    assert_ne!(metrics, origo.url("/metrics"));
+    rt().block_on(async {
+        for o in [&plain, &origo] {
+            let res = reqwest::get(o.url("/metrics")).await.unwrap();
+            assert_eq!(res.status(), 404);
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "not_found");
+        }
+        let res = reqwest::get(&metrics).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+        assert!(res.text().await.unwrap().contains("origo_function_requests_in_flight"));
+        // The metrics listener serves nothing else.
+        let other = metrics.replace("/metrics", "/health");
+        let res = reqwest::get(&other).await.unwrap();
+        assert_eq!(res.status(), 404);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found");
+    });
+}
+
+#[test]
 fn a_busy_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

@@ -23,6 +23,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use origo_shared::WebhookEvent;
+use origo_shared::close_reason;
 use origo_shared::signal::{
     ChatMessage, ClientMessage, LeaveReason, MediaAssignment, PROTOCOL_VERSION, ParticipantInfo, PresenceState,
     ServerMessage,
@@ -577,7 +578,7 @@ impl RoomState {
             fx.push(Effect::Close {
                 conn: c,
                 code: close::KICKED,
-                reason: reason.unwrap_or_else(|| "removed by an admin".into()),
+                reason: reason.map_or_else(|| "removed by an admin".into(), |r| close_reason::fit(&r).to_owned()),
             });
         }
         true
@@ -643,7 +644,7 @@ impl RoomState {
         for (id, conn) in members {
             self.leave(&id, LeaveReason::RoomClosed, now, fx);
             if let Some(conn) = conn {
-                fx.push(Effect::Close { conn, code: close::ROOM_CLOSED, reason: reason.to_owned() });
+                fx.push(Effect::Close { conn, code: close::ROOM_CLOSED, reason: close_reason::fit(reason).to_owned() });
             }
         }
         self.finished = true;

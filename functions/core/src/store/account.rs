@@ -59,6 +59,10 @@ pub struct RefreshFamily {
     pub current: String,
     pub used: Vec<String>,
     pub expires_at_ms: u64,
+    /// When `current` replaced the last of `used` (0: never rotated); within a short grace
+    /// after it, that retired token is answered with `current` again instead of revoking.
+    #[serde(default)]
+    pub rotated_at_ms: u64,
 }
 
 /// The account `id`.
