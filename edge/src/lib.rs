@@ -17,6 +17,7 @@ pub mod kv;
 pub mod metrics;
 pub mod metrics_listener;
 pub mod outbound;
+pub mod public_url;
 pub mod redis_client;
 pub mod redis_layout;
 pub mod request_id;

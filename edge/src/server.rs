@@ -38,6 +38,8 @@ struct AppState {
     /// `None` for `origo coordinator`, which serves no function.
     functions: Option<FunctionHost>,
     routes: RouteTable,
+    /// What the request URL given to the functions (`spin-full-url`) is built on.
+    request_base: crate::public_url::RequestBase,
     /// The sweep's timer, when the functions run here and a node secret is set.
     sweep: Option<crate::sweep_timer::SweepTimer>,
 }
@@ -89,6 +91,10 @@ impl Server {
             None => KvBackend::open_embedded(&data_dir.join("kv.redb"))?,
         };
 
+        // Bound before the functions start: `origo dev` gives them its address as `public_url`.
+        let listener = listen(opts.listen).await?;
+        let request_base = crate::public_url::settle(mode, &manifest, &mut variables, listener.local_addr()?)
+            .map_err(anyhow::Error::msg)?;
         let metrics = Arc::new(Metrics::default());
         let internal = InternalRouter::default();
         let limits = opts.limits();
@@ -107,7 +113,6 @@ impl Server {
             "function host ready"
         );
 
-        let listener = listen(opts.listen).await?;
         let metrics_listener = match opts.metrics_listen.0 {
             Some(addr) => Some(MetricsListener::bind(addr, metrics.clone()).await?),
             None => None,
@@ -142,6 +147,7 @@ impl Server {
             kv,
             functions: Some(functions),
             routes: RouteTable::new(manifest.routes.clone()),
+            request_base,
             sweep,
         });
         let router = router(state.clone(), sockets);
@@ -172,6 +178,7 @@ impl Server {
             kv,
             functions: None,
             routes: RouteTable::new(Vec::new()),
+            request_base: crate::public_url::RequestBase::Fixed(format!("http://{}", listener.local_addr()?)),
             sweep: None,
         });
         let router = router(state.clone(), sockets);
@@ -329,8 +336,9 @@ async fn openapi() -> impl IntoResponse {
 }
 
 /// Sets the headers Spin gives components (`spin-client-addr`, `spin-full-url`) from what the
-/// server saw, after removing any `spin-*` header the client sent: functions trust these.
-fn set_spin_headers(req: &mut Request) {
+/// server saw, after removing any `spin-*` header the client sent: functions trust these. The
+/// full URL is built on the deployment's base ([`crate::public_url`]), not on `Host`.
+fn set_spin_headers(req: &mut Request, base: &crate::public_url::RequestBase) {
     let peer = req.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
     let headers = req.headers_mut();
     let forged: Vec<header::HeaderName> = headers.keys().filter(|k| k.as_str().starts_with("spin-")).cloned().collect();
@@ -342,16 +350,22 @@ fn set_spin_headers(req: &mut Request) {
     {
         headers.insert("spin-client-addr", v);
     }
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
+    let base = match base {
+        crate::public_url::RequestBase::Fixed(base) => base.clone(),
+        crate::public_url::RequestBase::DevHost => {
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
     let pq = req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_owned();
-    if let Ok(v) = header::HeaderValue::from_str(&format!("http://{host}{pq}")) {
+    if let Ok(v) = header::HeaderValue::from_str(&format!("{base}{pq}")) {
         req.headers_mut().insert("spin-full-url", v);
     }
 }
 
 /// Everything that is not a built-in route goes to the component the manifest routes it to.
 async fn dispatch(State(state): State<Arc<AppState>>, mut req: Request) -> Response {
-    set_spin_headers(&mut req);
+    set_spin_headers(&mut req, &state.request_base);
     let path = req.uri().path().to_owned();
     match (state.routes.lookup(&path), &state.functions) {
         (Some(component), Some(functions)) => {

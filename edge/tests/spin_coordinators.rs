@@ -105,6 +105,7 @@ fn a_spin_deployment_meets_its_rooms_on_origo_coordinator_processes() {
     let mut functions_env = env.clone();
     functions_env.push(("SPIN_VARIABLE_COORDINATOR_INTERNAL_URL", &coordinator.base));
     functions_env.push(("SPIN_VARIABLE_COORDINATOR_URL", &ws_base));
+    functions_env.push(("SPIN_VARIABLE_PUBLIC_URL", "https://meet.origo.test"));
     let functions = Origo::start(
         &[
             "edge",

@@ -62,7 +62,8 @@ impl Origo {
         let metrics = match metrics_flag.or(metrics_env) {
             Some(v) if !v.eq_ignore_ascii_case("off") => {
                 let line = next_line("its metrics line");
-                let url = line.trim().strip_prefix("origo metrics on ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+                let url =
+                    line.trim().strip_prefix("origo metrics on ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
                 Some(url.to_owned())
             }
             _ => None,

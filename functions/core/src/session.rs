@@ -111,8 +111,11 @@ pub async fn rotate(p: &impl Platform, token: &str) -> Result<Session, ApiError>
     let account = stored::load(p, &record.account).await?.ok_or_else(invalid)?;
     let config = token_config(p)?;
     if current {
-        let next_record =
-            RefreshRecord { account: account.id.clone(), family: record.family.clone(), expires_at_ms: family.expires_at_ms };
+        let next_record = RefreshRecord {
+            account: account.id.clone(),
+            family: record.family.clone(),
+            expires_at_ms: family.expires_at_ms,
+        };
         stored::put_refresh(p, &next_digest, &next_record).await?;
         family.used.push(std::mem::replace(&mut family.current, next_digest));
         family.rotated_at_ms = now;
