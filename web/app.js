@@ -32,6 +32,7 @@ const state = {
   stream: null, // preview / published stream (audio + camera)
   micOn: params.get('mic') !== '0',
   camOn: params.get('cam') !== '0',
+  receiveOnly: false, // joined by `autojoin`: microphone and camera off until a click
   screenTrack: null,
   hand: false,
   // Coordinator
@@ -428,7 +429,13 @@ async function initLanding() {
     startJoin();
   });
 
+  // A link may take a participant into the room without a click, but never their camera or
+  // microphone: `autojoin` joins receive-only, nothing captured or sent until they turn the
+  // microphone or camera on in the call.
   if (flag('autojoin') && $('#name').value.trim()) {
+    state.micOn = false;
+    state.camOn = false;
+    state.receiveOnly = true;
     startJoin();
     return;
   }
@@ -510,7 +517,13 @@ async function join() {
   document.title = `${state.room} · Origo`;
   setPhase('connecting');
   renderLocalTile();
+  syncControls();
   layout();
+  if (state.receiveOnly) {
+    state.receiveOnly = false;
+    toast('You joined with your microphone and camera off. Turn them on with the buttons below.', { ms: 8000 });
+    announce('Joined with microphone and camera off');
+  }
 
   const mediaReady = acquireMedia().then(() => {
     renderLocalTile();

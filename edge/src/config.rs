@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::function_host::Limits;
+use crate::metrics_listener::MetricsListen;
 use crate::redis_layout::RedisLayout;
 
 /// Origo: an open video-meeting platform.
@@ -86,6 +87,12 @@ pub struct ServeOptions {
     /// Address to serve HTTP on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "ORIGO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Where Prometheus `/metrics` is served, on a listener of its own and never on `--listen`:
+    /// `off` (the default), or an address such as `127.0.0.1:9080` (loopback or a private
+    /// interface for the scraper; `127.0.0.1:0` picks a free port).
+    #[arg(long, env = "ORIGO_METRICS_LISTEN", default_value = "off")]
+    pub metrics_listen: MetricsListen,
 
     /// Directory where state is kept (created when missing).
     #[arg(long, env = "ORIGO_DATA_DIR", default_value = "./data")]
@@ -174,6 +181,12 @@ pub struct CoordinatorOptions {
     /// Log format.
     #[arg(long, env = "ORIGO_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Where Prometheus `/metrics` is served, on a listener of its own and never on `--listen`:
+    /// `off` (the default), or an address such as `127.0.0.1:9080` (loopback or a private
+    /// interface for the scraper; `127.0.0.1:0` picks a free port).
+    #[arg(long, env = "ORIGO_METRICS_LISTEN", default_value = "off")]
+    pub metrics_listen: MetricsListen,
 
     /// The Spin manifest whose `[variables]` (declarations and defaults) apply; no component
     /// of it is served.

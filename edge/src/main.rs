@@ -20,6 +20,10 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(mode = mode.as_str(), %addr, "origo started");
     // The one line on stdout: scripts and tests wait for it.
     println!("origo listening on http://{addr}");
+    if let Some(metrics) = server.metrics_addr() {
+        tracing::info!(%metrics, "metrics served on their own listener");
+        println!("origo metrics on http://{metrics}/metrics");
+    }
 
     server.run(shutdown_signal()).await?;
     tracing::info!("origo stopped");

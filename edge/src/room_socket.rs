@@ -137,7 +137,7 @@ async fn authorize(
 }
 
 fn close_frame(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason.chars().take(100).collect::<String>()) }))
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(origo_shared::close_reason::fit(reason)) }))
 }
 
 fn error_frame(code: &str, message: &str) -> Message {

@@ -21,6 +21,7 @@ use crate::function_host::{FunctionHost, error_response};
 use crate::http_error::HttpError;
 use crate::kv::KvBackend;
 use crate::metrics::Metrics;
+use crate::metrics_listener::MetricsListener;
 use crate::outbound::InternalRouter;
 use origo_manifest::Manifest;
 use origo_manifest::RouteTable;
@@ -37,7 +38,8 @@ struct AppState {
     /// `None` for `origo coordinator`, which serves no function.
     functions: Option<FunctionHost>,
     routes: RouteTable,
-    metrics: Arc<Metrics>,
+    /// What the request URL given to the functions (`spin-full-url`) is built on.
+    request_base: crate::public_url::RequestBase,
     /// The sweep's timer, when the functions run here and a node secret is set.
     sweep: Option<crate::sweep_timer::SweepTimer>,
 }
@@ -45,6 +47,8 @@ struct AppState {
 /// A bound server, ready to run.
 pub struct Server {
     listener: TcpListener,
+    /// `/metrics`, on its own address (`--metrics-listen`), when asked for.
+    metrics: Option<MetricsListener>,
     router: Router,
     state: Arc<AppState>,
 }
@@ -87,6 +91,10 @@ impl Server {
             None => KvBackend::open_embedded(&data_dir.join("kv.redb"))?,
         };
 
+        // Bound before the functions start: `origo dev` gives them its address as `public_url`.
+        let listener = listen(opts.listen).await?;
+        let request_base = crate::public_url::settle(mode, &manifest, &mut variables, listener.local_addr()?)
+            .map_err(anyhow::Error::msg)?;
         let metrics = Arc::new(Metrics::default());
         let internal = InternalRouter::default();
         let limits = opts.limits();
@@ -105,7 +113,10 @@ impl Server {
             "function host ready"
         );
 
-        let listener = listen(opts.listen).await?;
+        let metrics_listener = match opts.metrics_listen.0 {
+            Some(addr) => Some(MetricsListener::bind(addr, metrics.clone()).await?),
+            None => None,
+        };
         let media = match (mode, opts.media_listen.as_str()) {
             // Only for applications that issue tokens (the media node verifies them).
             (Mode::Dev, listen)
@@ -136,12 +147,12 @@ impl Server {
             kv,
             functions: Some(functions),
             routes: RouteTable::new(manifest.routes.clone()),
-            metrics,
+            request_base,
             sweep,
         });
         let router = router(state.clone(), sockets);
         internal.set(router.clone());
-        Ok(Server { listener, router, state })
+        Ok(Server { listener, metrics: metrics_listener, router, state })
     }
 
     /// `origo coordinator`: the room coordinators on Redis, with the manifest's variables and
@@ -153,6 +164,10 @@ impl Server {
         let kv = KvBackend::connect_redis(&opts.redis, opts.redis_ca_file.as_deref(), opts.redis_layout).await?;
         tracing::info!(layout = opts.redis_layout.as_str(), manifest = %manifest.path.display(), "room coordinators on Redis");
         let listener = listen(opts.listen).await?;
+        let metrics_listener = match opts.metrics_listen.0 {
+            Some(addr) => Some(MetricsListener::bind(addr, Arc::new(Metrics::default())).await?),
+            None => None,
+        };
         let sockets = start_rooms(&kv, &listener, &opts.rooms, variables).await?;
         let state = Arc::new(AppState {
             mode: Mode::Coordinator,
@@ -163,16 +178,21 @@ impl Server {
             kv,
             functions: None,
             routes: RouteTable::new(Vec::new()),
-            metrics: Arc::new(Metrics::default()),
+            request_base: crate::public_url::RequestBase::Fixed(format!("http://{}", listener.local_addr()?)),
             sweep: None,
         });
         let router = router(state.clone(), sockets);
-        Ok(Server { listener, router, state })
+        Ok(Server { listener, metrics: metrics_listener, router, state })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served (`--metrics-listen`), if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|m| m.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -187,6 +207,15 @@ impl Server {
         if self.state.sweep.is_some() {
             tokio::spawn(sweep_loop(Arc::downgrade(&self.state)));
         }
+        // Metrics are served while the public listener is; aborted when it has stopped.
+        let metrics = self.metrics.map(|m| {
+            tokio::spawn(async move {
+                if let Err(e) = m.serve().await {
+                    tracing::warn!("the metrics listener stopped: {e}");
+                }
+            })
+        });
+        let _stop_metrics = metrics.map(|task| AbortOnDrop(task.abort_handle()));
         // The in-process media node reports its last usage while this server still answers.
         let state = self.state.clone();
         let shutdown = async move {
@@ -198,6 +227,15 @@ impl Server {
         axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -257,7 +295,6 @@ fn router(state: Arc<AppState>, sockets: Arc<crate::room_socket::RoomSockets>) -
         .route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets.clone()))
         .route(crate::room_commands::PATH, axum::routing::post(crate::room_commands::handler).with_state(sockets))
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/", get(crate::web::index))
         .route("/web/{file}", get(crate::web::file))
@@ -300,13 +337,10 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
-}
-
 /// Sets the headers Spin gives components (`spin-client-addr`, `spin-full-url`) from what the
-/// server saw, after removing any `spin-*` header the client sent: functions trust these.
-fn set_spin_headers(req: &mut Request) {
+/// server saw, after removing any `spin-*` header the client sent: functions trust these. The
+/// full URL is built on the deployment's base ([`crate::public_url`]), not on `Host`.
+fn set_spin_headers(req: &mut Request, base: &crate::public_url::RequestBase) {
     let peer = req.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
     let headers = req.headers_mut();
     let forged: Vec<header::HeaderName> = headers.keys().filter(|k| k.as_str().starts_with("spin-")).cloned().collect();
@@ -318,16 +352,22 @@ fn set_spin_headers(req: &mut Request) {
     {
         headers.insert("spin-client-addr", v);
     }
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
+    let base = match base {
+        crate::public_url::RequestBase::Fixed(base) => base.clone(),
+        crate::public_url::RequestBase::DevHost => {
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
     let pq = req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_owned();
-    if let Ok(v) = header::HeaderValue::from_str(&format!("http://{host}{pq}")) {
+    if let Ok(v) = header::HeaderValue::from_str(&format!("{base}{pq}")) {
         req.headers_mut().insert("spin-full-url", v);
     }
 }
 
 /// Everything that is not a built-in route goes to the component the manifest routes it to.
 async fn dispatch(State(state): State<Arc<AppState>>, mut req: Request) -> Response {
-    set_spin_headers(&mut req);
+    set_spin_headers(&mut req, &state.request_base);
     let path = req.uri().path().to_owned();
     match (state.routes.lookup(&path), &state.functions) {
         (Some(component), Some(functions)) => {

@@ -13,7 +13,8 @@ const FILES: &[(&str, &str, &str)] = &[
     ("app.css", "text/css; charset=utf-8", include_str!("../../web/app.css")),
 ];
 
-/// `GET /`: the client's page (deep links: `/?room=NAME&name=NAME&autojoin=1`).
+/// `GET /`: the client's page (deep links: `/?room=NAME&name=NAME`; `&autojoin=1` joins
+/// receive-only, the camera and microphone off until a click).
 pub async fn index() -> Response {
     serve("index.html").await
 }

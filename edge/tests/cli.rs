@@ -92,6 +92,114 @@ fn unknown_routes_and_methods_get_the_json_error_body() {
 }
 
 #[test]
+fn metrics_are_served_only_on_a_listener_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // Off by default: nothing on the public listener, no metrics listener at all.
+    let plain = Origo::start(&strs(&dev_args(dir.path(), &dir.path().join("plain"))), &[]);
+    assert_eq!(plain.metrics, None);
+    let mut args = dev_args(dir.path(), &dir.path().join("data"));
+    args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
+    let origo = Origo::start(&strs(&args), &[]);
+    let metrics = origo.metrics.clone().expect("a metrics line");
+    assert_ne!(metrics, origo.url("/metrics"));
+    rt().block_on(async {
+        for o in [&plain, &origo] {
+            let res = reqwest::get(o.url("/metrics")).await.unwrap();
+            assert_eq!(res.status(), 404);
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "not_found");
+        }
+        let res = reqwest::get(&metrics).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+        assert!(res.text().await.unwrap().contains("origo_function_requests_in_flight"));
+        // The metrics listener serves nothing else.
+        let other = metrics.replace("/metrics", "/health");
+        let res = reqwest::get(&other).await.unwrap();
+        assert_eq!(res.status(), 404);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found");
+    });
+}
+
+/// The probe manifest in `dir`, declaring `public_url` (empty by default) and handing it to the
+/// probe, which answers `GET /probe/var/public_url` with it.
+fn probe_manifest_with_public_url(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = probe_manifest(dir, &[]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen("[variables]\n", "[variables]\npublic_url = { default = \"\" }\n", 1).replacen(
+        "[component.probe.variables]\n",
+        "[component.probe.variables]\npublic_url = \"{{ public_url }}\"\n",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn edge_requires_public_url_and_dev_defaults_it_to_its_own_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_manifest_with_public_url(dir.path());
+    let edge = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_origo"));
+        cmd.args(["edge", "--listen", "127.0.0.1:0", "--manifest", manifest.to_str().unwrap(), "--data-dir"])
+            .arg(dir.path().join("edge-data"))
+            .args(["--var", "secret_word=swordfish"])
+            .args(extra)
+            .env_remove("ORIGO_VAR_PUBLIC_URL")
+            .env("ORIGO_CACHE_DIR", std::env::temp_dir().join("origo-test-component-cache"));
+        cmd.output().unwrap()
+    };
+    // No public_url: origo edge does not start (it would have to trust the Host header).
+    let out = edge(&[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("public_url is required"), "{stderr}");
+    let out = edge(&["--var", "public_url=ftp://meet.example.test"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http:// or https://"));
+
+    let base = "https://meet.example.test";
+    let origo = Origo::start(
+        &[
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--data-dir",
+            dir.path().join("edge-data").to_str().unwrap(),
+            "--var",
+            "secret_word=swordfish",
+            "--var",
+            "public_url=https://meet.example.test/",
+        ],
+        &[],
+    );
+    // `origo dev` gives the functions its own address.
+    let mut args = vec![
+        "dev".to_owned(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--manifest".into(),
+        manifest.to_str().unwrap().into(),
+        "--data-dir".into(),
+        dir.path().join("dev-data").to_str().unwrap().into(),
+    ];
+    args.extend(["--var".into(), "secret_word=swordfish".into()]);
+    let dev = Origo::start(&strs(&args), &[]);
+    rt().block_on(async {
+        let client = reqwest::Client::new();
+        let get = |o: &Origo| client.get(o.url("/probe/var/public_url")).header("host", "evil.example.test").send();
+        let res = get(&origo).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.text().await.unwrap(), base, "the trailing / is dropped");
+        let res = get(&dev).await.unwrap();
+        assert_eq!(res.text().await.unwrap(), dev.base);
+    });
+}
+
+#[test]
 fn a_busy_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

@@ -171,7 +171,7 @@ fn the_functions_serve_their_endpoints_with_redis() {
 
 #[test]
 fn oversized_bodies_are_refused_by_the_host_before_any_instance_runs() {
-    let (o, _dir) = start(&["--max-body-kb", "16"]);
+    let (o, _dir) = start(&["--max-body-kb", "16", "--metrics-listen", "127.0.0.1:0"]);
     rt().block_on(async {
         let res = reqwest::Client::new()
             .post(o.url("/v1/auth/guest"))
@@ -181,7 +181,7 @@ fn oversized_bodies_are_refused_by_the_host_before_any_instance_runs() {
             .await
             .unwrap();
         assert_eq!(res.status(), 413);
-        let metrics = reqwest::get(o.url("/metrics")).await.unwrap().text().await.unwrap();
+        let metrics = o.scrape_metrics().await;
         assert!(!metrics.contains("origo_function_instantiations_total{component=\"auth\"}"), "{metrics}");
     });
 }

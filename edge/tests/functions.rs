@@ -82,7 +82,18 @@ fn limits_contain_loops_traps_and_unbounded_allocation() {
         dir.path(),
         &dir.path().join("data"),
         &[],
-        &["--cpu-timeout-ms", "300", "--max-memory-mb", "32", "--max-body-kb", "4", "--max-response-kb", "4"],
+        &[
+            "--cpu-timeout-ms",
+            "300",
+            "--max-memory-mb",
+            "32",
+            "--max-body-kb",
+            "4",
+            "--max-response-kb",
+            "4",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
     );
     rt().block_on(async {
         let t0 = Instant::now();
@@ -112,7 +123,7 @@ fn limits_contain_loops_traps_and_unbounded_allocation() {
 
         // The host is still up and serving, and the metrics saw it all.
         assert_eq!(get(&o, "/probe/hello").await, (200, "hello".into()));
-        let (_, metrics) = get(&o, "/metrics").await;
+        let metrics = o.scrape_metrics().await;
         for kind in ["cpu_timeout", "trap", "memory_limit", "response_too_large"] {
             let line = format!("origo_function_traps_total{{component=\"probe\",kind=\"{kind}\"}} 1");
             assert!(metrics.contains(&line), "missing {line} in\n{metrics}");

@@ -87,6 +87,8 @@ fn a_spin_deployment_meets_its_rooms_on_origo_coordinator_processes() {
             "coordinator",
             "--listen",
             "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
             "--redis",
             &redis.url,
             "--redis-layout",
@@ -103,6 +105,7 @@ fn a_spin_deployment_meets_its_rooms_on_origo_coordinator_processes() {
     let mut functions_env = env.clone();
     functions_env.push(("SPIN_VARIABLE_COORDINATOR_INTERNAL_URL", &coordinator.base));
     functions_env.push(("SPIN_VARIABLE_COORDINATOR_URL", &ws_base));
+    functions_env.push(("SPIN_VARIABLE_PUBLIC_URL", "https://meet.origo.test"));
     let functions = Origo::start(
         &[
             "edge",
@@ -129,8 +132,9 @@ fn a_spin_deployment_meets_its_rooms_on_origo_coordinator_processes() {
         assert_eq!(h["mode"], "coordinator");
         assert_eq!(h["checks"]["redis_layout"], "spin");
         assert_eq!(h["components"], json!([]));
+        coordinator.scrape_metrics().await;
         let res = reqwest::get(format!("{c}/metrics")).await.unwrap();
-        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(res.status().as_u16(), 404, "metrics are not served beside the public API");
         let (s, e) = post(&c, "/v1/auth/guest", None, json!({"name": "Eve"})).await;
         assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not_found")), "{e}");
         let (s, e) = get(&c, "/v1/rooms/spin-room/messages", None).await;

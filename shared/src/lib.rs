@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod bearer;
+pub mod close_reason;
 pub mod error;
 pub mod identity;
 pub mod node;

@@ -1,5 +1,7 @@
-// A whole Origo call in real Chromium: `origo dev` on loopback, participants joining by deep
-// link with fake camera and microphone, checked through the page and through getStats.
+// A whole Origo call in real Chromium: `origo dev` on loopback, participants opening a link,
+// checking their camera preview and clicking Join, with fake camera and microphone, checked
+// through the page and through getStats. One participant joins by `autojoin` link and is
+// checked to send nothing until they click to turn their microphone and camera on.
 //
 //   cd tests/browser && npm install && node call.test.mjs
 //
@@ -205,7 +207,9 @@ let browser = null;
 let base = null;
 const room = `browser-${Date.now().toString(36)}`;
 
-async function joinAs(name, { extra = '', viewport = { width: 1280, height: 800 }, at = base, inRoom = room } = {}) {
+// Opens the room's link, waits for the camera preview and clicks Join, as a person would;
+// with `autojoin` the link joins by itself (receive-only) and nothing is clicked.
+async function joinAs(name, { extra = '', viewport = { width: 1280, height: 800 }, at = base, inRoom = room, autojoin = false } = {}) {
   const context = await browser.newContext({ viewport });
   await context.grantPermissions(['camera', 'microphone', 'clipboard-read', 'clipboard-write'], { origin: at });
   const page = await context.newPage();
@@ -223,7 +227,11 @@ async function joinAs(name, { extra = '', viewport = { width: 1280, height: 800 
     }),
   );
   const trace = process.env.TRACE ? '&trace=1' : '';
-  await page.goto(`${at}/?room=${inRoom}&name=${encodeURIComponent(name)}&autojoin=1${extra}${trace}`);
+  await page.goto(`${at}/?room=${inRoom}&name=${encodeURIComponent(name)}${autojoin ? '&autojoin=1' : ''}${extra}${trace}`);
+  if (!autojoin) {
+    await waitFor(`${name}'s camera preview playing`, () => page.evaluate(() => document.querySelector('#preview').videoWidth > 0), { timeout: 10_000 });
+    await page.click('#join-button');
+  }
   p.identity = await waitFor(`${name}'s identity`, () => page.evaluate(() => window.origo?.state.identity), { timeout: 20_000 });
   await waitFor(`${name} connected`, () => page.evaluate(() => document.body.dataset.state === 'connected'), { timeout: 25_000 });
   note(`${name} is ${p.identity}`);
@@ -231,6 +239,20 @@ async function joinAs(name, { extra = '', viewport = { width: 1280, height: 800 
 }
 
 const stats = (p) => p.page.evaluate(() => window.origoStats());
+
+// What a page sends: outbound audio and video RTP bytes (getStats), the kinds of the tracks on
+// its senders, and how many tracks it has captured from the camera and microphone.
+const outbound = (p) =>
+  p.page.evaluate(async () => {
+    const { pc, stream } = window.origo.state;
+    const out = { audio: 0, video: 0, senderTracks: [], captured: stream?.getTracks().length || 0 };
+    if (!pc) return out;
+    out.senderTracks = pc.getSenders().filter((s) => s.track).map((s) => s.track.kind);
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && (s.kind === 'audio' || s.kind === 'video')) out[s.kind] += s.bytesSent || 0;
+    });
+    return out;
+  });
 
 async function seesVideoOf(viewer, others, timeout = 25_000) {
   return waitFor(
@@ -389,6 +411,36 @@ async function main() {
     for (const p of [alice, bob, dave]) await waitFor(`${p.name} drops Carol’s tile`, async () => (await tileCount(p, carol)) === 0, { timeout: 5000 });
     await leave(dave);
     for (const p of [alice, bob]) await waitFor(`${p.name} drops Dave’s tile`, async () => (await tileCount(p, dave)) === 0, { timeout: 5000 });
+  });
+
+  await check('an autojoin link joins receive-only: no audio or video leaves until a click', async () => {
+    // Camera and microphone permissions are granted, as in a browser that remembers them.
+    const finn = await joinAs('Finn', { autojoin: true });
+    try {
+      // In the room and receiving it: Finn decodes Alice's and Bob's video.
+      await seesVideoOf(finn, [alice, bob]);
+      await waitFor('Finn’s media connected', () => finn.page.evaluate(() => window.origo.state.mediaConnected));
+      const before = await outbound(finn);
+      if (before.audio !== 0 || before.video !== 0 || before.senderTracks.length || before.captured) {
+        throw new Error(`before any click Finn sends ${JSON.stringify(before)}`);
+      }
+      for (const a of ['data-muted', 'data-video']) {
+        const v = await attr(alice, finn, a);
+        if (v !== (a === 'data-muted' ? 'true' : 'off')) throw new Error(`Alice shows Finn's tile with ${a}=${v} before his click`);
+      }
+      // Finn clicks to turn his microphone and camera on: now both flow, and Alice sees him.
+      await finn.page.click('#btn-mic');
+      await finn.page.click('#btn-cam');
+      const after = await waitFor('Finn sending audio and video', async () => {
+        const o = await outbound(finn);
+        return o.audio > 0 && o.video > 0 && o;
+      }, { timeout: 10_000 });
+      await seesVideoOf(alice, [finn]);
+      await waitFor('Alice shows Finn unmuted with video', async () => (await attr(alice, finn, 'data-muted')) === 'false' && (await attr(alice, finn, 'data-video')) === 'on', { timeout: 8000 });
+      return `before the click: 0 bytes, no sender tracks, nothing captured; after: audio ${after.audio} B, video ${after.video} B`;
+    } finally {
+      await leave(finn).catch(() => finn.context.close());
+    }
   });
 
   await check('a relay-only participant connects through TURN', async () => {

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub struct Origo {
     pub child: Child,
     pub base: String,
+    /// `http://ADDR/metrics` when started with `--metrics-listen` (its second stdout line).
+    pub metrics: Option<String>,
     pub stderr_log: PathBuf,
 }
 
@@ -26,6 +28,7 @@ impl Origo {
             .stderr(std::fs::File::create(&log).unwrap())
             .env_remove("ORIGO_LISTEN")
             .env_remove("ORIGO_DATA_DIR")
+            .env_remove("ORIGO_METRICS_LISTEN")
             .env("ORIGO_LOG", "origo_edge=debug,info")
             // Compiled components are shared by every test process (writes are atomic renames).
             .env("ORIGO_CACHE_DIR", std::env::temp_dir().join("origo-test-component-cache"));
@@ -35,25 +38,49 @@ impl Origo {
         let mut child = cmd.spawn().expect("spawn origo");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        // Every stdout line, read to the end so the pipe never fills.
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
         });
-        let line = match rx.recv_timeout(Duration::from_secs(120)) {
+        let next_line = |what: &str| match rx.recv_timeout(Duration::from_secs(120)) {
             Ok(l) if !l.is_empty() => l,
-            _ => panic!("origo did not start; its log:\n{}", std::fs::read_to_string(&log).unwrap_or_default()),
+            _ => panic!("origo did not print {what}; its log:\n{}", std::fs::read_to_string(&log).unwrap_or_default()),
         };
+        let line = next_line("its listening line");
         let base = line
             .trim()
             .strip_prefix("origo listening on ")
             .unwrap_or_else(|| panic!("unexpected line {line:?}"))
             .to_owned();
-        Origo { child, base, stderr_log: log }
+        let metrics_flag = args.iter().position(|a| *a == "--metrics-listen").and_then(|i| args.get(i + 1).copied());
+        let metrics_env = envs.iter().find(|(k, _)| *k == "ORIGO_METRICS_LISTEN").map(|(_, v)| *v);
+        let metrics = match metrics_flag.or(metrics_env) {
+            Some(v) if !v.eq_ignore_ascii_case("off") => {
+                let line = next_line("its metrics line");
+                let url =
+                    line.trim().strip_prefix("origo metrics on ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+                Some(url.to_owned())
+            }
+            _ => None,
+        };
+        Origo { child, base, metrics, stderr_log: log }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `/metrics` from the metrics listener (started with `--metrics-listen`).
+    pub async fn scrape_metrics(&self) -> String {
+        let url = self.metrics.as_deref().expect("origo was started without --metrics-listen");
+        let res = reqwest::get(url).await.unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+        res.text().await.unwrap()
     }
 
     pub fn log(&self) -> String {

@@ -104,7 +104,6 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         oidc::callback,
         jwks,
         health,
-        metrics,
         openapi_json,
         room_socket,
         org::create,
@@ -170,12 +169,6 @@ fn jwks() {}
     responses((status = 200, description = "`{status: ok, ...}`"), (status = 503, description = "Degraded")))]
 #[allow(dead_code)]
 fn health() {}
-
-/// Prometheus metrics (served by the edge server).
-#[utoipa::path(get, path = "/metrics", tag = "edge", summary = "Prometheus / OpenMetrics text", security(),
-    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
-#[allow(dead_code)]
-fn metrics() {}
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "edge", summary = "This OpenAPI 3.1 document", security(),

@@ -7,20 +7,34 @@
 //! an account that was never verified) sets [`Account::sessions_valid_from_ms`]: chains that
 //! began before it are refused at the next refresh, and access tokens issued before its second
 //! at the next request ([`account_claims`]).
+//!
+//! Refreshing is idempotent for a short while: the token a rotation just retired, presented
+//! again within [`RETRY_GRACE_MS`] while its successor is still the chain's current token, gets
+//! that same successor (and a fresh access token) instead of revoking the chain. Two tabs that
+//! refresh at once, or a client retrying a refresh whose answer it lost, keep their session;
+//! a retired token presented later, or after its successor was itself used, still revokes it.
+//! The successor is derived from the retired token under a key only the deployment holds
+//! ([`successor`]), so concurrent refreshes that both read the chain before either wrote it
+//! compute and store the same successor, and no state with a plain token is kept.
 
+use hmac::{Hmac, Mac};
 use origo_shared::ApiError;
 use origo_shared::token::{AUDIENCE, Claims, TokenConfig, TokenKind};
 use serde::Serialize;
+use sha2::Sha256;
 
 use crate::Request;
 use crate::platform::{Platform, PlatformExt};
 use crate::reply::bearer;
 use crate::secret_digest::{digest_eq, secret_digest};
 use crate::store::account::{self as stored, Account, RefreshFamily, RefreshRecord};
-use crate::variables::token_config;
+use crate::variables::{token_config, var};
 
 /// Used refresh tokens remembered per chain, to recognise replays.
 const MAX_USED_REMEMBERED: usize = 32;
+
+/// How long after a rotation the retired token still answers with its successor, ms.
+pub const RETRY_GRACE_MS: u64 = 30_000;
 
 /// What clients see of an account.
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +87,7 @@ pub async fn start(p: &impl Platform, account: &Account) -> Result<Session, ApiE
         used: vec![],
         expires_at_ms,
         started_at_ms: p.now_ms(),
+        rotated_at_ms: 0,
     };
     stored::put_refresh_family(p, &family, &f).await?;
     Ok(Session {
@@ -89,7 +104,10 @@ pub async fn start(p: &impl Platform, account: &Account) -> Result<Session, ApiE
 pub async fn rotate(p: &impl Platform, token: &str) -> Result<Session, ApiError> {
     let (digest, record, mut family) = lookup(p, token).await?;
     let now = p.now_ms();
-    if !digest_eq(&digest, &family.current) {
+    let next = successor(p, &record.family, token)?;
+    let next_digest = secret_digest(&next);
+    let current = digest_eq(&digest, &family.current);
+    if !current && !is_retry(&family, &digest, &next_digest, now) {
         // A rotated-out token came back: someone holds a copy. End the whole chain.
         revoke(p, &record.family, &family).await?;
         return Err(ApiError::unauthorized("refresh token was already used; the session is revoked, sign in again"));
@@ -104,13 +122,21 @@ pub async fn rotate(p: &impl Platform, token: &str) -> Result<Session, ApiError>
         return Err(invalid());
     }
     let config = token_config(p)?;
-    let next = new_refresh(p, &account.id, &record.family, family.expires_at_ms).await?;
-    family.used.push(std::mem::replace(&mut family.current, secret_digest(&next)));
-    if family.used.len() > MAX_USED_REMEMBERED {
-        let old = family.used.remove(0);
-        stored::delete_refresh(p, &old).await?;
+    if current {
+        let next_record = RefreshRecord {
+            account: account.id.clone(),
+            family: record.family.clone(),
+            expires_at_ms: family.expires_at_ms,
+        };
+        stored::put_refresh(p, &next_digest, &next_record).await?;
+        family.used.push(std::mem::replace(&mut family.current, next_digest));
+        family.rotated_at_ms = now;
+        if family.used.len() > MAX_USED_REMEMBERED {
+            let old = family.used.remove(0);
+            stored::delete_refresh(p, &old).await?;
+        }
+        stored::put_refresh_family(p, &record.family, &family).await?;
     }
-    stored::put_refresh_family(p, &record.family, &family).await?;
     Ok(Session {
         access_token: access_token(p, &config, &account)?,
         token_type: "Bearer",
@@ -156,6 +182,40 @@ pub async fn check_account_token(p: &impl Platform, claims: &Claims) -> Result<(
         Some(a) if !revoked(&a, claims.iat) => Ok(()),
         _ => Err(ApiError::unauthorized("this session was revoked; sign in again")),
     }
+}
+
+/// Whether `digest`, not the chain's current token, is the one its last rotation retired,
+/// presented again within the grace window while that rotation's successor is still current.
+fn is_retry(family: &RefreshFamily, digest: &str, successor_digest: &str, now: u64) -> bool {
+    family.used.last().is_some_and(|last| digest_eq(last, digest))
+        && digest_eq(&family.current, successor_digest)
+        && now.saturating_sub(family.rotated_at_ms) <= RETRY_GRACE_MS
+}
+
+/// The refresh token that follows `token` in chain `family`: an HMAC-SHA256 of the two under a
+/// key derived from the deployment's signing secrets, so the same refresh computes the same
+/// successor on every instance, while nobody without those secrets can compute one from a
+/// token they hold (a copied token leads nowhere without asking us, which reuse detection sees).
+fn successor(p: &impl Platform, family: &str, token: &str) -> Result<String, ApiError> {
+    let signing = [var(p, "token_signing_keys"), var(p, "token_secret")];
+    if signing.iter().all(Option::is_none) {
+        return Err(ApiError::new(
+            origo_shared::ErrorCode::Unavailable,
+            "auth is not configured: set token_signing_keys (or token_secret)",
+        ));
+    }
+    let mut key = Hmac::<Sha256>::new_from_slice(b"origo refresh-token successor key v1").expect("any key length");
+    for s in &signing {
+        key.update(s.as_deref().unwrap_or("").as_bytes());
+        key.update(&[0]);
+    }
+    let key = key.finalize().into_bytes();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(family.as_bytes());
+    mac.update(&[0]);
+    mac.update(token.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    Ok(format!("ort_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
 }
 
 async fn new_refresh(p: &impl Platform, account: &str, family: &str, expires_at_ms: u64) -> Result<String, ApiError> {

@@ -185,6 +185,78 @@ fn refresh_rotates_and_a_replayed_token_revokes_the_session() {
 }
 
 #[test]
+fn a_refresh_retried_within_the_grace_window_gets_the_same_successor() {
+    let p = TestPlatform::new();
+    let s0 = account(&p, "ada@example.test");
+    let r0 = s0["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |t: &str| call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": t })));
+    let s1 = ok_json(refresh(&r0), StatusCode::OK);
+    let r1 = s1["refresh_token"].as_str().unwrap().to_owned();
+    // The same token again a little later (a second tab, a retry after a lost answer): the
+    // same successor and a fresh access token, and the session lives on.
+    p.advance_secs(20);
+    let again = ok_json(refresh(&r0), StatusCode::OK);
+    assert_eq!(again["refresh_token"], r1.as_str());
+    assert_ne!(again["access_token"], s1["access_token"]);
+    assert_eq!(again["account"], s1["account"]);
+    let s2 = ok_json(refresh(&r1), StatusCode::OK);
+    let r2 = s2["refresh_token"].as_str().unwrap().to_owned();
+    // Once its successor has been used, the retired token is a replay again: revoked.
+    let msg = assert_error(&refresh(&r0), 401, "unauthorized");
+    assert!(msg.contains("already used"), "{msg}");
+    assert_error(&refresh(&r2), 401, "unauthorized");
+}
+
+#[test]
+fn a_retired_token_past_the_grace_window_still_revokes_the_session() {
+    let p = TestPlatform::new();
+    let s0 = account(&p, "ada@example.test");
+    let r0 = s0["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |t: &str| call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": t })));
+    let r1 = ok_json(refresh(&r0), StatusCode::OK)["refresh_token"].as_str().unwrap().to_owned();
+    p.advance_secs(31);
+    let msg = assert_error(&refresh(&r0), 401, "unauthorized");
+    assert!(msg.contains("already used"), "{msg}");
+    assert_error(&refresh(&r1), 401, "unauthorized");
+}
+
+#[test]
+fn concurrent_refreshes_with_one_token_agree_and_keep_the_session() {
+    let p = TestPlatform::new();
+    let s0 = account(&p, "ada@example.test");
+    let r0 = s0["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |t: &str| call(&p, Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": t })));
+    // Both requests read the chain before either writes it: run one, put the store back as it
+    // was, run the other.
+    let before = p.kv.borrow().clone();
+    let a = ok_json(refresh(&r0), StatusCode::OK);
+    let after_a = std::mem::replace(&mut *p.kv.borrow_mut(), before);
+    let b = ok_json(refresh(&r0), StatusCode::OK);
+    let after_b = p.kv.borrow().clone();
+    assert_eq!(a["refresh_token"], b["refresh_token"], "both get the same successor");
+    // The records are the same; only the sweep's expiry index may file them under another of
+    // its shards (chosen at random), which it sweeps the same.
+    let records = |kv: &std::collections::BTreeMap<String, Vec<u8>>| {
+        kv.iter().filter(|(k, _)| !k.starts_with("expiry:")).map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()
+    };
+    let (after_a, after_b): (std::collections::BTreeMap<_, _>, std::collections::BTreeMap<_, _>) =
+        (records(&after_a).into_iter().collect(), records(&after_b).into_iter().collect());
+    let differ: Vec<(&String, String, String)> = after_a
+        .iter()
+        .filter(|(k, v)| after_b.get(*k) != Some(v))
+        .map(|(k, v)| {
+            let b = after_b.get(k).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            (k, String::from_utf8_lossy(v).into_owned(), b)
+        })
+        .collect();
+    assert!(differ.is_empty() && after_a.len() == after_b.len(), "both write the same records: {differ:?}");
+    // Whichever answer each tab keeps, the session goes on.
+    let r1 = a["refresh_token"].as_str().unwrap();
+    let s2 = ok_json(refresh(r1), StatusCode::OK);
+    ok_json(refresh(s2["refresh_token"].as_str().unwrap()), StatusCode::OK);
+}
+
+#[test]
 fn refresh_tokens_expire_and_logout_revokes() {
     let p = TestPlatform::new();
     let s = account(&p, "ada@example.test");

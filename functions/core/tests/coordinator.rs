@@ -273,6 +273,43 @@ fn admins_mute_and_kick_others_may_not() {
 }
 
 #[test]
+fn close_reasons_fit_the_websocket_limit_even_when_multi_byte() {
+    let mut r = room();
+    let mut admin = joiner("ada");
+    admin.admin = true;
+    connect(&mut r, 1, admin, 0);
+    connect(&mut r, 2, joiner("bo"), 0);
+    connect(&mut r, 3, joiner("cy"), 0);
+    // An admin's kick reason comes from the network: 200 characters of 3 bytes each.
+    let long = "€".repeat(200);
+    let fx = r.apply(
+        Event::Client { conn: 1, msg: ClientMessage::Kick { participant_id: "bo".into(), reason: Some(long.clone()) } },
+        1,
+    );
+    let reason = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Close { conn: 2, code, reason } if *code == close::KICKED => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("bo's socket closed");
+    assert_eq!(reason, "€".repeat(41), "123 bytes of whole characters");
+    // A room closed by a command with a long reason closes sockets with one that fits.
+    let fx = r.apply(Event::Command(RoomCommand::Close { reason: format!("a{}", "🎉".repeat(64)) }), 2);
+    let closes: Vec<&String> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Close { code, reason, .. } if *code == close::ROOM_CLOSED => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert!(!closes.is_empty());
+    for reason in closes {
+        assert_eq!(reason, &format!("a{}", "🎉".repeat(30)), "1 + 30 × 4 = 121 bytes");
+    }
+}
+
+#[test]
 fn hidden_participants_are_never_announced() {
     let mut r = room();
     connect(&mut r, 1, joiner("ada"), 0);

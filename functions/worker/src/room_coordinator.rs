@@ -99,8 +99,7 @@ fn frame(ws: &WebSocket, msg: &ServerMessage) {
 }
 
 fn close(ws: &WebSocket, code: u16, reason: &str) {
-    let reason: String = reason.chars().take(100).collect();
-    if let Err(e) = ws.close(Some(code), Some(reason)) {
+    if let Err(e) = ws.close(Some(code), Some(origo_shared::close_reason::fit(reason))) {
         worker::console_debug!("close of a closed socket: {e}");
     }
 }

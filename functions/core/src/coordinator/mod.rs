@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, VecDeque};
 use origo_shared::signal::TrackKind;
 
 use origo_shared::WebhookEvent;
+use origo_shared::close_reason;
 use origo_shared::signal::{
     ChatMessage, ClientMessage, LeaveReason, MediaAssignment, PROTOCOL_VERSION, ParticipantInfo, PresenceState,
     ServerMessage,
@@ -757,7 +758,7 @@ impl RoomState {
             }));
         }
         if let Some(c) = target_conn {
-            fx.push(Effect::Close { conn: c, code: close::KICKED, reason });
+            fx.push(Effect::Close { conn: c, code: close::KICKED, reason: close_reason::fit(&reason).to_owned() });
         }
         true
     }
@@ -825,7 +826,7 @@ impl RoomState {
         for (id, conn) in members {
             self.leave(&id, LeaveReason::RoomClosed, now, fx);
             if let Some(conn) = conn {
-                fx.push(Effect::Close { conn, code: close::ROOM_CLOSED, reason: reason.to_owned() });
+                fx.push(Effect::Close { conn, code: close::ROOM_CLOSED, reason: close_reason::fit(reason).to_owned() });
             }
         }
         self.finished = true;

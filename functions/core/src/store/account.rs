@@ -89,6 +89,10 @@ pub struct RefreshFamily {
     /// When the session began (0 in records from before: revoked by any revocation).
     #[serde(default)]
     pub started_at_ms: u64,
+    /// When `current` replaced the last of `used` (0: never rotated); within a short grace
+    /// after it, that retired token is answered with `current` again instead of revoking.
+    #[serde(default)]
+    pub rotated_at_ms: u64,
 }
 
 /// The account `id`.
