@@ -28,6 +28,13 @@ const MAX_STREAM_FRAME: usize = HEADER_LEN + 65_535;
 /// Frames queued for one stream client before new ones are dropped.
 const STREAM_QUEUE: usize = 1024;
 
+/// Sends one datagram now, or drops it when the socket's buffer is full. Straight to the
+/// kernel, not through the runtime's readiness: a relay socket is written to right after it is
+/// bound, before the runtime has polled it even once.
+fn send_datagram(sock: &UdpSocket, data: &[u8], to: SocketAddr) {
+    let _ = socket2::SockRef::from(sock).send_to(data, &to.into());
+}
+
 fn now() -> Now {
     let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     Now { instant: Instant::now(), unix }
@@ -118,7 +125,7 @@ impl Shell {
                 Output::ToClient { tuple, data } => self.to_client(&tuple, &data),
                 Output::ToPeer { relay, peer, data } => {
                     if let Some((sock, _)) = self.relays.borrow().get(&relay) {
-                        let _ = sock.try_send_to(&data, peer);
+                        send_datagram(sock, &data, peer);
                     }
                 }
                 Output::BindRelay { tuple, ipv6, even_port, reserve, token } => {
@@ -179,7 +186,7 @@ impl Shell {
         match tuple.transport {
             Transport::Udp => {
                 if let Some(sock) = self.udp.get(&tuple.server) {
-                    let _ = sock.try_send_to(data, tuple.client);
+                    send_datagram(sock, data, tuple.client);
                 }
             }
             Transport::Tcp | Transport::Tls => {
@@ -197,7 +204,7 @@ impl Shell {
             if let Some((relay, peer, range)) = route
                 && let Some((sock, _)) = self.relays.borrow().get(&relay)
             {
-                let _ = sock.try_send_to(&bytes[range], peer);
+                send_datagram(sock, &bytes[range], peer);
             }
             return;
         }
