@@ -228,7 +228,17 @@ mod tests {
             transport: Transport::Udp,
         };
         let relay = "192.0.2.1:50000".parse().unwrap();
-        Allocation::new(tuple, "1:u".into(), "u".into(), vec![], relay, relay, now + Duration::from_secs(600), None, [0; 12])
+        Allocation::new(
+            tuple,
+            "1:u".into(),
+            "u".into(),
+            vec![],
+            relay,
+            relay,
+            now + Duration::from_secs(600),
+            None,
+            [0; 12],
+        )
     }
 
     #[test]

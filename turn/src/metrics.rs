@@ -54,16 +54,32 @@ impl Snapshot {
             ("binding_dropped", "Binding requests dropped by the per-source rate limit", s.binding_dropped),
             ("quota_refused", "Allocations refused because the identity is at its quota (486)", s.quota_refused),
             ("denied_peers", "Peer addresses refused by the peer policy", s.denied_peers),
-            ("denied_own_addresses", "Peers refused or packets dropped for being this server's own address", s.denied_own_addresses),
+            (
+                "denied_own_addresses",
+                "Peers refused or packets dropped for being this server's own address",
+                s.denied_own_addresses,
+            ),
             ("dropped_no_permission", "Packets dropped for lack of a permission", s.dropped_no_permission),
             ("dropped_over_bandwidth", "Packets dropped by the bandwidth cap", s.dropped_over_bandwidth),
             ("dropped_over_bandwidth_bytes", "Bytes dropped by the bandwidth cap", s.dropped_over_bandwidth_bytes),
             ("malformed", "Messages that were not valid STUN/TURN", s.malformed),
             ("tcp_accepted", "TCP and TLS connections accepted", t.accepted),
-            ("tcp_refused_total_cap", "TCP and TLS connections refused at the server's connection cap", t.refused_total),
+            (
+                "tcp_refused_total_cap",
+                "TCP and TLS connections refused at the server's connection cap",
+                t.refused_total,
+            ),
             ("tcp_refused_per_ip_cap", "TCP and TLS connections refused at the per-source cap", t.refused_per_source),
-            ("tcp_closed_idle", "TCP and TLS connections closed without a complete message in the idle timeout", t.closed_idle),
-            ("tcp_closed_incomplete", "TCP and TLS connections closed with a message incomplete past the frame timeout", t.closed_incomplete),
+            (
+                "tcp_closed_idle",
+                "TCP and TLS connections closed without a complete message in the idle timeout",
+                t.closed_idle,
+            ),
+            (
+                "tcp_closed_incomplete",
+                "TCP and TLS connections closed with a message incomplete past the frame timeout",
+                t.closed_incomplete,
+            ),
         ];
         // (The `_total` suffix of a counter's samples is added by the encoder.)
         for (name, help, value) in counters {

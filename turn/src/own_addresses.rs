@@ -49,7 +49,8 @@ impl OwnAddresses {
     /// True when `ip` reaches this host.
     pub fn is_own_ip(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        self.ips.contains(&ip) || (ip.is_loopback() && self.ips.iter().any(|o| o.is_loopback() && o.is_ipv4() == ip.is_ipv4()))
+        self.ips.contains(&ip)
+            || (ip.is_loopback() && self.ips.iter().any(|o| o.is_loopback() && o.is_ipv4() == ip.is_ipv4()))
     }
 
     /// True when `peer` is one of the server's listeners.
@@ -76,7 +77,11 @@ mod tests {
 
     #[test]
     fn listeners_match_by_address_and_port() {
-        let own = OwnAddresses::new(&[sa("127.0.0.1:3478"), sa("127.0.0.1:5349")], None, Some("203.0.113.7".parse().unwrap()));
+        let own = OwnAddresses::new(
+            &[sa("127.0.0.1:3478"), sa("127.0.0.1:5349")],
+            None,
+            Some("203.0.113.7".parse().unwrap()),
+        );
         assert!(own.is_listener(sa("127.0.0.1:3478")));
         assert!(own.is_listener(sa("127.0.0.1:5349")));
         assert!(own.is_listener(sa("127.1.2.3:3478")), "all of 127/8 is this host");

@@ -404,7 +404,12 @@ impl TurnServer {
             Some(key) => {
                 // The key matched, so the username parses.
                 let identity = parse_username(username).map(|(_, user)| user).unwrap_or(username);
-                Ok(Authed { username: username.to_owned(), identity: identity.to_owned(), key, sha256: msg.uses_sha256() })
+                Ok(Authed {
+                    username: username.to_owned(),
+                    identity: identity.to_owned(),
+                    key,
+                    sha256: msg.uses_sha256(),
+                })
             }
             None => {
                 self.stats.auth_failures += 1;
@@ -503,8 +508,8 @@ impl TurnServer {
                 Err(_) => return self.signed_error(tuple, msg, 400, &a, out),
             },
         };
-        let held = self.identity_allocations(&a.identity)
-            + self.pending.values().filter(|p| p.identity == a.identity).count();
+        let held =
+            self.identity_allocations(&a.identity) + self.pending.values().filter(|p| p.identity == a.identity).count();
         if held >= self.config.user_quota {
             self.stats.quota_refused += 1;
             tracing::debug!(client = %tuple.client, held, "allocation quota of the identity reached");

@@ -107,7 +107,7 @@ impl Shell {
         match self.connections.borrow_mut().open(client.ip()) {
             Ok(()) => Some(ConnectionSlot { shell: self.clone(), client }),
             Err(StreamRefusal::Total) => {
-                tracing::warn!(%client, "TCP/TLS connection refused: the server is at its connection cap");
+                tracing::debug!(%client, "TCP/TLS connection refused: the server is at its connection cap");
                 None
             }
             Err(StreamRefusal::PerSource) => {

@@ -40,13 +40,7 @@ impl SourceLimiter {
     /// `rate` answers a second per source with bursts of `burst`; at most `capacity` sources
     /// remembered.
     pub fn new(rate: f64, burst: f64, capacity: usize) -> Self {
-        SourceLimiter {
-            rate,
-            burst,
-            half: (capacity / 2).max(1),
-            current: HashMap::new(),
-            previous: HashMap::new(),
-        }
+        SourceLimiter { rate, burst, half: (capacity / 2).max(1), current: HashMap::new(), previous: HashMap::new() }
     }
 
     /// Takes one token for `ip`; false when it is over its rate.
@@ -55,8 +49,7 @@ impl SourceLimiter {
         if let Some(b) = self.current.get_mut(&key) {
             return b.take(1.0, now);
         }
-        let mut bucket =
-            self.previous.remove(&key).unwrap_or_else(|| TokenBucket::new(self.rate, self.burst, now));
+        let mut bucket = self.previous.remove(&key).unwrap_or_else(|| TokenBucket::new(self.rate, self.burst, now));
         let allowed = bucket.take(1.0, now);
         if self.current.len() >= self.half {
             self.previous = std::mem::take(&mut self.current);

@@ -203,7 +203,10 @@ mod tests {
         t.close(b);
         t.close(c);
         assert_eq!(t.sources(), 0);
-        assert_eq!(t.stats, StreamStats { open: 0, accepted: 4, refused_total: 2, refused_per_source: 1, ..StreamStats::default() });
+        assert_eq!(
+            t.stats,
+            StreamStats { open: 0, accepted: 4, refused_total: 2, refused_per_source: 1, ..StreamStats::default() }
+        );
         // A close without an open changes nothing.
         t.close(a);
         assert_eq!(t.stats.open, 0);
@@ -215,7 +218,11 @@ mod tests {
     #[test]
     fn idle_and_incomplete_connections_expire() {
         let t0 = Instant::now();
-        let l = StreamLimits { idle_timeout: Duration::from_secs(30), frame_timeout: Duration::from_secs(10), ..StreamLimits::default() };
+        let l = StreamLimits {
+            idle_timeout: Duration::from_secs(30),
+            frame_timeout: Duration::from_secs(10),
+            ..StreamLimits::default()
+        };
         let s = |n| t0 + Duration::from_secs(n);
         let mut t = StreamTimer::new(&l, t0);
         assert_eq!(t.expired(s(29), false), None);

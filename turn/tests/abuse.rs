@@ -58,7 +58,8 @@ fn start_turn(extra: &[&str]) -> Turn {
         let _ = tx.send(lines);
     });
     let lines = rx.recv_timeout(Duration::from_secs(30)).expect("origo-turn started");
-    let find = |kind: &str| lines.iter().find_map(|l| l.strip_prefix(&format!("origo-turn {kind} "))).unwrap().to_owned();
+    let find =
+        |kind: &str| lines.iter().find_map(|l| l.strip_prefix(&format!("origo-turn {kind} "))).unwrap().to_owned();
     Turn { child, addr: find("udp").parse().unwrap(), metrics: find("metrics"), _dir: dir }
 }
 
