@@ -232,14 +232,25 @@ fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// `turnutils_uclient` (coturn's client) in client-to-client mode with the given credentials;
-/// true when every message came back.
+/// `turnutils_uclient` (coturn's client) with the given credentials, through the relay to
+/// coturn's echo peer `turnutils_peer` on loopback (not client to client: the TURN server refuses
+/// its own relay ports as peers); true when every message came back.
 fn uclient_relays(port: u16, user: &str, password: &str) -> (bool, String) {
+    let peer_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut peer = std::process::Command::new("turnutils_peer")
+        .args(["-L", "127.0.0.1", "-p", &peer_port])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("turnutils_peer is installed (Debian coturn; tests/run installs it)");
+    std::thread::sleep(std::time::Duration::from_millis(200));
     let out = std::process::Command::new("timeout")
-        .args(["60", "turnutils_uclient", "-y", "-u", user, "-w", password, "-n", "20", "-m", "1", "-l", "120"])
-        .args(["-z", "5", "-p", &port.to_string(), "127.0.0.1"])
+        .args(["60", "turnutils_uclient", "-u", user, "-w", password, "-n", "20", "-m", "1", "-l", "120"])
+        .args(["-z", "5", "-e", "127.0.0.1", "-r", &peer_port, "-p", &port.to_string(), "127.0.0.1"])
         .output()
         .expect("turnutils_uclient is installed (Debian coturn; tests/run installs it)");
+    let _ = peer.kill();
+    let _ = peer.wait();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let count = |key: &str| -> u64 {
         text.lines()

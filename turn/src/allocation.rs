@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::token_bucket::TokenBucket;
+
 /// How a client reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -28,33 +30,35 @@ pub struct FiveTuple {
     pub transport: Transport,
 }
 
-/// Token bucket limiting relayed bytes per second (both directions together).
+/// Which way relayed bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    ToPeer,
+    ToClient,
+}
+
+/// The bandwidth cap of an allocation: a token bucket of bytes per direction (as coturn's
+/// `max-bps`), each with a second's worth of burst.
 #[derive(Debug, Clone)]
 pub struct Bandwidth {
-    bytes_per_sec: u64,
-    tokens: f64,
-    last: Instant,
+    to_peer: TokenBucket,
+    to_client: TokenBucket,
 }
 
 impl Bandwidth {
     pub fn new(bits_per_sec: u64, now: Instant) -> Self {
-        let bytes_per_sec = (bits_per_sec / 8).max(1);
-        // A second's worth of burst.
-        Bandwidth { bytes_per_sec, tokens: bytes_per_sec as f64, last: now }
+        let bytes_per_sec = (bits_per_sec / 8).max(1) as f64;
+        let bucket = TokenBucket::new(bytes_per_sec, bytes_per_sec, now);
+        Bandwidth { to_peer: bucket.clone(), to_client: bucket }
     }
 
-    /// Takes `n` bytes from the budget; false when the allocation is over its cap.
-    pub fn take(&mut self, n: usize, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        let cap = self.bytes_per_sec as f64;
-        self.tokens = (self.tokens + elapsed * cap).min(cap);
-        if self.tokens >= n as f64 {
-            self.tokens -= n as f64;
-            true
-        } else {
-            false
-        }
+    /// Takes `n` bytes from the budget of `dir`; false when the allocation is over its cap.
+    pub fn take(&mut self, dir: Direction, n: usize, now: Instant) -> bool {
+        let bucket = match dir {
+            Direction::ToPeer => &mut self.to_peer,
+            Direction::ToClient => &mut self.to_client,
+        };
+        bucket.take(n as f64, now)
     }
 }
 
@@ -63,6 +67,8 @@ impl Bandwidth {
 pub struct Allocation {
     pub tuple: FiveTuple,
     pub username: String,
+    /// The user part of `username`: quotas count per identity, whatever credential it used.
+    pub identity: String,
     /// The long-term key the allocation was authenticated with; responses are signed with it.
     pub key: Vec<u8>,
     /// The socket address the relay socket is bound to.
@@ -99,6 +105,7 @@ impl Allocation {
     pub fn new(
         tuple: FiveTuple,
         username: String,
+        identity: String,
         key: Vec<u8>,
         relay: SocketAddr,
         relay_public: SocketAddr,
@@ -109,6 +116,7 @@ impl Allocation {
         Allocation {
             tuple,
             username,
+            identity,
             key,
             relay,
             relay_public,
@@ -137,12 +145,12 @@ impl Allocation {
     }
 
     /// Whether `n` bytes to or from `peer` may pass now: a live permission, then the bandwidth cap.
-    pub fn admit(&mut self, peer: IpAddr, n: usize, now: Instant) -> Result<(), Refusal> {
+    pub fn admit(&mut self, peer: IpAddr, dir: Direction, n: usize, now: Instant) -> Result<(), Refusal> {
         if !self.permits(peer, now) {
             return Err(Refusal::NoPermission);
         }
         if let Some(bw) = self.bandwidth.as_mut()
-            && !bw.take(n, now)
+            && !bw.take(dir, n, now)
         {
             return Err(Refusal::OverBandwidth);
         }
@@ -220,7 +228,17 @@ mod tests {
             transport: Transport::Udp,
         };
         let relay = "192.0.2.1:50000".parse().unwrap();
-        Allocation::new(tuple, "u".into(), vec![], relay, relay, now + Duration::from_secs(600), None, [0; 12])
+        Allocation::new(
+            tuple,
+            "1:u".into(),
+            "u".into(),
+            vec![],
+            relay,
+            relay,
+            now + Duration::from_secs(600),
+            None,
+            [0; 12],
+        )
     }
 
     #[test]
@@ -259,10 +277,11 @@ mod tests {
     #[test]
     fn bandwidth_bucket() {
         let t0 = Instant::now();
-        let mut b = Bandwidth::new(8_000, t0); // 1000 bytes/s
-        assert!(b.take(1000, t0));
-        assert!(!b.take(1, t0));
-        assert!(b.take(500, t0 + Duration::from_millis(500)));
-        assert!(!b.take(100, t0 + Duration::from_millis(500)));
+        let mut b = Bandwidth::new(8_000, t0); // 1000 bytes/s each way
+        assert!(b.take(Direction::ToPeer, 1000, t0));
+        assert!(!b.take(Direction::ToPeer, 1, t0));
+        assert!(b.take(Direction::ToClient, 1000, t0), "the other direction has its own budget");
+        assert!(b.take(Direction::ToPeer, 500, t0 + Duration::from_millis(500)));
+        assert!(!b.take(Direction::ToPeer, 100, t0 + Duration::from_millis(500)));
     }
 }

@@ -3,8 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser};
+
+use crate::stream_limits::StreamLimits;
 
 /// Origo's STUN/TURN server.
 #[derive(Debug, Clone, Parser)]
@@ -57,17 +60,9 @@ pub struct Options {
     #[arg(long, env = "ORIGO_TURN_PKEY")]
     pub pkey: Option<PathBuf>,
 
-    /// Allocations one user may hold at once.
-    #[arg(long, env = "ORIGO_TURN_USER_QUOTA", default_value_t = 32)]
-    pub user_quota: usize,
-
-    /// Allocations the server holds at once.
-    #[arg(long, env = "ORIGO_TURN_TOTAL_QUOTA", default_value_t = 10_000)]
-    pub total_quota: usize,
-
-    /// Bandwidth cap per allocation, bits per second (0: none).
-    #[arg(long, env = "ORIGO_TURN_MAX_BPS", default_value_t = 0)]
-    pub max_bps: u64,
+    /// Quotas, rate limits, connection caps and timeouts.
+    #[command(flatten)]
+    pub limits: Limits,
 
     /// Allow loopback peers. For tests and benchmarks only: never in production.
     #[arg(long, env = "ORIGO_TURN_ALLOW_LOOPBACK_PEERS")]
@@ -96,4 +91,90 @@ pub struct Options {
     /// This node's region id.
     #[arg(long, env = "ORIGO_TURN_REGION", default_value = "eu-central")]
     pub region: String,
+}
+
+/// What one client may take: allocations per identity, bandwidth per allocation, answers to
+/// unauthenticated requests per source, TCP/TLS connections and how long they may idle.
+/// `Limits::default()` is what the flags default to.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct Limits {
+    /// Allocations one identity (the user part of the `<expiry>:<user>` username, so every
+    /// credential minted for it counts together) may hold at once.
+    #[arg(long, env = "ORIGO_TURN_USER_QUOTA", default_value_t = 32)]
+    pub user_quota: usize,
+
+    /// Allocations the server holds at once.
+    #[arg(long, env = "ORIGO_TURN_TOTAL_QUOTA", default_value_t = 10_000)]
+    pub total_quota: usize,
+
+    /// Bandwidth cap per allocation and direction, bits per second (0: none); datagrams over
+    /// it are dropped.
+    #[arg(long, env = "ORIGO_TURN_MAX_BPS", default_value_t = 16_000_000)]
+    pub max_bps: u64,
+
+    /// Unauthenticated answers (Binding responses, 401/438 challenges, errors before
+    /// authentication) per source address per second; requests over it get no answer.
+    #[arg(long, env = "ORIGO_TURN_UNAUTH_RATE", default_value_t = 100.0)]
+    pub unauth_rate: f64,
+
+    /// The burst of unauthenticated answers a source may have before the rate applies.
+    #[arg(long, env = "ORIGO_TURN_UNAUTH_BURST", default_value_t = 200.0)]
+    pub unauth_burst: f64,
+
+    /// TCP and TLS connections open at once.
+    #[arg(long, env = "ORIGO_TURN_MAX_TCP_CONNECTIONS", default_value_t = 4096)]
+    pub max_tcp_connections: usize,
+
+    /// TCP and TLS connections open at once from one source address (IPv6: one /64).
+    #[arg(long, env = "ORIGO_TURN_MAX_TCP_CONNECTIONS_PER_IP", default_value_t = 128)]
+    pub max_tcp_connections_per_ip: usize,
+
+    /// Seconds a TCP/TLS connection without an allocation may go without a complete message.
+    #[arg(long, env = "ORIGO_TURN_TCP_IDLE_TIMEOUT", default_value_t = 30)]
+    pub tcp_idle_timeout: u64,
+
+    /// Seconds a message on a TCP/TLS connection may stay incomplete.
+    #[arg(long, env = "ORIGO_TURN_TCP_FRAME_TIMEOUT", default_value_t = 10)]
+    pub tcp_frame_timeout: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            user_quota: 32,
+            total_quota: 10_000,
+            max_bps: 16_000_000,
+            unauth_rate: 100.0,
+            unauth_burst: 200.0,
+            max_tcp_connections: 4096,
+            max_tcp_connections_per_ip: 128,
+            tcp_idle_timeout: 30,
+            tcp_frame_timeout: 10,
+        }
+    }
+}
+
+impl Limits {
+    /// The connection limits of the shell.
+    pub fn streams(&self) -> StreamLimits {
+        StreamLimits {
+            max_total: self.max_tcp_connections,
+            max_per_source: self.max_tcp_connections_per_ip,
+            idle_timeout: Duration::from_secs(self.tcp_idle_timeout.max(1)),
+            frame_timeout: Duration::from_secs(self.tcp_frame_timeout.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_flags_defaults() {
+        let o = Options::parse_from(["origo-turn", "--auth-secret", "s"]);
+        assert_eq!(o.limits, Limits::default());
+        assert!(o.limits.max_bps > 0, "a bandwidth cap is on by default");
+        assert_eq!(o.limits.streams(), StreamLimits::default());
+    }
 }

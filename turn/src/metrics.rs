@@ -14,6 +14,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::server::Stats;
+use crate::stream_limits::StreamStats;
 
 /// What the relay loop publishes.
 #[derive(Debug, Clone, Default)]
@@ -23,19 +24,21 @@ pub struct Snapshot {
     pub channels: u64,
     pub capacity: u64,
     pub stats: Stats,
+    pub streams: StreamStats,
 }
 
 impl Snapshot {
     /// The OpenMetrics text exposition: gauges for what is live now, counters (`_total`) for
     /// what happened since the start.
     pub fn encode(&self) -> String {
-        let s = &self.stats;
+        let (s, t) = (&self.stats, &self.streams);
         let mut registry = Registry::with_prefix("origo_turn");
         let gauges = [
             ("allocations", "Live allocations", self.allocations),
             ("permissions", "Live permissions", self.permissions),
             ("channels", "Live channel bindings", self.channels),
             ("allocation_capacity", "Allocations this node accepts", self.capacity),
+            ("tcp_connections", "Open TCP and TLS connections", t.open),
         ];
         for (name, help, value) in gauges {
             registry.register(name, help, ConstGauge::new(value));
@@ -48,10 +51,35 @@ impl Snapshot {
             ("relayed_bytes_to_clients", "Bytes relayed from peers to clients", s.bytes_to_clients),
             ("auth_failures", "Requests with wrong or expired credentials", s.auth_failures),
             ("unauthenticated_dropped", "Unauthenticated requests dropped by the rate limit", s.unauth_dropped),
+            ("binding_dropped", "Binding requests dropped by the per-source rate limit", s.binding_dropped),
+            ("quota_refused", "Allocations refused because the identity is at its quota (486)", s.quota_refused),
             ("denied_peers", "Peer addresses refused by the peer policy", s.denied_peers),
+            (
+                "denied_own_addresses",
+                "Peers refused or packets dropped for being this server's own address",
+                s.denied_own_addresses,
+            ),
             ("dropped_no_permission", "Packets dropped for lack of a permission", s.dropped_no_permission),
             ("dropped_over_bandwidth", "Packets dropped by the bandwidth cap", s.dropped_over_bandwidth),
+            ("dropped_over_bandwidth_bytes", "Bytes dropped by the bandwidth cap", s.dropped_over_bandwidth_bytes),
             ("malformed", "Messages that were not valid STUN/TURN", s.malformed),
+            ("tcp_accepted", "TCP and TLS connections accepted", t.accepted),
+            (
+                "tcp_refused_total_cap",
+                "TCP and TLS connections refused at the server's connection cap",
+                t.refused_total,
+            ),
+            ("tcp_refused_per_ip_cap", "TCP and TLS connections refused at the per-source cap", t.refused_per_source),
+            (
+                "tcp_closed_idle",
+                "TCP and TLS connections closed without a complete message in the idle timeout",
+                t.closed_idle,
+            ),
+            (
+                "tcp_closed_incomplete",
+                "TCP and TLS connections closed with a message incomplete past the frame timeout",
+                t.closed_incomplete,
+            ),
         ];
         // (The `_total` suffix of a counter's samples is added by the encoder.)
         for (name, help, value) in counters {
@@ -108,6 +136,7 @@ mod tests {
                 "origo_turn_permissions",
                 "origo_turn_channels",
                 "origo_turn_allocation_capacity",
+                "origo_turn_tcp_connections",
                 "origo_turn_allocations_created_total",
                 "origo_turn_relayed_packets_to_peers_total",
                 "origo_turn_relayed_bytes_to_peers_total",
@@ -115,10 +144,19 @@ mod tests {
                 "origo_turn_relayed_bytes_to_clients_total",
                 "origo_turn_auth_failures_total",
                 "origo_turn_unauthenticated_dropped_total",
+                "origo_turn_binding_dropped_total",
+                "origo_turn_quota_refused_total",
                 "origo_turn_denied_peers_total",
+                "origo_turn_denied_own_addresses_total",
                 "origo_turn_dropped_no_permission_total",
                 "origo_turn_dropped_over_bandwidth_total",
+                "origo_turn_dropped_over_bandwidth_bytes_total",
                 "origo_turn_malformed_total",
+                "origo_turn_tcp_accepted_total",
+                "origo_turn_tcp_refused_total_cap_total",
+                "origo_turn_tcp_refused_per_ip_cap_total",
+                "origo_turn_tcp_closed_idle_total",
+                "origo_turn_tcp_closed_incomplete_total",
             ]
         );
         assert!(samples.contains(&"origo_turn_allocations 2"), "{text}");

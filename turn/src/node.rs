@@ -13,6 +13,7 @@ use origo_shared::turn_credentials::TurnSecrets;
 
 use crate::config::Options;
 use crate::metrics::{self, Snapshot};
+use crate::own_addresses::OwnAddresses;
 use crate::peer_policy::PeerPolicy;
 use crate::registry::{self, Announcement};
 use crate::relay::RelayPorts;
@@ -62,9 +63,11 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
     let relay_ip = opts.relay_ip.unwrap_or(opts.listen[0].ip());
     let config = Config {
         realm: opts.realm.clone(),
-        user_quota: opts.user_quota,
-        total_quota: opts.total_quota,
-        max_bps: (opts.max_bps > 0).then_some(opts.max_bps),
+        user_quota: opts.limits.user_quota,
+        total_quota: opts.limits.total_quota,
+        max_bps: (opts.limits.max_bps > 0).then_some(opts.limits.max_bps),
+        unauth_rate: opts.limits.unauth_rate,
+        unauth_burst: opts.limits.unauth_burst,
         external_ip: opts.external_ip,
         ipv4_relay: relay_ip.is_ipv4(),
         ipv6_relay: relay_ip.is_ipv6(),
@@ -102,12 +105,15 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
         listen.push(addr);
     }
 
+    let stream_limits = opts.limits.streams();
     let side_handle = side.handle().clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let (shell, udp_addrs) =
-            Shell::new(core, &listen, ports, snapshot.clone()).await.context("cannot bind the UDP listeners")?;
+            Shell::new(core, &listen, ports, stream_limits, snapshot.clone())
+                .await
+                .context("cannot bind the UDP listeners")?;
         let mut listening = Listening { metrics: Some(metrics_addr), ..Listening::default() };
         for addr in &udp_addrs {
             let tcp = match held_tcp.remove(addr) {
@@ -137,6 +143,10 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
                 shell.serve_tls(l, acceptor.clone());
             }
         }
+        // Every listener (TCP shares the UDP ports) is refused as a peer.
+        let listeners: Vec<SocketAddr> =
+            listening.udp.iter().chain(&listening.tls).copied().chain([metrics_addr]).collect();
+        shell.set_own_addresses(OwnAddresses::new(&listeners, Some(relay_ip), opts.external_ip));
         if let Some(url) = &opts.registry {
             let public = opts.external_ip.unwrap_or(udp_addrs[0].ip());
             let host = |a: &SocketAddr| SocketAddr::new(public, a.port()).to_string();

@@ -5,20 +5,22 @@
 //! Hot paths (ChannelData from clients, data from peers) return routing decisions without
 //! allocating; STUN requests return [`Output`]s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use origo_shared::turn_credentials::TurnSecrets;
+use origo_shared::turn_credentials::{TurnSecrets, parse_username};
 
-use crate::allocation::{Allocation, Bandwidth, FiveTuple, Refusal};
+use crate::allocation::{Allocation, Bandwidth, Direction, FiveTuple, Refusal};
 use crate::attribute::{self as attr, KNOWN_REQUIRED};
 use crate::channel_data::{self, CHANNEL_MAX, CHANNEL_MIN};
 use crate::credentials;
 use crate::message::{Class, Integrity, Message, MessageBuilder, method};
 use crate::nonce::{NonceError, NonceKey};
+use crate::own_addresses::OwnAddresses;
 use crate::peer_policy::PeerPolicy;
+use crate::source_limiter::SourceLimiter;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -29,20 +31,24 @@ pub struct Config {
     pub max_lifetime: Duration,
     pub permission_lifetime: Duration,
     pub channel_lifetime: Duration,
-    /// Allocations one user may hold at once.
+    /// Allocations one identity (the user part of `<expiry>:<user>`) may hold at once, over
+    /// all its credentials.
     pub user_quota: usize,
     /// Allocations the server holds at once.
     pub total_quota: usize,
-    /// Bandwidth cap per allocation, bits per second (both directions).
+    /// Bandwidth cap per allocation and direction, bits per second.
     pub max_bps: Option<u64>,
     /// The address advertised as the relayed IP (when the relay IP is behind NAT).
     pub external_ip: Option<IpAddr>,
     /// Which relayed address families can be offered.
     pub ipv4_relay: bool,
     pub ipv6_relay: bool,
-    /// Unauthenticated answers (401/438) per source IP per second, and the burst.
+    /// Unauthenticated answers (Binding, 401/438, errors before authentication) per source
+    /// per second, and the burst.
     pub unauth_rate: f64,
     pub unauth_burst: f64,
+    /// Sources the unauthenticated rate limit remembers at most.
+    pub unauth_sources: usize,
 }
 
 impl Default for Config {
@@ -62,6 +68,7 @@ impl Default for Config {
             ipv6_relay: false,
             unauth_rate: 100.0,
             unauth_burst: 200.0,
+            unauth_sources: 65_536,
         }
     }
 }
@@ -99,17 +106,24 @@ pub struct Stats {
     pub bytes_to_clients: u64,
     pub auth_failures: u64,
     pub unauth_dropped: u64,
+    pub binding_dropped: u64,
+    pub quota_refused: u64,
     pub denied_peers: u64,
+    pub denied_own_addresses: u64,
     pub dropped_no_permission: u64,
     pub dropped_over_bandwidth: u64,
+    pub dropped_over_bandwidth_bytes: u64,
     pub malformed: u64,
 }
 
 impl Stats {
-    fn refused(&mut self, r: Refusal) {
+    fn refused(&mut self, r: Refusal, bytes: usize) {
         match r {
             Refusal::NoPermission => self.dropped_no_permission += 1,
-            Refusal::OverBandwidth => self.dropped_over_bandwidth += 1,
+            Refusal::OverBandwidth => {
+                self.dropped_over_bandwidth += 1;
+                self.dropped_over_bandwidth_bytes += bytes as u64;
+            }
         }
     }
 }
@@ -117,20 +131,17 @@ impl Stats {
 struct Pending {
     reserve: Option<[u8; 8]>,
     username: String,
+    identity: String,
     key: Vec<u8>,
     tid: [u8; 12],
     lifetime: Duration,
     sha256: bool,
 }
 
-struct Limiter {
-    tokens: f64,
-    last: Instant,
-}
-
 /// How a request was authenticated.
 struct Authed {
     username: String,
+    identity: String,
     key: Vec<u8>,
     sha256: bool,
 }
@@ -143,9 +154,13 @@ pub struct TurnServer {
     policy: PeerPolicy,
     allocations: HashMap<FiveTuple, Allocation>,
     by_relay: HashMap<SocketAddr, FiveTuple>,
-    per_user: HashMap<String, usize>,
+    /// Ports of the live relay sockets (all on the one relay IP).
+    relay_ports: HashSet<u16>,
+    own: OwnAddresses,
+    /// Live allocations per identity.
+    per_identity: HashMap<String, usize>,
     pending: HashMap<FiveTuple, Pending>,
-    unauth: HashMap<IpAddr, Limiter>,
+    unauth: SourceLimiter,
     indication_counter: u64,
     token_key: [u8; 32],
     token_counter: u64,
@@ -154,6 +169,7 @@ pub struct TurnServer {
 
 impl TurnServer {
     pub fn new(config: Config, secrets: TurnSecrets, nonce_key: [u8; 32], policy: PeerPolicy) -> Self {
+        let unauth = SourceLimiter::new(config.unauth_rate, config.unauth_burst, config.unauth_sources);
         TurnServer {
             config,
             secrets,
@@ -161,9 +177,11 @@ impl TurnServer {
             policy,
             allocations: HashMap::new(),
             by_relay: HashMap::new(),
-            per_user: HashMap::new(),
+            relay_ports: HashSet::new(),
+            own: OwnAddresses::default(),
+            per_identity: HashMap::new(),
             pending: HashMap::new(),
-            unauth: HashMap::new(),
+            unauth,
             indication_counter: 0,
             token_key: nonce_key,
             token_counter: 0,
@@ -173,6 +191,26 @@ impl TurnServer {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The server's own listeners and relay IP, refused as peers once known.
+    pub fn set_own_addresses(&mut self, own: OwnAddresses) {
+        self.own = own;
+    }
+
+    /// Live allocations held by `identity`.
+    pub fn identity_allocations(&self, identity: &str) -> usize {
+        self.per_identity.get(identity).copied().unwrap_or(0)
+    }
+
+    /// Sources the unauthenticated rate limit remembers now.
+    pub fn rate_limited_sources(&self) -> usize {
+        self.unauth.len()
+    }
+
+    /// True when `peer` is the relay socket of a live allocation on this server.
+    fn is_own_relay(&self, peer: SocketAddr) -> bool {
+        self.relay_ports.contains(&peer.port()) && self.own.is_own_ip(peer.ip())
     }
 
     pub fn allocation_count(&self) -> usize {
@@ -201,8 +239,13 @@ impl TurnServer {
         let (channel, data) = channel_data::parse(bytes)?;
         let alloc = self.allocations.get_mut(tuple)?;
         let peer = alloc.channel_peer(channel, now)?;
-        if let Err(r) = alloc.admit(peer.ip(), data.len(), now) {
-            self.stats.refused(r);
+        // The peer was checked at ChannelBind; its port may have become a relay port since.
+        if self.relay_ports.contains(&peer.port()) && self.own.is_own_ip(peer.ip()) {
+            self.stats.denied_own_addresses += 1;
+            return None;
+        }
+        if let Err(r) = alloc.admit(peer.ip(), Direction::ToPeer, data.len(), now) {
+            self.stats.refused(r, data.len());
             return None;
         }
         self.stats.packets_to_peers += 1;
@@ -221,12 +264,16 @@ impl TurnServer {
         buf: &mut Vec<u8>,
     ) -> Option<FiveTuple> {
         let tuple = *self.by_relay.get(&relay)?;
+        if self.is_own_relay(peer) {
+            self.stats.denied_own_addresses += 1;
+            return None;
+        }
         let alloc = self.allocations.get_mut(&tuple)?;
         if alloc.is_expired(now) {
             return None;
         }
-        if let Err(r) = alloc.admit(peer.ip(), payload.len(), now) {
-            self.stats.refused(r);
+        if let Err(r) = alloc.admit(peer.ip(), Direction::ToClient, payload.len(), now) {
+            self.stats.refused(r, payload.len());
             return None;
         }
         if let Some(channel) = alloc.peer_channel(peer, now) {
@@ -269,6 +316,10 @@ impl TurnServer {
 
     fn request(&mut self, now: Now, tuple: FiveTuple, msg: &Message<'_>, out: &mut Vec<Output>) {
         if msg.method == method::BINDING {
+            if !self.unauth.allow(tuple.client.ip(), now.instant) {
+                self.stats.binding_dropped += 1;
+                return;
+            }
             let mut b = MessageBuilder::new(method::BINDING, Class::Success, msg.transaction_id);
             b.add_xor_address(attr::XOR_MAPPED_ADDRESS, tuple.client)
                 .add(attr::SOFTWARE, self.config.software.as_bytes());
@@ -276,6 +327,10 @@ impl TurnServer {
         }
         let unknown = msg.unknown_required(KNOWN_REQUIRED);
         if !unknown.is_empty() {
+            if !self.unauth.allow(tuple.client.ip(), now.instant) {
+                self.stats.unauth_dropped += 1;
+                return;
+            }
             tracing::debug!(client = %tuple.client, unknown = ?unknown, "unknown comprehension-required attributes");
             let mut b = self.error(msg, 420);
             let list: Vec<u8> = unknown.iter().flat_map(|t| t.to_be_bytes()).collect();
@@ -283,6 +338,10 @@ impl TurnServer {
             return self.reply(tuple, b, None, out);
         }
         if ![method::ALLOCATE, method::REFRESH, method::CREATE_PERMISSION, method::CHANNEL_BIND].contains(&msg.method) {
+            if !self.unauth.allow(tuple.client.ip(), now.instant) {
+                self.stats.unauth_dropped += 1;
+                return;
+            }
             return self.reply(tuple, self.error(msg, 400), None, out);
         }
         let authed = match self.authenticate(now, &tuple, msg) {
@@ -342,7 +401,16 @@ impl TurnServer {
             }
         }
         match found {
-            Some(key) => Ok(Authed { username: username.to_owned(), key, sha256: msg.uses_sha256() }),
+            Some(key) => {
+                // The key matched, so the username parses.
+                let identity = parse_username(username).map(|(_, user)| user).unwrap_or(username);
+                Ok(Authed {
+                    username: username.to_owned(),
+                    identity: identity.to_owned(),
+                    key,
+                    sha256: msg.uses_sha256(),
+                })
+            }
             None => {
                 self.stats.auth_failures += 1;
                 Err(self.challenge(now, ip, msg, 401))
@@ -352,16 +420,10 @@ impl TurnServer {
 
     /// A 401/438 with REALM and a fresh NONCE, unless `ip` is over its rate of such answers.
     fn challenge(&mut self, now: Now, ip: IpAddr, msg: &Message<'_>, code: u16) -> Option<MessageBuilder> {
-        let (rate, burst) = (self.config.unauth_rate, self.config.unauth_burst);
-        let lim = self.unauth.entry(ip).or_insert(Limiter { tokens: burst, last: now.instant });
-        let elapsed = now.instant.saturating_duration_since(lim.last).as_secs_f64();
-        lim.last = now.instant;
-        lim.tokens = (lim.tokens + elapsed * rate).min(burst);
-        if lim.tokens < 1.0 {
+        if !self.unauth.allow(ip, now.instant) {
             self.stats.unauth_dropped += 1;
             return None;
         }
-        lim.tokens -= 1.0;
         let mut b = self.error(msg, code);
         b.add(attr::REALM, self.config.realm.as_bytes()).add(attr::NONCE, self.nonces.issue(ip, now.unix).as_bytes());
         Some(b)
@@ -446,9 +508,11 @@ impl TurnServer {
                 Err(_) => return self.signed_error(tuple, msg, 400, &a, out),
             },
         };
-        let user_count = self.per_user.get(&a.username).copied().unwrap_or(0)
-            + self.pending.values().filter(|p| p.username == a.username).count();
-        if user_count >= self.config.user_quota {
+        let held =
+            self.identity_allocations(&a.identity) + self.pending.values().filter(|p| p.identity == a.identity).count();
+        if held >= self.config.user_quota {
+            self.stats.quota_refused += 1;
+            tracing::debug!(client = %tuple.client, held, "allocation quota of the identity reached");
             return self.signed_error(tuple, msg, 486, &a, out);
         }
         if self.allocations.len() + self.pending.len() >= self.config.total_quota {
@@ -458,7 +522,15 @@ impl TurnServer {
         let reserve = reserve_next.then(|| self.new_token());
         self.pending.insert(
             tuple,
-            Pending { reserve, username: a.username, key: a.key, tid: msg.transaction_id, lifetime, sha256: a.sha256 },
+            Pending {
+                reserve,
+                username: a.username,
+                identity: a.identity,
+                key: a.key,
+                tid: msg.transaction_id,
+                lifetime,
+                sha256: a.sha256,
+            },
         );
         out.push(Output::BindRelay { tuple, ipv6, even_port, reserve, token });
     }
@@ -509,11 +581,13 @@ impl TurnServer {
         }
         let response = b.add_fingerprint().finish();
         let bandwidth = self.config.max_bps.map(|bps| Bandwidth::new(bps, now.instant));
+        let expires_at = now.instant + p.lifetime;
         let mut alloc =
-            Allocation::new(tuple, p.username, p.key, relay, relay_public, now.instant + p.lifetime, bandwidth, p.tid);
+            Allocation::new(tuple, p.username, p.identity, p.key, relay, relay_public, expires_at, bandwidth, p.tid);
         alloc.allocate_response = response.clone();
-        *self.per_user.entry(alloc.username.clone()).or_insert(0) += 1;
+        *self.per_identity.entry(alloc.identity.clone()).or_insert(0) += 1;
         self.by_relay.insert(relay, tuple);
+        self.relay_ports.insert(relay.port());
         self.allocations.insert(tuple, alloc);
         self.stats.allocations_created += 1;
         out.push(Output::ToClient { tuple, data: response });
@@ -556,6 +630,11 @@ impl TurnServer {
         if let Err(reason) = self.policy.check(peer.ip()) {
             self.stats.denied_peers += 1;
             tracing::debug!(peer = %peer.ip(), reason = reason.as_str(), "peer address denied");
+            return Err(403);
+        }
+        if self.own.is_listener(peer) || self.is_own_relay(peer) {
+            self.stats.denied_own_addresses += 1;
+            tracing::debug!(%peer, "peer is one of this server's own addresses");
             return Err(403);
         }
         Ok(())
@@ -619,9 +698,13 @@ impl TurnServer {
         let (Some(peer), Some(data)) = (msg.get_xor_address(attr::XOR_PEER_ADDRESS), msg.get(attr::DATA)) else {
             return;
         };
+        if self.own.is_listener(peer) || self.is_own_relay(peer) {
+            self.stats.denied_own_addresses += 1;
+            return;
+        }
         let Some(al) = self.allocations.get_mut(tuple) else { return };
-        if let Err(r) = al.admit(peer.ip(), data.len(), now) {
-            self.stats.refused(r);
+        if let Err(r) = al.admit(peer.ip(), Direction::ToPeer, data.len(), now) {
+            self.stats.refused(r, data.len());
             return;
         }
         self.stats.packets_to_peers += 1;
@@ -634,10 +717,11 @@ impl TurnServer {
     fn remove(&mut self, tuple: &FiveTuple, out: &mut Vec<Output>) {
         if let Some(al) = self.allocations.remove(tuple) {
             self.by_relay.remove(&al.relay);
-            if let Some(n) = self.per_user.get_mut(&al.username) {
+            self.relay_ports.remove(&al.relay.port());
+            if let Some(n) = self.per_identity.get_mut(&al.identity) {
                 *n -= 1;
                 if *n == 0 {
-                    self.per_user.remove(&al.username);
+                    self.per_identity.remove(&al.identity);
                 }
             }
             out.push(Output::ReleaseRelay { relay: al.relay });
@@ -660,6 +744,6 @@ impl TurnServer {
         for a in self.allocations.values_mut() {
             a.sweep(now);
         }
-        self.unauth.retain(|_, l| now.saturating_duration_since(l.last) < Duration::from_secs(60));
+        self.unauth.sweep(now);
     }
 }

@@ -18,13 +18,22 @@ use crate::channel_data;
 use crate::header::HEADER_LEN;
 use crate::message::looks_like_stun;
 use crate::metrics::Snapshot;
+use crate::own_addresses::OwnAddresses;
 use crate::relay::RelayPorts;
 use crate::server::{Now, Output, TurnServer};
+use crate::stream_limits::{ConnectionTable, Expiry, StreamLimits, StreamRefusal, StreamTimer};
 
 /// Largest frame accepted on a stream transport (a STUN message or padded ChannelData).
 const MAX_STREAM_FRAME: usize = HEADER_LEN + 65_535;
 /// Frames queued for one stream client before new ones are dropped.
 const STREAM_QUEUE: usize = 1024;
+
+/// Sends one datagram now, or drops it when the socket's buffer is full. Straight to the
+/// kernel, not through the runtime's readiness: a relay socket is written to right after it is
+/// bound, before the runtime has polled it even once.
+fn send_datagram(sock: &UdpSocket, data: &[u8], to: SocketAddr) {
+    let _ = socket2::SockRef::from(sock).send_to(data, &to.into());
+}
 
 fn now() -> Now {
     let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -37,6 +46,8 @@ pub struct Shell {
     udp: HashMap<SocketAddr, Rc<UdpSocket>>,
     relays: RefCell<HashMap<SocketAddr, (Rc<UdpSocket>, AbortHandle)>>,
     streams: RefCell<HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>>,
+    /// Open TCP/TLS connections (TLS counted from before the handshake), per source.
+    connections: RefCell<ConnectionTable>,
     ports: RefCell<RelayPorts>,
     /// Odd ports held for a later Allocate with RESERVATION-TOKEN.
     reservations: RefCell<HashMap<[u8; 8], (std::net::UdpSocket, Instant)>>,
@@ -56,6 +67,7 @@ impl Shell {
         core: TurnServer,
         listen: &[SocketAddr],
         ports: RelayPorts,
+        stream_limits: StreamLimits,
         snapshot: Arc<Mutex<Snapshot>>,
     ) -> std::io::Result<(Rc<Shell>, Vec<SocketAddr>)> {
         let mut udp = HashMap::new();
@@ -71,6 +83,7 @@ impl Shell {
             udp,
             relays: RefCell::new(HashMap::new()),
             streams: RefCell::new(HashMap::new()),
+            connections: RefCell::new(ConnectionTable::new(stream_limits)),
             ports: RefCell::new(ports),
             reservations: RefCell::new(HashMap::new()),
             relay_scratch: RefCell::new((vec![0u8; 65_536], Vec::with_capacity(2048))),
@@ -83,6 +96,27 @@ impl Shell {
         Ok((shell, bound))
     }
 
+    /// The server's own addresses, refused as peers.
+    pub fn set_own_addresses(&self, own: OwnAddresses) {
+        self.core.borrow_mut().set_own_addresses(own);
+    }
+
+    /// Counts a new TCP/TLS connection from `client`; `None` (and a log line) when it is over
+    /// a cap, and the caller drops the stream.
+    fn admit_connection(self: &Rc<Self>, client: SocketAddr) -> Option<ConnectionSlot> {
+        match self.connections.borrow_mut().open(client.ip()) {
+            Ok(()) => Some(ConnectionSlot { shell: self.clone(), client }),
+            Err(StreamRefusal::Total) => {
+                tracing::debug!(%client, "TCP/TLS connection refused: the server is at its connection cap");
+                None
+            }
+            Err(StreamRefusal::PerSource) => {
+                tracing::debug!(%client, "TCP/TLS connection refused: the source is at its connection cap");
+                None
+            }
+        }
+    }
+
     /// Carries out the core's outputs (binding relays may produce more).
     fn apply(self: &Rc<Self>, outputs: Vec<Output>) {
         let mut queue: VecDeque<Output> = outputs.into();
@@ -91,7 +125,7 @@ impl Shell {
                 Output::ToClient { tuple, data } => self.to_client(&tuple, &data),
                 Output::ToPeer { relay, peer, data } => {
                     if let Some((sock, _)) = self.relays.borrow().get(&relay) {
-                        let _ = sock.try_send_to(&data, peer);
+                        send_datagram(sock, &data, peer);
                     }
                 }
                 Output::BindRelay { tuple, ipv6, even_port, reserve, token } => {
@@ -152,7 +186,7 @@ impl Shell {
         match tuple.transport {
             Transport::Udp => {
                 if let Some(sock) = self.udp.get(&tuple.server) {
-                    let _ = sock.try_send_to(data, tuple.client);
+                    send_datagram(sock, data, tuple.client);
                 }
             }
             Transport::Tcp | Transport::Tls => {
@@ -170,7 +204,7 @@ impl Shell {
             if let Some((relay, peer, range)) = route
                 && let Some((sock, _)) = self.relays.borrow().get(&relay)
             {
-                let _ = sock.try_send_to(&bytes[range], peer);
+                send_datagram(sock, &bytes[range], peer);
             }
             return;
         }
@@ -189,10 +223,14 @@ impl Shell {
             loop {
                 match listener.accept().await {
                     Ok((stream, client)) => {
+                        let Some(slot) = shell.admit_connection(client) else {
+                            drop(stream);
+                            continue;
+                        };
                         let _ = stream.set_nodelay(true);
                         let server = stream.local_addr().ok().or(local).unwrap_or(client);
                         let tuple = FiveTuple { client, server, transport: Transport::Tcp };
-                        tokio::task::spawn_local(serve_stream(shell.clone(), stream, tuple));
+                        tokio::task::spawn_local(serve_stream(shell.clone(), stream, tuple, slot));
                     }
                     Err(e) => {
                         tracing::warn!("TCP accept failed: {e}");
@@ -212,14 +250,20 @@ impl Shell {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
+                let Some(slot) = shell.admit_connection(client) else {
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let Ok(server) = stream.local_addr() else { continue };
                 let (shell, acceptor) = (shell.clone(), acceptor.clone());
+                // The handshake has the frame timeout to complete, like any other message.
+                let handshake = shell.connections.borrow().limits().frame_timeout;
                 tokio::task::spawn_local(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let tuple = FiveTuple { client, server, transport: Transport::Tls };
-                            serve_stream(shell, tls, tuple).await;
+                            serve_stream(shell, tls, tuple, slot).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%client, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
@@ -238,6 +282,7 @@ impl Shell {
             s.channels = channels as u64;
             s.stats = core.stats.clone();
             s.capacity = core.config().total_quota as u64;
+            s.streams = self.connections.borrow().stats.clone();
         }
     }
 }
@@ -310,7 +355,19 @@ fn frame_len(buf: &[u8]) -> Option<usize> {
     }
 }
 
-async fn serve_stream<S>(shell: Rc<Shell>, stream: S, tuple: FiveTuple)
+/// One counted TCP/TLS connection; uncounted when dropped.
+struct ConnectionSlot {
+    shell: Rc<Shell>,
+    client: SocketAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.shell.connections.borrow_mut().close(self.client.ip());
+    }
+}
+
+async fn serve_stream<S>(shell: Rc<Shell>, stream: S, tuple: FiveTuple, _slot: ConnectionSlot)
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
@@ -326,12 +383,32 @@ where
     });
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
+    let limits = shell.connections.borrow().limits();
+    let mut timer = StreamTimer::new(&limits, Instant::now());
     'conn: loop {
-        let n = match rd.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let deadline = timer.next_check(Instant::now());
+        let read = tokio::time::timeout_at(deadline.into(), rd.read(&mut chunk)).await;
+        let n = match read {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => n,
+            Err(_) => {
+                let has_allocation = shell.core.borrow().allocation(&tuple).is_some();
+                match timer.expired(Instant::now(), has_allocation) {
+                    Some(why) => {
+                        let mut c = shell.connections.borrow_mut();
+                        match why {
+                            Expiry::Idle => c.stats.closed_idle += 1,
+                            Expiry::Incomplete => c.stats.closed_incomplete += 1,
+                        }
+                        tracing::debug!(client = %tuple.client, reason = ?why, "closing a TCP/TLS connection that went quiet");
+                        break;
+                    }
+                    None => continue,
+                }
+            }
         };
         buf.extend_from_slice(&chunk[..n]);
+        let mut completed = 0;
         while let Some(len) = frame_len(&buf) {
             let stun = !channel_data::looks_like_channel_data(&buf);
             if len > MAX_STREAM_FRAME || (stun && buf.len() >= HEADER_LEN && !looks_like_stun(&buf)) {
@@ -342,8 +419,10 @@ where
                 break;
             }
             let frame: Vec<u8> = buf.drain(..len).collect();
+            completed += 1;
             shell.from_client(tuple, &frame);
         }
+        timer.read(Instant::now(), completed, buf.len());
     }
     shell.streams.borrow_mut().remove(&tuple);
     writer.abort();

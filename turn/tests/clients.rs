@@ -165,12 +165,15 @@ fn coturn_client_relays_through_a_peer_over_udp_tcp_and_tls() {
 }
 
 #[test]
-fn coturn_client_to_client_and_stun() {
+fn coturn_client_to_client_is_refused_and_stun_answers() {
     let turn = start_turn("127.0.0.1:0", &["--allow-loopback-peers"]);
     let port = turn.udp.port().to_string();
+    // Client to client through one server means relaying into the server's own relay ports.
     let args =
         ["-y", "-W", SECRET, "-u", "bob", "-n", "40", "-m", "3", "-l", "200", "-z", "5", "-p", &port, "127.0.0.1"];
-    assert_clean_run("client-to-client", uclient(&args));
+    let (_, recv, _, text) = uclient(&args);
+    assert_eq!(recv, 0, "{text}");
+    assert!(text.contains("403"), "{text}");
 
     let out = Command::new("turnutils_stunclient").args(["-p", &port, "127.0.0.1"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);

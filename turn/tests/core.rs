@@ -9,6 +9,7 @@ use origo_turn::attribute::*;
 use origo_turn::channel_data;
 use origo_turn::credentials::long_term_key;
 use origo_turn::message::{Class, Integrity, Message, MessageBuilder, method};
+use origo_turn::own_addresses::OwnAddresses;
 use origo_turn::peer_policy::PeerPolicy;
 use origo_turn::server::{Config, Now, Output, TurnServer};
 
@@ -306,6 +307,88 @@ fn quotas() {
 }
 
 #[test]
+fn the_quota_counts_every_credential_of_one_identity() {
+    let mut h = Harness::new(Config { user_quota: 2, ..Config::default() });
+    let secrets = TurnSecrets::new([SECRET]);
+    // Each join mints a fresh credential for the same identity (another expiry, another password).
+    for (i, ttl) in [600u64, 601].into_iter().enumerate() {
+        let c = secrets.issue("mallory", UNIX, ttl).unwrap();
+        (h.username, h.password) = (c.username, c.password);
+        h.tuple = tuple(&format!("198.51.100.20:{}", 1000 + i));
+        h.allocate(&format!("192.0.2.1:{}", 50100 + i));
+    }
+    assert_eq!(h.server.identity_allocations("mallory"), 2);
+    let third = secrets.issue("mallory", UNIX, 602).unwrap();
+    (h.username, h.password) = (third.username, third.password);
+    h.tuple = tuple("198.51.100.21:1000");
+    h.get_nonce();
+    let req = h.request(method::ALLOCATE, |b| {
+        b.add_u32(REQUESTED_TRANSPORT, 17 << 24);
+    });
+    assert_eq!(code_of(&h.exchange(&req)), Some(486), "a third credential of the same identity");
+    assert_eq!(h.server.stats.quota_refused, 1);
+    // Deleting one of the two frees a place for any credential of the identity.
+    let mut out = Vec::new();
+    h.server.client_gone(&tuple("198.51.100.20:1000"), &mut out);
+    assert_eq!(h.server.identity_allocations("mallory"), 1);
+    h.allocate("192.0.2.1:50102");
+    assert_eq!(h.server.identity_allocations("mallory"), 2);
+}
+
+#[test]
+fn binding_answers_are_rate_limited_per_source() {
+    let mut h = Harness::new(Config { unauth_rate: 1.0, unauth_burst: 5.0, ..Config::default() });
+    let answered = (0..100u8)
+        .filter(|i| !h.send(&MessageBuilder::new(method::BINDING, Class::Request, [*i; 12]).finish()).is_empty())
+        .count();
+    assert_eq!(answered, 5, "the burst, then silence");
+    assert_eq!(h.server.stats.binding_dropped, 95);
+    h.tuple = tuple("198.51.100.77:5000");
+    assert_eq!(h.send(&MessageBuilder::new(method::BINDING, Class::Request, [1; 12]).finish()).len(), 1);
+    // A flood from spoofed sources is remembered only up to the table's bound.
+    for i in 0..200_000u32 {
+        h.tuple = FiveTuple { client: SocketAddr::from((i.to_be_bytes(), 9)), ..h.tuple };
+        h.send(&MessageBuilder::new(method::BINDING, Class::Request, [2; 12]).finish());
+    }
+    assert!(h.server.rate_limited_sources() <= Config::default().unauth_sources);
+}
+
+#[test]
+fn own_listeners_and_relay_ports_are_refused_as_peers() {
+    let mut h = Harness::new(Config::default());
+    h.server.set_own_addresses(OwnAddresses::new(
+        &["8.8.4.4:3478".parse().unwrap()],
+        Some("8.8.4.4".parse().unwrap()),
+        None,
+    ));
+    h.allocate("8.8.4.4:50000");
+    assert_eq!(code_of(&h.permission("8.8.4.4:3478")), Some(403), "the listener");
+    assert_eq!(code_of(&h.permission("8.8.4.4:50000")), Some(403), "its own relay");
+    assert_eq!(code_of(&h.channel_bind(0x4000, "8.8.4.4:3478")), Some(403));
+    assert_eq!(code_of(&h.permission("8.8.4.4:9000")), None, "another port on the server's IP");
+    assert_eq!(code_of(&h.permission(PUBLIC_PEER)), None);
+    // A channel bound before its peer's port became a relay port carries nothing to it.
+    assert_eq!(code_of(&h.channel_bind(0x4001, "8.8.4.4:50001")), None);
+    let other = h.tuple;
+    h.tuple = tuple("198.51.100.30:1");
+    h.allocate("8.8.4.4:50001");
+    let mut frame = Vec::new();
+    channel_data::write(&mut frame, 0x4001, &[7u8; 10], false);
+    let now = h.now().instant;
+    assert!(h.server.client_channel_data(now, &other, &frame).is_none());
+    // Nor do Send indications, and packets from an own relay are dropped.
+    h.tuple = other;
+    let mut b = MessageBuilder::new(method::SEND, Class::Indication, [3; 12]);
+    b.add_xor_address(XOR_PEER_ADDRESS, "8.8.4.4:50001".parse().unwrap()).add(DATA, b"x");
+    assert!(h.send(&b.finish()).is_empty());
+    let mut buf = Vec::new();
+    let relay = "8.8.4.4:50000".parse().unwrap();
+    assert!(h.server.peer_data(now, relay, "8.8.4.4:50001".parse().unwrap(), b"x", &mut buf).is_none());
+    assert!(h.server.peer_data(now, relay, "8.8.4.4:9000".parse().unwrap(), b"x", &mut buf).is_some());
+    assert_eq!(h.server.stats.denied_own_addresses, 6);
+}
+
+#[test]
 fn permissions_send_and_data() {
     let mut h = Harness::new(Config::default());
     h.allocate(RELAY);
@@ -442,7 +525,7 @@ fn garbage_is_dropped_without_answer() {
 
 #[test]
 fn bandwidth_cap_drops_what_exceeds_it() {
-    let mut h = Harness::new(Config { max_bps: Some(8_000), ..Config::default() }); // 1000 bytes/s
+    let mut h = Harness::new(Config { max_bps: Some(8_000), ..Config::default() }); // 1000 bytes/s each way
     h.allocate(RELAY);
     assert_eq!(code_of(&h.channel_bind(0x4001, PUBLIC_PEER)), None);
     let mut frame = Vec::new();
@@ -451,11 +534,13 @@ fn bandwidth_cap_drops_what_exceeds_it() {
     let now = h.now().instant;
     assert!(h.server.client_channel_data(now, &tuple, &frame).is_some());
     assert!(h.server.client_channel_data(now, &tuple, &frame).is_none(), "over the cap");
+    // The other direction has a budget of its own.
     let mut buf = Vec::new();
-    assert!(
-        h.server.peer_data(now, RELAY.parse().unwrap(), PUBLIC_PEER.parse().unwrap(), &[1u8; 500], &mut buf).is_none()
-    );
+    let (relay, peer) = (RELAY.parse().unwrap(), PUBLIC_PEER.parse().unwrap());
+    assert!(h.server.peer_data(now, relay, peer, &[1u8; 600], &mut buf).is_some());
+    assert!(h.server.peer_data(now, relay, peer, &[1u8; 500], &mut buf).is_none(), "over the cap");
     assert_eq!(h.server.stats.dropped_over_bandwidth, 2);
+    assert_eq!(h.server.stats.dropped_over_bandwidth_bytes, 600 + 500);
     // A second later the budget is back.
     h.advance(1);
     let now = h.now().instant;

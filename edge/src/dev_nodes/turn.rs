@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use origo_turn::config::Options;
+use origo_turn::config::{Limits, Options};
 use origo_turn::node::Listening;
 use tokio::sync::oneshot;
 
@@ -31,9 +31,7 @@ pub fn start(listen: SocketAddr, secret: &str, data_dir: &Path) -> anyhow::Resul
         auth_secret: vec![secret.to_owned()],
         cert: None,
         pkey: None,
-        user_quota: 32,
-        total_quota: 10_000,
-        max_bps: 0,
+        limits: Limits::default(),
         allow_loopback_peers: true,
         metrics_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.join("turn"),
