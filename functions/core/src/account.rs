@@ -291,9 +291,11 @@ async fn login(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     rate_limit::hit(p, &rate_limit::LOGIN_PER_ADDRESS, &address).await?;
     let body: Login = reply::parse_json(req)?;
     let email = normalize_email(&body.email).map_err(|_| invalid_login())?;
-    let pair = format!("{address}\u{0}{email}");
-    rate_limit::check(p, &rate_limit::LOGIN_FAILURES, &pair).await?;
     let account = stored::find_by_email(p, &email).await?;
+    // Counted per password: a reset (which revokes every session) starts the count afresh.
+    let epoch = account.as_ref().map_or(0, |a| a.sessions_valid_from_ms);
+    let pair = format!("{address}\u{0}{email}\u{0}{epoch}");
+    rate_limit::check(p, &rate_limit::LOGIN_FAILURES, &pair).await?;
     let ok = match account.as_ref().and_then(|a| a.password_hash.as_deref()) {
         Some(phc) => password::verify(phc, &body.password),
         None => {

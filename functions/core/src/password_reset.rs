@@ -142,7 +142,7 @@ async fn confirm(req: &Request, p: &impl Platform) -> Result<Response, ApiError>
     }
     let phc = password::hash(p, &body.password)?;
     let account = address_proof::proved(p, account, Password::Set(phc)).await?;
-    // A lockout from before does not keep the owner out once the password is new.
-    stored::clear_login_guard(p, &account.email).await?;
+    // A lockout from before does not keep the owner out once the password is new: failed
+    // sign-ins are counted per password (the revocation above starts a new count).
     Ok(reply::json(StatusCode::OK, &ResetDone { reset: true, account: AccountView::of(&account) }))
 }
