@@ -6,16 +6,36 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::time::Instant;
+
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::config::DtlsCert;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Participant;
 use crate::metrics::Stats;
-use crate::sfu::{Quality, RoomKey, SessionId, SfuError, TrackInfo};
+use crate::sfu::{Mute, Quality, RoomKey, SessionId, SfuError, TrackInfo};
 
 /// What a shard is asked to do; each carries its reply channel.
 pub enum Command {
-    Create { p: Participant, offer: SdpOffer, reply: oneshot::Sender<Result<(SessionId, SdpAnswer), SfuError>> },
+    Create {
+        p: Participant,
+        offer: SdpOffer,
+        /// Generated off the shard's task (`None`: the shard makes one).
+        cert: Option<DtlsCert>,
+        reply: oneshot::Sender<Result<(SessionId, SdpAnswer), SfuError>>,
+    },
+    /// Closes the identity's sessions in the room and bans it until `ban_until`; replies how
+    /// many were closed.
+    CloseParticipant { room: RoomKey, identity: String, ban_until: Option<Instant>, reply: oneshot::Sender<usize> },
+    /// Mutes or unmutes the identity in the room (`None`: unchanged).
+    Mute {
+        room: RoomKey,
+        identity: String,
+        audio: Option<bool>,
+        video: Option<bool>,
+        reply: oneshot::Sender<Result<(Mute, usize), SfuError>>,
+    },
     Subscribe { id: SessionId, tracks: Vec<String>, reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>> },
     Unsubscribe { id: SessionId, tracks: Vec<String>, reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>> },
     Answer { id: SessionId, answer: SdpAnswer, reply: oneshot::Sender<Result<(), SfuError>> },
@@ -64,7 +84,9 @@ impl Shards {
         let n = self.senders.len();
         match cmd {
             Command::Create { p, .. } => room_shard(&p.org, &p.room, n),
-            Command::Tracks { room, .. } => room_shard(&room.org, &room.room, n),
+            Command::Tracks { room, .. } | Command::CloseParticipant { room, .. } | Command::Mute { room, .. } => {
+                room_shard(&room.org, &room.room, n)
+            }
             Command::Subscribe { id, .. }
             | Command::Unsubscribe { id, .. }
             | Command::Answer { id, .. }

@@ -20,10 +20,14 @@
 //! * `dynacast`: telling publishers which layers are watched (`track_layers`).
 //! * `active_speaker`: the active speaker of each room.
 //! * `data_channel`: signalling over the client's data channel.
+//! * `limits`: what sessions may hold; `media_sections`: the m-lines of a client offer,
+//!   counted against them; `connect_timeout`: sessions that must connect by a deadline.
+//! * `moderation`: bans and mutes a room's moderators imposed.
 //! * `timers`, `participant_time`, `counters`, `randomness`, `quality`, `error`.
 
 mod active_speaker;
 mod bandwidth_allocation;
+mod connect_timeout;
 mod counters;
 mod data_channel;
 mod dynacast;
@@ -31,6 +35,9 @@ mod error;
 mod fan_out;
 pub mod forwarder;
 mod keyframe_request;
+mod limits;
+mod media_sections;
+mod moderation;
 mod negotiation;
 mod participant_time;
 mod publication;
@@ -49,7 +56,8 @@ use std::time::{Duration, Instant};
 use str0m::IceCreds;
 use str0m::Input;
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::MediaKind;
+use str0m::config::DtlsCert;
+use str0m::media::{KeyframeRequestKind, MediaKind};
 use str0m::net::{Protocol, Receive};
 
 pub use active_speaker::{SPEAKER_HOLD, SPEAKING_LEVEL};
@@ -57,12 +65,16 @@ pub use bandwidth_allocation::{ALLOCATE_INTERVAL, INITIAL_ESTIMATE_BPS};
 pub use counters::Counters;
 pub use error::SfuError;
 pub use keyframe_request::KEYFRAME_INTERVAL;
+pub use limits::Limits;
+pub use moderation::{MAX_BANS, MAX_MUTES, Mute};
 pub use publication::TrackInfo;
 pub use quality::Quality;
 pub use randomness::{OsRandom, Randomness, SeededRandom};
 pub use routing::stun_ufrag;
 
 use active_speaker::Speakers;
+use connect_timeout::ConnectDeadlines;
+use moderation::Moderation;
 use participant_time::ParticipantTime;
 use publication::{kind_name, layer_name, track_id};
 use routing::Routes;
@@ -79,6 +91,18 @@ pub use origo_shared::RoomKey;
 pub struct Transmit {
     pub destination: SocketAddr,
     pub contents: Vec<u8>,
+}
+
+/// A session to open: who asks, what its token lets it do, and what was prepared for it.
+pub struct NewSession {
+    pub room: RoomKey,
+    pub identity: String,
+    pub may_publish: bool,
+    pub may_subscribe: bool,
+    /// The room's session cap from the token (`None`: [`Limits::room_sessions`]).
+    pub room_sessions: Option<u32>,
+    /// A DTLS certificate generated off the SFU's task (`None`: generated here).
+    pub cert: Option<DtlsCert>,
 }
 
 /// The SFU.
@@ -98,6 +122,9 @@ pub struct Sfu {
     index_generation: u64,
     /// Taken by [`Sfu::take_usage`].
     usage: ParticipantTime,
+    limits: Limits,
+    connect_deadlines: ConnectDeadlines,
+    moderation: Moderation,
     pub counters: Counters,
     out: Vec<Transmit>,
 }
@@ -124,9 +151,18 @@ impl Sfu {
             written: Vec::new(),
             index_generation: 0,
             usage: ParticipantTime::default(),
+            limits: Limits::default(),
+            connect_deadlines: ConnectDeadlines::default(),
+            moderation: Moderation::default(),
             counters: Counters::default(),
             out: Vec::new(),
         }
+    }
+
+    /// The same SFU with other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The same SFU drawing its random numbers from `rng` (tests: a [`SeededRandom`]).
@@ -197,6 +233,13 @@ impl Sfu {
             }
             self.drain(id, now);
         }
+        for id in self.connect_deadlines.due(now) {
+            if self.sessions.get(&id).is_some_and(|s| !s.connected) {
+                tracing::info!(session = id, "session closed: it did not connect in time");
+                self.counters.sessions_reaped += 1;
+                self.remove_session(id, now);
+            }
+        }
         if self.next_allocation.is_none_or(|at| now >= at) {
             self.next_allocation = Some(now + ALLOCATE_INTERVAL);
             let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
@@ -211,7 +254,10 @@ impl Sfu {
 
     /// When [`Sfu::handle_timeout`] should be called next.
     pub fn poll_timeout(&self, now: Instant) -> Instant {
-        let cap = self.next_allocation.unwrap_or(now + ALLOCATE_INTERVAL).min(now + Duration::from_millis(100));
+        let mut cap = self.next_allocation.unwrap_or(now + ALLOCATE_INTERVAL).min(now + Duration::from_millis(100));
+        if let Some(t) = self.connect_deadlines.first() {
+            cap = cap.min(t);
+        }
         self.timers.first().map_or(cap, |t| t.min(cap))
     }
 
@@ -227,22 +273,122 @@ impl Sfu {
         offer: SdpOffer,
         now: Instant,
     ) -> Result<(SessionId, SdpAnswer), SfuError> {
+        let new = NewSession { room, identity, may_publish, may_subscribe, room_sessions: None, cert: None };
+        self.open_session(new, offer, now)
+    }
+
+    /// Opens a session from the client's offer, within the limits: not for an identity banned
+    /// from the room, not past the room's session cap, not with more tracks or m-lines than
+    /// allowed. A participant holds one session per room: a new one (a reconnect) replaces
+    /// the old. The session must connect within [`Limits::connect_timeout`].
+    pub fn open_session(
+        &mut self,
+        new: NewSession,
+        offer: SdpOffer,
+        now: Instant,
+    ) -> Result<(SessionId, SdpAnswer), SfuError> {
+        let NewSession { room, identity, may_publish, may_subscribe, room_sessions, cert } = new;
+        if self.moderation.is_banned(&room, &identity, now) {
+            return Err(SfuError::Banned);
+        }
+        let old: Vec<SessionId> =
+            self.sessions.iter().filter(|(_, s)| s.room == room && s.identity == identity).map(|(id, _)| *id).collect();
+        let cap = room_sessions.unwrap_or(self.limits.room_sessions);
+        let others = self.sessions.values().filter(|s| s.room == room && s.identity != identity).count();
+        if others >= cap as usize {
+            return Err(SfuError::RoomFull(cap));
+        }
+        self.check_offer(&offer, 0)?;
         let ufrag = randomness::token(&mut *self.rng, 12);
         let creds = IceCreds { ufrag: ufrag.clone(), pass: randomness::token(&mut *self.rng, 24) };
-        let mut rtc = session::ice_lite_rtc(self.local, creds, now)?;
+        let mut rtc = session::ice_lite_rtc(self.local, creds, cert, now)?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         let id = self.next_id;
         self.next_id += self.id_step;
         // A participant replacing its own session (reconnect) closes the old one.
-        let old: Vec<SessionId> =
-            self.sessions.iter().filter(|(_, s)| s.room == room && s.identity == identity).map(|(id, _)| *id).collect();
         for o in old {
             self.remove_session(o, now);
         }
         self.routes.add_ufrag(ufrag.clone(), id);
-        self.sessions.insert(id, Session::new(room, identity, may_publish, may_subscribe, rtc, ufrag));
+        let mut session = Session::new(room, identity, may_publish, may_subscribe, rtc, ufrag);
+        session.muted = self.moderation.mute_of(&session.room, &session.identity);
+        self.sessions.insert(id, session);
+        self.connect_deadlines.push(id, now + self.limits.connect_timeout);
         self.drain(id, now);
         Ok((id, answer))
+    }
+
+    /// Refuses a client offer with more m-lines than [`Limits::max_offer_mids`] beyond the
+    /// `subscribed` ones the SFU added, or more published tracks than
+    /// [`Limits::max_published_tracks`].
+    fn check_offer(&self, offer: &SdpOffer, subscribed: usize) -> Result<(), SfuError> {
+        let counted = media_sections::count(&offer.to_sdp_string());
+        let max_mids = self.limits.max_offer_mids.saturating_add(subscribed);
+        if counted.mids > max_mids {
+            return Err(SfuError::TooManyTracks(format!(
+                "the offer has {} m-lines; at most {max_mids} are accepted",
+                counted.mids
+            )));
+        }
+        if counted.sending > self.limits.max_published_tracks {
+            return Err(SfuError::TooManyTracks(format!(
+                "the offer publishes {} tracks; a session may publish at most {}",
+                counted.sending, self.limits.max_published_tracks
+            )));
+        }
+        Ok(())
+    }
+
+    /// Closes every session of `identity` in `room` and, until `ban_until`, refuses it new
+    /// ones there; returns how many were closed.
+    pub fn close_participant(
+        &mut self,
+        room: &RoomKey,
+        identity: &str,
+        ban_until: Option<Instant>,
+        now: Instant,
+    ) -> usize {
+        if let Some(until) = ban_until {
+            self.moderation.ban(room, identity, until, now);
+        }
+        let ids: Vec<SessionId> =
+            self.sessions.iter().filter(|(_, s)| &s.room == room && s.identity == identity).map(|(id, _)| *id).collect();
+        for id in &ids {
+            self.remove_session(*id, now);
+        }
+        self.counters.sessions_kicked += ids.len() as u64;
+        ids.len()
+    }
+
+    /// Mutes or unmutes `identity`'s audio and video in `room` (`None`: unchanged), for its
+    /// sessions now and those it opens later; returns what is muted now and how many sessions
+    /// it holds. Unmuted video asks for a keyframe, so receivers see a picture at once.
+    pub fn set_mute(
+        &mut self,
+        room: &RoomKey,
+        identity: &str,
+        audio: Option<bool>,
+        video: Option<bool>,
+        now: Instant,
+    ) -> Result<(Mute, usize), SfuError> {
+        let mute = self.moderation.set_mute(room, identity, audio, video).map_err(|_| SfuError::ModerationFull)?;
+        let mut keyframes = Vec::new();
+        let mut sessions = 0;
+        for (id, s) in self.sessions.iter_mut().filter(|(_, s)| &s.room == room && s.identity == identity) {
+            sessions += 1;
+            let unmuted_video = s.muted.video && !mute.video;
+            s.muted = mute;
+            if unmuted_video {
+                for (mid, t) in s.tracks_in.iter().filter(|(_, t)| t.kind == MediaKind::Video) {
+                    keyframes.extend(t.layers.iter().map(|l| ((*id, *mid), l.layer)));
+                }
+            }
+        }
+        for (source, layer) in keyframes {
+            self.forget_keyframe_request(source, layer);
+            self.request_keyframe(source, layer, KeyframeRequestKind::Pli, now);
+        }
+        Ok((mute, sessions))
     }
 
     /// Closes a session and every subscription to its tracks.
@@ -301,6 +447,8 @@ impl Sfu {
 
     /// A client-initiated renegotiation (it added or removed tracks).
     pub fn accept_offer(&mut self, id: SessionId, offer: SdpOffer, now: Instant) -> Result<SdpAnswer, SfuError> {
+        let subscribed = self.sessions.get(&id).ok_or(SfuError::NoSession)?.tracks_out.len();
+        self.check_offer(&offer, subscribed)?;
         let answer = self.answer_offer(id, offer)?;
         self.drain(id, now);
         Ok(answer)

@@ -11,12 +11,14 @@ use str0m::change::SdpPendingOffer;
 use str0m::channel::ChannelId;
 use str0m::media::Mid;
 use str0m::rtp::Ssrc;
+use str0m::config::DtlsCert;
 use str0m::{Candidate, IceCreds, Rtc};
 
 use super::RoomKey;
 use super::bandwidth_allocation::{INITIAL_ESTIMATE_BPS, LossHold};
 use super::error::SfuError;
 use super::forwarder::Layer;
+use super::moderation::Mute;
 use super::publication::TrackIn;
 use super::subscription::TrackOut;
 
@@ -52,12 +54,24 @@ pub(super) struct Session {
     pub nacks: HashMap<Mid, u64>,
     /// Usage is counted from when media connects; up to here it is accounted for.
     pub accounted_at: Option<Instant>,
+    /// What a moderator muted of this participant (dropped before fan-out).
+    pub muted: Mute,
 }
 
 /// An ICE-lite `Rtc` in RTP mode (packets are forwarded, not depacketised), reached at
-/// `local`, with the SFU's side of the ICE credentials.
-pub(super) fn ice_lite_rtc(local: SocketAddr, creds: IceCreds, now: Instant) -> Result<Rtc, SfuError> {
-    let mut rtc = Rtc::builder()
+/// `local`, with the SFU's side of the ICE credentials and a DTLS certificate generated
+/// beforehand (without one, str0m generates it here, which takes the caller's time).
+pub(super) fn ice_lite_rtc(
+    local: SocketAddr,
+    creds: IceCreds,
+    cert: Option<DtlsCert>,
+    now: Instant,
+) -> Result<Rtc, SfuError> {
+    let mut builder = Rtc::builder();
+    if let Some(cert) = cert {
+        builder = builder.set_dtls_cert(cert);
+    }
+    let mut rtc = builder
         .set_ice_lite(true)
         .set_rtp_mode(true)
         .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)))
@@ -99,6 +113,7 @@ impl Session {
             written: false,
             nacks: HashMap::new(),
             accounted_at: None,
+            muted: Mute::default(),
         }
     }
 

@@ -57,6 +57,10 @@ pub struct Claims {
     /// The media node a participant token was issued for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The most media sessions the token's room may hold on that node (the plan's participant
+    /// limit); absent: the node's own default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_sessions: Option<u32>,
 }
 
 impl Claims {
@@ -82,6 +86,7 @@ impl Claims {
             kind: TokenKind::Participant,
             org: None,
             node: None,
+            room_sessions: None,
         }
     }
 
@@ -124,6 +129,12 @@ impl Claims {
     /// Sets the media node the participant token is for (`node`); other media nodes refuse it.
     pub fn with_node(mut self, node: impl Into<String>) -> Self {
         self.node = Some(node.into());
+        self
+    }
+
+    /// Sets the room's media session cap on the node (`room_sessions`).
+    pub fn with_room_sessions(mut self, cap: u32) -> Self {
+        self.room_sessions = Some(cap);
         self
     }
 
