@@ -9,20 +9,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::config::DtlsCert;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::Participant;
 use crate::metrics::Stats;
-use crate::sfu::{Mute, Quality, RoomKey, SessionId, SfuError, TrackInfo};
+use crate::sfu::{Mute, NewSession, PreparedSession, Quality, RoomKey, SessionId, SfuError, TrackInfo};
 
 /// What a shard is asked to do; each carries its reply channel.
 pub enum Command {
+    /// Lets a session prepared off the shard's task in (`Sfu::admit`).
     Create {
-        p: Participant,
-        offer: SdpOffer,
-        /// Generated off the shard's task (`None`: the shard makes one).
-        cert: Option<DtlsCert>,
+        new: NewSession,
+        prepared: Box<PreparedSession>,
         reply: oneshot::Sender<Result<(SessionId, SdpAnswer), SfuError>>,
     },
     /// Closes the identity's sessions in the room and bans it until `ban_until`; replies how
@@ -83,7 +80,7 @@ impl Shards {
     fn shard_of(&self, cmd: &Command) -> usize {
         let n = self.senders.len();
         match cmd {
-            Command::Create { p, .. } => room_shard(&p.org, &p.room, n),
+            Command::Create { new, .. } => room_shard(&new.room.org, &new.room.room, n),
             Command::Tracks { room, .. } | Command::CloseParticipant { room, .. } | Command::Mute { room, .. } => {
                 room_shard(&room.org, &room.room, n)
             }
@@ -96,6 +93,11 @@ impl Shards {
             | Command::Owner { id, .. } => session_shard(*id, n),
             Command::Stats { .. } | Command::TakeUsage { .. } => 0,
         }
+    }
+
+    /// The shard a room lives on.
+    pub fn of_room(&self, room: &RoomKey) -> usize {
+        room_shard(&room.org, &room.room, self.senders.len())
     }
 
     /// Sends a command without waiting for anything back.

@@ -12,7 +12,6 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Verifier;
-use crate::certificate_pool::{CertificatePool, POOL_SIZE};
 use crate::command::Shards;
 use crate::control::{self, Api};
 use crate::session_capacity::SessionCapacity;
@@ -128,7 +127,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         verifier: config.verifier.clone(),
         node_id: config.node_id.clone(),
         capacity: sessions_cap.clone(),
-        certificates: CertificatePool::start(POOL_SIZE)?,
+        candidates: candidates.clone(),
+        limits: config.limits,
+        setups: tokio::sync::Semaphore::new(n),
         node_secret: config.node_secret.clone(),
     });
     let router = control::router(api);

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::command::Command;
 use crate::metrics::Stats;
-use crate::sfu::{NewSession, RoomKey, Sfu};
+use crate::sfu::Sfu;
 use crate::udp;
 
 /// Runs shard `shard` until its command channel closes.
@@ -65,16 +65,8 @@ pub async fn run(
 /// counts the new session before the create gives its reservation back.
 fn execute(sfu: &mut Sfu, cmd: Command, now: Instant, open: &AtomicUsize) {
     match cmd {
-        Command::Create { p, offer, cert, reply } => {
-            let new = NewSession {
-                room: RoomKey::new(p.org, p.room),
-                identity: p.identity,
-                may_publish: p.may_publish,
-                may_subscribe: p.may_subscribe,
-                room_sessions: p.room_sessions,
-                cert,
-            };
-            let r = sfu.open_session(new, offer, now);
+        Command::Create { new, prepared, reply } => {
+            let r = sfu.admit(new, *prepared, now);
             open.store(sfu.session_count(), Ordering::Relaxed);
             let _ = reply.send(r);
         }

@@ -22,9 +22,9 @@ use axum::routing::{get, patch, post, put};
 use origo_shared::ErrorCode;
 
 use crate::auth::Verifier;
-use crate::certificate_pool::CertificatePool;
 use crate::command::Shards;
 use crate::session_capacity::SessionCapacity;
+use crate::sfu::Limits;
 
 /// What the handlers share.
 pub struct Api {
@@ -33,8 +33,11 @@ pub struct Api {
     pub node_id: String,
     /// The node's session cap.
     pub capacity: SessionCapacity,
-    /// DTLS certificates for new sessions.
-    pub certificates: CertificatePool,
+    /// Each shard's UDP address as clients reach it (sessions are prepared for it).
+    pub candidates: Vec<std::net::SocketAddr>,
+    pub limits: Limits,
+    /// Session set-ups running at once (off the shards' tasks), at most.
+    pub setups: tokio::sync::Semaphore,
     /// What the control calls must present (none configured: they are refused).
     pub node_secret: Option<String>,
 }

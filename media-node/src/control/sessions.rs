@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -20,7 +21,7 @@ use super::error_response::{auth_error, error, retry_later, sfu_error, unavailab
 use super::schema::{SdpAnswerSchema, SdpOfferSchema, SessionCreated, SessionUpdated, TrackList};
 use crate::auth::Participant;
 use crate::command::Command;
-use crate::sfu::{Quality, RoomKey, SessionId};
+use crate::sfu::{NewSession, OsRandom, Quality, RoomKey, SessionId, prepare_session};
 
 /// Request bodies are limited to this.
 const MAX_BODY: usize = 64 * 1024;
@@ -120,9 +121,31 @@ pub async fn create(
         tracing::info!(capacity = api.capacity.capacity(), "session refused: the node is full");
         return Err(retry_later("this media node is full; join again to be placed on another node", 10));
     };
-    // Made off the shard's task, so the shard keeps forwarding media meanwhile.
-    let cert = api.certificates.take().await;
-    match call(&api, |reply| Command::Create { p, offer: body.offer, cert, reply }).await? {
+    let new = NewSession {
+        room: RoomKey::new(p.org, p.room),
+        identity: p.identity,
+        may_publish: p.may_publish,
+        may_subscribe: p.may_subscribe,
+        room_sessions: p.room_sessions,
+    };
+    // The Rtc (and its DTLS certificate) is made off the shard's task, so the shard keeps
+    // forwarding media meanwhile; the shard then only admits it.
+    let local = api.candidates[api.shards.of_room(&new.room)];
+    let limits = api.limits;
+    let setup = {
+        let _turn = api.setups.acquire().await.map_err(|_| unavailable("the media node is stopping"))?;
+        tokio::task::spawn_blocking(move || prepare_session(local, &limits, body.offer, &mut OsRandom, Instant::now()))
+            .await
+            .map_err(|_| unavailable("the media node is stopping"))?
+    };
+    let prepared = match setup {
+        Ok(p) => Box::new(p),
+        Err(e) => {
+            tracing::info!("session refused: {e}");
+            return Err(sfu_error(e));
+        }
+    };
+    match call(&api, |reply| Command::Create { new, prepared, reply }).await? {
         Ok((id, answer)) => Ok((
             StatusCode::CREATED,
             Json(serde_json::json!({ "session_id": id.to_string(), "answer": answer, "node_id": api.node_id })),

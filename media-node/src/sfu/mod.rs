@@ -20,8 +20,10 @@
 //! * `dynacast`: telling publishers which layers are watched (`track_layers`).
 //! * `active_speaker`: the active speaker of each room.
 //! * `data_channel`: signalling over the client's data channel.
-//! * `limits`: what sessions may hold; `media_sections`: the m-lines of a client offer,
-//!   counted against them; `connect_timeout`: sessions that must connect by a deadline.
+//! * `session_setup`: a session's `Rtc` built and its offer answered before it enters the SFU
+//!   (off the shard's task); `limits`: what sessions may hold; `media_sections`: the m-lines
+//!   of a client offer, counted against them; `connect_timeout`: sessions that must connect
+//!   by a deadline.
 //! * `moderation`: bans and mutes a room's moderators imposed.
 //! * `timers`, `participant_time`, `counters`, `randomness`, `quality`, `error`.
 
@@ -46,6 +48,7 @@ mod randomness;
 mod routing;
 mod rtc_output;
 mod session;
+mod session_setup;
 mod subscription;
 mod timers;
 
@@ -53,10 +56,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use str0m::IceCreds;
 use str0m::Input;
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::config::DtlsCert;
 use str0m::media::{KeyframeRequestKind, MediaKind};
 use str0m::net::{Protocol, Receive};
 
@@ -70,6 +71,7 @@ pub use moderation::{MAX_BANS, MAX_MUTES, Mute};
 pub use publication::TrackInfo;
 pub use quality::Quality;
 pub use randomness::{OsRandom, Randomness, SeededRandom};
+pub use session_setup::{PreparedSession, prepare_session};
 pub use routing::stun_ufrag;
 
 use active_speaker::Speakers;
@@ -93,7 +95,8 @@ pub struct Transmit {
     pub contents: Vec<u8>,
 }
 
-/// A session to open: who asks, what its token lets it do, and what was prepared for it.
+/// A session to open: who asks and what its token lets it do.
+#[derive(Debug, Clone)]
 pub struct NewSession {
     pub room: RoomKey,
     pub identity: String,
@@ -101,8 +104,6 @@ pub struct NewSession {
     pub may_subscribe: bool,
     /// The room's session cap from the token (`None`: [`Limits::room_sessions`]).
     pub room_sessions: Option<u32>,
-    /// A DTLS certificate generated off the SFU's task (`None`: generated here).
-    pub cert: Option<DtlsCert>,
 }
 
 /// The SFU.
@@ -273,39 +274,54 @@ impl Sfu {
         offer: SdpOffer,
         now: Instant,
     ) -> Result<(SessionId, SdpAnswer), SfuError> {
-        let new = NewSession { room, identity, may_publish, may_subscribe, room_sessions: None, cert: None };
+        let new = NewSession { room, identity, may_publish, may_subscribe, room_sessions: None };
         self.open_session(new, offer, now)
     }
 
-    /// Opens a session from the client's offer, within the limits: not for an identity banned
-    /// from the room, not past the room's session cap, not with more tracks or m-lines than
-    /// allowed. A participant holds one session per room: a new one (a reconnect) replaces
-    /// the old. The session must connect within [`Limits::connect_timeout`].
+    /// The SFU's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Opens a session from the client's offer: [`prepare_session`] then [`Sfu::admit`].
     pub fn open_session(
         &mut self,
         new: NewSession,
         offer: SdpOffer,
         now: Instant,
     ) -> Result<(SessionId, SdpAnswer), SfuError> {
-        let NewSession { room, identity, may_publish, may_subscribe, room_sessions, cert } = new;
+        let prepared = prepare_session(self.local, &self.limits, offer, &mut *self.rng, now)?;
+        self.admit(new, prepared, now)
+    }
+
+    /// Lets a prepared session in, within the room's rules: not for an identity banned from
+    /// the room, not past the room's session cap. A participant holds one session per room: a
+    /// new one (a reconnect) replaces the old. The session must connect within
+    /// [`Limits::connect_timeout`].
+    pub fn admit(
+        &mut self,
+        new: NewSession,
+        prepared: PreparedSession,
+        now: Instant,
+    ) -> Result<(SessionId, SdpAnswer), SfuError> {
+        let NewSession { room, identity, may_publish, may_subscribe, room_sessions } = new;
+        let PreparedSession { local, rtc, ufrag, answer } = prepared;
+        if local != self.local {
+            return Err(SfuError::BadSdp("the session was prepared for another shard".into()));
+        }
         if self.moderation.is_banned(&room, &identity, now) {
             return Err(SfuError::Banned);
         }
-        let old: Vec<SessionId> =
-            self.sessions.iter().filter(|(_, s)| s.room == room && s.identity == identity).map(|(id, _)| *id).collect();
         let cap = room_sessions.unwrap_or(self.limits.room_sessions);
         let others = self.sessions.values().filter(|s| s.room == room && s.identity != identity).count();
         if others >= cap as usize {
             return Err(SfuError::RoomFull(cap));
         }
-        self.check_offer(&offer, 0)?;
-        let ufrag = randomness::token(&mut *self.rng, 12);
-        let creds = IceCreds { ufrag: ufrag.clone(), pass: randomness::token(&mut *self.rng, 24) };
-        let mut rtc = session::ice_lite_rtc(self.local, creds, cert, now)?;
-        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         let id = self.next_id;
         self.next_id += self.id_step;
         // A participant replacing its own session (reconnect) closes the old one.
+        let old: Vec<SessionId> =
+            self.sessions.iter().filter(|(_, s)| s.room == room && s.identity == identity).map(|(id, _)| *id).collect();
         for o in old {
             self.remove_session(o, now);
         }
@@ -316,27 +332,6 @@ impl Sfu {
         self.connect_deadlines.push(id, now + self.limits.connect_timeout);
         self.drain(id, now);
         Ok((id, answer))
-    }
-
-    /// Refuses a client offer with more m-lines than [`Limits::max_offer_mids`] beyond the
-    /// `subscribed` ones the SFU added, or more published tracks than
-    /// [`Limits::max_published_tracks`].
-    fn check_offer(&self, offer: &SdpOffer, subscribed: usize) -> Result<(), SfuError> {
-        let counted = media_sections::count(&offer.to_sdp_string());
-        let max_mids = self.limits.max_offer_mids.saturating_add(subscribed);
-        if counted.mids > max_mids {
-            return Err(SfuError::TooManyTracks(format!(
-                "the offer has {} m-lines; at most {max_mids} are accepted",
-                counted.mids
-            )));
-        }
-        if counted.sending > self.limits.max_published_tracks {
-            return Err(SfuError::TooManyTracks(format!(
-                "the offer publishes {} tracks; a session may publish at most {}",
-                counted.sending, self.limits.max_published_tracks
-            )));
-        }
-        Ok(())
     }
 
     /// Closes every session of `identity` in `room` and, until `ban_until`, refuses it new
@@ -448,7 +443,7 @@ impl Sfu {
     /// A client-initiated renegotiation (it added or removed tracks).
     pub fn accept_offer(&mut self, id: SessionId, offer: SdpOffer, now: Instant) -> Result<SdpAnswer, SfuError> {
         let subscribed = self.sessions.get(&id).ok_or(SfuError::NoSession)?.tracks_out.len();
-        self.check_offer(&offer, subscribed)?;
+        session_setup::check_offer(&self.limits, &offer, subscribed)?;
         let answer = self.answer_offer(id, offer)?;
         self.drain(id, now);
         Ok(answer)

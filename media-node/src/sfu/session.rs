@@ -11,7 +11,6 @@ use str0m::change::SdpPendingOffer;
 use str0m::channel::ChannelId;
 use str0m::media::Mid;
 use str0m::rtp::Ssrc;
-use str0m::config::DtlsCert;
 use str0m::{Candidate, IceCreds, Rtc};
 
 use super::RoomKey;
@@ -59,19 +58,9 @@ pub(super) struct Session {
 }
 
 /// An ICE-lite `Rtc` in RTP mode (packets are forwarded, not depacketised), reached at
-/// `local`, with the SFU's side of the ICE credentials and a DTLS certificate generated
-/// beforehand (without one, str0m generates it here, which takes the caller's time).
-pub(super) fn ice_lite_rtc(
-    local: SocketAddr,
-    creds: IceCreds,
-    cert: Option<DtlsCert>,
-    now: Instant,
-) -> Result<Rtc, SfuError> {
-    let mut builder = Rtc::builder();
-    if let Some(cert) = cert {
-        builder = builder.set_dtls_cert(cert);
-    }
-    let mut rtc = builder
+/// `local`, with the SFU's side of the ICE credentials (str0m generates its DTLS certificate).
+pub(super) fn ice_lite_rtc(local: SocketAddr, creds: IceCreds, now: Instant) -> Result<Rtc, SfuError> {
+    let mut rtc = Rtc::builder()
         .set_ice_lite(true)
         .set_rtp_mode(true)
         .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)))
