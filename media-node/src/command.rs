@@ -24,7 +24,12 @@ pub enum Command {
     },
     /// Closes the identity's sessions in the room and bans it until `ban_until`; replies how
     /// many were closed.
-    CloseParticipant { room: RoomKey, identity: String, ban_until: Option<Instant>, reply: oneshot::Sender<usize> },
+    CloseParticipant {
+        room: RoomKey,
+        identity: String,
+        ban_until: Option<Instant>,
+        reply: oneshot::Sender<usize>,
+    },
     /// Mutes or unmutes the identity in the room (`None`: unchanged).
     Mute {
         room: RoomKey,
@@ -33,16 +38,49 @@ pub enum Command {
         video: Option<bool>,
         reply: oneshot::Sender<Result<(Mute, usize), SfuError>>,
     },
-    Subscribe { id: SessionId, tracks: Vec<String>, reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>> },
-    Unsubscribe { id: SessionId, tracks: Vec<String>, reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>> },
-    Answer { id: SessionId, answer: SdpAnswer, reply: oneshot::Sender<Result<(), SfuError>> },
-    Offer { id: SessionId, offer: SdpOffer, reply: oneshot::Sender<Result<SdpAnswer, SfuError>> },
-    Quality { id: SessionId, track: String, quality: Quality, reply: oneshot::Sender<Result<(), SfuError>> },
-    Remove { id: SessionId },
-    Owner { id: SessionId, reply: oneshot::Sender<Option<(RoomKey, String)>> },
-    Tracks { room: RoomKey, reply: oneshot::Sender<Vec<TrackInfo>> },
-    Stats { reply: oneshot::Sender<Stats> },
-    TakeUsage { reply: oneshot::Sender<Vec<(RoomKey, u64)>> },
+    Subscribe {
+        id: SessionId,
+        tracks: Vec<String>,
+        reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>>,
+    },
+    Unsubscribe {
+        id: SessionId,
+        tracks: Vec<String>,
+        reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>>,
+    },
+    Answer {
+        id: SessionId,
+        answer: SdpAnswer,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Offer {
+        id: SessionId,
+        offer: SdpOffer,
+        reply: oneshot::Sender<Result<SdpAnswer, SfuError>>,
+    },
+    Quality {
+        id: SessionId,
+        track: String,
+        quality: Quality,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Remove {
+        id: SessionId,
+    },
+    Owner {
+        id: SessionId,
+        reply: oneshot::Sender<Option<(RoomKey, String)>>,
+    },
+    Tracks {
+        room: RoomKey,
+        reply: oneshot::Sender<Vec<TrackInfo>>,
+    },
+    Stats {
+        reply: oneshot::Sender<Stats>,
+    },
+    TakeUsage {
+        reply: oneshot::Sender<Vec<(RoomKey, u64)>>,
+    },
 }
 
 /// The shard did not take the command or did not answer: the node is stopping.

@@ -142,22 +142,27 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     if let Some((registry, secret)) = config.registry {
         let (id, region, url) = (config.node_id.clone(), config.region.clone(), control_url.clone());
         let wake = sessions_cap.full_signal();
-        tokio::spawn(origo_registry_agent::run_woken(registry, Some(secret), move || {
-            Some(NodeHeartbeat {
-                id: id.clone(),
-                region: region.clone(),
-                kind: NodeKind::Media,
-                addresses: NodeAddresses {
-                    control_url: Some(url.clone()),
-                    udp: candidates.iter().map(ToString::to_string).collect(),
-                    ice_urls: vec![],
-                },
-                capacity,
-                load: u32::try_from(sessions_cap.load()).unwrap_or(u32::MAX),
-                draining: false,
-                version: Some(env!("CARGO_PKG_VERSION").into()),
-            })
-        }, wake));
+        tokio::spawn(origo_registry_agent::run_woken(
+            registry,
+            Some(secret),
+            move || {
+                Some(NodeHeartbeat {
+                    id: id.clone(),
+                    region: region.clone(),
+                    kind: NodeKind::Media,
+                    addresses: NodeAddresses {
+                        control_url: Some(url.clone()),
+                        udp: candidates.iter().map(ToString::to_string).collect(),
+                        ice_urls: vec![],
+                    },
+                    capacity,
+                    load: u32::try_from(sessions_cap.load()).unwrap_or(u32::MAX),
+                    draining: false,
+                    version: Some(env!("CARGO_PKG_VERSION").into()),
+                })
+            },
+            wake,
+        ));
     }
     tracing::info!(%control, udp = ?udp_all, node = %config.node_id, "media node ready");
     Ok(Running { control, udp, udp_all, control_url, flush })

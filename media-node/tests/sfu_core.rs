@@ -459,14 +459,15 @@ fn offer_with(video: usize, now: Instant) -> str0m::change::SdpOffer {
     api.apply().unwrap().0
 }
 
-fn open(sfu: &mut Sfu, identity: &str, room_sessions: Option<u32>, offer: str0m::change::SdpOffer, now: Instant) -> Result<SessionId, SfuError> {
-    let new = NewSession {
-        room: room(),
-        identity: identity.into(),
-        may_publish: true,
-        may_subscribe: true,
-        room_sessions,
-    };
+fn open(
+    sfu: &mut Sfu,
+    identity: &str,
+    room_sessions: Option<u32>,
+    offer: str0m::change::SdpOffer,
+    now: Instant,
+) -> Result<SessionId, SfuError> {
+    let new =
+        NewSession { room: room(), identity: identity.into(), may_publish: true, may_subscribe: true, room_sessions };
     sfu.open_session(new, offer, now).map(|(id, _)| id)
 }
 

@@ -71,8 +71,8 @@ pub use moderation::{MAX_BANS, MAX_MUTES, Mute};
 pub use publication::TrackInfo;
 pub use quality::Quality;
 pub use randomness::{OsRandom, Randomness, SeededRandom};
-pub use session_setup::{PreparedSession, prepare_session};
 pub use routing::stun_ufrag;
+pub use session_setup::{PreparedSession, prepare_session};
 
 use active_speaker::Speakers;
 use connect_timeout::ConnectDeadlines;
@@ -346,8 +346,12 @@ impl Sfu {
         if let Some(until) = ban_until {
             self.moderation.ban(room, identity, until, now);
         }
-        let ids: Vec<SessionId> =
-            self.sessions.iter().filter(|(_, s)| &s.room == room && s.identity == identity).map(|(id, _)| *id).collect();
+        let ids: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| &s.room == room && s.identity == identity)
+            .map(|(id, _)| *id)
+            .collect();
         for id in &ids {
             self.remove_session(*id, now);
         }
