@@ -74,8 +74,12 @@ impl Sfu {
                         }
                         Event::MediaAdded(m) => {
                             let receives = matches!(m.direction, Direction::RecvOnly | Direction::SendRecv);
-                            let room = s.tracks_in.len() < max_tracks;
-                            if receives && room && s.may_publish && !s.tracks_out.iter().any(|t| t.mid == Some(m.mid)) {
+                            let has_space = s.tracks_in.len() < max_tracks;
+                            if receives
+                                && has_space
+                                && s.may_publish
+                                && !s.tracks_out.iter().any(|t| t.mid == Some(m.mid))
+                            {
                                 s.tracks_in.insert(m.mid, TrackIn::new(m.kind));
                                 work.push(Propagated::TrackOpened(id, m.mid));
                             }
