@@ -31,6 +31,8 @@ pub struct Participant {
     pub identity: String,
     pub may_publish: bool,
     pub may_subscribe: bool,
+    /// The room's session cap on this node, when the token says (`room_sessions` claim).
+    pub room_sessions: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +109,14 @@ impl Verifier {
             origo_shared::ErrorCode::Unauthorized => AuthError::Unauthorized(e.message),
             _ => AuthError::Forbidden(e.message),
         })?;
-        Ok(Participant { org, room, identity: c.sub, may_publish: c.grants.publish, may_subscribe: c.grants.subscribe })
+        Ok(Participant {
+            org,
+            room,
+            identity: c.sub,
+            may_publish: c.grants.publish,
+            may_subscribe: c.grants.subscribe,
+            room_sessions: c.room_sessions,
+        })
     }
 }
 

@@ -6,26 +6,81 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::time::Instant;
+
 use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::Participant;
 use crate::metrics::Stats;
-use crate::sfu::{Quality, RoomKey, SessionId, SfuError, TrackInfo};
+use crate::sfu::{Mute, NewSession, PreparedSession, Quality, RoomKey, SessionId, SfuError, TrackInfo};
 
 /// What a shard is asked to do; each carries its reply channel.
 pub enum Command {
-    Create { p: Participant, offer: SdpOffer, reply: oneshot::Sender<Result<(SessionId, SdpAnswer), SfuError>> },
-    Subscribe { id: SessionId, tracks: Vec<String>, reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>> },
-    Unsubscribe { id: SessionId, tracks: Vec<String>, reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>> },
-    Answer { id: SessionId, answer: SdpAnswer, reply: oneshot::Sender<Result<(), SfuError>> },
-    Offer { id: SessionId, offer: SdpOffer, reply: oneshot::Sender<Result<SdpAnswer, SfuError>> },
-    Quality { id: SessionId, track: String, quality: Quality, reply: oneshot::Sender<Result<(), SfuError>> },
-    Remove { id: SessionId },
-    Owner { id: SessionId, reply: oneshot::Sender<Option<(RoomKey, String)>> },
-    Tracks { room: RoomKey, reply: oneshot::Sender<Vec<TrackInfo>> },
-    Stats { reply: oneshot::Sender<Stats> },
-    TakeUsage { reply: oneshot::Sender<Vec<(RoomKey, u64)>> },
+    /// Lets a session prepared off the shard's task in (`Sfu::admit`).
+    Create {
+        new: NewSession,
+        prepared: Box<PreparedSession>,
+        reply: oneshot::Sender<Result<(SessionId, SdpAnswer), SfuError>>,
+    },
+    /// Closes the identity's sessions in the room and bans it until `ban_until`; replies how
+    /// many were closed.
+    CloseParticipant {
+        room: RoomKey,
+        identity: String,
+        ban_until: Option<Instant>,
+        reply: oneshot::Sender<usize>,
+    },
+    /// Mutes or unmutes the identity in the room (`None`: unchanged).
+    Mute {
+        room: RoomKey,
+        identity: String,
+        audio: Option<bool>,
+        video: Option<bool>,
+        reply: oneshot::Sender<Result<(Mute, usize), SfuError>>,
+    },
+    Subscribe {
+        id: SessionId,
+        tracks: Vec<String>,
+        reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>>,
+    },
+    Unsubscribe {
+        id: SessionId,
+        tracks: Vec<String>,
+        reply: oneshot::Sender<Result<Option<SdpOffer>, SfuError>>,
+    },
+    Answer {
+        id: SessionId,
+        answer: SdpAnswer,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Offer {
+        id: SessionId,
+        offer: SdpOffer,
+        reply: oneshot::Sender<Result<SdpAnswer, SfuError>>,
+    },
+    Quality {
+        id: SessionId,
+        track: String,
+        quality: Quality,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Remove {
+        id: SessionId,
+    },
+    Owner {
+        id: SessionId,
+        reply: oneshot::Sender<Option<(RoomKey, String)>>,
+    },
+    Tracks {
+        room: RoomKey,
+        reply: oneshot::Sender<Vec<TrackInfo>>,
+    },
+    Stats {
+        reply: oneshot::Sender<Stats>,
+    },
+    TakeUsage {
+        reply: oneshot::Sender<Vec<(RoomKey, u64)>>,
+    },
 }
 
 /// The shard did not take the command or did not answer: the node is stopping.
@@ -63,8 +118,10 @@ impl Shards {
     fn shard_of(&self, cmd: &Command) -> usize {
         let n = self.senders.len();
         match cmd {
-            Command::Create { p, .. } => room_shard(&p.org, &p.room, n),
-            Command::Tracks { room, .. } => room_shard(&room.org, &room.room, n),
+            Command::Create { new, .. } => room_shard(&new.room.org, &new.room.room, n),
+            Command::Tracks { room, .. } | Command::CloseParticipant { room, .. } | Command::Mute { room, .. } => {
+                room_shard(&room.org, &room.room, n)
+            }
             Command::Subscribe { id, .. }
             | Command::Unsubscribe { id, .. }
             | Command::Answer { id, .. }
@@ -74,6 +131,11 @@ impl Shards {
             | Command::Owner { id, .. } => session_shard(*id, n),
             Command::Stats { .. } | Command::TakeUsage { .. } => 0,
         }
+    }
+
+    /// The shard a room lives on.
+    pub fn of_room(&self, room: &RoomKey) -> usize {
+        room_shard(&room.org, &room.room, self.senders.len())
     }
 
     /// Sends a command without waiting for anything back.

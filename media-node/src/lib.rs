@@ -1,14 +1,16 @@
 //! `origo-media-node`: the regional SFU. A sans-IO core over str0m ([`sfu`]) and a thin shell:
 //! one task per shard owning its SFU and UDP socket ([`shard`], batched I/O in [`udp`]), the
 //! commands that reach them ([`command`]), the HTTP control API ([`control`]) with the token
-//! checks for its sessions ([`auth`]), `/metrics` ([`metrics`]), the usage journal and
-//! reporter ([`usage`]), and the wiring of it all ([`node`]).
+//! checks for its sessions ([`auth`]), the node's session cap ([`session_capacity`]),
+//! `/metrics` ([`metrics`]), the usage journal and reporter ([`usage`]), and the wiring of it
+//! all ([`node`]).
 
 pub mod auth;
 pub mod command;
 pub mod control;
 pub mod metrics;
 pub mod node;
+pub mod session_capacity;
 pub mod sfu;
 pub mod shard;
 pub mod udp;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use clap::Parser;
 use origo_media_node::auth::{KeySource, Verifier};
 use origo_media_node::node::{NodeConfig, start};
+use origo_media_node::sfu::Limits;
 
 /// Origo's SFU: WebRTC sessions over one UDP socket, created through an HTTP control API with
 /// participant tokens the edge issued for this node.
@@ -29,16 +30,31 @@ struct Args {
     /// over them. 0: one per core.
     #[arg(long, env = "ORIGO_MEDIA_SHARDS", default_value_t = 0)]
     shards: usize,
-    /// Sessions this node accepts.
-    #[arg(long, env = "ORIGO_CAPACITY", default_value_t = 500)]
+    /// Sessions this node opens at most; once full, creates answer 503 and the heartbeat says
+    /// so. 0: 200 per shard.
+    #[arg(long, env = "ORIGO_CAPACITY", default_value_t = 0)]
     capacity: u32,
+    /// Sessions one room may hold on this node, unless the participant token says
+    /// (`room_sessions` claim).
+    #[arg(long, env = "ORIGO_MEDIA_ROOM_SESSIONS", default_value_t = 100)]
+    room_sessions: u32,
+    /// Milliseconds a session may take to connect (ICE and DTLS) before it is closed.
+    #[arg(long, env = "ORIGO_MEDIA_CONNECT_TIMEOUT_MS", default_value_t = 15_000)]
+    connect_timeout_ms: u64,
+    /// Tracks one session may publish.
+    #[arg(long, env = "ORIGO_MEDIA_MAX_TRACKS", default_value_t = 8)]
+    max_tracks: usize,
+    /// m-lines one client offer may have, beyond those the node added for its subscriptions.
+    #[arg(long, env = "ORIGO_MEDIA_MAX_MIDS", default_value_t = 16)]
+    max_mids: usize,
     /// The control API's URL as clients reach it (default http:// + --listen).
     #[arg(long, env = "ORIGO_ADVERTISE_URL")]
     advertise_url: Option<String>,
     /// The edge: heartbeats go to {edge}/v1/nodes/heartbeat, keys come from {edge}/.well-known/jwks.json.
     #[arg(long, env = "ORIGO_EDGE_URL")]
     edge_url: Option<String>,
-    /// The node secret for heartbeats.
+    /// The node secret: heartbeats and usage reports carry it, and the room coordinators'
+    /// control calls (close, mute) must.
     #[arg(long, env = "ORIGO_NODE_SECRET")]
     node_secret: Option<String>,
     /// Token signing keys (the edge's `token_signing_keys`), instead of fetching the JWKS.
@@ -71,6 +87,12 @@ async fn main() -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give --edge-url (keys from its JWKS) or --token-signing-keys"),
     };
     let verifier = Verifier::new(args.node_id.clone(), args.token_issuer.clone(), source);
+    let limits = Limits {
+        connect_timeout: std::time::Duration::from_millis(args.connect_timeout_ms.max(1)),
+        max_published_tracks: args.max_tracks,
+        max_offer_mids: args.max_mids,
+        room_sessions: args.room_sessions,
+    };
     let registry = match (&args.edge_url, &args.node_secret) {
         (Some(edge), Some(secret)) => Some((edge.clone(), secret.clone())),
         _ => None,
@@ -84,7 +106,9 @@ async fn main() -> anyhow::Result<()> {
         shards: args.shards,
         advertise_url: args.advertise_url,
         capacity: args.capacity,
+        limits,
         registry,
+        node_secret: args.node_secret,
         verifier,
         usage_journal: Some(args.state_dir.join("usage-journal.json")),
     })

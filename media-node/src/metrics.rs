@@ -52,6 +52,9 @@ pub fn encode(st: &Stats) -> String {
         ("layer_switches", "Simulcast layer switches (and stream starts)", c.layer_switches),
         ("dynacast_updates", "Layer/pause announcements sent to publishers", c.dynacast_updates),
         ("speaker_changes", "Active-speaker changes announced", c.speaker_changes),
+        ("sessions_reaped", "Sessions closed because they did not connect in time", c.sessions_reaped),
+        ("sessions_kicked", "Sessions closed by the room (kicks)", c.sessions_kicked),
+        ("packets_muted", "RTP packets of muted participants dropped", c.packets_muted),
     ];
     // (The encoder adds `_total` to a counter's samples.)
     for (name, help, v) in counters {
@@ -98,6 +101,9 @@ mod tests {
             "layer_switches",
             "dynacast_updates",
             "speaker_changes",
+            "sessions_reaped",
+            "sessions_kicked",
+            "packets_muted",
         ];
         let mut expected: Vec<String> = ["sessions", "tracks", "paused_tracks"].map(String::from).to_vec();
         expected.extend(counters.iter().map(|c| format!("{c}_total")));

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 
 use origo_shared::node::{NodeAddresses, NodeHeartbeat, NodeKind};
 use tokio::net::{TcpListener, UdpSocket};
@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::auth::Verifier;
 use crate::command::Shards;
 use crate::control::{self, Api};
-use crate::sfu::Sfu;
+use crate::session_capacity::SessionCapacity;
+use crate::sfu::{Limits, Sfu};
 use crate::usage::{self, Journal};
 
 /// How the node runs.
@@ -32,13 +33,23 @@ pub struct NodeConfig {
     pub shards: usize,
     /// The control API's URL as clients reach it (default `http://` + the bound address).
     pub advertise_url: Option<String>,
+    /// Sessions the node opens at most (0: [`SESSIONS_PER_SHARD`] per shard); once full,
+    /// creates answer 503 and the heartbeat says `load >= capacity`.
     pub capacity: u32,
+    /// What each shard's sessions may hold.
+    pub limits: Limits,
     /// The edge to heartbeat to, and the node secret.
     pub registry: Option<(String, String)>,
+    /// The node secret the edge's room coordinators present on the control calls (closing and
+    /// muting participants); without it those calls are refused.
+    pub node_secret: Option<String>,
     pub verifier: Arc<Verifier>,
     /// Where usage waits until the registry takes it (memory only when `None`).
     pub usage_journal: Option<std::path::PathBuf>,
 }
+
+/// The default session cap per shard (one shard per core).
+pub const SESSIONS_PER_SHARD: u32 = 200;
 
 /// A running node.
 pub struct Running {
@@ -98,7 +109,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let mut senders = Vec::new();
     for (i, (socket, candidate)) in sockets.into_iter().zip(candidates.iter()).enumerate() {
         let (commands, rx) = mpsc::channel(256);
-        let sfu = Sfu::with_ids(*candidate, i as u64 + 1, n as u64);
+        let sfu = Sfu::with_ids(*candidate, i as u64 + 1, n as u64).with_limits(config.limits);
         tokio::spawn(crate::shard::run(sfu, socket, rx, sessions.clone(), i));
         senders.push(commands);
     }
@@ -106,7 +117,21 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let (flush, flushes) = mpsc::channel(4);
     tokio::spawn(usage::report(shards.clone(), config.node_id.clone(), config.registry.clone(), journal, flushes));
 
-    let api = Arc::new(Api { shards, verifier: config.verifier.clone(), node_id: config.node_id.clone() });
+    let capacity = match config.capacity {
+        0 => SESSIONS_PER_SHARD.saturating_mul(n as u32),
+        c => c,
+    };
+    let sessions_cap = SessionCapacity::new(capacity as usize, sessions.clone());
+    let api = Arc::new(Api {
+        shards,
+        verifier: config.verifier.clone(),
+        node_id: config.node_id.clone(),
+        capacity: sessions_cap.clone(),
+        candidates: candidates.clone(),
+        limits: config.limits,
+        setups: tokio::sync::Semaphore::new(n),
+        node_secret: config.node_secret.clone(),
+    });
     let router = control::router(api);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -115,24 +140,29 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     });
 
     if let Some((registry, secret)) = config.registry {
-        let (id, region, url, capacity) =
-            (config.node_id.clone(), config.region.clone(), control_url.clone(), config.capacity);
-        tokio::spawn(origo_registry_agent::run(registry, Some(secret), move || {
-            Some(NodeHeartbeat {
-                id: id.clone(),
-                region: region.clone(),
-                kind: NodeKind::Media,
-                addresses: NodeAddresses {
-                    control_url: Some(url.clone()),
-                    udp: candidates.iter().map(ToString::to_string).collect(),
-                    ice_urls: vec![],
-                },
-                capacity,
-                load: sessions.iter().map(|s| s.load(Ordering::Relaxed)).sum::<usize>() as u32,
-                draining: false,
-                version: Some(env!("CARGO_PKG_VERSION").into()),
-            })
-        }));
+        let (id, region, url) = (config.node_id.clone(), config.region.clone(), control_url.clone());
+        let wake = sessions_cap.full_signal();
+        tokio::spawn(origo_registry_agent::run_woken(
+            registry,
+            Some(secret),
+            move || {
+                Some(NodeHeartbeat {
+                    id: id.clone(),
+                    region: region.clone(),
+                    kind: NodeKind::Media,
+                    addresses: NodeAddresses {
+                        control_url: Some(url.clone()),
+                        udp: candidates.iter().map(ToString::to_string).collect(),
+                        ice_urls: vec![],
+                    },
+                    capacity,
+                    load: u32::try_from(sessions_cap.load()).unwrap_or(u32::MAX),
+                    draining: false,
+                    version: Some(env!("CARGO_PKG_VERSION").into()),
+                })
+            },
+            wake,
+        ));
     }
     tracing::info!(%control, udp = ?udp_all, node = %config.node_id, "media node ready");
     Ok(Running { control, udp, udp_all, control_url, flush })

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::command::Command;
 use crate::metrics::Stats;
-use crate::sfu::{RoomKey, Sfu};
+use crate::sfu::Sfu;
 use crate::udp;
 
 /// Runs shard `shard` until its command channel closes.
@@ -43,7 +43,7 @@ pub async fn run(
             },
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else { return };
-                execute(&mut sfu, cmd, Instant::now());
+                execute(&mut sfu, cmd, Instant::now(), &sessions[shard]);
             }
             () = tokio::time::sleep_until(deadline.into()) => {}
         }
@@ -61,12 +61,20 @@ pub async fn run(
 }
 
 /// One command, applied to the SFU and answered (a caller that stopped waiting is ignored).
-fn execute(sfu: &mut Sfu, cmd: Command, now: Instant) {
+/// A create publishes the shard's session count before it answers, so the node's session cap
+/// counts the new session before the create gives its reservation back.
+fn execute(sfu: &mut Sfu, cmd: Command, now: Instant, open: &AtomicUsize) {
     match cmd {
-        Command::Create { p, offer, reply } => {
-            let r =
-                sfu.create_session(RoomKey::new(p.org, p.room), p.identity, p.may_publish, p.may_subscribe, offer, now);
+        Command::Create { new, prepared, reply } => {
+            let r = sfu.admit(new, *prepared, now);
+            open.store(sfu.session_count(), Ordering::Relaxed);
             let _ = reply.send(r);
+        }
+        Command::CloseParticipant { room, identity, ban_until, reply } => {
+            let _ = reply.send(sfu.close_participant(&room, &identity, ban_until, now));
+        }
+        Command::Mute { room, identity, audio, video, reply } => {
+            let _ = reply.send(sfu.set_mute(&room, &identity, audio, video, now));
         }
         Command::Subscribe { id, tracks, reply } => {
             let _ = reply.send(sfu.subscribe(id, &tracks, now));

@@ -5,6 +5,9 @@
   aiortc_peer.py unsubscribe BASE TOKEN SECONDS subscribe, then unsubscribe halfway; frames before/after
   aiortc_peer.py auto BASE TOKEN SECONDS        subscribe to "all" first; the SFU offers new tracks
                                                 over the data channel as they appear
+  aiortc_peer.py watch BASE TOKEN SECONDS       subscribe like `subscribe`, and print the frames
+                                                decoded so far (by kind) every 0.2 s, one JSON
+                                                line each, as they go
 
 Prints one JSON line. ICE runs on 127.0.0.1 only (host candidates limited to loopback).
 """
@@ -93,7 +96,7 @@ def count_frames(pc, on_frame):
         asyncio.ensure_future(consume())
 
 
-async def subscribe(base, token, seconds, unsubscribe_at=None):
+async def subscribe(base, token, seconds, unsubscribe_at=None, watch=False):
     pc = RTCPeerConnection()
     pc.createDataChannel("control")
     frames = {"video": 0, "audio": 0}
@@ -139,6 +142,9 @@ async def subscribe(base, token, seconds, unsubscribe_at=None):
             await call("PATCH", url, token, {"answer": {"type": "answer", "sdp": pc.localDescription.sdp}})
         unsubscribed["at"] = time.monotonic()
         before = dict(frames)
+    while watch and time.monotonic() < deadline:
+        print(json.dumps({"frames": frames}), flush=True)
+        await asyncio.sleep(0.2)
     await asyncio.sleep(max(0.0, deadline - time.monotonic()))
     stats = await pc.getStats()
     received = sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
@@ -186,6 +192,8 @@ def main():
         asyncio.run(subscribe(base, token, seconds))
     elif mode == "auto":
         asyncio.run(auto(base, token, seconds))
+    elif mode == "watch":
+        asyncio.run(subscribe(base, token, seconds, watch=True))
     elif mode == "unsubscribe":
         asyncio.run(subscribe(base, token, seconds, unsubscribe_at=seconds / 3))
     else:

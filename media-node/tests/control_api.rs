@@ -76,6 +76,8 @@ fn the_openapi_document_describes_every_route_and_is_valid() {
         ("/v1/sessions/{id}", "patch"),
         ("/v1/sessions/{id}", "delete"),
         ("/v1/sessions/{id}/tracks", "get"),
+        ("/v1/rooms/{org}/{room}/participants/{identity}/close", "post"),
+        ("/v1/rooms/{org}/{room}/participants/{identity}/mute", "put"),
         ("/health", "get"),
         ("/metrics", "get"),
         ("/openapi.json", "get"),
@@ -90,6 +92,10 @@ fn the_openapi_document_describes_every_route_and_is_valid() {
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer", "{body}");
     assert_eq!(paths["/v1/sessions"]["post"]["security"], serde_json::json!([{"bearer": []}]));
     assert_eq!(paths["/health"]["get"]["security"], serde_json::json!([]));
+    // The node secret on the room coordinators' calls.
+    assert_eq!(doc["components"]["securitySchemes"]["node_secret"]["scheme"], "bearer", "{body}");
+    let close = &paths["/v1/rooms/{org}/{room}/participants/{identity}/close"]["post"];
+    assert_eq!(close["security"], serde_json::json!([{"node_secret": []}]), "{body}");
     // The JSON error body.
     let unauthorized = &paths["/v1/sessions/{id}"]["patch"]["responses"]["401"]["content"]["application/json"];
     assert_eq!(unauthorized["schema"]["$ref"], "#/components/schemas/ErrorBody", "{body}");
@@ -115,10 +121,12 @@ fn the_openapi_document_describes_every_route_and_is_valid() {
         None => eprintln!("openapi-spec-validator not installed (tests/run installs it): not validated"),
     }
 
-    // Every documented operation is routed: without a token the session routes say 401 with the
-    // JSON error body, the node's own routes answer.
+    // Every documented operation is routed: without a token the session and moderation routes
+    // say 401 with the JSON error body, the node's own routes answer.
     for (path, method) in expected {
-        let url = format!("{}{}", node.base, path.replace("{id}", "1"));
+        let path_here =
+            path.replace("{id}", "1").replace("{org}", "o").replace("{room}", "r").replace("{identity}", "i");
+        let url = format!("{}{}", node.base, path_here);
         let (status, answer) = request(&method.to_uppercase(), &url);
         if path.starts_with("/v1/") {
             assert_eq!(status, 401, "{method} {path}: {answer}");

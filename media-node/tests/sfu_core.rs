@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use origo_media_node::sfu::{Quality, RoomKey, SeededRandom, SessionId, Sfu};
+use origo_media_node::sfu::{Limits, Mute, NewSession, Quality, RoomKey, SeededRandom, SessionId, Sfu, SfuError};
 use str0m::change::SdpPendingOffer;
 use str0m::format::CodecExtra;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
@@ -446,4 +446,168 @@ fn packets_lost_on_the_way_to_a_subscriber_are_resent_from_the_send_buffer() {
     // Frames are only emitted whole: every one arrived, the lost packets resent on NACK.
     assert!(clients[1].frames >= 88, "frames: {}", clients[1].frames);
     assert!(sfu.counters.nacks_received > 0, "{:?}", sfu.counters);
+}
+
+/// An offer with `video` send-only video m-lines and a data channel.
+fn offer_with(video: usize, now: Instant) -> str0m::change::SdpOffer {
+    let mut rtc = Rtc::builder().build(now);
+    let mut api = rtc.sdp_api();
+    for _ in 0..video {
+        api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    }
+    api.add_channel("control".into());
+    api.apply().unwrap().0
+}
+
+fn open(
+    sfu: &mut Sfu,
+    identity: &str,
+    room_sessions: Option<u32>,
+    offer: str0m::change::SdpOffer,
+    now: Instant,
+) -> Result<SessionId, SfuError> {
+    let new =
+        NewSession { room: room(), identity: identity.into(), may_publish: true, may_subscribe: true, room_sessions };
+    sfu.open_session(new, offer, now).map(|(id, _)| id)
+}
+
+#[test]
+fn sessions_that_never_connect_are_closed_after_the_timeout() {
+    let mut clock = Instant::now();
+    let limits = Limits { connect_timeout: Duration::from_secs(2), ..Limits::default() };
+    let mut sfu = sfu().with_limits(limits);
+    let ghost = open(&mut sfu, "ghost", None, offer_with(1, clock), clock).unwrap();
+    let mut clients = vec![client(&mut sfu, 6201, "alice", true, clock)];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    assert!(clients[0].connected);
+    assert_eq!(sfu.session_count(), 2, "still waiting for the ghost");
+    run(&mut sfu, &mut clients, &mut clock, 1600);
+    assert!(sfu.owner(ghost).is_none(), "the session that never connected is gone");
+    assert!(sfu.owner(clients[0].session).is_some(), "the connected one stays");
+    assert_eq!(sfu.counters.sessions_reaped, 1);
+    run(&mut sfu, &mut clients, &mut clock, 2000);
+    assert_eq!(sfu.session_count(), 1);
+    assert_eq!(sfu.counters.sessions_reaped, 1);
+}
+
+#[test]
+fn a_room_holds_at_most_its_cap_and_a_reconnect_still_fits() {
+    let clock = Instant::now();
+    let limits = Limits { room_sessions: 2, ..Limits::default() };
+    let mut sfu = sfu().with_limits(limits);
+    open(&mut sfu, "a", None, offer_with(1, clock), clock).unwrap();
+    open(&mut sfu, "b", None, offer_with(1, clock), clock).unwrap();
+    assert!(matches!(open(&mut sfu, "c", None, offer_with(1, clock), clock), Err(SfuError::RoomFull(2))));
+    // The same identity again replaces its session: it fits.
+    open(&mut sfu, "b", None, offer_with(1, clock), clock).unwrap();
+    assert_eq!(sfu.session_count(), 2);
+    // The token's cap wins over the node's default.
+    open(&mut sfu, "c", Some(3), offer_with(1, clock), clock).unwrap();
+    assert!(matches!(open(&mut sfu, "d", Some(3), offer_with(1, clock), clock), Err(SfuError::RoomFull(3))));
+    // Other rooms are not affected.
+    let other = NewSession {
+        room: RoomKey::new("org", "other"),
+        identity: "d".into(),
+        may_publish: true,
+        may_subscribe: true,
+        room_sessions: None,
+    };
+    assert!(sfu.open_session(other, offer_with(1, clock), clock).is_ok());
+}
+
+#[test]
+fn offers_with_too_many_tracks_or_m_lines_are_refused() {
+    let clock = Instant::now();
+    let limits = Limits { max_published_tracks: 2, max_offer_mids: 4, ..Limits::default() };
+    let mut sfu = sfu().with_limits(limits);
+    match open(&mut sfu, "a", None, offer_with(3, clock), clock) {
+        Err(SfuError::TooManyTracks(m)) => assert!(m.contains("at most 2"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(open(&mut sfu, "a", None, offer_with(2, clock), clock).is_ok());
+    // Receive-only m-lines are no tracks, but count as m-lines.
+    let mut rtc = Rtc::builder().build(clock);
+    let mut api = rtc.sdp_api();
+    for _ in 0..5 {
+        api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    }
+    match open(&mut sfu, "b", None, api.apply().unwrap().0, clock) {
+        Err(SfuError::TooManyTracks(m)) => assert!(m.contains("5 m-lines"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sfu.session_count(), 1);
+}
+
+#[test]
+fn a_closed_participant_is_gone_banned_until_the_time_and_others_stay() {
+    let mut clock = Instant::now();
+    let mut sfu = sfu();
+    let mut clients = vec![client(&mut sfu, 6301, "eve", true, clock), client(&mut sfu, 6302, "bob", true, clock)];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    let ban_until = clock + Duration::from_secs(60);
+    assert_eq!(sfu.close_participant(&room(), "eve", Some(ban_until), clock), 1);
+    assert!(sfu.owner(clients[0].session).is_none());
+    assert!(sfu.owner(clients[1].session).is_some(), "bob stays");
+    assert_eq!(sfu.tracks(&room()).iter().filter(|t| t.participant == "eve").count(), 0);
+    assert!(matches!(open(&mut sfu, "eve", None, offer_with(1, clock), clock), Err(SfuError::Banned)));
+    assert!(open(&mut sfu, "carol", None, offer_with(1, clock), clock).is_ok());
+    let other_room = NewSession {
+        room: RoomKey::new("org", "other"),
+        identity: "eve".into(),
+        may_publish: true,
+        may_subscribe: true,
+        room_sessions: None,
+    };
+    assert!(sfu.open_session(other_room, offer_with(1, clock), clock).is_ok(), "only this room");
+    assert!(open(&mut sfu, "eve", None, offer_with(1, ban_until), ban_until).is_ok(), "the ban ends");
+    // Without a ban, a close only closes.
+    assert_eq!(sfu.close_participant(&room(), "carol", None, clock), 1);
+    assert!(open(&mut sfu, "carol", None, offer_with(1, clock), clock).is_ok());
+    assert_eq!(sfu.counters.sessions_kicked, 2);
+}
+
+#[test]
+fn a_muted_publisher_reaches_nobody_until_unmuted_even_after_reconnecting() {
+    let mut clock = Instant::now();
+    let mut sfu = sfu();
+    let mut clients = vec![client(&mut sfu, 6401, "alice", true, clock), client(&mut sfu, 6402, "bob", false, clock)];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    subscribe_all(&mut sfu, &mut clients[1], clock);
+    run(&mut sfu, &mut clients, &mut clock, 100);
+    let mut n = 0;
+    let mut frames = |sfu: &mut Sfu, clients: &mut Vec<Client>, clock: &mut Instant, count: u32| {
+        for _ in 0..count {
+            write_frame(&mut clients[0], n, *clock);
+            n += 1;
+            run(sfu, clients, clock, 30);
+        }
+    };
+    frames(&mut sfu, &mut clients, &mut clock, 20);
+    assert!(clients[1].frames >= 15, "flowing: {}", clients[1].frames);
+
+    let (mute, sessions) = sfu.set_mute(&room(), "alice", None, Some(true), clock).unwrap();
+    assert_eq!((mute, sessions), (Mute { audio: false, video: true }, 1));
+    let before = clients[1].frames;
+    frames(&mut sfu, &mut clients, &mut clock, 30);
+    assert_eq!(clients[1].frames, before, "nothing of a muted video");
+    assert!(sfu.counters.packets_muted >= 30);
+    // Audio mute state is separate; unmuting audio changes nothing for video.
+    assert_eq!(sfu.set_mute(&room(), "alice", Some(false), None, clock).unwrap().0, mute);
+
+    let (mute, _) = sfu.set_mute(&room(), "alice", None, Some(false), clock).unwrap();
+    assert_eq!(mute, Mute::default());
+    frames(&mut sfu, &mut clients, &mut clock, 30);
+    assert!(clients[1].frames >= before + 20, "flowing again: {} after {before}", clients[1].frames);
+
+    // A mute holds for sessions the identity opens later.
+    sfu.set_mute(&room(), "alice", None, Some(true), clock).unwrap();
+    clients.remove(0);
+    let again = client(&mut sfu, 6403, "alice", true, clock);
+    clients.insert(0, again);
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    let before = clients[1].frames;
+    let muted = sfu.counters.packets_muted;
+    frames(&mut sfu, &mut clients, &mut clock, 20);
+    assert_eq!(clients[1].frames, before, "the new session is muted too");
+    assert!(sfu.counters.packets_muted > muted);
 }

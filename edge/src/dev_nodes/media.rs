@@ -32,6 +32,8 @@ pub async fn start(
         shards: 1,
         advertise_url: None,
         capacity: 200,
+        limits: Default::default(),
+        node_secret: variables.get("node_secret").cloned(),
         registry,
         verifier,
         usage_journal: Some(data_dir.join("media/usage-journal.json")),

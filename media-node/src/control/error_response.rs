@@ -26,7 +26,20 @@ pub(super) fn sfu_error(e: SfuError) -> Response {
         SfuError::NoTrack => error(404, ErrorCode::NotFound, "no such track in this session's room"),
         SfuError::NotAllowed(what) => error(403, ErrorCode::Forbidden, format!("this token may not {what}")),
         e @ (SfuError::OfferPending | SfuError::NoPendingOffer) => error(409, ErrorCode::Conflict, e.to_string()),
+        SfuError::Banned => {
+            error(403, ErrorCode::Forbidden, "this participant was removed from the room and may not rejoin it yet")
+        }
+        e @ SfuError::RoomFull(_) => error(403, ErrorCode::LimitExceeded, e.to_string()),
+        SfuError::TooManyTracks(m) => error(400, ErrorCode::BadRequest, m),
+        e @ SfuError::ModerationFull => retry_later(e.to_string(), 60),
     }
+}
+
+/// 503 with `Retry-After` (seconds).
+pub(super) fn retry_later(msg: impl Into<String>, seconds: u32) -> Response {
+    let mut res = error(503, ErrorCode::Unavailable, msg);
+    res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    res
 }
 
 /// A refused token.

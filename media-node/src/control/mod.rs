@@ -1,9 +1,13 @@
 //! The control API (axum): WebRTC sessions are created, renegotiated and closed over HTTP with
 //! the participant token the edge issued for this node ([`sessions`]); `/health` and
-//! `/metrics` ([`observability`]); this API's OpenAPI 3.1 document at `/openapi.json`
-//! ([`openapi`]). Handlers reach the SFU shards only through [`Command`](crate::command::Command)s.
+//! `/metrics` ([`observability`]); the room coordinators' calls that close and mute
+//! participants, with the node secret ([`moderation`], [`node_secret`]); this API's OpenAPI 3.1
+//! document at `/openapi.json` ([`openapi`]); JSON 404/405 for anything else. Handlers only
+//! parse and authorise: they reach the SFU shards through [`Command`](crate::command::Command)s.
 
 mod error_response;
+pub mod moderation;
+mod node_secret;
 pub mod observability;
 pub mod openapi;
 pub mod schema;
@@ -14,16 +18,28 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
+use origo_shared::ErrorCode;
 
 use crate::auth::Verifier;
 use crate::command::Shards;
+use crate::session_capacity::SessionCapacity;
+use crate::sfu::Limits;
 
 /// What the handlers share.
 pub struct Api {
     pub shards: Shards,
     pub verifier: Arc<Verifier>,
     pub node_id: String,
+    /// The node's session cap.
+    pub capacity: SessionCapacity,
+    /// Each shard's UDP address as clients reach it (sessions are prepared for it).
+    pub candidates: Vec<std::net::SocketAddr>,
+    pub limits: Limits,
+    /// Session set-ups running at once (off the shards' tasks), at most.
+    pub setups: tokio::sync::Semaphore,
+    /// What the control calls must present (none configured: they are refused).
+    pub node_secret: Option<String>,
 }
 
 /// Every route of the control API.
@@ -32,9 +48,13 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/v1/sessions", post(sessions::create))
         .route("/v1/sessions/{id}", patch(sessions::update).delete(sessions::remove))
         .route("/v1/sessions/{id}/tracks", get(sessions::tracks))
+        .route("/v1/rooms/{org}/{room}/participants/{identity}/close", post(moderation::close))
+        .route("/v1/rooms/{org}/{room}/participants/{identity}/mute", put(moderation::mute))
         .route("/health", get(observability::health))
         .route("/metrics", get(observability::metrics))
         .route("/openapi.json", get(openapi::serve))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(cors))
         .with_state(api)
 }
@@ -47,9 +67,17 @@ async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Resp
     let h = res.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     if preflight {
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PATCH, DELETE"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"));
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
         h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     }
     res
+}
+
+async fn not_found() -> Response {
+    error_response::error(404, ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> Response {
+    error_response::error(405, ErrorCode::MethodNotAllowed, "this route does not take that method")
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{observability, sessions};
+use super::{moderation, observability, sessions};
 
 struct BearerToken;
 
@@ -17,17 +17,23 @@ impl Modify for BearerToken {
         http.description = Some(
             "The participant token from `POST /v1/rooms/{room}/join` on the edge, issued for this node".to_owned(),
         );
-        doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(http));
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+        let mut secret = Http::new(HttpAuthScheme::Bearer);
+        secret.description =
+            Some("The node secret (`--node-secret`), which the edge's room coordinators present".to_owned());
+        components.add_security_scheme("node_secret", SecurityScheme::Http(secret));
     }
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Origo media node", description = "The control API of an Origo media node (SFU): WebRTC sessions over HTTP with the participant token the edge issued for this node; media then flows over UDP (ICE-lite, DTLS-SRTP). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(sessions::create, sessions::update, sessions::remove, sessions::tracks, observability::health, observability::metrics, serve),
+    paths(sessions::create, sessions::update, sessions::remove, sessions::tracks, moderation::close, moderation::mute, observability::health, observability::metrics, serve),
     modifiers(&BearerToken),
     tags(
         (name = "sessions", description = "WebRTC sessions: offers and answers, subscriptions, quality"),
+        (name = "moderation", description = "Kicks and mutes, called by the edge's room coordinators with the node secret"),
         (name = "node", description = "The node itself"),
     )
 )]

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,11 +17,11 @@ use serde::Deserialize;
 use str0m::change::{SdpAnswer, SdpOffer};
 
 use super::Api;
-use super::error_response::{auth_error, error, sfu_error, unavailable};
+use super::error_response::{auth_error, error, retry_later, sfu_error, unavailable};
 use super::schema::{SdpAnswerSchema, SdpOfferSchema, SessionCreated, SessionUpdated, TrackList};
 use crate::auth::Participant;
 use crate::command::Command;
-use crate::sfu::{Quality, RoomKey, SessionId};
+use crate::sfu::{NewSession, OsRandom, Quality, RoomKey, SessionId, prepare_session};
 
 /// Request bodies are limited to this.
 const MAX_BODY: usize = 64 * 1024;
@@ -104,11 +105,11 @@ async fn owned(api: &Api, headers: &HeaderMap, id: &str) -> Result<(SessionId, P
     request_body = CreateBody, security(("bearer" = [])),
     responses(
         (status = 201, description = "The session and the node's answer", body = SessionCreated),
-        (status = 400, description = "Malformed JSON or SDP", body = origo_shared::ErrorBody),
+        (status = 400, description = "Malformed JSON or SDP; more published tracks or m-lines than the node accepts", body = origo_shared::ErrorBody),
         (status = 401, description = "Missing, forged or expired token", body = origo_shared::ErrorBody),
-        (status = 403, description = "The token is for another node or grants no room", body = origo_shared::ErrorBody),
+        (status = 403, description = "The token is for another node or grants no room (`forbidden`); the participant was removed from the room (`forbidden`); the room is full on this node (`limit_exceeded`)", body = origo_shared::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = origo_shared::ErrorBody),
-        (status = 503, description = "The node is stopping", body = origo_shared::ErrorBody)))]
+        (status = 503, description = "The node is full (with `Retry-After`) or stopping", body = origo_shared::ErrorBody)))]
 pub async fn create(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,
@@ -116,7 +117,35 @@ pub async fn create(
 ) -> Result<Response, Response> {
     let p = authorize(&api, &headers).await?;
     let body: CreateBody = parse(&body)?;
-    match call(&api, |reply| Command::Create { p, offer: body.offer, reply }).await? {
+    let Some(_place) = api.capacity.reserve() else {
+        tracing::info!(capacity = api.capacity.capacity(), "session refused: the node is full");
+        return Err(retry_later("this media node is full; join again to be placed on another node", 10));
+    };
+    let new = NewSession {
+        room: RoomKey::new(p.org, p.room),
+        identity: p.identity,
+        may_publish: p.may_publish,
+        may_subscribe: p.may_subscribe,
+        room_sessions: p.room_sessions,
+    };
+    // The Rtc (and its DTLS certificate) is made off the shard's task, so the shard keeps
+    // forwarding media meanwhile; the shard then only admits it.
+    let local = api.candidates[api.shards.of_room(&new.room)];
+    let limits = api.limits;
+    let setup = {
+        let _turn = api.setups.acquire().await.map_err(|_| unavailable("the media node is stopping"))?;
+        tokio::task::spawn_blocking(move || prepare_session(local, &limits, body.offer, &mut OsRandom, Instant::now()))
+            .await
+            .map_err(|_| unavailable("the media node is stopping"))?
+    };
+    let prepared = match setup {
+        Ok(p) => Box::new(p),
+        Err(e) => {
+            tracing::info!("session refused: {e}");
+            return Err(sfu_error(e));
+        }
+    };
+    match call(&api, |reply| Command::Create { new, prepared, reply }).await? {
         Ok((id, answer)) => Ok((
             StatusCode::CREATED,
             Json(serde_json::json!({ "session_id": id.to_string(), "answer": answer, "node_id": api.node_id })),
@@ -136,7 +165,7 @@ pub async fn create(
     request_body = PatchBody, security(("bearer" = [])),
     responses(
         (status = 200, description = "`answer` to a client offer; `offer` when subscriptions changed (answer it with PATCH)", body = SessionUpdated),
-        (status = 400, description = "Malformed JSON or SDP, too many or too long track ids", body = origo_shared::ErrorBody),
+        (status = 400, description = "Malformed JSON or SDP, too many or too long track ids, more published tracks or m-lines than the node accepts", body = origo_shared::ErrorBody),
         (status = 401, description = "Missing, forged or expired token", body = origo_shared::ErrorBody),
         (status = 403, description = "The token may not subscribe", body = origo_shared::ErrorBody),
         (status = 404, description = "No such session (of this identity) or track", body = origo_shared::ErrorBody),

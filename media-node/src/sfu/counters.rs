@@ -18,6 +18,12 @@ pub struct Counters {
     pub nacks_received: u64,
     pub keyframe_requests_received: u64,
     pub dynacast_updates: u64,
+    /// Sessions closed because they did not connect in time.
+    pub sessions_reaped: u64,
+    /// Sessions closed by a moderator (kicks).
+    pub sessions_kicked: u64,
+    /// RTP packets of muted participants, dropped before fan-out.
+    pub packets_muted: u64,
 }
 
 impl std::ops::AddAssign for Counters {
@@ -36,6 +42,9 @@ impl std::ops::AddAssign for Counters {
             nacks_received,
             keyframe_requests_received,
             dynacast_updates,
+            sessions_reaped,
+            sessions_kicked,
+            packets_muted,
         } = o;
         self.datagrams_in += datagrams_in;
         self.bytes_in += bytes_in;
@@ -50,5 +59,8 @@ impl std::ops::AddAssign for Counters {
         self.nacks_received += nacks_received;
         self.keyframe_requests_received += keyframe_requests_received;
         self.dynacast_updates += dynacast_updates;
+        self.sessions_reaped += sessions_reaped;
+        self.sessions_kicked += sessions_kicked;
+        self.packets_muted += packets_muted;
     }
 }

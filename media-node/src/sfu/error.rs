@@ -15,4 +15,12 @@ pub enum SfuError {
     OfferPending,
     #[error("no offer is waiting for an answer")]
     NoPendingOffer,
+    #[error("this participant was removed from the room")]
+    Banned,
+    #[error("the room is full: it may hold {0} sessions on this node")]
+    RoomFull(u32),
+    #[error("{0}")]
+    TooManyTracks(String),
+    #[error("too many participants are muted on this node")]
+    ModerationFull,
 }

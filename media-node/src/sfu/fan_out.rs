@@ -2,7 +2,8 @@
 //! depacketised (str0m's RTP mode), rewritten per subscriber by its [`Forwarder`] (sequence
 //! numbers, timestamps, VP8 picture ids). str0m keeps each subscriber's send buffer and answers
 //! its NACKs (RTX), and NACKs publishers for what they lost. Packets are queued in the
-//! subscribers' sessions; `Sfu::flush` polls each of those once per receive batch.
+//! subscribers' sessions; `Sfu::flush` polls each of those once per receive batch. A muted
+//! participant's packets of the muted kind are dropped here, before any subscriber sees them.
 
 use std::time::Instant;
 
@@ -32,6 +33,11 @@ impl Sfu {
             }
         };
         let Some(track) = s.tracks_in.get_mut(&mid) else { return };
+        if s.muted.blocks(track.kind) {
+            // A moderator muted this participant: nothing of this kind goes out.
+            self.counters.packets_muted += 1;
+            return;
+        }
         let pt = p.header.payload_type;
         let params = match track.codec {
             Some((known, params)) if known == pt => params,

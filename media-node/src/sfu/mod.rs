@@ -20,10 +20,16 @@
 //! * `dynacast`: telling publishers which layers are watched (`track_layers`).
 //! * `active_speaker`: the active speaker of each room.
 //! * `data_channel`: signalling over the client's data channel.
+//! * `session_setup`: a session's `Rtc` built and its offer answered before it enters the SFU
+//!   (off the shard's task); `limits`: what sessions may hold; `media_sections`: the m-lines
+//!   of a client offer, counted against them; `connect_timeout`: sessions that must connect
+//!   by a deadline.
+//! * `moderation`: bans and mutes a room's moderators imposed.
 //! * `timers`, `participant_time`, `counters`, `randomness`, `quality`, `error`.
 
 mod active_speaker;
 mod bandwidth_allocation;
+mod connect_timeout;
 mod counters;
 mod data_channel;
 mod dynacast;
@@ -31,6 +37,9 @@ mod error;
 mod fan_out;
 pub mod forwarder;
 mod keyframe_request;
+mod limits;
+mod media_sections;
+mod moderation;
 mod negotiation;
 mod participant_time;
 mod publication;
@@ -39,6 +48,7 @@ mod randomness;
 mod routing;
 mod rtc_output;
 mod session;
+mod session_setup;
 mod subscription;
 mod timers;
 
@@ -46,10 +56,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use str0m::IceCreds;
 use str0m::Input;
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::MediaKind;
+use str0m::media::{KeyframeRequestKind, MediaKind};
 use str0m::net::{Protocol, Receive};
 
 pub use active_speaker::{SPEAKER_HOLD, SPEAKING_LEVEL};
@@ -57,12 +66,17 @@ pub use bandwidth_allocation::{ALLOCATE_INTERVAL, INITIAL_ESTIMATE_BPS};
 pub use counters::Counters;
 pub use error::SfuError;
 pub use keyframe_request::KEYFRAME_INTERVAL;
+pub use limits::Limits;
+pub use moderation::{MAX_BANS, MAX_MUTES, Mute};
 pub use publication::TrackInfo;
 pub use quality::Quality;
 pub use randomness::{OsRandom, Randomness, SeededRandom};
 pub use routing::stun_ufrag;
+pub use session_setup::{PreparedSession, prepare_session};
 
 use active_speaker::Speakers;
+use connect_timeout::ConnectDeadlines;
+use moderation::Moderation;
 use participant_time::ParticipantTime;
 use publication::{kind_name, layer_name, track_id};
 use routing::Routes;
@@ -79,6 +93,17 @@ pub use origo_shared::RoomKey;
 pub struct Transmit {
     pub destination: SocketAddr,
     pub contents: Vec<u8>,
+}
+
+/// A session to open: who asks and what its token lets it do.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub room: RoomKey,
+    pub identity: String,
+    pub may_publish: bool,
+    pub may_subscribe: bool,
+    /// The room's session cap from the token (`None`: [`Limits::room_sessions`]).
+    pub room_sessions: Option<u32>,
 }
 
 /// The SFU.
@@ -98,6 +123,9 @@ pub struct Sfu {
     index_generation: u64,
     /// Taken by [`Sfu::take_usage`].
     usage: ParticipantTime,
+    limits: Limits,
+    connect_deadlines: ConnectDeadlines,
+    moderation: Moderation,
     pub counters: Counters,
     out: Vec<Transmit>,
 }
@@ -124,9 +152,18 @@ impl Sfu {
             written: Vec::new(),
             index_generation: 0,
             usage: ParticipantTime::default(),
+            limits: Limits::default(),
+            connect_deadlines: ConnectDeadlines::default(),
+            moderation: Moderation::default(),
             counters: Counters::default(),
             out: Vec::new(),
         }
+    }
+
+    /// The same SFU with other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The same SFU drawing its random numbers from `rng` (tests: a [`SeededRandom`]).
@@ -197,6 +234,13 @@ impl Sfu {
             }
             self.drain(id, now);
         }
+        for id in self.connect_deadlines.due(now) {
+            if self.sessions.get(&id).is_some_and(|s| !s.connected) {
+                tracing::info!(session = id, "session closed: it did not connect in time");
+                self.counters.sessions_reaped += 1;
+                self.remove_session(id, now);
+            }
+        }
         if self.next_allocation.is_none_or(|at| now >= at) {
             self.next_allocation = Some(now + ALLOCATE_INTERVAL);
             let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
@@ -211,7 +255,10 @@ impl Sfu {
 
     /// When [`Sfu::handle_timeout`] should be called next.
     pub fn poll_timeout(&self, now: Instant) -> Instant {
-        let cap = self.next_allocation.unwrap_or(now + ALLOCATE_INTERVAL).min(now + Duration::from_millis(100));
+        let mut cap = self.next_allocation.unwrap_or(now + ALLOCATE_INTERVAL).min(now + Duration::from_millis(100));
+        if let Some(t) = self.connect_deadlines.first() {
+            cap = cap.min(t);
+        }
         self.timers.first().map_or(cap, |t| t.min(cap))
     }
 
@@ -227,10 +274,49 @@ impl Sfu {
         offer: SdpOffer,
         now: Instant,
     ) -> Result<(SessionId, SdpAnswer), SfuError> {
-        let ufrag = randomness::token(&mut *self.rng, 12);
-        let creds = IceCreds { ufrag: ufrag.clone(), pass: randomness::token(&mut *self.rng, 24) };
-        let mut rtc = session::ice_lite_rtc(self.local, creds, now)?;
-        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let new = NewSession { room, identity, may_publish, may_subscribe, room_sessions: None };
+        self.open_session(new, offer, now)
+    }
+
+    /// The SFU's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Opens a session from the client's offer: [`prepare_session`] then [`Sfu::admit`].
+    pub fn open_session(
+        &mut self,
+        new: NewSession,
+        offer: SdpOffer,
+        now: Instant,
+    ) -> Result<(SessionId, SdpAnswer), SfuError> {
+        let prepared = prepare_session(self.local, &self.limits, offer, &mut *self.rng, now)?;
+        self.admit(new, prepared, now)
+    }
+
+    /// Lets a prepared session in, within the room's rules: not for an identity banned from
+    /// the room, not past the room's session cap. A participant holds one session per room: a
+    /// new one (a reconnect) replaces the old. The session must connect within
+    /// [`Limits::connect_timeout`].
+    pub fn admit(
+        &mut self,
+        new: NewSession,
+        prepared: PreparedSession,
+        now: Instant,
+    ) -> Result<(SessionId, SdpAnswer), SfuError> {
+        let NewSession { room, identity, may_publish, may_subscribe, room_sessions } = new;
+        let PreparedSession { local, rtc, ufrag, answer } = prepared;
+        if local != self.local {
+            return Err(SfuError::BadSdp("the session was prepared for another shard".into()));
+        }
+        if self.moderation.is_banned(&room, &identity, now) {
+            return Err(SfuError::Banned);
+        }
+        let cap = room_sessions.unwrap_or(self.limits.room_sessions);
+        let others = self.sessions.values().filter(|s| s.room == room && s.identity != identity).count();
+        if others >= cap as usize {
+            return Err(SfuError::RoomFull(cap));
+        }
         let id = self.next_id;
         self.next_id += self.id_step;
         // A participant replacing its own session (reconnect) closes the old one.
@@ -240,9 +326,68 @@ impl Sfu {
             self.remove_session(o, now);
         }
         self.routes.add_ufrag(ufrag.clone(), id);
-        self.sessions.insert(id, Session::new(room, identity, may_publish, may_subscribe, rtc, ufrag));
+        let mut session = Session::new(room, identity, may_publish, may_subscribe, rtc, ufrag);
+        session.muted = self.moderation.mute_of(&session.room, &session.identity);
+        self.sessions.insert(id, session);
+        self.connect_deadlines.push(id, now + self.limits.connect_timeout);
         self.drain(id, now);
         Ok((id, answer))
+    }
+
+    /// Closes every session of `identity` in `room` and, until `ban_until`, refuses it new
+    /// ones there; returns how many were closed.
+    pub fn close_participant(
+        &mut self,
+        room: &RoomKey,
+        identity: &str,
+        ban_until: Option<Instant>,
+        now: Instant,
+    ) -> usize {
+        if let Some(until) = ban_until {
+            self.moderation.ban(room, identity, until, now);
+        }
+        let ids: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| &s.room == room && s.identity == identity)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.remove_session(*id, now);
+        }
+        self.counters.sessions_kicked += ids.len() as u64;
+        ids.len()
+    }
+
+    /// Mutes or unmutes `identity`'s audio and video in `room` (`None`: unchanged), for its
+    /// sessions now and those it opens later; returns what is muted now and how many sessions
+    /// it holds. Unmuted video asks for a keyframe, so receivers see a picture at once.
+    pub fn set_mute(
+        &mut self,
+        room: &RoomKey,
+        identity: &str,
+        audio: Option<bool>,
+        video: Option<bool>,
+        now: Instant,
+    ) -> Result<(Mute, usize), SfuError> {
+        let mute = self.moderation.set_mute(room, identity, audio, video).map_err(|_| SfuError::ModerationFull)?;
+        let mut keyframes = Vec::new();
+        let mut sessions = 0;
+        for (id, s) in self.sessions.iter_mut().filter(|(_, s)| &s.room == room && s.identity == identity) {
+            sessions += 1;
+            let unmuted_video = s.muted.video && !mute.video;
+            s.muted = mute;
+            if unmuted_video {
+                for (mid, t) in s.tracks_in.iter().filter(|(_, t)| t.kind == MediaKind::Video) {
+                    keyframes.extend(t.layers.iter().map(|l| ((*id, *mid), l.layer)));
+                }
+            }
+        }
+        for (source, layer) in keyframes {
+            self.forget_keyframe_request(source, layer);
+            self.request_keyframe(source, layer, KeyframeRequestKind::Pli, now);
+        }
+        Ok((mute, sessions))
     }
 
     /// Closes a session and every subscription to its tracks.
@@ -301,6 +446,8 @@ impl Sfu {
 
     /// A client-initiated renegotiation (it added or removed tracks).
     pub fn accept_offer(&mut self, id: SessionId, offer: SdpOffer, now: Instant) -> Result<SdpAnswer, SfuError> {
+        let subscribed = self.sessions.get(&id).ok_or(SfuError::NoSession)?.tracks_out.len();
+        session_setup::check_offer(&self.limits, &offer, subscribed)?;
         let answer = self.answer_offer(id, offer)?;
         self.drain(id, now);
         Ok(answer)

@@ -37,6 +37,7 @@ impl Sfu {
         let mut work = Vec::new();
         let mut dead = false;
         let mut deadline = None;
+        let max_tracks = self.limits.max_published_tracks;
         if let Some(s) = self.sessions.get_mut(&id) {
             s.written = false;
             loop {
@@ -73,7 +74,12 @@ impl Sfu {
                         }
                         Event::MediaAdded(m) => {
                             let receives = matches!(m.direction, Direction::RecvOnly | Direction::SendRecv);
-                            if receives && s.may_publish && !s.tracks_out.iter().any(|t| t.mid == Some(m.mid)) {
+                            let has_space = s.tracks_in.len() < max_tracks;
+                            if receives
+                                && has_space
+                                && s.may_publish
+                                && !s.tracks_out.iter().any(|t| t.mid == Some(m.mid))
+                            {
                                 s.tracks_in.insert(m.mid, TrackIn::new(m.kind));
                                 work.push(Propagated::TrackOpened(id, m.mid));
                             }

@@ -17,6 +17,7 @@ use super::RoomKey;
 use super::bandwidth_allocation::{INITIAL_ESTIMATE_BPS, LossHold};
 use super::error::SfuError;
 use super::forwarder::Layer;
+use super::moderation::Mute;
 use super::publication::TrackIn;
 use super::subscription::TrackOut;
 
@@ -52,10 +53,12 @@ pub(super) struct Session {
     pub nacks: HashMap<Mid, u64>,
     /// Usage is counted from when media connects; up to here it is accounted for.
     pub accounted_at: Option<Instant>,
+    /// What a moderator muted of this participant (dropped before fan-out).
+    pub muted: Mute,
 }
 
 /// An ICE-lite `Rtc` in RTP mode (packets are forwarded, not depacketised), reached at
-/// `local`, with the SFU's side of the ICE credentials.
+/// `local`, with the SFU's side of the ICE credentials (str0m generates its DTLS certificate).
 pub(super) fn ice_lite_rtc(local: SocketAddr, creds: IceCreds, now: Instant) -> Result<Rtc, SfuError> {
     let mut rtc = Rtc::builder()
         .set_ice_lite(true)
@@ -99,6 +102,7 @@ impl Session {
             written: false,
             nacks: HashMap::new(),
             accounted_at: None,
+            muted: Mute::default(),
         }
     }
 

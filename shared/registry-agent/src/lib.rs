@@ -1,16 +1,33 @@
 //! The node side of the registry: a loop that posts this node's heartbeat to the edge
 //! (`POST {registry}/v1/nodes/heartbeat`, bearer node secret) every [`INTERVAL`], for media and
-//! TURN nodes alike. Failures are logged once per change of state and retried; the node keeps
-//! serving either way.
+//! TURN nodes alike, and at once (at most every [`MIN_GAP`]) when the node asks — a media node
+//! that just filled up says so before the edge places anyone else there. Failures are logged
+//! once per change of state and retried; the node keeps serving either way.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use origo_shared::node::NodeHeartbeat;
 
 pub const INTERVAL: Duration = Duration::from_secs(5);
+/// Heartbeats the node asks for come at most this often.
+pub const MIN_GAP: Duration = Duration::from_millis(250);
 
 /// Sends `heartbeat()` every [`INTERVAL`] until the task is dropped.
 pub async fn run(registry: String, token: Option<String>, heartbeat: impl Fn() -> Option<NodeHeartbeat>) {
+    run_woken(registry, token, heartbeat, Arc::new(Notify::new())).await;
+}
+
+/// Sends `heartbeat()` every [`INTERVAL`], and early when `wake` is notified, until the task
+/// is dropped.
+pub async fn run_woken(
+    registry: String,
+    token: Option<String>,
+    heartbeat: impl Fn() -> Option<NodeHeartbeat>,
+    wake: Arc<Notify>,
+) {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
     let url = format!("{}/v1/nodes/heartbeat", registry.trim_end_matches('/'));
     let mut healthy: Option<bool> = None;
@@ -40,6 +57,10 @@ pub async fn run(registry: String, token: Option<String>, heartbeat: impl Fn() -
             }
             healthy = Some(ok);
         }
-        tokio::time::sleep(INTERVAL).await;
+        tokio::time::sleep(MIN_GAP).await;
+        tokio::select! {
+            () = tokio::time::sleep(INTERVAL.saturating_sub(MIN_GAP)) => {}
+            () = wake.notified() => {}
+        }
     }
 }

@@ -61,6 +61,10 @@ pub struct Claims {
     /// open the room's socket, and only while the room still holds that seat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seat: Option<String>,
+    /// The most media sessions the token's room may hold on that node (the plan's participant
+    /// limit); absent: the node's own default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_sessions: Option<u32>,
 }
 
 impl Claims {
@@ -87,6 +91,7 @@ impl Claims {
             org: None,
             node: None,
             seat: None,
+            room_sessions: None,
         }
     }
 
@@ -135,6 +140,12 @@ impl Claims {
     /// Sets the seat `join` holds for the token (`seat`).
     pub fn with_seat(mut self, seat: impl Into<String>) -> Self {
         self.seat = Some(seat.into());
+        self
+    }
+
+    /// Sets the room's media session cap on the node (`room_sessions`).
+    pub fn with_room_sessions(mut self, cap: u32) -> Self {
+        self.room_sessions = Some(cap);
         self
     }
 

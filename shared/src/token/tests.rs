@@ -287,3 +287,15 @@ mod props {
         }
     }
 }
+
+#[test]
+fn the_room_session_cap_travels_only_when_set() {
+    let keys = hs_keys();
+    let plain = claims();
+    assert!(!payload_json(&plain).contains("room_sessions"), "absent unless set");
+    let capped = claims().with_room_sessions(25);
+    assert!(payload_json(&capped).contains("\"room_sessions\":25"));
+    let back = verify(&keys.issue(&capped).unwrap(), &keys, &expect(), NOW + 1).unwrap();
+    assert_eq!(back.room_sessions, Some(25));
+    assert_eq!(verify(&keys.issue(&plain).unwrap(), &keys, &expect(), NOW + 1).unwrap().room_sessions, None);
+}
