@@ -292,8 +292,11 @@ async fn login(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let body: Login = reply::parse_json(req)?;
     let email = normalize_email(&body.email).map_err(|_| invalid_login())?;
     let account = stored::find_by_email(p, &email).await?;
-    // Counted per password: a reset (which revokes every session) starts the count afresh.
-    let epoch = account.as_ref().map_or(0, |a| a.sessions_valid_from_ms);
+    // Counted per password (its salted hash): a new password starts the count afresh.
+    let epoch = account
+        .as_ref()
+        .and_then(|a| a.password_hash.as_deref())
+        .map_or_else(String::new, |phc| crate::secret_digest::secret_digest(phc)[..16].to_owned());
     let pair = format!("{address}\u{0}{email}\u{0}{epoch}");
     rate_limit::check(p, &rate_limit::LOGIN_FAILURES, &pair).await?;
     let ok = match account.as_ref().and_then(|a| a.password_hash.as_deref()) {

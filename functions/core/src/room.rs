@@ -527,7 +527,8 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         .with_node(&media.id)
         .with_grants(participant_grants(&caller, name))
         .with_jti(p.random_hex(12))
-        .with_seat(p.random_hex(12));
+        .with_seat(p.random_hex(12))
+        .with_room_sessions(limit);
     if let Principal::Participant(c) = &caller
         && let Some(m) = &c.metadata
     {
