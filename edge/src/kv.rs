@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::ReadableDatabase;
+use redb::{ReadableDatabase, ReadableTable};
 use redis::AsyncCommands;
 
 use crate::redis_layout::RedisLayout;

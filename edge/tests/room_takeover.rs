@@ -247,6 +247,14 @@ fn a_stalled_owner_writes_nothing_after_the_room_moves() {
         // A still serves, and a socket that reaches it now is forwarded to B.
         let res = reqwest::get(a.url("/health")).await.unwrap();
         assert_eq!(res.status().as_u16(), 200);
+        // Ada left, so her old token holds no seat any more: it is closed with 4004, and a new
+        // join gives her one.
+        let mut stale = open(&a, &token).await;
+        send(&mut stale, json!({"type": "join", "protocol": 1})).await;
+        assert_eq!(close_code(&mut stale).await, Some(4004), "a token whose seat is gone");
+        let (s, j) = post(&a, &format!("/v1/rooms/{ROOM}/join"), Some(&access), json!({})).await;
+        assert_eq!(s, 200, "{j}");
+        let token = j["participant_token"].as_str().unwrap().to_owned();
         let mut via_a = open(&a, &token).await;
         let j = join(&mut via_a, None).await;
         assert_eq!(j["chat"].as_array().unwrap().len(), 3, "{j}");

@@ -124,7 +124,7 @@ pub async fn route_link(req: &Request, p: &impl Platform, action: &str) -> Resul
     }
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs/{org}/invitations", tag = "orgs",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/orgs/{org}/invitations", tag = "orgs", operation_id = "invite",
     summary = "Invite an address (admin; at most one's own role); the same answer whether or not it has an account",
     request_body = InviteBody, params(crate::input_schemas::OrgPath), security(("bearer" = [])),
     responses(
@@ -191,7 +191,7 @@ async fn invite(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
     Ok(reply::json(StatusCode::ACCEPTED, &InvitationView::of(&inv)))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}/invitations", tag = "orgs",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/orgs/{org}/invitations", tag = "orgs", operation_id = "list_invitations",
     summary = "Pending invitations (admin)",
     params(crate::input_schemas::OrgPath), security(("bearer" = [])),
     responses(
@@ -208,7 +208,7 @@ async fn list(req: &Request, p: &impl Platform, org: &str) -> Result<Response, A
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "invitations": views })))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/orgs/{org}/invitations/{id}", tag = "orgs",
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/orgs/{org}/invitations/{id}", tag = "orgs", operation_id = "revoke_invitation",
     summary = "Revoke a pending invitation (admin)",
     params(crate::input_schemas::OrgPath, ("id" = String, Path, max_length = 64, description = "Invitation id")),
     security(("bearer" = [])),
@@ -254,7 +254,7 @@ async fn from_token(p: &impl Platform, token: &str) -> Result<Invitation, ApiErr
     Ok(inv)
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/invitations/lookup", tag = "orgs",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/invitations/lookup", tag = "orgs", operation_id = "look_up_invitation",
     summary = "What an invitation link offers",
     request_body = TokenBody, security(),
     responses(
@@ -278,7 +278,7 @@ async fn offer(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     Ok(reply::json(StatusCode::OK, &offer))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/invitations/accept", tag = "orgs",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/invitations/accept", tag = "orgs", operation_id = "accept_invitation",
     summary = "Accept an invitation, signed in as the verified account of the invited address",
     request_body = TokenBody, security(("bearer" = [])),
     responses(
