@@ -138,6 +138,7 @@ impl Coordinators {
             .env("ORIGO_VAR_TOKEN_SIGNING_KEYS", SIGNING_KEYS)
             .env("ORIGO_VAR_TURN_SECRET", TURN_SECRET)
             .env("ORIGO_VAR_NODE_SECRET", NODE_SECRET)
+            .env("ORIGO_VAR_PUBLIC_URL", "http://127.0.0.1")
             .env("ORIGO_CACHE_DIR", std::env::temp_dir().join("origo-test-component-cache"))
             .env_remove("ORIGO_LISTEN")
             .stdout(Stdio::piped())
