@@ -167,6 +167,18 @@ pub struct ServeOptions {
     #[arg(long, env = "ORIGO_MAX_INSTANCES", default_value_t = 64)]
     pub max_instances: u32,
 
+    /// Instances one function component may hold at once (0: half of --max-instances).
+    #[arg(long, env = "ORIGO_MAX_INSTANCES_PER_COMPONENT", default_value_t = 0)]
+    pub max_instances_per_component: u32,
+
+    /// Function requests one client address may have in flight at once.
+    #[arg(long, env = "ORIGO_MAX_IN_FLIGHT_PER_CLIENT", default_value_t = 16)]
+    pub max_in_flight_per_client: u32,
+
+    /// How long a request may wait for a function instance before a 503, ms.
+    #[arg(long, env = "ORIGO_QUEUE_TIMEOUT_MS", default_value_t = 2_000)]
+    pub queue_timeout_ms: u64,
+
     #[command(flatten)]
     pub rooms: RoomOptions,
 }
@@ -332,6 +344,9 @@ impl ServeOptions {
             max_request_body: self.max_body_kb << 10,
             max_response_body: self.max_response_kb << 10,
             max_instances: self.max_instances.max(1),
+            max_instances_per_component: self.max_instances_per_component,
+            max_in_flight_per_client: self.max_in_flight_per_client.max(1),
+            queue_timeout: Duration::from_millis(self.queue_timeout_ms.max(1)),
         }
     }
 }

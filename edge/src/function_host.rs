@@ -13,7 +13,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use origo_shared::{ApiError, ErrorCode};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -23,6 +23,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+use crate::fair_share::FairShare;
 use crate::host_state::HostState;
 use crate::kv::KvBackend;
 use crate::metrics::{Metrics, RequestLabels, TrapLabels};
@@ -49,6 +50,12 @@ pub struct Limits {
     pub max_response_body: usize,
     /// Instances alive at once (the pool size).
     pub max_instances: u32,
+    /// Instances one component may hold at once (0: half the pool).
+    pub max_instances_per_component: u32,
+    /// Requests one client may have in flight at once.
+    pub max_in_flight_per_client: u32,
+    /// How long a request may wait for an instance.
+    pub queue_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -60,6 +67,9 @@ impl Default for Limits {
             max_request_body: 1 << 20,
             max_response_body: 8 << 20,
             max_instances: 64,
+            max_instances_per_component: 0,
+            max_in_flight_per_client: 16,
+            queue_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -108,7 +118,7 @@ pub struct FunctionHost {
     limits: Limits,
     metrics: Arc<Metrics>,
     internal: InternalRouter,
-    permits: Arc<Semaphore>,
+    shares: FairShare,
     _ticker: EpochTicker,
 }
 
@@ -199,8 +209,15 @@ impl FunctionHost {
             );
         }
         let ticker = EpochTicker::start(engine.clone());
-        let permits = Arc::new(Semaphore::new(limits.max_instances as usize));
-        Ok(FunctionHost { engine, components, kv, limits, metrics, internal, permits, _ticker: ticker })
+        let shares = FairShare::new(
+            limits.max_instances as usize,
+            components.keys().cloned(),
+            limits.max_instances_per_component as usize,
+            limits.max_in_flight_per_client,
+            limits.queue_timeout,
+            app_variables.get("trusted_proxies").cloned().unwrap_or_default(),
+        );
+        Ok(FunctionHost { engine, components, kv, limits, metrics, internal, shares, _ticker: ticker })
     }
 
     pub fn kv(&self) -> &KvBackend {
@@ -254,10 +271,21 @@ impl FunctionHost {
         }
         let req = http::Request::from_parts(parts, Full::new(body).map_err(wasmtime_wasi_http::Error::from));
 
-        let permit = tokio::time::timeout(self.limits.wall_timeout, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::Unavailable, "all function instances are busy; retry shortly"))?
-            .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the function host is shutting down"))?;
+        let client = self.shares.client_of(req.headers());
+        let permit = match self.shares.admit(&loaded.id, client).await {
+            Ok(ticket) => ticket,
+            Err((why, e)) => {
+                tracing::info!(component = %loaded.id, share = why.as_str(), "request turned away: {}", e.message);
+                self.metrics
+                    .turned_away
+                    .get_or_create(&crate::metrics::ShareLabels {
+                        component: loaded.id.to_string(),
+                        share: why.as_str().to_owned(),
+                    })
+                    .inc();
+                return Err(e);
+            }
+        };
 
         let stdout = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);
         let stderr = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);

@@ -40,6 +40,14 @@ pub struct Metrics {
     pub instantiate_seconds: Latency,
     pub traps: Family<TrapLabels, Counter>,
     pub in_flight: Gauge,
+    pub turned_away: Family<ShareLabels, Counter>,
+}
+
+/// A component and the share of the instance pool that turned its request away.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShareLabels {
+    pub component: String,
+    pub share: String,
 }
 
 impl Default for Metrics {
@@ -73,7 +81,13 @@ impl Default for Metrics {
         );
         registry.register("function_traps", "Requests that ended in a trap, by kind", traps.clone());
         registry.register("function_requests_in_flight", "Function requests being served now", in_flight.clone());
-        Metrics { registry, requests, request_seconds, instantiations, instantiate_seconds, traps, in_flight }
+        let turned_away = Family::<ShareLabels, Counter>::default();
+        registry.register(
+            "function_turned_away",
+            "Requests refused a function instance, by the share that was full (pool, component, client)",
+            turned_away.clone(),
+        );
+        Metrics { registry, requests, request_seconds, instantiations, instantiate_seconds, traps, in_flight, turned_away }
     }
 }
 

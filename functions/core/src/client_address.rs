@@ -43,7 +43,7 @@ pub fn peer(req: &Request) -> Option<IpAddr> {
 
 /// True when `ip` is one of the deployment's `trusted_proxies`.
 pub fn is_trusted_proxy(p: &impl Platform, ip: IpAddr) -> bool {
-    var(p, "trusted_proxies").is_some_and(|t| t.split(',').filter(|c| !c.trim().is_empty()).any(|c| in_cidr(ip, c)))
+    var(p, "trusted_proxies").is_some_and(|t| listed(&t, ip))
 }
 
 /// One `for=` value of `Forwarded` or an `X-Forwarded-For` entry as an address (quotes,
@@ -61,9 +61,9 @@ fn parse_node(raw: &str) -> Option<IpAddr> {
 }
 
 /// The chain of addresses the proxies report, nearest last.
-fn forwarded_chain(req: &Request) -> Vec<IpAddr> {
+fn forwarded_chain(headers: &http::HeaderMap) -> Vec<IpAddr> {
     let forwarded: Vec<String> =
-        req.headers().get_all("forwarded").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
+        headers.get_all("forwarded").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
     if !forwarded.is_empty() {
         return forwarded
             .iter()
@@ -76,7 +76,7 @@ fn forwarded_chain(req: &Request) -> Vec<IpAddr> {
             })
             .collect();
     }
-    req.headers()
+    headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -85,22 +85,33 @@ fn forwarded_chain(req: &Request) -> Vec<IpAddr> {
         .collect()
 }
 
-/// The client's address, as described above; `None` when the host gave no peer.
-pub fn client_address(req: &Request, p: &impl Platform) -> Option<IpAddr> {
-    let peer = peer(req)?;
-    if !is_trusted_proxy(p, peer) {
-        return Some(peer);
+/// The client behind `peer`: `peer` itself unless `trusted(peer)`, else the nearest address the
+/// proxies name in `headers` that is not itself trusted. The host uses it too (fair shares of
+/// the instance pool per client).
+pub fn resolve(peer: IpAddr, headers: &http::HeaderMap, trusted: impl Fn(IpAddr) -> bool) -> IpAddr {
+    if !trusted(peer) {
+        return peer;
     }
-    let chain = forwarded_chain(req);
     // Walk from the nearest hop outwards, past the deployment's own proxies.
     let mut client = peer;
-    for ip in chain.iter().rev() {
+    for ip in forwarded_chain(headers).iter().rev() {
         client = *ip;
-        if !is_trusted_proxy(p, *ip) {
+        if !trusted(*ip) {
             break;
         }
     }
-    Some(client)
+    client
+}
+
+/// True when `ip` is in the comma-separated list of addresses and CIDRs `list`.
+pub fn listed(list: &str, ip: IpAddr) -> bool {
+    list.split(',').filter(|c| !c.trim().is_empty()).any(|c| in_cidr(ip, c))
+}
+
+/// The client's address, as described above; `None` when the host gave no peer.
+pub fn client_address(req: &Request, p: &impl Platform) -> Option<IpAddr> {
+    let peer = peer(req)?;
+    Some(resolve(peer, req.headers(), |ip| is_trusted_proxy(p, ip)))
 }
 
 /// The key a per-address limit counts under: the address, or for IPv6 its /64 (one
