@@ -11,10 +11,13 @@
 //!   verifies the account ([`address_proof`](crate::address_proof)).
 //! * `POST|GET /v1/auth/verify` with the token from the email activates the account.
 //! * `POST /v1/auth/login {email, password}` → access token (short, `access_ttl_secs`) and a
-//!   refresh token. Wrong email and wrong password get the same `401`. After
-//!   `login_max_failures` (5) failures in a row an email is locked for `login_lockout_secs`
-//!   (900) — also for emails nobody uses, so the lock reveals nothing. Each client address gets
-//!   `login_rate_per_minute` (20) attempts a minute.
+//!   refresh token. Wrong email and wrong password get the same `401`. Each client address gets
+//!   `rate_login_per_minute` (20) attempts a minute, and `rate_login_failures_per_15_minutes`
+//!   (5) failures per account per quarter hour, counted per address and password: a stranger
+//!   who keeps failing locks out only their own address, never the owner signing in from
+//!   elsewhere, and a new password starts the count afresh. Unknown emails are counted the
+//!   same way, so the lock reveals nothing. Sign-up is limited per address
+//!   (`rate_signup_per_hour`, before any hashing) and per email (`rate_signup_email_per_hour`).
 //! * `POST /v1/auth/refresh {refresh_token}` rotates: the old token stops working, and
 //!   presenting a used one revokes the whole chain (it was stolen or replayed).
 //! * `POST /v1/auth/logout {refresh_token}` revokes the chain.

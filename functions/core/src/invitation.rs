@@ -21,6 +21,7 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use crate::rate_limit;
 use crate::email_address::normalize as normalize_email;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
@@ -135,12 +136,14 @@ pub async fn route_link(req: &Request, p: &impl Platform, action: &str) -> Resul
         (status = 404, response = errors::NotFound),
         (status = 413, response = errors::PayloadTooLarge),
         (status = 415, response = errors::UnsupportedMediaType),
+        (status = 429, response = errors::RateLimited),
         (status = 502, response = errors::BadGateway),
         (status = 503, response = errors::Unavailable),
     )))]
 async fn invite(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
     let caller = in_org(req, p, org).await?;
     caller.require(Action::MembersManage)?;
+    rate_limit::hit(p, &rate_limit::INVITE_PER_ORG, org).await?;
     let body: InviteBody = reply::parse_json(req)?;
     let email_addr = normalize_email(&body.email)?;
     grantable(&caller, body.role)?;

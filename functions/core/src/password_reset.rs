@@ -15,6 +15,7 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use crate::rate_limit;
 use crate::address_proof::{self, Password};
 use crate::email_address::normalize as normalize_email;
 #[cfg(feature = "openapi")]
@@ -87,12 +88,15 @@ pub async fn route(req: &Request, p: &impl Platform, rest: &[&str]) -> Result<Re
         (status = 400, response = errors::BadRequest),
         (status = 413, response = errors::PayloadTooLarge),
         (status = 415, response = errors::UnsupportedMediaType),
+        (status = 429, response = errors::RateLimited),
         (status = 502, response = errors::BadGateway),
         (status = 503, response = errors::Unavailable),
     )))]
 async fn request(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
+    rate_limit::hit(p, &rate_limit::EMAIL_PER_ADDRESS, &rate_limit::address_of(req, p)).await?;
     let body: ResetRequest = reply::parse_json(req)?;
     let email_addr = normalize_email(&body.email)?;
+    rate_limit::hit(p, &rate_limit::RESET_PER_EMAIL, &email_addr).await?;
     if !email::configured(p) {
         return Err(ApiError::new(ErrorCode::Unavailable, "password reset needs email delivery (email_api_url)"));
     }

@@ -62,7 +62,13 @@ pub const WEBHOOK_TEST: Rule =
 /// API keys created, per organisation.
 pub const KEY_CREATION: Rule =
     Rule { name: "key_creation_per_hour", default_max: 20, window_secs: 3600, what: "API keys created" };
-/// Password-reset and invitation emails, per client address.
+/// Invitations sent, per organisation (more than its pending invitations may number).
+pub const INVITE_PER_ORG: Rule =
+    Rule { name: "invite_per_hour", default_max: 200, window_secs: 3600, what: "invitations sent" };
+/// Password-reset emails, per address reset (nobody's inbox is flooded with links).
+pub const RESET_PER_EMAIL: Rule =
+    Rule { name: "reset_email_per_hour", default_max: 5, window_secs: 3600, what: "reset emails to this address" };
+/// Password-reset emails, per client address.
 pub const EMAIL_PER_ADDRESS: Rule =
     Rule { name: "email_per_hour", default_max: 10, window_secs: 3600, what: "emails requested from this address" };
 
