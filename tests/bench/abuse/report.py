@@ -27,7 +27,7 @@ def pct(n, total):
 
 def statuses(a, label=""):
     total = sum(a["statuses"].values())
-    parts = [f"{k} {pct(v, total)}" for k, v in a["statuses"].items()]
+    parts = [f"{k} × {v} ({pct(v, total)})" for k, v in a["statuses"].items()]
     refused = sum(v for k, v in a["statuses"].items() if k.endswith(("429", "503")))
     retry = f"; `Retry-After` on {a['with_retry_after']} of {refused} refusals" if refused else ""
     return f"{a['requests']} requests{label} ({a['per_sec']}/s): " + ", ".join(parts) + retry
@@ -101,7 +101,8 @@ The defaults the attacks face (none lifted here): per address `rate_guest_per_mi
 `rate_join_per_minute` 60, `rate_join_identity_per_minute` 20; 16 requests in flight per client
 and a 2 s queue deadline for the 64 function instances; room sockets only from a participant
 token whose seat the room holds; chat 5/s (burst 20) and frames 20/s (burst 60) per
-connection; the media node's per-identity and per-node session caps and 15 s connect deadline;
+connection; on the media node one session per participant and room (a new one replaces the
+old), 100 sessions per room, 200 on the node (`origo dev`'s), 15 s to connect;
 TURN: 32 allocations per identity, 128 TCP connections per address, a 10 s deadline for a
 whole STUN frame and 30 s idle.
 
