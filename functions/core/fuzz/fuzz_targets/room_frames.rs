@@ -18,9 +18,9 @@ use libfuzzer_sys::fuzz_target;
 use origo_functions::coordinator::{
     ConnId, Effect, Event, Joiner, MeetingTerms, RoomCommand, RoomCommandOutcome, RoomState, Settings, storage,
 };
+use origo_shared::RoomKey;
 use origo_shared::close_reason;
 use origo_shared::signal::{ClientMessage, MediaAssignment, PROTOCOL_VERSION, ServerMessage};
-use origo_shared::RoomKey;
 
 /// identity, admin, may send messages, hidden.
 const PEOPLE: [(&str, bool, bool, bool); 4] =
@@ -28,7 +28,11 @@ const PEOPLE: [(&str, bool, bool, bool); 4] =
 const T0: u64 = 1_800_000_000_000;
 
 fn media(node: &str) -> MediaAssignment {
-    MediaAssignment { node_id: node.into(), region: "eu-west".into(), session_url: format!("https://{node}/v1/sessions") }
+    MediaAssignment {
+        node_id: node.into(),
+        region: "eu-west".into(),
+        session_url: format!("https://{node}/v1/sessions"),
+    }
 }
 
 /// A participant's socket as the host sees it.

@@ -33,7 +33,13 @@ pub struct Callers {
 }
 
 /// A request as a client sends it.
-pub fn request(method: Method, path: &str, bearer: Option<&str>, org: Option<&str>, body: Option<&Value>) -> crate::Request {
+pub fn request(
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    org: Option<&str>,
+    body: Option<&Value>,
+) -> crate::Request {
     let mut b = http::Request::builder().method(method).uri(path);
     if let Some(t) = bearer {
         b = b.header("authorization", format!("Bearer {t}"));
@@ -52,7 +58,15 @@ pub fn request(method: Method, path: &str, bearer: Option<&str>, org: Option<&st
 }
 
 /// Sends and returns the JSON answer; panics unless it is `status` (the set-up is wrong).
-fn call(p: &MemoryPlatform, status: u16, method: Method, path: &str, bearer: Option<&str>, org: Option<&str>, body: Value) -> Value {
+fn call(
+    p: &MemoryPlatform,
+    status: u16,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    org: Option<&str>,
+    body: Value,
+) -> Value {
     let res = p.dispatch(request(method, path, bearer, org, Some(&body)));
     let text = String::from_utf8_lossy(res.body()).into_owned();
     assert_eq!(res.status().as_u16(), status, "{path}: {text}");
@@ -70,7 +84,15 @@ fn mailed_token(p: &MemoryPlatform, to: &str, marker: &str) -> String {
 
 /// Signs up and verifies `email`, then signs in: the session.
 fn account(p: &MemoryPlatform, email: &str) -> Value {
-    call(p, 202, Method::POST, "/v1/auth/signup", None, None, json!({ "email": email, "password": PASSWORD, "name": "Ada" }));
+    call(
+        p,
+        202,
+        Method::POST,
+        "/v1/auth/signup",
+        None,
+        None,
+        json!({ "email": email, "password": PASSWORD, "name": "Ada" }),
+    );
     let token = mailed_token(p, email, "token=");
     call(p, 200, Method::POST, "/v1/auth/verify", None, None, json!({ "token": token }));
     call(p, 200, Method::POST, "/v1/auth/login", None, None, json!({ "email": email, "password": PASSWORD }))
@@ -84,7 +106,9 @@ impl Callers {
     pub fn set_up() -> Self {
         let p = MemoryPlatform::new();
         *p.mail.borrow_mut() = Some(Vec::new());
-        let guest = text(&call(&p, 200, Method::POST, "/v1/auth/guest", None, None, json!({ "name": "Guest" }))["access_token"]);
+        let guest = text(
+            &call(&p, 200, Method::POST, "/v1/auth/guest", None, None, json!({ "name": "Guest" }))["access_token"],
+        );
         let session = account(&p, "owner@example.test");
         let owner = text(&session["access_token"]);
         let owner_refresh = text(&session["refresh_token"]);
@@ -98,16 +122,34 @@ impl Callers {
             mailed_token(&p, email, "#invitation=")
         };
         let link = invite("member@example.test");
-        call(&p, 200, Method::POST, "/v1/invitations/accept", Some(&text(&member["access_token"])), None, json!({ "token": link }));
+        call(
+            &p,
+            200,
+            Method::POST,
+            "/v1/invitations/accept",
+            Some(&text(&member["access_token"])),
+            None,
+            json!({ "token": link }),
+        );
         let invitee = text(&account(&p, "invitee@example.test")["access_token"]);
         let invitation = invite("invitee@example.test");
 
         call(&p, 202, Method::POST, "/v1/auth/password-reset", None, None, json!({ "email": "member@example.test" }));
         let reset = mailed_token(&p, "member@example.test", "#password-reset=");
-        call(&p, 202, Method::POST, "/v1/auth/signup", None, None, json!({ "email": "pending@example.test", "password": PASSWORD }));
+        call(
+            &p,
+            202,
+            Method::POST,
+            "/v1/auth/signup",
+            None,
+            None,
+            json!({ "email": "pending@example.test", "password": PASSWORD }),
+        );
         let verification = mailed_token(&p, "pending@example.test", "token=");
 
-        let api_key = text(&call(&p, 201, Method::POST, "/v1/api-keys", Some(&owner), Some(&org), json!({ "name": "backend" }))["secret"]);
+        let api_key = text(
+            &call(&p, 201, Method::POST, "/v1/api-keys", Some(&owner), Some(&org), json!({ "name": "backend" }))["secret"],
+        );
         for (id, kind, addresses) in [
             ("m1", "media", json!({ "control_url": "https://m1.media.test" })),
             ("t1", "turn", json!({ "ice_urls": ["turn:t1.turn.test:3478?transport=udp"] })),

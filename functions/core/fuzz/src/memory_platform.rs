@@ -95,8 +95,7 @@ impl MemoryPlatform {
         let mut state = match stored.and_then(|b| storage::decode_snapshot(&b).ok()) {
             Some(s) if !s.finished => s,
             _ => {
-                let record =
-                    self.kv.borrow().get(&origo_functions::store::keys::room(&room.org, &room.room)).cloned();
+                let record = self.kv.borrow().get(&origo_functions::store::keys::room(&room.org, &room.room)).cloned();
                 RoomState::new(&room.org, &room.room, storage::empty_timeout_ms(record.as_deref()), Settings::default())
             }
         };
@@ -176,7 +175,11 @@ impl Platform for MemoryPlatform {
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
     }
-    async fn coordinator_send(&self, room: &RoomKey, command: &RoomCommand) -> Result<RoomCommandOutcome, PlatformError> {
+    async fn coordinator_send(
+        &self,
+        room: &RoomKey,
+        command: &RoomCommand,
+    ) -> Result<RoomCommandOutcome, PlatformError> {
         let fx = self.apply_room(room, Event::Command(command.clone()))?;
         Ok(RoomCommandOutcome::of(command, &fx))
     }
