@@ -113,7 +113,9 @@ async fn request(req: &Request, p: &impl Platform) -> Result<Response, ApiError>
             "Choose a new password for your Origo account within 30 minutes:\n\n{link}\n\n\
              The link works once. If you did not ask for it, ignore this message: your password stays as it is."
         );
-        email::send(p, &account.email, "Reset your Origo password", &text).await?;
+        // The answer is the same whether the address has an account or not: a delivery that
+        // failed is not told (it would say the account exists). The holder may ask again.
+        let _ = email::send(p, &account.email, "Reset your Origo password", &text).await;
     }
     Ok(reply::json(StatusCode::ACCEPTED, &ACCEPTED))
 }

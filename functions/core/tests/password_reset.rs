@@ -48,6 +48,19 @@ fn a_reset_request_answers_the_same_for_known_and_unknown_addresses() {
 }
 
 #[test]
+fn a_reset_request_answers_the_same_when_the_mail_cannot_be_delivered() {
+    let p = TestPlatform::new();
+    account(&p, "ada@example.test");
+    p.mail_down.set(true);
+    // A failed delivery to a known address would otherwise say that the account exists.
+    let known = ask(&p, "ada@example.test");
+    let unknown = ask(&p, "nobody@example.test");
+    assert_eq!(known.status(), StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(known.body()));
+    assert_eq!((known.status(), known.headers()), (unknown.status(), unknown.headers()));
+    assert_eq!(known.body(), unknown.body());
+}
+
+#[test]
 fn the_link_sets_the_password_once_and_revokes_every_session() {
     let p = TestPlatform::new();
     let old = account(&p, "ada@example.test");
