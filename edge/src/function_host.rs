@@ -33,7 +33,7 @@ use origo_manifest::AllowedHosts;
 use origo_manifest::{self as manifest, Manifest};
 
 /// How often the epoch advances; CPU deadlines are counted in these ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Guest stdout/stderr kept per request (for the log when it fails).
 const GUEST_OUTPUT_LIMIT: usize = 16 * 1024;
 
@@ -275,7 +275,7 @@ impl FunctionHost {
         let permit = match self.shares.admit(&loaded.id, client).await {
             Ok(ticket) => ticket,
             Err((why, e)) => {
-                tracing::info!(component = %loaded.id, share = why.as_str(), "request turned away: {}", e.message);
+                tracing::debug!(component = %loaded.id, share = why.as_str(), "request turned away: {}", e.message);
                 self.metrics
                     .turned_away
                     .get_or_create(&crate::metrics::ShareLabels {
@@ -312,9 +312,19 @@ impl FunctionHost {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.limits.cpu_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // The guest yields to the runtime at every epoch tick, so a function that computes for
+        // long (a password hash) never holds a worker thread the room sockets and the media
+        // node share; it is stopped once it has run for the CPU limit's worth of ticks.
+        let mut ticks_left = (self.limits.cpu_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks_left = ticks_left.saturating_sub(1);
+            if ticks_left == 0 {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
 
         let (tx, rx) = oneshot::channel();
         let incoming = store
@@ -448,5 +458,8 @@ pub fn error_response(e: &ApiError) -> http::Response<Body> {
     let mut res = http::Response::new(Body::from(Bytes::from(e.to_json())));
     *res.status_mut() = http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     res.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    if let Some(secs) = e.retry_after_secs {
+        res.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
     res
 }

@@ -40,8 +40,12 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     let mut res = next.run(req).instrument(span.clone()).await;
     // Refused requests leave a line at the default level; the path never carries the query,
     // where verification tokens and OIDC codes travel.
+    // A 503 with `Retry-After` is load shedding (a full share of the function pool): logged
+    // where it is decided, not once more per request at warning level.
     let status = res.status().as_u16();
+    let shed = status == 503 && res.headers().contains_key(axum::http::header::RETRY_AFTER);
     span.in_scope(|| match status {
+        _ if shed => tracing::debug!(status, "shed"),
         500.. => tracing::warn!(status, "failed"),
         400..500 => tracing::info!(status, "refused"),
         _ => tracing::debug!(status, "done"),

@@ -676,4 +676,9 @@ fn a_chat_flood_from_one_socket_is_cut_to_its_budget_then_closed() {
     // The others' budgets are their own.
     let fx = r.apply(Event::Client { conn: 1, msg: ClientMessage::Chat { text: "hi".into(), client_id: None } }, 2);
     assert!(fx.iter().any(|e| matches!(e, Effect::StoreChat(_))));
+    // Reopening the socket does not buy a fresh burst: the budget is the participant's.
+    r.apply(Event::Disconnect { conn: 2 }, 3);
+    connect(&mut r, 3, joiner("bo"), 3);
+    let fx = r.apply(Event::Client { conn: 3, msg: ClientMessage::Chat { text: "again".into(), client_id: None } }, 3);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::StoreChat(_))), "no burst after a reconnect");
 }

@@ -183,8 +183,7 @@ impl Room {
                 assert_eq!(s.identity_of(c), Some(PEOPLE[i].0), "an open socket the room does not know");
             }
         }
-        let live: Vec<ConnId> = self.slots.iter().filter_map(|s| s.conn).collect();
-        assert!(s.budgets.0.keys().all(|c| live.contains(c)), "a frame budget outlived its connection");
+        assert!(s.budgets.0.keys().all(|id| s.members.contains_key(id)), "a frame budget outlived its participant");
         assert!(self.kv.len() <= storage::CHAT_HISTORY_MAX + storage::OUTBOX_MAX + 64, "the store grows");
     }
 

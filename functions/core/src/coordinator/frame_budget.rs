@@ -1,4 +1,4 @@
-//! How many frames one connection may send: a token bucket per connection for chat and one for
+//! How many frames one participant may send: a token bucket per participant for chat and one for
 //! everything else, refilled with time. A frame over budget is refused with a `rate_limited`
 //! error (once per burst); a connection that keeps sending over budget is closed with
 //! [`close::TOO_MANY_MESSAGES`](super::close::TOO_MANY_MESSAGES).
@@ -111,10 +111,11 @@ impl FrameBudget {
     }
 }
 
-/// Every connection's budget. Kept in memory only — a room loaded from storage starts them
-/// full — so two rooms are equal whatever budgets they hold.
+/// Every participant's budget (by identity: a participant that reconnects keeps what it had
+/// left, so reopening the socket does not buy a fresh burst). Kept in memory only — a room
+/// loaded from storage starts them full — so two rooms are equal whatever budgets they hold.
 #[derive(Debug, Clone, Default)]
-pub struct Budgets(pub std::collections::BTreeMap<super::ConnId, FrameBudget>);
+pub struct Budgets(pub std::collections::BTreeMap<String, FrameBudget>);
 
 impl PartialEq for Budgets {
     fn eq(&self, _: &Self) -> bool {

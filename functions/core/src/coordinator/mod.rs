@@ -26,7 +26,7 @@
 //!   and sockets are refused, and its media node is told to close its sessions;
 //! * an admin's mute holds until an admin allows unmuting; the media node enforces it;
 //! * hidden participants are never announced, nor anything they do;
-//! * each connection has a frame budget ([`FrameLimits`]).
+//! * each participant has a frame budget, kept across its reconnects ([`FrameLimits`]).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -340,7 +340,6 @@ impl RoomState {
             Event::Connect { conn, who, last_seq } => self.connect(conn, who, last_seq, now_ms, &mut fx),
             Event::Client { conn, msg } => self.client(conn, msg, now_ms, &mut fx),
             Event::Disconnect { conn } => {
-                self.budgets.0.remove(&conn);
                 if let Some(m) = self.members.values_mut().find(|m| m.conn == Some(conn)) {
                     m.conn = None;
                     m.disconnected_at_ms = Some(now_ms);
@@ -380,7 +379,9 @@ impl RoomState {
             fx.push(Effect::Close { conn, code: close::NO_SEAT, reason: "no seat is held for this token: join again".into() });
             return;
         };
-        self.budgets.0.insert(conn, FrameBudget::new(&self.settings.frames, now));
+        // The budget is the participant's, not the connection's: reconnecting does not refill it.
+        let limits = self.settings.frames;
+        self.budgets.0.entry(who.identity.clone()).or_insert_with(|| FrameBudget::new(&limits, now));
         let media = who.media.clone().or_else(|| self.media.clone());
         if self.media.is_none() {
             self.media = who.media.clone();
@@ -492,10 +493,10 @@ impl RoomState {
     }
 
     /// Charges `msg` to `conn`'s frame budget; false when it is refused (the effects say how).
-    fn within_budget(&mut self, conn: ConnId, msg: &ClientMessage, now: u64, fx: &mut Vec<Effect>) -> bool {
+    fn within_budget(&mut self, conn: ConnId, identity: &str, msg: &ClientMessage, now: u64, fx: &mut Vec<Effect>) -> bool {
         let limits = self.settings.frames;
         let class = if matches!(msg, ClientMessage::Chat { .. }) { FrameClass::Chat } else { FrameClass::Other };
-        let budget = self.budgets.0.entry(conn).or_insert_with(|| FrameBudget::new(&limits, now));
+        let budget = self.budgets.0.entry(identity.to_owned()).or_insert_with(|| FrameBudget::new(&limits, now));
         match budget.charge(&limits, class, now) {
             Verdict::Accept => true,
             Verdict::Refuse => false,
@@ -524,7 +525,7 @@ impl RoomState {
             fx.push(Self::error(conn, "not_joined", "send join first"));
             return;
         };
-        if !self.within_budget(conn, &msg, now, fx) {
+        if !self.within_budget(conn, &identity, &msg, now, fx) {
             return;
         }
         let Some(me) = self.members.get_mut(&identity) else { return };
@@ -845,6 +846,7 @@ impl RoomState {
     /// Removes `identity` and tells the others; bills the time since the last sweep.
     fn leave(&mut self, identity: &str, reason: LeaveReason, now: u64, fx: &mut Vec<Effect>) {
         let Some(m) = self.members.remove(identity) else { return };
+        self.budgets.0.remove(identity);
         let seq = self.next_seq();
         fx.push(Effect::Persist);
         let ms = now.saturating_sub(m.billed_until_ms);
