@@ -130,7 +130,8 @@ impl FairShare {
         };
         // Given back if anything below fails.
         let client = ClientPlace(client);
-        let share = self.components.get(component).cloned().unwrap_or_else(|| Arc::new(Semaphore::new(self.per_component)));
+        let share =
+            self.components.get(component).cloned().unwrap_or_else(|| Arc::new(Semaphore::new(self.per_component)));
         let deadline = tokio::time::Instant::now() + self.queue_timeout;
         let component_permit = tokio::time::timeout_at(deadline, share.acquire_owned())
             .await

@@ -319,11 +319,7 @@ impl FunctionHost {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             ticks_left = ticks_left.saturating_sub(1);
-            if ticks_left == 0 {
-                Err(Trap::Interrupt.into())
-            } else {
-                Ok(wasmtime::UpdateDeadline::Yield(1))
-            }
+            if ticks_left == 0 { Err(Trap::Interrupt.into()) } else { Ok(wasmtime::UpdateDeadline::Yield(1)) }
         });
 
         let (tx, rx) = oneshot::channel();

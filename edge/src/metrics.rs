@@ -87,7 +87,16 @@ impl Default for Metrics {
             "Requests refused a function instance, by the share that was full (pool, component, client)",
             turned_away.clone(),
         );
-        Metrics { registry, requests, request_seconds, instantiations, instantiate_seconds, traps, in_flight, turned_away }
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            instantiations,
+            instantiate_seconds,
+            traps,
+            in_flight,
+            turned_away,
+        }
     }
 }
 

@@ -57,18 +57,26 @@ impl NodeOrders {
         let url = format!("{}{}", base.trim_end_matches('/'), order.path(&key.org, &key.room));
         let method = reqwest::Method::from_bytes(order.method().as_bytes()).unwrap_or(reqwest::Method::POST);
         for attempt in 0..2 {
-            let sent =
-                self.client.request(method.clone(), &url).bearer_auth(secret).json(&order.body()).send().await;
+            let sent = self.client.request(method.clone(), &url).bearer_auth(secret).json(&order.body()).send().await;
             match sent {
                 Ok(r) if r.status().is_success() => {
                     tracing::info!(node = order.node_id(), org = %key.org, room = %key.room, status = r.status().as_u16(), "media node order applied");
                     return;
                 }
                 Ok(r) if r.status().is_client_error() => {
-                    tracing::warn!(node = order.node_id(), status = r.status().as_u16(), "the media node refused an order");
+                    tracing::warn!(
+                        node = order.node_id(),
+                        status = r.status().as_u16(),
+                        "the media node refused an order"
+                    );
                     return;
                 }
-                Ok(r) => tracing::warn!(node = order.node_id(), status = r.status().as_u16(), attempt, "media node order failed"),
+                Ok(r) => tracing::warn!(
+                    node = order.node_id(),
+                    status = r.status().as_u16(),
+                    attempt,
+                    "media node order failed"
+                ),
                 Err(e) => tracing::warn!(node = order.node_id(), attempt, "cannot reach the media node: {e}"),
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

@@ -23,7 +23,10 @@ impl HostState {
 }
 
 impl wasi_store::Host for HostState {
-    async fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<KvStoreHandle>, wasi_store::Error>> {
+    async fn open(
+        &mut self,
+        identifier: String,
+    ) -> wasmtime::Result<Result<Resource<KvStoreHandle>, wasi_store::Error>> {
         if !self.stores.contains(&identifier) {
             tracing::debug!(component = %self.hooks.component, label = identifier, "key-value bucket not allowed");
             return Ok(Err(wasi_store::Error::AccessDenied));
@@ -128,7 +131,10 @@ impl wasi_atomics::HostCas for HostState {
         Ok(Ok(self.table.push(CasHandle { label, key, seen })?))
     }
 
-    async fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
+    async fn current(
+        &mut self,
+        cas: Resource<CasHandle>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
         let c = self.table.get(&cas)?;
         let _ = (&c.label, &c.key);
         Ok(Ok(c.seen.clone()))

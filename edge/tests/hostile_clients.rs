@@ -37,7 +37,13 @@ fn start(dir: &std::path::Path, extra: &[&str]) -> Origo {
     Origo::start(&args, &[])
 }
 
-async fn call(o: &Origo, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value, Option<u64>) {
+async fn call(
+    o: &Origo,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value, Option<u64>) {
     let mut req = reqwest::Client::new().request(method, o.url(path));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -184,15 +190,25 @@ fn sign_up_sign_in_guest_and_join_floods_are_answered_429_with_retry_after() {
         // Sign-ups: refused from the 11th in the hour, before any hashing.
         let mut last = (0, Value::Null, None);
         for i in 0..11 {
-            last = post(&o, "/v1/auth/signup", None, json!({"email": format!("x{i}@example.test"), "password": "correct horse battery"})).await;
+            last = post(
+                &o,
+                "/v1/auth/signup",
+                None,
+                json!({"email": format!("x{i}@example.test"), "password": "correct horse battery"}),
+            )
+            .await;
         }
         limited("sign-up", last.0, &last.1, last.2);
         // Wrong passwords against someone's account: this address is locked out of it.
         for _ in 0..5 {
-            let (s, _, _) = post(&o, "/v1/auth/login", None, json!({"email": "x0@example.test", "password": "wrong password!"})).await;
+            let (s, _, _) =
+                post(&o, "/v1/auth/login", None, json!({"email": "x0@example.test", "password": "wrong password!"}))
+                    .await;
             assert_eq!(s, 401);
         }
-        let (s, e, r) = post(&o, "/v1/auth/login", None, json!({"email": "x0@example.test", "password": "correct horse battery"})).await;
+        let (s, e, r) =
+            post(&o, "/v1/auth/login", None, json!({"email": "x0@example.test", "password": "correct horse battery"}))
+                .await;
         limited("sign-in", s, &e, r);
         still_chatting(&mut people, "after the sign-up and sign-in floods").await;
         // Guest sign-ins: three were made for the meeting; 30 a minute from one address.
@@ -234,7 +250,8 @@ fn a_removed_participant_stays_out_and_its_media_node_is_told() {
         let (_, key, _) = post(&o, "/v1/api-keys", Some(&owner), json!({"name": "backend"})).await;
         let grants = json!({"room": "board", "join": true, "publish": true, "subscribe": true, "publish_data": true});
         let (s, minted, _) =
-            post(&o, "/v1/tokens", key["secret"].as_str(), json!({"identity": "eve", "name": "Eve", "grants": grants})).await;
+            post(&o, "/v1/tokens", key["secret"].as_str(), json!({"identity": "eve", "name": "Eve", "grants": grants}))
+                .await;
         assert_eq!(s, 201, "{minted}");
         let eve = minted["token"].as_str().unwrap().to_owned();
 

@@ -30,12 +30,12 @@ use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::address_proof::{self, Password};
-use crate::rate_limit;
 use crate::email_address::normalize as normalize_email;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::names::MAX_NAME_CHARS;
 use crate::platform::{Platform, PlatformExt};
+use crate::rate_limit;
 use crate::reply;
 use crate::session::{self, AccountView};
 use crate::store::account::{self as stored, Account, Verification};

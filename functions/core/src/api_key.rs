@@ -13,13 +13,13 @@ use origo_shared::token::{AUDIENCE, Claims, Grants};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::rate_limit;
 use crate::api_key_credential;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::names::{MAX_IDENTITY_BYTES, MAX_LABEL_CHARS, MAX_NAME_CHARS, valid_room_name};
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
+use crate::rate_limit;
 use crate::rbac::{Action, Role};
 use crate::reply;
 use crate::secret_digest::secret_digest;

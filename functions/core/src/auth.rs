@@ -11,11 +11,11 @@ use origo_shared::ApiError;
 use origo_shared::token::{ANY_ROOM, AUDIENCE, Claims, Grants};
 use serde::{Deserialize, Serialize};
 
-use crate::rate_limit;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::names::{MAX_NAME_CHARS, valid_room_name};
 use crate::platform::{Platform, PlatformExt};
+use crate::rate_limit;
 use crate::reply::{self, respond};
 use crate::variables::{guest_org, token_config, var};
 use crate::{Request, Response, account, api_key, invitation, oidc, org, password_reset};

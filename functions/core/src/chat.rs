@@ -9,13 +9,13 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode, RoomKey};
 use serde::Deserialize;
 
-use crate::rate_limit;
 use crate::coordinator::{RoomCommand, RoomCommandOutcome};
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::names::valid_room_name;
 use crate::platform::Platform;
 use crate::principal::Principal;
+use crate::rate_limit;
 use crate::rbac::Action;
 use crate::reply::{self, respond, unavailable};
 use crate::store::chat::StoredMessage;

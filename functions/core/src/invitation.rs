@@ -21,12 +21,12 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::rate_limit;
 use crate::email_address::normalize as normalize_email;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::org_caller::{grantable, in_org};
 use crate::platform::{Platform, PlatformExt};
+use crate::rate_limit;
 use crate::rbac::{Action, Role};
 use crate::reply;
 use crate::secret_digest::{digest_eq, secret_digest};

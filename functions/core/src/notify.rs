@@ -10,11 +10,11 @@ use origo_shared::webhook::{self, WebhookSecret};
 use origo_shared::{ApiError, ErrorCode, WebhookEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::rate_limit;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::platform::{Platform, PlatformError, PlatformExt};
 use crate::principal::Principal;
+use crate::rate_limit;
 use crate::rbac::Action;
 use crate::reply::{self, respond};
 use crate::store::webhook::{self as stored, StoredWebhook};

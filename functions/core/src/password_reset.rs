@@ -15,12 +15,12 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::rate_limit;
 use crate::address_proof::{self, Password};
 use crate::email_address::normalize as normalize_email;
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::platform::{Platform, PlatformExt};
+use crate::rate_limit;
 use crate::reply;
 use crate::session::AccountView;
 use crate::store::account::{self as stored, PasswordReset};

@@ -45,7 +45,7 @@ pub struct OrgHeader {
 pub enum Principal {
     Account { id: String, name: Option<String>, org: Option<(String, Role)> },
     ApiKey { id: String, org: String, role: Role },
-    Participant(Claims),
+    Participant(Box<Claims>),
 }
 
 /// Verifies a token the deployment issued.
@@ -65,7 +65,7 @@ impl Principal {
         match claims.kind {
             TokenKind::Participant => {
                 token::participant_org(&claims)?;
-                Ok(Principal::Participant(claims))
+                Ok(Principal::Participant(Box::new(claims)))
             }
             TokenKind::Account => {
                 crate::session::check_account_token(p, &claims).await?;

@@ -28,7 +28,6 @@ use origo_shared::usage::month_of;
 use origo_shared::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::rate_limit;
 use crate::coordinator::{MeetingTerms, RoomCommand, RoomCommandOutcome};
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
@@ -38,6 +37,7 @@ pub use crate::names::valid_room_name;
 use crate::plan::Plan;
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
+use crate::rate_limit;
 use crate::rbac::{Action, Role};
 use crate::reply::{self, respond, unavailable};
 use crate::store::room::{self as stored, Room, load};

@@ -116,7 +116,8 @@ fn failed_sign_ins_lock_an_address_out_of_an_account_but_never_the_owner() {
     let p = TestPlatform::new();
     account(&p, "ada@example.test");
     let from = |ip: &str, email: &str, password: &str| {
-        let mut req = request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": email, "password": password })));
+        let mut req =
+            request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": email, "password": password })));
         req.headers_mut().insert("spin-client-addr", ip.parse().unwrap());
         dispatch(&p, req)
     };

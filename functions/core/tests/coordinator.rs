@@ -100,7 +100,8 @@ fn an_empty_room_with_a_held_seat_waits_for_it_then_finishes() {
 fn a_meeting_ends_at_its_time_limit() {
     let mut r = room();
     let terms = MeetingTerms { max_duration_ms: Some(600_000), ..MeetingTerms::default() };
-    let command = RoomCommand::Reserve { identity: "ada".into(), seat: "seatada".into(), until_ms: 120_000, limit: 10, terms };
+    let command =
+        RoomCommand::Reserve { identity: "ada".into(), seat: "seatada".into(), until_ms: 120_000, limit: 10, terms };
     r.apply(Event::Command(command.clone()), 0);
     connect(&mut r, 1, joiner("ada"), 1_000);
     assert!(r.alarm_at_ms.is_some_and(|at| at <= 601_000));
@@ -619,7 +620,9 @@ fn an_admins_mute_holds_until_unmuting_is_allowed_and_the_node_enforces_it() {
     let fx = r.apply(Event::Client { conn: 3, msg: allow.clone() }, 5);
     assert!(matches!(&sends_to(&fx, 3)[..], [ServerMessage::Error { code, .. }] if code == "forbidden"));
     let fx = r.apply(Event::Client { conn: 1, msg: allow }, 6);
-    assert!(matches!(&sends_to(&fx, 3)[..], [ServerMessage::UnmuteAllowed { participant_id, .. }] if participant_id == "bo"));
+    assert!(
+        matches!(&sends_to(&fx, 3)[..], [ServerMessage::UnmuteAllowed { participant_id, .. }] if participant_id == "bo")
+    );
     assert!(fx.contains(&Effect::Node(NodeOrder::Mute {
         node_id: "m2".into(),
         identity: "bo".into(),
@@ -664,7 +667,10 @@ fn a_chat_flood_from_one_socket_is_cut_to_its_budget_then_closed() {
         let msg = ClientMessage::Chat { text: format!("spam {i}"), client_id: None };
         let fx = r.apply(Event::Client { conn: 2, msg }, 1);
         delivered += sends_to(&fx, 1).iter().filter(|m| matches!(m, ServerMessage::Chat { .. })).count();
-        warnings += sends_to(&fx, 2).iter().filter(|m| matches!(m, ServerMessage::Error { code, .. } if code == "rate_limited")).count();
+        warnings += sends_to(&fx, 2)
+            .iter()
+            .filter(|m| matches!(m, ServerMessage::Error { code, .. } if code == "rate_limited"))
+            .count();
         if closes(&fx).contains(&(2, close::TOO_MANY_MESSAGES)) {
             closed = true;
             break;

@@ -5,8 +5,8 @@
 mod support;
 
 use http::{Method, StatusCode};
-use serde_json::{Value, json};
 use origo_functions::Response;
+use serde_json::{Value, json};
 use support::*;
 
 fn from(p: &TestPlatform, ip: &str, method: Method, uri: &str, auth: Option<&str>, body: Option<Value>) -> Response {
@@ -68,7 +68,10 @@ fn guest_sign_in_and_join_floods_are_cut_per_address() {
     // One token joins at most 20 times a minute (each join holds a seat).
     let t = &tokens[0];
     for _ in 0..20 {
-        assert_eq!(from(&p, "203.0.113.7:3", Method::POST, "/v1/rooms/link/join", Some(t), None).status(), StatusCode::OK);
+        assert_eq!(
+            from(&p, "203.0.113.7:3", Method::POST, "/v1/rooms/link/join", Some(t), None).status(),
+            StatusCode::OK
+        );
     }
     assert_error(&from(&p, "203.0.113.7:3", Method::POST, "/v1/rooms/link/join", Some(t), None), 429, "rate_limited");
     p.advance_secs(60);

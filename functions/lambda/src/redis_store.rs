@@ -154,8 +154,13 @@ impl RedisStore {
              if v == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
              return v",
         );
-        let next: i64 =
-            script.key(redis_key(key)).arg(delta).arg(ttl_ms.max(1)).invoke_async(&mut self.conn.clone()).await.map_err(failed)?;
+        let next: i64 = script
+            .key(redis_key(key))
+            .arg(delta)
+            .arg(ttl_ms.max(1))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(failed)?;
         Ok(u64::try_from(next).unwrap_or(0))
     }
 

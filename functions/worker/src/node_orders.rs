@@ -4,9 +4,9 @@
 //! nodes are not customer destinations: their control URLs come from the registry, which only
 //! authenticated heartbeats write.
 
+use origo_functions::Platform;
 use origo_functions::coordinator::NodeOrder;
 use origo_functions::store::keys;
-use origo_functions::Platform;
 use origo_shared::node::NodeDescriptor;
 use worker::{Fetch, Headers, Method, Request, RequestInit};
 

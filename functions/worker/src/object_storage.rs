@@ -43,7 +43,9 @@ pub async fn serve(storage: &Storage, op: StorageOp, owns: impl Fn(&str) -> bool
         }
         StorageOp::List { prefix } => StorageReply::Entries { entries: list(storage, &prefix).await? },
         StorageOp::Increment { .. } => {
-            return crate::http_bridge::error(origo_shared::ApiError::bad_request("counters live in RateCounter objects"));
+            return crate::http_bridge::error(origo_shared::ApiError::bad_request(
+                "counters live in RateCounter objects",
+            ));
         }
     };
     Response::from_json(&reply)

@@ -48,7 +48,11 @@ pub fn participant_grant(claims: &Claims, room: Option<&str>) -> Result<Particip
 /// is refused: the holder must join first, which is where seats, limits and bans are checked.
 pub fn socket_grant(claims: &Claims, room: &str) -> Result<(ParticipantGrant, String), ApiError> {
     let grant = participant_grant(claims, Some(room))?;
-    let join_first = || ApiError::forbidden(format!("join the room first (POST /v1/rooms/{room}/join) and connect with the participant token it returns"));
+    let join_first = || {
+        ApiError::forbidden(format!(
+            "join the room first (POST /v1/rooms/{room}/join) and connect with the participant token it returns"
+        ))
+    };
     if claims.grants.room.as_deref() != Some(room) {
         return Err(join_first());
     }

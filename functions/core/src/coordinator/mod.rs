@@ -376,7 +376,11 @@ impl RoomState {
             return;
         }
         let Some(seat) = self.take_seat(&who, now) else {
-            fx.push(Effect::Close { conn, code: close::NO_SEAT, reason: "no seat is held for this token: join again".into() });
+            fx.push(Effect::Close {
+                conn,
+                code: close::NO_SEAT,
+                reason: "no seat is held for this token: join again".into(),
+            });
             return;
         };
         // The budget is the participant's, not the connection's: reconnecting does not refill it.
@@ -493,7 +497,14 @@ impl RoomState {
     }
 
     /// Charges `msg` to `conn`'s frame budget; false when it is refused (the effects say how).
-    fn within_budget(&mut self, conn: ConnId, identity: &str, msg: &ClientMessage, now: u64, fx: &mut Vec<Effect>) -> bool {
+    fn within_budget(
+        &mut self,
+        conn: ConnId,
+        identity: &str,
+        msg: &ClientMessage,
+        now: u64,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
         let limits = self.settings.frames;
         let class = if matches!(msg, ClientMessage::Chat { .. }) { FrameClass::Chat } else { FrameClass::Other };
         let budget = self.budgets.0.entry(identity.to_owned()).or_insert_with(|| FrameBudget::new(&limits, now));

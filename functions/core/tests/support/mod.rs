@@ -144,8 +144,7 @@ impl Platform for TestPlatform {
     async fn counter_add(&self, key: &str, delta: u64, ttl_ms: u64) -> Result<u64, PlatformError> {
         let next = {
             let mut kv = self.kv.borrow_mut();
-            let current: u64 =
-                kv.get(key).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0);
+            let current: u64 = kv.get(key).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0);
             let next = current + delta;
             kv.insert(key.to_owned(), next.to_string().into_bytes());
             next
