@@ -8,6 +8,7 @@
 pub mod component_build;
 pub mod component_cache;
 pub mod config;
+pub mod dev_mailbox;
 pub mod dev_nodes;
 pub mod fair_share;
 pub mod fenced_commit;

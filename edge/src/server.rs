@@ -82,8 +82,14 @@ impl Server {
             }
             _ => None,
         };
+        let mut dev_mail = false;
         if mode == Mode::Dev {
-            crate::variables::dev_defaults(&manifest, &provided, &mut variables, turn.as_ref().map(|t| &t.listening));
+            dev_mail = crate::variables::dev_defaults(
+                &manifest,
+                &provided,
+                &mut variables,
+                turn.as_ref().map(|t| &t.listening),
+            );
         }
 
         let kv = match &opts.redis {
@@ -150,7 +156,8 @@ impl Server {
             request_base,
             sweep,
         });
-        let router = router(state.clone(), sockets);
+        let mailbox = dev_mail.then(crate::dev_mailbox::DevMailbox::new);
+        let router = router(state.clone(), sockets, mailbox);
         internal.set(router.clone());
         Ok(Server { listener, metrics: metrics_listener, router, state })
     }
@@ -181,7 +188,7 @@ impl Server {
             request_base: crate::public_url::RequestBase::Fixed(format!("http://{}", listener.local_addr()?)),
             sweep: None,
         });
-        let router = router(state.clone(), sockets);
+        let router = router(state.clone(), sockets, None);
         Ok(Server { listener, metrics: metrics_listener, router, state })
     }
 
@@ -290,9 +297,19 @@ async fn start_rooms(
     Ok(Arc::new(crate::room_socket::RoomSockets { hub, variables: Arc::new(variables) }))
 }
 
-fn router(state: Arc<AppState>, sockets: Arc<crate::room_socket::RoomSockets>) -> Router {
-    Router::new()
-        .route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets.clone()))
+fn router(
+    state: Arc<AppState>,
+    sockets: Arc<crate::room_socket::RoomSockets>,
+    mailbox: Option<Arc<crate::dev_mailbox::DevMailbox>>,
+) -> Router {
+    let mut r = Router::new();
+    if let Some(mailbox) = mailbox {
+        use crate::dev_mailbox::{DELIVER_PATH, LIST_PATH, deliver, list};
+        r = r
+            .route(DELIVER_PATH, axum::routing::post(deliver).with_state(mailbox.clone()))
+            .route(LIST_PATH, get(list).with_state(mailbox));
+    }
+    r.route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets.clone()))
         .route(crate::room_commands::PATH, axum::routing::post(crate::room_commands::handler).with_state(sockets))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))

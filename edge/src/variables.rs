@@ -72,17 +72,26 @@ pub fn fill_dev_secrets(
 }
 
 /// Development conveniences for variables nobody set: accounts work without an email
-/// provider, and joins hand out the in-process TURN server.
+/// provider (their emails go to the in-process mailbox, [`crate::dev_mailbox`]), and joins hand
+/// out the in-process TURN server. True when the mailbox is in use.
 pub fn dev_defaults(
     manifest: &Manifest,
     provided: &HashMap<String, String>,
     values: &mut HashMap<String, String>,
     turn: Option<&origo_turn::node::Listening>,
-) {
+) -> bool {
     let declared = |name: &str| manifest.variables.contains_key(name) && !provided.contains_key(name);
     if declared("signup_verification") {
         values.insert("signup_verification".into(), "none".into());
         tracing::info!("development: new accounts are active without email verification");
+    }
+    let mailbox = declared("email_api_url") && values.get("email_api_url").is_none_or(|v| v.is_empty());
+    if mailbox {
+        values.insert("email_api_url".into(), crate::dev_mailbox::EMAIL_API_URL.into());
+        tracing::info!(
+            "development: emails (password resets, invitations) are kept in memory: GET {} from this machine",
+            crate::dev_mailbox::LIST_PATH
+        );
     }
     if let Some(turn) = turn
         && declared("turn_urls")
@@ -91,6 +100,7 @@ pub fn dev_defaults(
         urls.extend(turn.tcp.iter().map(|a| format!("turn:{a}?transport=tcp")));
         values.insert("turn_urls".into(), urls.join(","));
     }
+    mailbox
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

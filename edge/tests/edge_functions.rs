@@ -501,3 +501,60 @@ fn media_time_reaches_billing_and_a_restart_loses_none_of_it() {
         serde_json::from_slice(&std::fs::read(dir.path().join("media/usage-journal.json")).unwrap()).unwrap();
     assert_eq!(journal["pending"], json!([]), "everything was acknowledged");
 }
+
+/// `origo dev` without an email provider keeps the functions' emails in memory: a password
+/// reset and an invitation arrive at `GET /dev/mail` (from this machine only), and the reset
+/// link in the message works.
+#[test]
+fn dev_keeps_emails_in_a_mailbox_and_their_links_work() {
+    use reqwest::Method;
+    let (o, _dir) = start(&[]);
+    rt().block_on(async {
+        let (owner_token, org) = owner(&o, "ada@acme.test").await;
+        let (s, _) =
+            call(&o, Method::POST, "/v1/auth/password-reset", None, Some(json!({"email": "ada@acme.test"}))).await;
+        assert_eq!(s, 202);
+        let (s, invite) = call(
+            &o,
+            Method::POST,
+            &format!("/v1/orgs/{org}/invitations"),
+            Some(&owner_token),
+            Some(json!({"email": "bo@acme.test", "role": "member"})),
+        )
+        .await;
+        assert_eq!(s, 202, "{invite}");
+        let mail: Value = reqwest::get(o.url("/dev/mail")).await.unwrap().json().await.unwrap();
+        let messages = mail["messages"].as_array().unwrap();
+        let to =
+            |who: &str| messages.iter().find(|m| m["to"] == who).unwrap_or_else(|| panic!("no mail to {who}: {mail}"));
+        assert!(to("bo@acme.test")["text"].as_str().unwrap().contains("#invitation="));
+        let text = to("ada@acme.test")["text"].as_str().unwrap().to_owned();
+        let token = text.split("#password-reset=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+        let (s, done) = call(
+            &o,
+            Method::POST,
+            "/v1/auth/password-reset/confirm",
+            None,
+            Some(json!({"token": token, "password": "a brand new passphrase"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{done}");
+        let (s, _) = call(
+            &o,
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "ada@acme.test", "password": "a brand new passphrase"})),
+        )
+        .await;
+        assert_eq!(s, 200);
+        // Not a route for anyone else, and not something a stranger can post to.
+        let res = reqwest::Client::new()
+            .post(o.url("/internal/dev/mail"))
+            .json(&json!({"from": "x", "to": "y", "subject": "z", "text": "w"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 404);
+    });
+}
