@@ -47,6 +47,9 @@ struct Args {
     /// m-lines one client offer may have, beyond those the node added for its subscriptions.
     #[arg(long, env = "ORIGO_MEDIA_MAX_MIDS", default_value_t = 16)]
     max_mids: usize,
+    /// Sessions one participant may open a minute in one room, after a burst of 10 (0: no limit).
+    #[arg(long, env = "ORIGO_MEDIA_SESSION_CREATES_PER_MINUTE", default_value_t = 30)]
+    session_creates_per_minute: u32,
     /// The control API's URL as clients reach it (default http:// + --listen).
     #[arg(long, env = "ORIGO_ADVERTISE_URL")]
     advertise_url: Option<String>,
@@ -92,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         max_published_tracks: args.max_tracks,
         max_offer_mids: args.max_mids,
         room_sessions: args.room_sessions,
+        creates_per_minute: args.session_creates_per_minute,
     };
     let registry = match (&args.edge_url, &args.node_secret) {
         (Some(edge), Some(secret)) => Some((edge.clone(), secret.clone())),

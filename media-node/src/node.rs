@@ -131,6 +131,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         limits: config.limits,
         setups: tokio::sync::Semaphore::new(n),
         node_secret: config.node_secret.clone(),
+        create_rate: crate::create_rate::CreateRate::new(config.limits.creates_per_minute),
     });
     let router = control::router(api);
     tokio::spawn(async move {

@@ -259,6 +259,21 @@ fn a_room_holds_its_cap_and_an_identity_one_session() {
 }
 
 #[test]
+fn one_participant_opening_sessions_in_a_loop_is_answered_429() {
+    let node = start(&["--session-creates-per-minute", "6"]);
+    let t = token("mallory", "r1");
+    // A burst of 10 (reconnects, restarts), then the rate: the loop is refused.
+    let answers: Vec<Answer> = (0..12).map(|_| create(&node, &t, 1)).collect();
+    assert!(answers[..10].iter().all(|a| a.status == 201), "the burst is served");
+    let refused = &answers[11];
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "rate_limited");
+    assert!(refused.headers.contains("retry-after:"), "{}", refused.headers);
+    // Another participant of the room is not affected.
+    assert_eq!(create(&node, &token("ada", "r1"), 1).status, 201);
+}
+
+#[test]
 fn offers_with_too_many_tracks_are_refused() {
     let node = start(&["--max-tracks", "3", "--max-mids", "6"]);
     let over = create(&node, &token("alice", "r1"), 4);

@@ -40,6 +40,8 @@ pub struct Api {
     pub setups: tokio::sync::Semaphore,
     /// What the control calls must present (none configured: they are refused).
     pub node_secret: Option<String>,
+    /// How often one participant may open a session.
+    pub create_rate: crate::create_rate::CreateRate,
 }
 
 /// Every route of the control API.

@@ -109,6 +109,7 @@ async fn owned(api: &Api, headers: &HeaderMap, id: &str) -> Result<(SessionId, P
         (status = 401, description = "Missing, forged or expired token", body = origo_shared::ErrorBody),
         (status = 403, description = "The token is for another node or grants no room (`forbidden`); the participant was removed from the room (`forbidden`); the room is full on this node (`limit_exceeded`)", body = origo_shared::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = origo_shared::ErrorBody),
+        (status = 429, description = "This participant opened sessions too often (with `Retry-After`)", body = origo_shared::ErrorBody),
         (status = 503, description = "The node is full (with `Retry-After`) or stopping", body = origo_shared::ErrorBody)))]
 pub async fn create(
     State(api): State<Arc<Api>>,
@@ -117,6 +118,13 @@ pub async fn create(
 ) -> Result<Response, Response> {
     let p = authorize(&api, &headers).await?;
     let body: CreateBody = parse(&body)?;
+    if let Err(wait) = api.create_rate.take(&p.org, &p.room, &p.identity, Instant::now()) {
+        tracing::debug!(identity = %p.identity, "session refused: opened too often");
+        let mut res =
+            error(429, ErrorCode::RateLimited, "sessions opened too often by this participant; retry shortly");
+        res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(wait.as_secs().max(1)));
+        return Err(res);
+    }
     let Some(_place) = api.capacity.reserve() else {
         tracing::info!(capacity = api.capacity.capacity(), "session refused: the node is full");
         return Err(retry_later("this media node is full; join again to be placed on another node", 10));

@@ -16,6 +16,8 @@ pub struct Limits {
     /// Sessions one room may hold on this SFU when the participant token carries no
     /// `room_sessions` claim.
     pub room_sessions: u32,
+    /// Sessions one participant may open a minute in one room (0: no limit).
+    pub creates_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -26,6 +28,7 @@ impl Default for Limits {
             max_published_tracks: 8,
             max_offer_mids: 16,
             room_sessions: 100,
+            creates_per_minute: crate::create_rate::CreateRate::PER_MINUTE,
         }
     }
 }
