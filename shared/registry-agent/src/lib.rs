@@ -2,7 +2,8 @@
 //! (`POST {registry}/v1/nodes/heartbeat`, bearer node secret) every [`INTERVAL`], for media and
 //! TURN nodes alike, and at once (at most every [`MIN_GAP`]) when the node asks — a media node
 //! that just filled up says so before the edge places anyone else there. Failures are logged
-//! once per change of state and retried; the node keeps serving either way.
+//! once per change of state and retried after [`RETRY_AFTER_FAILURE`]; the node keeps serving
+//! either way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,9 @@ use origo_shared::node::NodeHeartbeat;
 pub const INTERVAL: Duration = Duration::from_secs(5);
 /// Heartbeats the node asks for come at most this often.
 pub const MIN_GAP: Duration = Duration::from_millis(250);
+/// A heartbeat that failed is tried again this soon, so one slow answer does not leave the
+/// node unheard for two intervals (long enough to be taken for stale).
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// Sends `heartbeat()` every [`INTERVAL`] until the task is dropped.
 pub async fn run(registry: String, token: Option<String>, heartbeat: impl Fn() -> Option<NodeHeartbeat>) {
@@ -32,6 +36,7 @@ pub async fn run_woken(
     let url = format!("{}/v1/nodes/heartbeat", registry.trim_end_matches('/'));
     let mut healthy: Option<bool> = None;
     loop {
+        let mut wait = INTERVAL;
         if let Some(hb) = heartbeat() {
             let mut req = client.post(&url).json(&hb);
             if let Some(t) = &token {
@@ -56,10 +61,13 @@ pub async fn run_woken(
                 tracing::info!(%url, "registered with the edge");
             }
             healthy = Some(ok);
+            if !ok {
+                wait = RETRY_AFTER_FAILURE;
+            }
         }
         tokio::time::sleep(MIN_GAP).await;
         tokio::select! {
-            () = tokio::time::sleep(INTERVAL.saturating_sub(MIN_GAP)) => {}
+            () = tokio::time::sleep(wait.saturating_sub(MIN_GAP)) => {}
             () = wake.notified() => {}
         }
     }
