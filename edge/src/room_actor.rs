@@ -596,7 +596,7 @@ impl Actor {
     /// Every write the effects ask for (`coordinator::storage::commit` decides them) goes into
     /// one transaction, committed before any message is delivered.
     async fn execute(&mut self, fx: Vec<Effect>) -> bool {
-        let commit = match storage::commit(&self.state, &fx, now_ms(), rand_u32) {
+        let commit = match storage::commit(&mut self.state, &fx, now_ms(), rand_u32) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(org = %self.key.org, room = %self.key.room, "cannot serialise the room: {e}");

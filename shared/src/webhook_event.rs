@@ -28,11 +28,14 @@ pub enum WebhookEvent {
     /// A chat message was posted.
     #[serde(rename = "chat.message")]
     ChatMessage,
+    /// An endpoint of the organisation was disabled (it answered 410, or failed for days).
+    #[serde(rename = "endpoint.disabled")]
+    EndpointDisabled,
 }
 
 impl WebhookEvent {
     /// Every event, in the order the API lists them.
-    pub const ALL: [WebhookEvent; 7] = [
+    pub const ALL: [WebhookEvent; 8] = [
         WebhookEvent::RoomStarted,
         WebhookEvent::RoomFinished,
         WebhookEvent::ParticipantJoined,
@@ -40,6 +43,7 @@ impl WebhookEvent {
         WebhookEvent::TrackPublished,
         WebhookEvent::TrackUnpublished,
         WebhookEvent::ChatMessage,
+        WebhookEvent::EndpointDisabled,
     ];
 
     /// The wire name (`room.started`, …).
@@ -52,7 +56,14 @@ impl WebhookEvent {
             WebhookEvent::TrackPublished => "track.published",
             WebhookEvent::TrackUnpublished => "track.unpublished",
             WebhookEvent::ChatMessage => "chat.message",
+            WebhookEvent::EndpointDisabled => "endpoint.disabled",
         }
+    }
+
+    /// True for the events an endpoint receives only when it names them (chat messages can
+    /// be many, and carry what people wrote).
+    pub fn opt_in(self) -> bool {
+        matches!(self, WebhookEvent::ChatMessage)
     }
 
     /// The event with wire name `name`.

@@ -155,6 +155,9 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         created_at_ms: p.now_ms(),
         owner: caller.identity().to_owned(),
         secret: secret.expose(),
+        previous_secret: None,
+        previous_secret_until_ms: 0,
+        description: None,
     };
     stored::put(p, org, &hook).await?;
     Ok(reply::json(StatusCode::CREATED, &public(&hook, true)))

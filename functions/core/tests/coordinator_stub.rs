@@ -73,7 +73,7 @@ fn removing_a_participant_over_http_kicks_them_at_the_coordinator() {
     let now = p.now_ms.get();
     state.held.insert(bob.identity.clone(), HeldSeat { seat: "seat1".into(), until_ms: now + 60_000 });
     let fx = state.apply(Event::Connect { conn: 1, who: bob, last_seq: None }, now);
-    for (k, v) in storage::commit(&state, &fx, now, || 1).unwrap().writes {
+    for (k, v) in storage::commit(&mut state, &fx, now, || 1).unwrap().writes {
         p.kv.borrow_mut().insert(k, v.unwrap());
     }
 
@@ -159,7 +159,7 @@ fn the_longest_mintable_identity_can_be_muted_and_kicked() {
     seat(&mut state, &longest);
     let fx = state.apply(Event::Connect { conn: 3, who: who(&longest, false), last_seq: None }, now + 3);
     assert!(state.members.contains_key(&longest));
-    for (k, v) in storage::commit(&state, &fx, now + 3, || 1).unwrap().writes {
+    for (k, v) in storage::commit(&mut state, &fx, now + 3, || 1).unwrap().writes {
         match v {
             Some(v) => p.kv.borrow_mut().insert(k, v),
             None => p.kv.borrow_mut().remove(&k),

@@ -193,6 +193,10 @@ pub struct RoomState {
     /// The meeting's terms, from the latest reservation.
     #[serde(default)]
     pub terms: MeetingTerms,
+    /// The sequence number of the room's last webhook event: it only grows, across meetings
+    /// too (a new one is at least the commit's time × 1000).
+    #[serde(default)]
+    pub webhook_seq: u64,
     /// The record format ([`crate::store::format`]).
     #[serde(default = "crate::store::format::first")]
     pub v: u32,
@@ -280,6 +284,7 @@ impl RoomState {
             bans: bans::Bans::new(),
             budgets: frame_budget::Budgets::default(),
             terms: MeetingTerms::default(),
+            webhook_seq: 0,
             v: crate::store::format::CURRENT,
         }
     }

@@ -127,20 +127,22 @@ struct OutboxEvent<'a> {
     #[serde(rename = "type")]
     kind: origo_shared::WebhookEvent,
     timestamp: u64,
+    seq: u64,
     data: &'a serde_json::Value,
 }
 
 /// The writes `fx` (the effects of one batch, applied to `state`) commit at `now_ms`.
-/// Webhook events go to the room's outbox (`random` names them, `{now_ms:016}-{random:08x}`,
-/// and picks the expiry shard of a finished room's chat history, given to the sweep for when
-/// it is past retention).
+/// Webhook events go to the room's outbox, named by the room's next event sequence number
+/// (`state.webhook_seq`, advanced here); `random` picks the expiry shard of a finished room's
+/// chat history, given to the sweep for when it is past retention.
 pub fn commit(
-    state: &RoomState,
+    state: &mut RoomState,
     fx: &[Effect],
     now_ms: u64,
     mut random: impl FnMut() -> u32,
 ) -> Result<Commit, serde_json::Error> {
-    let (org, room) = (state.org.as_str(), state.room.as_str());
+    let (org, room) = (state.org.clone(), state.room.clone());
+    let (org, room) = (org.as_str(), room.as_str());
     let key = RoomKey::new(org, room);
     let mut commit = Commit::default();
     let mut snapshot = false;
@@ -163,8 +165,12 @@ pub fn commit(
                 merge_into(&mut commit.merges, keys::chat_index(org, room), add);
             }
             Effect::Webhook { event, data } => {
-                let id = format!("{now_ms:016}-{:08x}", random());
-                let body = OutboxEvent { kind: *event, timestamp: now_ms / 1000, data };
+                let seq = state.webhook_seq.saturating_add(1).max(now_ms.saturating_mul(1000));
+                state.webhook_seq = seq;
+                // The sequence number is part of the room's state: kept with the event.
+                snapshot = true;
+                let id = format!("{seq:020}");
+                let body = OutboxEvent { kind: *event, timestamp: now_ms / 1000, seq, data };
                 commit.writes.push((keys::webhook_outbox(org, room, &id), Some(serde_json::to_vec(&body)?)));
                 let listed = MergeOp::IndexAdd {
                     entry: id,
@@ -236,18 +242,18 @@ mod tests {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
         state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
         let fx = state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
-        let mut n = 0;
-        let c = commit(&state, &fx, 1_000, || {
-            n += 1;
-            n
-        })
-        .unwrap();
+        let c = commit(&mut state, &fx, 1_000, || 0).unwrap();
         let keys: Vec<&str> = c.writes.iter().map(|(k, _)| k.as_str()).collect();
         assert!(keys.contains(&"coord:o1:standup"), "{keys:?}");
         assert!(!keys.iter().any(|k| k.starts_with("seat:")), "seats live in the coordinator: {keys:?}");
-        // room_started and participant_joined, in time order.
-        assert!(keys.contains(&"webhook_outbox:o1:standup:0000000000001000-00000001"), "{keys:?}");
-        assert!(keys.contains(&"webhook_outbox:o1:standup:0000000000001000-00000002"), "{keys:?}");
+        // room_started and participant_joined, in the room's sequence (from the time × 1000).
+        assert!(keys.contains(&"webhook_outbox:o1:standup:00000000000001000000"), "{keys:?}");
+        assert!(keys.contains(&"webhook_outbox:o1:standup:00000000000001000001"), "{keys:?}");
+        assert_eq!(state.webhook_seq, 1_000_001);
+        // A later commit in the same millisecond goes on from there.
+        let fx = vec![Effect::Webhook { event: origo_shared::WebhookEvent::ChatMessage, data: serde_json::json!({}) }];
+        let again = commit(&mut state.clone(), &fx, 1_000, || 0).unwrap();
+        assert!(again.writes.iter().any(|(k, _)| k == "webhook_outbox:o1:standup:00000000000001000002"));
         let snapshot = &c.writes.iter().find(|(k, _)| k == "coord:o1:standup").unwrap().1;
         assert_eq!(decode_snapshot(snapshot.as_deref().unwrap()).unwrap(), state);
         // Both are listed in the room's outbox index, which keeps the newest OUTBOX_MAX.
@@ -276,7 +282,7 @@ mod tests {
         state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let fx = state.apply(Event::Client { conn: 1, msg: origo_shared::signal::ClientMessage::Leave }, 4_000);
-        let c = commit(&state, &fx, 4_000, || 0).unwrap();
+        let c = commit(&mut state, &fx, 4_000, || 0).unwrap();
         let usage = c.merges.iter().find(|m| m.is_usage()).unwrap();
         assert_eq!(usage.key, "usage:o1:1970-01:room:standup");
         assert_eq!(usage.ops, [MergeOp::AddUsage(3_000)]);
@@ -330,12 +336,12 @@ mod tests {
         let close = || Event::Command(super::super::RoomCommand::Close { reason: "deleted".into() });
         let fx = state.apply(close(), 2_000);
         assert!(fx.contains(&Effect::Finished));
-        let c = commit(&state, &fx, 2_000, || 0).unwrap();
+        let c = commit(&mut state, &fx, 2_000, || 0).unwrap();
         assert!(c.writes.contains(&("coord:o1:standup".into(), None)));
         assert!(!c.writes.iter().any(|(k, v)| k == "coord:o1:standup" && v.is_some()));
         // A meeting without chat leaves nothing for the sweep.
         let fx = quiet.apply(close(), 2_000);
-        assert!(!commit(&quiet, &fx, 2_000, || 0).unwrap().merges.iter().any(|m| m.key.starts_with("expiry:")));
+        assert!(!commit(&mut quiet, &fx, 2_000, || 0).unwrap().merges.iter().any(|m| m.key.starts_with("expiry:")));
         // Its chat history is given to the sweep for when retention ends.
         let due = c.merges.iter().find(|m| m.key.starts_with("expiry:")).unwrap();
         assert!(matches!(&due.ops[0], MergeOp::IndexAdd { entry, .. } if entry == "chat_index:o1:standup"));

@@ -226,8 +226,8 @@ pub fn webhook_index(org: &str) -> String {
     format!("webhooks:{org}")
 }
 
-/// An event of a room waiting to be delivered to its organisation's webhooks; `id` sorts by
-/// time (`{ms:016}-{random:08x}`).
+/// An event of a room waiting to be delivered to its organisation's webhooks; `id` is the
+/// room's event sequence number (`{seq:020}`; records of format 2 were `{ms:016}-{random:08x}`).
 pub fn webhook_outbox(org: &str, room: &str, id: &str) -> String {
     format!("webhook_outbox:{org}:{room}:{id}")
 }
@@ -241,6 +241,32 @@ pub fn webhook_outbox_prefix(org: &str, room: &str) -> String {
 /// [`OUTBOX_MAX`](crate::coordinator::storage::OUTBOX_MAX) (the oldest go first).
 pub fn outbox_index(org: &str, room: &str) -> String {
     format!("outbox_index:{org}:{room}")
+}
+
+/// The last outbox event of a room the organisation's dispatcher took in (`""`: the
+/// organisation's own events' last sequence number).
+pub fn webhook_cursor(org: &str, room: &str) -> String {
+    format!("webhook_cursor:{org}:{room}")
+}
+
+/// The organisation's pending deliveries ([`webhook_delivery::pending`](crate::webhook_delivery::pending)).
+pub fn webhook_pending(org: &str) -> String {
+    format!("webhook_pending:{org}")
+}
+
+/// One message to one endpoint, with its attempts.
+pub fn webhook_delivery(org: &str, endpoint: &str, message: &str) -> String {
+    format!("webhook_delivery:{org}:{endpoint}:{message}")
+}
+
+/// An endpoint's delivery log: the index of its messages (`{seq:020}:{message}`).
+pub fn webhook_log(org: &str, endpoint: &str) -> String {
+    format!("webhook_log:{org}:{endpoint}")
+}
+
+/// How an endpoint has been answering, and whether it is disabled.
+pub fn webhook_health(org: &str, endpoint: &str) -> String {
+    format!("webhook_health:{org}:{endpoint}")
 }
 
 // --- nodes and usage ------------------------------------------------------------------

@@ -16,6 +16,27 @@ pub struct StoredWebhook {
     pub created_at_ms: u64,
     pub owner: String,
     pub secret: String,
+    /// The secret before the last rotation, still signing until `previous_secret_until_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<String>,
+    #[serde(default)]
+    pub previous_secret_until_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl StoredWebhook {
+    /// The secrets that sign a message sent at `now_ms`: the current one, and the one before
+    /// it while it is still valid.
+    pub fn signing_secrets(&self, now_ms: u64) -> Vec<&str> {
+        let mut out = vec![self.secret.as_str()];
+        if let Some(prev) = &self.previous_secret
+            && now_ms < self.previous_secret_until_ms
+        {
+            out.push(prev);
+        }
+        out
+    }
 }
 
 /// True for webhook ids: `wh_` and letters, digits or `_`, at most 64 bytes.

@@ -109,7 +109,7 @@ impl TestPlatform {
             }
         };
         let fx = state.apply(event, now);
-        let commit = storage::commit(&state, &fx, now, || 7).map_err(|e| PlatformError::Store(e.to_string()))?;
+        let commit = storage::commit(&mut state, &fx, now, || 7).map_err(|e| PlatformError::Store(e.to_string()))?;
         let mut kv = self.kv.borrow_mut();
         let mut writes = commit.writes;
         for merge in &commit.merges {
