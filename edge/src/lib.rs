@@ -18,6 +18,7 @@ pub mod http_error;
 pub mod kv;
 pub mod metrics;
 pub mod metrics_listener;
+pub mod native_platform;
 pub mod node_orders;
 pub mod outbound;
 pub mod public_url;
@@ -35,6 +36,8 @@ pub mod sweep_timer;
 pub mod variables;
 pub mod wasi_keyvalue;
 pub mod web;
+pub mod webhook_commands;
+pub mod webhook_dispatchers;
 
 pub use config::{Cli, Command, CoordinatorOptions, Mode, ServeOptions};
 pub use server::Server;

@@ -35,7 +35,7 @@ impl InternalRouter {
         let _ = self.0.set(router);
     }
 
-    fn get(&self) -> Option<Router> {
+    pub fn get(&self) -> Option<Router> {
         self.0.get().cloned()
     }
 }

@@ -93,6 +93,8 @@ pub struct Coordinators {
     lease: Option<Lease>,
     alarms: mpsc::UnboundedSender<(u64, RoomKey)>,
     orders: NodeOrders,
+    /// The webhook dispatchers woken when a room writes events to its outbox.
+    webhooks: std::sync::OnceLock<Arc<crate::webhook_dispatchers::WebhookDispatchers>>,
 }
 
 fn now_ms() -> u64 {
@@ -119,6 +121,7 @@ impl Coordinators {
             lease,
             alarms,
             orders,
+            webhooks: std::sync::OnceLock::new(),
         });
         tokio::spawn(alarm_scheduler(Arc::downgrade(&hub), alarm_rx));
         tokio::spawn(node_watcher(Arc::downgrade(&hub)));
@@ -136,6 +139,15 @@ impl Coordinators {
             Err(e) => tracing::warn!("cannot scan stored rooms for alarms: {e}"),
         }
         hub
+    }
+
+    /// Gives the rooms their webhook dispatchers (once).
+    pub fn set_webhooks(&self, webhooks: Arc<crate::webhook_dispatchers::WebhookDispatchers>) {
+        let _ = self.webhooks.set(webhooks);
+    }
+
+    pub fn webhooks(&self) -> Option<&Arc<crate::webhook_dispatchers::WebhookDispatchers>> {
+        self.webhooks.get()
     }
 
     pub fn kv(&self) -> &KvBackend {
@@ -609,6 +621,11 @@ impl Actor {
         }
         for (reply, outcome) in self.replies.drain(..) {
             let _ = reply.send(outcome);
+        }
+        if fx.iter().any(|e| matches!(e, Effect::Webhook { .. }))
+            && let Some(webhooks) = self.hub.webhooks.get()
+        {
+            webhooks.wake(&self.key.org, &self.key.room);
         }
         for effect in fx {
             match effect {

@@ -37,7 +37,7 @@ fn refuse(e: ApiError) -> Response {
 
 /// True when the request came from a component of this process, or from a process of the
 /// same deployment (bearer: the node secret, compared in constant time).
-fn trusted(req: &Request, node_secret: Option<&String>) -> bool {
+pub fn trusted(req: &Request, node_secret: Option<&String>) -> bool {
     if req.extensions().get::<InProcessCall>().is_some() {
         return true;
     }

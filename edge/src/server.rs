@@ -142,7 +142,7 @@ impl Server {
         if sweep.is_none() {
             tracing::warn!("no node_secret (or sweep_interval_secs=0): expired records are not swept");
         }
-        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables).await?;
+        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest).await?;
 
         let state = Arc::new(AppState {
             mode,
@@ -175,7 +175,8 @@ impl Server {
             Some(addr) => Some(MetricsListener::bind(addr, Arc::new(Metrics::default())).await?),
             None => None,
         };
-        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables).await?;
+        let internal = InternalRouter::default();
+        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest).await?;
         let state = Arc::new(AppState {
             mode: Mode::Coordinator,
             turn: None,
@@ -189,6 +190,7 @@ impl Server {
             sweep: None,
         });
         let router = router(state.clone(), sockets, None);
+        internal.set(router.clone());
         Ok(Server { listener, metrics: metrics_listener, router, state })
     }
 
@@ -285,6 +287,8 @@ async fn start_rooms(
     listener: &TcpListener,
     rooms: &RoomOptions,
     variables: std::collections::HashMap<String, String>,
+    internal: InternalRouter,
+    manifest: &Manifest,
 ) -> anyhow::Result<Arc<crate::room_socket::RoomSockets>> {
     let advertise = rooms.advertise_url_for(listener.local_addr()?);
     let lease = kv.redis_connection().map(|c| crate::room_lease::Lease::new(c, advertise));
@@ -294,7 +298,17 @@ async fn start_rooms(
     let orders = crate::node_orders::NodeOrders::new(variables.get("node_secret").cloned());
     let hub =
         crate::room_actor::Coordinators::start(kv.clone(), rooms.settings(), selector_config, lease, orders).await;
-    Ok(Arc::new(crate::room_socket::RoomSockets { hub, variables: Arc::new(variables) }))
+    let variables = Arc::new(variables);
+    // Deliveries reach what the notify component may reach.
+    let allowed = manifest
+        .component("notify")
+        .map(|c| c.allowed_outbound_hosts.clone())
+        .unwrap_or_else(|| origo_manifest::AllowedHosts::parse(&[]).unwrap_or_default());
+    let platform = crate::native_platform::NativePlatform::new(kv.clone(), variables.clone(), internal, allowed)?;
+    let webhooks = crate::webhook_dispatchers::WebhookDispatchers::new(platform);
+    hub.set_webhooks(webhooks.clone());
+    webhooks.resume().await;
+    Ok(Arc::new(crate::room_socket::RoomSockets { hub, variables }))
 }
 
 fn router(
@@ -310,7 +324,8 @@ fn router(
             .route(LIST_PATH, get(list).with_state(mailbox));
     }
     r.route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets.clone()))
-        .route(crate::room_commands::PATH, axum::routing::post(crate::room_commands::handler).with_state(sockets))
+        .route(crate::room_commands::PATH, axum::routing::post(crate::room_commands::handler).with_state(sockets.clone()))
+        .route(crate::webhook_commands::PATH, axum::routing::post(crate::webhook_commands::handler).with_state(sockets))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route("/", get(crate::web::index))

@@ -45,6 +45,7 @@ pub mod secret_digest;
 pub mod session;
 pub mod store;
 pub mod variables;
+pub mod webhook_deliveries;
 pub mod webhook_delivery;
 
 pub use platform::{Platform, PlatformError};

@@ -18,6 +18,10 @@ use crate::rate_limit;
 use crate::rbac::Action;
 use crate::reply::{self, respond};
 use crate::store::webhook::{self as stored, StoredWebhook};
+use crate::store::{keys, record};
+use crate::webhook_deliveries as deliveries;
+use crate::webhook_delivery::DispatchCommand;
+use crate::webhook_delivery::endpoint_health::EndpointHealth;
 use crate::{Request, Response};
 
 /// The names of the events a webhook may subscribe to (`origo_shared::WebhookEvent`).
@@ -32,17 +36,58 @@ struct PublicWebhook<'a> {
     events: &'a [String],
     created_at_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<&'a str>,
+    /// Until when the secret before the last rotation still signs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_secret_until_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<EndpointHealth>,
 }
 
-/// What clients see of `hook`, with its secret only when it was just created.
-fn public(hook: &StoredWebhook, with_secret: bool) -> PublicWebhook<'_> {
+/// What clients see of `hook`, with its secret only when it was just created or rotated.
+fn public<'a>(hook: &'a StoredWebhook, with_secret: bool, health: Option<EndpointHealth>) -> PublicWebhook<'a> {
     PublicWebhook {
         id: &hook.id,
         url: &hook.url,
         events: &hook.events,
         created_at_ms: hook.created_at_ms,
+        description: hook.description.as_deref(),
         secret: with_secret.then_some(hook.secret.as_str()),
+        previous_secret_until_ms: hook.previous_secret.is_some().then_some(hook.previous_secret_until_ms),
+        health,
+    }
+}
+
+/// The events an endpoint gets when it names none: all but the ones that must be asked for.
+fn default_events() -> Vec<String> {
+    WebhookEvent::ALL.into_iter().filter(|e| !e.opt_in()).map(|e| e.as_str().to_owned()).collect()
+}
+
+/// Checks a list of event names.
+fn checked_events(events: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if events.is_empty() {
+        return Err(ApiError::bad_request("events must not be empty"));
+    }
+    if let Some(bad) = events.iter().find(|e| WebhookEvent::from_name(e).is_none()) {
+        let known = event_names().collect::<Vec<_>>().join(", ");
+        return Err(ApiError::bad_request(format!("unknown event {bad:?}; known: {known}")));
+    }
+    let mut events = events;
+    events.sort();
+    events.dedup();
+    Ok(events)
+}
+
+/// Longest description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 256;
+
+fn checked_description(d: Option<String>) -> Result<Option<String>, ApiError> {
+    match d {
+        Some(d) if d.len() > MAX_DESCRIPTION_BYTES => Err(ApiError::bad_request("description is at most 256 bytes")),
+        Some(d) if d.chars().any(char::is_control) => Err(ApiError::bad_request("description must not hold control characters")),
+        other => Ok(other),
     }
 }
 
@@ -53,10 +98,43 @@ pub struct CreateWebhook {
     /// An absolute `http(s)://` URL with a host, at most 2048 bytes.
     #[cfg_attr(feature = "openapi", schema(schema_with = url_schema))]
     pub url: String,
-    /// The events to deliver (default: all of them).
+    /// The events to deliver (default: all but `chat.message`, which must be named).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = events_schema))]
     pub events: Option<Vec<String>>,
+    /// What the endpoint is for, at most 256 bytes.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    pub description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = url_schema))]
+    pub url: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = events_schema))]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    pub description: Option<String>,
+    /// `true` delivers to a disabled endpoint again (failed messages stay failed until
+    /// recovered).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long the old secret keeps signing beside the new one (default a day, at most a week).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 604800))]
+    pub previous_valid_secs: Option<u64>,
 }
 
 /// Longest webhook URL, in bytes.
@@ -103,10 +181,34 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         (["v1", "webhooks"], &Method::POST) => create(req, p).await,
         (["v1", "webhooks"], &Method::GET) => list(req, p).await,
         (["v1", "webhooks"], _) => Ok(reply::method_not_allowed(req, "GET, POST")),
+        (["v1", "webhooks", id], &Method::GET) => get(req, p, id).await,
+        (["v1", "webhooks", id], &Method::PATCH) => update(req, p, id).await,
         (["v1", "webhooks", id], &Method::DELETE) => delete(req, p, id).await,
-        (["v1", "webhooks", _], _) => Ok(reply::method_not_allowed(req, "DELETE")),
+        (["v1", "webhooks", _], _) => Ok(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
         (["v1", "webhooks", id, "test"], &Method::POST) => test(req, p, id).await,
         (["v1", "webhooks", _, "test"], _) => Ok(reply::method_not_allowed(req, "POST")),
+        (["v1", "webhooks", id, "rotate-secret"], &Method::POST) => rotate(req, p, id).await,
+        (["v1", "webhooks", _, "rotate-secret"], _) => Ok(reply::method_not_allowed(req, "POST")),
+        (["v1", "webhooks", id, "recover"], &Method::POST) => {
+            let (org, hook) = managed(req, p, id).await?;
+            deliveries::recover(req, p, &org, &hook).await
+        }
+        (["v1", "webhooks", _, "recover"], _) => Ok(reply::method_not_allowed(req, "POST")),
+        (["v1", "webhooks", id, "deliveries"], &Method::GET) => {
+            let (org, hook) = managed(req, p, id).await?;
+            deliveries::list(req, p, &org, &hook).await
+        }
+        (["v1", "webhooks", _, "deliveries"], _) => Ok(reply::method_not_allowed(req, "GET")),
+        (["v1", "webhooks", id, "deliveries", message], &Method::GET) => {
+            let (org, hook) = managed(req, p, id).await?;
+            deliveries::get(p, &org, &hook, message).await
+        }
+        (["v1", "webhooks", _, "deliveries", _], _) => Ok(reply::method_not_allowed(req, "GET")),
+        (["v1", "webhooks", id, "deliveries", message, "redeliver"], &Method::POST) => {
+            let (org, hook) = managed(req, p, id).await?;
+            deliveries::redeliver(p, &org, &hook, message).await
+        }
+        (["v1", "webhooks", _, "deliveries", _, "redeliver"], _) => Ok(reply::method_not_allowed(req, "POST")),
         _ => Err(reply::not_found(req)),
     }
 }
@@ -137,14 +239,8 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     if !valid_url(&body.url) {
         return Err(ApiError::bad_request("url must be an absolute http(s) URL"));
     }
-    let events = body.events.unwrap_or_else(|| event_names().map(str::to_owned).collect());
-    if events.is_empty() {
-        return Err(ApiError::bad_request("events must not be empty"));
-    }
-    if let Some(bad) = events.iter().find(|e| WebhookEvent::from_name(e).is_none()) {
-        let known = event_names().collect::<Vec<_>>().join(", ");
-        return Err(ApiError::bad_request(format!("unknown event {bad:?}; known: {known}")));
-    }
+    let events = checked_events(body.events.unwrap_or_else(default_events))?;
+    let description = checked_description(body.description)?;
     let mut key = [0u8; 32];
     p.random(&mut key);
     let secret = WebhookSecret::from_bytes(&key).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -157,10 +253,10 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         secret: secret.expose(),
         previous_secret: None,
         previous_secret_until_ms: 0,
-        description: None,
+        description,
     };
     stored::put(p, org, &hook).await?;
-    Ok(reply::json(StatusCode::CREATED, &public(&hook, true)))
+    Ok(reply::json(StatusCode::CREATED, &public(&hook, true, None)))
 }
 
 async fn manager(req: &Request, p: &impl Platform) -> Result<Principal, ApiError> {
@@ -186,7 +282,7 @@ async fn load(p: &impl Platform, org: &str, id: &str) -> Result<StoredWebhook, A
 async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let caller = manager(req, p).await?;
     let hooks = stored::of_org(p, caller.org()?).await?;
-    let listed: Vec<PublicWebhook<'_>> = hooks.iter().map(|h| public(h, false)).collect();
+    let listed: Vec<PublicWebhook<'_>> = hooks.iter().map(|h| public(h, false, None)).collect();
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "webhooks": listed })))
 }
 
@@ -206,7 +302,114 @@ async fn delete(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
     let org = caller.org()?;
     let hook = load(p, org, id).await?;
     stored::delete(p, org, &hook.id).await?;
+    // Its pending deliveries and log go too (the dispatcher also drops them when it next
+    // finds the endpoint gone, should this fail).
+    let _ = p.dispatcher_send(org, &DispatchCommand::Forget { endpoint: hook.id.clone() }).await;
     Ok(reply::no_content())
+}
+
+/// The caller's organisation and the webhook `id` of it, for a caller who manages webhooks.
+async fn managed(req: &Request, p: &impl Platform, id: &str) -> Result<(String, StoredWebhook), ApiError> {
+    let caller = manager(req, p).await?;
+    let org = caller.org()?.to_owned();
+    let hook = load(p, &org, id).await?;
+    Ok((org, hook))
+}
+
+async fn health_of(p: &impl Platform, org: &str, id: &str) -> Result<EndpointHealth, ApiError> {
+    Ok(record::get(p, &keys::webhook_health(org, id)).await?.unwrap_or_default())
+}
+
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    summary = "One endpoint, with how it has been answering (`health`: failing since, disabled)",
+    params(("id" = String, Path, pattern = "^wh_[A-Za-z0-9_]{0,61}$", description = "Webhook id"), crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The webhook"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 503, response = errors::Unavailable),
+    )))]
+async fn get(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
+    let (org, hook) = managed(req, p, id).await?;
+    let health = health_of(p, &org, &hook.id).await?;
+    Ok(reply::json(StatusCode::OK, &public(&hook, false, Some(health))))
+}
+
+#[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks",
+    summary = "Change an endpoint's URL, event filter or description, or enable it again",
+    request_body = UpdateWebhook,
+    params(("id" = String, Path, pattern = "^wh_[A-Za-z0-9_]{0,61}$", description = "Webhook id"), crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The webhook"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
+async fn update(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
+    let (org, mut hook) = managed(req, p, id).await?;
+    let body: UpdateWebhook = reply::parse_json(req)?;
+    if let Some(url) = body.url {
+        if !valid_url(&url) {
+            return Err(ApiError::bad_request("url must be an absolute http(s) URL"));
+        }
+        hook.url = url;
+    }
+    if let Some(events) = body.events {
+        hook.events = checked_events(events)?;
+    }
+    if body.description.is_some() {
+        hook.description = checked_description(body.description)?;
+    }
+    if body.enabled == Some(false) {
+        return Err(ApiError::bad_request("an endpoint is disabled by Origo only; remove it to stop deliveries"));
+    }
+    stored::put(p, &org, &hook).await?;
+    if body.enabled == Some(true) {
+        p.dispatcher_send(&org, &DispatchCommand::Enable { endpoint: hook.id.clone() }).await.map_err(reply::unavailable)?;
+    }
+    let health = health_of(p, &org, &hook.id).await?;
+    Ok(reply::json(StatusCode::OK, &public(&hook, false, Some(health))))
+}
+
+/// How long the old secret signs after a rotation by default, and at most.
+const PREVIOUS_SECRET_DEFAULT_SECS: u64 = 86_400;
+const PREVIOUS_SECRET_MAX_SECS: u64 = 7 * 86_400;
+
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    summary = "A new signing secret (in this response only); the old one keeps signing beside it for a while",
+    request_body = RotateSecret,
+    params(("id" = String, Path, pattern = "^wh_[A-Za-z0-9_]{0,61}$", description = "Webhook id"), crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The webhook with its new `secret`"),
+        (status = 400, response = errors::BadRequest),
+        (status = 401, response = errors::Unauthorized),
+        (status = 403, response = errors::Forbidden),
+        (status = 404, response = errors::NotFound),
+        (status = 413, response = errors::PayloadTooLarge),
+        (status = 415, response = errors::UnsupportedMediaType),
+        (status = 503, response = errors::Unavailable),
+    )))]
+async fn rotate(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
+    let (org, mut hook) = managed(req, p, id).await?;
+    let body: RotateSecret = if req.body().is_empty() { RotateSecret { previous_valid_secs: None } } else { reply::parse_json(req)? };
+    let keep = body.previous_valid_secs.unwrap_or(PREVIOUS_SECRET_DEFAULT_SECS);
+    if keep > PREVIOUS_SECRET_MAX_SECS {
+        return Err(ApiError::bad_request("previous_valid_secs is at most 604800 (a week)"));
+    }
+    let mut key = [0u8; 32];
+    p.random(&mut key);
+    let secret = WebhookSecret::from_bytes(&key).map_err(|e| ApiError::internal(e.to_string()))?;
+    let old = std::mem::replace(&mut hook.secret, secret.expose());
+    (hook.previous_secret, hook.previous_secret_until_ms) =
+        if keep == 0 { (None, 0) } else { (Some(old), p.now_ms().saturating_add(keep * 1000)) };
+    stored::put(p, &org, &hook).await?;
+    Ok(reply::json(StatusCode::OK, &public(&hook, true, None)))
 }
 
 /// Sends a signed `webhook.test` event to the endpoint now and reports what it answered.
@@ -226,7 +429,8 @@ async fn test(req: &Request, p: &impl Platform, id: &str) -> Result<Response, Ap
     let caller = manager(req, p).await?;
     rate_limit::hit(p, &rate_limit::WEBHOOK_TEST, caller.org()?).await?;
     let hook = load(p, caller.org()?, id).await?;
-    let secret = WebhookSecret::parse(&hook.secret).map_err(|e| ApiError::internal(e.to_string()))?;
+    let secrets: Vec<WebhookSecret> =
+        hook.signing_secrets(p.now_ms()).iter().filter_map(|s| WebhookSecret::parse(s).ok()).collect();
     let msg_id = format!("msg_{}", p.random_hex(12));
     let timestamp = p.now_secs();
     let body = serde_json::to_vec(&serde_json::json!({
@@ -235,7 +439,7 @@ async fn test(req: &Request, p: &impl Platform, id: &str) -> Result<Response, Ap
         "data": { "webhook_id": hook.id },
     }))
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    let signed = webhook::sign(std::slice::from_ref(&secret), &msg_id, timestamp, &body);
+    let signed = webhook::sign(&secrets, &msg_id, timestamp, &body);
     let mut builder = http::Request::post(&hook.url).header(header::CONTENT_TYPE, "application/json");
     for (name, value) in signed.pairs() {
         builder = builder.header(name, value);

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notify, oidc, org, password_reset,
-    registry, room, room_participant,
+    registry, room, room_participant, webhook_deliveries,
 };
 
 /// The security schemes and the error responses every operation refers to.
@@ -137,8 +137,15 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         chat::history,
         notify::create,
         notify::list,
+        notify::get,
+        notify::update,
         notify::delete,
         notify::test,
+        notify::rotate,
+        webhook_deliveries::list,
+        webhook_deliveries::get,
+        webhook_deliveries::redeliver,
+        webhook_deliveries::recover,
         billing::plan,
         billing::usage,
     ),

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use origo_shared::RoomKey;
 
 use crate::coordinator::{RoomCommand, RoomCommandOutcome};
+use crate::webhook_delivery::{DispatchCommand, DispatchOutcome};
 
 /// What went wrong in a host call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +52,19 @@ pub trait Platform {
         room: &RoomKey,
         command: &RoomCommand,
     ) -> Result<RoomCommandOutcome, PlatformError>;
+    /// Sends `command` to the webhook dispatcher of `org` — the one owner of the
+    /// organisation's deliveries, started when it has none — and returns once it is carried
+    /// out and durable.
+    async fn dispatcher_send(&self, org: &str, command: &DispatchCommand) -> Result<DispatchOutcome, PlatformError>;
+}
+
+/// A dispatcher's answer to a command sent over HTTP, or why there is none.
+pub fn dispatcher_answer(status: u16, body: &[u8]) -> Result<DispatchOutcome, PlatformError> {
+    if !(200..300).contains(&status) {
+        let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
+        return Err(PlatformError::Coordinator(format!("the webhook dispatcher answered {status}: {text}")));
+    }
+    serde_json::from_slice(body).map_err(|e| PlatformError::Coordinator(format!("bad answer: {e}")))
 }
 
 /// A coordinator's answer to a command sent over HTTP (`POST …/commands` on `origo`, a Durable

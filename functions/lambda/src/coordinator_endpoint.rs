@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use origo_functions::PlatformError;
 use origo_functions::coordinator::{RoomCommand, RoomCommandOutcome};
+use origo_functions::webhook_delivery::DispatchCommand;
 use origo_shared::RoomKey;
 
 /// The coordinators' internal endpoint.
@@ -54,6 +55,20 @@ impl CoordinatorEndpoint {
         http::Request::builder()
             .method(http::Method::POST)
             .uri(format!("{}/internal/v1/rooms/{}/{}/commands", self.base, room.org, room.room))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::AUTHORIZATION, format!("Bearer {}", self.node_secret))
+            .body(Bytes::from(body))
+            .map_err(|e| failed(e.to_string()))
+    }
+
+    /// The `POST …/internal/v1/webhooks/{org}/commands` carrying `command` to the
+    /// organisation's webhook dispatcher, which runs in the same processes.
+    pub fn dispatcher_request(&self, org: &str, command: &DispatchCommand) -> Result<http::Request<Bytes>, PlatformError> {
+        let failed = |e: String| PlatformError::Coordinator(e);
+        let body = serde_json::to_vec(command).map_err(|e| failed(e.to_string()))?;
+        http::Request::builder()
+            .method(http::Method::POST)
+            .uri(format!("{}{}", self.base, origo_functions::webhook_delivery::command::path(org)))
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::AUTHORIZATION, format!("Bearer {}", self.node_secret))
             .body(Bytes::from(body))

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use origo_functions::coordinator::{RoomCommand, RoomCommandOutcome};
 use origo_functions::{Platform, PlatformError};
+use origo_functions::webhook_delivery::{DispatchCommand, DispatchOutcome};
 use origo_shared::RoomKey;
 
 use crate::coordinator_endpoint::CoordinatorEndpoint;
@@ -83,5 +84,11 @@ impl Platform for LambdaPlatform {
         let req = self.services.coordinator.request(room, command)?;
         let res = self.services.outbound.fetch(req).await.map_err(|e| PlatformError::Coordinator(e.to_string()))?;
         CoordinatorEndpoint::outcome(&res)
+    }
+
+    async fn dispatcher_send(&self, org: &str, command: &DispatchCommand) -> Result<DispatchOutcome, PlatformError> {
+        let req = self.services.coordinator.dispatcher_request(org, command)?;
+        let res = self.services.outbound.fetch(req).await.map_err(|e| PlatformError::Coordinator(e.to_string()))?;
+        origo_functions::platform::dispatcher_answer(res.status().as_u16(), res.body())
     }
 }

@@ -11,6 +11,7 @@
 
 use bytes::Bytes;
 use origo_functions::coordinator::{RoomCommand, RoomCommandOutcome};
+use origo_functions::webhook_delivery::{DispatchCommand, DispatchOutcome};
 use origo_functions::{Platform, PlatformError, Request, Response};
 use origo_shared::RoomKey;
 use spin_sdk::key_value::Store;
@@ -112,6 +113,30 @@ impl Platform for SpinPlatform {
         let req = req.body(Bytes::from(body)).map_err(|e| failed(e.to_string()))?;
         let res = self.http_send(req).await?;
         origo_functions::platform::coordinator_answer(res.status().as_u16(), res.body())
+    }
+
+    async fn dispatcher_send(&self, org: &str, command: &DispatchCommand) -> Result<DispatchOutcome, PlatformError> {
+        let failed = |e: String| PlatformError::Coordinator(e);
+        let body = serde_json::to_vec(command).map_err(|e| failed(e.to_string()))?;
+        // The dispatchers run where the coordinators do.
+        let base = non_empty(self.variable("coordinator_internal_url"));
+        let url = format!(
+            "{}{}",
+            base.as_deref().unwrap_or(IN_PROCESS_COORDINATORS).trim_end_matches('/'),
+            origo_functions::webhook_delivery::command::path(org)
+        );
+        let mut req = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(url)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if base.is_some() {
+            let secret = non_empty(self.variable("node_secret"))
+                .ok_or_else(|| failed("coordinator_internal_url is set but node_secret is not".into()))?;
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
+        }
+        let req = req.body(Bytes::from(body)).map_err(|e| failed(e.to_string()))?;
+        let res = self.http_send(req).await?;
+        origo_functions::platform::dispatcher_answer(res.status().as_u16(), res.body())
     }
 
     fn random(&self, buf: &mut [u8]) {

@@ -175,6 +175,13 @@ impl Platform for MemoryPlatform {
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
     }
+    async fn dispatcher_send(
+        &self,
+        org: &str,
+        command: &origo_functions::webhook_delivery::DispatchCommand,
+    ) -> Result<origo_functions::webhook_delivery::DispatchOutcome, PlatformError> {
+        origo_functions::webhook_delivery::handle(self, org, command).await.map_err(|e| PlatformError::Coordinator(e.message))
+    }
     async fn coordinator_send(
         &self,
         room: &RoomKey,

@@ -4,6 +4,12 @@
 use origo_shared::WebhookEvent;
 use serde::{Deserialize, Serialize};
 
+/// Where a host that carries commands over HTTP serves the dispatcher of `org` (under the
+/// coordinators' base URL).
+pub fn path(org: &str) -> String {
+    format!("/internal/v1/webhooks/{org}/commands")
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum DispatchCommand {

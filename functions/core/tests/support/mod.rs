@@ -183,6 +183,15 @@ impl Platform for TestPlatform {
     }
     /// A coordinator in memory: the room's state is loaded, the command applied and the
     /// writes committed the way every coordinator host does it (`coordinator::storage`).
+    /// The organisation's dispatcher in memory: the command is carried out at once; tests
+    /// deliver with `webhook_delivery::deliver_due`.
+    async fn dispatcher_send(
+        &self,
+        org: &str,
+        command: &origo_functions::webhook_delivery::DispatchCommand,
+    ) -> Result<origo_functions::webhook_delivery::DispatchOutcome, PlatformError> {
+        origo_functions::webhook_delivery::handle(self, org, command).await.map_err(|e| PlatformError::Coordinator(e.message))
+    }
     async fn coordinator_send(
         &self,
         room: &RoomKey,
