@@ -6,9 +6,9 @@
 //! due, shifted left by one, with the low bit set once the delivery is *parked*.
 //!
 //! Order: of an endpoint's deliveries for one room, only the first that is not parked is sent,
-//! and the later ones wait for it. A delivery that keeps failing is parked once its first
-//! attempt is [`HOLD_MS`] old: it goes on along its own retry schedule and no longer holds the
-//! others back. When the endpoint answers again, its parked deliveries are due at once and go
+//! and the later ones wait for it. A delivery waiting for a retry holds the others back for
+//! [`HOLD_MS`] after its event at most; one that fails again then is parked: it goes on along
+//! its own retry schedule and no longer holds the others back. When the endpoint answers again, its parked deliveries are due at once and go
 //! back in line, so a receiver that was down gets what it missed in order.
 
 use super::super::store::index::Index;
@@ -66,6 +66,11 @@ pub fn choose(index: &Index, now_ms: u64, limit: usize, busy: impl Fn(&str) -> b
             if d.due_ms <= now_ms {
                 out.push(name.clone());
             }
+            continue;
+        }
+        // A delivery waiting for a retry stops holding its room back [`HOLD_MS`] after its
+        // event (the sequence number counts from the event's time × 1000).
+        if d.due_ms > now_ms && (d.seq / 1000).saturating_add(HOLD_MS) <= now_ms {
             continue;
         }
         if !blocked && d.due_ms <= now_ms {

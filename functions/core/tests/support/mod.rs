@@ -31,6 +31,8 @@ pub struct TestPlatform {
     pub mail: RefCell<Vec<Value>>,
     pub idp: oidc_provider::Provider,
     pub mail_down: Cell<bool>,
+    /// What the partner's receiver answers (status, `Retry-After`); 0: no answer at all.
+    pub hooks_answer: RefCell<(u16, Option<String>)>,
     /// Every command sent to a room's coordinator, in order.
     pub commands: RefCell<Vec<(RoomKey, RoomCommand)>>,
 }
@@ -60,6 +62,7 @@ impl TestPlatform {
             mail: RefCell::default(),
             idp: oidc_provider::Provider::new(),
             mail_down: Cell::new(false),
+            hooks_answer: RefCell::new((204, None)),
             commands: RefCell::default(),
         }
     }
@@ -168,8 +171,16 @@ impl Platform for TestPlatform {
                 Ok(empty(202))
             }
             Some("hooks.partner.test") => {
+                let (status, retry_after) = self.hooks_answer.borrow().clone();
+                if status == 0 {
+                    return Err(PlatformError::Http("connection refused".into()));
+                }
                 self.webhooks.borrow_mut().push(req);
-                Ok(empty(204))
+                let mut res = empty(status);
+                if let Some(v) = retry_after {
+                    res.headers_mut().insert("retry-after", v.parse().unwrap());
+                }
+                Ok(res)
             }
             Some("idp.test") => Ok(self.idp.handle(&req)),
             _ => Err(PlatformError::HostNotAllowed),
