@@ -23,6 +23,7 @@ pub mod invitation;
 pub mod location;
 pub mod maintenance;
 pub mod names;
+pub mod notification_routes;
 pub mod notify;
 pub mod oidc;
 #[cfg(feature = "openapi")]
@@ -35,6 +36,8 @@ pub mod percent_encoding;
 pub mod plan;
 pub mod platform;
 pub mod principal;
+pub mod push_delivery;
+pub mod push_subscriptions;
 pub mod rate_limit;
 pub mod rbac;
 pub mod registry;
@@ -45,6 +48,7 @@ pub mod secret_digest;
 pub mod session;
 pub mod store;
 pub mod variables;
+pub mod web_push;
 
 pub use platform::{Platform, PlatformError};
 

@@ -18,7 +18,7 @@ use crate::rate_limit;
 use crate::rbac::Action;
 use crate::reply::{self, respond};
 use crate::store::webhook::{self as stored, StoredWebhook};
-use crate::{Request, Response};
+use crate::{Request, Response, notification_routes};
 
 /// The names of the events a webhook may subscribe to (`origo_shared::WebhookEvent`).
 fn event_names() -> impl Iterator<Item = &'static str> {
@@ -92,7 +92,8 @@ fn events_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-/// Serves `/v1/webhooks`, `/v1/webhooks/{id}` and `/v1/webhooks/{id}/test`.
+/// Serves `/v1/webhooks`, `/v1/webhooks/{id}` and `/v1/webhooks/{id}/test`, and the
+/// notifications to people ([`notification_routes`]).
 pub async fn handle(req: Request, p: &impl Platform) -> Response {
     respond(route(&req, p).await)
 }
@@ -107,6 +108,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         (["v1", "webhooks", _], _) => Ok(reply::method_not_allowed(req, "DELETE")),
         (["v1", "webhooks", id, "test"], &Method::POST) => test(req, p, id).await,
         (["v1", "webhooks", _, "test"], _) => Ok(reply::method_not_allowed(req, "POST")),
+        (["v1", "me" | "push" | "notifications", ..], _) => notification_routes::route(req, p, &segments).await,
         _ => Err(reply::not_found(req)),
     }
 }

@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notify, oidc, org, password_reset,
+    push_subscriptions,
     registry, room, room_participant,
 };
 
@@ -139,6 +140,11 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         notify::list,
         notify::delete,
         notify::test,
+        push_subscriptions::vapid_public_key,
+        push_subscriptions::register,
+        push_subscriptions::list,
+        push_subscriptions::remove,
+        push_subscriptions::test,
         billing::plan,
         billing::usage,
     ),
@@ -153,6 +159,7 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         (name = "nodes", description = "The media and TURN node registry"),
         (name = "chat", description = "Room chat history"),
         (name = "webhooks", description = "Partner webhooks (Standard Webhooks signatures)"),
+        (name = "notifications", description = "Notifications to people: web push subscriptions, phone numbers, preferences, unsubscribe"),
         (name = "billing", description = "Plan and usage"),
     )
 )]
