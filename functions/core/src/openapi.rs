@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notify, oidc, org, password_reset,
-    push_subscriptions,
+    phone, push_subscriptions,
     registry, room, room_participant,
 };
 
@@ -145,6 +145,10 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         push_subscriptions::list,
         push_subscriptions::remove,
         push_subscriptions::test,
+        phone::start,
+        phone::verify,
+        phone::show,
+        phone::remove,
         billing::plan,
         billing::usage,
     ),

@@ -18,6 +18,7 @@ pub mod migration;
 pub mod node;
 pub mod oidc;
 pub mod org;
+pub mod phone;
 pub mod push_subscription;
 pub mod record;
 pub mod room;
