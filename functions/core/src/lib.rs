@@ -23,8 +23,12 @@ pub mod invitation;
 pub mod location;
 pub mod maintenance;
 pub mod names;
+pub mod notification_kind;
+pub mod notification_preferences;
 pub mod notification_routes;
+pub mod notification_settings;
 pub mod notify;
+pub mod notify_user;
 pub mod oidc;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -49,6 +53,7 @@ pub mod secret_digest;
 pub mod session;
 pub mod sms;
 pub mod store;
+pub mod unsubscribe;
 pub mod variables;
 pub mod web_push;
 

@@ -11,9 +11,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notify, oidc, org, password_reset,
-    phone, push_subscriptions,
-    registry, room, room_participant,
+    account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notification_settings, notify,
+    oidc, org, password_reset, phone, push_subscriptions, registry, room, room_participant, unsubscribe,
 };
 
 /// The security schemes and the error responses every operation refers to.
@@ -149,6 +148,9 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         phone::verify,
         phone::show,
         phone::remove,
+        notification_settings::show,
+        notification_settings::replace,
+        unsubscribe::unsubscribe,
         billing::plan,
         billing::usage,
     ),

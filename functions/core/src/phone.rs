@@ -101,7 +101,10 @@ async fn start(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
         return Err(ApiError::bad_request("number must be E.164: + and 8 to 15 digits, e.g. +14155550100"));
     }
     if !sms::configured(p) {
-        return Err(ApiError::new(origo_shared::ErrorCode::Unavailable, "text messages are not configured on this deployment"));
+        return Err(ApiError::new(
+            origo_shared::ErrorCode::Unavailable,
+            "text messages are not configured on this deployment",
+        ));
     }
     rate_limit::hit(p, &rate_limit::PHONE_CODE_PER_ACCOUNT, &account).await?;
     rate_limit::hit(p, &rate_limit::PHONE_CODE_PER_NUMBER, &body.number).await?;
@@ -152,10 +155,14 @@ async fn verify(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
         stored::put_pending(p, &account, &pending).await?;
         return Err(ApiError::bad_request(format!("wrong code; {} tries left", pending.tries_left)));
     }
-    let phone = VerifiedPhone { v: crate::store::format::current(), number: pending.number, verified_at_ms: p.now_ms() };
+    let phone =
+        VerifiedPhone { v: crate::store::format::current(), number: pending.number, verified_at_ms: p.now_ms() };
     stored::put_verified(p, &account, &phone).await?;
     stored::delete_pending(p, &account).await?;
-    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "number": phone.number, "verified_at_ms": phone.verified_at_ms })))
+    Ok(reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "number": phone.number, "verified_at_ms": phone.verified_at_ms }),
+    ))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/me/phone", tag = "notifications",
@@ -170,7 +177,10 @@ async fn verify(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
 async fn show(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let account = account(req, p).await?;
     let phone = stored::verified(p, &account).await?.ok_or_else(|| ApiError::not_found("no verified phone number"))?;
-    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "number": phone.number, "verified_at_ms": phone.verified_at_ms })))
+    Ok(reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "number": phone.number, "verified_at_ms": phone.verified_at_ms }),
+    ))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/me/phone", tag = "notifications",

@@ -55,7 +55,10 @@ pub struct SubscriptionKeys {
 #[serde(deny_unknown_fields)]
 pub struct NewSubscription {
     /// The push service URL the browser was given: `https`, at most 2048 bytes.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$", max_length = 2048))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$", max_length = 2048)
+    )]
     pub endpoint: String,
     pub keys: SubscriptionKeys,
     /// What the browser says of the subscription's end (ignored: Origo keeps its own lifetime).
@@ -106,7 +109,9 @@ async fn account(req: &Request, p: &impl Platform) -> Result<String, ApiError> {
 pub fn valid_endpoint(url: &str) -> bool {
     url.len() <= MAX_ENDPOINT_BYTES
         && url.strip_prefix("https://").is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
-        && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()) && !u.authority().is_some_and(|a| a.as_str().contains('@')))
+        && url.parse::<http::Uri>().is_ok_and(|u| {
+            u.host().is_some_and(|h| !h.is_empty()) && !u.authority().is_some_and(|a| a.as_str().contains('@'))
+        })
 }
 
 fn decode_key(value: &str, len: usize, what: &str) -> Result<Vec<u8>, ApiError> {

@@ -22,7 +22,14 @@ pub fn configured(p: &impl Platform) -> bool {
 }
 
 /// The provider's request for one message to `to` (E.164).
-pub fn request(api_url: &str, sid: &str, token: &str, from: &str, to: &str, body: &str) -> Result<http::Request<Bytes>, ApiError> {
+pub fn request(
+    api_url: &str,
+    sid: &str,
+    token: &str,
+    from: &str,
+    to: &str,
+    body: &str,
+) -> Result<http::Request<Bytes>, ApiError> {
     let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", api_url.trim_end_matches('/'), encode(sid));
     let form = format!("To={}&From={}&Body={}", encode(to), encode(from), encode(body));
     let credentials = B64.encode(format!("{sid}:{token}"));
@@ -43,25 +50,27 @@ pub async fn send(p: &impl Platform, to: &str, body: &str) -> Result<(), ApiErro
     }
     let get = |name| var(p, name).unwrap_or_default();
     let body: String = body.chars().take(MAX_BODY_CHARS).collect();
-    let req = request(&get("sms_api_url"), &get("sms_account_sid"), &get("sms_auth_token"), &get("sms_from"), to, &body)?;
+    let req =
+        request(&get("sms_api_url"), &get("sms_account_sid"), &get("sms_auth_token"), &get("sms_from"), to, &body)?;
     match p.http_send(req).await {
         Ok(res) if res.status().is_success() => Ok(()),
         Ok(res) => Err(ApiError::new(
             ErrorCode::BadGateway,
             format!("the SMS provider refused the message ({})", res.status().as_u16()),
         )),
-        Err(PlatformError::HostNotAllowed) => {
-            Err(ApiError::new(ErrorCode::Unavailable, "this deployment does not allow requests to the SMS provider's host"))
-        }
+        Err(PlatformError::HostNotAllowed) => Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "this deployment does not allow requests to the SMS provider's host",
+        )),
         Err(e) => Err(ApiError::new(ErrorCode::BadGateway, format!("the SMS provider is unreachable: {e}"))),
     }
 }
 
 /// True for E.164 numbers: `+`, a country code that does not start with 0, 8 to 15 digits.
 pub fn valid_e164(number: &str) -> bool {
-    number.strip_prefix('+').is_some_and(|d| {
-        (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
-    })
+    number
+        .strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0'))
 }
 
 #[cfg(test)]
@@ -81,7 +90,9 @@ mod tests {
         for ok in ["+4915112345678", "+14155550100", "+12345678"] {
             assert!(valid_e164(ok), "{ok}");
         }
-        for bad in ["4915112345678", "+0123456789", "+1234567", "+1234567890123456", "+49 151 1234", "+49151a2345678", "+"] {
+        for bad in
+            ["4915112345678", "+0123456789", "+1234567", "+1234567890123456", "+49 151 1234", "+49151a2345678", "+"]
+        {
             assert!(!valid_e164(bad), "{bad}");
         }
     }

@@ -101,7 +101,9 @@ fn bad_numbers_strangers_and_floods_are_refused() {
     let p = platform();
     let session = account(&p, "ada@acme.test");
     let token = session["access_token"].as_str().unwrap();
-    for bad in [json!({ "number": "004915112345678" }), json!({ "number": "+49 151" }), json!({ "number": 49 }), json!({})] {
+    for bad in
+        [json!({ "number": "004915112345678" }), json!({ "number": "+49 151" }), json!({ "number": 49 }), json!({})]
+    {
         let res = call(&p, Method::POST, "/v1/me/phone", Some(token), Some(bad));
         assert!(res.status() == 400, "{}", String::from_utf8_lossy(res.body()));
     }
@@ -127,6 +129,12 @@ fn bad_numbers_strangers_and_floods_are_refused() {
     let mut bare = TestPlatform::new();
     bare.set("sms_api_url", "");
     let session = account(&bare, "cy@acme.test");
-    let res = call(&bare, Method::POST, "/v1/me/phone", session["access_token"].as_str(), Some(json!({ "number": "+14155550111" })));
+    let res = call(
+        &bare,
+        Method::POST,
+        "/v1/me/phone",
+        session["access_token"].as_str(),
+        Some(json!({ "number": "+14155550111" })),
+    );
     assert_error(&res, 503, "unavailable");
 }

@@ -88,10 +88,7 @@ fn a_browser_subscribes_and_an_independent_implementation_decrypts_what_origo_pu
     let plaintext = read_independently(req, 3, p.now_ms.get() / 1000);
     let message: Value = serde_json::from_str(&plaintext).unwrap();
     assert_eq!(message["kind"], "test");
-    assert!(
-        !String::from_utf8_lossy(req.body()).contains("Notifications reach"),
-        "the payload is not in the clear"
-    );
+    assert!(!String::from_utf8_lossy(req.body()).contains("Notifications reach"), "the payload is not in the clear");
 }
 
 #[test]
@@ -115,10 +112,17 @@ fn registration_refuses_bad_subscriptions_and_keeps_to_its_cap() {
     assert_error(&post(with("https://push.test/x", &p256dh, "short")), 400, "bad_request");
     assert_error(&post(json!({ "endpoint": "https://push.test/x" })), 400, "invalid_json");
     assert_error(&post(json!({ "endpoint": "https://push.test/x", "keys": {}, "extra": 1 })), 400, "invalid_json");
-    let res = call(&p, Method::POST, "/v1/me/push-subscriptions", None, Some(with("https://push.test/x", &p256dh, &auth)));
+    let res =
+        call(&p, Method::POST, "/v1/me/push-subscriptions", None, Some(with("https://push.test/x", &p256dh, &auth)));
     assert_error(&res, 401, "unauthorized");
     let guest = guest(&p, "Gus");
-    let res = call(&p, Method::POST, "/v1/me/push-subscriptions", Some(&guest), Some(with("https://push.test/x", &p256dh, &auth)));
+    let res = call(
+        &p,
+        Method::POST,
+        "/v1/me/push-subscriptions",
+        Some(&guest),
+        Some(with("https://push.test/x", &p256dh, &auth)),
+    );
     assert_error(&res, 403, "forbidden");
 
     let a = subscribe(&p, token, "https://push.test/a", 3);
@@ -126,7 +130,13 @@ fn registration_refuses_bad_subscriptions_and_keeps_to_its_cap() {
     let again = subscribe(&p, token, "https://push.test/a", 5);
     assert_eq!(a["id"], again["id"], "the same endpoint replaces its subscription");
     assert_error(&post(with("https://push.test/c", &p256dh, &auth)), 403, "limit_exceeded");
-    let res = call(&p, Method::DELETE, &format!("/v1/me/push-subscriptions/{}", a["id"].as_str().unwrap()), Some(token), None);
+    let res = call(
+        &p,
+        Method::DELETE,
+        &format!("/v1/me/push-subscriptions/{}", a["id"].as_str().unwrap()),
+        Some(token),
+        None,
+    );
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     subscribe(&p, token, "https://push.test/c", 6);
     let res = call(&p, Method::DELETE, "/v1/me/push-subscriptions/ps_000000000000000000000000", Some(token), None);
@@ -149,7 +159,13 @@ fn a_push_service_that_forgets_a_subscription_removes_it_and_subscriptions_expir
     let token = session["access_token"].as_str().unwrap();
     let gone = subscribe(&p, token, "https://push.test/gone", 3);
     p.push_status.set(410);
-    let res = call(&p, Method::POST, &format!("/v1/me/push-subscriptions/{}/test", gone["id"].as_str().unwrap()), Some(token), None);
+    let res = call(
+        &p,
+        Method::POST,
+        &format!("/v1/me/push-subscriptions/{}/test", gone["id"].as_str().unwrap()),
+        Some(token),
+        None,
+    );
     assert_eq!(ok_json(res, StatusCode::OK)["outcome"], "gone");
     let listed = ok_json(call(&p, Method::GET, "/v1/me/push-subscriptions", Some(token), None), StatusCode::OK);
     assert_eq!(listed["subscriptions"], json!([]), "410 removed the subscription");
@@ -157,7 +173,13 @@ fn a_push_service_that_forgets_a_subscription_removes_it_and_subscriptions_expir
 
     p.push_status.set(503);
     let busy = subscribe(&p, token, "https://push.test/busy", 4);
-    let res = call(&p, Method::POST, &format!("/v1/me/push-subscriptions/{}/test", busy["id"].as_str().unwrap()), Some(token), None);
+    let res = call(
+        &p,
+        Method::POST,
+        &format!("/v1/me/push-subscriptions/{}/test", busy["id"].as_str().unwrap()),
+        Some(token),
+        None,
+    );
     assert_eq!(ok_json(res, StatusCode::OK)["outcome"], "retry");
     let listed = ok_json(call(&p, Method::GET, "/v1/me/push-subscriptions", Some(token), None), StatusCode::OK);
     assert_eq!(listed["subscriptions"].as_array().unwrap().len(), 1, "a busy service keeps the subscription");

@@ -16,6 +16,7 @@ pub mod live_rooms;
 pub mod media_usage;
 pub mod migration;
 pub mod node;
+pub mod notification_preferences;
 pub mod oidc;
 pub mod org;
 pub mod phone;

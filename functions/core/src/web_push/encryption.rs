@@ -94,8 +94,9 @@ pub fn encrypt(
     record.extend_from_slice(plaintext);
     record.push(2);
     let cipher = Aes128Gcm::new_from_slice(&cek).map_err(|_| EncryptionError::BadAuthSecret)?;
-    let sealed =
-        cipher.encrypt(&Nonce::from(nonce), record.as_slice()).map_err(|_| EncryptionError::TooLarge(plaintext.len()))?;
+    let sealed = cipher
+        .encrypt(&Nonce::from(nonce), record.as_slice())
+        .map_err(|_| EncryptionError::TooLarge(plaintext.len()))?;
 
     let mut body = Vec::with_capacity(HEADER_BYTES + sealed.len());
     body.extend_from_slice(&ephemeral.salt);
@@ -126,8 +127,7 @@ mod tests {
             secret: b64("yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw").try_into().unwrap(),
             salt: b64("DGv6ra1nlYgDCS1FRnbzlw").try_into().unwrap(),
         };
-        let ua_public =
-            b64("BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4");
+        let ua_public = b64("BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4");
         let auth = b64("BTBZMqHH6r4Tts7J_aSIgg");
         let body = encrypt(&plaintext, &ua_public, &auth, &ephemeral).unwrap();
         assert_eq!(

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http::header;
 
-use super::encryption::{self, Ephemeral, EncryptionError};
+use super::encryption::{self, EncryptionError, Ephemeral};
 use super::vapid::{VapidError, VapidKey};
 
 /// How soon the browser should be woken (RFC 8030 §5.3).

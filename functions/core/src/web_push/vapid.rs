@@ -95,7 +95,8 @@ mod tests {
     #[test]
     fn signs_a_jwt_for_the_push_service_origin() {
         let key = VapidKey::parse(KEY).unwrap();
-        let header = key.authorization("https://push.example.net:8443/send/abc?x=1", "mailto:ops@origo.test", 1000).unwrap();
+        let header =
+            key.authorization("https://push.example.net:8443/send/abc?x=1", "mailto:ops@origo.test", 1000).unwrap();
         let rest = header.strip_prefix("vapid t=").unwrap();
         let (jwt, k) = rest.split_once(", k=").unwrap();
         assert_eq!(k, key.public_key());
