@@ -2000,6 +2000,8 @@ function wireAccount() {
     accountSays('Signing in…');
     try {
       const session = await api('/v1/auth/login', { body: { email, password } });
+      account.session = session.access_token;
+      $('#notifications-control').hidden = !pushSupported();
       if (account.page === 'invitation' && account.token) {
         const m = await api('/v1/invitations/accept', { token: session.access_token, body: { token: account.token } });
         account.token = null;
@@ -2009,6 +2011,15 @@ function wireAccount() {
       }
     } catch (err) {
       accountSays('', explainAccount(err));
+    }
+  });
+  $('#notifications-button').addEventListener('click', async () => {
+    accountSays('Turning on notifications…');
+    try {
+      await subscribeToPush(account.session);
+      accountSays('Notifications are on in this browser.');
+    } catch (err) {
+      accountSays('', err instanceof ApiError ? explainAccount(err) : `Notifications could not be turned on: ${err.message || err}`);
     }
   });
   $('#signup-button').addEventListener('click', async () => {
@@ -2057,6 +2068,37 @@ function wireAccount() {
       accountSays('', explainAccount(err));
     }
   });
+}
+
+// Web push: this browser's subscription, made with the deployment's VAPID key and registered
+// with the signed-in account. The service worker (`/web/sw.js`) shows what arrives.
+function pushSupported() {
+  return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+}
+
+function base64UrlBytes(text) {
+  const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+async function subscribeToPush(token) {
+  if (!token) throw new Error('sign in first');
+  if ((await Notification.requestPermission()) !== 'granted') throw new Error('this browser did not allow notifications');
+  const { public_key } = await api('/v1/push/vapid-public-key', { method: 'GET' });
+  const registration = await navigator.serviceWorker.register('/web/sw.js', { scope: '/web/' });
+  await navigator.serviceWorker.ready;
+  let subscription = await registration.pushManager.getSubscription();
+  if (subscription) {
+    // A subscription made with another key (the deployment's key changed) cannot be used.
+    const key = new Uint8Array(subscription.options.applicationServerKey || []);
+    const want = base64UrlBytes(public_key);
+    if (key.length !== want.length || key.some((b, i) => b !== want[i])) {
+      await subscription.unsubscribe();
+      subscription = null;
+    }
+  }
+  subscription ||= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64UrlBytes(public_key) });
+  return api('/v1/me/push-subscriptions', { token, body: subscription.toJSON() });
 }
 
 wire();

@@ -11,6 +11,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("index.html", "text/html; charset=utf-8", include_str!("../../web/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../web/app.js")),
     ("app.css", "text/css; charset=utf-8", include_str!("../../web/app.css")),
+    ("sw.js", "text/javascript; charset=utf-8", include_str!("../../web/sw.js")),
 ];
 
 /// `GET /`: the client's page (deep links: `/?room=NAME&name=NAME`; `&autojoin=1` joins

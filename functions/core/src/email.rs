@@ -2,7 +2,8 @@
 //!
 //! Variables: `email_api_url` (the provider's send endpoint, which must also be in the
 //! component's `allowed_outbound_hosts`), `email_api_key` (sent as a bearer token),
-//! `email_from`. Body: `{"from", "to", "subject", "text"}`.
+//! `email_from`. Body: `{"from", "to", "subject", "text"}`, and `"headers"` (an object of
+//! extra message headers, such as `List-Unsubscribe`) when there are any.
 
 use bytes::Bytes;
 use http::header;
@@ -18,11 +19,27 @@ pub fn configured(p: &impl Platform) -> bool {
 
 /// Sends one message; a provider failure is a 502, a missing provider a 503.
 pub async fn send(p: &impl Platform, to: &str, subject: &str, text: &str) -> Result<(), ApiError> {
+    send_with_headers(p, to, subject, text, &[]).await
+}
+
+/// Sends one message with extra message headers.
+pub async fn send_with_headers(
+    p: &impl Platform,
+    to: &str,
+    subject: &str,
+    text: &str,
+    headers: &[(&str, String)],
+) -> Result<(), ApiError> {
     let url = var(p, "email_api_url")
         .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "email delivery is not configured (email_api_url)"))?;
     let from = var(p, "email_from").unwrap_or_else(|| "Origo <no-reply@origo.invalid>".into());
-    let body = serde_json::to_vec(&serde_json::json!({ "from": from, "to": to, "subject": subject, "text": text }))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut message = serde_json::json!({ "from": from, "to": to, "subject": subject, "text": text });
+    if !headers.is_empty() {
+        let extra: serde_json::Map<String, serde_json::Value> =
+            headers.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(v.as_str()))).collect();
+        message["headers"] = serde_json::Value::Object(extra);
+    }
+    let body = serde_json::to_vec(&message).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut req = http::Request::post(&url).header(header::CONTENT_TYPE, "application/json");
     if let Some(key) = var(p, "email_api_key") {
         req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));

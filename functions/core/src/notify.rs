@@ -22,7 +22,7 @@ use crate::store::{keys, record};
 use crate::webhook_deliveries as deliveries;
 use crate::webhook_delivery::DispatchCommand;
 use crate::webhook_delivery::endpoint_health::EndpointHealth;
-use crate::{Request, Response};
+use crate::{Request, Response, notification_routes};
 
 /// The names of the events a webhook may subscribe to (`origo_shared::WebhookEvent`).
 fn event_names() -> impl Iterator<Item = &'static str> {
@@ -170,7 +170,8 @@ fn events_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-/// Serves `/v1/webhooks`, `/v1/webhooks/{id}` and `/v1/webhooks/{id}/test`.
+/// Serves `/v1/webhooks`, `/v1/webhooks/{id}` and `/v1/webhooks/{id}/test`, and the
+/// notifications to people ([`notification_routes`]).
 pub async fn handle(req: Request, p: &impl Platform) -> Response {
     respond(route(&req, p).await)
 }
@@ -209,6 +210,7 @@ async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
             deliveries::redeliver(p, &org, &hook, message).await
         }
         (["v1", "webhooks", _, "deliveries", _, "redeliver"], _) => Ok(reply::method_not_allowed(req, "POST")),
+        (["v1", "me" | "push" | "notifications", ..], _) => notification_routes::route(req, p, &segments).await,
         _ => Err(reply::not_found(req)),
     }
 }

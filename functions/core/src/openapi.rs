@@ -11,8 +11,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notify, oidc, org, password_reset,
-    registry, room, room_participant, webhook_deliveries,
+    account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notification_settings, notify,
+    oidc, org, password_reset, phone, push_subscriptions, registry, room, room_participant, unsubscribe,
+    webhook_deliveries,
 };
 
 /// The security schemes and the error responses every operation refers to.
@@ -146,6 +147,18 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         webhook_deliveries::get,
         webhook_deliveries::redeliver,
         webhook_deliveries::recover,
+        push_subscriptions::vapid_public_key,
+        push_subscriptions::register,
+        push_subscriptions::list,
+        push_subscriptions::remove,
+        push_subscriptions::test,
+        phone::start,
+        phone::verify,
+        phone::show,
+        phone::remove,
+        notification_settings::show,
+        notification_settings::replace,
+        unsubscribe::unsubscribe,
         billing::plan,
         billing::usage,
     ),
@@ -160,6 +173,7 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         (name = "nodes", description = "The media and TURN node registry"),
         (name = "chat", description = "Room chat history"),
         (name = "webhooks", description = "Partner webhooks (Standard Webhooks signatures)"),
+        (name = "notifications", description = "Notifications to people: web push subscriptions, phone numbers, preferences, unsubscribe"),
         (name = "billing", description = "Plan and usage"),
     )
 )]

@@ -59,6 +59,23 @@ pub const CHAT_POST: Rule =
 /// Webhook test sends, per organisation.
 pub const WEBHOOK_TEST: Rule =
     Rule { name: "webhook_test_per_minute", default_max: 10, window_secs: 60, what: "webhook test sends" };
+/// Test notifications to a browser, per account.
+pub const PUSH_TEST: Rule =
+    Rule { name: "push_test_per_minute", default_max: 5, window_secs: 60, what: "test notifications" };
+/// Phone verification codes sent, per account.
+pub const PHONE_CODE_PER_ACCOUNT: Rule = Rule {
+    name: "phone_code_per_hour",
+    default_max: 5,
+    window_secs: 3600,
+    what: "verification codes sent for this account",
+};
+/// Phone verification codes sent, per number (nobody's phone is flooded with codes).
+pub const PHONE_CODE_PER_NUMBER: Rule = Rule {
+    name: "phone_number_per_hour",
+    default_max: 3,
+    window_secs: 3600,
+    what: "verification codes sent to this number",
+};
 /// API keys created, per organisation.
 pub const KEY_CREATION: Rule =
     Rule { name: "key_creation_per_hour", default_max: 20, window_secs: 3600, what: "API keys created" };

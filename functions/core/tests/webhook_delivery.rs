@@ -117,7 +117,7 @@ fn a_failing_message_holds_its_room_back_only_until_it_is_parked() {
 #[test]
 fn retries_follow_the_schedule_then_fail_and_can_be_recovered() {
     let p = TestPlatform::new();
-    let (t, org, hook) = partner(&p, None);
+    let (_, org, hook) = partner(&p, None);
     *p.hooks_answer.borrow_mut() = (500, None);
     outbox(&p, &org, "r1", 1, 1, "room.started");
     intake(&p, &org, &["r1"]);
@@ -194,7 +194,7 @@ fn gone_disables_the_endpoint_and_tells_the_other_endpoints_and_the_admins() {
 #[test]
 fn five_days_of_failures_disable_an_endpoint() {
     let p = TestPlatform::new();
-    let (t, org, hook) = partner(&p, None);
+    let (_, org, hook) = partner(&p, None);
     *p.hooks_answer.borrow_mut() = (0, None);
     let mut seq = 1;
     let start = p.now_ms.get();

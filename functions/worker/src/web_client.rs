@@ -9,6 +9,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/web/index.html", "text/html; charset=utf-8", include_str!("../../../web/index.html")),
     ("/web/app.js", "text/javascript; charset=utf-8", include_str!("../../../web/app.js")),
     ("/web/app.css", "text/css; charset=utf-8", include_str!("../../../web/app.css")),
+    ("/web/sw.js", "text/javascript; charset=utf-8", include_str!("../../../web/sw.js")),
 ];
 
 /// The policy the page runs under: scripts and styles only from here; media nodes and

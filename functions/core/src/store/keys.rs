@@ -269,6 +269,33 @@ pub fn webhook_health(org: &str, endpoint: &str) -> String {
     format!("webhook_health:{org}:{endpoint}")
 }
 
+// --- notifications to people --------------------------------------------------------
+
+/// A browser's web push subscription of an account (id: a digest of its endpoint).
+pub fn push_subscription(account: &str, id: &str) -> String {
+    format!("push_subscription:{account}:{id}")
+}
+
+/// The index of an account's push subscriptions (id → registration time).
+pub fn push_subscription_index(account: &str) -> String {
+    format!("push_subscriptions:{account}")
+}
+
+/// An account's verified phone number.
+pub fn phone(account: &str) -> String {
+    format!("phone:{account}")
+}
+
+/// An account's phone number waiting for its code (the code as a digest).
+pub fn phone_verification(account: &str) -> String {
+    format!("phone_verify:{account}")
+}
+
+/// An account's notification preferences.
+pub fn notification_preferences(account: &str) -> String {
+    format!("notification_prefs:{account}")
+}
+
 // --- nodes and usage ------------------------------------------------------------------
 
 /// A media or TURN node's registry entry (its last heartbeat).
@@ -336,5 +363,6 @@ mod tests {
         assert!(node("n").starts_with(NODE_PREFIX));
         assert!(live_rooms("o").starts_with(LIVE_ROOMS_PREFIX));
         assert!(!NODE_INDEX.starts_with(NODE_PREFIX), "the index is not a node");
+        assert!(!push_subscription_index("a").starts_with("push_subscription:"), "the index is not a subscription");
     }
 }

@@ -1,6 +1,8 @@
-//! An in-memory platform and helpers shared by the handler tests. Outbound HTTP reaches three
-//! local stand-ins: the email provider (`mail.test`, recorded), a partner's webhook receiver
-//! (`hooks.partner.test`, recorded) and our own OIDC provider fixture (`idp.test`).
+//! An in-memory platform and helpers shared by the handler tests. Outbound HTTP reaches local
+//! stand-ins: the email provider (`mail.test`, recorded), a partner's webhook receiver
+//! (`hooks.partner.test`, recorded), our own OIDC provider fixture (`idp.test`), a browser's
+//! push service (`push.test`, recorded, answering `push_status`) and an SMS provider
+//! (`sms.test`, recorded, answering `sms_status`).
 #![allow(dead_code)]
 
 pub mod oidc_provider;
@@ -33,6 +35,12 @@ pub struct TestPlatform {
     pub mail_down: Cell<bool>,
     /// What the partner's receiver answers (status, `Retry-After`); 0: no answer at all.
     pub hooks_answer: RefCell<(u16, Option<String>)>,
+    /// Every request the push service received, and the status it answers.
+    pub pushes: RefCell<Vec<http::Request<Bytes>>>,
+    pub push_status: Cell<u16>,
+    /// Every request the SMS provider received, and the status it answers.
+    pub sms: RefCell<Vec<http::Request<Bytes>>>,
+    pub sms_status: Cell<u16>,
     /// Every command sent to a room's coordinator, in order.
     pub commands: RefCell<Vec<(RoomKey, RoomCommand)>>,
 }
@@ -63,6 +71,10 @@ impl TestPlatform {
             idp: oidc_provider::Provider::new(),
             mail_down: Cell::new(false),
             hooks_answer: RefCell::new((204, None)),
+            pushes: RefCell::default(),
+            push_status: Cell::new(201),
+            sms: RefCell::default(),
+            sms_status: Cell::new(201),
             commands: RefCell::default(),
         }
     }
@@ -183,6 +195,14 @@ impl Platform for TestPlatform {
                 Ok(res)
             }
             Some("idp.test") => Ok(self.idp.handle(&req)),
+            Some("push.test") => {
+                self.pushes.borrow_mut().push(req);
+                Ok(empty(self.push_status.get()))
+            }
+            Some("sms.test") => {
+                self.sms.borrow_mut().push(req);
+                Ok(empty(self.sms_status.get()))
+            }
             _ => Err(PlatformError::HostNotAllowed),
         }
     }
@@ -255,7 +275,11 @@ pub fn dispatch(p: &TestPlatform, req: Request) -> Response {
         } else if path.starts_with("/v1/rooms") || path.starts_with("/v1/nodes") || path.starts_with("/v1/maintenance")
         {
             room::handle(req, p).await
-        } else if path.starts_with("/v1/webhooks") {
+        } else if path.starts_with("/v1/webhooks")
+            || path.starts_with("/v1/me/")
+            || path.starts_with("/v1/push/")
+            || path.starts_with("/v1/notifications/")
+        {
             notify::handle(req, p).await
         } else if path.starts_with("/v1/billing") {
             billing::handle(req, p).await

@@ -1,0 +1,121 @@
+//! Sending one notification to a person through the channels their preferences choose now
+//! ([`notification_preferences::route`]): email to the account's address (non-transactional
+//! email with RFC 8058 one-click unsubscribe headers), a text message to its verified phone
+//! number, web push to each of its subscribed browsers. A channel that fails does not stop the
+//! others; what happened on each is returned.
+
+use origo_shared::ApiError;
+use serde::Serialize;
+
+use crate::email;
+use crate::notification_kind::{Channel, NotificationKind};
+use crate::notification_preferences;
+use crate::platform::Platform;
+use crate::push_delivery;
+use crate::sms;
+use crate::store::account as accounts;
+use crate::store::notification_preferences as stored_prefs;
+use crate::store::phone as stored_phone;
+use crate::store::push_subscription as stored_push;
+use crate::unsubscribe;
+use crate::variables::var;
+use crate::web_push::request::Outcome;
+
+/// How long a push service keeps a notification for a browser that is offline.
+pub const PUSH_TTL_SECS: u32 = 24 * 3600;
+/// Longest text message body of a notification, in characters.
+pub const SMS_CHARS: usize = 320;
+/// Longest push body, in characters (the whole payload must fit one 4 KB push message).
+pub const PUSH_BODY_CHARS: usize = 1000;
+
+/// What to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The email subject and the notification's title.
+    pub title: String,
+    /// The email text; its start is the push body and the text message.
+    pub text: String,
+    /// Where the notification leads (opened when a push notification is clicked).
+    pub url: Option<String>,
+}
+
+/// What happened on one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelReport {
+    pub channel: Channel,
+    /// Messages the provider accepted (one per browser for push).
+    pub sent: u32,
+    /// Why a message did not go out (no phone number, a provider's refusal…).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+}
+
+/// Sends `message` of `kind` to `account`; a report per channel chosen.
+pub async fn notify_user(
+    p: &impl Platform,
+    account: &str,
+    kind: NotificationKind,
+    message: &Message,
+) -> Result<Vec<ChannelReport>, ApiError> {
+    let Some(person) = accounts::load(p, account).await? else {
+        return Err(ApiError::not_found(format!("no account {account}")));
+    };
+    let prefs = stored_prefs::get(p, account).await?;
+    let mut reports = Vec::new();
+    for channel in notification_preferences::route(kind, &prefs, p.now_ms()) {
+        let mut report = ChannelReport { channel, sent: 0, failures: Vec::new() };
+        match channel {
+            Channel::Email => match send_email(p, &person, kind, message).await {
+                Ok(()) => report.sent = 1,
+                Err(e) => report.failures.push(e.message),
+            },
+            Channel::Sms => match stored_phone::verified(p, account).await? {
+                None => report.failures.push("no verified phone number".into()),
+                Some(phone) => {
+                    let text: String = format!("{}: {}", message.title, message.text).chars().take(SMS_CHARS).collect();
+                    match sms::send(p, &phone.number, &text).await {
+                        Ok(()) => report.sent = 1,
+                        Err(e) => report.failures.push(e.message),
+                    }
+                }
+            },
+            Channel::Push => {
+                let payload = push_payload(kind, message);
+                for sub in stored_push::of_account(p, account).await? {
+                    match push_delivery::send_push(p, &sub, &payload, PUSH_TTL_SECS, kind.urgency()).await {
+                        Ok(Outcome::Accepted) => report.sent += 1,
+                        Ok(other) => report.failures.push(format!("{}: {other:?}", sub.id)),
+                        Err(e) => report.failures.push(format!("{}: {}", sub.id, e.message)),
+                    }
+                }
+            }
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// The JSON the service worker shows: `{kind, title, body, url}`.
+pub fn push_payload(kind: NotificationKind, message: &Message) -> Vec<u8> {
+    let body: String = message.text.chars().take(PUSH_BODY_CHARS).collect();
+    let title: String = message.title.chars().take(200).collect();
+    serde_json::json!({ "kind": kind.as_str(), "title": title, "body": body, "url": message.url })
+        .to_string()
+        .into_bytes()
+}
+
+async fn send_email(
+    p: &impl Platform,
+    person: &accounts::Account,
+    kind: NotificationKind,
+    message: &Message,
+) -> Result<(), ApiError> {
+    if kind.transactional() {
+        return email::send(p, &person.email, &message.title, &message.text).await;
+    }
+    let base = var(p, "public_url").ok_or_else(|| ApiError::internal("public_url is needed for unsubscribe links"))?;
+    let link = unsubscribe::url(p, &base, &person.id)?;
+    let headers =
+        [("List-Unsubscribe", format!("<{link}>")), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_owned())];
+    email::send_with_headers(p, &person.email, &message.title, &message.text, &headers).await
+}
