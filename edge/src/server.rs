@@ -292,6 +292,7 @@ async fn start_rooms(
 ) -> anyhow::Result<Arc<crate::room_socket::RoomSockets>> {
     let advertise = rooms.advertise_url_for(listener.local_addr()?);
     let lease = kv.redis_connection().map(|c| crate::room_lease::Lease::new(c, advertise));
+    let dispatcher_lease = lease.clone();
     let selector_config = origo_shared::node::SelectorConfig {
         stale_after_ms: variables.get("node_stale_after_ms").and_then(|v| v.parse().ok()).unwrap_or(15_000),
     };
@@ -305,7 +306,11 @@ async fn start_rooms(
         .map(|c| c.allowed_outbound_hosts.clone())
         .unwrap_or_else(|| origo_manifest::AllowedHosts::parse(&[]).unwrap_or_default());
     let platform = crate::native_platform::NativePlatform::new(kv.clone(), variables.clone(), internal, allowed)?;
-    let webhooks = crate::webhook_dispatchers::WebhookDispatchers::new(platform);
+    let webhooks = crate::webhook_dispatchers::WebhookDispatchers::new(
+        platform,
+        dispatcher_lease,
+        variables.get("node_secret").and_then(|s| s.split(',').map(str::trim).find(|s| !s.is_empty())).map(str::to_owned),
+    );
     hub.set_webhooks(webhooks.clone());
     webhooks.resume().await;
     Ok(Arc::new(crate::room_socket::RoomSockets { hub, variables }))

@@ -29,6 +29,7 @@ pub async fn handler(State(sockets): State<Arc<RoomSockets>>, Path(org): Path<St
     if !trusted(&req, sockets.variables.get("node_secret")) {
         return refuse(ApiError::not_found("no such route"));
     }
+    let forwarded = req.headers().contains_key(crate::webhook_dispatchers::FORWARDED_HEADER);
     if !valid_org_id(&org) {
         return refuse(ApiError::not_found("no such organisation"));
     }
@@ -43,7 +44,7 @@ pub async fn handler(State(sockets): State<Arc<RoomSockets>>, Path(org): Path<St
     let Some(webhooks) = sockets.hub.webhooks() else {
         return refuse(ApiError::new(ErrorCode::Unavailable, "this process delivers no webhooks"));
     };
-    match tokio::time::timeout(TIMEOUT, webhooks.command(&org, command)).await {
+    match tokio::time::timeout(TIMEOUT, webhooks.command(&org, command, forwarded)).await {
         Ok(Ok(outcome)) => axum::Json(outcome).into_response(),
         Ok(Err(e)) => refuse(e),
         Err(_) => refuse(ApiError::new(ErrorCode::Unavailable, "the webhook dispatcher is busy; try again")),
