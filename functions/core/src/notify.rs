@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
+use crate::outbound_destination;
 use crate::platform::{Platform, PlatformError, PlatformExt};
 use crate::principal::Principal;
 use crate::rate_limit;
@@ -50,7 +51,8 @@ fn public(hook: &StoredWebhook, with_secret: bool) -> PublicWebhook<'_> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    /// An absolute `http(s)://` URL with a host, at most 2048 bytes.
+    /// An absolute `https://` URL with a public host, at most 2048 bytes (plain `http` and
+    /// non-public addresses only for the hosts the deployment trusts).
     #[cfg_attr(feature = "openapi", schema(schema_with = url_schema))]
     pub url: String,
     /// The events to deliver (default: all of them).
@@ -75,7 +77,9 @@ fn url_schema() -> utoipa::openapi::schema::Schema {
         .schema_type(Type::String)
         .pattern(Some(format!("^https?://{authority}{path}{query}{fragment}$")))
         .max_length(Some(MAX_URL_BYTES))
-        .description(Some("An absolute `http(s)://` URL with a host, at most 2048 bytes"))
+        .description(Some(
+            "An absolute `https://` URL with a public host, at most 2048 bytes (plain `http` and non-public addresses only for hosts the deployment trusts)",
+        ))
         .build()
         .into()
 }
@@ -137,6 +141,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     if !valid_url(&body.url) {
         return Err(ApiError::bad_request("url must be an absolute http(s) URL"));
     }
+    outbound_destination::check(p, "url", &body.url)?;
     let events = body.events.unwrap_or_else(|| event_names().map(str::to_owned).collect());
     if events.is_empty() {
         return Err(ApiError::bad_request("events must not be empty"));
