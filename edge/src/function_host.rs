@@ -119,6 +119,7 @@ pub struct FunctionHost {
     metrics: Arc<Metrics>,
     internal: InternalRouter,
     shares: FairShare,
+    guard: crate::guarded_client::GuardedClient,
     _ticker: EpochTicker,
 }
 
@@ -217,7 +218,12 @@ impl FunctionHost {
             limits.queue_timeout,
             app_variables.get("trusted_proxies").cloned().unwrap_or_default(),
         );
-        Ok(FunctionHost { engine, components, kv, limits, metrics, internal, shares, _ticker: ticker })
+        let guard = crate::guarded_client::for_deployment(
+            app_variables,
+            Arc::new(crate::guarded_client::SystemResolver),
+            limits.max_response_body,
+        )?;
+        Ok(FunctionHost { engine, components, kv, limits, metrics, internal, shares, guard, _ticker: ticker })
     }
 
     pub fn kv(&self) -> &KvBackend {
@@ -299,6 +305,7 @@ impl FunctionHost {
                 internal: self.internal.clone(),
                 hop,
                 request_id: request_id.clone(),
+                guard: self.guard.clone(),
             },
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()

@@ -13,6 +13,7 @@ pub mod dev_nodes;
 pub mod fair_share;
 pub mod fenced_commit;
 pub mod function_host;
+pub mod guarded_client;
 pub mod host_state;
 pub mod http_error;
 pub mod kv;

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -15,19 +14,18 @@ use origo_manifest::AllowedHosts;
 use origo_shared::RoomKey;
 use tower::ServiceExt;
 
+use crate::guarded_client::{DestinationError, GuardedClient, SystemResolver};
 use crate::kv::KvBackend;
 use crate::outbound::{INTERNAL_HOST, InProcessCall, InternalRouter};
 use crate::room_actor::STORE;
 
 /// Largest answer read from an endpoint.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
-/// Longest wait for a whole answer.
-pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 pub struct NativePlatform {
     kv: KvBackend,
-    http: reqwest::Client,
+    http: Arc<GuardedClient>,
     vars: Arc<HashMap<String, String>>,
     internal: InternalRouter,
     allowed: Arc<AllowedHosts>,
@@ -41,12 +39,10 @@ impl NativePlatform {
         internal: InternalRouter,
         allowed: AllowedHosts,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(TIMEOUT)
-            .build()?;
-        Ok(NativePlatform { kv, http, vars, internal, allowed: Arc::new(allowed) })
+        // The outbound destination policy of the deployment: every address checked, no redirect
+        // followed, 5 s to connect, 15 s in all.
+        let http = crate::guarded_client::for_deployment(&vars, Arc::new(SystemResolver), MAX_RESPONSE_BYTES)?;
+        Ok(NativePlatform { kv, http: Arc::new(http), vars, internal, allowed: Arc::new(allowed) })
     }
 
     async fn in_process(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, PlatformError> {
@@ -112,25 +108,11 @@ impl Platform for NativePlatform {
             tracing::warn!(host = req.uri().host().unwrap_or(""), "outbound request denied by allowed_outbound_hosts");
             return Err(PlatformError::HostNotAllowed);
         }
-        let failed = |e: reqwest::Error| {
-            let why = if e.is_timeout() { "timed out".to_owned() } else { e.without_url().to_string() };
-            PlatformError::Http(why)
-        };
-        let req = reqwest::Request::try_from(req).map_err(failed)?;
-        let mut res = self.http.execute(req).await.map_err(failed)?;
-        let mut out = http::Response::builder().status(res.status());
-        for (k, v) in res.headers() {
-            out = out.header(k, v);
+        match self.http.send(req).await {
+            Ok(res) => Ok(res),
+            Err(DestinationError::Refused(why)) => Err(PlatformError::Http(format!("refused: {why}"))),
+            Err(e) => Err(PlatformError::Http(e.to_string())),
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(failed)? {
-            let room = MAX_RESPONSE_BYTES.saturating_sub(body.len());
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if room <= chunk.len() {
-                break;
-            }
-        }
-        out.body(Bytes::from(body)).map_err(|e| PlatformError::Http(e.to_string()))
     }
     fn variable(&self, name: &str) -> Option<String> {
         self.vars.get(name).cloned()

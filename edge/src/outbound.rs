@@ -1,17 +1,22 @@
 //! Outbound HTTP from components: only to the hosts the manifest allows
-//! (`allowed_outbound_hosts`), and requests to `origo.internal` are served in-process by this
-//! same server, without a socket.
+//! (`allowed_outbound_hosts`); requests to `origo.internal` are served in-process by this
+//! same server, without a socket, and every other request goes through the
+//! [`GuardedClient`](crate::guarded_client::GuardedClient): `https` unless the deployment
+//! trusts the host, every resolved address checked and the connection made to it, no
+//! redirect followed, 5 s to connect, 15 s in all, the response body capped.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use axum::Router;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use origo_manifest::AllowedHosts;
+use origo_shared::outbound_destination::Refusal;
 use tower::ServiceExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::guarded_client::{DestinationError, GuardedClient};
 
 /// The host name a component uses to reach this server in-process.
 pub const INTERNAL_HOST: &str = "origo.internal";
@@ -25,6 +30,8 @@ pub struct InProcessCall;
 
 /// Largest body carried on an in-process call, either way.
 const INTERNAL_BODY_LIMIT: usize = 4 << 20;
+/// Largest request body a component sends out.
+const OUTBOUND_REQUEST_BODY_LIMIT: usize = 4 << 20;
 
 /// The server's own router, for in-process calls. Set once the router exists.
 #[derive(Clone, Default)]
@@ -51,6 +58,8 @@ pub struct OutboundHooks {
     /// How deep in a chain of in-process calls this request is.
     pub hop: u8,
     pub request_id: Arc<str>,
+    /// Sends every request that leaves the process.
+    pub guard: GuardedClient,
 }
 
 fn full(bytes: Bytes) -> WasiBody {
@@ -61,7 +70,7 @@ impl WasiHttpHooks for OutboundHooks {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
-        options: Option<RequestOptions>,
+        _options: Option<RequestOptions>,
         _io: IoFuture,
     ) -> SendFuture {
         let uri = request.uri();
@@ -72,21 +81,38 @@ impl WasiHttpHooks for OutboundHooks {
             tracing::warn!(component = %self.component, %scheme, %host, "outbound request denied by allowed_outbound_hosts");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
-        if host.eq_ignore_ascii_case(INTERNAL_HOST) {
+        // Only plain http names the in-process server; `https://origo.internal` is a name like
+        // any other, which the guard refuses.
+        if host.eq_ignore_ascii_case(INTERNAL_HOST) && scheme == "http" {
             return self.internal_call(request);
         }
         tracing::debug!(component = %self.component, %scheme, %host, "outbound request");
-        let mut opts = options.unwrap_or_default();
-        opts.connect_timeout =
-            Some(opts.connect_timeout.unwrap_or(Duration::from_secs(5)).min(Duration::from_secs(10)));
-        opts.first_byte_timeout =
-            Some(opts.first_byte_timeout.unwrap_or(Duration::from_secs(15)).min(Duration::from_secs(30)));
-        opts.between_bytes_timeout =
-            Some(opts.between_bytes_timeout.unwrap_or(Duration::from_secs(15)).min(Duration::from_secs(30)));
+        let guard = self.guard.clone();
+        let component = self.component.clone();
         Box::new(async move {
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, Some(opts)).await?;
-            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            let (parts, body) = request.into_parts();
+            let body = Limited::new(body, OUTBOUND_REQUEST_BODY_LIMIT)
+                .collect()
+                .await
+                .map_err(|_| HttpError::HttpRequestBodySize(Some(OUTBOUND_REQUEST_BODY_LIMIT as u64)))?
+                .to_bytes();
+            let res = guard.send(http::Request::from_parts(parts, body)).await.map_err(|e| {
+                tracing::debug!(%component, "outbound request failed: {e}");
+                wasi_error(e)
+            })?;
+            Ok((res.map(full), Box::new(async { Ok(()) }) as IoFuture))
         })
+    }
+}
+
+/// The wasi:http error code for a failed guarded request.
+fn wasi_error(e: DestinationError) -> HttpError {
+    match e {
+        DestinationError::Refused(Refusal::Address(_)) => HttpError::DestinationIpProhibited,
+        DestinationError::Refused(_) => HttpError::HttpRequestDenied,
+        DestinationError::Timeout => HttpError::ConnectionTimeout,
+        DestinationError::ResponseTooLarge(n) => HttpError::HttpResponseBodySize(Some(n as u64)),
+        DestinationError::Network(text) => HttpError::InternalError(Some(text)),
     }
 }
 

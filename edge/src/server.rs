@@ -82,6 +82,11 @@ impl Server {
             }
             _ => None,
         };
+        // The host's own setting, whether or not the manifest declares it for its components.
+        let trusted = origo_shared::outbound_destination::TRUSTED_HOSTS_VARIABLE;
+        if let Some(v) = provided.get(trusted) {
+            variables.entry(trusted.to_owned()).or_insert_with(|| v.clone());
+        }
         let mut dev_mail = false;
         if mode == Mode::Dev {
             dev_mail = crate::variables::dev_defaults(

@@ -71,9 +71,14 @@ pub fn fill_dev_secrets(
     Ok(())
 }
 
+/// The hosts `origo dev` trusts for outbound requests unless `outbound_trusted_hosts` is given:
+/// a developer's own receivers on this machine.
+pub const DEV_TRUSTED_HOSTS: &str = "127.0.0.1,localhost,[::1]";
+
 /// Development conveniences for variables nobody set: accounts work without an email
 /// provider (their emails go to the in-process mailbox, [`crate::dev_mailbox`]), and joins hand
-/// out the in-process TURN server. True when the mailbox is in use.
+/// out the in-process TURN server, and outbound requests may reach this machine
+/// ([`DEV_TRUSTED_HOSTS`]). True when the mailbox is in use.
 pub fn dev_defaults(
     manifest: &Manifest,
     provided: &HashMap<String, String>,
@@ -92,6 +97,11 @@ pub fn dev_defaults(
             "development: emails (password resets, invitations) are kept in memory: GET {} from this machine",
             crate::dev_mailbox::LIST_PATH
         );
+    }
+    let trusted = origo_shared::outbound_destination::TRUSTED_HOSTS_VARIABLE;
+    if !provided.contains_key(trusted) {
+        values.insert(trusted.into(), DEV_TRUSTED_HOSTS.into());
+        tracing::info!("development: webhooks and providers on this machine ({DEV_TRUSTED_HOSTS}) may be reached");
     }
     if let Some(turn) = turn
         && declared("turn_urls")

@@ -107,6 +107,28 @@ fn the_platform_works(o: &Origo, node_secret: &str) {
             call(o, Method::POST, "/v1/webhooks", t, Some(json!({"url": "https://hooks.partner.test/origo"}))).await;
         assert_eq!(s, 201, "{hook}");
         assert!(hook["secret"].as_str().unwrap().starts_with("whsec_"));
+        // Endpoints must be public https ones; `origo dev` also trusts receivers on this machine.
+        for url in ["http://hooks.partner.test/origo", "https://169.254.169.254/latest", "https://[::ffff:10.0.0.1]/"] {
+            let (s, e) = call(o, Method::POST, "/v1/webhooks", t, Some(json!({ "url": url }))).await;
+            assert_eq!((s, e["error"]["code"].as_str()), (400, Some("bad_request")), "{url}: {e}");
+            assert!(e["error"]["message"].as_str().unwrap().starts_with("url is refused"), "{e}");
+        }
+        let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver_port = receiver.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut s, _)) = receiver.accept().await {
+                let mut buf = [0u8; 8192];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+            }
+        });
+        let local = format!("http://127.0.0.1:{receiver_port}/hook");
+        let (s, local_hook) = call(o, Method::POST, "/v1/webhooks", t, Some(json!({ "url": local }))).await;
+        assert_eq!(s, 201, "{local_hook}");
+        let test_path = format!("/v1/webhooks/{}/test", local_hook["id"].as_str().unwrap());
+        let (s, sent) = call(o, Method::POST, &test_path, t, None).await;
+        assert_eq!((s, sent["delivered"].as_bool(), sent["status"].as_u64()), (200, Some(true), Some(204)), "{sent}");
 
         let (s, plan) = call(o, Method::GET, "/v1/billing/plan", t, None).await;
         assert_eq!((s, plan["name"].as_str()), (200, Some("free")));

@@ -219,7 +219,14 @@ fn variables_come_from_the_manifest_and_the_command_line() {
 
 /// A tiny HTTP server on loopback answering every request with `body`.
 async fn one_shot_server(body: &'static str) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), body)
+}
+
+/// Serves `body` to every request on `listener` (bound beforehand, so its port can be
+/// configured before the server runs).
+fn serve_on(listener: std::net::TcpListener, body: &'static str) -> u16 {
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -236,7 +243,12 @@ async fn one_shot_server(body: &'static str) -> u16 {
 #[test]
 fn outbound_requests_follow_allowed_hosts_and_internal_calls_stay_in_process() {
     let dir = tempfile::tempdir().unwrap();
-    let o = start(dir.path(), &dir.path().join("data"), &["http://127.0.0.1:*", "http://origo.internal"], &[]);
+    let o = start(
+        dir.path(),
+        &dir.path().join("data"),
+        &["http://127.0.0.1:*", "http://origo.internal"],
+        &["--var", "outbound_trusted_hosts=127.0.0.1"],
+    );
     rt().block_on(async {
         let port = one_shot_server("from-upstream").await;
         let (status, body) = get(&o, &format!("/probe/fetch?url=http://127.0.0.1:{port}/x")).await;
@@ -255,6 +267,46 @@ fn outbound_requests_follow_allowed_hosts_and_internal_calls_stay_in_process() {
         assert!(body.contains("508") && body.contains("loop_detected"), "{body}");
     });
     assert!(o.log().contains("outbound request denied"), "{}", o.log());
+}
+
+#[test]
+fn outbound_requests_reach_only_destinations_the_policy_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let trusted_port = trusted.local_addr().unwrap().port();
+    // Never accepted from: a refused request must not even connect.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let trust = format!("outbound_trusted_hosts=127.0.0.1:{trusted_port}");
+    let o = start(dir.path(), &dir.path().join("data"), &["https://*:*", "http://*:*"], &["--var", &trust]);
+    rt().block_on(async {
+        serve_on(trusted, "trusted");
+        let (status, body) = get(&o, &format!("/probe/fetch?url=http://127.0.0.1:{trusted_port}/x")).await;
+        assert_eq!((status, body.as_str()), (200, "200 trusted"));
+        let refused = [
+            (format!("http://127.0.0.1:{port}/x"), "HttpRequestDenied"),
+            (format!("https://127.0.0.1:{port}/x?token=s3cret"), "DestinationIpProhibited"),
+            (format!("https://2130706433:{port}/x"), "DestinationIpProhibited"),
+            (format!("https://0x7f.1:{port}/x"), "DestinationIpProhibited"),
+            (format!("https://[::ffff:127.0.0.1]:{port}/x"), "DestinationIpProhibited"),
+            (format!("https://localhost:{port}/x"), "HttpRequestDenied"),
+            // Only plain http names the in-process server; over https it is a local name.
+            ("https://origo.internal/health".to_owned(), "HttpRequestDenied"),
+        ];
+        for (url, code) in refused {
+            let (status, body) = get(&o, &format!("/probe/fetch?url={url}")).await;
+            assert_eq!(status, 502, "{url}: {body}");
+            assert!(body.contains(code), "{url}: {body}");
+        }
+    });
+    match silent.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("a refused request connected: {other:?}"),
+    }
+    let log = o.log();
+    assert!(log.contains("refused by the destination policy"), "{log}");
+    assert!(!log.contains("s3cret"), "query strings are never logged: {log}");
 }
 
 #[test]

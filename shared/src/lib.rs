@@ -8,9 +8,11 @@
 
 pub mod bearer;
 pub mod close_reason;
+pub mod destination_policy;
 pub mod error;
 pub mod identity;
 pub mod node;
+pub mod outbound_destination;
 pub mod region;
 pub mod room_key;
 pub mod signal;

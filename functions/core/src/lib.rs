@@ -34,6 +34,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod org;
 pub mod org_caller;
+pub mod outbound_destination;
 pub mod password;
 pub mod password_reset;
 pub mod percent_encoding;

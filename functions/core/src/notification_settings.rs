@@ -27,7 +27,7 @@ async fn account(req: &Request, p: &impl Platform) -> Result<String, ApiError> {
     Ok(Principal::from_request(req, p).await?.account()?.to_owned())
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/me/notification-preferences", tag = "notifications",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/me/notification-preferences", operation_id = "preferences_show", tag = "notifications",
     summary = "This account's notification preferences, every kind with its channels", security(("bearer" = [])),
     responses(
         (status = 200, body = Preferences),
@@ -40,7 +40,7 @@ async fn show(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     Ok(reply::json(StatusCode::OK, &stored::get(p, &account).await?.resolved()))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/v1/me/notification-preferences", tag = "notifications",
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/v1/me/notification-preferences", operation_id = "preferences_replace", tag = "notifications",
     summary = "Replace this account's notification preferences (kinds left out get their defaults)",
     request_body = Preferences, security(("bearer" = [])),
     responses(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
+use crate::outbound_destination;
 use crate::platform::{Platform, PlatformError, PlatformExt};
 use crate::principal::Principal;
 use crate::rate_limit;
@@ -95,7 +96,8 @@ fn checked_description(d: Option<String>) -> Result<Option<String>, ApiError> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    /// An absolute `http(s)://` URL with a host, at most 2048 bytes.
+    /// An absolute `https://` URL with a public host, at most 2048 bytes (plain `http` and
+    /// non-public addresses only for the hosts the deployment trusts).
     #[cfg_attr(feature = "openapi", schema(schema_with = url_schema))]
     pub url: String,
     /// The events to deliver (default: all but `chat.message`, which must be named).
@@ -153,7 +155,9 @@ fn url_schema() -> utoipa::openapi::schema::Schema {
         .schema_type(Type::String)
         .pattern(Some(format!("^https?://{authority}{path}{query}{fragment}$")))
         .max_length(Some(MAX_URL_BYTES))
-        .description(Some("An absolute `http(s)://` URL with a host, at most 2048 bytes"))
+        .description(Some(
+            "An absolute `https://` URL with a public host, at most 2048 bytes (plain `http` and non-public addresses only for hosts the deployment trusts)",
+        ))
         .build()
         .into()
 }
@@ -241,6 +245,7 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     if !valid_url(&body.url) {
         return Err(ApiError::bad_request("url must be an absolute http(s) URL"));
     }
+    outbound_destination::check(p, "url", &body.url)?;
     let events = checked_events(body.events.unwrap_or_else(default_events))?;
     let description = checked_description(body.description)?;
     let mut key = [0u8; 32];
@@ -360,6 +365,7 @@ async fn update(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
         if !valid_url(&url) {
             return Err(ApiError::bad_request("url must be an absolute http(s) URL"));
         }
+        outbound_destination::check(p, "url", &url)?;
         hook.url = url;
     }
     if let Some(events) = body.events {

@@ -162,7 +162,7 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         billing::plan,
         billing::usage,
     ),
-    components(schemas(origo_shared::ErrorBody)),
+    components(schemas(origo_shared::ErrorBody, crate::webhook_delivery::delivery_record::DeliveryStatus)),
     modifiers(&Components, &Operations),
     tags(
         (name = "edge", description = "The edge server itself"),

@@ -80,7 +80,7 @@ fn draw_code(p: &impl Platform) -> String {
     }
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/me/phone", tag = "notifications",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/me/phone", operation_id = "phone_start", tag = "notifications",
     summary = "Send a verification code to a phone number",
     request_body = PhoneNumber, security(("bearer" = [])),
     responses(
@@ -124,7 +124,7 @@ async fn start(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     ))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/me/phone/verify", tag = "notifications",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/me/phone/verify", operation_id = "phone_verify", tag = "notifications",
     summary = "Confirm the phone number with the code sent to it",
     request_body = PhoneCode, security(("bearer" = [])),
     responses(
@@ -165,7 +165,7 @@ async fn verify(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     ))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/me/phone", tag = "notifications",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/me/phone", operation_id = "phone_show", tag = "notifications",
     summary = "This account's verified phone number", security(("bearer" = [])),
     responses(
         (status = 200, description = "`{number, verified_at_ms}`"),
@@ -183,7 +183,7 @@ async fn show(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     ))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/me/phone", tag = "notifications",
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/me/phone", operation_id = "phone_remove", tag = "notifications",
     summary = "Forget this account's phone number", security(("bearer" = [])),
     responses(
         (status = 204, description = "Forgotten"),

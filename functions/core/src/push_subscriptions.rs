@@ -180,7 +180,7 @@ async fn register(req: &Request, p: &impl Platform) -> Result<Response, ApiError
     Ok(reply::json(StatusCode::CREATED, &public(&sub)))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/me/push-subscriptions", tag = "notifications",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/me/push-subscriptions", operation_id = "push_subscriptions_list", tag = "notifications",
     summary = "This account's web push subscriptions", security(("bearer" = [])),
     responses(
         (status = 200, description = "`{subscriptions: [...]}`"),
@@ -198,7 +198,7 @@ async fn load(p: &impl Platform, account: &str, id: &str) -> Result<StoredPushSu
     stored::get(p, account, id).await?.ok_or_else(|| ApiError::not_found(format!("no push subscription {id}")))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/me/push-subscriptions/{id}", tag = "notifications",
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/v1/me/push-subscriptions/{id}", operation_id = "push_subscription_remove", tag = "notifications",
     summary = "Remove a web push subscription",
     params(("id" = String, Path, pattern = "^ps_[0-9a-f]{24}$", description = "Subscription id")), security(("bearer" = [])),
     responses(

@@ -60,7 +60,7 @@ fn summary(d: &StoredDelivery) -> DeliverySummary {
     }
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", operation_id = "deliveries_list", tag = "webhooks",
     summary = "The endpoint's delivery log, newest first",
     params(("id" = String, Path, pattern = "^wh_[A-Za-z0-9_]{0,61}$", description = "Webhook id"),
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 100, description = "Page size (default 50)"),
@@ -115,7 +115,7 @@ async fn load(p: &impl Platform, org: &str, hook: &StoredWebhook, message: &str)
     record::get(p, &keys::webhook_delivery(org, &hook.id, message)).await?.ok_or_else(missing)
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/webhooks/{id}/deliveries/{message}", tag = "webhooks",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/webhooks/{id}/deliveries/{message}", operation_id = "delivery_get", tag = "webhooks",
     summary = "One message: its body and every attempt (time, status, latency, the answer's first bytes)",
     params(("id" = String, Path, pattern = "^wh_[A-Za-z0-9_]{0,61}$", description = "Webhook id"),
         ("message" = String, Path, pattern = "^msg_[0-9a-f]{24}$", description = "Message id (`webhook-id`)"),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use origo_manifest::{AllowedHosts, Application, ManifestError};
+use origo_shared::outbound_destination::{TRUSTED_HOSTS_VARIABLE, TrustedHosts};
 
 use crate::coordinator_endpoint::CoordinatorEndpoint;
 use crate::function::Function;
@@ -31,6 +32,9 @@ pub enum DeploymentError {
     NoCoordinator(&'static str),
     #[error("{0}")]
     Coordinator(String),
+    /// `ORIGO_VAR_OUTBOUND_TRUSTED_HOSTS` does not parse.
+    #[error("{0}")]
+    TrustedHosts(String),
 }
 
 /// The environment variable that sets application variable `name`.
@@ -58,6 +62,9 @@ pub struct Deployment {
     /// against, instead of the public roots.
     pub redis_ca_file: Option<std::path::PathBuf>,
     pub coordinator: CoordinatorEndpoint,
+    /// `outbound_trusted_hosts`: hosts the functions may reach over plain `http` and at any
+    /// address.
+    pub trusted_hosts: TrustedHosts,
 }
 
 impl Deployment {
@@ -96,7 +103,17 @@ impl Deployment {
             .ok_or(DeploymentError::NoCoordinator("ORIGO_VAR_COORDINATOR_INTERNAL_URL"))?;
         let node_secret = values.get("node_secret").map(String::as_str).unwrap_or_default();
         let coordinator = CoordinatorEndpoint::new(&internal, node_secret).map_err(DeploymentError::Coordinator)?;
-        Ok(Deployment { app, components, redis_url: redis_url.trim().to_owned(), redis_ca_file, coordinator })
+        let trusted_hosts =
+            TrustedHosts::parse(values.get(TRUSTED_HOSTS_VARIABLE).map(String::as_str).unwrap_or_default())
+                .map_err(DeploymentError::TrustedHosts)?;
+        Ok(Deployment {
+            app,
+            components,
+            redis_url: redis_url.trim().to_owned(),
+            redis_ca_file,
+            coordinator,
+            trusted_hosts,
+        })
     }
 
     /// The component serving `path`, if a route matches.

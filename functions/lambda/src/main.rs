@@ -28,7 +28,8 @@ async fn main() -> Result<(), Error> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to Redis at ORIGO_REDIS_URL: {e}"))?;
     let coordinator: CoordinatorEndpoint = deployment.coordinator.clone();
-    let services = Arc::new(Services { store, outbound: Outbound::new()?, coordinator });
+    let services =
+        Arc::new(Services { store, outbound: Outbound::new(deployment.trusted_hosts.clone())?, coordinator });
     tracing::info!(coordinators = deployment.coordinator.base(), "origo-lambda ready");
     lambda_http::run(service_fn(move |req: Request| {
         let (deployment, services) = (deployment.clone(), services.clone());

@@ -1,11 +1,17 @@
 //! Outbound HTTP from the functions: only to the routed component's
-//! `allowed_outbound_hosts`, never following redirects (a redirect could lead anywhere), with a
-//! timeout and a limit on the response's size.
+//! `allowed_outbound_hosts`, and then through the guarded client (`origo-guarded-client`):
+//! `https` unless the host is in `outbound_trusted_hosts`, every resolved address checked and
+//! the connection made only to a checked address. Requests to the URLs the deployment itself
+//! configured (the coordinators, [`Outbound::fetch`]) go out directly. Neither follows
+//! redirects (a redirect could lead anywhere); both have a timeout and a limit on the
+//! response's size.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use origo_functions::PlatformError;
+use origo_guarded_client::{DestinationError, GuardedClient, SystemResolver, TrustedHosts};
 use origo_manifest::AllowedHosts;
 
 /// Largest response body read (the same default as `origo`'s `--max-response-kb`).
@@ -28,19 +34,25 @@ pub fn allowed(allowed: &AllowedHosts, uri: &http::Uri) -> bool {
 #[derive(Clone)]
 pub struct Outbound {
     client: reqwest::Client,
+    guard: GuardedClient,
 }
 
 impl Outbound {
-    pub fn new() -> Result<Self, reqwest::Error> {
+    /// The client of a deployment trusting `trusted`.
+    pub fn new(trusted: TrustedHosts) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Outbound { client })
+        let guard = GuardedClient::new(trusted, Arc::new(SystemResolver))
+            .map_err(anyhow::Error::msg)?
+            .with_max_response_bytes(MAX_RESPONSE_BYTES);
+        Ok(Outbound { client, guard })
     }
 
-    /// Sends `req` for a component that may reach `hosts`.
+    /// Sends `req` for a component that may reach `hosts`, if the destination policy allows it
+    /// (refusals are [`PlatformError::HostNotAllowed`]).
     pub async fn send(
         &self,
         hosts: &AllowedHosts,
@@ -50,7 +62,10 @@ impl Outbound {
             tracing::warn!(host = req.uri().host().unwrap_or(""), "outbound request denied by allowed_outbound_hosts");
             return Err(PlatformError::HostNotAllowed);
         }
-        self.fetch(req).await
+        self.guard.send(req).await.map_err(|e| match e {
+            DestinationError::Refused(_) => PlatformError::HostNotAllowed,
+            other => PlatformError::Http(other.to_string()),
+        })
     }
 
     /// Sends `req` to a URL the deployment itself configured (the coordinators).

@@ -143,6 +143,17 @@ fn outbound_requests_only_reach_allowed_hosts() {
         assert_eq!(p.http_send(req).await.unwrap_err(), PlatformError::HostNotAllowed);
         assert_eq!(p.variable("guest_org").as_deref(), Some("public"));
         assert_eq!(p.variable("email_api_key"), None, "only the room component's variables");
+
+        // The notify component may call any https host, but not one that is not public: the
+        // destination policy refuses it before connecting (loopback only, so nothing leaves).
+        let notify = l.deployment.component("notify").unwrap().clone();
+        let p = origo_functions_lambda::LambdaPlatform::new(l.services.clone(), notify);
+        for url in
+            ["https://127.0.0.1:9/", "https://2130706433:9/", "https://[::ffff:127.0.0.1]:9/", "https://localhost:9/"]
+        {
+            let req = http::Request::post(url).body(bytes::Bytes::new()).unwrap();
+            assert_eq!(p.http_send(req).await.unwrap_err(), PlatformError::HostNotAllowed, "{url}");
+        }
     });
 }
 

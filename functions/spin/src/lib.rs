@@ -77,9 +77,10 @@ impl Platform for SpinPlatform {
         let req = http::Request::from_parts(parts, body.to_vec());
         match spin_sdk::http::send::<_, http::Response<Vec<u8>>>(req).await {
             Ok(res) => Ok(res.map(Bytes::from)),
-            Err(spin_sdk::http::SendError::Http(spin_sdk::http::ErrorCode::HttpRequestDenied)) => {
-                Err(PlatformError::HostNotAllowed)
-            }
+            // Denied by the manifest, or by the host's destination policy (`origo`).
+            Err(spin_sdk::http::SendError::Http(
+                spin_sdk::http::ErrorCode::HttpRequestDenied | spin_sdk::http::ErrorCode::DestinationIpProhibited,
+            )) => Err(PlatformError::HostNotAllowed),
             Err(e) => Err(PlatformError::Http(e.to_string())),
         }
     }

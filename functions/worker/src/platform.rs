@@ -13,7 +13,8 @@ use origo_functions::store::home::{Home, home};
 use origo_functions::{Platform, PlatformError};
 use origo_manifest::AllowedHosts;
 use origo_shared::RoomKey;
-use worker::{Env, Headers, Method, Request, RequestInit, Stub};
+use origo_shared::outbound_destination::{TRUSTED_HOSTS_VARIABLE, TrustedHosts, check_url};
+use worker::{Env, Headers, Method, Request, RequestInit, RequestRedirect, Stub};
 
 use crate::bindings::{self, OBJECT_BASE, ORG_HEADER, ROOM_HEADER};
 use crate::object_storage;
@@ -165,6 +166,14 @@ impl Platform for WorkerPlatform {
         if !self.allowed.allows(scheme, host, uri.port_u16()) {
             return Err(PlatformError::HostNotAllowed);
         }
+        // The Workers runtime resolves names itself, so what can be judged here is the URL: https
+        // only unless trusted, no local names, no address in a denied range however written.
+        let trusted = TrustedHosts::parse(self.variables.get(TRUSTED_HOSTS_VARIABLE).map(String::as_str).unwrap_or(""))
+            .map_err(PlatformError::Http)?;
+        if let Err(refusal) = check_url(&uri.to_string(), &trusted) {
+            worker::console_warn!("outbound request to {host} refused by the destination policy: {}", refusal.as_str());
+            return Err(PlatformError::HostNotAllowed);
+        }
         let failed = |e: worker::Error| PlatformError::Http(e.to_string());
         let headers = Headers::new();
         for (name, value) in req.headers() {
@@ -174,7 +183,8 @@ impl Platform for WorkerPlatform {
         }
         let method = Method::from(req.method().as_str().to_owned());
         let mut init = RequestInit::new();
-        init.with_method(method).with_headers(headers);
+        // A redirect is answered to the caller, never followed: it could lead anywhere.
+        init.with_method(method).with_headers(headers).with_redirect(RequestRedirect::Manual);
         if !req.body().is_empty() {
             init.with_body(Some(worker::js_sys::Uint8Array::from(req.body().as_ref()).into()));
         }

@@ -200,7 +200,11 @@ impl Lambda {
         let store =
             RedisStore::connect(&deployment.redis_url, deployment.redis_ca_file.as_deref()).await.expect("redis");
         let coordinator: CoordinatorEndpoint = deployment.coordinator.clone();
-        let services = Arc::new(Services { store, outbound: Outbound::new().unwrap(), coordinator });
+        let services = Arc::new(Services {
+            store,
+            outbound: Outbound::new(deployment.trusted_hosts.clone()).unwrap(),
+            coordinator,
+        });
         Lambda { deployment, services }
     }
 
