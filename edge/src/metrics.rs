@@ -41,6 +41,15 @@ pub struct Metrics {
     pub traps: Family<TrapLabels, Counter>,
     pub in_flight: Gauge,
     pub turned_away: Family<ShareLabels, Counter>,
+    /// Webhook delivery attempts, by outcome (`delivered`, `retried`, `failed`).
+    pub webhook_attempts: Family<OutcomeLabel, Counter>,
+    /// Deliveries waiting for an attempt, over the organisations this process dispatches for.
+    pub webhook_pending: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
 }
 
 /// A component and the share of the instance pool that turned its request away.
@@ -87,7 +96,21 @@ impl Default for Metrics {
             "Requests refused a function instance, by the share that was full (pool, component, client)",
             turned_away.clone(),
         );
+        let webhook_attempts = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by outcome (delivered, retried, failed)",
+            webhook_attempts.clone(),
+        );
+        let webhook_pending = Gauge::default();
+        registry.register(
+            "webhook_pending_deliveries",
+            "Webhook deliveries waiting for an attempt in this process's dispatchers",
+            webhook_pending.clone(),
+        );
         Metrics {
+            webhook_attempts,
+            webhook_pending,
             registry,
             requests,
             request_seconds,

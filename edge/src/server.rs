@@ -147,7 +147,7 @@ impl Server {
         if sweep.is_none() {
             tracing::warn!("no node_secret (or sweep_interval_secs=0): expired records are not swept");
         }
-        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest).await?;
+        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest, metrics.clone()).await?;
 
         let state = Arc::new(AppState {
             mode,
@@ -176,12 +176,13 @@ impl Server {
         let kv = KvBackend::connect_redis(&opts.redis, opts.redis_ca_file.as_deref(), opts.redis_layout).await?;
         tracing::info!(layout = opts.redis_layout.as_str(), manifest = %manifest.path.display(), "room coordinators on Redis");
         let listener = listen(opts.listen).await?;
+        let coordinator_metrics = Arc::new(Metrics::default());
         let metrics_listener = match opts.metrics_listen.0 {
-            Some(addr) => Some(MetricsListener::bind(addr, Arc::new(Metrics::default())).await?),
+            Some(addr) => Some(MetricsListener::bind(addr, coordinator_metrics.clone()).await?),
             None => None,
         };
         let internal = InternalRouter::default();
-        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest).await?;
+        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest, coordinator_metrics).await?;
         let state = Arc::new(AppState {
             mode: Mode::Coordinator,
             turn: None,
@@ -294,6 +295,7 @@ async fn start_rooms(
     variables: std::collections::HashMap<String, String>,
     internal: InternalRouter,
     manifest: &Manifest,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<Arc<crate::room_socket::RoomSockets>> {
     let advertise = rooms.advertise_url_for(listener.local_addr()?);
     let lease = kv.redis_connection().map(|c| crate::room_lease::Lease::new(c, advertise));
@@ -315,6 +317,7 @@ async fn start_rooms(
         platform,
         dispatcher_lease,
         variables.get("node_secret").and_then(|s| s.split(',').map(str::trim).find(|s| !s.is_empty())).map(str::to_owned),
+        metrics,
     );
     hub.set_webhooks(webhooks.clone());
     webhooks.resume().await;

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use origo_shared::RoomKey;
 
+use crate::metrics::{Metrics, OutcomeLabel};
 use crate::native_platform::NativePlatform;
 use crate::room_lease::{Lease, LeaseOutcome, Tenure};
 
@@ -54,6 +55,9 @@ pub struct WebhookDispatchers {
     lease: Option<Lease>,
     node_secret: Option<String>,
     forward: reqwest::Client,
+    metrics: Arc<Metrics>,
+    /// Each organisation's pending deliveries, summed into the gauge.
+    pending: Mutex<HashMap<String, usize>>,
 }
 
 fn now_ms() -> u64 {
@@ -61,9 +65,38 @@ fn now_ms() -> u64 {
 }
 
 impl WebhookDispatchers {
-    pub fn new(platform: NativePlatform, lease: Option<Lease>, node_secret: Option<String>) -> Arc<Self> {
+    pub fn new(
+        platform: NativePlatform,
+        lease: Option<Lease>,
+        node_secret: Option<String>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let forward = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-        Arc::new(WebhookDispatchers { platform, running: Mutex::new(HashMap::new()), lease, node_secret, forward })
+        Arc::new(WebhookDispatchers {
+            platform,
+            running: Mutex::new(HashMap::new()),
+            lease,
+            node_secret,
+            forward,
+            metrics,
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Counts what one turn of `org`'s dispatcher did.
+    fn account(&self, org: &str, report: &webhook_delivery::Report) {
+        for (outcome, n) in [("delivered", report.delivered), ("retried", report.retried), ("failed", report.failed)] {
+            if n > 0 {
+                self.metrics.webhook_attempts.get_or_create(&OutcomeLabel { outcome }).inc_by(n as u64);
+            }
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if report.pending == 0 {
+            pending.remove(org);
+        } else {
+            pending.insert(org.to_owned(), report.pending);
+        }
+        self.metrics.webhook_pending.set(pending.values().sum::<usize>() as i64);
     }
 
     /// Hands `mail` to the dispatcher of `org`, started if it has none.
@@ -276,6 +309,9 @@ async fn dispatch(
         }
         match webhook_delivery::deliver_due(p, &org, BATCHES_PER_TURN).await {
             Ok(report) => {
+                if let Some(h) = hub.upgrade() {
+                    h.account(&org, &report);
+                }
                 if report.delivered + report.retried + report.failed > 0 {
                     tracing::debug!(%org, delivered = report.delivered, retried = report.retried, failed = report.failed, pending = report.pending, "webhook deliveries");
                 }
