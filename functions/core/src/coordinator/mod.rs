@@ -740,7 +740,10 @@ impl RoomState {
         }
         fx.push(Effect::Webhook {
             event: WebhookEvent::ChatMessage,
-            data: serde_json::json!({ "room": self.room, "org": self.org, "seq": seq, "from": message.from }),
+            data: serde_json::json!({
+                "room": self.room, "org": self.org, "seq": seq, "from": message.from,
+                "from_name": message.from_name, "text": message.text, "sent_at_ms": message.sent_at_ms,
+            }),
         });
         message
     }
