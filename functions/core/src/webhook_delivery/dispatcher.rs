@@ -78,6 +78,8 @@ struct Dispatch<'a, P: Platform> {
     p: &'a P,
     org: &'a str,
     pending: Index,
+    /// The pending index as last read or written, so unchanged state is not written again.
+    pending_stored: Index,
     hooks: BTreeMap<String, StoredWebhook>,
     health: HashMap<String, EndpointHealth>,
     logs: HashMap<String, Index>,
@@ -93,6 +95,7 @@ impl<'a, P: Platform> Dispatch<'a, P> {
         Ok(Dispatch {
             p,
             org,
+            pending_stored: pending.clone(),
             pending,
             hooks,
             health: HashMap::new(),
@@ -131,7 +134,15 @@ impl<'a, P: Platform> Dispatch<'a, P> {
                 self.p.kv_set(&keys::webhook_log(self.org, &endpoint), &ix.encode()).await.map_err(store)?;
             }
         }
-        self.p.kv_set(&keys::webhook_pending(self.org), &self.pending.encode()).await.map_err(store)?;
+        if self.pending != self.pending_stored {
+            let key = keys::webhook_pending(self.org);
+            if self.pending.is_empty() {
+                self.p.kv_delete(&key).await.map_err(store)?;
+            } else {
+                self.p.kv_set(&key, &self.pending.encode()).await.map_err(store)?;
+            }
+            self.pending_stored = self.pending.clone();
+        }
         self.report.pending = self.pending.len();
         self.report.next_due_ms = pending::next_due(&self.pending);
         Ok(())
