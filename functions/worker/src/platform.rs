@@ -16,9 +16,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use origo_functions::coordinator::{RoomCommand, RoomCommandOutcome};
 use origo_functions::store::home::{Home, home};
+use origo_functions::webhook_delivery::{DispatchCommand, DispatchOutcome};
 use origo_functions::{Platform, PlatformError};
 use origo_manifest::AllowedHosts;
-use origo_functions::webhook_delivery::{DispatchCommand, DispatchOutcome};
 use origo_shared::RoomKey;
 use worker::{AbortController, Delay, Env, Headers, Method, Request, RequestInit, Storage, Stub};
 

@@ -25,7 +25,9 @@ use origo_functions::store::home::{Home, home};
 use origo_functions::webhook_delivery::{self, DispatchCommand, DispatchOutcome};
 use origo_functions::{PlatformError, org::valid_org_id};
 use origo_shared::{ApiError, ErrorCode};
-use worker::{DurableObject, Env, Headers, Method, Request, RequestInit, Response, ScheduledTime, State, durable_object};
+use worker::{
+    DurableObject, Env, Headers, Method, Request, RequestInit, Response, ScheduledTime, State, durable_object,
+};
 
 use crate::bindings::{self, OBJECT_BASE, ORG_HEADER};
 use crate::http_bridge::error;
@@ -81,7 +83,9 @@ impl DurableObject for WebhookDispatcher {
         }
         let storage = self.state.storage();
         match storage.get::<String>(ORG_KEY).await? {
-            Some(mine) if mine != org => return error(ApiError::bad_request("this object serves another organisation")),
+            Some(mine) if mine != org => {
+                return error(ApiError::bad_request("this object serves another organisation"));
+            }
             Some(_) => {}
             None => storage.put(ORG_KEY, &org).await?,
         }

@@ -463,7 +463,8 @@ fn webhooks_of_a_room_reach_a_partners_receiver_from_the_dispatcher_object() {
         assert_eq!(s, 200, "{j}");
         let (mut ws, _) = connect(&j, None).await;
         let participant = j["participant_token"].as_str().unwrap().to_owned();
-        let (s, posted) = post(&w, "/v1/rooms/standup/messages", Some(&participant), json!({"text": "for the partner"})).await;
+        let (s, posted) =
+            post(&w, "/v1/rooms/standup/messages", Some(&participant), json!({"text": "for the partner"})).await;
         assert_eq!(s, 201, "{posted}");
         until(&mut ws, |v| v["type"] == "chat").await;
 
