@@ -53,7 +53,8 @@ pub fn home(key: &str) -> Home {
     {
         let org = rest.split_once(':').map_or(rest, |(org, _)| org);
         // `webhook_pending:{org}` ends at the organisation; the others always go on.
-        let shaped = (kind == "webhook_pending") == !rest.contains(':');
+        let whole = !rest.contains(':');
+        let shaped = if kind == "webhook_pending" { whole } else { !whole };
         return if shaped && valid_org_id(org) { Home::Dispatcher(org.to_owned()) } else { Home::Shared };
     }
     let mut parts = key.splitn(4, ':');
