@@ -373,10 +373,15 @@ struct Receiver {
 
 impl Receiver {
     fn start(secret_file: &Path) -> Receiver {
+        Receiver::start_on(0, secret_file)
+    }
+
+    /// On `port` (0: any).
+    fn start_on(port: u16, secret_file: &Path) -> Receiver {
         let python = std::env::var("ORIGO_PYTHON").unwrap_or_else(|_| "python3".into());
         let mut child = Command::new(python)
             .arg(repo_root().join("edge/tests/webhook_receiver.py"))
-            .arg("0")
+            .arg(port.to_string())
             .arg(secret_file)
             .stdout(Stdio::piped())
             .spawn()
@@ -422,37 +427,44 @@ fn firsts(got: &[Value]) -> Vec<&Value> {
     got.iter().filter(|v| v.get("id").is_some() && seen.insert(v["id"].as_str().unwrap().to_owned())).collect()
 }
 
+/// The vars of a deployment that may call plain-HTTP receivers on this machine (the default
+/// allows HTTPS only) and signs accounts up without a verification email (it has no provider).
+const WEBHOOK_VARS: &str = "allowed_outbound_hosts_notify=\"http://127.0.0.1:*\"\nsignup_verification=\"none\"\n";
+
+/// An organisation's owner, its room `standup`, and an endpoint at `port` on this machine for
+/// the room's events, chat included, its secret written to `secret_file`: the owner's token and
+/// the endpoint's id.
+async fn partner(w: &WranglerDev, port: u16, secret_file: &Path) -> (String, String) {
+    let creds = json!({"email": "ada@acme.test", "password": "correct horse battery"});
+    let (s, b) = post(w, "/v1/auth/signup", None, creds.clone()).await;
+    assert_eq!(s, 202, "{b}");
+    let (s, session) = post(w, "/v1/auth/login", None, creds).await;
+    assert_eq!(s, 200, "{session}");
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let (s, org) = post(w, "/v1/orgs", Some(&token), json!({"name": "Acme"})).await;
+    assert_eq!(s, 201, "{org}");
+    let (s, r) = post(w, "/v1/rooms", Some(&token), json!({"name": "standup"})).await;
+    assert_eq!(s, 201, "{r}");
+    let events = ["room.started", "participant.joined", "participant.left", "chat.message"];
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let (s, hook) = post(w, "/v1/webhooks", Some(&token), json!({"url": url, "events": events})).await;
+    assert_eq!(s, 201, "{hook}");
+    std::fs::write(secret_file, hook["secret"].as_str().unwrap()).unwrap();
+    (token, hook["id"].as_str().unwrap().to_owned())
+}
+
 #[test]
 fn webhooks_of_a_room_reach_a_partners_receiver_from_the_dispatcher_object() {
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("secret");
     std::fs::write(&secret_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
     let receiver = Receiver::start(&secret_file);
-    // This deployment may call plain-HTTP receivers on this machine (the default allows
-    // HTTPS only), and signs accounts up without a verification email (it has no provider).
-    let extra = "allowed_outbound_hosts_notify=\"http://127.0.0.1:*\"\nsignup_verification=\"none\"\n";
-    let (vars, node_secret) = write_vars(dir.path(), extra);
+    let (vars, node_secret) = write_vars(dir.path(), WEBHOOK_VARS);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let w = WranglerDev::start(&dir.path().join("state"), &vars);
     rt.block_on(async {
         register_node(&w, &node_secret).await;
-        // An organisation's owner, its room, and an endpoint for every event, chat included.
-        let creds = json!({"email": "ada@acme.test", "password": "correct horse battery"});
-        let (s, b) = post(&w, "/v1/auth/signup", None, creds.clone()).await;
-        assert_eq!(s, 202, "{b}");
-        let (s, session) = post(&w, "/v1/auth/login", None, creds).await;
-        assert_eq!(s, 200, "{session}");
-        let token = session["access_token"].as_str().unwrap().to_owned();
-        let (s, org) = post(&w, "/v1/orgs", Some(&token), json!({"name": "Acme"})).await;
-        assert_eq!(s, 201, "{org}");
-        let (s, r) = post(&w, "/v1/rooms", Some(&token), json!({"name": "standup"})).await;
-        assert_eq!(s, 201, "{r}");
-        let events = ["room.started", "participant.joined", "participant.left", "chat.message"];
-        let url = format!("http://127.0.0.1:{}/hook", receiver.port);
-        let (s, hook) = post(&w, "/v1/webhooks", Some(&token), json!({"url": url, "events": events})).await;
-        assert_eq!(s, 201, "{hook}");
-        std::fs::write(&secret_file, hook["secret"].as_str().unwrap()).unwrap();
-        let hook = hook["id"].as_str().unwrap().to_owned();
+        let (token, hook) = partner(&w, receiver.port, &secret_file).await;
         // A redelivery for an endpoint that does not exist: 404 and the JSON error body.
         let (s, b) = post(&w, "/v1/webhooks/nope/deliveries/msg_x/redeliver", Some(&token), json!({})).await;
         assert_eq!(s, 404, "{b}");
@@ -505,4 +517,66 @@ fn webhooks_of_a_room_reach_a_partners_receiver_from_the_dispatcher_object() {
     let log = w.log();
     w.stop();
     assert!(log.contains("webhook dispatcher"), "the dispatcher object logged its deliveries:\n{log}");
+}
+
+#[test]
+fn a_receiver_that_was_down_gets_every_event_in_order_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let (vars, node_secret) = write_vars(dir.path(), WEBHOOK_VARS);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // The receiver's port, with nothing listening yet.
+    let port = free_port();
+    let w = WranglerDev::start(&state, &vars);
+    let (token, hook) = rt.block_on(async {
+        register_node(&w, &node_secret).await;
+        let (token, hook) = partner(&w, port, &secret_file).await;
+        let (s, j) = post(&w, "/v1/rooms/standup/join", Some(&token), json!({})).await;
+        assert_eq!(s, 200, "{j}");
+        let (mut ws, _) = connect(&j, None).await;
+        let participant = j["participant_token"].as_str().unwrap().to_owned();
+        let (s, posted) =
+            post(&w, "/v1/rooms/standup/messages", Some(&participant), json!({"text": "while down"})).await;
+        assert_eq!(s, 201, "{posted}");
+        until(&mut ws, |v| v["type"] == "chat").await;
+        send(&mut ws, json!({"type": "leave"})).await;
+        // The first attempt failed: the log says so, and the message waits for its retry.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (s, log) = get(&w, &format!("/v1/webhooks/{hook}/deliveries"), &token).await;
+            assert_eq!(s, 200, "{log}");
+            let entries = log["deliveries"].as_array().unwrap();
+            let failed = entries.iter().find(|e| e["last_attempt"]["error"].is_string());
+            if let Some(e) = failed {
+                assert_eq!(e["status"], "pending", "{log:#}");
+                assert!(e["next_attempt_ms"].is_u64(), "{log:#}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "no failed attempt was logged: {log:#}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        (token, hook)
+    });
+    w.stop();
+
+    // The receiver comes up; so does a new `wrangler dev` on the same state, and the
+    // dispatcher's stored alarm delivers everything, in the room's order.
+    let receiver = Receiver::start_on(port, &secret_file);
+    let w = WranglerDev::start(&state, &vars);
+    let expected = ["room.started", "participant.joined", "chat.message", "participant.left"];
+    let got = receiver.collect(Duration::from_secs(90), |g| firsts(g).len() >= expected.len());
+    assert!(got.iter().all(|v| v.get("bad").is_none()), "every delivery verifies: {got:#?}");
+    let types: Vec<&str> = firsts(&got).iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(types, expected, "in the room's order: {got:#?}");
+    rt.block_on(async {
+        let (s, log) = get(&w, &format!("/v1/webhooks/{hook}/deliveries"), &token).await;
+        assert_eq!(s, 200, "{log}");
+        let entries = log["deliveries"].as_array().unwrap();
+        assert_eq!(entries.len(), expected.len(), "{log:#}");
+        assert!(entries.iter().all(|e| e["status"] == "delivered" && e["last_attempt"]["status"] == 204), "{log:#}");
+        assert!(entries.iter().any(|e| e["attempts"].as_u64().unwrap() >= 2), "a retry delivered it: {log:#}");
+    });
+    w.stop();
 }
