@@ -580,3 +580,68 @@ fn a_receiver_that_was_down_gets_every_event_in_order_after_a_restart() {
     });
     w.stop();
 }
+
+/// A receiver that takes connections and never answers, until dropped.
+struct Tarpit {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Tarpit {
+    fn start() -> Tarpit {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((socket, _)) => held.push(socket),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        Tarpit { port, stop }
+    }
+}
+
+impl Drop for Tarpit {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn an_attempt_that_gets_no_answer_ends_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vars, node_secret) = write_vars(dir.path(), WEBHOOK_VARS);
+    let tarpit = Tarpit::start();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let w = WranglerDev::start(&dir.path().join("state"), &vars);
+    rt.block_on(async {
+        register_node(&w, &node_secret).await;
+        let (token, hook) = partner(&w, tarpit.port, &dir.path().join("secret")).await;
+        let (s, j) = post(&w, "/v1/rooms/standup/join", Some(&token), json!({})).await;
+        assert_eq!(s, 200, "{j}");
+        let (_ws, _) = connect(&j, None).await;
+        // The endpoint accepted the connection and said nothing: the attempt is cut off and
+        // logged, and the delivery waits for its retry.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let attempt = loop {
+            let (s, log) = get(&w, &format!("/v1/webhooks/{hook}/deliveries"), &token).await;
+            assert_eq!(s, 200, "{log}");
+            let entries = log["deliveries"].as_array().unwrap();
+            if let Some(e) = entries.iter().find(|e| e["last_attempt"]["error"].is_string()) {
+                assert_eq!(e["status"], "pending", "{log:#}");
+                break e["last_attempt"].clone();
+            }
+            assert!(Instant::now() < deadline, "no attempt ended: {log:#}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        assert!(attempt["error"].as_str().unwrap().contains("no answer within 15 s"), "{attempt}");
+        assert!(attempt["status"].is_null(), "{attempt}");
+    });
+    w.stop();
+}
