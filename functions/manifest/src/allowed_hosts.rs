@@ -95,6 +95,12 @@ impl AllowedHosts {
         })
     }
 
+    /// These entries and `more`'s.
+    pub fn with(mut self, more: AllowedHosts) -> Self {
+        self.entries.extend(more.entries);
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -130,6 +136,14 @@ mod tests {
         let any = hosts(&["*://*:*"]);
         assert!(any.allows("http", "x", Some(1)));
         assert!(!any.allows("gopher", "x", None), "unknown scheme without port");
+    }
+
+    #[test]
+    fn entries_added_to_a_list() {
+        let both = hosts(&["https://*:*"]).with(hosts(&["http://127.0.0.1:*"]));
+        assert!(both.allows("https", "example.com", None));
+        assert!(both.allows("http", "127.0.0.1", Some(4000)));
+        assert!(!both.allows("http", "example.com", None));
     }
 
     #[test]

@@ -36,6 +36,14 @@ pub fn rate_stub(env: &Env, key: &str) -> worker::Result<Stub> {
     env.durable_object(RATES)?.get_by_name(key)
 }
 
+/// The `WebhookDispatcher` namespace: one object per organisation, named by the organisation.
+pub const WEBHOOKS: &str = "WEBHOOKS";
+
+/// The webhook dispatcher of `org`.
+pub fn dispatcher_stub(env: &Env, org: &str) -> worker::Result<Stub> {
+    env.durable_object(WEBHOOKS)?.get_by_name(org)
+}
+
 /// The node registry's object.
 pub fn registry_stub(env: &Env) -> worker::Result<Stub> {
     env.durable_object(REGISTRY)?.get_by_name(REGISTRY_NAME)

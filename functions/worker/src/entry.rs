@@ -38,7 +38,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             return http_bridge::error(ApiError::new(ErrorCode::Unavailable, "the deployment is not configured"));
         }
     };
-    let allowed = app.allowed_hosts(component).cloned().unwrap_or_default();
+    let allowed = variables::allowed_hosts(&env, component);
     let request = match http_bridge::to_http(&mut req).await {
         Ok(r) => r,
         Err(e) => return http_bridge::error(e),

@@ -3,7 +3,8 @@
 //! `fetch` under the manifest's destination policy, vars and secrets, the Web Crypto random
 //! source, the clock and `request.cf` for placement. Each room's coordinator is a Durable
 //! Object ([`RoomCoordinator`]) on the same pure room state machine and the same storage
-//! decisions as the `origo` host; the node registry is one more Durable Object
+//! decisions as the `origo` host; each organisation's webhook deliveries are one
+//! more ([`WebhookDispatcher`], on the same delivery engine), and the node registry another
 //! ([`NodeRegistry`]). Which record lives where is `origo_functions::store::home`.
 //!
 //! Built with `worker-build` for `wasm32-unknown-unknown`; on other targets only the pure parts
@@ -37,6 +38,8 @@ mod room_socket;
 mod variables;
 #[cfg(target_arch = "wasm32")]
 mod web_client;
+#[cfg(target_arch = "wasm32")]
+mod webhook_dispatcher;
 
 #[cfg(target_arch = "wasm32")]
 pub use node_registry::NodeRegistry;
@@ -46,3 +49,5 @@ pub use platform::WorkerPlatform;
 pub use rate_counter::RateCounter;
 #[cfg(target_arch = "wasm32")]
 pub use room_coordinator::RoomCoordinator;
+#[cfg(target_arch = "wasm32")]
+pub use webhook_dispatcher::WebhookDispatcher;

@@ -1,20 +1,27 @@
 //! [`Platform`] on Cloudflare Workers. Records live where `store::home` puts them: a room's
-//! own records in its [`RoomCoordinator`](crate::RoomCoordinator)'s storage, the node registry
-//! in the [`NodeRegistry`](crate::NodeRegistry)'s, the rest in Workers KV. A listing of an
-//! object's records brings their values along, so reading them after costs no further request
-//! (a Worker may make only so many subrequests).
+//! own records in its [`RoomCoordinator`](crate::RoomCoordinator)'s storage, an organisation's
+//! webhook deliveries in its [`WebhookDispatcher`](crate::WebhookDispatcher)'s, the node
+//! registry in the [`NodeRegistry`](crate::NodeRegistry)'s, the rest in Workers KV. A listing
+//! of an object's records brings their values along, so reading them after costs no further
+//! request (a Worker may make only so many subrequests). Inside an object, the records of its
+//! own home are read and written in its storage directly ([`WorkerPlatform::in_object`]).
+//!
+//! Outbound requests go only to the component's allowed hosts and are cut off after
+//! [`OUTBOUND_TIMEOUT_MS`] (an `AbortSignal`), their answer included.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use bytes::Bytes;
 use origo_functions::coordinator::{RoomCommand, RoomCommandOutcome};
 use origo_functions::store::home::{Home, home};
+use origo_functions::webhook_delivery::{DispatchCommand, DispatchOutcome};
 use origo_functions::{Platform, PlatformError};
 use origo_manifest::AllowedHosts;
 use origo_shared::RoomKey;
 use origo_shared::outbound_destination::{TRUSTED_HOSTS_VARIABLE, TrustedHosts, check_url};
-use worker::{Env, Headers, Method, Request, RequestInit, RequestRedirect, Stub};
+use worker::{AbortController, Delay, Env, Headers, Method, Request, RequestInit, RequestRedirect, Storage, Stub};
 
 use crate::bindings::{self, OBJECT_BASE, ORG_HEADER, ROOM_HEADER};
 use crate::object_storage;
@@ -24,6 +31,8 @@ use crate::storage_protocol::{StorageOp, StorageReply};
 const MAX_RESPONSE_BODY: usize = 4 << 20;
 /// Most keys one KV listing page gives.
 const KV_PAGE: u64 = 1000;
+/// How long an outbound request may take, its answer's body included.
+pub const OUTBOUND_TIMEOUT_MS: u64 = 15_000;
 
 /// The platform of one request to one function.
 pub struct WorkerPlatform {
@@ -34,6 +43,8 @@ pub struct WorkerPlatform {
     hint: Option<&'static str>,
     /// Values that came with a listing of an object's records, by key.
     listed: RefCell<HashMap<String, Option<Vec<u8>>>>,
+    /// Inside a Durable Object: its home and its own storage.
+    local: Option<(Home, Storage)>,
 }
 
 fn store_error(e: impl std::fmt::Display) -> PlatformError {
@@ -47,7 +58,19 @@ impl WorkerPlatform {
         allowed: AllowedHosts,
         hint: Option<&'static str>,
     ) -> Self {
-        WorkerPlatform { env, variables, allowed, hint, listed: RefCell::new(HashMap::new()) }
+        WorkerPlatform { env, variables, allowed, hint, listed: RefCell::new(HashMap::new()), local: None }
+    }
+
+    /// The platform of a Durable Object whose storage is the home of `home`'s records: those
+    /// are read and written there directly, not through a request to itself.
+    pub fn in_object(mut self, home: Home, storage: Storage) -> Self {
+        self.local = Some((home, storage));
+        self
+    }
+
+    /// This object's own storage, when `home` is its home.
+    fn local(&self, home: &Home) -> Option<&Storage> {
+        self.local.as_ref().filter(|(h, _)| h == home).map(|(_, s)| s)
     }
 
     fn kv(&self) -> Result<worker::KvStore, PlatformError> {
@@ -65,6 +88,10 @@ impl WorkerPlatform {
                 headers.set(ORG_HEADER, &room.org).map_err(store_error)?;
                 headers.set(ROOM_HEADER, &room.room).map_err(store_error)?;
                 bindings::room_stub(&self.env, room, self.hint).map_err(store_error)?
+            }
+            Home::Dispatcher(org) => {
+                headers.set(ORG_HEADER, org).map_err(store_error)?;
+                bindings::dispatcher_stub(&self.env, org).map_err(store_error)?
             }
         };
         Ok(Some((stub, headers)))
@@ -89,7 +116,11 @@ impl Platform for WorkerPlatform {
         if let Some(v) = self.listed.borrow().get(key) {
             return Ok(v.clone());
         }
-        match self.object(&home(key))? {
+        let home = home(key);
+        if let Some(storage) = self.local(&home) {
+            return Ok(storage.get::<String>(key).await.map_err(store_error)?.map(String::into_bytes));
+        }
+        match self.object(&home)? {
             None => self.kv()?.get(key).bytes().await.map_err(store_error),
             Some((stub, headers)) => {
                 match self.object_call(&stub, headers, StorageOp::Get { key: key.into() }).await? {
@@ -102,7 +133,12 @@ impl Platform for WorkerPlatform {
 
     async fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), PlatformError> {
         self.listed.borrow_mut().insert(key.to_owned(), Some(value.to_vec()));
-        match self.object(&home(key))? {
+        let home = home(key);
+        if let Some(storage) = self.local(&home) {
+            let value = String::from_utf8(value.to_vec()).map_err(|_| store_error("records are UTF-8 text"))?;
+            return storage.put(key, value).await.map_err(store_error);
+        }
+        match self.object(&home)? {
             None => self.kv()?.put_bytes(key, value).map_err(store_error)?.execute().await.map_err(store_error),
             Some((stub, headers)) => {
                 let value = String::from_utf8(value.to_vec()).map_err(|_| store_error("records are UTF-8 text"))?;
@@ -113,7 +149,11 @@ impl Platform for WorkerPlatform {
 
     async fn kv_delete(&self, key: &str) -> Result<(), PlatformError> {
         self.listed.borrow_mut().insert(key.to_owned(), None);
-        match self.object(&home(key))? {
+        let home = home(key);
+        if let Some(storage) = self.local(&home) {
+            return storage.delete(key).await.map(|_| ()).map_err(store_error);
+        }
+        match self.object(&home)? {
             None => self.kv()?.delete(key).await.map_err(store_error),
             Some((stub, headers)) => {
                 self.object_call(&stub, headers, StorageOp::Delete { key: key.into() }).await.map(|_| ())
@@ -122,7 +162,12 @@ impl Platform for WorkerPlatform {
     }
 
     async fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, PlatformError> {
-        match self.object(&home(prefix))? {
+        let home = home(prefix);
+        if let Some(storage) = self.local(&home) {
+            let entries = object_storage::list(storage, prefix).await.map_err(store_error)?;
+            return Ok(entries.into_iter().map(|(k, _)| k).collect());
+        }
+        match self.object(&home)? {
             None => {
                 let kv = self.kv()?;
                 let mut keys = Vec::new();
@@ -189,8 +234,22 @@ impl Platform for WorkerPlatform {
             init.with_body(Some(worker::js_sys::Uint8Array::from(req.body().as_ref()).into()));
         }
         let out = Request::new_with_init(&uri.to_string(), &init).map_err(failed)?;
-        let mut res = worker::Fetch::Request(out).send().await.map_err(failed)?;
-        let body = res.bytes().await.map_err(failed)?;
+        // The signal ends the request, and the reading of its answer, at the deadline.
+        let abort = AbortController::default();
+        let signal = abort.signal();
+        let exchange = async {
+            let mut res = worker::Fetch::Request(out).send_with_signal(&signal).await?;
+            let body = res.bytes().await?;
+            Ok::<_, worker::Error>((res, body))
+        };
+        let deadline = Delay::from(Duration::from_millis(OUTBOUND_TIMEOUT_MS));
+        let (res, body) = match futures_util::future::select(std::pin::pin!(exchange), deadline).await {
+            futures_util::future::Either::Left((answer, _)) => answer.map_err(failed)?,
+            futures_util::future::Either::Right(((), _)) => {
+                abort.abort();
+                return Err(PlatformError::Http(format!("no answer within {} s", OUTBOUND_TIMEOUT_MS / 1000)));
+            }
+        };
         if body.len() > MAX_RESPONSE_BODY {
             return Err(PlatformError::Http("the response is larger than 4 MiB".into()));
         }
@@ -235,5 +294,9 @@ impl Platform for WorkerPlatform {
         let mut res = stub.fetch_with_request(req).await.map_err(|e| failed(e.to_string()))?;
         let body = res.bytes().await.map_err(|e| failed(e.to_string()))?;
         origo_functions::platform::coordinator_answer(res.status_code(), &body)
+    }
+
+    async fn dispatcher_send(&self, org: &str, command: &DispatchCommand) -> Result<DispatchOutcome, PlatformError> {
+        crate::webhook_dispatcher::send(&self.env, org, command).await
     }
 }

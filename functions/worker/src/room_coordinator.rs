@@ -18,6 +18,11 @@
 //!   function and the chat history reach them through [`StorageOp`]s. The room's usage record
 //!   is kept here and copied to Workers KV, where billing sums the month.
 //!
+//! * **Webhook events.** A commit that wrote events to the room's outbox also sets a flag in
+//!   the same transaction; then the organisation's [`WebhookDispatcher`](crate::WebhookDispatcher)
+//!   is told to take them in, and the flag is cleared. While it is set, the room's alarm tells
+//!   the dispatcher again every [`TELL_RETRY_MS`], so no outbox is left untaken.
+//!
 //! The Worker has checked the participant token before a socket reaches the object; commands
 //! (`POST /command`) come from the functions over the stub. Nothing else reaches an object.
 
@@ -33,6 +38,7 @@ use origo_functions::coordinator::{
 use origo_functions::store::home::{Home, home};
 use origo_functions::store::keys;
 use origo_functions::variables::selector_config;
+use origo_functions::webhook_delivery::DispatchCommand;
 use origo_functions::{Platform, PlatformError};
 use origo_shared::signal::{ClientMessage, MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage};
 use origo_shared::{ApiError, ErrorCode, RoomKey};
@@ -56,6 +62,10 @@ const PENDING_PREFIX: &str = "origo:pending:";
 const JOIN_TIMEOUT_MS: u64 = 10_000;
 /// Most sockets one room holds open.
 const MAX_SOCKETS: usize = 1_000;
+/// Set (to a token of the commit) while the dispatcher was not told of events in the outbox.
+const UNTOLD_KEY: &str = "origo:webhooks_untold";
+/// How soon the alarm tells the dispatcher again after a failure.
+const TELL_RETRY_MS: u64 = 5_000;
 /// The header carrying the verified joiner (base64url JSON) from the Worker.
 pub const JOINER_HEADER: &str = "x-origo-joiner";
 
@@ -210,6 +220,9 @@ impl DurableObject for RoomCoordinator {
         let Some(key) = self.room_key().await? else { return Response::empty() };
         let now = now_ms();
         self.expire_pending(now).await?;
+        if let Some(token) = self.state.storage().get::<String>(UNTOLD_KEY).await? {
+            self.tell_dispatcher(&key, &token).await?;
+        }
         // No borrow of the state may be held across an await: another event could run there.
         let in_memory = self.room.borrow().is_some();
         let has_state = in_memory || self.state.storage().get::<String>(&storage::snapshot_key(&key)).await?.is_some();
@@ -401,6 +414,11 @@ impl RoomCoordinator {
         };
         let storage = self.state.storage();
         let mut writes = commit.writes;
+        // Events in the outbox: the flag that they are not yet announced commits with them.
+        let untold = fx.iter().any(|e| matches!(e, Effect::Webhook { .. })).then(|| format!("{:016x}", random_u64()));
+        if let Some(token) = &untold {
+            writes.push((UNTOLD_KEY.to_owned(), Some(token.clone().into_bytes())));
+        }
         // Merges of the room's own records (its chat index, its usage) are read and written in
         // the object's transaction; the usage is then copied to KV, where billing reads it.
         // Merges of shared records (the organisation's usage index, the expiry index) go to
@@ -498,12 +516,41 @@ impl RoomCoordinator {
                 }
             }
         }
+        if let Some(token) = untold
+            && let Some(key) = self.room_key().await?
+        {
+            self.tell_dispatcher(&key, &token).await?;
+        }
         Ok(fx)
     }
 
-    /// Sets the object's alarm to the earliest of the room's and the pending joins' deadlines.
+    /// Tells the organisation's webhook dispatcher that the outbox has events; clears the flag
+    /// `token` set unless a later commit set it again. On failure the flag stays, and the
+    /// alarm (set by [`Self::arm`] while it is there) tries again.
+    async fn tell_dispatcher(&self, key: &RoomKey, token: &str) -> worker::Result<()> {
+        let command = DispatchCommand::Intake { rooms: vec![key.room.clone()] };
+        match crate::webhook_dispatcher::send(&self.env, &key.org, &command).await {
+            Ok(_) => {
+                let storage = self.state.storage();
+                if storage.get::<String>(UNTOLD_KEY).await?.as_deref() == Some(token) {
+                    storage.delete(UNTOLD_KEY).await?;
+                    // The alarm no longer has to come back for it.
+                    let room_alarm = self.room.borrow().as_ref().and_then(|s| s.alarm_at_ms);
+                    self.arm(room_alarm).await?;
+                }
+            }
+            Err(e) => {
+                worker::console_warn!("room {}:{}: cannot tell the webhook dispatcher: {e}", key.org, key.room);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the object's alarm to the earliest of the room's, the pending joins' deadlines and,
+    /// while the dispatcher was not told of the outbox's events, the next try.
     async fn arm(&self, room_alarm: Option<u64>) -> worker::Result<()> {
         let storage = self.state.storage();
+        let retry = storage.get::<String>(UNTOLD_KEY).await?.map(|_| now_ms() + TELL_RETRY_MS);
         let members: Vec<ConnId> = self.room.borrow().as_ref().map(|s| s.connections().collect()).unwrap_or_default();
         let pending = self
             .state
@@ -513,7 +560,7 @@ impl RoomCoordinator {
             .filter(|a| !members.contains(&a.conn))
             .map(|a| a.opened_ms + JOIN_TIMEOUT_MS)
             .min();
-        match [room_alarm, pending].into_iter().flatten().min() {
+        match [room_alarm, pending, retry].into_iter().flatten().min() {
             Some(at) => set_alarm(&storage, at).await,
             None => storage.delete_alarm().await,
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use origo_functions::coordinator::Settings;
-use origo_manifest::Application;
+use origo_manifest::{AllowedHosts, Application};
 use worker::Env;
 
 /// The manifest every host routes by.
@@ -28,6 +28,28 @@ pub fn provided(env: &Env, name: &str) -> Option<String> {
 /// unset: every one is named).
 pub fn component_variables(env: &Env, id: &str) -> Result<BTreeMap<String, String>, String> {
     application().component_variables(id, |name| provided(env, name)).map_err(|e| e.to_string())
+}
+
+/// The var that adds entries to component `id`'s `allowed_outbound_hosts` (the manifest is
+/// compiled in, so a deployment that must reach more — a test's receivers on this machine —
+/// names them here, comma-separated: `allowed_outbound_hosts_notify = "http://127.0.0.1:*"`).
+pub fn extra_hosts_var(id: &str) -> String {
+    format!("allowed_outbound_hosts_{id}")
+}
+
+/// Component `id`'s outbound hosts: the manifest's, and the deployment's additions. Additions
+/// that do not parse are left out (and logged).
+pub fn allowed_hosts(env: &Env, id: &str) -> AllowedHosts {
+    let base = application().allowed_hosts(id).cloned().unwrap_or_default();
+    let Some(extra) = provided(env, &extra_hosts_var(id)) else { return base };
+    let entries: Vec<String> = extra.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+    match AllowedHosts::parse(&entries) {
+        Ok(more) => base.with(more),
+        Err(e) => {
+            worker::console_error!("{} is not a list of outbound hosts: {e}", extra_hosts_var(id));
+            base
+        }
+    }
 }
 
 /// The room coordinators' timing (`room_grace_ms`, `room_sweep_ms`, `room_stale_ms` vars,

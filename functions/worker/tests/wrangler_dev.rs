@@ -2,9 +2,13 @@
 //! the Worker built by `functions/worker/build`, with its KV and Durable Objects persisted to a
 //! test directory. Guests sign in, join, meet over the room's Durable Object, chat over the
 //! socket and over HTTP; a dropped participant leaves when the room's alarm fires; the room's
-//! chat survives a restart of `wrangler dev`; bad input gets the JSON error body.
+//! chat survives a restart of `wrangler dev`; bad input gets the JSON error body. A partner's
+//! receiver (the stock `standardwebhooks` library, `edge/tests/webhook_receiver.py`) on this
+//! machine verifies the webhooks of a real room, delivered by the organisation's
+//! `WebhookDispatcher` object, and the partner's delivery log shows them delivered.
 //!
-//! Needs `npm ci` in functions/worker and a built Worker (`tests/run` does both).
+//! Needs `npm ci` in functions/worker and a built Worker (`tests/run` does both), and for the
+//! webhooks a Python with `standardwebhooks` (`ORIGO_PYTHON`; `tests/run` sets up its venv).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -117,8 +121,9 @@ impl Drop for WranglerDev {
     }
 }
 
-/// The deployment's secrets and vars as `.dev.vars`; returns the node secret.
-fn write_vars(dir: &Path) -> (PathBuf, String) {
+/// The deployment's secrets and vars as `.dev.vars`, with `extra` lines; returns the node
+/// secret.
+fn write_vars(dir: &Path, extra: &str) -> (PathBuf, String) {
     let hex = |n: usize| {
         let mut b = vec![0u8; n];
         getrandom_bytes(&mut b);
@@ -130,7 +135,7 @@ fn write_vars(dir: &Path) -> (PathBuf, String) {
         &path,
         format!(
             "token_signing_keys=\"k1:{}\"\nturn_secret=\"{}\"\nnode_secret=\"{node_secret}\"\n\
-             room_grace_ms=\"1500\"\nroom_sweep_ms=\"500\"\n",
+             room_grace_ms=\"1500\"\nroom_sweep_ms=\"500\"\n{extra}",
             hex(32),
             hex(16)
         ),
@@ -242,7 +247,7 @@ fn names(joined: &Value) -> Vec<String> {
 fn a_room_on_durable_objects_under_wrangler_dev() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let (vars, node_secret) = write_vars(dir.path());
+    let (vars, node_secret) = write_vars(dir.path(), "");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     let w = WranglerDev::start(&state, &vars);
@@ -356,4 +361,287 @@ fn a_room_on_durable_objects_under_wrangler_dev() {
         let value = value.rsplit(':').next().unwrap();
         assert!(!log.contains(value), "a secret in wrangler's log: {}", line.split('=').next().unwrap());
     }
+}
+
+/// A partner's receiver: `edge/tests/webhook_receiver.py`, which verifies each delivery with
+/// the stock `standardwebhooks` library and prints one JSON line per delivery.
+struct Receiver {
+    child: Child,
+    port: u16,
+    lines: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Receiver {
+    fn start(secret_file: &Path) -> Receiver {
+        Receiver::start_on(0, secret_file)
+    }
+
+    /// On `port` (0: any).
+    fn start_on(port: u16, secret_file: &Path) -> Receiver {
+        let python = std::env::var("ORIGO_PYTHON").unwrap_or_else(|_| "python3".into());
+        let mut child = Command::new(python)
+            .arg(repo_root().join("edge/tests/webhook_receiver.py"))
+            .arg(port.to_string())
+            .arg(secret_file)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the receiver");
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = out.next().expect("the receiver's first line").unwrap();
+        let port = first.strip_prefix("listening ").expect("listening PORT").parse().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.map_while(Result::ok) {
+                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        Receiver { child, port, lines }
+    }
+
+    /// Lines until `done` holds; panics after `wait`.
+    fn collect(&self, wait: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + wait;
+        let mut got = Vec::new();
+        while !done(&got) {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(v) => got.push(v),
+                Err(_) => panic!("the receiver got only {got:#?}"),
+            }
+        }
+        got
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first delivery of each message id, in the order received.
+fn firsts(got: &[Value]) -> Vec<&Value> {
+    let mut seen = std::collections::HashSet::new();
+    got.iter().filter(|v| v.get("id").is_some() && seen.insert(v["id"].as_str().unwrap().to_owned())).collect()
+}
+
+/// The vars of a deployment that may call plain-HTTP receivers on this machine (the default
+/// allows HTTPS only) and signs accounts up without a verification email (it has no provider).
+const WEBHOOK_VARS: &str = "allowed_outbound_hosts_notify=\"http://127.0.0.1:*\"\nsignup_verification=\"none\"\n";
+
+/// An organisation's owner, its room `standup`, and an endpoint at `port` on this machine for
+/// the room's events, chat included, its secret written to `secret_file`: the owner's token and
+/// the endpoint's id.
+async fn partner(w: &WranglerDev, port: u16, secret_file: &Path) -> (String, String) {
+    let creds = json!({"email": "ada@acme.test", "password": "correct horse battery"});
+    let (s, b) = post(w, "/v1/auth/signup", None, creds.clone()).await;
+    assert_eq!(s, 202, "{b}");
+    let (s, session) = post(w, "/v1/auth/login", None, creds).await;
+    assert_eq!(s, 200, "{session}");
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let (s, org) = post(w, "/v1/orgs", Some(&token), json!({"name": "Acme"})).await;
+    assert_eq!(s, 201, "{org}");
+    let (s, r) = post(w, "/v1/rooms", Some(&token), json!({"name": "standup"})).await;
+    assert_eq!(s, 201, "{r}");
+    let events = ["room.started", "participant.joined", "participant.left", "chat.message"];
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let (s, hook) = post(w, "/v1/webhooks", Some(&token), json!({"url": url, "events": events})).await;
+    assert_eq!(s, 201, "{hook}");
+    std::fs::write(secret_file, hook["secret"].as_str().unwrap()).unwrap();
+    (token, hook["id"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn webhooks_of_a_room_reach_a_partners_receiver_from_the_dispatcher_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let receiver = Receiver::start(&secret_file);
+    let (vars, node_secret) = write_vars(dir.path(), WEBHOOK_VARS);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let w = WranglerDev::start(&dir.path().join("state"), &vars);
+    rt.block_on(async {
+        register_node(&w, &node_secret).await;
+        let (token, hook) = partner(&w, receiver.port, &secret_file).await;
+        // A redelivery for an endpoint that does not exist: 404 and the JSON error body.
+        let (s, b) = post(&w, "/v1/webhooks/nope/deliveries/msg_x/redeliver", Some(&token), json!({})).await;
+        assert_eq!(s, 404, "{b}");
+        assert!(b["error"]["code"].is_string(), "{b}");
+
+        // A participant joins the room over its socket, and a message is posted over HTTP.
+        let (s, j) = post(&w, "/v1/rooms/standup/join", Some(&token), json!({})).await;
+        assert_eq!(s, 200, "{j}");
+        let (mut ws, _) = connect(&j, None).await;
+        let participant = j["participant_token"].as_str().unwrap().to_owned();
+        let (s, posted) =
+            post(&w, "/v1/rooms/standup/messages", Some(&participant), json!({"text": "for the partner"})).await;
+        assert_eq!(s, 201, "{posted}");
+        until(&mut ws, |v| v["type"] == "chat").await;
+
+        let expected = ["room.started", "participant.joined", "chat.message"];
+        let got = receiver.collect(Duration::from_secs(60), |g| firsts(g).len() >= expected.len());
+        assert!(got.iter().all(|v| v.get("bad").is_none()), "every delivery verifies: {got:#?}");
+        let types: Vec<&str> = firsts(&got).iter().map(|v| v["type"].as_str().unwrap()).collect();
+        assert_eq!(types, expected, "in the room's order: {got:#?}");
+        let seqs: Vec<u64> = firsts(&got).iter().map(|v| v["seq"].as_u64().unwrap()).collect();
+        assert!(seqs.windows(2).all(|p| p[0] < p[1]), "{seqs:?}");
+        assert!(firsts(&got).iter().all(|v| v["room"] == "standup"), "{got:#?}");
+        assert_eq!(firsts(&got)[1]["data"]["participant"], j["identity"], "{got:#?}");
+        assert_eq!(firsts(&got)[2]["data"]["from"], j["identity"], "{got:#?}");
+
+        // The partner's log (read from the dispatcher object's storage): each delivered.
+        let (s, log) = get(&w, &format!("/v1/webhooks/{hook}/deliveries"), &token).await;
+        assert_eq!(s, 200, "{log}");
+        let entries = log["deliveries"].as_array().unwrap();
+        assert_eq!(entries.len(), expected.len(), "{log:#}");
+        assert!(entries.iter().all(|e| e["status"] == "delivered" && e["last_attempt"]["status"] == 204), "{log:#}");
+
+        // A redelivery through the dispatcher object: the same message id, verified again.
+        let first = entries.last().unwrap()["message_id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/webhooks/{hook}/deliveries/{first}/redeliver");
+        let (s, r) = post(&w, &path, Some(&token), json!({})).await;
+        assert_eq!(s, 202, "{r}");
+        let again = receiver.collect(Duration::from_secs(30), |g| !g.is_empty());
+        assert_eq!(again[0]["id"].as_str(), Some(first.as_str()), "{again:#?}");
+        assert_eq!(again[0]["type"], "room.started");
+
+        // The participant leaves: that event follows the others.
+        send(&mut ws, json!({"type": "leave"})).await;
+        let left = receiver.collect(Duration::from_secs(30), |g| g.iter().any(|v| v["type"] == "participant.left"));
+        assert!(left.iter().all(|v| v.get("bad").is_none()), "{left:#?}");
+        let last = left.iter().find(|v| v["type"] == "participant.left").unwrap();
+        assert!(last["seq"].as_u64().unwrap() > seqs[2], "{left:#?}");
+    });
+    let log = w.log();
+    w.stop();
+    assert!(log.contains("webhook dispatcher"), "the dispatcher object logged its deliveries:\n{log}");
+}
+
+#[test]
+fn a_receiver_that_was_down_gets_every_event_in_order_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let (vars, node_secret) = write_vars(dir.path(), WEBHOOK_VARS);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // The receiver's port, with nothing listening yet.
+    let port = free_port();
+    let w = WranglerDev::start(&state, &vars);
+    let (token, hook) = rt.block_on(async {
+        register_node(&w, &node_secret).await;
+        let (token, hook) = partner(&w, port, &secret_file).await;
+        let (s, j) = post(&w, "/v1/rooms/standup/join", Some(&token), json!({})).await;
+        assert_eq!(s, 200, "{j}");
+        let (mut ws, _) = connect(&j, None).await;
+        let participant = j["participant_token"].as_str().unwrap().to_owned();
+        let (s, posted) =
+            post(&w, "/v1/rooms/standup/messages", Some(&participant), json!({"text": "while down"})).await;
+        assert_eq!(s, 201, "{posted}");
+        until(&mut ws, |v| v["type"] == "chat").await;
+        send(&mut ws, json!({"type": "leave"})).await;
+        // The first attempt failed: the log says so, and the message waits for its retry.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (s, log) = get(&w, &format!("/v1/webhooks/{hook}/deliveries"), &token).await;
+            assert_eq!(s, 200, "{log}");
+            let entries = log["deliveries"].as_array().unwrap();
+            let failed = entries.iter().find(|e| e["last_attempt"]["error"].is_string());
+            if let Some(e) = failed {
+                assert_eq!(e["status"], "pending", "{log:#}");
+                assert!(e["next_attempt_ms"].is_u64(), "{log:#}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "no failed attempt was logged: {log:#}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        (token, hook)
+    });
+    w.stop();
+
+    // The receiver comes up; so does a new `wrangler dev` on the same state, and the
+    // dispatcher's stored alarm delivers everything, in the room's order.
+    let receiver = Receiver::start_on(port, &secret_file);
+    let w = WranglerDev::start(&state, &vars);
+    let expected = ["room.started", "participant.joined", "chat.message", "participant.left"];
+    let got = receiver.collect(Duration::from_secs(90), |g| firsts(g).len() >= expected.len());
+    assert!(got.iter().all(|v| v.get("bad").is_none()), "every delivery verifies: {got:#?}");
+    let types: Vec<&str> = firsts(&got).iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(types, expected, "in the room's order: {got:#?}");
+    rt.block_on(async {
+        let (s, log) = get(&w, &format!("/v1/webhooks/{hook}/deliveries"), &token).await;
+        assert_eq!(s, 200, "{log}");
+        let entries = log["deliveries"].as_array().unwrap();
+        assert_eq!(entries.len(), expected.len(), "{log:#}");
+        assert!(entries.iter().all(|e| e["status"] == "delivered" && e["last_attempt"]["status"] == 204), "{log:#}");
+        assert!(entries.iter().any(|e| e["attempts"].as_u64().unwrap() >= 2), "a retry delivered it: {log:#}");
+    });
+    w.stop();
+}
+
+/// A receiver that takes connections and never answers, until dropped.
+struct Tarpit {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Tarpit {
+    fn start() -> Tarpit {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((socket, _)) => held.push(socket),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        Tarpit { port, stop }
+    }
+}
+
+impl Drop for Tarpit {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn an_attempt_that_gets_no_answer_ends_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vars, node_secret) = write_vars(dir.path(), WEBHOOK_VARS);
+    let tarpit = Tarpit::start();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let w = WranglerDev::start(&dir.path().join("state"), &vars);
+    rt.block_on(async {
+        register_node(&w, &node_secret).await;
+        let (token, hook) = partner(&w, tarpit.port, &dir.path().join("secret")).await;
+        let (s, j) = post(&w, "/v1/rooms/standup/join", Some(&token), json!({})).await;
+        assert_eq!(s, 200, "{j}");
+        let (_ws, _) = connect(&j, None).await;
+        // The endpoint accepted the connection and said nothing: the attempt is cut off and
+        // logged, and the delivery waits for its retry.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let attempt = loop {
+            let (s, log) = get(&w, &format!("/v1/webhooks/{hook}/deliveries"), &token).await;
+            assert_eq!(s, 200, "{log}");
+            let entries = log["deliveries"].as_array().unwrap();
+            if let Some(e) = entries.iter().find(|e| e["last_attempt"]["error"].is_string()) {
+                assert_eq!(e["status"], "pending", "{log:#}");
+                break e["last_attempt"].clone();
+            }
+            assert!(Instant::now() < deadline, "no attempt ended: {log:#}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        assert!(attempt["error"].as_str().unwrap().contains("no answer within 15 s"), "{attempt}");
+        assert!(attempt["status"].is_null(), "{attempt}");
+    });
+    w.stop();
 }
