@@ -429,7 +429,7 @@ fn firsts(got: &[Value]) -> Vec<&Value> {
 
 /// The vars of a deployment that may call plain-HTTP receivers on this machine (the default
 /// allows HTTPS only) and signs accounts up without a verification email (it has no provider).
-const WEBHOOK_VARS: &str = "allowed_outbound_hosts_notify=\"http://127.0.0.1:*\"\nsignup_verification=\"none\"\n";
+const WEBHOOK_VARS: &str = "outbound_trusted_hosts=\"127.0.0.1\"\nsignup_verification=\"none\"\n";
 
 /// An organisation's owner, its room `standup`, and an endpoint at `port` on this machine for
 /// the room's events, chat included, its secret written to `secret_file`: the owner's token and
