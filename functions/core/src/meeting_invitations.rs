@@ -41,10 +41,9 @@ pub struct Announced {
 
 /// The deployment's public base URL, needed for the links invitations carry.
 pub fn public_base(p: &impl Platform) -> Result<String, ApiError> {
-    var(p, "public_url")
-        .map(|u| u.trim_end_matches('/').to_owned())
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "scheduling needs the public_url variable (invitation links)"))
+    var(p, "public_url").map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty()).ok_or_else(|| {
+        ApiError::new(ErrorCode::Unavailable, "scheduling needs the public_url variable (invitation links)")
+    })
 }
 
 /// The web client's link into `room`.
@@ -88,7 +87,8 @@ pub async fn announce(p: &impl Platform, room: &Room, before: Option<&Schedule>)
     }
     let base = public_base(p)?;
     let room_key = keys::room(&room.org, &room.name);
-    let (due_before, due_after) = (before.and_then(Schedule::reminder_due_ms), after.and_then(Schedule::reminder_due_ms));
+    let (due_before, due_after) =
+        (before.and_then(Schedule::reminder_due_ms), after.and_then(Schedule::reminder_due_ms));
     if due_before != due_after {
         if let Some(at) = due_before {
             reminder_due::remove(p, &room_key, at).await?;
@@ -137,8 +137,11 @@ async fn send(
         url: &url,
         now_ms: p.now_ms(),
     });
-    let attachment =
-        Attachment { filename: ICS_FILENAME.into(), content_type: method.content_type().into(), content: ics.into_bytes() };
+    let attachment = Attachment {
+        filename: ICS_FILENAME.into(),
+        content_type: method.content_type().into(),
+        content: ics.into_bytes(),
+    };
     let when = format!("{} UTC, {} minutes", schedule.start_at, schedule.duration_mins);
     let (subject, text) = match method {
         Method::Request if room.calendar_sequence == 0 => (
@@ -168,7 +171,8 @@ async fn send(
             && account.verified
         {
             let sent =
-                notify_user_except(p, &account.id, NotificationKind::MeetingInvitation, &message, &[Channel::Email]).await;
+                notify_user_except(p, &account.id, NotificationKind::MeetingInvitation, &message, &[Channel::Email])
+                    .await;
             if let Err(e) = sent {
                 out.failures.push(format!("notification to an invitee: {}", e.message));
             }

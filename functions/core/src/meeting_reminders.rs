@@ -49,7 +49,13 @@ pub async fn run(p: &impl Platform) -> Result<ReminderReport, ApiError> {
 }
 
 /// The reminder of the meeting in the room at `room_key`, due at `at`.
-async fn remind(p: &impl Platform, room_key: &str, at: u64, now: u64, report: &mut ReminderReport) -> Result<(), ApiError> {
+async fn remind(
+    p: &impl Platform,
+    room_key: &str,
+    at: u64,
+    now: u64,
+    report: &mut ReminderReport,
+) -> Result<(), ApiError> {
     let room: Option<Room> = record::get(p, room_key).await?;
     let Some((room, schedule)) = room.and_then(|r| r.schedule.clone().map(|s| (r, s))) else {
         report.skipped += 1;
@@ -102,7 +108,10 @@ fn message(s: &Schedule, url: &str, now: u64) -> Message {
     let when = if minutes == 0 { "now".to_owned() } else { format!("in {minutes} minutes") };
     Message {
         title: format!("Starting {when}: {}", s.title),
-        text: format!("\"{}\" starts {when} ({} UTC, {} minutes).\n\nJoin: {url}\n", s.title, s.start_at, s.duration_mins),
+        text: format!(
+            "\"{}\" starts {when} ({} UTC, {} minutes).\n\nJoin: {url}\n",
+            s.title, s.start_at, s.duration_mins
+        ),
         url: Some(url.to_owned()),
     }
 }

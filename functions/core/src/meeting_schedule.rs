@@ -172,10 +172,8 @@ pub fn merge(
         (None, Some(c)) => c.invitees.clone(),
         (None, None) => Vec::new(),
     };
-    let reminder_minutes = input
-        .reminder_minutes
-        .or(current.map(|c| c.reminder_minutes))
-        .unwrap_or(DEFAULT_REMINDER_MINUTES);
+    let reminder_minutes =
+        input.reminder_minutes.or(current.map(|c| c.reminder_minutes)).unwrap_or(DEFAULT_REMINDER_MINUTES);
     if reminder_minutes > MAX_REMINDER_MINUTES {
         return Err(ApiError::bad_request(format!("schedule.reminder_minutes must be 0..={MAX_REMINDER_MINUTES}")));
     }
@@ -275,7 +273,10 @@ mod tests {
         let other = Organizer { email: "eve@acme.test".into(), account: None };
         let retitled = ScheduleInput { title: Some("Retro".into()), ..ScheduleInput::default() };
         let t = merge(Some(&s), retitled, &other, NOW).unwrap();
-        assert_eq!((t.start_at_ms, t.title.as_str(), t.organizer_email.as_str()), (s.start_at_ms, "Retro", "ada@acme.test"));
+        assert_eq!(
+            (t.start_at_ms, t.title.as_str(), t.organizer_email.as_str()),
+            (s.start_at_ms, "Retro", "ada@acme.test")
+        );
         assert!(s.differs_for_invitees(&t));
         // A start that has passed may stay as it is.
         let later = NOW + 400 * 86_400_000;

@@ -114,18 +114,29 @@ fn invitations_carry_a_calendar_that_updates_and_cancels() {
     assert_eq!(carols["uid"], uid.as_str(), "one event for everyone");
 
     // Moved an hour, Carol taken off: Bob's update has the next SEQUENCE, Carol a cancellation.
-    let moved = patch(&p, &t, "review", json!({"schedule": {"start_at": "2027-01-16T09:00:00Z", "invitees": ["bob@acme.test"]}}));
+    let moved = patch(
+        &p,
+        &t,
+        "review",
+        json!({"schedule": {"start_at": "2027-01-16T09:00:00Z", "invitees": ["bob@acme.test"]}}),
+    );
     assert_eq!((moved["schedule"]["duration_mins"].as_u64(), moved["calendar_sequence"].as_u64()), (Some(45), Some(1)));
     let bob = mails_to(&p, "bob@acme.test").pop().unwrap();
     assert!(bob["subject"].as_str().unwrap().starts_with("Updated invitation"), "{bob}");
     let (_, ics) = calendar_of(&bob);
-    assert_eq!((ics["method"].as_str(), ics["sequence"].as_u64(), ics["uid"].as_str()), (Some("REQUEST"), Some(1), Some(uid.as_str())));
+    assert_eq!(
+        (ics["method"].as_str(), ics["sequence"].as_u64(), ics["uid"].as_str()),
+        (Some("REQUEST"), Some(1), Some(uid.as_str()))
+    );
     assert_eq!(ics["dtstart"], "2027-01-16T09:00:00+00:00");
     assert_eq!(ics["attendees"], json!(["mailto:bob@acme.test"]));
     let carol = mails_to(&p, "carol@example.test").pop().unwrap();
     let (content_type, ics) = calendar_of(&carol);
     assert!(content_type.contains("method=CANCEL"), "{content_type}");
-    assert_eq!((ics["method"].as_str(), ics["sequence"].as_u64(), ics["status"].as_str()), (Some("CANCEL"), Some(1), Some("CANCELLED")));
+    assert_eq!(
+        (ics["method"].as_str(), ics["sequence"].as_u64(), ics["status"].as_str()),
+        (Some("CANCEL"), Some(1), Some("CANCELLED"))
+    );
     assert_eq!(ics["attendees"], json!(["mailto:carol@example.test"]));
 
     // A change that changes nothing sends nothing; other room fields leave the schedule be.
@@ -137,7 +148,10 @@ fn invitations_carry_a_calendar_that_updates_and_cancels() {
     let res = call(&p, Method::DELETE, "/v1/rooms/review", Some(&t), None);
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let (_, ics) = calendar_of(&mails_to(&p, "bob@acme.test").pop().unwrap());
-    assert_eq!((ics["method"].as_str(), ics["sequence"].as_u64(), ics["uid"].as_str()), (Some("CANCEL"), Some(2), Some(uid.as_str())));
+    assert_eq!(
+        (ics["method"].as_str(), ics["sequence"].as_u64(), ics["uid"].as_str()),
+        (Some("CANCEL"), Some(2), Some(uid.as_str()))
+    );
     assert_eq!(p.mail.borrow().len(), sent + 1);
 }
 
@@ -145,13 +159,23 @@ fn invitations_carry_a_calendar_that_updates_and_cancels() {
 fn removing_a_schedule_cancels_and_a_new_one_supersedes_it() {
     let p = TestPlatform::new();
     let (t, _, _) = owner(&p, "ada@acme.test");
-    create(&p, &t, "sync", json!({"start_at": START, "duration_mins": 30, "title": "Sync", "invitees": ["dan@example.test"]}));
+    create(
+        &p,
+        &t,
+        "sync",
+        json!({"start_at": START, "duration_mins": 30, "title": "Sync", "invitees": ["dan@example.test"]}),
+    );
     let off = patch(&p, &t, "sync", json!({"schedule": null}));
     assert!(off.get("schedule").is_none(), "{off}");
     let (_, ics) = calendar_of(&mails_to(&p, "dan@example.test").pop().unwrap());
     assert_eq!((ics["method"].as_str(), ics["sequence"].as_u64()), (Some("CANCEL"), Some(1)));
     // Scheduled again: a fresh invitation that outranks the cancellation.
-    patch(&p, &t, "sync", json!({"schedule": {"start_at": START, "duration_mins": 30, "title": "Sync again", "invitees": ["dan@example.test"]}}));
+    patch(
+        &p,
+        &t,
+        "sync",
+        json!({"schedule": {"start_at": START, "duration_mins": 30, "title": "Sync again", "invitees": ["dan@example.test"]}}),
+    );
     let (_, ics) = calendar_of(&mails_to(&p, "dan@example.test").pop().unwrap());
     assert_eq!((ics["method"].as_str(), ics["sequence"].as_u64()), (Some("REQUEST"), Some(1)));
 }
@@ -173,7 +197,11 @@ fn reminders_go_out_once_at_the_sweep_after_they_are_due() {
     // channels) and the address without an account, once each.
     p.now_ms.set(START_MS - 870_000);
     let report = sweep(&p);
-    assert_eq!((report["reminders"]["meetings"].as_u64(), report["reminders"]["recipients"].as_u64()), (Some(1), Some(3)), "{report}");
+    assert_eq!(
+        (report["reminders"]["meetings"].as_u64(), report["reminders"]["recipients"].as_u64()),
+        (Some(1), Some(3)),
+        "{report}"
+    );
     for who in ["ada@acme.test", "bob@acme.test", "dan@example.test"] {
         assert_eq!(reminders_to(&p, who), 1, "{who}");
     }
@@ -198,10 +226,20 @@ fn a_moved_meeting_is_reminded_at_its_new_time_only() {
     let p = TestPlatform::new();
     let (t, _, _) = owner(&p, "ada@acme.test");
     sweep(&p);
-    create(&p, &t, "retro", json!({"start_at": START, "duration_mins": 30, "title": "Retro", "invitees": ["dan@example.test"]}));
+    create(
+        &p,
+        &t,
+        "retro",
+        json!({"start_at": START, "duration_mins": 30, "title": "Retro", "invitees": ["dan@example.test"]}),
+    );
     patch(&p, &t, "retro", json!({"schedule": {"start_at": "2027-01-16T10:00:00Z"}}));
     // A removed schedule reminds nobody.
-    create(&p, &t, "gone", json!({"start_at": "2027-01-17T08:00:00Z", "duration_mins": 30, "title": "Gone", "invitees": ["eve@example.test"]}));
+    create(
+        &p,
+        &t,
+        "gone",
+        json!({"start_at": "2027-01-17T08:00:00Z", "duration_mins": 30, "title": "Gone", "invitees": ["eve@example.test"]}),
+    );
     patch(&p, &t, "gone", json!({"schedule": null}));
     p.now_ms.set(START_MS - 300_000);
     assert_eq!(sweep(&p)["reminders"]["recipients"], 0, "the old time has no reminder");
@@ -220,7 +258,12 @@ fn the_partner_receives_room_scheduled_without_addresses() {
     let (t, org, _) = owner(&p, "ada@acme.test");
     let hook = json!({"url": "https://hooks.partner.test/origo", "events": ["room.scheduled"]});
     ok_json(call(&p, Method::POST, "/v1/webhooks", Some(&t), Some(hook)), StatusCode::CREATED);
-    create(&p, &t, "board", json!({"start_at": START, "duration_mins": 60, "title": "Board", "invitees": ["dan@example.test", "eve@example.test"]}));
+    create(
+        &p,
+        &t,
+        "board",
+        json!({"start_at": START, "duration_mins": 60, "title": "Board", "invitees": ["dan@example.test", "eve@example.test"]}),
+    );
     patch(&p, &t, "board", json!({"schedule": {"duration_mins": 90}}));
     block_on(deliver_due(&p, &org, 10)).unwrap();
     let bodies: Vec<Value> = p.webhooks.borrow().iter().map(|r| serde_json::from_slice(r.body()).unwrap()).collect();
@@ -261,7 +304,8 @@ fn bad_schedules_are_refused_with_the_error_body() {
         (json!({"start_at": START}), "duration_mins is required"),
     ];
     for (i, (schedule, says)) in cases.into_iter().enumerate() {
-        let res = call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": format!("r{i}"), "schedule": schedule})));
+        let res =
+            call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": format!("r{i}"), "schedule": schedule})));
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "case {i}");
         let body = json_of(&res);
         let code = body["error"]["code"].as_str().unwrap();
@@ -274,7 +318,8 @@ fn bad_schedules_are_refused_with_the_error_body() {
     assert_eq!(listed["rooms"], json!([]));
     // A room without a schedule needs the whole of one.
     ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "plain"}))), StatusCode::CREATED);
-    let res = call(&p, Method::PATCH, "/v1/rooms/plain", Some(&t), Some(json!({"schedule": {"title": "Only a title"}})));
+    let res =
+        call(&p, Method::PATCH, "/v1/rooms/plain", Some(&t), Some(json!({"schedule": {"title": "Only a title"}})));
     assert!(assert_error(&res, 400, "bad_request").contains("start_at is required"));
 }
 
@@ -282,7 +327,12 @@ fn bad_schedules_are_refused_with_the_error_body() {
 fn invitees_are_shown_only_to_those_who_may_change_the_room() {
     let p = TestPlatform::new();
     let (t, _, _) = owner(&p, "ada@acme.test");
-    create(&p, &t, "town-hall", json!({"start_at": START, "duration_mins": 60, "title": "Town hall", "invitees": ["dan@example.test"]}));
+    create(
+        &p,
+        &t,
+        "town-hall",
+        json!({"start_at": START, "duration_mins": 60, "title": "Town hall", "invitees": ["dan@example.test"]}),
+    );
     let key = api_key(&p, &t, "backend");
     let grants = json!({"identity": "viewer-1", "grants": {"room": "town-hall", "join": true}});
     let minted = ok_json(call(&p, Method::POST, "/v1/tokens", Some(&key), Some(grants)), StatusCode::CREATED);
