@@ -35,6 +35,21 @@ pub struct Mail {
     pub to: String,
     pub subject: String,
     pub text: String,
+    /// Extra message headers (`List-Unsubscribe`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// Attached files (a meeting invitation's `.ics`), content in base64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<MailAttachment>,
+}
+
+/// A file attached to a message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content: String,
 }
 
 /// The messages delivered so far, newest last.

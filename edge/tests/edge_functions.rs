@@ -580,3 +580,63 @@ fn dev_keeps_emails_in_a_mailbox_and_their_links_work() {
         assert_eq!(res.status().as_u16(), 404);
     });
 }
+
+/// Unix seconds as RFC 3339 in UTC (days to a civil date, proleptic Gregorian).
+fn rfc3339(secs: u64) -> String {
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// A room scheduled through the real room component: the invitation reaches `origo dev`'s
+/// mailbox with its `.ics`, which the `icalendar` package reads.
+#[test]
+fn dev_sends_meeting_invitations_with_a_calendar() {
+    use base64::Engine;
+    use reqwest::Method;
+    use std::io::Write;
+    assert_eq!(rfc3339(1_800_000_000), "2027-01-15T08:00:00Z");
+    let (o, _dir) = start(&[]);
+    let start = (now_unix() / 60 + 24 * 60) * 60;
+    rt().block_on(async {
+        let (token, _) = owner(&o, "ada@acme.test").await;
+        let schedule = json!({"start_at": rfc3339(start), "duration_mins": 30, "title": "Kick-off", "invitees": ["zoe@partner.test"]});
+        let (s, room) =
+            call(&o, Method::POST, "/v1/rooms", Some(&token), Some(json!({"name": "kickoff", "schedule": schedule}))).await;
+        assert_eq!(s, 201, "{room}");
+        let mail: Value = reqwest::get(o.url("/dev/mail")).await.unwrap().json().await.unwrap();
+        let invitation = mail["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["to"] == "zoe@partner.test")
+            .unwrap_or_else(|| panic!("no invitation: {mail}"))
+            .clone();
+        let file = &invitation["attachments"][0];
+        assert!(file["content_type"].as_str().unwrap().contains("method=REQUEST"), "{invitation}");
+        let ics = base64::engine::general_purpose::STANDARD.decode(file["content"].as_str().unwrap()).unwrap();
+        let mut child = std::process::Command::new(python())
+            .arg(repo_root().join("functions/core/tests/ics_check.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 with icalendar (tests/run installs it)");
+        child.stdin.take().unwrap().write_all(&ics).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(parsed["method"], "REQUEST");
+        assert_eq!(parsed["dtstart"], rfc3339(start).replace('Z', "+00:00"));
+        assert_eq!(parsed["attendees"], json!(["mailto:zoe@partner.test"]));
+        assert!(parsed["url"].as_str().unwrap().ends_with("/?room=kickoff"), "{parsed}");
+    });
+}

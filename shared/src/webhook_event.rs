@@ -31,11 +31,14 @@ pub enum WebhookEvent {
     /// An endpoint of the organisation was disabled (it answered 410, or failed for days).
     #[serde(rename = "endpoint.disabled")]
     EndpointDisabled,
+    /// A meeting was scheduled in a room, changed, or called off (`cancelled`).
+    #[serde(rename = "room.scheduled")]
+    RoomScheduled,
 }
 
 impl WebhookEvent {
     /// Every event, in the order the API lists them.
-    pub const ALL: [WebhookEvent; 8] = [
+    pub const ALL: [WebhookEvent; 9] = [
         WebhookEvent::RoomStarted,
         WebhookEvent::RoomFinished,
         WebhookEvent::ParticipantJoined,
@@ -44,6 +47,7 @@ impl WebhookEvent {
         WebhookEvent::TrackUnpublished,
         WebhookEvent::ChatMessage,
         WebhookEvent::EndpointDisabled,
+        WebhookEvent::RoomScheduled,
     ];
 
     /// The wire name (`room.started`, …).
@@ -57,6 +61,7 @@ impl WebhookEvent {
             WebhookEvent::TrackUnpublished => "track.unpublished",
             WebhookEvent::ChatMessage => "chat.message",
             WebhookEvent::EndpointDisabled => "endpoint.disabled",
+            WebhookEvent::RoomScheduled => "room.scheduled",
         }
     }
 

@@ -57,12 +57,27 @@ pub async fn notify_user(
     kind: NotificationKind,
     message: &Message,
 ) -> Result<Vec<ChannelReport>, ApiError> {
+    notify_user_except(p, account, kind, message, &[]).await
+}
+
+/// As [`notify_user`], leaving out the channels in `except` (a meeting invitation's email,
+/// sent with its calendar attachment by the caller).
+pub async fn notify_user_except(
+    p: &impl Platform,
+    account: &str,
+    kind: NotificationKind,
+    message: &Message,
+    except: &[Channel],
+) -> Result<Vec<ChannelReport>, ApiError> {
     let Some(person) = accounts::load(p, account).await? else {
         return Err(ApiError::not_found(format!("no account {account}")));
     };
     let prefs = stored_prefs::get(p, account).await?;
     let mut reports = Vec::new();
     for channel in notification_preferences::route(kind, &prefs, p.now_ms()) {
+        if except.contains(&channel) {
+            continue;
+        }
         let mut report = ChannelReport { channel, sent: 0, failures: Vec::new() };
         match channel {
             Channel::Email => match send_email(p, &person, kind, message).await {

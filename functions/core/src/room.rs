@@ -18,6 +18,11 @@
 //! stranger can exhaust for everyone else: per room (participants) and per meeting
 //! (`guest_meeting_max_minutes`, default 240); they share no organisation-wide pool, and each
 //! is removed `guest_room_ttl_secs` (default a day) after its last join.
+//!
+//! A room of an organisation may hold a scheduled meeting (`schedule`, on create and update:
+//! [`meeting_schedule`](crate::meeting_schedule)); invitations, cancellations, reminders and
+//! the `room.scheduled` event follow each change ([`meeting_invitations`]). Invitee addresses
+//! are shown only to callers who may change the room.
 
 use http::{Method, StatusCode};
 use origo_shared::node::{NodeKind, NodeRequest, NodeSelector};
@@ -32,6 +37,8 @@ use crate::coordinator::{MeetingTerms, RoomCommand, RoomCommandOutcome};
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::location::{self, OriginSource};
+use crate::meeting_invitations;
+use crate::meeting_schedule::{self, Schedule, ScheduleInput};
 use crate::names::MAX_NAME_CHARS;
 pub use crate::names::valid_room_name;
 use crate::plan::Plan;
@@ -70,6 +77,9 @@ pub struct CreateRoom {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::optional_region))]
     pub region: Option<String>,
+    /// A meeting scheduled in the room: `start_at`, `duration_mins` and `title` required.
+    #[serde(default)]
+    pub schedule: Option<ScheduleInput>,
 }
 
 /// Where a trusted proxy says the participant is.
@@ -99,6 +109,10 @@ pub struct UpdateRoom {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::input_schemas::optional_region))]
     pub region: Option<Option<String>>,
+    /// The fields present change the scheduled meeting (a room without one needs `start_at`,
+    /// `duration_mins` and `title`); `null` calls it off.
+    #[serde(default, deserialize_with = "present")]
+    pub schedule: Option<Option<ScheduleInput>>,
 }
 
 #[cfg(feature = "openapi")]
@@ -210,7 +224,13 @@ fn check_fields(
     Ok(())
 }
 
-async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: &str) -> Result<Room, ApiError> {
+async fn insert_new(
+    p: &impl Platform,
+    org: &str,
+    body: CreateRoom,
+    created_by: &str,
+    schedule: Option<Schedule>,
+) -> Result<Room, ApiError> {
     if !valid_room_name(&body.name) {
         return Err(ApiError::bad_request("room name must be 1-64 characters of a-z, 0-9, '-' or '_'"));
     }
@@ -233,6 +253,8 @@ async fn insert_new(p: &impl Platform, org: &str, body: CreateRoom, created_by: 
         created_by: created_by.to_owned(),
         updated_at_ms: now,
         expires_at_ms,
+        schedule,
+        calendar_sequence: 0,
     };
     stored::insert(p, &room).await?;
     Ok(room)
@@ -260,8 +282,40 @@ async fn create(req: &Request, p: &impl Platform) -> Result<Response, ApiError> 
     {
         return Err(ApiError::forbidden("this token may only create the room named in its grants"));
     }
-    let room = insert_new(p, caller.org()?, body, caller.identity()).await?;
+    let org = caller.org()?;
+    let schedule = match body.schedule.clone() {
+        Some(input) => Some(checked_schedule(p, &caller, org, None, input).await?),
+        None => None,
+    };
+    let room = insert_new(p, org, body, caller.identity(), schedule).await?;
+    meeting_invitations::announce(p, &room, None).await?;
     Ok(reply::json(StatusCode::CREATED, &room))
+}
+
+/// The schedule `input` makes of `current`, checked, for `caller` in `org`.
+async fn checked_schedule(
+    p: &impl Platform,
+    caller: &Principal,
+    org: &str,
+    current: Option<&Schedule>,
+    input: ScheduleInput,
+) -> Result<Schedule, ApiError> {
+    if org == guest_org(p) {
+        return Err(ApiError::bad_request("meeting links cannot be scheduled; schedule a room of an organisation"));
+    }
+    meeting_invitations::public_base(p)?;
+    let organizer = meeting_invitations::organizer(p, caller).await?;
+    meeting_schedule::merge(current, input, &organizer, p.now_ms())
+}
+
+/// The room as `caller` may see it: invitee addresses only for those who may change it.
+fn shown(caller: &Principal, mut room: Room) -> Room {
+    if !caller.may(Action::RoomUpdate(&room.name))
+        && let Some(s) = &mut room.schedule
+    {
+        s.invitees.clear();
+    }
+    room
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms", tag = "rooms",
@@ -280,6 +334,7 @@ async fn list(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let limit = reply::page_limit(req, MAX_PAGE, MAX_PAGE)?;
     let after = reply::query_param(req, "after").unwrap_or("");
     let (rooms, next_cursor) = stored::page(p, caller.org()?, after, limit).await?;
+    let rooms: Vec<Room> = rooms.into_iter().map(|r| shown(&caller, r)).collect();
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "rooms": rooms, "next_cursor": next_cursor })))
 }
 
@@ -313,7 +368,7 @@ pub const MAX_PAGE: usize = 500;
 async fn get(req: &Request, p: &impl Platform, name: &str) -> Result<Response, ApiError> {
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomRead(name))?;
-    Ok(reply::json(StatusCode::OK, &load(p, caller.org()?, name).await?))
+    Ok(reply::json(StatusCode::OK, &shown(&caller, load(p, caller.org()?, name).await?)))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/v1/rooms/{room}", tag = "rooms",
@@ -352,8 +407,18 @@ async fn update(req: &Request, p: &impl Platform, name: &str) -> Result<Response
     if let Some(r) = body.region {
         room.region = r;
     }
+    let before = room.schedule.clone();
+    if let Some(change) = body.schedule {
+        room.schedule = match change {
+            Some(input) => Some(checked_schedule(p, &caller, &room.org.clone(), before.as_ref(), input).await?),
+            None => None,
+        };
+        room.calendar_sequence =
+            meeting_invitations::next_sequence(before.as_ref(), room.schedule.as_ref(), room.calendar_sequence);
+    }
     room.updated_at_ms = p.now_ms();
     stored::put(p, &room).await?;
+    meeting_invitations::announce(p, &room, before.as_ref()).await?;
     Ok(reply::json(StatusCode::OK, &room))
 }
 
@@ -372,11 +437,17 @@ async fn delete(req: &Request, p: &impl Platform, name: &str) -> Result<Response
     let caller = Principal::from_request(req, p).await?;
     caller.require(Action::RoomDelete(name))?;
     let org = caller.org()?;
-    load(p, org, name).await?;
+    let mut room = load(p, org, name).await?;
     // The coordinator ends the room first: everyone in it is told and disconnected.
     let close = RoomCommand::Close { reason: "the room was deleted".into() };
     p.coordinator_send(&origo_shared::RoomKey::new(org, name), &close).await.map_err(unavailable)?;
     stored::delete(p, org, name).await?;
+    // Invitees of its meeting hear that it is off.
+    if let Some(before) = room.schedule.take() {
+        room.calendar_sequence = meeting_invitations::next_sequence(Some(&before), None, room.calendar_sequence);
+        // The room is gone whatever the messages do.
+        let _ = meeting_invitations::announce(p, &room, Some(&before)).await;
+    }
     Ok(reply::no_content())
 }
 
@@ -446,8 +517,9 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
                 metadata: None,
                 empty_timeout_secs: None,
                 region: None,
+                schedule: None,
             };
-            match insert_new(p, &org, body, caller.identity()).await {
+            match insert_new(p, &org, body, caller.identity(), None).await {
                 Ok(room) => room,
                 Err(e) if e.code == ErrorCode::Conflict => load(p, &org, name).await?,
                 Err(e) => return Err(e),

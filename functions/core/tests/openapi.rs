@@ -210,3 +210,16 @@ fn accounts_and_invitations_are_documented() {
     assert_eq!(property(&doc, "InviteBody", "email")["pattern"], property(&doc, "Signup", "email")["pattern"]);
     assert_eq!(property(&doc, "TokenBody", "token")["maxLength"], 128);
 }
+
+#[test]
+fn scheduled_meetings_are_documented_with_their_limits() {
+    let doc = doc();
+    let text = doc.to_string();
+    assert!(text.contains("ScheduleInput"), "the create and update bodies name the schedule");
+    assert_eq!(property(&doc, "ScheduleInput", "duration_mins")["maximum"], 1440);
+    assert_eq!(property(&doc, "ScheduleInput", "invitees")["maxItems"], 100);
+    assert_eq!(property(&doc, "ScheduleInput", "title")["maxLength"], 200);
+    assert_eq!(property(&doc, "ScheduleInput", "reminder_minutes")["maximum"], 1440);
+    assert!(property(&doc, "Schedule", "start_at").is_object(), "rooms show their schedule");
+    assert!(text.contains("room.scheduled"), "the webhook event is listed");
+}

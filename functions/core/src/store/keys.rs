@@ -296,6 +296,22 @@ pub fn notification_preferences(account: &str) -> String {
     format!("notification_prefs:{account}")
 }
 
+// --- scheduled meetings -------------------------------------------------------------
+
+/// The reminders of scheduled meetings due in one minute (`{minute:012}`, Unix minutes): room
+/// record key → when the reminder is due.
+pub fn reminder_bucket(minute: u64) -> String {
+    format!("reminder_due:{minute:012}")
+}
+
+/// How far the sweep has sent reminders (the last minute it finished).
+pub const REMINDER_CURSOR: &str = "reminder_cursor";
+
+/// Who was reminded of a room's meeting, for the start they were reminded of.
+pub fn reminders_sent(org: &str, room: &str) -> String {
+    format!("reminders_sent:{org}:{room}")
+}
+
 // --- nodes and usage ------------------------------------------------------------------
 
 /// A media or TURN node's registry entry (its last heartbeat).

@@ -22,6 +22,8 @@ pub mod org;
 pub mod phone;
 pub mod push_subscription;
 pub mod record;
+pub mod reminder_due;
+pub mod reminders_sent;
 pub mod room;
 pub mod sweep;
 pub mod usage;

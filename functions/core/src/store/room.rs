@@ -7,11 +7,16 @@
 //! A room of the guest organisation, made by a meeting link, carries `expires_at_ms`: each
 //! join pushes it on, and the sweep removes the room once it has passed with no meeting
 //! running ([`lifetime`](super::lifetime)). Such rooms are not listed in the index.
+//!
+//! A room of an organisation may hold a scheduled meeting ([`Schedule`]); `calendar_sequence`
+//! counts the changes invitees were told of (the invitations' iCalendar `SEQUENCE`), and
+//! survives the schedule's removal so a later schedule of the room supersedes the cancellation.
 
 use origo_shared::ApiError;
 use serde::{Deserialize, Serialize};
 
 use super::{expiry, index, keys, record};
+use crate::meeting_schedule::Schedule;
 use crate::names::valid_room_name;
 use crate::platform::Platform;
 
@@ -35,6 +40,16 @@ pub struct Room {
     /// When a meeting-link room is removed unless it is used again (guest rooms only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<u64>,
+    /// The meeting scheduled in the room, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// Changes of the schedule invitees were told of (iCalendar `SEQUENCE`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calendar_sequence: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The room `name` of `org`, or a 404.
@@ -105,6 +120,7 @@ pub async fn delete(p: &impl Platform, org: &str, name: &str) -> Result<(), ApiE
     record::delete(p, &keys::room(org, name)).await?;
     record::delete(p, &keys::coordinator_snapshot(&origo_shared::RoomKey::new(org, name))).await?;
     record::delete(p, &keys::room_node(org, name)).await?;
+    record::delete(p, &keys::reminders_sent(org, name)).await?;
     trim_chat(p, org, name, u64::MAX).await?;
     let outbox = index::load(p, &keys::outbox_index(org, name)).await?;
     for id in outbox.entries.keys() {
