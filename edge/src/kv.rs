@@ -13,6 +13,9 @@ use redis::AsyncCommands;
 
 use crate::redis_layout::RedisLayout;
 
+/// The store the functions and the room coordinators share (the manifest's `default`).
+pub const DEFAULT_STORE: &str = "default";
+
 #[derive(Debug, thiserror::Error)]
 pub enum KvError {
     #[error("embedded store: {0}")]

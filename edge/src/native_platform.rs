@@ -15,9 +15,8 @@ use origo_shared::RoomKey;
 use tower::ServiceExt;
 
 use crate::guarded_client::{DestinationError, GuardedClient, SystemResolver};
-use crate::kv::KvBackend;
+use crate::kv::{DEFAULT_STORE as STORE, KvBackend};
 use crate::outbound::{INTERNAL_HOST, InProcessCall, InternalRouter};
-use crate::room_actor::STORE;
 
 /// Largest answer read from an endpoint.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -68,7 +67,9 @@ impl NativePlatform {
 /// True when `uri` names a scheme, host and port `hosts` allows.
 fn allowed(hosts: &AllowedHosts, uri: &http::Uri) -> bool {
     match (uri.scheme_str(), uri.host()) {
-        (Some(scheme @ ("http" | "https")), Some(host)) if !host.is_empty() => hosts.allows(scheme, host, uri.port_u16()),
+        (Some(scheme @ ("http" | "https")), Some(host)) if !host.is_empty() => {
+            hosts.allows(scheme, host, uri.port_u16())
+        }
         _ => false,
     }
 }

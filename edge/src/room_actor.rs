@@ -30,7 +30,7 @@ use crate::node_orders::NodeOrders;
 use crate::room_lease::{Lease, LeaseOutcome, Tenure};
 
 /// The key-value store the functions and the coordinators share.
-pub const STORE: &str = "default";
+pub const STORE: &str = crate::kv::DEFAULT_STORE;
 /// Messages waiting for one slow client before it is dropped.
 pub const OUTBOX: usize = 512;
 /// Events applied together before one durable write (group commit).

@@ -147,7 +147,8 @@ impl Server {
         if sweep.is_none() {
             tracing::warn!("no node_secret (or sweep_interval_secs=0): expired records are not swept");
         }
-        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest, metrics.clone()).await?;
+        let sockets =
+            start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest, metrics.clone()).await?;
 
         let state = Arc::new(AppState {
             mode,
@@ -182,7 +183,9 @@ impl Server {
             None => None,
         };
         let internal = InternalRouter::default();
-        let sockets = start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest, coordinator_metrics).await?;
+        let sockets =
+            start_rooms(&kv, &listener, &opts.rooms, variables, internal.clone(), &manifest, coordinator_metrics)
+                .await?;
         let state = Arc::new(AppState {
             mode: Mode::Coordinator,
             turn: None,
@@ -316,7 +319,10 @@ async fn start_rooms(
     let webhooks = crate::webhook_dispatchers::WebhookDispatchers::new(
         platform,
         dispatcher_lease,
-        variables.get("node_secret").and_then(|s| s.split(',').map(str::trim).find(|s| !s.is_empty())).map(str::to_owned),
+        variables
+            .get("node_secret")
+            .and_then(|s| s.split(',').map(str::trim).find(|s| !s.is_empty()))
+            .map(str::to_owned),
         metrics,
     );
     hub.set_webhooks(webhooks.clone());
@@ -337,7 +343,10 @@ fn router(
             .route(LIST_PATH, get(list).with_state(mailbox));
     }
     r.route("/v1/rooms/{room}/ws", get(crate::room_socket::handler).with_state(sockets.clone()))
-        .route(crate::room_commands::PATH, axum::routing::post(crate::room_commands::handler).with_state(sockets.clone()))
+        .route(
+            crate::room_commands::PATH,
+            axum::routing::post(crate::room_commands::handler).with_state(sockets.clone()),
+        )
         .route(crate::webhook_commands::PATH, axum::routing::post(crate::webhook_commands::handler).with_state(sockets))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))

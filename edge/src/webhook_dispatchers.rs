@@ -129,7 +129,8 @@ impl WebhookDispatchers {
     ) -> Result<DispatchOutcome, ApiError> {
         let (tx, rx) = oneshot::channel();
         self.post(org, Mail::Command(command, tx, forwarded));
-        rx.await.unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Unavailable, "the webhook dispatcher stopped; try again")))
+        rx.await
+            .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Unavailable, "the webhook dispatcher stopped; try again")))
     }
 
     /// Starts a dispatcher for every organisation the store shows work for: events left in a
@@ -216,7 +217,10 @@ async fn forward_all(hub: &WebhookDispatchers, org: &str, url: &str, rx: &mut mp
                 origo_functions::platform::dispatcher_answer(status, &body)
                     .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))
             }
-            Err(e) => Err(ApiError::new(ErrorCode::Unavailable, format!("the webhook dispatcher's process: {}", e.without_url()))),
+            Err(e) => Err(ApiError::new(
+                ErrorCode::Unavailable,
+                format!("the webhook dispatcher's process: {}", e.without_url()),
+            )),
         };
         if let Err(e) = &outcome {
             tracing::warn!(%org, "forwarding to the webhook dispatcher failed: {}", e.message);
@@ -285,7 +289,8 @@ async fn dispatch(
                 running.remove(&org);
             }
             for (_, reply) in commands.drain(..) {
-                let _ = reply.send(Err(ApiError::new(ErrorCode::Unavailable, "the webhook dispatcher moved; try again")));
+                let _ =
+                    reply.send(Err(ApiError::new(ErrorCode::Unavailable, "the webhook dispatcher moved; try again")));
             }
             return;
         }

@@ -96,7 +96,13 @@ impl Drop for Receiver {
     }
 }
 
-async fn call(o: &Origo, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    o: &Origo,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = reqwest::Client::new().request(method, o.url(path));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -121,7 +127,8 @@ async fn owner(o: &Origo, room: &str) -> String {
     let token = session["access_token"].as_str().unwrap().to_owned();
     let (s, org) = call(o, Method::POST, "/v1/orgs", Some(&token), Some(json!({"name": "Acme"}))).await;
     assert_eq!(s, 201, "{org}");
-    let (s, r) = call(o, Method::POST, "/v1/rooms", Some(&token), Some(json!({"name": room, "empty_timeout_secs": 1}))).await;
+    let (s, r) =
+        call(o, Method::POST, "/v1/rooms", Some(&token), Some(json!({"name": room, "empty_timeout_secs": 1}))).await;
     assert_eq!(s, 201, "{r}");
     token
 }
@@ -129,8 +136,17 @@ async fn owner(o: &Origo, room: &str) -> String {
 /// Registers an endpoint for every event (chat included) and writes its secret where the
 /// receiver reads it: the webhook's id.
 async fn register(o: &Origo, token: &str, port: u16, secret_file: &std::path::Path) -> String {
-    let events = ["room.started", "room.finished", "participant.joined", "participant.left", "track.published", "track.unpublished", "chat.message"];
-    let body = json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": events, "description": "test receiver"});
+    let events = [
+        "room.started",
+        "room.finished",
+        "participant.joined",
+        "participant.left",
+        "track.published",
+        "track.unpublished",
+        "chat.message",
+    ];
+    let body =
+        json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": events, "description": "test receiver"});
     let (s, hook) = call(o, reqwest::Method::POST, "/v1/webhooks", Some(token), Some(body)).await;
     assert_eq!(s, 201, "{hook}");
     std::fs::write(secret_file, hook["secret"].as_str().unwrap()).unwrap();
@@ -142,7 +158,8 @@ async fn register(o: &Origo, token: &str, port: u16, secret_file: &std::path::Pa
 async fn a_call(o: &Origo, token: &str, room: &str, chats: usize) {
     let started = Instant::now();
     let joined = loop {
-        let (s, j) = call(o, reqwest::Method::POST, &format!("/v1/rooms/{room}/join"), Some(token), Some(json!({}))).await;
+        let (s, j) =
+            call(o, reqwest::Method::POST, &format!("/v1/rooms/{room}/join"), Some(token), Some(json!({}))).await;
         if s == 200 {
             break j;
         }
@@ -199,13 +216,16 @@ fn a_partners_standardwebhooks_receiver_verifies_every_event_of_a_call() {
         assert!(firsts(&got).iter().all(|v| v["room"] == "standup"));
 
         // The partner's log shows each message delivered, with its attempt.
-        let (s, log) = call(&o, reqwest::Method::GET, &format!("/v1/webhooks/{hook}/deliveries"), Some(&token), None).await;
+        let (s, log) =
+            call(&o, reqwest::Method::GET, &format!("/v1/webhooks/{hook}/deliveries"), Some(&token), None).await;
         assert_eq!(s, 200, "{log}");
         let entries = log["deliveries"].as_array().unwrap();
         assert_eq!(entries.len(), expected.len(), "{log:#}");
         assert!(entries.iter().all(|e| e["status"] == "delivered" && e["last_attempt"]["status"] == 204), "{log:#}");
         let first = entries.last().unwrap()["message_id"].as_str().unwrap().to_owned();
-        let (s, one) = call(&o, reqwest::Method::GET, &format!("/v1/webhooks/{hook}/deliveries/{first}"), Some(&token), None).await;
+        let (s, one) =
+            call(&o, reqwest::Method::GET, &format!("/v1/webhooks/{hook}/deliveries/{first}"), Some(&token), None)
+                .await;
         assert_eq!((s, one["payload"]["type"].as_str()), (200, Some("room.started")), "{one:#}");
 
         // A redelivery is the same message again: same id, verified again.
@@ -217,7 +237,8 @@ fn a_partners_standardwebhooks_receiver_verifies_every_event_of_a_call() {
         assert_eq!(again[0]["type"], "room.started");
 
         // After a rotation both secrets sign, so receivers can move to the new one.
-        let (s, rotated) = call(&o, reqwest::Method::POST, &format!("/v1/webhooks/{hook}/rotate-secret"), Some(&token), None).await;
+        let (s, rotated) =
+            call(&o, reqwest::Method::POST, &format!("/v1/webhooks/{hook}/rotate-secret"), Some(&token), None).await;
         assert_eq!(s, 200, "{rotated}");
         std::fs::write(&secret_file, rotated["secret"].as_str().unwrap()).unwrap();
         let (s, _) = call(&o, reqwest::Method::POST, &path, Some(&token), None).await;
@@ -257,11 +278,19 @@ fn a_receiver_that_was_down_gets_every_event_in_order_and_a_kill_loses_none() {
         let (s, hooks) = call(&o, reqwest::Method::GET, "/v1/webhooks", Some(&token), None).await;
         assert_eq!(s, 200);
         let hook = hooks["webhooks"][0]["id"].as_str().unwrap();
-        let (s, log) = call(&o, reqwest::Method::GET, &format!("/v1/webhooks/{hook}/deliveries"), Some(&token), None).await;
+        let (s, log) =
+            call(&o, reqwest::Method::GET, &format!("/v1/webhooks/{hook}/deliveries"), Some(&token), None).await;
         assert_eq!(s, 200);
         // The first attempts failed: no answer, before the receiver came up.
         let first = log["deliveries"].as_array().unwrap().last().unwrap();
-        let (s, one) = call(&o, reqwest::Method::GET, &format!("/v1/webhooks/{hook}/deliveries/{}", first["message_id"].as_str().unwrap()), Some(&token), None).await;
+        let (s, one) = call(
+            &o,
+            reqwest::Method::GET,
+            &format!("/v1/webhooks/{hook}/deliveries/{}", first["message_id"].as_str().unwrap()),
+            Some(&token),
+            None,
+        )
+        .await;
         assert_eq!(s, 200);
         let attempts = one["attempts"].as_array().unwrap();
         assert!(attempts.len() >= 2, "{one:#}");

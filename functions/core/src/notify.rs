@@ -87,7 +87,9 @@ pub const MAX_DESCRIPTION_BYTES: usize = 256;
 fn checked_description(d: Option<String>) -> Result<Option<String>, ApiError> {
     match d {
         Some(d) if d.len() > MAX_DESCRIPTION_BYTES => Err(ApiError::bad_request("description is at most 256 bytes")),
-        Some(d) if d.chars().any(char::is_control) => Err(ApiError::bad_request("description must not hold control characters")),
+        Some(d) if d.chars().any(char::is_control) => {
+            Err(ApiError::bad_request("description must not hold control characters"))
+        }
         other => Ok(other),
     }
 }
@@ -379,7 +381,9 @@ async fn update(req: &Request, p: &impl Platform, id: &str) -> Result<Response, 
     }
     stored::put(p, &org, &hook).await?;
     if body.enabled == Some(true) {
-        p.dispatcher_send(&org, &DispatchCommand::Enable { endpoint: hook.id.clone() }).await.map_err(reply::unavailable)?;
+        p.dispatcher_send(&org, &DispatchCommand::Enable { endpoint: hook.id.clone() })
+            .await
+            .map_err(reply::unavailable)?;
     }
     let health = health_of(p, &org, &hook.id).await?;
     Ok(reply::json(StatusCode::OK, &public(&hook, false, Some(health))))
@@ -405,7 +409,8 @@ const PREVIOUS_SECRET_MAX_SECS: u64 = 7 * 86_400;
     )))]
 async fn rotate(req: &Request, p: &impl Platform, id: &str) -> Result<Response, ApiError> {
     let (org, mut hook) = managed(req, p, id).await?;
-    let body: RotateSecret = if req.body().is_empty() { RotateSecret { previous_valid_secs: None } } else { reply::parse_json(req)? };
+    let body: RotateSecret =
+        if req.body().is_empty() { RotateSecret { previous_valid_secs: None } } else { reply::parse_json(req)? };
     let keep = body.previous_valid_secs.unwrap_or(PREVIOUS_SECRET_DEFAULT_SECS);
     if keep > PREVIOUS_SECRET_MAX_SECS {
         return Err(ApiError::bad_request("previous_valid_secs is at most 604800 (a week)"));

@@ -23,7 +23,9 @@ use crate::{Request, Response};
 
 /// True for message ids (`msg_` and 24 lowercase hex digits).
 pub fn valid_message_id(id: &str) -> bool {
-    id.len() == 28 && id.starts_with("msg_") && id[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 28
+        && id.starts_with("msg_")
+        && id[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// One message in the log.
@@ -161,7 +163,12 @@ async fn command(p: &impl Platform, org: &str, cmd: DispatchCommand) -> Result<u
         (status = 404, response = errors::NotFound),
         (status = 503, response = errors::Unavailable),
     )))]
-pub async fn redeliver(p: &impl Platform, org: &str, hook: &StoredWebhook, message: &str) -> Result<Response, ApiError> {
+pub async fn redeliver(
+    p: &impl Platform,
+    org: &str,
+    hook: &StoredWebhook,
+    message: &str,
+) -> Result<Response, ApiError> {
     let d = load(p, org, hook, message).await?;
     let queued = command(p, org, DispatchCommand::Redeliver { endpoint: hook.id.clone(), message: d.id }).await?;
     Ok(reply::json(StatusCode::ACCEPTED, &serde_json::json!({ "queued": queued })))
@@ -193,7 +200,8 @@ pub struct Recover {
     )))]
 pub async fn recover(req: &Request, p: &impl Platform, org: &str, hook: &StoredWebhook) -> Result<Response, ApiError> {
     let body: Recover = reply::parse_json(req)?;
-    let queued = command(p, org, DispatchCommand::Recover { endpoint: hook.id.clone(), since_ms: body.since_ms }).await?;
+    let queued =
+        command(p, org, DispatchCommand::Recover { endpoint: hook.id.clone(), since_ms: body.since_ms }).await?;
     Ok(reply::json(StatusCode::ACCEPTED, &serde_json::json!({ "queued": queued })))
 }
 

@@ -107,7 +107,11 @@ fn a_failing_message_holds_its_room_back_only_until_it_is_parked() {
     }
     let delivered: Vec<u64> = {
         let mut seen = std::collections::BTreeSet::new();
-        received(&p).iter().filter(|b| seen.insert(b["id"].as_str().unwrap().to_owned())).map(|b| b["seq"].as_u64().unwrap()).collect()
+        received(&p)
+            .iter()
+            .filter(|b| seen.insert(b["id"].as_str().unwrap().to_owned()))
+            .map(|b| b["seq"].as_u64().unwrap())
+            .collect()
     };
     let mut sorted = delivered.clone();
     sorted.sort();
@@ -125,24 +129,34 @@ fn retries_follow_the_schedule_then_fail_and_can_be_recovered() {
     for delay in RETRY_DELAYS_MS {
         // Not before the (jittered, ±10 %) delay.
         p.now_ms.set(p.now_ms.get() + delay * 85 / 100);
-        assert_eq!(block_on(deliver_due(&p, &org, 1)).unwrap().retried + block_on(deliver_due(&p, &org, 1)).unwrap().failed, 0);
+        assert_eq!(
+            block_on(deliver_due(&p, &org, 1)).unwrap().retried + block_on(deliver_due(&p, &org, 1)).unwrap().failed,
+            0
+        );
         p.now_ms.set(p.now_ms.get() + delay * 30 / 100);
         let r = block_on(deliver_due(&p, &org, 1)).unwrap();
         assert_eq!(r.retried + r.failed, 1, "{r:?}");
     }
     assert_eq!(p.webhooks.borrow().len(), 8, "the first attempt and seven retries");
     let t = fresh(&p);
-    let log = ok_json(call(&p, Method::GET, &format!("/v1/webhooks/{hook}/deliveries?status=failed"), Some(&t), None), StatusCode::OK);
+    let log = ok_json(
+        call(&p, Method::GET, &format!("/v1/webhooks/{hook}/deliveries?status=failed"), Some(&t), None),
+        StatusCode::OK,
+    );
     let entry = &log["deliveries"][0];
     assert_eq!((entry["status"].as_str(), entry["attempts"].as_u64()), (Some("failed"), Some(8)), "{log:#}");
     assert_eq!(entry["last_attempt"]["status"], 500);
     // Recovery sends every failed message since a time again, with the same id.
     *p.hooks_answer.borrow_mut() = (204, None);
     let since = json!({"since_ms": 0});
-    let res = ok_json(call(&p, Method::POST, &format!("/v1/webhooks/{hook}/recover"), Some(&t), Some(since)), StatusCode::ACCEPTED);
+    let res = ok_json(
+        call(&p, Method::POST, &format!("/v1/webhooks/{hook}/recover"), Some(&t), Some(since)),
+        StatusCode::ACCEPTED,
+    );
     assert_eq!(res["queued"], 1);
     assert_eq!(block_on(deliver_due(&p, &org, 1)).unwrap().delivered, 1);
-    let ids: Vec<String> = p.webhooks.borrow().iter().map(|r| r.headers()["webhook-id"].to_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> =
+        p.webhooks.borrow().iter().map(|r| r.headers()["webhook-id"].to_str().unwrap().to_owned()).collect();
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
 }
 
@@ -162,14 +176,20 @@ fn gone_disables_the_endpoint_and_tells_the_other_endpoints_and_the_admins() {
     let p = TestPlatform::new();
     let (t, org, hook) = partner(&p, Some(&["room.started"]));
     let other = ok_json(
-        call(&p, Method::POST, "/v1/webhooks", Some(&t), Some(json!({"url": "https://hooks.partner.test/other", "events": ["endpoint.disabled"]}))),
+        call(
+            &p,
+            Method::POST,
+            "/v1/webhooks",
+            Some(&t),
+            Some(json!({"url": "https://hooks.partner.test/other", "events": ["endpoint.disabled"]})),
+        ),
         StatusCode::CREATED,
     );
     *p.hooks_answer.borrow_mut() = (410, None);
     outbox(&p, &org, "r1", 1, 2, "room.started");
     intake(&p, &org, &["r1"]);
     let r = block_on(deliver_due(&p, &org, 1)).unwrap();
-    assert_eq!(r.disabled, [hook.clone()]);
+    assert_eq!(r.disabled, std::slice::from_ref(&hook));
     let h = ok_json(call(&p, Method::GET, &format!("/v1/webhooks/{hook}"), Some(&t), None), StatusCode::OK);
     assert!(h["health"]["disabled"]["reason"].as_str().unwrap().contains("410"), "{h:#}");
     assert!(p.last_mail_to("ada@acme.test").unwrap()["subject"].as_str().unwrap().contains("disabled"));
@@ -177,7 +197,10 @@ fn gone_disables_the_endpoint_and_tells_the_other_endpoints_and_the_admins() {
     *p.hooks_answer.borrow_mut() = (204, None);
     block_on(deliver_due(&p, &org, 4)).unwrap();
     let last = received(&p).pop().unwrap();
-    assert_eq!((last["type"].as_str(), last["data"]["endpoint"].as_str()), (Some("endpoint.disabled"), Some(hook.as_str())));
+    assert_eq!(
+        (last["type"].as_str(), last["data"]["endpoint"].as_str()),
+        (Some("endpoint.disabled"), Some(hook.as_str()))
+    );
     assert_eq!(p.webhooks.borrow().last().unwrap().uri().path(), "/other");
     let _ = other;
     outbox(&p, &org, "r1", 3, 1, "room.started");
@@ -228,11 +251,16 @@ fn the_api_refuses_bad_input_and_other_organisations() {
     assert_error(&res, 400, "invalid_json");
     let missing = format!("/v1/webhooks/{hook}/deliveries/msg_000000000000000000000000");
     assert_error(&call(&p, Method::GET, &missing, Some(&t), None), 404, "not_found");
-    assert_error(&call(&p, Method::GET, &format!("/v1/webhooks/{hook}/deliveries/nope"), Some(&t), None), 404, "not_found");
+    assert_error(
+        &call(&p, Method::GET, &format!("/v1/webhooks/{hook}/deliveries/nope"), Some(&t), None),
+        404,
+        "not_found",
+    );
     let (t2, _, _) = owner(&p, "eve@evil.test");
     assert_error(&call(&p, Method::GET, &format!("/v1/webhooks/{hook}/deliveries"), Some(&t2), None), 404, "not_found");
     // A rotation returns the new secret once; both sign for a day.
-    let r = ok_json(call(&p, Method::POST, &format!("/v1/webhooks/{hook}/rotate-secret"), Some(&t), None), StatusCode::OK);
+    let r =
+        ok_json(call(&p, Method::POST, &format!("/v1/webhooks/{hook}/rotate-secret"), Some(&t), None), StatusCode::OK);
     assert!(r["secret"].as_str().unwrap().starts_with("whsec_"));
     assert_eq!(r["previous_secret_until_ms"].as_u64(), Some(p.now_ms.get() + 86_400_000));
 }

@@ -63,7 +63,11 @@ impl CoordinatorEndpoint {
 
     /// The `POST …/internal/v1/webhooks/{org}/commands` carrying `command` to the
     /// organisation's webhook dispatcher, which runs in the same processes.
-    pub fn dispatcher_request(&self, org: &str, command: &DispatchCommand) -> Result<http::Request<Bytes>, PlatformError> {
+    pub fn dispatcher_request(
+        &self,
+        org: &str,
+        command: &DispatchCommand,
+    ) -> Result<http::Request<Bytes>, PlatformError> {
         let failed = |e: String| PlatformError::Coordinator(e);
         let body = serde_json::to_vec(command).map_err(|e| failed(e.to_string()))?;
         http::Request::builder()

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use origo_functions::coordinator::{RoomCommand, RoomCommandOutcome};
-use origo_functions::{Platform, PlatformError};
 use origo_functions::webhook_delivery::{DispatchCommand, DispatchOutcome};
+use origo_functions::{Platform, PlatformError};
 use origo_shared::RoomKey;
 
 use crate::coordinator_endpoint::CoordinatorEndpoint;

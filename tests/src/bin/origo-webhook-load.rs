@@ -63,7 +63,13 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: bytes
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         match &*secret {
             Some(v) => v
-                .verify(h("webhook-id").as_deref(), h("webhook-timestamp").as_deref(), h("webhook-signature").as_deref(), &body, now)
+                .verify(
+                    h("webhook-id").as_deref(),
+                    h("webhook-timestamp").as_deref(),
+                    h("webhook-signature").as_deref(),
+                    &body,
+                    now,
+                )
                 .is_ok(),
             None => false,
         }
@@ -82,7 +88,12 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: bytes
 }
 
 async fn start_receiver() -> anyhow::Result<(u16, Arc<Receiver>)> {
-    let r = Arc::new(Receiver { secret: Mutex::new(None), seen: Mutex::default(), down: AtomicBool::new(false), bad: Mutex::new(0) });
+    let r = Arc::new(Receiver {
+        secret: Mutex::new(None),
+        seen: Mutex::default(),
+        down: AtomicBool::new(false),
+        bad: Mutex::new(0),
+    });
     let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(r.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
@@ -90,7 +101,14 @@ async fn start_receiver() -> anyhow::Result<(u16, Arc<Receiver>)> {
     Ok((port, r))
 }
 
-async fn call(c: &reqwest::Client, base: &str, method: reqwest::Method, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
+async fn call(
+    c: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
     let mut req = c.request(method, format!("{base}{path}")).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -229,7 +247,8 @@ async fn main() -> anyhow::Result<()> {
         while outage_started.elapsed() < Duration::from_secs(args.outage_secs) {
             let text = format!("o{i}");
             i += 1;
-            call(&c, base, reqwest::Method::POST, "/v1/rooms/bench/messages", Some(&token), json!({"text": text})).await?;
+            call(&c, base, reqwest::Method::POST, "/v1/rooms/bench/messages", Some(&token), json!({"text": text}))
+                .await?;
             texts.push(text);
             if i % 5 == 0
                 && let Some(n) = pending(&c, args.metrics.as_deref()).await

@@ -147,7 +147,14 @@ mod tests {
             failure: None,
         };
         for at in 0..30 {
-            d.record(Attempt { at_ms: at, status: Some(500), latency_ms: 1, response: String::new(), error: None, trigger: Trigger::Scheduled });
+            d.record(Attempt {
+                at_ms: at,
+                status: Some(500),
+                latency_ms: 1,
+                response: String::new(),
+                error: None,
+                trigger: Trigger::Scheduled,
+            });
         }
         assert_eq!(d.attempts.len(), MAX_ATTEMPTS_KEPT);
         assert_eq!(d.attempts[0].at_ms, 10);

@@ -157,7 +157,14 @@ impl<'a, P: Platform> Dispatch<'a, P> {
     }
 
     /// Queues one new message for every endpoint that wants `event`.
-    async fn enqueue(&mut self, event: WebhookEvent, room: &str, seq: u64, timestamp_secs: u64, data: &serde_json::Value) -> Result<usize, ApiError> {
+    async fn enqueue(
+        &mut self,
+        event: WebhookEvent,
+        room: &str,
+        seq: u64,
+        timestamp_secs: u64,
+        data: &serde_json::Value,
+    ) -> Result<usize, ApiError> {
         let now = self.p.now_ms();
         let id = message_id(self.org, room, seq);
         let body = event_payload::body(event, &id, timestamp_secs, self.org, room, seq, data);
@@ -196,7 +203,8 @@ impl<'a, P: Platform> Dispatch<'a, P> {
     async fn keep_in_log(&mut self, endpoint: &str, id: &str, seq: u64, now: u64) -> Result<(), ApiError> {
         let log = self.log(endpoint).await?;
         let mut gone = log.insert_capped(&format!("{seq:020}:{id}"), now, LOG_MAX);
-        let old: Vec<String> = log.entries.iter().filter(|(_, at)| **at + LOG_RETENTION_MS < now).map(|(n, _)| n.clone()).collect();
+        let old: Vec<String> =
+            log.entries.iter().filter(|(_, at)| **at + LOG_RETENTION_MS < now).map(|(n, _)| n.clone()).collect();
         for n in &old {
             log.entries.remove(n);
         }
@@ -204,7 +212,10 @@ impl<'a, P: Platform> Dispatch<'a, P> {
         self.dirty_logs.insert(endpoint.to_owned());
         for name in gone {
             if let Some((_, message)) = name.split_once(':') {
-                self.p.kv_delete(&keys::webhook_delivery(self.org, endpoint, message)).await.map_err(crate::reply::unavailable)?;
+                self.p
+                    .kv_delete(&keys::webhook_delivery(self.org, endpoint, message))
+                    .await
+                    .map_err(crate::reply::unavailable)?;
             }
         }
         Ok(())
@@ -306,7 +317,17 @@ impl<'a, P: Platform> Dispatch<'a, P> {
             async move {
                 match hook {
                     Some(hook) => attempt(p, &hook, rec).await,
-                    None => (Attempt { at_ms: p.now_ms(), status: None, latency_ms: 0, response: String::new(), error: Some("endpoint removed".into()), trigger: rec.run_trigger }, None),
+                    None => (
+                        Attempt {
+                            at_ms: p.now_ms(),
+                            status: None,
+                            latency_ms: 0,
+                            response: String::new(),
+                            error: Some("endpoint removed".into()),
+                            trigger: rec.run_trigger,
+                        },
+                        None,
+                    ),
                 }
             }
         });
@@ -319,13 +340,20 @@ impl<'a, P: Platform> Dispatch<'a, P> {
     }
 
     /// Records an attempt's outcome.
-    async fn settle(&mut self, name: String, mut rec: StoredDelivery, attempt: Attempt, retry_after: Option<String>) -> Result<(), ApiError> {
+    async fn settle(
+        &mut self,
+        name: String,
+        mut rec: StoredDelivery,
+        attempt: Attempt,
+        retry_after: Option<String>,
+    ) -> Result<(), ApiError> {
         let now = attempt.at_ms.saturating_add(attempt.latency_ms);
         let status = attempt.status;
         rec.record(attempt);
         let mut jitter = [0u8; 4];
         self.p.random(&mut jitter);
-        let verdict = retry_schedule::judge(status, retry_after.as_deref(), rec.run_attempts, now, u32::from_le_bytes(jitter));
+        let verdict =
+            retry_schedule::judge(status, retry_after.as_deref(), rec.run_attempts, now, u32::from_le_bytes(jitter));
         let endpoint = rec.endpoint.clone();
         self.pending.entries.remove(&name);
         match verdict {
@@ -459,7 +487,9 @@ impl<'a, P: Platform> Dispatch<'a, P> {
         let now = self.p.now_ms();
         rec.requeue(now, trigger);
         self.put_delivery(&rec).await?;
-        self.pending.entries.insert(pending::name(&rec.endpoint, &rec.room, rec.seq, &rec.id), pending::value(now, false));
+        self.pending
+            .entries
+            .insert(pending::name(&rec.endpoint, &rec.room, rec.seq, &rec.id), pending::value(now, false));
         Ok(())
     }
 }
@@ -476,9 +506,16 @@ fn subscribed(hook: &StoredWebhook, event: WebhookEvent) -> bool {
 /// One signed attempt of `rec` to `hook`; the attempt, and the `Retry-After` answered.
 async fn attempt(p: &impl Platform, hook: &StoredWebhook, rec: &StoredDelivery) -> (Attempt, Option<String>) {
     let started = p.now_ms();
-    let mut attempt =
-        Attempt { at_ms: started, status: None, latency_ms: 0, response: String::new(), error: None, trigger: rec.run_trigger };
-    let secrets: Vec<WebhookSecret> = hook.signing_secrets(started).iter().filter_map(|s| WebhookSecret::parse(s).ok()).collect();
+    let mut attempt = Attempt {
+        at_ms: started,
+        status: None,
+        latency_ms: 0,
+        response: String::new(),
+        error: None,
+        trigger: rec.run_trigger,
+    };
+    let secrets: Vec<WebhookSecret> =
+        hook.signing_secrets(started).iter().filter_map(|s| WebhookSecret::parse(s).ok()).collect();
     let signed = webhook::sign(&secrets, &rec.id, started / 1000, rec.body.as_bytes());
     let mut builder = http::Request::post(&hook.url)
         .header(header::CONTENT_TYPE, "application/json")

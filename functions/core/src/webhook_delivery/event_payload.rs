@@ -22,14 +22,23 @@ pub const MAX_DATA_BYTES: usize = 64 * 1024;
 /// The message id of the event `seq` of `room` in `org`: the same whoever computes it, so an
 /// event taken from the outbox twice is one message.
 pub fn message_id(org: &str, room: &str, seq: u64) -> String {
-    let digest = Sha256::new().chain_update(org).chain_update([0]).chain_update(room).chain_update([0]).chain_update(seq.to_be_bytes()).finalize();
+    let digest = Sha256::new()
+        .chain_update(org)
+        .chain_update([0])
+        .chain_update(room)
+        .chain_update([0])
+        .chain_update(seq.to_be_bytes())
+        .finalize();
     let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     format!("msg_{hex}")
 }
 
 /// Unix seconds as RFC 3339 (UTC).
 pub fn rfc3339(secs: u64) -> String {
-    let at = i64::try_from(secs).ok().and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let at = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
@@ -76,14 +85,22 @@ mod tests {
 
     #[test]
     fn the_body_carries_the_envelope_and_caps_data() {
-        let b: serde_json::Value =
-            serde_json::from_str(&body(WebhookEvent::RoomStarted, "msg_x", 1_764_620_114, "o", "r", 7, &serde_json::json!({"a": 1})))
-                .unwrap();
+        let b: serde_json::Value = serde_json::from_str(&body(
+            WebhookEvent::RoomStarted,
+            "msg_x",
+            1_764_620_114,
+            "o",
+            "r",
+            7,
+            &serde_json::json!({"a": 1}),
+        ))
+        .unwrap();
         assert_eq!(b["type"], "room.started");
         assert_eq!(b["timestamp"], "2025-12-01T20:15:14Z");
         assert_eq!((b["seq"].as_u64(), b["version"].as_u64()), (Some(7), Some(1)));
         let huge = serde_json::json!({ "text": "x".repeat(MAX_DATA_BYTES) });
-        let b: serde_json::Value = serde_json::from_str(&body(WebhookEvent::ChatMessage, "m", 0, "o", "r", 1, &huge)).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(&body(WebhookEvent::ChatMessage, "m", 0, "o", "r", 1, &huge)).unwrap();
         assert!(b["data"]["omitted"].is_string());
     }
 }

@@ -87,8 +87,8 @@ pub fn next_due(index: &Index) -> Option<u64> {
     index.entries.iter().filter_map(|(n, &v)| parse(n, v)).map(|d| d.due_ms).min()
 }
 
-/// Makes every parked delivery of `endpoint` due at `now_ms` and back in line (the endpoint
-/// answered again). Returns how many moved.
+/// Makes every waiting delivery of `endpoint` due at `now_ms` and back in line (the endpoint
+/// answered again), so what it missed goes now, in order. Returns how many moved.
 pub fn unpark(index: &mut Index, endpoint: &str, now_ms: u64) -> usize {
     let prefix = format!("{endpoint}|");
     let mut moved = 0;
@@ -96,7 +96,7 @@ pub fn unpark(index: &mut Index, endpoint: &str, now_ms: u64) -> usize {
         if !name.starts_with(&prefix) {
             break;
         }
-        if *v & 1 == 1 {
+        if *v & 1 == 1 || (*v >> 1) > now_ms {
             *v = value(now_ms, false);
             moved += 1;
         }
@@ -107,7 +107,12 @@ pub fn unpark(index: &mut Index, endpoint: &str, now_ms: u64) -> usize {
 /// Removes every delivery of `endpoint`; returns their names.
 pub fn remove_endpoint(index: &mut Index, endpoint: &str) -> Vec<String> {
     let prefix = format!("{endpoint}|");
-    let names: Vec<String> = index.entries.range::<String, _>(prefix.clone()..).map(|(k, _)| k.clone()).take_while(|k| k.starts_with(&prefix)).collect();
+    let names: Vec<String> = index
+        .entries
+        .range::<String, _>(prefix.clone()..)
+        .map(|(k, _)| k.clone())
+        .take_while(|k| k.starts_with(&prefix))
+        .collect();
     for n in &names {
         index.entries.remove(n);
     }
@@ -147,7 +152,10 @@ mod tests {
             ("wh_b", "r1", 2, 0, false),
         ]);
         let chosen = choose(&ix, 10, 100, |_| false);
-        assert_eq!(chosen, vec![name("wh_a", "r1", 1, "msg_1"), name("wh_a", "r2", 1, "msg_1"), name("wh_b", "r1", 1, "msg_1")]);
+        assert_eq!(
+            chosen,
+            vec![name("wh_a", "r1", 1, "msg_1"), name("wh_a", "r2", 1, "msg_1"), name("wh_b", "r1", 1, "msg_1")]
+        );
     }
 
     #[test]
@@ -166,7 +174,8 @@ mod tests {
 
     #[test]
     fn an_endpoint_that_answers_again_gets_its_parked_deliveries_in_order() {
-        let mut ix = ix(&[("wh_a", "r1", 1, 90_000, true), ("wh_a", "r1", 2, 95_000, true), ("wh_b", "r1", 1, 90_000, true)]);
+        let mut ix =
+            ix(&[("wh_a", "r1", 1, 90_000, true), ("wh_a", "r1", 2, 95_000, true), ("wh_b", "r1", 1, 90_000, true)]);
         assert_eq!(unpark(&mut ix, "wh_a", 20), 2);
         assert_eq!(choose(&ix, 20, 100, |_| false), vec![name("wh_a", "r1", 1, "msg_1")]);
         assert_eq!(remove_endpoint(&mut ix, "wh_a").len(), 2);

@@ -31,7 +31,13 @@ pub enum Verdict {
 /// The verdict on attempt number `attempts_made` (1 for the first) that ended at `now_ms`
 /// with `status` (`None`: no answer — refused, timed out, unreachable) and `retry_after`
 /// (the answer's header). `jitter` is a random number that spreads the retries.
-pub fn judge(status: Option<u16>, retry_after: Option<&str>, attempts_made: usize, now_ms: u64, jitter: u32) -> Verdict {
+pub fn judge(
+    status: Option<u16>,
+    retry_after: Option<&str>,
+    attempts_made: usize,
+    now_ms: u64,
+    jitter: u32,
+) -> Verdict {
     match status {
         Some(s) if (200..300).contains(&s) => return Verdict::Delivered,
         Some(410) => return Verdict::Disable,
@@ -119,7 +125,10 @@ mod tests {
         // A date, and a huge value that is capped.
         let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(now + 60_000));
         assert_eq!(judge(Some(429), Some(&date), 1, now, 0), Verdict::Retry { at_ms: now + 60_000 });
-        assert_eq!(judge(Some(429), Some("99999999999"), 1, now, 0), Verdict::Retry { at_ms: now + MAX_RETRY_AFTER_MS });
+        assert_eq!(
+            judge(Some(429), Some("99999999999"), 1, now, 0),
+            Verdict::Retry { at_ms: now + MAX_RETRY_AFTER_MS }
+        );
         assert_eq!(judge(Some(429), Some("soon"), 1, now, 0), Verdict::Retry { at_ms: now + 4_500 });
     }
 }

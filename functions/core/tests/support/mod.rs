@@ -221,7 +221,9 @@ impl Platform for TestPlatform {
         org: &str,
         command: &origo_functions::webhook_delivery::DispatchCommand,
     ) -> Result<origo_functions::webhook_delivery::DispatchOutcome, PlatformError> {
-        origo_functions::webhook_delivery::handle(self, org, command).await.map_err(|e| PlatformError::Coordinator(e.message))
+        origo_functions::webhook_delivery::handle(self, org, command)
+            .await
+            .map_err(|e| PlatformError::Coordinator(e.message))
     }
     async fn coordinator_send(
         &self,
