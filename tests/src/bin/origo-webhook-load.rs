@@ -10,7 +10,8 @@
 //! 2. **Outage** (`--outage-secs` > 0): half the endpoints answer 503 for that long while
 //!    messages go on at one per second; the dispatcher's pending deliveries
 //!    (`origo_webhook_pending_deliveries` on `--metrics`) are sampled every 5 s. Then the
-//!    endpoints come back, and the time until every endpoint has every message is measured.
+//!    endpoints come back, one more message is posted (events go on), and the time until every
+//!    endpoint has every message is measured.
 //!
 //! Prints one JSON object.
 
@@ -262,6 +263,11 @@ async fn main() -> anyhow::Result<()> {
             r.down.store(false, Ordering::Relaxed);
         }
         let back = Instant::now();
+        // Events go on after the return: the first one an endpoint takes brings back what it
+        // missed.
+        let text = format!("o{i}");
+        call(&c, base, reqwest::Method::POST, "/v1/rooms/bench/messages", Some(&token), json!({"text": text})).await?;
+        texts.push(text);
         let healthy_ok = all_arrived(&receivers[half..], &texts, Duration::from_secs(5)).await;
         let drained = all_arrived(&receivers, &texts, Duration::from_secs(900)).await;
         let unique: HashSet<&String> = texts.iter().collect();

@@ -33,8 +33,13 @@ pub const CONCURRENCY: usize = 64;
 /// Messages kept in an endpoint's delivery log (the oldest go first), and their age limit.
 pub const LOG_MAX: usize = index::MAX_ENTRIES;
 pub const LOG_RETENTION_MS: u64 = 7 * 24 * 3_600_000;
-/// Most deliveries pending in one organisation; beyond it the oldest fail.
+/// Most deliveries pending in one organisation by default (variable `webhook_pending_max`);
+/// beyond it the oldest fail.
 pub const PENDING_MAX: usize = 50_000;
+
+fn pending_max(p: &impl Platform) -> usize {
+    p.variable("webhook_pending_max").and_then(|v| v.trim().parse().ok()).filter(|n| *n > 0).unwrap_or(PENDING_MAX)
+}
 /// Whole-attempt limit an endpoint has to answer.
 pub const ATTEMPT_TIMEOUT_MS: u64 = 15_000;
 
@@ -221,9 +226,10 @@ impl<'a, P: Platform> Dispatch<'a, P> {
         Ok(())
     }
 
-    /// Fails the oldest pending deliveries beyond [`PENDING_MAX`].
+    /// Fails the oldest pending deliveries beyond [`pending_max`].
     async fn cap_pending(&mut self) -> Result<(), ApiError> {
-        while self.pending.len() > PENDING_MAX {
+        let max = pending_max(self.p);
+        while self.pending.len() > max {
             let oldest = self
                 .pending
                 .entries
