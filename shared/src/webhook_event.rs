@@ -28,6 +28,9 @@ pub enum WebhookEvent {
     /// A chat message was posted.
     #[serde(rename = "chat.message")]
     ChatMessage,
+    /// The organisation's participant time this month passed 80 % or 100 % of its plan.
+    #[serde(rename = "usage.threshold")]
+    UsageThreshold,
     /// An endpoint of the organisation was disabled (it answered 410, or failed for days).
     #[serde(rename = "endpoint.disabled")]
     EndpointDisabled,
@@ -38,7 +41,7 @@ pub enum WebhookEvent {
 
 impl WebhookEvent {
     /// Every event, in the order the API lists them.
-    pub const ALL: [WebhookEvent; 9] = [
+    pub const ALL: [WebhookEvent; 10] = [
         WebhookEvent::RoomStarted,
         WebhookEvent::RoomFinished,
         WebhookEvent::ParticipantJoined,
@@ -48,6 +51,7 @@ impl WebhookEvent {
         WebhookEvent::ChatMessage,
         WebhookEvent::EndpointDisabled,
         WebhookEvent::RoomScheduled,
+        WebhookEvent::UsageThreshold,
     ];
 
     /// The wire name (`room.started`, …).
@@ -61,6 +65,7 @@ impl WebhookEvent {
             WebhookEvent::TrackUnpublished => "track.unpublished",
             WebhookEvent::ChatMessage => "chat.message",
             WebhookEvent::EndpointDisabled => "endpoint.disabled",
+            WebhookEvent::UsageThreshold => "usage.threshold",
             WebhookEvent::RoomScheduled => "room.scheduled",
         }
     }

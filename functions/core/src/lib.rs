@@ -59,6 +59,7 @@ pub mod session;
 pub mod sms;
 pub mod store;
 pub mod unsubscribe;
+pub mod usage_threshold;
 pub mod variables;
 pub mod web_push;
 pub mod webhook_deliveries;

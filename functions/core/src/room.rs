@@ -647,6 +647,11 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         .map_or_else(|| reply::public_base(req, var(p, "public_url")), |url| url.trim_end_matches('/').to_owned());
     let ws_base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
     let control = media.addresses.control_url.clone().unwrap_or_default();
+    // Usage grows with every join: tell the organisation's webhooks when it passes a threshold
+    // of the plan (best effort; the join stands either way). Meeting links are not billed.
+    if org != guest_org(p) {
+        let _ = crate::usage_threshold::check(p, &org).await;
+    }
     Ok(reply::json(
         StatusCode::OK,
         &JoinResponse {

@@ -264,3 +264,25 @@ fn the_api_refuses_bad_input_and_other_organisations() {
     assert!(r["secret"].as_str().unwrap().starts_with("whsec_"));
     assert_eq!(r["previous_secret_until_ms"].as_u64(), Some(p.now_ms.get() + 86_400_000));
 }
+
+#[test]
+fn passing_a_threshold_of_the_plan_is_told_once() {
+    let mut p = TestPlatform::new();
+    p.set("plan_participant_minutes", "10");
+    let (t, org, _) = partner(&p, Some(&["usage.threshold"]));
+    register_node(&p, "media-1", "media", "eu-west", 0);
+    ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "standup"}))), StatusCode::CREATED);
+    // Nine minutes used: 90 % of the plan.
+    let usage = origo_functions::store::usage::Usage { participant_seconds: 540, participant_ms: 540_000, ..Default::default() };
+    let month = origo_shared::usage::month_of(p.now_ms.get());
+    p.kv.borrow_mut().insert(format!("usage:{org}:{month}:room:standup"), serde_json::to_vec(&usage).unwrap());
+    block_on(index::add(&p, &format!("usage_index:{org}:{month}"), "room:standup", 0)).unwrap();
+    for _ in 0..3 {
+        let res = call(&p, Method::POST, "/v1/rooms/standup/join", Some(&t), Some(json!({})));
+        assert_eq!(res.status(), StatusCode::OK, "{}", json_of(&res));
+    }
+    block_on(deliver_due(&p, &org, 4)).unwrap();
+    let got = received(&p);
+    assert_eq!(got.len(), 1, "told once: {got:#?}");
+    assert_eq!((got[0]["type"].as_str(), got[0]["data"]["percent"].as_u64()), (Some("usage.threshold"), Some(80)));
+}
