@@ -28,18 +28,19 @@ fn deployment_env() -> Vec<(&'static str, &'static str)> {
 }
 
 /// The project's `spin.toml` with the edit the recipe asks of an operator: the room and chat
-/// components reach the coordinators at `coordinator` instead of `http://origo.internal` (which
-/// only `origo` serves, so a command that went there would be refused). Sources are made
+/// components reach the coordinators at `coordinator` instead of
+/// `http://origo.internal` (which only `origo` serves, so a command that went there would be
+/// refused). Sources are made
 /// absolute so the copy can live elsewhere.
 fn deployment_manifest(dir: &std::path::Path, coordinator: &str) -> std::path::PathBuf {
     for f in ["auth", "room", "chat", "notify", "billing"] {
         built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
     }
     let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
-    let internal = r#"allowed_outbound_hosts = ["http://origo.internal"]"#;
+    let internal = r#""http://origo.internal"]"#;
     assert_eq!(text.matches(internal).count(), 2, "the room and chat components allow http://origo.internal");
     let text = text
-        .replace(internal, &format!(r#"allowed_outbound_hosts = ["{coordinator}"]"#))
+        .replace(internal, &format!(r#""{coordinator}"]"#))
         .replace(r#"source = "functions/"#, &format!(r#"source = "{}/functions/"#, repo_root().display()));
     let path = dir.join("spin.toml");
     std::fs::write(&path, text).unwrap();

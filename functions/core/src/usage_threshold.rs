@@ -20,7 +20,9 @@ const GUARD_TTL_MS: u64 = 40 * 24 * 3_600_000;
 
 /// The thresholds `used` minutes have passed of a `limit` (none when there is no limit).
 pub fn passed(used_minutes: u64, limit_minutes: u64) -> impl Iterator<Item = u64> {
-    THRESHOLDS.into_iter().filter(move |pct| limit_minutes > 0 && used_minutes.saturating_mul(100) >= pct * limit_minutes)
+    THRESHOLDS
+        .into_iter()
+        .filter(move |pct| limit_minutes > 0 && used_minutes.saturating_mul(100) >= pct * limit_minutes)
 }
 
 /// Sends `usage.threshold` for every threshold `org` passed this month and was not told of.

@@ -273,7 +273,11 @@ fn passing_a_threshold_of_the_plan_is_told_once() {
     register_node(&p, "media-1", "media", "eu-west", 0);
     ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "standup"}))), StatusCode::CREATED);
     // Nine minutes used: 90 % of the plan.
-    let usage = origo_functions::store::usage::Usage { participant_seconds: 540, participant_ms: 540_000, ..Default::default() };
+    let usage = origo_functions::store::usage::Usage {
+        participant_seconds: 540,
+        participant_ms: 540_000,
+        ..Default::default()
+    };
     let month = origo_shared::usage::month_of(p.now_ms.get());
     p.kv.borrow_mut().insert(format!("usage:{org}:{month}:room:standup"), serde_json::to_vec(&usage).unwrap());
     block_on(index::add(&p, &format!("usage_index:{org}:{month}"), "room:standup", 0)).unwrap();

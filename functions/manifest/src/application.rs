@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(room["plan_name"], "team");
         assert_eq!(room["node_secret"], "node_secret-value");
         assert_eq!(room["guest_org"], "public", "the default");
-        assert!(!room.contains_key("email_api_key"), "only the component's own variables");
+        assert!(!room.contains_key("rate_webhook_test_per_minute"), "only the component's own variables");
         let all = app.all_component_variables(secrets).unwrap();
         assert_eq!(all.keys().map(String::as_str).collect::<Vec<_>>(), ["auth", "billing", "chat", "notify", "room"]);
     }
@@ -149,7 +149,7 @@ mod tests {
     fn allowed_hosts_per_component() {
         let app = Application::parse(PROJECT).unwrap();
         assert!(app.allowed_hosts("room").unwrap().allows("http", "origo.internal", None));
-        assert!(!app.allowed_hosts("room").unwrap().allows("https", "example.com", None));
+        assert!(!app.allowed_hosts("chat").unwrap().allows("https", "example.com", None));
         assert!(app.allowed_hosts("notify").unwrap().allows("https", "hooks.partner.test", Some(8443)));
         assert!(app.allowed_hosts("billing").unwrap().is_empty());
         assert!(app.allowed_hosts("nope").is_none());
