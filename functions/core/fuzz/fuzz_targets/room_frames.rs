@@ -190,7 +190,7 @@ impl Room {
     /// Commits the batch as every host does, and reads the snapshot back.
     fn commit(&mut self, fx: &[Effect]) {
         let random = &mut self.random;
-        let commit = storage::commit(&self.state, fx, self.now, || {
+        let commit = storage::commit(&mut self.state, fx, self.now, || {
             *random = random.wrapping_add(0x9E37_79B9);
             *random
         })
