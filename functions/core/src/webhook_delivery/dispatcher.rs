@@ -116,7 +116,7 @@ impl<'a, P: Platform> Dispatch<'a, P> {
             let h = record::get(self.p, &keys::webhook_health(self.org, endpoint)).await?.unwrap_or_default();
             self.health.insert(endpoint.to_owned(), h);
         }
-        Ok(self.health.get_mut(endpoint).expect("just loaded"))
+        Ok(self.health.entry(endpoint.to_owned()).or_default())
     }
 
     async fn log(&mut self, endpoint: &str) -> Result<&mut Index, ApiError> {
@@ -124,7 +124,7 @@ impl<'a, P: Platform> Dispatch<'a, P> {
             let ix = index::load(self.p, &keys::webhook_log(self.org, endpoint)).await?;
             self.logs.insert(endpoint.to_owned(), ix);
         }
-        Ok(self.logs.get_mut(endpoint).expect("just loaded"))
+        Ok(self.logs.entry(endpoint.to_owned()).or_default())
     }
 
     async fn save(&mut self) -> Result<(), ApiError> {
