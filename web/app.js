@@ -2081,12 +2081,26 @@ function base64UrlBytes(text) {
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
 
+// Resolves once `registration` has an active worker. (`navigator.serviceWorker.ready` would
+// wait forever here: this page, at `/`, is outside the worker's `/web/` scope.)
+function activeWorker(registration) {
+  if (registration.active) return Promise.resolve(registration.active);
+  const worker = registration.installing || registration.waiting;
+  if (!worker) return Promise.reject(new Error('the service worker did not install'));
+  return new Promise((resolve, reject) => {
+    worker.addEventListener('statechange', () => {
+      if (worker.state === 'activated') resolve(worker);
+      if (worker.state === 'redundant') reject(new Error('the service worker did not install'));
+    });
+  });
+}
+
 async function subscribeToPush(token) {
   if (!token) throw new Error('sign in first');
   if ((await Notification.requestPermission()) !== 'granted') throw new Error('this browser did not allow notifications');
   const { public_key } = await api('/v1/push/vapid-public-key', { method: 'GET' });
   const registration = await navigator.serviceWorker.register('/web/sw.js', { scope: '/web/' });
-  await navigator.serviceWorker.ready;
+  await activeWorker(registration);
   let subscription = await registration.pushManager.getSubscription();
   if (subscription) {
     // A subscription made with another key (the deployment's key changed) cannot be used.

@@ -33,7 +33,9 @@ pub fn provided(cli: &[(String, String)]) -> HashMap<String, String> {
 }
 
 /// Fills required secret variables nobody provided with random values kept in
-/// `data_dir/dev-variables.json` (mode 0600), the same on every `origo dev` start.
+/// `data_dir/dev-variables.json` (mode 0600), the same on every `origo dev` start — and the
+/// web push key (`vapid_private_key`, a P-256 secret), so push notifications work in
+/// development too.
 pub fn fill_dev_secrets(
     manifest: &Manifest,
     data_dir: &Path,
@@ -42,7 +44,10 @@ pub fn fill_dev_secrets(
     let missing: Vec<&String> = manifest
         .variables
         .iter()
-        .filter(|(name, v)| v.required && v.secret && !values.contains_key(*name))
+        .filter(|(name, v)| {
+            let wanted = (v.required && v.secret) || name.as_str() == VAPID_KEY;
+            wanted && values.get(*name).is_none_or(|v| v.is_empty())
+        })
         .map(|(name, _)| name)
         .collect();
     if missing.is_empty() {
@@ -57,9 +62,8 @@ pub fn fill_dev_secrets(
     let mut changed = false;
     for name in missing {
         if !stored.contains_key(name) {
-            let mut buf = [0u8; 32];
-            getrandom03::fill(&mut buf).map_err(|e| anyhow::anyhow!("no OS random source: {e}"))?;
-            stored.insert(name.clone(), buf.iter().map(|b| format!("{b:02x}")).collect());
+            let value = if name == VAPID_KEY { vapid_key()? } else { hex(&random_bytes()?) };
+            stored.insert(name.clone(), value);
             changed = true;
         }
         values.insert(name.clone(), stored[name].clone());
@@ -69,6 +73,28 @@ pub fn fill_dev_secrets(
         write_private(&path, &serde_json::to_vec_pretty(&stored)?)?;
     }
     Ok(())
+}
+
+/// The web push key's variable.
+const VAPID_KEY: &str = "vapid_private_key";
+
+fn random_bytes() -> anyhow::Result<[u8; 32]> {
+    let mut buf = [0u8; 32];
+    getrandom03::fill(&mut buf).map_err(|e| anyhow::anyhow!("no OS random source: {e}"))?;
+    Ok(buf)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh VAPID key, as `vapid_private_key` holds it.
+fn vapid_key() -> anyhow::Result<String> {
+    loop {
+        if let Some(key) = origo_functions::web_push::vapid::VapidKey::from_bytes(&random_bytes()?) {
+            return Ok(key.encoded_secret());
+        }
+    }
 }
 
 /// The hosts `origo dev` trusts for outbound requests unless `outbound_trusted_hosts` is given:

@@ -27,8 +27,8 @@ fn deployment_env() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-/// The project's `spin.toml` with the edit the recipe asks of an operator: the room and chat
-/// components reach the coordinators at `coordinator` instead of
+/// The project's `spin.toml` with the edit the recipe asks of an operator: the chat component
+/// (the room component may call any host) reaches the coordinators at `coordinator` instead of
 /// `http://origo.internal` (which only `origo` serves, so a command that went there would be
 /// refused). Sources are made
 /// absolute so the copy can live elsewhere.
@@ -38,7 +38,8 @@ fn deployment_manifest(dir: &std::path::Path, coordinator: &str) -> std::path::P
     }
     let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
     let internal = r#""http://origo.internal"]"#;
-    assert_eq!(text.matches(internal).count(), 2, "the room and chat components allow http://origo.internal");
+    // The room component may call any host already (its reminders reach providers).
+    assert_eq!(text.matches(internal).count(), 1, "the chat component allows http://origo.internal");
     let text = text
         .replace(internal, &format!(r#""{coordinator}"]"#))
         .replace(r#"source = "functions/"#, &format!(r#"source = "{}/functions/"#, repo_root().display()));

@@ -12,35 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::room_ws::{connect, join, send, until};
-use common::{Origo, built_component, free_port, repo_root, rt};
+use common::{Origo, call, free_port, repo_root, rt, start_dev};
 use serde_json::{Value, json};
-
-/// The repository's manifest: `origo dev` trusts this machine's own receivers
-/// (`outbound_trusted_hosts`), as a developer's would be.
-fn manifest(_test: &str) -> std::path::PathBuf {
-    repo_root().join("spin.toml")
-}
-
-fn start(dir: &std::path::Path, manifest: &std::path::Path) -> Origo {
-    for f in ["auth", "room", "chat", "notify", "billing"] {
-        built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
-    }
-    let args = [
-        "dev",
-        "--no-build",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--turn-listen",
-        "127.0.0.1:0",
-        "--media-listen",
-        "127.0.0.1:0",
-    ];
-    Origo::start(&args, &[])
-}
 
 /// The Python receiver, on `port` (0: any), and the lines it prints.
 struct Receiver {
@@ -94,25 +67,6 @@ impl Drop for Receiver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn call(
-    o: &Origo,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, o.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 /// Signs up and in, creates an organisation and a room that ends a second after it empties:
@@ -197,11 +151,10 @@ fn firsts(got: &[Value]) -> Vec<&Value> {
 #[test]
 fn a_partners_standardwebhooks_receiver_verifies_every_event_of_a_call() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = manifest("webhooks-verified");
     let secret_file = dir.path().join("secret");
     std::fs::write(&secret_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
     let receiver = Receiver::start(0, &secret_file);
-    let o = start(dir.path(), &manifest);
+    let o = start_dev(dir.path(), &[]);
     rt().block_on(async {
         let token = owner(&o, "standup").await;
         let hook = register(&o, &token, receiver.port, &secret_file).await;
@@ -252,10 +205,9 @@ fn a_partners_standardwebhooks_receiver_verifies_every_event_of_a_call() {
 #[test]
 fn a_receiver_that_was_down_gets_every_event_in_order_and_a_kill_loses_none() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = manifest("webhooks-outage");
     let secret_file = dir.path().join("secret");
     let port = free_port();
-    let mut o = start(dir.path(), &manifest);
+    let mut o = start_dev(dir.path(), &[]);
     let token = rt().block_on(async {
         let token = owner(&o, "standup").await;
         register(&o, &token, port, &secret_file).await;
@@ -268,7 +220,7 @@ fn a_receiver_that_was_down_gets_every_event_in_order_and_a_kill_loses_none() {
     o.child.kill().unwrap();
     o.child.wait().unwrap();
     let receiver = Receiver::start(port, &secret_file);
-    let o = start(dir.path(), &manifest);
+    let o = start_dev(dir.path(), &[]);
     let expected = call_events(5);
     let got = receiver.collect(Duration::from_secs(90), |got| firsts(got).len() >= expected.len());
     assert!(got.iter().all(|v| v.get("bad").is_none()), "{got:#?}");

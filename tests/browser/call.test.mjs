@@ -546,6 +546,44 @@ async function main() {
     return `p50 ${median(samples)} ms`;
   });
 
+  await check('the service worker shows what web push delivers (DevTools push delivery)', async () => {
+    // Offline Chromium reaches no real push service: DevTools hands the worker the payload
+    // the push service would have decrypted, in the form Origo sends ({kind, title, body, url}).
+    const context = await browser.newContext();
+    try {
+      await context.grantPermissions(['notifications'], { origin: base });
+      const page = await context.newPage();
+      await page.goto(`${base}/`);
+      const cdp = await context.newCDPSession(page);
+      const registrations = new Map();
+      cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: rs }) => rs.forEach((r) => registrations.set(r.registrationId, r)));
+      await cdp.send('ServiceWorker.enable');
+      const state = await page.evaluate(async () => {
+        const r = await navigator.serviceWorker.register('/web/sw.js', { scope: '/web/' });
+        const w = r.active || r.installing || r.waiting;
+        if (w.state !== 'activated') await new Promise((ok) => w.addEventListener('statechange', () => w.state === 'activated' && ok()));
+        return w.state;
+      });
+      if (state !== 'activated') throw new Error(`worker ${state}`);
+      const reg = await waitFor('the worker in DevTools', () => [...registrations.values()].find((r) => r.scopeURL === `${base}/web/` && !r.isDeleted));
+      const shown = () => page.evaluate(async () => {
+        const r = await navigator.serviceWorker.getRegistration('/web/');
+        return (await r.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, url: n.data?.url }));
+      });
+      const payload = { kind: 'meeting_reminder', title: 'Starting in 10 minutes: Standup', body: '"Standup" starts in 10 minutes.', url: `${base}/?room=standup` };
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin: base, registrationId: reg.registrationId, data: JSON.stringify(payload) });
+      const first = await waitFor('the reminder shown', async () => (await shown()).find((n) => n.tag === 'meeting_reminder'));
+      if (first.title !== payload.title || first.body !== payload.body || first.url !== payload.url) throw new Error(`shown ${JSON.stringify(first)}`);
+      // Anything but Origo's JSON is shown as plain text under the name "Origo".
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin: base, registrationId: reg.registrationId, data: 'not json' });
+      const plain = await waitFor('the plain message shown', async () => (await shown()).find((n) => n.tag === 'origo'));
+      if (plain.title !== 'Origo' || plain.body !== 'not json') throw new Error(`shown ${JSON.stringify(plain)}`);
+      return `"${first.title}" with its link, and a plain-text message`;
+    } finally {
+      await context.close();
+    }
+  });
+
   await check('the client moves to another media node when the coordinator says so', async () => {
     // An origo of its own with no media node inside and two media nodes in one region. Nodes
     // heartbeat every 5 s; one is stale 7.5 s after its last, and the coordinators look every

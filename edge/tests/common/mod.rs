@@ -254,3 +254,50 @@ impl Drop for Redis {
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
+
+/// Starts `origo dev` on the repository's manifest and built components (see `functions/build`),
+/// everything on loopback ports it picks, its data in `dir`; `extra` are more arguments
+/// (`--var NAME=VALUE`).
+pub fn start_dev(dir: &Path, extra: &[&str]) -> Origo {
+    for f in ["auth", "room", "chat", "notify", "billing"] {
+        built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
+    }
+    let manifest = repo_root().join("spin.toml");
+    let mut args = vec![
+        "dev",
+        "--no-build",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--turn-listen",
+        "127.0.0.1:0",
+        "--media-listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    Origo::start(&args, &[])
+}
+
+/// One JSON call to `o` (a bearer `token` when given): the status and the JSON answer (null
+/// when the answer is no JSON).
+pub async fn call(
+    o: &Origo,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().request(method, o.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}

@@ -12,11 +12,13 @@
 use origo_shared::{ApiError, ErrorCode, WebhookEvent};
 use serde::Serialize;
 
-use crate::email::{self, Attachment};
+use crate::email::{Attachment, Email};
 use crate::meeting_calendar::{self, Invitation, Method};
 use crate::meeting_schedule::{Organizer, Schedule};
 use crate::notification_kind::{Channel, NotificationKind};
+use crate::notification_retry::{Fate, send_or_queue};
 use crate::notify_user::{Message, notify_user_except};
+use crate::outgoing::Outgoing;
 use crate::platform::Platform;
 use crate::principal::Principal;
 use crate::store::account as accounts;
@@ -34,9 +36,16 @@ pub const ICS_FILENAME: &str = "invite.ics";
 pub struct Announced {
     /// Invitation and cancellation emails the provider accepted.
     pub emails: u32,
+    /// Emails the provider could not take now, kept and tried again until the meeting ends.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub queued: u32,
     /// Why some did not go out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The deployment's public base URL, needed for the links invitations carry.
@@ -160,11 +169,14 @@ async fn send(
             format!("\"{}\" on {} UTC is cancelled for you.\n", schedule.title, schedule.start_at),
         ),
     };
-    let message = Message { title: subject.clone(), text: text.clone(), url: Some(url.clone()) };
+    let until_ms = Some(schedule.end_at_ms());
+    let message = Message { title: subject.clone(), text: text.clone(), url: Some(url.clone()), until_ms };
     for invitee in to {
-        match email::send_with_attachments(p, invitee, &subject, &text, &[], std::slice::from_ref(&attachment)).await {
-            Ok(()) => out.emails += 1,
-            Err(e) => out.failures.push(format!("email to an invitee: {}", e.message)),
+        let email = Email { attachments: vec![attachment.clone()], ..Email::new(invitee, &subject, &text) };
+        match send_or_queue(p, "meeting_invitation", Outgoing::Email(email), until_ms).await {
+            Fate::Sent => out.emails += 1,
+            Fate::Queued { .. } => out.queued += 1,
+            Fate::Failed { reason } => out.failures.push(format!("email to an invitee: {reason}")),
         }
         // An address whose owner proved it: their other channels too.
         if let Ok(Some(account)) = accounts::find_by_email(p, invitee).await

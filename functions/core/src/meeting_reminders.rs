@@ -10,11 +10,13 @@
 use origo_shared::ApiError;
 use serde::Serialize;
 
-use crate::email;
+use crate::email::Email;
 use crate::meeting_invitations::{join_link, public_base};
 use crate::meeting_schedule::Schedule;
 use crate::notification_kind::NotificationKind;
+use crate::notification_retry::{Fate, send_or_queue};
 use crate::notify_user::{Message, notify_user};
+use crate::outgoing::Outgoing;
 use crate::platform::Platform;
 use crate::store::account as accounts;
 use crate::store::reminders_sent;
@@ -32,7 +34,8 @@ pub struct ReminderReport {
     pub recipients: u64,
     /// Due entries whose meeting moved, ended or is gone.
     pub skipped: u64,
-    /// Reminders a provider did not take.
+    /// Reminders that will not reach someone (a provider that cannot take one now keeps it
+    /// for another try, which is not a failure).
     pub failures: u64,
 }
 
@@ -92,8 +95,11 @@ async fn remind(
         let ok = match &account {
             Some(a) => notify_user(p, &a.id, NotificationKind::MeetingReminder, &message)
                 .await
-                .is_ok_and(|reports| reports.iter().any(|r| r.sent > 0) || reports.is_empty()),
-            None => email::send(p, invitee, &message.title, &message.text).await.is_ok(),
+                .is_ok_and(|reports| reports.iter().any(|r| r.sent + r.queued > 0) || reports.is_empty()),
+            None => {
+                let email = Outgoing::Email(Email::new(invitee, &message.title, &message.text));
+                !matches!(send_or_queue(p, "meeting_reminder", email, message.until_ms).await, Fate::Failed { .. })
+            }
         };
         if !ok {
             report.failures += 1;
@@ -113,5 +119,6 @@ fn message(s: &Schedule, url: &str, now: u64) -> Message {
             s.title, s.start_at, s.duration_mins
         ),
         url: Some(url.to_owned()),
+        until_ms: Some(s.end_at_ms()),
     }
 }

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use origo_shared::{ApiError, ErrorCode};
 
 use crate::platform::{Platform, PlatformError, PlatformExt};
+use crate::provider_answer::Answer;
 use crate::store::push_subscription::{self as stored, StoredPushSubscription};
 use crate::variables::var;
 use crate::web_push::encryption::{EncryptionError, Ephemeral};
@@ -63,6 +64,31 @@ pub async fn send_push(
         stored::delete(p, &sub.account, &sub.id).await?;
     }
     Ok(outcome)
+}
+
+/// One attempt at pushing `payload` to `sub`, and what the push service's answer means (a
+/// subscription it no longer knows is removed, and refused for good).
+pub async fn attempt(
+    p: &impl Platform,
+    sub: &StoredPushSubscription,
+    payload: &[u8],
+    ttl_secs: u32,
+    urgency: Urgency,
+) -> Answer {
+    match send_push(p, sub, payload, ttl_secs, urgency).await {
+        Ok(Outcome::Accepted) => Answer::Accepted,
+        Ok(Outcome::Gone) => Answer::Refused { reason: "the browser's subscription is gone (removed)".into() },
+        Ok(Outcome::Retry { retry_after_secs }) => Answer::Later {
+            reason: "the push service asked to try again later".into(),
+            retry_after_ms: retry_after_secs.map(|s| s.saturating_mul(1000)),
+        },
+        Ok(Outcome::Refused) => Answer::Refused { reason: "the push service refused the message".into() },
+        Err(e) if e.code == ErrorCode::BadGateway => Answer::Later { reason: e.message, retry_after_ms: None },
+        Err(e) if matches!(e.code, ErrorCode::Forbidden | ErrorCode::Unavailable) => {
+            Answer::Unavailable { reason: e.message }
+        }
+        Err(e) => Answer::Refused { reason: e.message },
+    }
 }
 
 /// The request, with a fresh ephemeral key and salt (a draw that is no valid scalar, about

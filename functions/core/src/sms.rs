@@ -7,10 +7,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use http::header;
-use origo_shared::{ApiError, ErrorCode};
+use origo_shared::ApiError;
 
 use crate::percent_encoding::encode;
-use crate::platform::{Platform, PlatformError};
+use crate::platform::Platform;
+use crate::provider_answer::{self, Answer};
 use crate::variables::var;
 
 /// Longest message body Origo sends, in characters (ten concatenated segments).
@@ -42,28 +43,30 @@ pub fn request(
 
 /// Sends `body` to `to`; a provider failure is a 502, a missing provider a 503.
 pub async fn send(p: &impl Platform, to: &str, body: &str) -> Result<(), ApiError> {
+    attempt(p, to, body).await.into_result()
+}
+
+/// One attempt at sending `body` to `to`, and what the provider's answer means.
+pub async fn attempt(p: &impl Platform, to: &str, body: &str) -> Answer {
     if !configured(p) {
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "text messages are not configured (sms_api_url, sms_account_sid, sms_auth_token, sms_from)",
-        ));
+        return Answer::Unavailable {
+            reason: "text messages are not configured (sms_api_url, sms_account_sid, sms_auth_token, sms_from)".into(),
+        };
     }
     let get = |name| var(p, name).unwrap_or_default();
     let body: String = body.chars().take(MAX_BODY_CHARS).collect();
-    let req =
-        request(&get("sms_api_url"), &get("sms_account_sid"), &get("sms_auth_token"), &get("sms_from"), to, &body)?;
-    match p.http_send(req).await {
-        Ok(res) if res.status().is_success() => Ok(()),
-        Ok(res) => Err(ApiError::new(
-            ErrorCode::BadGateway,
-            format!("the SMS provider refused the message ({})", res.status().as_u16()),
-        )),
-        Err(PlatformError::HostNotAllowed) => Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "this deployment does not allow requests to the SMS provider's host",
-        )),
-        Err(e) => Err(ApiError::new(ErrorCode::BadGateway, format!("the SMS provider is unreachable: {e}"))),
-    }
+    let req = match request(
+        &get("sms_api_url"),
+        &get("sms_account_sid"),
+        &get("sms_auth_token"),
+        &get("sms_from"),
+        to,
+        &body,
+    ) {
+        Ok(req) => req,
+        Err(e) => return Answer::Unavailable { reason: e.message },
+    };
+    provider_answer::judge(p.http_send(req).await, "SMS provider", p.now_ms())
 }
 
 /// True for E.164 numbers: `+`, a country code that does not start with 0, 8 to 15 digits.

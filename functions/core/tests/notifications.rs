@@ -50,6 +50,7 @@ fn reminder() -> Message {
         title: "Standup in 10 minutes".into(),
         text: "Standup starts at 09:30.".into(),
         url: Some("https://origo.test/?room=standup".into()),
+        until_ms: None,
     }
 }
 
@@ -189,4 +190,104 @@ fn a_channel_without_an_address_is_reported_and_the_others_still_go() {
     );
     assert_eq!(reports[1].failures, ["no verified phone number"]);
     assert!(block_on(notify_user(&p, "acc_nobody", NotificationKind::Mention, &reminder())).is_err());
+}
+
+fn sweep(p: &TestPlatform) -> Value {
+    let out = ok_json(call(p, Method::POST, "/v1/maintenance/sweep", Some(NODE_SECRET), None), StatusCode::OK);
+    out["notification_retries"].clone()
+}
+
+fn queued_records(p: &TestPlatform) -> usize {
+    p.kv.borrow().keys().filter(|k| k.starts_with("notify_retry:")).count()
+}
+
+#[test]
+fn what_a_provider_cannot_take_now_is_tried_again_on_the_schedule_and_sent_once() {
+    let p = platform();
+    let (token, id) = reachable(&p, "ada@acme.test");
+    put_prefs(&p, &token, json!({ "channels": { "meeting_reminder": ["email", "sms", "push"] } }));
+    // Every provider is overloaded: the mail provider answers 503, the SMS provider 500, the
+    // push service 429.
+    p.mail_down.set(true);
+    p.sms_status.set(500);
+    p.push_status.set(429);
+    let (texts, pushes) = (p.sms.borrow().len(), p.pushes.borrow().len());
+    let mails = p.mail.borrow().len();
+    let reports = block_on(notify_user(&p, &id, NotificationKind::MeetingReminder, &reminder())).unwrap();
+    assert!(reports.iter().all(|r| r.sent == 0 && r.queued == 1), "{reports:?}");
+    assert!(reports.iter().all(|r| r.failures.len() == 1 && r.failures[0].ends_with("(will be tried again)")));
+    assert_eq!(queued_records(&p), 3);
+    assert_eq!((p.sms.borrow().len(), p.pushes.borrow().len()), (texts + 1, pushes + 1));
+
+    // Nothing is tried again before its time (5 s after the failure, ±10 %).
+    assert_eq!(sweep(&p)["sent"], 0);
+    assert_eq!((p.sms.borrow().len(), p.pushes.borrow().len()), (texts + 1, pushes + 1));
+
+    // The second attempt, still refused: each waits again (5 min now).
+    p.advance_secs(61);
+    let second = sweep(&p);
+    assert_eq!((second["sent"].as_u64(), second["waiting"].as_u64()), (Some(0), Some(3)), "{second}");
+    assert_eq!((p.sms.borrow().len(), p.pushes.borrow().len()), (texts + 2, pushes + 2));
+    p.advance_secs(240);
+    assert_eq!(sweep(&p)["waiting"], 0, "the third attempt is not due before 4.5 minutes");
+
+    // The providers are back: the third attempt goes through, once.
+    p.mail_down.set(false);
+    p.sms_status.set(201);
+    p.push_status.set(201);
+    p.advance_secs(120);
+    let third = sweep(&p);
+    assert_eq!(third["sent"], 3, "{third}");
+    assert_eq!(p.mail.borrow().len(), mails + 1);
+    assert_eq!(p.last_mail_to("ada@acme.test").unwrap()["subject"], "Standup in 10 minutes");
+    assert!(p.last_mail_to("ada@acme.test").unwrap()["headers"]["List-Unsubscribe"].is_string());
+    assert_eq!((p.sms.borrow().len(), p.pushes.borrow().len()), (texts + 3, pushes + 3));
+    assert_eq!(queued_records(&p), 0);
+    p.advance_secs(3600);
+    assert_eq!(sweep(&p)["sent"], 0);
+    assert_eq!((p.sms.borrow().len(), p.pushes.borrow().len()), (texts + 3, pushes + 3));
+}
+
+#[test]
+fn refusals_are_not_retried_and_retries_stop_at_the_end_of_the_schedule_or_of_the_message() {
+    let p = platform();
+    let (token, id) = reachable(&p, "ada@acme.test");
+    put_prefs(&p, &token, json!({ "channels": { "meeting_reminder": ["sms", "push"] } }));
+
+    // A refusal for good (400 from the SMS provider, 404 from the push service) is reported and
+    // not kept; the push subscription the service no longer knows is removed.
+    p.sms_status.set(400);
+    p.push_status.set(404);
+    let reports = block_on(notify_user(&p, &id, NotificationKind::MeetingReminder, &reminder())).unwrap();
+    assert!(reports.iter().all(|r| r.sent == 0 && r.queued == 0 && r.failures.len() == 1), "{reports:?}");
+    assert_eq!(queued_records(&p), 0);
+    let subs = ok_json(call(&p, Method::GET, "/v1/me/push-subscriptions", Some(&token), None), StatusCode::OK);
+    assert_eq!(subs["subscriptions"].as_array().map(Vec::len), Some(0), "{subs}");
+
+    // A text message that keeps failing is tried on the whole schedule, eight attempts in
+    // all, then dropped.
+    p.sms_status.set(503);
+    let texts = p.sms.borrow().len();
+    block_on(notify_user(&p, &id, NotificationKind::MeetingReminder, &reminder())).unwrap();
+    let mut given_up = 0;
+    for _ in 0..40 {
+        p.advance_secs(3 * 3600);
+        given_up += sweep(&p)["given_up"].as_u64().unwrap();
+    }
+    assert_eq!(p.sms.borrow().len(), texts + 8);
+    assert_eq!((given_up, queued_records(&p)), (1, 0));
+
+    // A message that means nothing after a time is not sent after it.
+    let until = p.now_ms.get() + 1_200_000;
+    let message = Message { until_ms: Some(until), ..reminder() };
+    let texts = p.sms.borrow().len();
+    block_on(notify_user(&p, &id, NotificationKind::MeetingReminder, &message)).unwrap();
+    p.advance_secs(61);
+    assert_eq!(sweep(&p)["waiting"], 1);
+    p.advance_secs(1200);
+    p.sms_status.set(201);
+    let late = sweep(&p);
+    assert_eq!((late["sent"].as_u64(), late["given_up"].as_u64()), (Some(0), Some(1)), "{late}");
+    assert_eq!(p.sms.borrow().len(), texts + 2);
+    assert_eq!(queued_records(&p), 0);
 }

@@ -5,8 +5,8 @@ mod support;
 
 use futures_executor::block_on;
 use http::{Method, StatusCode};
+use origo_functions::retry_schedule::{DISABLE_AFTER_MS, RETRY_DELAYS_MS};
 use origo_functions::store::{index, keys};
-use origo_functions::webhook_delivery::retry_schedule::{DISABLE_AFTER_MS, RETRY_DELAYS_MS};
 use origo_functions::webhook_delivery::{DispatchCommand, deliver_due, handle};
 use serde_json::{Value, json};
 use support::*;

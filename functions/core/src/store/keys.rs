@@ -296,6 +296,20 @@ pub fn notification_preferences(account: &str) -> String {
     format!("notification_prefs:{account}")
 }
 
+/// A notification waiting for another try through its provider.
+pub fn notification_retry(id: &str) -> String {
+    format!("notify_retry:{id}")
+}
+
+/// The notifications due for another try in one minute (`{minute:012}`, Unix minutes): id →
+/// when.
+pub fn notification_retry_bucket(minute: u64) -> String {
+    format!("notify_due:{minute:012}")
+}
+
+/// How far the sweep has retried notifications (the last minute it finished).
+pub const NOTIFICATION_RETRY_CURSOR: &str = "notify_cursor";
+
 // --- scheduled meetings -------------------------------------------------------------
 
 /// The reminders of scheduled meetings due in one minute (`{minute:012}`, Unix minutes): room

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod api_key;
 pub mod chat;
+pub mod due_index;
 pub mod expiry;
 pub mod format;
 pub mod home;
@@ -17,6 +18,7 @@ pub mod media_usage;
 pub mod migration;
 pub mod node;
 pub mod notification_preferences;
+pub mod notification_queue;
 pub mod oidc;
 pub mod org;
 pub mod phone;

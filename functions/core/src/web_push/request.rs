@@ -8,7 +8,8 @@ use super::encryption::{self, EncryptionError, Ephemeral};
 use super::vapid::{VapidError, VapidKey};
 
 /// How soon the browser should be woken (RFC 8030 §5.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Urgency {
     VeryLow,
     Low,

@@ -49,6 +49,17 @@ impl VapidKey {
         Ok(VapidKey { key })
     }
 
+    /// A key from 32 random bytes (`None` for the rare draw that is no valid scalar: draw
+    /// again).
+    pub fn from_bytes(bytes: &[u8; 32]) -> Option<VapidKey> {
+        SigningKey::from_slice(bytes).ok().map(|key| VapidKey { key })
+    }
+
+    /// The secret scalar the way `vapid_private_key` holds it (base64url, no padding).
+    pub fn encoded_secret(&self) -> String {
+        B64.encode(self.key.to_bytes())
+    }
+
     /// The public key, uncompressed (65 bytes), base64url without padding: the `k=` of the
     /// header and the browsers' `applicationServerKey`.
     pub fn public_key(&self) -> String {

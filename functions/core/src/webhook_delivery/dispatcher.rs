@@ -21,9 +21,9 @@ use super::delivery_record::{Attempt, DeliveryStatus, StoredDelivery, Trigger, r
 use super::endpoint_health::EndpointHealth;
 use super::event_payload::{self, message_id};
 use super::pending::{self, HOLD_MS};
-use super::retry_schedule::{self, Verdict};
 use crate::platform::{Platform, PlatformError};
 use crate::rbac::Role;
+use crate::retry_schedule::{self, Verdict};
 use crate::store::index::{self, Index};
 use crate::store::webhook::{self as stored, StoredWebhook};
 use crate::store::{account, keys, org, record};
@@ -447,8 +447,9 @@ impl<'a, P: Platform> Dispatch<'a, P> {
         self.enqueue(event, "", seq, now / 1000, data).await
     }
 
-    /// Emails the organisation's owners and admins that `endpoint` was disabled (best effort:
-    /// the event is already queued for its other endpoints).
+    /// Emails the organisation's owners and admins that `endpoint` was disabled (what the
+    /// provider cannot take now is tried again; the event is already queued for the
+    /// organisation's other endpoints).
     async fn tell_admins(&self, endpoint: &str, url: &str, reason: &str) {
         if !crate::email::configured(self.p) {
             return;
@@ -464,7 +465,9 @@ impl<'a, P: Platform> Dispatch<'a, P> {
         );
         for m in members.iter().filter(|m| matches!(m.role, Role::Owner | Role::Admin)) {
             if let Ok(Some(a)) = account::load(self.p, &m.account).await {
-                let _ = crate::email::send(self.p, &a.email, &subject, &text).await;
+                let email = crate::email::Email::new(&a.email, &subject, &text);
+                let message = crate::outgoing::Outgoing::Email(email);
+                crate::notification_retry::send_or_queue(self.p, "endpoint_disabled", message, None).await;
             }
         }
     }

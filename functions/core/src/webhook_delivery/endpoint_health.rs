@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::retry_schedule::DISABLE_AFTER_MS;
+use crate::retry_schedule::DISABLE_AFTER_MS;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -2,6 +2,8 @@
 //! Standard Webhooks specification recommends: at once, then 5 s, 5 min, 30 min, 2 h, 5 h,
 //! 10 h and 10 h after each failure (±10 % jitter); only a 2xx is a success; 410 Gone disables
 //! the endpoint; 429, 502, 503 and 504 are retried no sooner than their `Retry-After`.
+//! Webhook deliveries and notifications through providers
+//! ([`notification_retry`](crate::notification_retry)) both follow it.
 
 /// The wait before each attempt after the first, in order (the first attempt is at once).
 pub const RETRY_DELAYS_MS: [u64; 7] = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
@@ -43,16 +45,23 @@ pub fn judge(
         Some(410) => return Verdict::Disable,
         _ => {}
     }
-    let Some(&base) = RETRY_DELAYS_MS.get(attempts_made.saturating_sub(1)) else {
-        return Verdict::GiveUp;
+    let asked = match status {
+        Some(429 | 502 | 503 | 504) => retry_after.and_then(|v| retry_after_ms(v, now_ms)),
+        _ => None,
     };
-    let mut wait = jittered(base, jitter);
-    if matches!(status, Some(429 | 502 | 503 | 504))
-        && let Some(asked) = retry_after.and_then(|v| retry_after_ms(v, now_ms))
-    {
-        wait = wait.max(asked.min(MAX_RETRY_AFTER_MS));
+    match retry_at(attempts_made, now_ms, jitter, asked) {
+        Some(at_ms) => Verdict::Retry { at_ms },
+        None => Verdict::GiveUp,
     }
-    Verdict::Retry { at_ms: now_ms.saturating_add(wait) }
+}
+
+/// When attempt number `attempts_made` (1 for the first), failed at `now_ms`, is followed by
+/// the next: the schedule's wait, jittered, and no sooner than `asked` (a `Retry-After`, at
+/// most [`MAX_RETRY_AFTER_MS`]). `None` when the schedule is spent.
+pub fn retry_at(attempts_made: usize, now_ms: u64, jitter: u32, asked: Option<u64>) -> Option<u64> {
+    let base = *RETRY_DELAYS_MS.get(attempts_made.saturating_sub(1))?;
+    let wait = jittered(base, jitter).max(asked.unwrap_or(0).min(MAX_RETRY_AFTER_MS));
+    Some(now_ms.saturating_add(wait))
 }
 
 /// `base` moved by up to ±10 %, by `jitter`.
