@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Origo, Redis, built_component, repo_root};
+use common::{Origo, Redis, start_dev};
 use serde_json::{Value, json};
 
 /// Clients writing at once.
@@ -27,29 +27,10 @@ const KILL_AFTER: usize = WRITES / 2;
 const ROOM: &str = "burst";
 
 fn start_in(dir: &std::path::Path, extra: &[&str]) -> Origo {
-    for f in ["auth", "room", "chat", "notify", "billing"] {
-        built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
-    }
-    let manifest = repo_root().join("spin.toml");
-    let mut args = vec![
-        "dev",
-        "--no-build",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--turn-listen",
-        "off",
-        "--media-listen",
-        "off",
-        // The burst creates more rooms than a plan allows by default.
-        "--var",
-        "plan_max_rooms=100000",
-    ];
+    // The burst creates more rooms than a plan allows by default.
+    let mut args = vec!["--turn-listen", "off", "--media-listen", "off", "--var", "plan_max_rooms=100000"];
     args.extend_from_slice(extra);
-    Origo::start(&args, &[])
+    start_dev(dir, &args)
 }
 
 fn rt() -> tokio::runtime::Runtime {

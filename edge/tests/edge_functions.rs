@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Origo, Redis, built_component, repo_root, rt};
+use common::{Origo, Redis, repo_root, request, rt, start_dev};
 use serde_json::{Value, json};
 
 fn start(extra: &[&str]) -> (Origo, tempfile::TempDir) {
@@ -13,29 +13,10 @@ fn start(extra: &[&str]) -> (Origo, tempfile::TempDir) {
 
 /// `origo dev` keeping its data in `dir` (a restart with the same `dir` finds it again).
 fn start_in(dir: &std::path::Path, extra: &[&str]) -> Origo {
-    for f in ["auth", "room", "chat", "notify", "billing"] {
-        built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
-    }
-    let manifest = repo_root().join("spin.toml");
-    let mut args = vec![
-        "dev",
-        "--no-build",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-    ];
-    if !extra.contains(&"--turn-listen") {
-        args.extend_from_slice(&["--turn-listen", "127.0.0.1:0"]);
-    }
     // Tests register their own media node unless they ask for the in-process one.
-    if !extra.contains(&"--media-listen") {
-        args.extend_from_slice(&["--media-listen", "off"]);
-    }
+    let mut args = if extra.contains(&"--media-listen") { vec![] } else { vec!["--media-listen", "off"] };
     args.extend_from_slice(extra);
-    Origo::start(&args, &[])
+    start_dev(dir, &args)
 }
 
 async fn call(
@@ -45,15 +26,7 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut req = client.request(method, o.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
+    let res = request(o, method, path, token, body).await;
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
     (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })

@@ -11,30 +11,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::room_ws::{Ws, close_code, connect, join, next, send, until};
-use common::{Origo, built_component, repo_root, rt};
+use common::{Origo, request, rt, start_dev};
 use serde_json::{Value, json};
 
 fn start(dir: &std::path::Path, extra: &[&str]) -> Origo {
-    for f in ["auth", "room", "chat", "notify", "billing"] {
-        built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
-    }
-    let manifest = repo_root().join("spin.toml");
-    let args = [
-        "dev",
-        "--no-build",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--turn-listen",
-        "127.0.0.1:0",
-        "--media-listen",
-        "127.0.0.1:0",
-    ];
-    let args: Vec<&str> = args.iter().chain(extra).copied().collect();
-    Origo::start(&args, &[])
+    start_dev(dir, extra)
 }
 
 async fn call(
@@ -44,14 +25,7 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value, Option<u64>) {
-    let mut req = reqwest::Client::new().request(method, o.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
+    let res = request(o, method, path, token, body).await;
     let status = res.status().as_u16();
     let retry = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     (status, res.json().await.unwrap_or(Value::Null), retry)

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::room_ws::{Ws, close_code, connect, join, send, until};
-use common::{Origo, Redis, built_component, repo_root, rt};
+use common::{Origo, Redis, rt, start_dev};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -26,34 +26,20 @@ fn org() -> &'static str {
 }
 
 fn start_in(dir: &std::path::Path, redis: &Redis) -> Origo {
-    for f in ["auth", "room", "chat", "notify", "billing"] {
-        built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
-    }
-    let manifest = repo_root().join("spin.toml");
-    Origo::start(
-        &[
-            "dev",
-            "--no-build",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--manifest",
-            manifest.to_str().unwrap(),
-            "--turn-listen",
-            "off",
-            "--media-listen",
-            "off",
-            "--redis",
-            &redis.url,
-            // A sweep (which bills usage) every second, so a stale owner has usage to write.
-            "--room-sweep-ms",
-            "1000",
-            "--var",
-            "node_stale_after_ms=600000",
-        ],
-        &[],
-    )
+    let args = [
+        "--turn-listen",
+        "off",
+        "--media-listen",
+        "off",
+        "--redis",
+        &redis.url,
+        // A sweep (which bills usage) every second, so a stale owner has usage to write.
+        "--room-sweep-ms",
+        "1000",
+        "--var",
+        "node_stale_after_ms=600000",
+    ];
+    start_dev(dir, &args)
 }
 
 async fn post(o: &Origo, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {

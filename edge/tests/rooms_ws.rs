@@ -7,33 +7,16 @@ mod common;
 use std::time::Duration;
 
 use common::room_ws::{Ws, close_code, connect, join, next, send, until};
-use common::{Origo, Redis, built_component, repo_root, rt};
+use common::{Origo, Redis, rt, start_dev_env};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 fn start_in(dir: &std::path::Path, extra: &[&str], envs: &[(&str, &str)]) -> Origo {
-    for f in ["auth", "room", "chat", "notify", "billing"] {
-        built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
-    }
-    let manifest = repo_root().join("spin.toml");
-    let mut args = vec![
-        "dev",
-        "--no-build",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--turn-listen",
-        "off",
-        // These tests register the media nodes they need themselves.
-        "--media-listen",
-        "off",
-    ];
+    // These tests register the media nodes they need themselves.
+    let mut args = vec!["--turn-listen", "off", "--media-listen", "off"];
     args.extend_from_slice(extra);
-    Origo::start(&args, envs)
+    start_dev_env(dir, &args, envs)
 }
 
 async fn post(o: &Origo, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {

@@ -256,40 +256,39 @@ pub fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Starts `origo dev` on the repository's manifest and built components (see `functions/build`),
-/// everything on loopback ports it picks, its data in `dir`; `extra` are more arguments
-/// (`--var NAME=VALUE`).
+/// its data in `dir`, listening on a loopback port it picks, with its in-process TURN server and
+/// media node on loopback unless `extra` gives `--turn-listen` / `--media-listen` itself;
+/// `extra` are more arguments (`--var NAME=VALUE`, `--redis URL`).
 pub fn start_dev(dir: &Path, extra: &[&str]) -> Origo {
+    start_dev_env(dir, extra, &[])
+}
+
+/// As [`start_dev`], with environment variables.
+pub fn start_dev_env(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Origo {
     for f in ["auth", "room", "chat", "notify", "billing"] {
         built_component(&format!("functions/wasm/origo_fn_{f}.wasm"));
     }
     let manifest = repo_root().join("spin.toml");
-    let mut args = vec![
-        "dev",
-        "--no-build",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--turn-listen",
-        "127.0.0.1:0",
-        "--media-listen",
-        "127.0.0.1:0",
-    ];
+    let mut args =
+        vec!["dev", "--no-build", "--listen", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap(), "--manifest"];
+    args.push(manifest.to_str().unwrap());
+    for flag in ["--turn-listen", "--media-listen"] {
+        if !extra.contains(&flag) {
+            args.extend_from_slice(&[flag, "127.0.0.1:0"]);
+        }
+    }
     args.extend_from_slice(extra);
-    Origo::start(&args, &[])
+    Origo::start(&args, envs)
 }
 
-/// One JSON call to `o` (a bearer `token` when given): the status and the JSON answer (null
-/// when the answer is no JSON).
-pub async fn call(
+/// One request to `o` (a bearer `token` and a JSON `body` when given).
+pub async fn request(
     o: &Origo,
     method: reqwest::Method,
     path: &str,
     token: Option<&str>,
     body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
+) -> reqwest::Response {
     let mut req = reqwest::Client::new().request(method, o.url(path));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -297,7 +296,18 @@ pub async fn call(
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let res = req.send().await.unwrap();
+    req.send().await.unwrap()
+}
+
+/// One JSON call to `o`: the status and the JSON answer (null when the answer is no JSON).
+pub async fn call(
+    o: &Origo,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let res = request(o, method, path, token, body).await;
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(serde_json::Value::Null))
 }
