@@ -32,12 +32,6 @@ pub enum Fate {
     Failed { reason: String },
 }
 
-impl Fate {
-    pub fn is_sent(&self) -> bool {
-        matches!(self, Fate::Sent)
-    }
-}
-
 /// Sends `message` now, and keeps it for another try when the provider cannot take it now.
 /// `purpose` names it in reports; `until_ms` is when it stops meaning anything.
 pub async fn send_or_queue(p: &impl Platform, purpose: &str, message: Outgoing, until_ms: Option<u64>) -> Fate {
