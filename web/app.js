@@ -5,8 +5,11 @@
 // Test hooks: `body[data-state]` (idle, connecting, connected, reconnecting, failed, left),
 // remote tiles `[data-participant="<identity>"]` with `data-muted` / `data-video` / `data-hand`
 // / `data-speaking`, `window.origoStats()` (per remote participant: inbound video
-// framesDecoded and friends), `window.origoTransport()` (the selected ICE candidate pair) and
-// `window.origoTimings` (join → first remote frame).
+// framesDecoded and friends), `window.origoTransport()` (the selected ICE candidate pair),
+// `window.origoTimings` (join → first remote frame), and in the chat log `.msg[data-id]`
+// (`.mine`, `.pending`, `.deleted`, `.mentions-me`; `.meta .edited`, `.quote`, `.mention`), its
+// `[data-action]` buttons (reply, react, edit, delete; save and cancel-edit while editing), the
+// quick reactions `[data-quick]` and the reactions `.reactions button[data-reaction]`.
 
 const PROTOCOL = 1;
 const PING_MS = 10_000;
@@ -45,8 +48,15 @@ const state = {
   pingTimer: null,
   participants: new Map(), // identity → ParticipantInfo (others)
   me: null, // my ParticipantInfo
-  chatIds: new Set(),
-  pendingChat: new Map(), // client_id → <li>
+  chat: new Map(), // message id → ChatMessage, as the room last sent it
+  pendingChat: new Map(), // client_id → <li> of a message the room has not confirmed yet
+  pendingEdits: new Map(), // message id → text of an edit sent, shown until the room confirms it
+  replyTo: null, // id of the message the next one answers
+  editing: null, // id of the message being edited in place
+  confirmDelete: null, // {id, timer}: the message whose Delete asks for confirmation
+  reactingOn: null, // id of the message whose quick reactions are open
+  chatFocus: null, // id of the message the Tab key reaches in the chat log
+  admin: false, // the participant token holds the room_admin grant for this room
   // Media session
   pc: null,
   dc: null,
@@ -499,6 +509,7 @@ async function joinRoom() {
     const j = await api(`/v1/rooms/${encodeURIComponent(state.room)}/join`, { token, body: { name: state.name } });
     state.join = j;
     state.identity = j.identity;
+    setAdmin(tokenIsRoomAdmin(j.participant_token));
     return j;
   } catch (e) {
     if (e.status === 401) state.guest = null;
@@ -659,6 +670,7 @@ function onCoordinatorClosed(ws, ev) {
 
 function onServerMessage(msg) {
   if (typeof msg.seq === 'number') state.seq = Math.max(state.seq ?? 0, msg.seq);
+  else if (msg.type === 'chat' && typeof msg.message?.seq === 'number') state.seq = Math.max(state.seq ?? 0, msg.message.seq);
   switch (msg.type) {
     case 'joined':
       onJoined(msg);
@@ -703,6 +715,9 @@ function onServerMessage(msg) {
     case 'chat':
       addChat(msg.message, msg.client_id);
       break;
+    case 'chat_changed':
+      onChatChanged(msg);
+      break;
     case 'presence': {
       const p = state.participants.get(msg.participant_id);
       if (p) {
@@ -731,7 +746,8 @@ function onServerMessage(msg) {
       break;
     case 'error':
       console.warn('coordinator:', msg.code, msg.message);
-      if (msg.code === 'forbidden' || msg.code === 'muted_by_admin') toast(msg.message);
+      if (CHAT_ERRORS.has(msg.code) || msg.code === 'muted_by_admin') toast(msg.message);
+      if (CHAT_ERRORS.has(msg.code)) forgetPendingEdits();
       if (msg.code === 'rate_limited') toast('You are sending messages too fast; some were not sent.');
       break;
     case 'pong':
@@ -752,6 +768,7 @@ function onJoined(msg) {
   const seen = new Set(msg.participants.map((p) => p.id));
   for (const id of [...state.participants.keys()]) if (!seen.has(id)) removeParticipant(id);
   for (const p of msg.participants) upsertParticipant(p);
+  forgetPendingEdits();
   for (const m of msg.chat) addChat(m);
   clearInterval(state.pingTimer);
   state.pingTimer = setInterval(() => send({ type: 'ping', nonce: Date.now() }), PING_MS);
@@ -1474,59 +1491,613 @@ function renderTyping() {
   $('#typing').textContent = typing.length === 0 ? '' : typing.length === 1 ? `${typing[0]} is typing…` : `${typing.slice(0, -1).join(', ')} and ${typing.at(-1)} are typing…`;
 }
 
-function addChat(m, clientId) {
-  if (clientId && state.pendingChat.has(clientId)) {
-    const li = state.pendingChat.get(clientId);
-    state.pendingChat.delete(clientId);
-    li.classList.remove('pending');
+// Chat. Messages are keyed by their id and kept in order of their room `seq`; a message can be
+// edited, deleted (it stays as a tombstone), reacted to and answered. Message text reaches the
+// page only through text nodes.
+
+const QUICK_REACTIONS = [
+  ['👍', 'thumbs up'],
+  ['❤️', 'heart'],
+  ['😂', 'laughing'],
+  ['🎉', 'party'],
+  ['😮', 'surprised'],
+];
+const QUOTE_CHARS = 80;
+const DELETE_CONFIRM_MS = 3000;
+const MAX_MENTIONS = 20;
+const MAX_IDENTITY_BYTES = 128;
+// Refusals of a chat frame that the sender should read.
+const CHAT_ERRORS = new Set(['forbidden', 'message_deleted', 'unknown_message', 'bad_chat_text', 'bad_reaction', 'too_many_reactions', 'bad_id']);
+
+// A message as the room sends it, with what records of older releases may lack filled in.
+function normalizeMessage(m) {
+  const out = { ...m, mentions: m.mentions || [], reactions: m.reactions || {} };
+  if (!out.id) out.id = `${String(out.sent_at_ms).padStart(16, '0')}-${String(out.seq).padStart(10, '0')}`;
+  else if (!out.seq) out.seq = Number(out.id.split('-')[1]) || 0;
+  return out;
+}
+
+// The sequence number of a message's latest state: its send, or its last change.
+function lastSeq(m) {
+  return Math.max(m.seq || 0, m.changed_seq || 0);
+}
+
+const isDeleted = (m) => m.deleted_at_ms !== undefined && m.deleted_at_ms !== null;
+
+// The identities `text` mentions, read as the coordinator reads them: `@` at the start of a
+// word, the identity up to the next whitespace without trailing `.,;:!?)`, each once.
+function mentionsOf(text) {
+  const found = [];
+  for (const word of String(text).split(/\s+/)) {
+    if (!word.startsWith('@')) continue;
+    const id = word.slice(1).replace(/[.,;:!?)]+$/, '');
+    if (!id || found.includes(id) || /\p{Cc}/u.test(id) || new TextEncoder().encode(id).length > MAX_IDENTITY_BYTES) continue;
+    found.push(id);
+    if (found.length === MAX_MENTIONS) break;
+  }
+  return found;
+}
+
+function nameOf(identity) {
+  if (identity === state.identity) return state.name;
+  return state.participants.get(identity)?.name;
+}
+
+function clock(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+// The first words of a text on one line, cut at about `max` characters.
+function snippet(text, max = QUOTE_CHARS) {
+  const chars = Array.from(String(text).replace(/\s+/g, ' ').trim());
+  return chars.length > max ? `${chars.slice(0, max - 1).join('').trimEnd()}…` : chars.join('');
+}
+
+// Whether this participant's token makes them an admin of the room: they may then edit and
+// delete anyone's message (the coordinator decides; this only chooses what to offer).
+function tokenIsRoomAdmin(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(part.padEnd(Math.ceil(part.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
+    const grants = JSON.parse(new TextDecoder().decode(bytes)).grants || {};
+    return grants.room_admin === true && (!grants.room || grants.room === state.room);
+  } catch {
+    return false;
+  }
+}
+
+function setAdmin(admin) {
+  if (state.admin === admin) return;
+  state.admin = admin;
+  for (const id of state.chat.keys()) refreshMessage(id);
+}
+
+function canChange(m) {
+  return !!m.id && !isDeleted(m) && (m.from === state.identity || state.admin);
+}
+
+function chatLi(id) {
+  return id ? $('#chat-log').querySelector(`.msg[data-id="${CSS.escape(id)}"]`) : null;
+}
+
+// Message text with each `@identity` it mentions as a highlighted span.
+function appendText(parent, text, mentions) {
+  const wanted = new Set(mentions);
+  for (const part of String(text).split(/(\s+)/)) {
+    if (!part) continue;
+    const m = part.startsWith('@') ? /^@(.*?)([.,;:!?)]*)$/su.exec(part) : null;
+    if (m && wanted.has(m[1])) {
+      parent.append(el('span', { class: m[1] === state.identity ? 'mention me' : 'mention', title: nameOf(m[1]), text: `@${m[1]}` }));
+      if (m[2]) parent.append(m[2]);
+    } else {
+      parent.append(part);
+    }
+  }
+}
+
+// The quoted line above a reply.
+function quoteOf(id) {
+  const o = state.chat.get(id);
+  if (!o) return el('div', { class: 'quote missing', text: 'In reply to an earlier message' });
+  const gone = isDeleted(o);
+  const what = gone ? 'deleted message' : snippet(o.text);
+  return el(
+    'button',
+    { type: 'button', class: gone ? 'quote deleted' : 'quote', 'data-quote': id, 'aria-label': `In reply to ${o.from_name}: ${what}. Show the original message` },
+    el('span', { class: 'quote-from', text: o.from_name }),
+    el('span', { class: 'quote-text', text: what }),
+  );
+}
+
+function actionButton(action, text, attrs = {}) {
+  return el('button', { type: 'button', class: 'small', 'data-action': action, text, ...attrs });
+}
+
+function editForm(m) {
+  const area = el('textarea', { class: 'edit-input', rows: 2, maxlength: 4000, 'aria-label': 'Edit message' });
+  area.value = state.pendingEdits.get(m.id) ?? m.text;
+  const form = el(
+    'form',
+    { class: 'edit-form' },
+    area,
+    el('div', { class: 'edit-buttons' }, el('button', { type: 'submit', class: 'small primary', 'data-action': 'save', text: 'Save' }), actionButton('cancel-edit', 'Cancel')),
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    saveEdit(m.id, area.value);
+  });
+  area.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      saveEdit(m.id, area.value);
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      e.stopPropagation();
+      cancelEdit(m.id);
+    }
+  });
+  return form;
+}
+
+// What inside a message had focus, so that a fresh rendering can give it back.
+function focusedPart(li) {
+  const f = document.activeElement;
+  if (!f || f === li || !li.contains(f)) return null;
+  if (f.dataset.action) return { sel: `[data-action="${CSS.escape(f.dataset.action)}"]` };
+  if (f.dataset.reaction) return { sel: `[data-reaction="${CSS.escape(f.dataset.reaction)}"]` };
+  if (f.dataset.quick) return { sel: `[data-quick="${CSS.escape(f.dataset.quick)}"]` };
+  if (f.dataset.quote) return { sel: '.quote' };
+  if (f.classList.contains('edit-input')) return { sel: '.edit-input', start: f.selectionStart, end: f.selectionEnd };
+  return { sel: null };
+}
+
+// Draws one message (or a message of ours the room has not confirmed yet, which has no id).
+function renderMessage(li, m) {
+  const mine = m.from === state.identity;
+  const deleted = isDeleted(m);
+  const editing = state.editing === m.id && !deleted;
+  const sentEdit = deleted ? undefined : state.pendingEdits.get(m.id);
+  const reacting = state.reactingOn === m.id && !deleted && !editing;
+  const confirming = state.confirmDelete?.id === m.id && !deleted;
+  const classes = ['msg'];
+  if (mine) classes.push('mine');
+  if (!m.id || sentEdit !== undefined) classes.push('pending');
+  if (deleted) classes.push('deleted');
+  if (!deleted && m.mentions.includes(state.identity) && !mine) classes.push('mentions-me');
+  if (confirming) classes.push('confirming');
+  if (reacting) classes.push('reacting');
+  li.className = classes.join(' ');
+  if (m.id) {
+    li.dataset.id = m.id;
     li.dataset.seq = m.seq;
-    li.querySelector('time').textContent = new Date(m.sent_at_ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    state.chatIds.add(m.seq);
+  }
+  li.dataset.from = m.from;
+  if (m.reply_to) li.dataset.replyTo = m.reply_to;
+  else delete li.dataset.replyTo;
+
+  const from = mine ? 'You' : m.from_name;
+  const meta = el('div', { class: 'meta' }, el('span', { class: 'from', text: from }), el('time', { datetime: new Date(m.sent_at_ms).toISOString(), text: clock(m.sent_at_ms) }));
+  if (!deleted && m.edited_at_ms !== undefined && m.edited_at_ms !== null) {
+    const byHost = m.edited_by && m.edited_by !== m.from;
+    meta.append(el('span', { class: 'edited', title: `Edited at ${clock(m.edited_at_ms)}${byHost ? ' by a host' : ''}`, text: byHost ? '(edited by a host)' : '(edited)' }));
+  }
+  const parts = [meta];
+  if (deleted) {
+    parts.push(el('p', { class: 'text tombstone', text: m.deleted_by && m.deleted_by !== m.from ? 'Message deleted by a host' : 'Message deleted' }));
+  } else {
+    if (m.reply_to) parts.push(quoteOf(m.reply_to));
+    if (editing) {
+      parts.push(li.querySelector('.edit-form') || editForm(m));
+    } else {
+      const p = el('p', { class: 'text' });
+      appendText(p, sentEdit ?? m.text, sentEdit !== undefined ? mentionsOf(sentEdit) : m.mentions);
+      parts.push(p);
+    }
+    const given = Object.entries(m.reactions).filter(([, who]) => who.length);
+    if (given.length) {
+      const row = el('div', { class: 'reactions', role: 'group', 'aria-label': 'Reactions' });
+      for (const [r, who] of given) {
+        const byMe = who.includes(state.identity);
+        const names = who.map((i) => (i === state.identity ? 'you' : nameOf(i) || i));
+        row.append(
+          el('button', {
+            type: 'button',
+            class: 'reaction',
+            'data-reaction': r,
+            'aria-pressed': String(byMe),
+            disabled: !m.id,
+            title: names.join(', '),
+            'aria-label': `${r} ${who.length}: ${names.join(', ')}`,
+            text: `${r} ${who.length}`,
+          }),
+        );
+      }
+      parts.push(row);
+    }
+    if (m.id && !editing) {
+      const actions = el(
+        'div',
+        { class: 'actions', role: 'group', 'aria-label': `Actions for the message from ${from}` },
+        actionButton('reply', 'Reply'),
+        actionButton('react', 'React', { 'aria-expanded': String(reacting) }),
+      );
+      if (canChange(m)) {
+        actions.append(actionButton('edit', 'Edit'), actionButton('delete', confirming ? 'Confirm delete' : 'Delete', { class: confirming ? 'small danger' : 'small' }));
+      }
+      parts.push(actions);
+    }
+    if (reacting) {
+      const mineNow = (r) => (m.reactions[r] || []).includes(state.identity);
+      parts.push(
+        el(
+          'div',
+          { class: 'quick-reactions', role: 'group', 'aria-label': 'Quick reactions' },
+          ...QUICK_REACTIONS.map(([r, label]) => el('button', { type: 'button', class: 'small', 'data-quick': r, 'aria-pressed': String(mineNow(r)), 'aria-label': `React with ${label}`, title: label, text: r })),
+        ),
+      );
+    }
+  }
+  const had = focusedPart(li);
+  li.replaceChildren(...parts);
+  if (had) {
+    const back = had.sel && li.querySelector(had.sel);
+    if (back) {
+      back.focus();
+      if (had.start !== undefined) back.setSelectionRange(had.start, had.end);
+    } else {
+      li.focus();
+    }
+  }
+}
+
+function refreshMessage(id) {
+  const m = state.chat.get(id);
+  const li = chatLi(id);
+  if (m && li) renderMessage(li, m);
+}
+
+// After a message changed: the replies that quote it, and the reply target above the input.
+function refreshQuotesOf(id) {
+  for (const li of $('#chat-log').querySelectorAll(`.msg[data-reply-to="${CSS.escape(id)}"]`)) {
+    if (li.dataset.id) refreshMessage(li.dataset.id);
+  }
+  if (state.replyTo === id) renderReplyTarget();
+}
+
+// Only one message is in the Tab order; the arrow keys move between messages.
+function syncRoving() {
+  const items = [...$('#chat-log').querySelectorAll('.msg')];
+  const current = items.find((li) => li.dataset.id && li.dataset.id === state.chatFocus) || items.findLast((li) => li.dataset.id);
+  for (const li of items) li.tabIndex = li === current ? 0 : -1;
+}
+
+// Puts a message where its seq says, before any of ours still waiting for the room.
+function placeMessage(li, seq) {
+  const log = $('#chat-log');
+  const after = [...log.children].find((c) => c !== li && (!c.dataset.seq || Number(c.dataset.seq) > seq));
+  log.insertBefore(li, after || null);
+}
+
+function addChat(raw, clientId) {
+  const m = normalizeMessage(raw);
+  const known = state.chat.get(m.id);
+  const pending = clientId && state.pendingChat.get(clientId);
+  if (pending) {
+    state.pendingChat.delete(clientId);
+    if (known) {
+      pending.remove();
+    } else {
+      state.chat.set(m.id, m);
+      renderMessage(pending, m);
+      placeMessage(pending, m.seq);
+      syncRoving();
+    }
     return;
   }
-  if (state.chatIds.has(m.seq)) return;
-  state.chatIds.add(m.seq);
-  const mine = m.from === state.identity;
-  const li = chatItem(m.from_name, m.text, new Date(m.sent_at_ms), mine);
-  li.dataset.seq = m.seq;
+  if (known) {
+    // Seen before: a reconnect sends again the messages that changed since.
+    if (lastSeq(m) < lastSeq(known)) return;
+    state.chat.set(m.id, m);
+    if (isDeleted(m)) dropChatUi(m.id);
+    refreshMessage(m.id);
+    refreshQuotesOf(m.id);
+    return;
+  }
+  state.chat.set(m.id, m);
+  const li = el('li');
+  renderMessage(li, m);
+  placeMessage(li, m.seq);
+  syncRoving();
   const log = $('#chat-log');
-  // Keep order by seq (a replay may come after newer echoes).
-  const after = [...log.children].find((c) => c.dataset.seq && Number(c.dataset.seq) > m.seq);
-  log.insertBefore(li, after || null);
   log.scrollTop = log.scrollHeight;
+  const mine = m.from === state.identity;
   if (!mine && state.panel !== 'chat') {
     state.unread++;
     const u = $('#unread');
     u.hidden = false;
     u.textContent = String(state.unread);
     $('#btn-chat').setAttribute('aria-label', `Chat, ${state.unread} unread`);
+    if (!isDeleted(m) && m.mentions.includes(state.identity)) toast(`${m.from_name} mentioned you: ${snippet(m.text, 60)}`);
   }
 }
 
-function chatItem(from, text, at, mine) {
-  return el(
-    'li',
-    { class: mine ? 'msg mine' : 'msg' },
-    el('div', { class: 'meta' }, el('span', { class: 'from', text: mine ? 'You' : from }), el('time', { datetime: at.toISOString(), text: at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) })),
-    el('p', { class: 'text', text }),
-  );
+// What the page holds for a message that is gone: its editor, its confirm step, its picker.
+function dropChatUi(id) {
+  if (state.editing === id) state.editing = null;
+  if (state.reactingOn === id) state.reactingOn = null;
+  if (state.confirmDelete?.id === id) {
+    clearTimeout(state.confirmDelete.timer);
+    state.confirmDelete = null;
+  }
+  state.pendingEdits.delete(id);
+}
+
+// `chat_changed`: the whole message when the room sends it, else the change applied to our copy.
+function onChatChanged(msg) {
+  const old = state.chat.get(msg.message_id);
+  if (!old) return;
+  let m;
+  if (msg.message) {
+    m = normalizeMessage(msg.message);
+  } else {
+    m = { ...old, reactions: { ...old.reactions }, changed_seq: msg.seq };
+    const c = msg.change || {};
+    if (c.kind === 'edited') {
+      m.text = c.text;
+      m.mentions = mentionsOf(c.text);
+      m.edited_at_ms = c.at_ms;
+      m.edited_by = msg.by;
+    } else if (c.kind === 'deleted') {
+      m.text = '';
+      m.mentions = [];
+      m.reactions = {};
+      m.deleted_at_ms = c.at_ms;
+      m.deleted_by = msg.by;
+    } else if (c.kind === 'reaction') {
+      const who = (m.reactions[c.reaction] || []).filter((i) => i !== msg.by);
+      if (c.added) who.push(msg.by);
+      if (who.length) m.reactions[c.reaction] = who;
+      else delete m.reactions[c.reaction];
+    } else {
+      return;
+    }
+  }
+  state.chat.set(m.id, m);
+  const kind = msg.change?.kind;
+  if (kind === 'edited' && msg.by === state.identity) state.pendingEdits.delete(m.id);
+  if (isDeleted(m)) {
+    dropChatUi(m.id);
+    if (kind === 'deleted') announce(m.deleted_by && m.deleted_by !== m.from ? 'A host deleted a message' : `${m.from === state.identity ? 'Your' : `${m.from_name}’s`} message was deleted`);
+  }
+  refreshMessage(m.id);
+  refreshQuotesOf(m.id);
 }
 
 function sendChat(text) {
   text = text.trim();
   if (!text) return;
   const clientId = `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-  if (!send({ type: 'chat', text, client_id: clientId })) {
+  // A reply to a message deleted since goes out as a message of its own.
+  const target = state.replyTo && state.chat.get(state.replyTo);
+  const replyTo = target && !isDeleted(target) ? target.id : null;
+  const frame = { type: 'chat', text, client_id: clientId };
+  if (replyTo) frame.reply_to = replyTo;
+  if (!send(frame)) {
     toast('Not connected to the room; your message was not sent.');
     return false;
   }
-  const li = chatItem(state.name, text, new Date(), true);
-  li.classList.add('pending');
+  const li = el('li');
+  renderMessage(li, { id: '', seq: 0, from: state.identity, from_name: state.name, text, sent_at_ms: Date.now(), reply_to: replyTo || undefined, mentions: mentionsOf(text), reactions: {} });
+  li.tabIndex = -1;
   state.pendingChat.set(clientId, li);
   $('#chat-log').append(li);
   $('#chat-log').scrollTop = $('#chat-log').scrollHeight;
+  setReplyTarget(null);
   setTyping(false);
   return true;
+}
+
+function setReplyTarget(id) {
+  state.replyTo = id;
+  renderReplyTarget();
+  if (id) $('#chat-input').focus();
+}
+
+function renderReplyTarget() {
+  const m = state.replyTo && state.chat.get(state.replyTo);
+  if (!m) state.replyTo = null;
+  $('#reply-target').hidden = !m;
+  $('#reply-text').textContent = m ? `Replying to ${m.from_name}: ${isDeleted(m) ? 'deleted message' : snippet(m.text)}` : '';
+  $('#chat-input').placeholder = m ? 'Write a reply' : 'Message everyone';
+}
+
+function startEdit(id) {
+  const m = state.chat.get(id);
+  if (!m || !canChange(m)) return;
+  const before = state.editing;
+  state.editing = id;
+  state.reactingOn = null;
+  if (before && before !== id) refreshMessage(before);
+  refreshMessage(id);
+  const area = chatLi(id)?.querySelector('.edit-input');
+  if (area) {
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+  }
+}
+
+function cancelEdit(id) {
+  if (state.editing !== id) return;
+  state.editing = null;
+  refreshMessage(id);
+  chatLi(id)?.focus();
+}
+
+function saveEdit(id, text) {
+  const m = state.chat.get(id);
+  text = text.trim();
+  if (!m || isDeleted(m)) return cancelEdit(id);
+  if (!text) {
+    toast('A message cannot be empty; delete it instead.');
+    return;
+  }
+  if (text === (state.pendingEdits.get(id) ?? m.text)) return cancelEdit(id);
+  if (!send({ type: 'edit_chat', message_id: id, text })) {
+    toast('Not connected to the room; your change was not saved.');
+    return;
+  }
+  // Shown at once, marked pending until the room confirms it.
+  state.pendingEdits.set(id, text);
+  state.editing = null;
+  refreshMessage(id);
+  chatLi(id)?.focus();
+}
+
+function askDelete(id) {
+  const m = state.chat.get(id);
+  if (!m || !canChange(m)) return;
+  const asked = state.confirmDelete;
+  if (asked) {
+    clearTimeout(asked.timer);
+    state.confirmDelete = null;
+    if (asked.id !== id) refreshMessage(asked.id);
+  }
+  if (asked?.id === id) {
+    if (!send({ type: 'delete_chat', message_id: id })) toast('Not connected to the room; the message was not deleted.');
+    refreshMessage(id);
+    chatLi(id)?.focus();
+    return;
+  }
+  state.confirmDelete = {
+    id,
+    timer: setTimeout(() => {
+      if (state.confirmDelete?.id !== id) return;
+      state.confirmDelete = null;
+      refreshMessage(id);
+    }, DELETE_CONFIRM_MS),
+  };
+  refreshMessage(id);
+  announce('Press Confirm delete to delete the message');
+}
+
+function toggleQuickReactions(id) {
+  const before = state.reactingOn;
+  state.reactingOn = before === id ? null : id;
+  if (before && before !== id) refreshMessage(before);
+  refreshMessage(id);
+  if (state.reactingOn) chatLi(id)?.querySelector('[data-quick]')?.focus();
+}
+
+function react(id, reaction) {
+  const m = state.chat.get(id);
+  if (!m || isDeleted(m)) return;
+  const added = !(m.reactions[reaction] || []).includes(state.identity);
+  if (!send({ type: 'react', message_id: id, reaction, added })) toast('Not connected to the room; your reaction was not sent.');
+}
+
+function showOriginal(id) {
+  const li = chatLi(id);
+  if (!li) return;
+  li.scrollIntoView({ block: 'center', behavior: matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });
+  li.dataset.flash = '';
+  setTimeout(() => delete li.dataset.flash, 1600);
+  state.chatFocus = id;
+  syncRoving();
+  li.focus({ preventScroll: true });
+}
+
+// Edits shown before the room confirmed them go back to what the room has: after a refusal
+// (which names no message) and after a reconnect (which sends again what did change).
+function forgetPendingEdits() {
+  if (!state.pendingEdits.size) return;
+  const ids = [...state.pendingEdits.keys()];
+  state.pendingEdits.clear();
+  for (const id of ids) refreshMessage(id);
+}
+
+function wireChat() {
+  const log = $('#chat-log');
+  log.addEventListener('click', (e) => {
+    const li = e.target.closest('.msg');
+    const id = li?.dataset.id;
+    if (!id) return;
+    const b = e.target.closest('button');
+    if (!b || b.disabled) return;
+    if (b.dataset.reaction) return react(id, b.dataset.reaction);
+    if (b.dataset.quick) {
+      react(id, b.dataset.quick);
+      state.reactingOn = null;
+      refreshMessage(id);
+      chatLi(id)?.querySelector('[data-action="react"]')?.focus();
+      return;
+    }
+    if (b.dataset.quote) return showOriginal(b.dataset.quote);
+    switch (b.dataset.action) {
+      case 'reply':
+        return setReplyTarget(id);
+      case 'react':
+        return toggleQuickReactions(id);
+      case 'edit':
+        return startEdit(id);
+      case 'cancel-edit':
+        return cancelEdit(id);
+      case 'delete':
+        return askDelete(id);
+      default:
+        return;
+    }
+  });
+  log.addEventListener('focusin', (e) => {
+    const li = e.target.closest('.msg');
+    if (li?.dataset.id && state.chatFocus !== li.dataset.id) {
+      state.chatFocus = li.dataset.id;
+      syncRoving();
+    }
+  });
+  log.addEventListener('keydown', (e) => {
+    const li = e.target.closest('.msg');
+    if (!li) return;
+    if (e.key === 'Escape' && state.reactingOn === li.dataset.id && e.target.closest('.quick-reactions, .actions')) {
+      e.preventDefault();
+      e.stopPropagation();
+      state.reactingOn = null;
+      refreshMessage(li.dataset.id);
+      li.querySelector('[data-action="react"]')?.focus();
+      return;
+    }
+    if (e.target !== li) return;
+    const items = [...log.querySelectorAll('.msg[data-id]')];
+    const at = items.indexOf(li);
+    const to = { ArrowUp: at - 1, ArrowDown: at + 1, Home: 0, End: items.length - 1 }[e.key];
+    if (to === undefined || !items[to]) return;
+    e.preventDefault();
+    items[to].focus();
+  });
+  $('#reply-cancel').addEventListener('click', () => {
+    setReplyTarget(null);
+    $('#chat-input').focus();
+  });
+  $('#chat-input').addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && state.replyTo) {
+      e.preventDefault();
+      e.stopPropagation();
+      setReplyTarget(null);
+    }
+  });
+}
+
+function clearChat() {
+  state.chat.clear();
+  state.pendingChat.clear();
+  state.pendingEdits.clear();
+  if (state.confirmDelete) clearTimeout(state.confirmDelete.timer);
+  state.confirmDelete = null;
+  state.editing = null;
+  state.reactingOn = null;
+  state.chatFocus = null;
+  state.replyTo = null;
+  renderReplyTarget();
+  $('#chat-log').replaceChildren();
 }
 
 function setTyping(on) {
@@ -1751,10 +2322,8 @@ function teardown() {
   state.everJoined = false;
   state.mediaConnected = false;
   state.seq = null;
-  state.chatIds.clear();
-  state.pendingChat.clear();
+  clearChat();
   $('#grid').replaceChildren();
-  $('#chat-log').replaceChildren();
   $('#audio-sink').replaceChildren();
 }
 
@@ -1809,6 +2378,7 @@ function wire() {
     if (sendChat($('#chat-input').value) !== false) $('#chat-input').value = '';
   });
   $('#chat-input').addEventListener('input', (e) => setTyping(e.target.value.trim().length > 0));
+  wireChat();
   $('#rejoin').addEventListener('click', () => {
     state.leaving = false;
     state.ended = false;

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod bearer;
+pub mod chat;
 pub mod close_reason;
 pub mod destination_policy;
 pub mod error;

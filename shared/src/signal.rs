@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The oldest protocol version this build still accepts.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
-/// Longest chat message, in characters.
-pub const MAX_CHAT_CHARS: usize = 4000;
+pub use crate::chat::{ChatChange, ChatMessage, MAX_CHAT_CHARS};
 /// Longest client-chosen id (`client_id`), in bytes.
 pub const MAX_CLIENT_ID_BYTES: usize = 64;
 /// Largest WebSocket text frame a coordinator accepts from a client, in bytes.
@@ -91,21 +90,6 @@ impl PresenceState {
     }
 }
 
-/// A chat message as stored and delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    /// Room-wide sequence number (ascending, gap-free per room).
-    pub seq: u64,
-    /// Sender identity.
-    pub from: String,
-    /// The sender's display name when the message was sent (it does not change afterwards).
-    pub from_name: String,
-    /// The message text: 1 to [`MAX_CHAT_CHARS`] characters, not only whitespace.
-    pub text: String,
-    /// Unix milliseconds when the coordinator accepted it.
-    pub sent_at_ms: u64,
-}
-
 /// The media node a participant should use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaAssignment {
@@ -155,6 +139,31 @@ pub enum ClientMessage {
         /// characters), returned only in the echo of this message to the sender.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+        /// The id of the message this one answers (a message of this room).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
+    },
+    /// Change the text of a message: the sender's own, or anyone's for a room admin.
+    EditChat {
+        /// The [`ChatMessage::id`] of a message of the room's recent chat (older ones are
+        /// changed through `PATCH /v1/rooms/{room}/messages/{id}`).
+        message_id: String,
+        /// The new text, within the same limits as a new message.
+        text: String,
+    },
+    /// Delete a message (the sender's own, or anyone's for a room admin): it stays a tombstone.
+    DeleteChat {
+        /// The [`ChatMessage::id`] of a message of the room's recent chat.
+        message_id: String,
+    },
+    /// Add or take back the sender's reaction to a message.
+    React {
+        /// The [`ChatMessage::id`] of a message of the room's recent chat.
+        message_id: String,
+        /// The reaction: an emoji or a short code, 1 to 32 bytes without spaces.
+        reaction: String,
+        /// True to add it, false to take it back.
+        added: bool,
     },
     /// The client's presence changed; everyone gets a `presence` event, the sender included.
     Presence {
@@ -290,6 +299,22 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
+    /// A message was edited, deleted or reacted to; sent to everyone, the one who changed it
+    /// included.
+    ChatChanged {
+        /// The room sequence number of this event (the message's `changed_seq` from now on).
+        seq: u64,
+        /// The [`ChatMessage::id`] of the message.
+        message_id: String,
+        /// The identity who made the change.
+        by: String,
+        /// What changed.
+        change: ChatChange,
+        /// The message as it is now, when the room still has it in its recent chat; a client
+        /// that has no copy of the message can ignore the event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<ChatMessage>,
+    },
     /// A participant's presence changed.
     Presence {
         /// The room sequence number of this event.
@@ -424,12 +449,32 @@ impl ClientMessage {
                     return Err(SignalError::UnsupportedProtocol(*protocol));
                 }
             }
-            ClientMessage::Chat { text, client_id } => {
-                let n = text.chars().count();
-                if text.trim().is_empty() || n > MAX_CHAT_CHARS {
+            ClientMessage::Chat { text, client_id, reply_to } => {
+                if !crate::chat::text_fits(text) {
                     return Err(SignalError::BadChatText);
                 }
                 if client_id.as_deref().is_some_and(|c| !valid_id(c)) {
+                    return Err(SignalError::BadId);
+                }
+                if reply_to.as_deref().is_some_and(|id| crate::chat::seq_of_id(id).is_none()) {
+                    return Err(SignalError::BadId);
+                }
+            }
+            ClientMessage::EditChat { message_id, text } => {
+                if crate::chat::seq_of_id(message_id).is_none() {
+                    return Err(SignalError::BadId);
+                }
+                if !crate::chat::text_fits(text) {
+                    return Err(SignalError::BadChatText);
+                }
+            }
+            ClientMessage::DeleteChat { message_id } => {
+                if crate::chat::seq_of_id(message_id).is_none() {
+                    return Err(SignalError::BadId);
+                }
+            }
+            ClientMessage::React { message_id, reaction, .. } => {
+                if crate::chat::seq_of_id(message_id).is_none() || !crate::chat::reaction_fits(reaction) {
                     return Err(SignalError::BadId);
                 }
             }
@@ -480,7 +525,8 @@ impl ServerMessage {
             | ServerMessage::TrackUnpublished { seq, .. }
             | ServerMessage::Presence { seq, .. }
             | ServerMessage::Mute { seq, .. }
-            | ServerMessage::UnmuteAllowed { seq, .. } => Some(*seq),
+            | ServerMessage::UnmuteAllowed { seq, .. }
+            | ServerMessage::ChatChanged { seq, .. } => Some(*seq),
             ServerMessage::Chat { message, .. } => Some(message.seq),
             ServerMessage::Kick { .. }
             | ServerMessage::ReconnectToNode { .. }
@@ -519,7 +565,19 @@ mod tests {
             ),
             (
                 json!({"type": "chat", "text": "hi", "client_id": "c1"}),
-                ClientMessage::Chat { text: "hi".into(), client_id: Some("c1".into()) },
+                ClientMessage::Chat { text: "hi".into(), client_id: Some("c1".into()), reply_to: None },
+            ),
+            (
+                json!({"type": "edit_chat", "message_id": "0000000000000005-0000000002", "text": "hey"}),
+                ClientMessage::EditChat { message_id: "0000000000000005-0000000002".into(), text: "hey".into() },
+            ),
+            (
+                json!({"type": "react", "message_id": "0000000000000005-0000000002", "reaction": "👍", "added": true}),
+                ClientMessage::React {
+                    message_id: "0000000000000005-0000000002".into(),
+                    reaction: "👍".into(),
+                    added: true,
+                },
             ),
             (json!({"type": "presence", "state": "away"}), ClientMessage::Presence { state: PresenceState::Away }),
             (json!({"type": "raise_hand", "raised": true}), ClientMessage::RaiseHand { raised: true }),
@@ -552,13 +610,7 @@ mod tests {
             seq: 3,
             you: alice(),
             participants: vec![],
-            chat: vec![ChatMessage {
-                seq: 2,
-                from: "bob".into(),
-                from_name: "Bob".into(),
-                text: "hey".into(),
-                sent_at_ms: 5,
-            }],
+            chat: vec![ChatMessage::new(2, "bob".into(), "Bob".into(), "hey".into(), 5)],
             media: Some(MediaAssignment {
                 node_id: "fra-1".into(),
                 region: "eu-central".into(),
@@ -606,6 +658,11 @@ mod tests {
             (json!({"type": "chat", "text": long}).to_string(), "bad_chat_text"),
             (json!({"type": "chat", "text": "hi", "client_id": ""}).to_string(), "bad_id"),
             (json!({"type": "kick", "participant_id": "a\u{0}b"}).to_string(), "bad_id"),
+            (json!({"type": "edit_chat", "message_id": "7", "text": "x"}).to_string(), "bad_id"),
+            (json!({"type": "edit_chat", "message_id": "0000000000000005-0000000002", "text": " "}).to_string(), "bad_chat_text"),
+            (json!({"type": "delete_chat", "message_id": "../x"}).to_string(), "bad_id"),
+            (json!({"type": "react", "message_id": "0000000000000005-0000000002", "reaction": "a b", "added": true}).to_string(), "bad_id"),
+            (json!({"type": "chat", "text": "hi", "reply_to": "nope"}).to_string(), "bad_id"),
             (
                 json!({"type": "mute", "participant_id": "x".repeat(crate::identity::MAX_IDENTITY_BYTES + 1), "kind": "audio"})
                     .to_string(),
@@ -669,10 +726,7 @@ mod tests {
                 ServerMessage::TrackPublished { seq, participant_id, track }
             }),
             (any::<u64>(), "\\PC{0,200}", proptest::option::of("[a-z0-9]{1,8}")).prop_map(|(seq, text, client_id)| {
-                ServerMessage::Chat {
-                    message: ChatMessage { seq, from: "a".into(), from_name: "A".into(), text, sent_at_ms: seq / 2 },
-                    client_id,
-                }
+                ServerMessage::Chat { message: ChatMessage::new(seq, "a".into(), "A".into(), text, seq / 2), client_id }
             }),
             (any::<u64>(), arb_participant(), proptest::collection::vec(arb_participant(), 0..4)).prop_map(
                 |(seq, you, participants)| ServerMessage::Joined {
@@ -694,7 +748,11 @@ mod tests {
             proptest::option::of(any::<u64>())
                 .prop_map(|last_seq| ClientMessage::Join { protocol: PROTOCOL_VERSION, last_seq }),
             ("[^\\s][\\PC]{0,100}", proptest::option::of("[a-zA-Z0-9]{1,64}"))
-                .prop_map(|(text, client_id)| ClientMessage::Chat { text, client_id }),
+                .prop_map(|(text, client_id)| ClientMessage::Chat { text, client_id, reply_to: None }),
+            (0..u64::from(u32::MAX), "[^\\s][\\PC]{0,100}").prop_map(|(seq, text)| ClientMessage::EditChat {
+                message_id: crate::chat::message_id(seq, seq),
+                text
+            }),
             arb_track().prop_map(|track| ClientMessage::TrackPublished { track }),
             any::<bool>().prop_map(|raised| ClientMessage::RaiseHand { raised }),
             ("[a-z]{1,10}", proptest::option::of("\\PC{0,50}"))

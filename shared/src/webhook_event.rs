@@ -28,6 +28,9 @@ pub enum WebhookEvent {
     /// A chat message was posted.
     #[serde(rename = "chat.message")]
     ChatMessage,
+    /// A chat message was edited, deleted or reacted to.
+    #[serde(rename = "chat.message_changed")]
+    ChatMessageChanged,
     /// The organisation's participant time this month passed 80 % or 100 % of its plan.
     #[serde(rename = "usage.threshold")]
     UsageThreshold,
@@ -41,7 +44,7 @@ pub enum WebhookEvent {
 
 impl WebhookEvent {
     /// Every event, in the order the API lists them.
-    pub const ALL: [WebhookEvent; 10] = [
+    pub const ALL: [WebhookEvent; 11] = [
         WebhookEvent::RoomStarted,
         WebhookEvent::RoomFinished,
         WebhookEvent::ParticipantJoined,
@@ -49,6 +52,7 @@ impl WebhookEvent {
         WebhookEvent::TrackPublished,
         WebhookEvent::TrackUnpublished,
         WebhookEvent::ChatMessage,
+        WebhookEvent::ChatMessageChanged,
         WebhookEvent::EndpointDisabled,
         WebhookEvent::RoomScheduled,
         WebhookEvent::UsageThreshold,
@@ -64,6 +68,7 @@ impl WebhookEvent {
             WebhookEvent::TrackPublished => "track.published",
             WebhookEvent::TrackUnpublished => "track.unpublished",
             WebhookEvent::ChatMessage => "chat.message",
+            WebhookEvent::ChatMessageChanged => "chat.message_changed",
             WebhookEvent::EndpointDisabled => "endpoint.disabled",
             WebhookEvent::UsageThreshold => "usage.threshold",
             WebhookEvent::RoomScheduled => "room.scheduled",
@@ -73,7 +78,7 @@ impl WebhookEvent {
     /// True for the events an endpoint receives only when it names them (chat messages can
     /// be many, and carry what people wrote).
     pub fn opt_in(self) -> bool {
-        matches!(self, WebhookEvent::ChatMessage)
+        matches!(self, WebhookEvent::ChatMessage | WebhookEvent::ChatMessageChanged)
     }
 
     /// The event with wire name `name`.

@@ -369,6 +369,78 @@ async function main() {
     await waitFor('Alice’s message acknowledged', async () => (await alice.page.locator('#chat-log .msg.pending').count()) === 0, { timeout: 5000 });
   });
 
+  await check('chat messages are edited, deleted, reacted to and replied to, and the other page sees it', async () => {
+    const msg = (p, id) => p.page.locator(`#chat-log .msg[data-id="${id}"]`);
+    const text = async (loc) => (await loc.textContent({ timeout: 2000 }))?.trim();
+    await alice.page.fill('#chat-input', 'Agenda: budget first');
+    await alice.page.press('#chat-input', 'Enter');
+    const id = await waitFor('Alice’s message confirmed with its id', () =>
+      alice.page.evaluate(() => [...document.querySelectorAll('#chat-log .msg:not(.pending)')].find((li) => li.textContent.includes('Agenda: budget first'))?.dataset.id), { timeout: 5000 });
+    if (!/^\d{16}-\d{10}$/.test(id)) throw new Error(`the message's id is ${id}`);
+    const onAlice = msg(alice, id);
+    const onBob = msg(bob, id);
+    await onBob.waitFor({ timeout: 5000 });
+    await onBob.hover();
+    if (await onBob.locator('[data-action="edit"], [data-action="delete"]').count()) throw new Error('Bob is offered to change Alice’s message');
+
+    // Alice edits it in place; Enter saves.
+    await onAlice.hover();
+    await onAlice.locator('[data-action="edit"]').click();
+    const editor = onAlice.locator('textarea');
+    await editor.fill('Agenda: hiring first');
+    await editor.press('Enter');
+    await waitFor('Bob showing the new text, marked edited', async () => (await text(onBob.locator('.text'))) === 'Agenda: hiring first' && (await text(onBob.locator('.meta .edited'))) === '(edited)', { timeout: 5000 });
+
+    // Bob reacts 👍; Alice sees it and adds hers by clicking it.
+    await onBob.hover();
+    await onBob.locator('[data-action="react"]').click();
+    await onBob.locator('[data-quick="👍"]').click();
+    const thumbs = (p) => msg(p, id).locator('.reactions button[data-reaction="👍"]');
+    await waitFor('Alice showing 👍 1, not hers', async () => (await text(thumbs(alice))) === '👍 1' && (await thumbs(alice).getAttribute('aria-pressed')) === 'false', { timeout: 5000 });
+    await thumbs(alice).click();
+    for (const p of [alice, bob]) {
+      await waitFor(`${p.name} showing 👍 2, theirs among them`, async () => (await text(thumbs(p))) === '👍 2' && (await thumbs(p).getAttribute('aria-pressed')) === 'true', { timeout: 5000 });
+    }
+
+    // Bob replies; Alice sees the quote, and clicking it takes her to the original.
+    await onBob.hover();
+    await onBob.locator('[data-action="reply"]').click();
+    const target = await text(bob.page.locator('#reply-text'));
+    if (!target?.startsWith('Replying to Alice: Agenda: hiring first')) throw new Error(`Bob's reply target reads "${target}"`);
+    await bob.page.fill('#chat-input', 'Hiring works for me');
+    await bob.page.press('#chat-input', 'Enter');
+    const replyOn = (p) => p.page.locator('#chat-log .msg', { hasText: 'Hiring works for me' });
+    await replyOn(alice).waitFor({ timeout: 5000 });
+    const quote = await text(replyOn(alice).locator('.quote'));
+    if (!quote?.includes('Alice') || !quote.includes('Agenda: hiring first')) throw new Error(`Alice's copy of the reply quotes "${quote}"`);
+    if (!(await bob.page.locator('#reply-target').isHidden())) throw new Error('Bob’s reply target stayed after sending');
+    await replyOn(alice).locator('.quote').click();
+    await waitFor('Alice’s focus on the original', () => alice.page.evaluate((mid) => document.activeElement?.dataset.id === mid, id), { timeout: 2000 });
+
+    // Alice mentions Bob: the message is highlighted for him, not for her.
+    await alice.page.fill('#chat-input', `@${bob.identity} can you take notes?`);
+    await alice.page.press('#chat-input', 'Enter');
+    const mention = bob.page.locator('#chat-log .msg.mentions-me', { hasText: 'can you take notes?' });
+    await mention.waitFor({ timeout: 5000 });
+    const span = await text(mention.locator('.mention.me'));
+    if (span !== `@${bob.identity}`) throw new Error(`Bob's highlighted mention reads "${span}"`);
+    if (await alice.page.locator('#chat-log .msg.mentions-me').count()) throw new Error('Alice’s page highlights a mention of Bob as hers');
+
+    // Alice deletes her first message, confirming: a tombstone for both, the reply's quote says so.
+    await onAlice.hover();
+    const del = onAlice.locator('[data-action="delete"]');
+    await del.click();
+    if ((await text(del)) !== 'Confirm delete') throw new Error(`after one click the delete button reads "${await text(del)}"`);
+    await del.click();
+    for (const p of [alice, bob]) {
+      const m = msg(p, id);
+      await waitFor(`${p.name} showing the tombstone`, async () => (await m.getAttribute('class')).split(' ').includes('deleted') && (await text(m.locator('.text'))) === 'Message deleted', { timeout: 5000 });
+      if (await m.locator('[data-action], .reactions').count()) throw new Error(`${p.name}'s tombstone still has actions or reactions`);
+      await waitFor(`${p.name}'s reply quoting a deleted message`, async () => (await text(replyOn(p).locator('.quote')))?.includes('deleted message'), { timeout: 5000 });
+    }
+    return `message ${id}: edited, 👍 2, replied to, a mention highlighted, deleted`;
+  });
+
   await check('mute shows on the others', async () => {
     for (const p of [bob, carol]) if ((await attr(p, alice, 'data-muted')) !== 'false') throw new Error(`${p.name} shows Alice muted before she muted`);
     await alice.page.click('#btn-mic');

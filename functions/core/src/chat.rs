@@ -1,14 +1,17 @@
-//! Chat history: `GET/POST /v1/rooms/{room}/messages`.
+//! Chat history: `GET/POST /v1/rooms/{room}/messages`; one message's routes are in
+//! [`chat_message`](crate::chat_message).
 //!
 //! A post goes through the room's coordinator, which keeps the history
 //! ([`store::chat`](crate::store::chat): keys that sort by time, so concurrent posts never
 //! overwrite each other) and relays the message to everyone in the room. A message's id is the
-//! history's paging cursor.
+//! history's paging cursor, in both directions: `after` pages towards newer messages, `before`
+//! towards older ones (`before=end`: the newest page).
 
 use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode, RoomKey};
 use serde::Deserialize;
 
+use crate::chat_message;
 use crate::coordinator::{RoomCommand, RoomCommandOutcome};
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
@@ -34,9 +37,25 @@ pub struct HistoryQuery {
     /// Messages per page, 1 to 200 (default 50).
     #[param(value_type = u32, required = false, minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// Messages after this id (the `next_cursor` of the previous page), oldest first.
     #[param(value_type = String, required = false)]
     pub after: Option<String>,
+    /// Messages just before this id (the `prev_cursor` of a page), oldest first; `end` for
+    /// the newest messages. Not with `after`.
+    #[param(value_type = String, required = false)]
+    pub before: Option<String>,
+}
+
+/// A page of history.
+#[derive(serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HistoryPage {
+    /// Oldest first; deleted messages are tombstones (empty `text`, `deleted_at_ms`).
+    pub messages: Vec<StoredMessage>,
+    /// Pass as `after` for the newer messages; absent when this page reaches the newest.
+    pub next_cursor: Option<String>,
+    /// Pass as `before` for the older messages; absent when this page starts at the oldest.
+    pub prev_cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -45,11 +64,15 @@ pub struct HistoryQuery {
 pub struct PostMessage {
     #[cfg_attr(feature = "openapi", schema(schema_with = text_schema))]
     pub text: String,
+    /// The id of the message this one answers.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::chat_message::id_schema))]
+    pub reply_to: Option<String>,
 }
 
 /// 1 to 4000 characters, not only whitespace.
 #[cfg(feature = "openapi")]
-fn text_schema() -> utoipa::openapi::schema::Schema {
+pub(crate) fn text_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     let not_only_whitespace = format!("[^{}", &crate::input_schemas::WHITESPACE[1..]);
     ObjectBuilder::new()
@@ -67,16 +90,20 @@ pub async fn handle(req: Request, p: &impl Platform) -> Response {
 
 async fn route(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
     let segments = reply::segments(req);
-    let ["v1", "rooms", room, "messages"] = segments.as_slice() else {
-        return Err(reply::not_found(req));
+    let (room, rest) = match segments.as_slice() {
+        ["v1", "rooms", room, "messages", rest @ ..] => (*room, rest),
+        _ => return Err(reply::not_found(req)),
     };
     if !valid_room_name(room) {
         return Err(ApiError::not_found(format!("no room named {room}")));
     }
-    match *req.method() {
-        Method::GET => history(req, p, room).await,
-        Method::POST => post(req, p, room).await,
-        _ => Ok(reply::method_not_allowed(req, "GET, POST")),
+    match (rest, req.method().clone()) {
+        ([], Method::GET) => history(req, p, room).await,
+        ([], Method::POST) => post(req, p, room).await,
+        ([], _) => Ok(reply::method_not_allowed(req, "GET, POST")),
+        ([id], _) => chat_message::route(req, p, room, id).await,
+        ([id, "reactions", reaction], _) => chat_message::route_reaction(req, p, room, id, reaction).await,
+        _ => Err(reply::not_found(req)),
     }
 }
 
@@ -101,30 +128,32 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
     rate_limit::hit(p, &rate_limit::CHAT_POST, &format!("{org}\u{0}{}", caller.identity())).await?;
     room::load(p, org, room).await?;
     let body: PostMessage = reply::parse_json(req)?;
-    let n = body.text.chars().count();
-    if body.text.trim().is_empty() || n > MAX_TEXT_CHARS {
-        return Err(ApiError::bad_request(format!("text must be 1..={MAX_TEXT_CHARS} characters")));
+    if !origo_shared::chat::text_fits(&body.text) {
+        return Err(text_too_long(&body.text));
+    }
+    if let Some(id) = &body.reply_to {
+        chat_message::load(p, org, room, id).await?;
     }
     // The room's coordinator keeps the history and sends the message to everyone in the room.
     let command = RoomCommand::PostMessage {
         from: caller.identity().to_owned(),
         from_name: caller.display_name(),
         text: body.text,
+        reply_to: body.reply_to,
     };
     let RoomCommandOutcome::Posted { message } =
         p.coordinator_send(&RoomKey::new(org, room), &command).await.map_err(unavailable)?
     else {
         return Err(ApiError::new(ErrorCode::Unavailable, "the room did not take the message; retry"));
     };
-    let msg = StoredMessage::of(&message);
-    Ok(reply::json(StatusCode::CREATED, &msg))
+    Ok(reply::json(StatusCode::CREATED, &message))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/rooms/{room}/messages", tag = "chat",
-    summary = "History, oldest first, with a cursor",
+    summary = "History, oldest first, paged either way",
     params(crate::input_schemas::RoomPath, HistoryQuery, crate::principal::OrgHeader), security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{messages: [StoredMessage], next_cursor}`"),
+        (status = 200, body = HistoryPage),
         (status = 400, response = errors::BadRequest),
         (status = 401, response = errors::Unauthorized),
         (status = 403, response = errors::Forbidden),
@@ -137,14 +166,64 @@ async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Respons
     let org = caller.org()?;
     room::load(p, org, room).await?;
     let limit = reply::page_limit(req, DEFAULT_PAGE, MAX_PAGE)?;
-    let after = reply::query_param(req, "after").unwrap_or("");
+    let cursor = |name: &str| -> Result<Option<&str>, ApiError> {
+        match reply::query_param(req, name) {
+            None | Some("") => Ok(None),
+            Some("end") if name == "before" => Ok(Some("")),
+            Some(id) if origo_shared::chat::seq_of_id(id).is_some() => Ok(Some(id)),
+            Some(_) => Err(ApiError::bad_request(format!("{name} must be a message id"))),
+        }
+    };
+    let (after, before) = (cursor("after")?, cursor("before")?);
+    if after.is_some() && before.is_some() {
+        return Err(ApiError::bad_request("give after or before, not both"));
+    }
     let ix = index::load(p, &keys::chat_index(org, room)).await?;
+    // One more than asked tells whether the page ends the history on its far side.
+    let (ids, more_beyond) = match before {
+        Some(before) => {
+            let mut ids = ix.page_before(before, limit + 1);
+            let more = ids.len() > limit;
+            if more {
+                ids.remove(0);
+            }
+            (ids, more)
+        }
+        None => {
+            let mut ids = ix.page(after.unwrap_or(""), limit + 1);
+            let more = ids.len() > limit;
+            ids.truncate(limit);
+            (ids, more)
+        }
+    };
     let mut messages = Vec::new();
-    for id in ix.page(after, limit) {
+    for id in &ids {
         if let Some(m) = record::get::<StoredMessage>(p, &keys::chat_message(org, room, id)).await? {
-            messages.push(m);
+            messages.push(m.normalized());
         }
     }
-    let next_cursor = (messages.len() == limit).then(|| messages.last().map(|m| m.id.clone())).flatten();
-    Ok(reply::json(StatusCode::OK, &serde_json::json!({ "messages": messages, "next_cursor": next_cursor })))
+    let (first, last) = (ids.first().map(|s| (*s).to_owned()), ids.last().map(|s| (*s).to_owned()));
+    let page = match before {
+        Some(_) => HistoryPage {
+            next_cursor: last.filter(|l| !ix.page(l, 1).is_empty()),
+            prev_cursor: first.filter(|_| more_beyond),
+            messages,
+        },
+        None => HistoryPage {
+            prev_cursor: first.filter(|f| !ix.page_before(f, 1).is_empty()),
+            next_cursor: last.filter(|_| more_beyond),
+            messages,
+        },
+    };
+    Ok(reply::json(StatusCode::OK, &page))
+}
+
+/// The answer to text outside the limits: 413 when too long, 400 when empty.
+pub(crate) fn text_too_long(text: &str) -> ApiError {
+    let n = text.chars().count();
+    if n > MAX_TEXT_CHARS {
+        ApiError::payload_too_large(format!("a message is at most {MAX_TEXT_CHARS} characters; this one has {n}"))
+    } else {
+        ApiError::bad_request(format!("text must be 1..={MAX_TEXT_CHARS} characters, not only whitespace"))
+    }
 }

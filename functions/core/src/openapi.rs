@@ -11,9 +11,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    account, api_key, auth, billing, chat, error_responses, invitation, maintenance, notification_settings, notify,
-    oidc, org, password_reset, phone, push_subscriptions, registry, room, room_participant, unsubscribe,
-    webhook_deliveries,
+    account, api_key, auth, billing, chat, chat_message, error_responses, invitation, maintenance,
+    notification_settings, notify, oidc, org, password_reset, phone, push_subscriptions, registry, room,
+    room_participant, unsubscribe, webhook_deliveries,
 };
 
 /// The security schemes and the error responses every operation refers to.
@@ -136,6 +136,11 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         maintenance::sweep,
         chat::post,
         chat::history,
+        chat_message::get,
+        chat_message::edit,
+        chat_message::delete,
+        chat_message::react,
+        chat_message::unreact,
         notify::create,
         notify::list,
         notify::get,
@@ -171,7 +176,7 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         (name = "api-keys", description = "Partner API keys and the participant tokens they mint"),
         (name = "rooms", description = "Rooms and joining them"),
         (name = "nodes", description = "The media and TURN node registry"),
-        (name = "chat", description = "Room chat history"),
+        (name = "chat", description = "Room chat: history, replies, edits, tombstones, reactions"),
         (name = "webhooks", description = "Partner webhooks (Standard Webhooks signatures)"),
         (name = "notifications", description = "Notifications to people: web push subscriptions, phone numbers, preferences, unsubscribe"),
         (name = "billing", description = "Plan and usage"),

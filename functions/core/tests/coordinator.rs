@@ -153,7 +153,10 @@ fn chat_is_echoed_once_to_the_sender_with_its_client_id_and_stored() {
     connect(&mut r, 1, joiner("ada"), 0);
     connect(&mut r, 2, joiner("bo"), 0);
     let fx = r.apply(
-        Event::Client { conn: 1, msg: ClientMessage::Chat { text: "hi".into(), client_id: Some("c1".into()) } },
+        Event::Client {
+            conn: 1,
+            msg: ClientMessage::Chat { text: "hi".into(), client_id: Some("c1".into()), reply_to: None },
+        },
         5,
     );
     let to_ada = sends_to(&fx, 1);
@@ -171,7 +174,10 @@ fn chat_is_echoed_once_to_the_sender_with_its_client_id_and_stored() {
     let mut quiet = joiner("cy");
     quiet.publish_data = false;
     connect(&mut r, 3, quiet, 6);
-    let fx = r.apply(Event::Client { conn: 3, msg: ClientMessage::Chat { text: "x".into(), client_id: None } }, 7);
+    let fx = r.apply(
+        Event::Client { conn: 3, msg: ClientMessage::Chat { text: "x".into(), client_id: None, reply_to: None } },
+        7,
+    );
     assert!(matches!(&sends_to(&fx, 3)[..], [ServerMessage::Error { code, .. }] if code == "forbidden"));
     assert!(sends_to(&fx, 1).is_empty());
 }
@@ -181,12 +187,18 @@ fn reconnect_within_grace_is_silent_and_replays_missed_chat() {
     let mut r = room();
     connect(&mut r, 1, joiner("ada"), 0);
     connect(&mut r, 2, joiner("bo"), 0);
-    r.apply(Event::Client { conn: 2, msg: ClientMessage::Chat { text: "one".into(), client_id: None } }, 1);
+    r.apply(
+        Event::Client { conn: 2, msg: ClientMessage::Chat { text: "one".into(), client_id: None, reply_to: None } },
+        1,
+    );
     let seen = r.seq;
     let fx = r.apply(Event::Disconnect { conn: 2 }, 2);
     assert!(sends_to(&fx, 1).is_empty(), "a drop is not announced at once");
     assert_eq!(r.alarm_at_ms, Some(15_000), "the sweep comes first; the grace deadline is 15 002");
-    r.apply(Event::Client { conn: 1, msg: ClientMessage::Chat { text: "two".into(), client_id: None } }, 3);
+    r.apply(
+        Event::Client { conn: 1, msg: ClientMessage::Chat { text: "two".into(), client_id: None, reply_to: None } },
+        3,
+    );
     let fx = r.apply(Event::Connect { conn: 3, who: joiner("bo"), last_seq: Some(seen) }, 4);
     assert!(sends_to(&fx, 1).is_empty(), "coming back in time is silent");
     let Some(ServerMessage::Joined { chat, .. }) = sends_to(&fx, 3).into_iter().last() else { panic!() };
@@ -471,7 +483,7 @@ proptest! {
                 }
                 Op::Chat(i) => {
                     if let Some(&c) = conn_of.get(&i) {
-                        let fx = run(&mut r, Event::Client { conn: c, msg: ClientMessage::Chat { text: "m".into(), client_id: Some(format!("k{now}")) } }, now, &mut view);
+                        let fx = run(&mut r, Event::Client { conn: c, msg: ClientMessage::Chat { text: "m".into(), client_id: Some(format!("k{now}")), reply_to: None } }, now, &mut view);
                         if r.identity_of(c).is_some() {
                             let echoes = sends_to(&fx, c).iter().filter(|m| matches!(m, ServerMessage::Chat { .. })).count();
                             prop_assert_eq!(echoes, 1, "the sender sees its message exactly once");
@@ -648,7 +660,7 @@ fn nothing_a_hidden_participant_does_reaches_the_others() {
         ClientMessage::TrackPublished { track },
         ClientMessage::SetMuted { track_id: "t".into(), muted: true },
         ClientMessage::TrackUnpublished { track_id: "t".into() },
-        ClientMessage::Chat { text: "hello".into(), client_id: None },
+        ClientMessage::Chat { text: "hello".into(), client_id: None, reply_to: None },
     ] {
         let fx = r.apply(Event::Client { conn: 2, msg: msg.clone() }, 2);
         assert!(sends_to(&fx, 1).is_empty(), "{msg:?} revealed the hidden participant");
@@ -664,7 +676,7 @@ fn a_chat_flood_from_one_socket_is_cut_to_its_budget_then_closed() {
     let limits = r.settings.frames;
     let (mut delivered, mut warnings, mut closed) = (0, 0, false);
     for i in 0..500 {
-        let msg = ClientMessage::Chat { text: format!("spam {i}"), client_id: None };
+        let msg = ClientMessage::Chat { text: format!("spam {i}"), client_id: None, reply_to: None };
         let fx = r.apply(Event::Client { conn: 2, msg }, 1);
         delivered += sends_to(&fx, 1).iter().filter(|m| matches!(m, ServerMessage::Chat { .. })).count();
         warnings += sends_to(&fx, 2)
@@ -680,11 +692,17 @@ fn a_chat_flood_from_one_socket_is_cut_to_its_budget_then_closed() {
     assert_eq!(warnings, 1, "one error frame, not one per refused frame");
     assert!(closed, "sustained abuse closes the socket");
     // The others' budgets are their own.
-    let fx = r.apply(Event::Client { conn: 1, msg: ClientMessage::Chat { text: "hi".into(), client_id: None } }, 2);
+    let fx = r.apply(
+        Event::Client { conn: 1, msg: ClientMessage::Chat { text: "hi".into(), client_id: None, reply_to: None } },
+        2,
+    );
     assert!(fx.iter().any(|e| matches!(e, Effect::StoreChat(_))));
     // Reopening the socket does not buy a fresh burst: the budget is the participant's.
     r.apply(Event::Disconnect { conn: 2 }, 3);
     connect(&mut r, 3, joiner("bo"), 3);
-    let fx = r.apply(Event::Client { conn: 3, msg: ClientMessage::Chat { text: "again".into(), client_id: None } }, 3);
+    let fx = r.apply(
+        Event::Client { conn: 3, msg: ClientMessage::Chat { text: "again".into(), client_id: None, reply_to: None } },
+        3,
+    );
     assert!(!fx.iter().any(|e| matches!(e, Effect::StoreChat(_))), "no burst after a reconnect");
 }

@@ -35,7 +35,7 @@ fn meeting(p: &TestPlatform, org: &str, room: &str, who: &str, messages: usize) 
     assert!(joiner.seat.is_some(), "join held a seat for {who}");
     p.apply_room(&key, Event::Connect { conn: 1, who: joiner, last_seq: None }).unwrap();
     for i in 0..messages {
-        let msg = ClientMessage::Chat { text: format!("message {i}"), client_id: None };
+        let msg = ClientMessage::Chat { text: format!("message {i}"), client_id: None, reply_to: None };
         p.apply_room(&key, Event::Client { conn: 1, msg }).unwrap();
     }
     p.advance_secs(3600);

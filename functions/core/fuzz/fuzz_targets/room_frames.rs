@@ -271,6 +271,7 @@ impl Room {
                         from: PEOPLE[i].0.into(),
                         from_name: "From".into(),
                         text: text(),
+                        reply_to: None,
                     }),
                     2 => Event::Command(RoomCommand::Close { reason: text() }),
                     3 => Event::NodeLost { node_id: "m1".into(), replacement: Some(media("m2")) },

@@ -70,7 +70,7 @@ impl MemoryPlatform {
                 || path.starts_with("/v1/invitations")
             {
                 auth::handle(req, self).await
-            } else if path.starts_with("/v1/rooms/") && path.ends_with("/messages") {
+            } else if path.starts_with("/v1/rooms/") && path.split('/').nth(4) == Some("messages") {
                 chat::handle(req, self).await
             } else if path.starts_with("/v1/rooms")
                 || path.starts_with("/v1/nodes")

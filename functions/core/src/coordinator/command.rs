@@ -2,6 +2,7 @@
 //! stub — a message posted over HTTP, a participant removed, the room deleted — and what the
 //! coordinator answers once the command is applied and durable.
 
+use origo_shared::chat::{self as chat_rules, ChatChange, ChatRefusal};
 use origo_shared::identity::MAX_IDENTITY_BYTES;
 use origo_shared::signal::{ChatMessage, MAX_CHAT_CHARS};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,18 @@ use super::Effect;
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RoomCommand {
     /// Post a chat message on behalf of `from` (kept in the history, sent to everyone).
-    PostMessage { from: String, from_name: String, text: String },
+    PostMessage {
+        from: String,
+        from_name: String,
+        text: String,
+        /// The id of the message it answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
+    },
+    /// Change a message of the room's history on behalf of `by` (a room admin when `admin`).
+    /// The function has checked the change against the message's record; the room checks it
+    /// again against its recent chat, and the history's record is changed where it is.
+    ChangeMessage { message_id: String, by: String, admin: bool, change: ChatChange },
     /// Remove a participant (told why, then disconnected).
     Kick {
         identity: String,
@@ -93,12 +105,28 @@ impl RoomCommand {
     pub fn validate(&self) -> Result<(), String> {
         let name_ok = |s: &str| !s.is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control);
         match self {
-            RoomCommand::PostMessage { from, from_name, text } => {
+            RoomCommand::PostMessage { from, from_name, text, reply_to } => {
                 if !name_ok(from) || !name_ok(from_name) {
                     return Err("from and from_name must be 1-128 characters without control characters".into());
                 }
-                if text.trim().is_empty() || text.chars().count() > MAX_CHAT_CHARS {
+                if !chat_rules::text_fits(text) {
                     return Err(format!("text must be 1-{MAX_CHAT_CHARS} characters"));
+                }
+                if reply_to.as_deref().is_some_and(|id| chat_rules::seq_of_id(id).is_none()) {
+                    return Err("reply_to must be a message id".into());
+                }
+            }
+            RoomCommand::ChangeMessage { message_id, by, change, .. } => {
+                if chat_rules::seq_of_id(message_id).is_none() || !origo_shared::identity::fits(by) {
+                    return Err("message_id must be a message id, by an identity".into());
+                }
+                let bad = match change {
+                    ChatChange::Edited { text, .. } => !chat_rules::text_fits(text),
+                    ChatChange::Reaction { reaction, .. } => !chat_rules::reaction_fits(reaction),
+                    ChatChange::Deleted { .. } => false,
+                };
+                if bad {
+                    return Err("the change's text or reaction is outside the limits".into());
                 }
             }
             RoomCommand::Kick { identity, reason } => {
@@ -132,6 +160,15 @@ impl RoomCommand {
 pub enum RoomCommandOutcome {
     /// The message as the room stored it (with its sequence number and time).
     Posted { message: ChatMessage },
+    /// The message was changed (`seq`: the change's room sequence number; `message`: the
+    /// message as it is now, when the room has it in its recent chat).
+    Changed {
+        seq: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<ChatMessage>,
+    },
+    /// The change was refused (`code`: a [`ChatRefusal::code`], or `unknown_message`).
+    Refused { code: String, message: String },
     /// Applied (a kick of someone not in the room, or a close of an empty room, is applied too).
     Applied,
     /// A seat is held for the identity.
@@ -155,7 +192,7 @@ impl RoomCommandOutcome {
                     _ => None,
                 })
                 .unwrap_or(RoomCommandOutcome::Applied),
-            RoomCommand::Reserve { .. } => fx
+            RoomCommand::Reserve { .. } | RoomCommand::ChangeMessage { .. } => fx
                 .iter()
                 .find_map(|e| match e {
                     Effect::Answer(outcome) => Some(outcome.clone()),
@@ -164,5 +201,12 @@ impl RoomCommandOutcome {
                 .unwrap_or(RoomCommandOutcome::Applied),
             _ => RoomCommandOutcome::Applied,
         }
+    }
+}
+
+impl RoomCommandOutcome {
+    /// The answer to a refused change.
+    pub fn refused(why: ChatRefusal) -> Self {
+        RoomCommandOutcome::Refused { code: why.code().to_owned(), message: why.to_string() }
     }
 }

@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, VecDeque};
 use origo_shared::signal::TrackKind;
 
 use origo_shared::WebhookEvent;
+use origo_shared::chat::ChatChange;
 use origo_shared::close_reason;
 use origo_shared::signal::{
     ChatMessage, ClientMessage, LeaveReason, MediaAssignment, PROTOCOL_VERSION, ParticipantInfo, PresenceState,
@@ -45,12 +46,14 @@ mod command;
 pub mod frame_budget;
 mod node_order;
 mod placement;
+mod room_chat;
 pub mod storage;
 
 pub use command::{DEFAULT_CHAT_RETENTION_MS, DEFAULT_KICK_BAN_MS, MeetingTerms, RoomCommand, RoomCommandOutcome};
 pub use frame_budget::{FrameBudget, FrameClass, FrameLimits, Verdict};
 pub use node_order::NodeOrder;
 pub use placement::{NodeView, assignment};
+pub use room_chat::ChangeRefusal;
 
 /// A connection, as the host numbers them.
 pub type ConnId = u64;
@@ -243,6 +246,15 @@ pub enum Effect {
     Persist,
     /// Keep a chat message in the room's history (the chat function serves it).
     StoreChat(ChatMessage),
+    /// Change a message of the room's history where its record is (it may be older than the
+    /// room's recent chat).
+    ChangeChat {
+        message_id: String,
+        by: String,
+        admin: bool,
+        change: ChatChange,
+        seq: u64,
+    },
     /// Wake the room at this time (`None`: no alarm).
     SetAlarm(Option<u64>),
     Webhook {
@@ -469,7 +481,8 @@ impl RoomState {
             fx.push(Effect::Node(order));
         }
         let you = self.members[&who.identity].info.clone();
-        let chat: Vec<ChatMessage> = self.chat.iter().filter(|c| last_seq.is_none_or(|s| c.seq > s)).cloned().collect();
+        let chat: Vec<ChatMessage> =
+            self.chat.iter().filter(|c| last_seq.is_none_or(|s| c.last_seq() > s)).cloned().collect();
         let participants =
             self.members.values().filter(|m| !m.hidden && m.info.id != who.identity).map(|m| m.info.clone()).collect();
         fx.push(Effect::Persist);
@@ -511,7 +524,14 @@ impl RoomState {
         fx: &mut Vec<Effect>,
     ) -> bool {
         let limits = self.settings.frames;
-        let class = if matches!(msg, ClientMessage::Chat { .. }) { FrameClass::Chat } else { FrameClass::Other };
+        let chat = matches!(
+            msg,
+            ClientMessage::Chat { .. }
+                | ClientMessage::EditChat { .. }
+                | ClientMessage::DeleteChat { .. }
+                | ClientMessage::React { .. }
+        );
+        let class = if chat { FrameClass::Chat } else { FrameClass::Other };
         let budget = self.budgets.0.entry(identity.to_owned()).or_insert_with(|| FrameBudget::new(&limits, now));
         match budget.charge(&limits, class, now) {
             Verdict::Accept => true,
@@ -554,7 +574,19 @@ impl RoomState {
                 self.leave(&identity, LeaveReason::Left, now, fx);
                 fx.push(Effect::Close { conn, code: close::NORMAL, reason: "left".into() });
             }
-            ClientMessage::Chat { text, client_id } => {
+            ClientMessage::EditChat { message_id, text } => {
+                let change = ChatChange::Edited { text, at_ms: now };
+                self.change_from_client(conn, &identity, message_id, change, fx);
+            }
+            ClientMessage::DeleteChat { message_id } => {
+                let change = ChatChange::Deleted { at_ms: now };
+                self.change_from_client(conn, &identity, message_id, change, fx);
+            }
+            ClientMessage::React { message_id, reaction, added } => {
+                let change = ChatChange::Reaction { reaction, added };
+                self.change_from_client(conn, &identity, message_id, change, fx);
+            }
+            ClientMessage::Chat { text, client_id, reply_to } => {
                 let m = &self.members[&identity];
                 if !m.publish_data {
                     fx.push(Self::error(conn, "forbidden", "this token may not send messages"));
@@ -565,7 +597,8 @@ impl RoomState {
                     return;
                 }
                 let from_name = m.info.name.clone();
-                self.post_chat(identity, from_name, text, Some((conn, client_id)), now, fx);
+                let draft = room_chat::Draft { from: identity, from_name, text, reply_to };
+                self.post_chat(draft, Some((conn, client_id)), now, fx);
             }
             ClientMessage::Presence { state } => {
                 let seq = self.next_seq();
@@ -712,42 +745,6 @@ impl RoomState {
         }
     }
 
-    /// Adds a chat message to the room: kept in the tail and the history, sent to everyone
-    /// (the sender's own connection, when it has one, gets it with its `client_id`).
-    fn post_chat(
-        &mut self,
-        from: String,
-        from_name: String,
-        text: String,
-        sender: Option<(ConnId, Option<String>)>,
-        now: u64,
-        fx: &mut Vec<Effect>,
-    ) -> ChatMessage {
-        let seq = self.next_seq();
-        let message = ChatMessage { seq, from, from_name, text, sent_at_ms: now };
-        self.chat.push_back(message.clone());
-        while self.chat.len() > self.settings.chat_tail {
-            self.chat.pop_front();
-        }
-        fx.push(Effect::Persist);
-        fx.push(Effect::StoreChat(message.clone()));
-        fx.push(Effect::Broadcast {
-            msg: ServerMessage::Chat { message: message.clone(), client_id: None },
-            except: sender.as_ref().map(|(conn, _)| *conn),
-        });
-        if let Some((conn, client_id)) = sender {
-            fx.push(Effect::Send { conn, msg: ServerMessage::Chat { message: message.clone(), client_id } });
-        }
-        fx.push(Effect::Webhook {
-            event: WebhookEvent::ChatMessage,
-            data: serde_json::json!({
-                "room": self.room, "org": self.org, "seq": seq, "from": message.from,
-                "from_name": message.from_name, "text": message.text, "sent_at_ms": message.sent_at_ms,
-            }),
-        });
-        message
-    }
-
     /// Removes `participant_id` from the room (told why, then closed), bans it for the meeting's
     /// `kick_ban_ms` and tells its media node to close its sessions; false when no such
     /// participant is in the room (it is banned all the same).
@@ -786,8 +783,15 @@ impl RoomState {
     /// A command from a function; its outcome is in the effects ([`RoomCommandOutcome::of`]).
     fn command(&mut self, command: RoomCommand, now: u64, fx: &mut Vec<Effect>) {
         match command {
-            RoomCommand::PostMessage { from, from_name, text } => {
-                self.post_chat(from, from_name, text, None, now, fx);
+            RoomCommand::PostMessage { from, from_name, text, reply_to } => {
+                self.post_chat(room_chat::Draft { from, from_name, text, reply_to }, None, now, fx);
+            }
+            RoomCommand::ChangeMessage { message_id, by, admin, change } => {
+                let outcome = match self.change_chat(&by, admin, &message_id, change, true, fx) {
+                    Ok((seq, message)) => RoomCommandOutcome::Changed { seq, message },
+                    Err(why) => why.outcome(),
+                };
+                fx.push(Effect::Answer(outcome));
             }
             RoomCommand::Kick { identity, reason } => {
                 self.kick(&identity, reason, now, fx);

@@ -8,7 +8,9 @@ use origo_shared::usage::month_of;
 use serde::Serialize;
 
 use super::{Effect, RoomState};
-use crate::store::chat::{StoredMessage, message_id};
+use origo_shared::chat::{ChatChange, ChatMessage};
+
+use crate::store::chat::message_id;
 use crate::store::expiry;
 use crate::store::index::Index;
 use crate::store::keys;
@@ -54,6 +56,9 @@ pub enum MergeOp {
     /// those named below `evict_below`, are removed, and with each the record
     /// `{evict_prefix}{entry}`.
     IndexAdd { entry: String, value: u64, cap: usize, evict_below: Option<String>, evict_prefix: String },
+    /// A change to a chat message's record (`chat:{org}:{room}:{id}`) older than the room's
+    /// recent chat, checked again against the record; a record that is gone stays gone.
+    ChangeChat { by: String, admin: bool, change: ChatChange, seq: u64 },
 }
 
 impl Merge {
@@ -73,6 +78,20 @@ impl Merge {
                 }
             }
             return vec![(self.key.clone(), serde_json::to_vec(&usage).ok())];
+        }
+        if self.ops.iter().all(|op| matches!(op, MergeOp::ChangeChat { .. })) {
+            let Some(mut message) =
+                current.and_then(|b| serde_json::from_slice::<ChatMessage>(b).ok()).map(ChatMessage::normalized)
+            else {
+                return Vec::new();
+            };
+            let mut changed = false;
+            for op in &self.ops {
+                if let MergeOp::ChangeChat { by, admin, change, seq } = op {
+                    changed |= message.apply(change, by, *admin, *seq).unwrap_or(false);
+                }
+            }
+            return if changed { vec![(self.key.clone(), serde_json::to_vec(&message).ok())] } else { Vec::new() };
         }
         let mut ix = Index::decode(current);
         let before = ix.clone();
@@ -109,7 +128,9 @@ pub fn snapshot_key(room: &RoomKey) -> String {
 /// The room's stored state; `None` for a room with none, or one whose record cannot be read
 /// (it starts afresh, as a new room would).
 pub fn decode_snapshot(bytes: &[u8]) -> Result<RoomState, serde_json::Error> {
-    serde_json::from_slice(bytes)
+    let mut state: RoomState = serde_json::from_slice(bytes)?;
+    state.chat = std::mem::take(&mut state.chat).into_iter().map(ChatMessage::normalized).collect();
+    Ok(state)
 }
 
 /// How long the room may stay empty, from its record (`room:{org}:{name}`,
@@ -152,9 +173,9 @@ pub fn commit(
         match effect {
             Effect::Persist => snapshot = true,
             Effect::StoreChat(m) => {
-                let stored = StoredMessage::of(m);
-                let id = stored.id.clone();
-                commit.writes.push((keys::chat_message(org, room, &id), Some(serde_json::to_vec(&stored)?)));
+                let id = m.id.clone();
+                commit.writes.retain(|(k, _)| *k != keys::chat_message(org, room, &id));
+                commit.writes.push((keys::chat_message(org, room, &id), Some(serde_json::to_vec(m)?)));
                 let add = MergeOp::IndexAdd {
                     entry: id,
                     value: m.sent_at_ms,
@@ -180,6 +201,10 @@ pub fn commit(
                     evict_prefix: keys::webhook_outbox_prefix(org, room),
                 };
                 merge_into(&mut commit.merges, keys::outbox_index(org, room), listed);
+            }
+            Effect::ChangeChat { message_id, by, admin, change, seq } => {
+                let op = MergeOp::ChangeChat { by: by.clone(), admin: *admin, change: change.clone(), seq: *seq };
+                merge_into(&mut commit.merges, keys::chat_message(org, room, message_id), op);
             }
             Effect::Usage { ms, .. } if state.terms.bill_usage => usage_ms += ms,
             _ => {}
@@ -307,7 +332,7 @@ mod tests {
         state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let chat = |state: &mut RoomState, at: u64| {
-            let msg = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None };
+            let msg = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None, reply_to: None };
             let fx = state.apply(Event::Client { conn: 1, msg }, at);
             commit(state, &fx, at, || 0).unwrap()
         };
@@ -331,7 +356,7 @@ mod tests {
         state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let mut quiet = state.clone();
-        let chat = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None };
+        let chat = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None, reply_to: None };
         state.apply(Event::Client { conn: 1, msg: chat }, 1_500);
         let close = || Event::Command(super::super::RoomCommand::Close { reason: "deleted".into() });
         let fx = state.apply(close(), 2_000);

@@ -74,6 +74,17 @@ impl Index {
         self.entries.range::<str, _>((start, Unbounded)).take(limit).map(|(k, _)| k.as_str()).collect()
     }
 
+    /// Up to `limit` names below `before` (all names when it is empty), the ones just below it,
+    /// in ascending order.
+    pub fn page_before(&self, before: &str, limit: usize) -> Vec<&str> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let end = if before.is_empty() { Unbounded } else { Excluded(before) };
+        let mut names: Vec<&str> =
+            self.entries.range::<str, _>((Unbounded, end)).rev().take(limit).map(|(k, _)| k.as_str()).collect();
+        names.reverse();
+        names
+    }
+
     /// Adds (or updates) `name`; when the index then holds more than `cap` entries the
     /// lowest-named ones are evicted and returned (names that sort by time evict the oldest).
     pub fn insert_capped(&mut self, name: &str, value: u64, cap: usize) -> Vec<String> {

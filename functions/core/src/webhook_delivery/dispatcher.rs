@@ -262,6 +262,7 @@ impl<'a, P: Platform> Dispatch<'a, P> {
             outbox.entries.keys().map(|n| (outbox_seq(n), n)).filter(|(s, _)| *s > cursor || *s == 0).collect();
         names.sort();
         let mut taken = Vec::new();
+        let mut mentions = Vec::new();
         let mut queued = 0;
         let mut last = cursor;
         for (hint, name) in names {
@@ -272,6 +273,11 @@ impl<'a, P: Platform> Dispatch<'a, P> {
             let seq = ev.seq.unwrap_or(hint);
             last = last.max(seq);
             queued += self.enqueue(ev.kind, room, seq, ev.timestamp, &ev.data).await?;
+            if ev.kind == WebhookEvent::ChatMessage
+                && ev.data["mentioned_absent"].as_array().is_some_and(|a| !a.is_empty())
+            {
+                mentions.push(ev.data);
+            }
         }
         if taken.is_empty() {
             return Ok(0);
@@ -282,6 +288,10 @@ impl<'a, P: Platform> Dispatch<'a, P> {
             self.p.kv_delete(&key).await.map_err(crate::reply::unavailable)?;
         }
         record::put(self.p, &cursor_key, &last).await?;
+        // Taken in for good: the people mentioned who were away hear of it once.
+        for data in &mentions {
+            crate::mention_notifications::notify(self.p, self.org, room, data).await;
+        }
         Ok(queued)
     }
 

@@ -272,7 +272,7 @@ pub fn dispatch(p: &TestPlatform, req: Request) -> Response {
             || path.starts_with("/v1/invitations")
         {
             auth::handle(req, p).await
-        } else if path.ends_with("/messages") {
+        } else if path.starts_with("/v1/rooms/") && path.split('/').nth(4) == Some("messages") {
             chat::handle(req, p).await
         } else if path.starts_with("/v1/rooms") || path.starts_with("/v1/nodes") || path.starts_with("/v1/maintenance")
         {
