@@ -84,9 +84,28 @@ pub fn month_of(ms: u64) -> String {
     format!("{year:04}-{month:02}")
 }
 
+/// The day of the month (1-31, UTC) of a Unix time in milliseconds.
+pub fn day_of(ms: u64) -> u32 {
+    let days = (ms / 86_400_000) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    (doy - (153 * mp + 2) / 5 + 1) as u32
+}
+
 #[cfg(test)]
 mod tests {
-    use super::month_of;
+    use super::{day_of, month_of};
+
+    #[test]
+    fn days() {
+        assert_eq!(day_of(0), 1);
+        assert_eq!(day_of(951_782_400_000), 29); // 2000-02-29
+        assert_eq!(day_of(1_798_761_599_000), 31); // 2026-12-31T23:59:59Z
+        assert_eq!(day_of(1_798_761_600_000), 1);
+    }
 
     #[test]
     fn months() {

@@ -66,7 +66,8 @@ pub async fn usage_report(req: &Request, p: &impl Platform) -> Result<Response, 
         if record.report_seq >= report.seq {
             continue;
         }
-        record.usage.media_participant_ms += e.participant_ms;
+        // Reports carry no day yet: the day the registry takes them in.
+        record.usage.add_media_ms(&crate::store::usage::day_key(p.now_ms()), e.participant_ms);
         record.report_seq = report.seq;
         media_usage::put(p, &e.org, &e.month, &report.node, &e.room, &record).await?;
     }

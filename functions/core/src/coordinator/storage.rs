@@ -51,7 +51,11 @@ pub struct Merge {
 pub enum MergeOp {
     /// Participant milliseconds to add to a usage record (`usage:{org}:{month}:room:{room}`),
     /// which only this room's owner writes.
-    AddUsage(u64),
+    AddUsage {
+        ms: u64,
+        /// The day of the month it was used on ([`crate::store::usage::day_key`]).
+        day: String,
+    },
     /// An entry for an index record ([`crate::store::index`]). Entries beyond `cap`, and
     /// those named below `evict_below`, are removed, and with each the record
     /// `{evict_prefix}{entry}`.
@@ -65,7 +69,7 @@ impl Merge {
     /// True for merges of a usage record (a host that keeps the room's records apart from
     /// the shared store keeps these with the room and copies them out).
     pub fn is_usage(&self) -> bool {
-        self.ops.iter().all(|op| matches!(op, MergeOp::AddUsage(_)))
+        self.ops.iter().all(|op| matches!(op, MergeOp::AddUsage { .. }))
     }
 
     /// The writes that carry out the merge on `current` (absent or unreadable: a new record).
@@ -73,8 +77,8 @@ impl Merge {
         if self.is_usage() {
             let mut usage: Usage = current.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
             for op in &self.ops {
-                if let MergeOp::AddUsage(ms) = op {
-                    usage.add_participant_ms(*ms);
+                if let MergeOp::AddUsage { ms, day } = op {
+                    usage.add_participant_ms(day, *ms);
                 }
             }
             return vec![(self.key.clone(), serde_json::to_vec(&usage).ok())];
@@ -231,7 +235,11 @@ pub fn commit(
     }
     if usage_ms > 0 {
         let month = month_of(now_ms);
-        merge_into(&mut commit.merges, keys::room_usage(org, &month, room), MergeOp::AddUsage(usage_ms));
+        merge_into(
+            &mut commit.merges,
+            keys::room_usage(org, &month, room),
+            MergeOp::AddUsage { ms: usage_ms, day: crate::store::usage::day_key(now_ms) },
+        );
         let listed = MergeOp::IndexAdd {
             entry: format!("room:{room}"),
             value: 0,
@@ -310,7 +318,7 @@ mod tests {
         let c = commit(&mut state, &fx, 4_000, || 0).unwrap();
         let usage = c.merges.iter().find(|m| m.is_usage()).unwrap();
         assert_eq!(usage.key, "usage:o1:1970-01:room:standup");
-        assert_eq!(usage.ops, [MergeOp::AddUsage(3_000)]);
+        assert!(matches!(&usage.ops[..], [MergeOp::AddUsage { ms: 3_000, .. }]));
         let before = serde_json::to_vec(&Usage { participant_ms: 500, ..Usage::default() }).unwrap();
         let after = usage.apply(Some(&before));
         let after: Usage = serde_json::from_slice(after[0].1.as_deref().unwrap()).unwrap();
