@@ -140,6 +140,24 @@ impl TurnSecrets {
         Ok(TurnCredentials { username, password, expires_at })
     }
 
+    /// Credentials for `user` of organisation `org` (`{expiry}:{org}:{user}`): TURN nodes
+    /// bill what these relay to `org` ([`org_of`]).
+    pub fn issue_in(
+        &self,
+        org: &str,
+        user: &str,
+        now: u64,
+        ttl_secs: u64,
+    ) -> Result<TurnCredentials, TurnCredentialError> {
+        if org.is_empty() || org.len() > 64 || org.contains(':') || org.chars().any(char::is_control) {
+            return Err(TurnCredentialError::BadUser);
+        }
+        let mut creds = self.issue(user, now, ttl_secs)?;
+        creds.username = format!("{}:{org}:{user}", creds.expires_at);
+        creds.password = password_for(self.secrets.first().ok_or(TurnCredentialError::NoSecret)?, &creds.username);
+        Ok(creds)
+    }
+
     /// The password a TURN server expects for `username` under each secret, after checking
     /// expiry against `now`. A TURN server derives its long-term key from these.
     pub fn passwords_for(&self, username: &str, now: u64) -> Result<Vec<String>, TurnCredentialError> {
@@ -165,9 +183,28 @@ impl TurnSecrets {
     }
 }
 
+/// The organisation a username of [`TurnSecrets::issue_in`] bills (`{expiry}:{org}:{user}`);
+/// `None` for `{expiry}:{user}`.
+pub fn org_of(username: &str) -> Option<&str> {
+    let mut parts = username.splitn(3, ':');
+    let (_, org, user) = (parts.next()?, parts.next()?, parts.next()?);
+    (!org.is_empty() && !user.is_empty()).then_some(org)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_an_organisation_name_it_and_verify() {
+        let s = TurnSecrets::new(["k1"]);
+        let c = s.issue_in("org1", "ann", 1_000, 60).unwrap();
+        assert_eq!(c.username, "1060:org1:ann");
+        assert_eq!(org_of(&c.username), Some("org1"));
+        assert!(s.verify(&c.username, &c.password, 1_001).is_ok());
+        assert_eq!(org_of(&s.issue("ann", 1_000, 60).unwrap().username), None);
+        assert!(s.issue_in("a:b", "ann", 1_000, 60).is_err());
+    }
     use proptest::prelude::*;
 
     const NOW: u64 = 1_700_000_000;

@@ -463,13 +463,11 @@ fn participant_grants(caller: &Principal, room: &str) -> Grants {
     }
 }
 
-/// The user part of TURN credentials, `{org}:{identity}`: the TURN nodes bill what they relay
-/// to the organisation it names. The identity may not hold `:` or control characters there;
-/// it keeps its length (each character replaced is one byte or two), so distinct identities
-/// stay distinct users. Organisation ids hold no `:`.
-fn turn_user(org: &str, identity: &str) -> String {
-    let identity: String = identity.chars().map(|c| if c == ':' || c.is_control() { '_' } else { c }).collect();
-    format!("{org}:{identity}")
+/// A TURN username may not hold `:` or control characters; the identity, at most
+/// [`MAX_IDENTITY_BYTES`](crate::names::MAX_IDENTITY_BYTES) bytes, keeps its length (each
+/// character replaced is one byte or two), so distinct identities stay distinct users.
+fn turn_user(identity: &str) -> String {
+    identity.chars().map(|c| if c == ':' || c.is_control() { '_' } else { c }).collect()
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/rooms/{room}/join", tag = "rooms",
@@ -589,7 +587,7 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
             .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "TURN is not configured: turn_secret is unset"))?;
         let secrets = TurnSecrets::new(secrets.split(',').map(str::trim));
         let creds = secrets
-            .issue(&turn_user(&org, &identity), p.now_secs(), ttl)
+            .issue_in(&org, &turn_user(&identity), p.now_secs(), ttl)
             .map_err(|e| ApiError::internal(format!("cannot issue TURN credentials: {e}")))?;
         ice_servers.push(creds.ice_server(turn_urls));
     }
