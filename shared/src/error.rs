@@ -28,9 +28,13 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 429: too many attempts; the message says when to retry.
     RateLimited,
-    /// 403: a plan or platform limit is reached (rooms, API keys, a full room, the month's
-    /// participant-minutes); it stays refused until something is deleted or the plan changes.
+    /// 403: a platform limit is reached (rooms, API keys, a full room); it stays refused until
+    /// something is deleted.
     LimitExceeded,
+    /// 402: a quota of the organisation's plan is used up (meetings at once, participants per
+    /// room, the month's participant-minutes or TURN gigabytes); the body's `limit` names it,
+    /// the plan, and what to do.
+    PaymentRequired,
     /// 500: a bug or an unexpected failure inside Origo.
     Internal,
     /// 502: a function or upstream service failed or answered with something unusable.
@@ -47,6 +51,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest | ErrorCode::InvalidJson => 400,
             ErrorCode::Unauthorized => 401,
+            ErrorCode::PaymentRequired => 402,
             ErrorCode::Forbidden | ErrorCode::LimitExceeded => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
@@ -75,6 +80,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::PaymentRequired => "payment_required",
             ErrorCode::Internal => "internal",
             ErrorCode::BadGateway => "bad_gateway",
             ErrorCode::Unavailable => "unavailable",
@@ -93,12 +99,43 @@ pub struct ApiError {
     pub message: String,
     /// Seconds after which a retry may succeed (the `Retry-After` header of a 429 or 503).
     pub retry_after_secs: Option<u64>,
+    /// The quota or rate that refused the request (a 402 or a 429), for the body.
+    pub limit: Option<Box<LimitDetail>>,
+}
+
+/// Which limit refused a request, in the error body (`error.limit`): clients can show it in
+/// words without parsing the message.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitDetail {
+    /// The limit's name: `participant_minutes`, `turn_gigabytes`, `concurrent_rooms`,
+    /// `participants_per_room`, or a rate's name (`chat_post_per_minute`).
+    pub name: String,
+    /// The id of the organisation's plan (absent for rates that no plan sets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// What the limit allows (in its own unit: minutes, gigabytes, meetings, participants,
+    /// requests per window).
+    pub allowed: u64,
+    /// How much is used now, in the same unit.
+    pub used: u64,
+    /// What to do, in words (`ask an owner to move the organisation to a larger plan`).
+    pub action: String,
 }
 
 impl ApiError {
     /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after_secs: None }
+        Self { code, message: message.into(), retry_after_secs: None, limit: None }
+    }
+    /// A 402 `payment_required` error for the quota `limit`.
+    pub fn quota(limit: LimitDetail, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::PaymentRequired, message).with_limit(limit)
+    }
+    /// The same error naming the limit that refused it.
+    pub fn with_limit(mut self, limit: LimitDetail) -> Self {
+        self.limit = Some(Box::new(limit));
+        self
     }
     /// A 429 `rate_limited` error: `message`, and when to retry (in the message and the
     /// `Retry-After` header).
@@ -147,7 +184,13 @@ impl ApiError {
 
     /// The wire body for this error.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: ErrorDetail { code: self.code.as_str().to_owned(), message: self.message.clone() } }
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str().to_owned(),
+                message: self.message.clone(),
+                limit: self.limit.as_deref().cloned(),
+            },
+        }
     }
 
     /// The wire body serialised as JSON bytes.
@@ -176,6 +219,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// A human-readable explanation; its wording may change between releases.
     pub message: String,
+    /// For a 402 or 429: the limit that refused the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitDetail>,
 }
 
 #[cfg(test)]
@@ -204,6 +250,7 @@ mod tests {
             ErrorCode::UnsupportedMediaType,
             ErrorCode::RateLimited,
             ErrorCode::LimitExceeded,
+            ErrorCode::PaymentRequired,
             ErrorCode::Internal,
             ErrorCode::BadGateway,
             ErrorCode::Unavailable,

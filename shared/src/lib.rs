@@ -24,6 +24,6 @@ pub mod webhook;
 pub mod webhook_event;
 
 pub use bearer::bearer;
-pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use error::{ApiError, ErrorBody, ErrorCode, LimitDetail};
 pub use room_key::RoomKey;
 pub use webhook_event::WebhookEvent;

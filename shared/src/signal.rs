@@ -315,6 +315,21 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<ChatMessage>,
     },
+    /// The organisation's monthly participant-minutes are used up: the meeting goes on until
+    /// `disconnect_at_ms`, then everyone is disconnected (close code 4402).
+    UsageLimit {
+        /// The room sequence number of this event.
+        seq: u64,
+        /// Which quota: `participant_minutes`.
+        limit: String,
+        /// The organisation's plan (its id).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<String>,
+        /// When the meeting will be ended (Unix milliseconds).
+        disconnect_at_ms: u64,
+        /// What happened and what to do, for people.
+        message: String,
+    },
     /// A participant's presence changed.
     Presence {
         /// The room sequence number of this event.
@@ -526,7 +541,8 @@ impl ServerMessage {
             | ServerMessage::Presence { seq, .. }
             | ServerMessage::Mute { seq, .. }
             | ServerMessage::UnmuteAllowed { seq, .. }
-            | ServerMessage::ChatChanged { seq, .. } => Some(*seq),
+            | ServerMessage::ChatChanged { seq, .. }
+            | ServerMessage::UsageLimit { seq, .. } => Some(*seq),
             ServerMessage::Chat { message, .. } => Some(message.seq),
             ServerMessage::Kick { .. }
             | ServerMessage::ReconnectToNode { .. }

@@ -371,7 +371,7 @@ async function main() {
 
   await check('chat messages are edited, deleted, reacted to and replied to, and the other page sees it', async () => {
     const msg = (p, id) => p.page.locator(`#chat-log .msg[data-id="${id}"]`);
-    const text = async (loc) => (await loc.textContent({ timeout: 2000 }))?.trim();
+    const text = async (loc) => (await loc.textContent({ timeout: 1000 }))?.trim();
     await alice.page.fill('#chat-input', 'Agenda: budget first');
     await alice.page.press('#chat-input', 'Enter');
     const id = await waitFor('Alice’s message confirmed with its id', () =>

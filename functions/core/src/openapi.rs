@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     account, api_key, auth, billing, chat, chat_message, error_responses, invitation, maintenance,
-    notification_settings, notify, oidc, org, password_reset, phone, push_subscriptions, registry, room,
+    notification_settings, notify, oidc, operator, org, password_reset, phone, push_subscriptions, registry, room,
     room_participant, unsubscribe, webhook_deliveries,
 };
 
@@ -37,6 +37,10 @@ impl Modify for Components {
         );
         components.add_security_scheme("api_key", bearer("osk_<id>_<secret>", "A partner API key"));
         components.add_security_scheme("node_secret", bearer("secret", "The deployment's node secret"));
+        components.add_security_scheme(
+            "operator",
+            bearer("token", "The deployment operator's token (its SHA-256 is operator_secret_sha256)"),
+        );
         components.responses.extend(error_responses::all().into_iter().map(|(name, r)| (name.to_owned(), r)));
     }
 }
@@ -166,6 +170,12 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         unsubscribe::unsubscribe,
         billing::plan,
         billing::usage,
+        billing::statement,
+        operator::plans,
+        operator::show,
+        operator::assign,
+        operator::usage,
+        operator::statement,
     ),
     components(schemas(origo_shared::ErrorBody, crate::webhook_delivery::delivery_record::DeliveryStatus)),
     modifiers(&Components, &Operations),
@@ -179,7 +189,8 @@ fn optional_body_is_absent(body: &mut RequestBody) {
         (name = "chat", description = "Room chat: history, replies, edits, tombstones, reactions"),
         (name = "webhooks", description = "Partner webhooks (Standard Webhooks signatures)"),
         (name = "notifications", description = "Notifications to people: web push subscriptions, phone numbers, preferences, unsubscribe"),
-        (name = "billing", description = "Plan and usage"),
+        (name = "billing", description = "The organisation's plan, usage and statements"),
+        (name = "operator", description = "The deployment operator: plans and organisations' plans, usage and statements"),
     )
 )]
 struct ApiDoc;

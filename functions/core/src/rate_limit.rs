@@ -120,7 +120,7 @@ pub async fn charge(p: &impl Platform, rule: &Rule, subject: &str, cost: u64) ->
     let ttl = window_end.saturating_sub(now) + rule.window_secs * 1000;
     let count = p.counter_add(&key, cost, ttl).await.map_err(unavailable)?;
     if count > max {
-        return Err(refusal(rule, window_end, now));
+        return Err(refusal(rule, max, count, window_end, now));
     }
     Ok(count)
 }
@@ -138,13 +138,20 @@ pub async fn check(p: &impl Platform, rule: &Rule, subject: &str) -> Result<(), 
     if max != 0 && count >= max {
         let now = p.now_ms();
         let (_, window_end) = counter_key(rule, subject, now);
-        return Err(refusal(rule, window_end, now));
+        return Err(refusal(rule, max, count, window_end, now));
     }
     Ok(())
 }
 
-fn refusal(rule: &Rule, window_end: u64, now: u64) -> ApiError {
-    ApiError::rate_limited(window_end.saturating_sub(now).div_ceil(1000), format!("too many {}", rule.what))
+fn refusal(rule: &Rule, max: u64, count: u64, window_end: u64, now: u64) -> ApiError {
+    let wait = window_end.saturating_sub(now).div_ceil(1000).max(1);
+    ApiError::rate_limited(wait, format!("too many {}", rule.what)).with_limit(origo_shared::LimitDetail {
+        name: rule.name.to_owned(),
+        plan: None,
+        allowed: max,
+        used: count,
+        action: format!("wait {wait} s; at most {max} per {} s", rule.window_secs.max(1)),
+    })
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use crate::meeting_invitations;
 use crate::meeting_schedule::{self, Schedule, ScheduleInput};
 use crate::names::MAX_NAME_CHARS;
 pub use crate::names::valid_room_name;
-use crate::plan::Plan;
+use crate::plan::plan_of;
 use crate::platform::{Platform, PlatformExt};
 use crate::principal::Principal;
 use crate::rate_limit;
@@ -238,14 +238,14 @@ async fn insert_new(
     if stored::exists(p, org, &body.name).await? {
         return Err(ApiError::new(ErrorCode::Conflict, format!("room {} already exists", body.name)));
     }
-    let plan = Plan::from_platform(p);
+    let (_, plan) = plan_of(p, org).await?;
     let now = p.now_ms();
     // Meeting links live until they go unused; other rooms until they are deleted.
     let expires_at_ms = (org == guest_org(p)).then(|| now + expiry::guest_room_ttl_ms(p));
     let room = Room {
         name: body.name,
         org: org.to_owned(),
-        max_participants: body.max_participants.unwrap_or(plan.max_participants_per_room.min(100)),
+        max_participants: body.max_participants.unwrap_or(plan.limits.participants_per_room.unwrap_or(100).min(100)),
         metadata: body.metadata,
         empty_timeout_secs: body.empty_timeout_secs.unwrap_or(300),
         region: body.region,
@@ -536,23 +536,20 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
 
     // Limits: the plan's concurrent meetings and monthly minutes for an organisation; per
     // room and per meeting for meeting links, which anyone can make.
-    let plan = Plan::from_platform(p);
-    let limit = room.max_participants.min(plan.max_participants_per_room);
+    let (book, plan) = plan_of(p, &org).await?;
+    let plan_limit = plan.limits.participants_per_room.unwrap_or(u32::MAX);
+    let limit = room.max_participants.min(plan_limit);
     let identity = caller.identity().to_owned();
     let month = month_of(now);
+    let mut minutes_left_ms = None;
     if !guest {
         live_rooms::admit(p, &org, name, &plan).await?;
         usage_total::listed(p, &org, &month, &format!("room:{name}")).await?;
         let usage = usage_total::usage_of(p, &org, &month).await?;
-        if usage.participant_seconds >= plan.participant_minutes_per_month.saturating_mul(60) {
-            return Err(ApiError::new(
-                ErrorCode::LimitExceeded,
-                format!(
-                    "the {} plan's {} participant-minutes for this month are used up",
-                    plan.name, plan.participant_minutes_per_month
-                ),
-            ));
+        if let Some(refusal) = crate::quota::monthly(&plan, &usage) {
+            return Err(refusal);
         }
+        minutes_left_ms = crate::quota::minutes_left_ms(&plan, &usage);
     }
 
     // Placement: nearest healthy media node, the room's node while it can take more.
@@ -611,16 +608,24 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
     // The seat, held by the room's coordinator until the participant connects.
     let seat_ttl: u64 = num_var(p, "seat_ttl_secs", 120);
     let terms = MeetingTerms {
-        max_duration_ms: guest.then(|| num_var::<u64>(p, "guest_meeting_max_minutes", 240).saturating_mul(60_000)),
+        max_duration_ms: plan.limits.meeting_minutes.map(|m| m.saturating_mul(60_000)),
         chat_retention_ms: expiry::retention_of_chat(p),
         bill_usage: !guest,
         kick_ban_ms: num_var::<u64>(p, "kick_ban_minutes", 60).saturating_mul(60_000),
+        minutes_left_ms,
+        usage_grace_ms: book.usage_grace_secs.saturating_mul(1000),
+        plan: Some(plan.id.clone()),
     };
     let seat = claims.seat.clone().unwrap_or_default();
     let reserve =
         RoomCommand::Reserve { identity: identity.clone(), seat, until_ms: now + seat_ttl * 1000, limit, terms };
     let key = origo_shared::RoomKey::new(&org, name);
     match p.coordinator_send(&key, &reserve).await.map_err(unavailable)? {
+        // A plan's limit is a quota an organisation can buy more of; a meeting link's is not.
+        RoomCommandOutcome::Full { limit } if limit == plan_limit && !guest => {
+            let what = format!("{limit} participants per room and room {name} is full");
+            return Err(crate::quota::refusal(&plan, "participants_per_room", limit.into(), limit.into(), &what));
+        }
         RoomCommandOutcome::Full { limit } => {
             return Err(ApiError::new(ErrorCode::LimitExceeded, format!("room {name} is full ({limit} participants)")));
         }

@@ -190,14 +190,21 @@ fn webhook_secret_is_shown_once_deliveries_are_signed_and_only_admins_manage_the
 }
 
 #[test]
-fn billing_plan_comes_from_variables_and_needs_an_admin() {
+fn billing_plan_comes_from_the_plans_document_and_needs_an_admin() {
     let mut p = TestPlatform::new();
-    p.set("plan_name", "team");
-    p.set("plan_max_participants", "25");
+    p.set(
+        "plans",
+        r#"{"currency":"EUR","default_plan":"team","guest_plan":"team","plans":[
+            {"id":"team","name":"Team","monthly_fee":"9.5","limits":{"participants_per_room":25}}]}"#,
+    );
     let (t, org, _) = owner(&p, "ada@acme.test");
     let plan = ok_json(call(&p, Method::GET, "/v1/billing/plan", Some(&t), None), StatusCode::OK);
-    assert_eq!(plan["name"], "team");
-    assert_eq!(plan["max_participants_per_room"], 25);
+    assert_eq!(
+        (plan["id"].as_str(), plan["name"].as_str(), plan["currency"].as_str()),
+        (Some("team"), Some("Team"), Some("EUR"))
+    );
+    assert_eq!(plan["limits"]["participants_per_room"], 25);
+    assert_eq!(plan["monthly_fee"], "9.5");
     let usage = ok_json(call(&p, Method::GET, "/v1/billing/usage?month=2027-01", Some(&t), None), StatusCode::OK);
     assert_eq!(usage["month"], "2027-01");
     assert_eq!(usage["usage"]["participant_seconds"], 0);
@@ -206,6 +213,10 @@ fn billing_plan_comes_from_variables_and_needs_an_admin() {
     let m = member(&p, &t, &org, "bo@acme.test", "member");
     assert_error(&call(&p, Method::GET, "/v1/billing/plan", Some(&m), None), 403, "forbidden");
     assert_error(&call(&p, Method::GET, "/v1/billing/plan", Some(&guest(&p, "g")), None), 403, "forbidden");
+    // A broken document is the deployment's fault: a 503 that says what is wrong.
+    p.set("plans", r#"{"currency":"EUR","default_plan":"nope","guest_plan":"nope","plans":[]}"#);
+    let why = assert_error(&call(&p, Method::GET, "/v1/billing/plan", Some(&t), None), 503, "unavailable");
+    assert!(why.contains("plans document"), "{why}");
 }
 
 #[test]

@@ -135,7 +135,12 @@ fn the_11th_100th_and_1000th_meeting_link_join_with_the_defaults() {
 #[test]
 fn a_meeting_link_room_is_full_at_its_own_limit_only() {
     let mut p = TestPlatform::new();
-    p.set("plan_max_participants", "3");
+    p.set(
+        "plans",
+        r#"{"currency":"USD","default_plan":"free","guest_plan":"links","plans":[
+            {"id":"free","name":"Free","monthly_fee":"0"},
+            {"id":"links","name":"Links","monthly_fee":"0","limits":{"participants_per_room":3}}]}"#,
+    );
     register_node(&p, "m1", "media", "eu-west", 0);
     for _ in 0..3 {
         join_link(&p, "busy");

@@ -143,7 +143,7 @@ mod tests {
         ("ORIGO_VAR_NODE_SECRET", "n"),
         ("ORIGO_VAR_COORDINATOR_URL", "wss://rooms.example.com"),
         ("ORIGO_VAR_COORDINATOR_INTERNAL_URL", "http://10.0.0.5:8080"),
-        ("ORIGO_VAR_PLAN_NAME", "team"),
+        ("ORIGO_VAR_KICK_BAN_MINUTES", "15"),
         ("ORIGO_REDIS_URL", "redis://127.0.0.1:6379/0"),
     ];
 
@@ -152,10 +152,15 @@ mod tests {
         let d = Deployment::from_env(env(COMPLETE)).unwrap();
         let room = d.component_for_path("/v1/rooms/standup/join").unwrap();
         assert_eq!(room.function, Function::Room);
-        assert_eq!(room.variables["plan_name"], "team");
+        assert_eq!(room.variables["kick_ban_minutes"], "15");
         assert_eq!(room.variables["guest_org"], "public");
         assert_eq!(room.variables["coordinator_url"], "wss://rooms.example.com");
         assert_eq!(d.component_for_path("/v1/rooms/a/messages").unwrap().function, Function::Chat);
+        assert_eq!(
+            d.component_for_path("/v1/rooms/a/messages/0000000000000001-0000000001/reactions/x").unwrap().function,
+            Function::Chat
+        );
+        assert_eq!(d.component_for_path("/v1/operator/plans").unwrap().function, Function::Billing);
         assert!(d.component_for_path("/nope").is_none());
         assert_eq!(d.coordinator.base(), "http://10.0.0.5:8080");
         assert_eq!(d.redis_ca_file, None);

@@ -120,11 +120,11 @@ mod tests {
         let app = Application::parse(PROJECT).unwrap();
         let room = app
             .component_variables("room", |name| match name {
-                "plan_name" => Some("team".to_owned()),
+                "kick_ban_minutes" => Some("15".to_owned()),
                 other => secrets(other),
             })
             .unwrap();
-        assert_eq!(room["plan_name"], "team");
+        assert_eq!(room["kick_ban_minutes"], "15");
         assert_eq!(room["node_secret"], "node_secret-value");
         assert_eq!(room["guest_org"], "public", "the default");
         assert!(!room.contains_key("rate_webhook_test_per_minute"), "only the component's own variables");

@@ -69,6 +69,26 @@ pub struct MeetingTerms {
     /// How long a participant an admin removed may not come back.
     #[serde(default = "default_kick_ban_ms")]
     pub kick_ban_ms: u64,
+    /// The organisation's participant-milliseconds left this month when this reservation
+    /// was made (`None`: no monthly limit). The room counts what it bills from then on; once
+    /// that reaches this, its participants are warned and disconnected after
+    /// `usage_grace_ms` ([`usage_quota`](super::usage_quota)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes_left_ms: Option<u64>,
+    /// How long a meeting goes on once its organisation's minutes are used up.
+    #[serde(default = "default_usage_grace_ms")]
+    pub usage_grace_ms: u64,
+    /// The organisation's plan (its id), for the warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+}
+
+/// A meeting over its organisation's monthly minutes goes on for two minutes unless the plans
+/// document says otherwise.
+pub const DEFAULT_USAGE_GRACE_MS: u64 = 120_000;
+
+fn default_usage_grace_ms() -> u64 {
+    DEFAULT_USAGE_GRACE_MS
 }
 
 /// A removed participant may not rejoin the meeting for an hour unless the plan says otherwise.
@@ -96,6 +116,9 @@ impl Default for MeetingTerms {
             chat_retention_ms: DEFAULT_CHAT_RETENTION_MS,
             bill_usage: true,
             kick_ban_ms: DEFAULT_KICK_BAN_MS,
+            minutes_left_ms: None,
+            usage_grace_ms: DEFAULT_USAGE_GRACE_MS,
+            plan: None,
         }
     }
 }

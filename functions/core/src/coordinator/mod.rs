@@ -48,6 +48,7 @@ mod node_order;
 mod placement;
 mod room_chat;
 pub mod storage;
+pub mod usage_quota;
 
 pub use command::{DEFAULT_CHAT_RETENTION_MS, DEFAULT_KICK_BAN_MS, MeetingTerms, RoomCommand, RoomCommandOutcome};
 pub use frame_budget::{FrameBudget, FrameClass, FrameLimits, Verdict};
@@ -76,6 +77,8 @@ pub mod close {
     pub const ROOM_CLOSED: u16 = 4010;
     /// Kept sending over its frame budget.
     pub const TOO_MANY_MESSAGES: u16 = 4029;
+    /// The organisation's monthly participant-minutes were used up and the grace ended.
+    pub const USAGE_LIMIT: u16 = 4402;
 }
 
 /// Timing settings.
@@ -200,6 +203,9 @@ pub struct RoomState {
     /// too (a new one is at least the commit's time × 1000).
     #[serde(default)]
     pub webhook_seq: u64,
+    /// What the room billed against the organisation's minutes left ([`usage_quota`]).
+    #[serde(default, skip_serializing_if = "usage_quota::QuotaWatch::is_idle")]
+    pub quota: usage_quota::QuotaWatch,
     /// The record format ([`crate::store::format`]).
     #[serde(default = "crate::store::format::first")]
     pub v: u32,
@@ -297,6 +303,7 @@ impl RoomState {
             budgets: frame_budget::Budgets::default(),
             terms: MeetingTerms::default(),
             webhook_seq: 0,
+            quota: usage_quota::QuotaWatch::default(),
             v: crate::store::format::CURRENT,
         }
     }
@@ -818,6 +825,7 @@ impl RoomState {
         terms: MeetingTerms,
         now: u64,
     ) -> RoomCommandOutcome {
+        self.quota.renewed(terms.minutes_left_ms);
         self.terms = terms;
         self.held.retain(|_, h| h.until_ms > now);
         if let Some(until_ms) = bans::banned_until(&self.bans, &identity, now) {
@@ -874,6 +882,7 @@ impl RoomState {
         fx.push(Effect::Persist);
         let ms = now.saturating_sub(m.billed_until_ms);
         if ms > 0 {
+            self.quota.billed(ms);
             fx.push(Effect::Usage { identity: identity.to_owned(), ms });
         }
         if !m.hidden {
@@ -922,6 +931,10 @@ impl RoomState {
             self.close("the meeting reached its time limit", now, fx);
             return;
         }
+        if self.quota.ends_at_ms.is_some_and(|end| end <= now) {
+            self.end_for_quota(now, fx);
+            return;
+        }
         if self.next_sweep_ms.is_some_and(|at| at > now) {
             // Woken for a disconnect deadline or an empty room, not for the sweep: only those.
             self.expire_disconnected(now, fx);
@@ -948,10 +961,12 @@ impl RoomState {
         for (id, m) in self.members.iter_mut() {
             let ms = now.saturating_sub(m.billed_until_ms);
             if ms > 0 {
+                self.quota.billed(ms);
                 fx.push(Effect::Usage { identity: id.clone(), ms });
                 m.billed_until_ms = now;
             }
         }
+        self.check_quota(now, fx);
         self.held.retain(|_, h| h.until_ms > now);
         self.bans.retain(|_, until| *until > now);
         self.finish_if_empty(now, fx);
@@ -1009,7 +1024,7 @@ impl RoomState {
                 .values()
                 .filter(|m| m.conn.is_none())
                 .filter_map(|m| m.disconnected_at_ms.map(|d| d + s.disconnect_grace_ms));
-            deadlines.chain(self.next_sweep_ms).chain(self.meeting_ends_at()).min()
+            deadlines.chain(self.next_sweep_ms).chain(self.meeting_ends_at()).chain(self.quota.ends_at_ms).min()
         };
         if next != self.alarm_at_ms {
             self.alarm_at_ms = next;

@@ -66,6 +66,11 @@ pub fn org(id: &str) -> String {
     format!("org:{id}")
 }
 
+/// The plan the operator assigned an organisation.
+pub fn org_plan(org: &str) -> String {
+    format!("org_plan:{org}")
+}
+
 /// A membership (organisation → account).
 pub fn member(org: &str, account: &str) -> String {
     format!("member:{org}:{account}")
@@ -374,6 +379,11 @@ pub fn media_usage(org: &str, month: &str, node: &str, room: &str) -> String {
     format!("usage:{org}:{month}:media:{node}:{room}")
 }
 
+/// A TURN node's usage record of an organisation in a month (bytes relayed).
+pub fn turn_usage(org: &str, month: &str, node: &str) -> String {
+    format!("usage:{org}:{month}:turn:{node}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +399,7 @@ mod tests {
         assert!(webhook("o", "w").starts_with(&webhook_prefix("o")));
         assert!(room_usage("o", "2026-12", "r").starts_with(&usage_prefix("o", "2026-12")));
         assert!(media_usage("o", "2026-12", "n", "r").starts_with(&usage_prefix("o", "2026-12")));
+        assert!(turn_usage("o", "2026-12", "n").starts_with(&usage_prefix("o", "2026-12")));
         assert!(coordinator_snapshot(&RoomKey::new("o", "r")).starts_with(COORDINATOR_SNAPSHOT_PREFIX));
         assert!(node("n").starts_with(NODE_PREFIX));
         assert!(live_rooms("o").starts_with(LIVE_ROOMS_PREFIX));

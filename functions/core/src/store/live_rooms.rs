@@ -1,10 +1,10 @@
 //! The rooms of an organisation with a meeting running (`live_rooms:{org}`: name → when it
-//! was admitted), which the plan's `plan_max_rooms` limits. A room is live while its
+//! was admitted), which the plan's `concurrent_rooms` limits. A room is live while its
 //! coordinator keeps its state ([`room::meeting_running`]); the index only says which rooms
 //! to ask, so it holds at most about the plan's limit and a join reads that many records at
 //! most — the first join of a meeting, when the room is not listed yet.
 
-use origo_shared::{ApiError, ErrorCode};
+use origo_shared::ApiError;
 
 use super::{index, keys, room};
 use crate::plan::Plan;
@@ -28,14 +28,11 @@ pub async fn admit(p: &impl Platform, org: &str, name: &str, plan: &Plan) -> Res
         }
     }
     index::remove_all(p, &index_key, &ended).await?;
-    if live >= plan.max_rooms as usize {
-        return Err(ApiError::new(
-            ErrorCode::LimitExceeded,
-            format!(
-                "the {} plan allows {} meetings at once; end one (or wait until its room is empty) or upgrade",
-                plan.name, plan.max_rooms
-            ),
-        ));
+    if let Some(max) = plan.limits.concurrent_rooms
+        && live >= max as usize
+    {
+        let what = format!("{max} meetings at once and {live} are running (end one, or wait until its room is empty)");
+        return Err(crate::quota::refusal(plan, "concurrent_rooms", u64::from(max), live as u64, &what));
     }
     index::add(p, &index_key, name, p.now_ms()).await
 }

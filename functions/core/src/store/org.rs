@@ -44,6 +44,7 @@ pub async fn put(p: &impl Platform, org: &Org) -> Result<(), ApiError> {
 
 /// Removes the organisation record (its memberships, keys and rooms are removed by the caller).
 pub async fn delete(p: &impl Platform, id: &str) -> Result<(), ApiError> {
+    super::org_plan::delete(p, id).await?;
     record::delete(p, &keys::org(id)).await
 }
 

@@ -283,7 +283,7 @@ pub fn dispatch(p: &TestPlatform, req: Request) -> Response {
             || path.starts_with("/v1/notifications/")
         {
             notify::handle(req, p).await
-        } else if path.starts_with("/v1/billing") {
+        } else if path.starts_with("/v1/billing") || path.starts_with("/v1/operator/") {
             billing::handle(req, p).await
         } else {
             panic!("no function for {path}")
