@@ -70,6 +70,7 @@ impl Server {
         let mut variables = crate::variables::provided(&opts.vars);
         if mode == Mode::Dev {
             crate::variables::fill_dev_secrets(&manifest, &data_dir, &mut variables)?;
+            crate::variables::fill_dev_operator(&data_dir, &mut variables)?;
         }
         let provided = variables.clone();
         let mut variables = manifest.resolve_variables(&variables)?;

@@ -78,6 +78,33 @@ pub fn fill_dev_secrets(
 /// The web push key's variable.
 const VAPID_KEY: &str = "vapid_private_key";
 
+/// The operator token's file in the data directory (`origo dev`).
+pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
+
+/// The operator API for `origo dev`, unless `operator_secret_sha256` was given: a token kept
+/// in `data_dir/operator-token` (mode 0600, made on the first start), whose SHA-256 the
+/// deployment checks. The log says where the token is, never the token.
+pub fn fill_dev_operator(data_dir: &Path, values: &mut HashMap<String, String>) -> anyhow::Result<()> {
+    const VARIABLE: &str = "operator_secret_sha256";
+    if values.get(VARIABLE).is_some_and(|v| !v.trim().is_empty()) {
+        return Ok(());
+    }
+    let path = data_dir.join(OPERATOR_TOKEN_FILE);
+    let token = match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        Ok(_) => anyhow::bail!("{} is empty; remove it to get a new operator token", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = format!("oop_{}", hex(&random_bytes()?));
+            write_private(&path, format!("{token}\n").as_bytes())?;
+            token
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    values.insert(VARIABLE.into(), origo_functions::secret_digest::secret_digest(&token));
+    tracing::info!(file = %path.display(), "development: the operator API's token is in this file");
+    Ok(())
+}
+
 fn random_bytes() -> anyhow::Result<[u8; 32]> {
     let mut buf = [0u8; 32];
     getrandom03::fill(&mut buf).map_err(|e| anyhow::anyhow!("no OS random source: {e}"))?;
