@@ -30,7 +30,7 @@ use crate::{Request, Response};
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// `YYYY-MM` (default: this month).
-    #[param(value_type = String, required = false, pattern = "^[0-9]{4}-[0-9]{2}$")]
+    #[param(value_type = String, required = false, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$")]
     pub month: Option<String>,
 }
 
@@ -40,7 +40,7 @@ pub struct UsageQuery {
 #[into_params(parameter_in = Path)]
 pub struct StatementPath {
     /// `YYYY-MM`, optionally followed by `.csv` for CSV.
-    #[param(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}(\\.csv)?$")]
+    #[param(value_type = String, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])(\\.csv)?$")]
     pub month: String,
 }
 
@@ -150,7 +150,8 @@ pub async fn usage_view(p: &impl Platform, org: &str, month: &str) -> Result<Usa
     summary = "The statement of a month: line items, total, daily usage (admin; `.csv` or Accept: text/csv for CSV)",
     params(StatementPath, crate::principal::OrgHeader), security(("bearer" = []), ("api_key" = [])),
     responses(
-        (status = 200, body = Statement, description = "JSON, or CSV (`text/csv`)"),
+        (status = 200, description = "The statement: JSON, or CSV (one row per line item, then the total)",
+            content((Statement = "application/json"), (String = "text/csv"))),
         (status = 400, response = errors::BadRequest),
         (status = 401, response = errors::Unauthorized),
         (status = 403, response = errors::Forbidden),

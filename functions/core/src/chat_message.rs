@@ -71,14 +71,16 @@ pub struct EditMessage {
 
 /// Serves `/v1/rooms/{room}/messages/{id}`.
 pub async fn route(req: &Request, p: &impl Platform, room: &str, id: &str) -> Result<Response, ApiError> {
+    if ![Method::GET, Method::PATCH, Method::DELETE].contains(req.method()) {
+        return Ok(reply::method_not_allowed(req, "GET, PATCH, DELETE"));
+    }
     if seq_of_id(id).is_none() {
         return Err(ApiError::not_found(format!("no message {id} in room {room}")));
     }
     match *req.method() {
         Method::GET => get(req, p, room, id).await,
         Method::PATCH => edit(req, p, room, id).await,
-        Method::DELETE => delete(req, p, room, id).await,
-        _ => Ok(reply::method_not_allowed(req, "GET, PATCH, DELETE")),
+        _ => delete(req, p, room, id).await,
     }
 }
 
@@ -90,14 +92,14 @@ pub async fn route_reaction(
     id: &str,
     reaction: &str,
 ) -> Result<Response, ApiError> {
-    if seq_of_id(id).is_none() {
-        return Err(ApiError::not_found(format!("no message {id} in room {room}")));
-    }
     let added = match *req.method() {
         Method::PUT => true,
         Method::DELETE => false,
         _ => return Ok(reply::method_not_allowed(req, "PUT, DELETE")),
     };
+    if seq_of_id(id).is_none() {
+        return Err(ApiError::not_found(format!("no message {id} in room {room}")));
+    }
     let reaction = ::percent_encoding::percent_decode_str(reaction)
         .decode_utf8()
         .ok()

@@ -54,7 +54,7 @@ pub struct OrgStatementPath {
     #[param(schema_with = crate::input_schemas::org_id)]
     pub org: String,
     /// `YYYY-MM`, optionally followed by `.csv`.
-    #[param(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}(\\.csv)?$")]
+    #[param(value_type = String, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])(\\.csv)?$")]
     pub month: String,
 }
 
@@ -194,7 +194,8 @@ async fn usage(req: &Request, p: &impl Platform, org: &str) -> Result<Response, 
     summary = "An organisation's statement of a month (JSON, or CSV)",
     params(OrgStatementPath), security(("operator" = [])),
     responses(
-        (status = 200, body = crate::statement::Statement, description = "JSON, or CSV (`text/csv`)"),
+        (status = 200, description = "The statement: JSON, or CSV (one row per line item, then the total)",
+            content((crate::statement::Statement = "application/json"), (String = "text/csv"))),
         (status = 401, response = errors::Unauthorized),
         (status = 404, response = errors::NotFound),
         (status = 503, response = errors::Unavailable),
