@@ -78,6 +78,9 @@ const state = {
   panel: null, // 'chat' | 'people' | null
   typingTimer: null,
   typingSent: false,
+  clockOffsetMs: 0, // the server's clock minus this device's (noteServerClock)
+  usageEnd: null, // {at, message, told}: the meeting ends at `at` (this device's clock), minutes used up
+  usageTimer: null,
 };
 
 window.origoTimings = {};
@@ -159,14 +162,34 @@ function normalizeRoom(raw) {
     .slice(0, 64);
 }
 
-// An HTTP failure with the server's JSON error body.
+// An HTTP failure with the server's JSON error body: for a 402 or 429 also the limit that
+// refused it (`error.limit`: name, plan, allowed, used, action) and the Retry-After seconds.
 class ApiError extends Error {
-  constructor(status, code, message, where) {
+  constructor(status, code, message, where, { limit = null, retryAfter = null } = {}) {
     super(message || `HTTP ${status}`);
     this.status = status;
     this.code = code;
     this.where = where;
+    this.limit = limit;
+    this.retryAfter = retryAfter;
   }
+}
+
+// Retry-After as seconds (a number of seconds or an HTTP date), or null.
+function retryAfterSecs(value) {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(1, Math.ceil((at - Date.now()) / 1000));
+}
+
+// How far the server's clock is ahead of this device's, from the Date of its answers; only
+// a difference well over the header's one-second resolution counts.
+function noteServerClock(date) {
+  const at = Date.parse(date || '');
+  if (Number.isNaN(at)) return;
+  const offset = at - Date.now();
+  state.clockOffsetMs = Math.abs(offset) > 3000 ? offset : 0;
 }
 
 async function api(url, { method = 'POST', token, body } = {}) {
@@ -182,24 +205,51 @@ async function api(url, { method = 'POST', token, body } = {}) {
   }
   const text = await res.text();
   if (window.origoTrace) console.debug(`http ${method} ${url.replace(/^https?:\/\/[^/]+/, '')} ${res.status} ${Math.round(performance.now() - t0)} ms`);
+  noteServerClock(res.headers.get('date'));
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = null;
   }
-  if (!res.ok) throw new ApiError(res.status, data?.error?.code, data?.error?.message, url);
+  if (!res.ok) {
+    const extra = { limit: data?.error?.limit || null, retryAfter: retryAfterSecs(res.headers.get('retry-after')) };
+    throw new ApiError(res.status, data?.error?.code, data?.error?.message, url, extra);
+  }
   return data;
+}
+
+const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+// A 402 (a quota of the organisation's plan is used up) or a 429 (too many requests) in
+// words: which limit, then what to do, from the error's `limit`.
+function explainLimit(err) {
+  const l = err.limit;
+  if (err.status === 429) {
+    const said = /wait (\d+) s/.exec(l?.action || '') || /retry in (\d+) s/.exec(err.message || '');
+    const secs = err.retryAfter ?? (said ? Number(said[1]) : null);
+    return secs ? `Too many attempts; try again in ${secs} s.` : 'Too many attempts; wait a minute and try again.';
+  }
+  const what = {
+    participant_minutes: () => `This organisation has used all its participant-minutes for this month (its plan allows ${l.allowed})`,
+    turn_gigabytes: () => `This organisation has used all its TURN relay allowance for this month (its plan allows ${l.allowed} GB)`,
+    concurrent_rooms: () => `This organisation is already running the number of meetings it may run at once (${l.allowed})`,
+    participants_per_room: () => `This room is full: the plan allows ${plural(l.allowed, 'participant')}`,
+  }[l?.name];
+  if (!what) return `${capitalize(err.message)}.`;
+  const action = l.action ? ` ${capitalize(l.action.trim().replace(/\.$/, ''))}.` : '';
+  return `${what()}.${action}`;
 }
 
 // What a person should read when something failed.
 function explain(err, during) {
   if (err instanceof ApiError) {
     if (err.status === 0) return 'Cannot reach the Origo server. Check your internet connection.';
+    if (err.status === 402 || err.status === 429) return explainLimit(err);
     if (during === 'guest') {
       if (err.status === 403) return 'This server does not let guests join. Ask the organiser for an invitation.';
       if (err.status === 400) return `The name or room is not valid: ${err.message}.`;
-      if (err.status === 429) return 'Too many attempts. Wait a minute and try again.';
     }
     if (during === 'join') {
       if (err.code === 'limit_exceeded') return `You cannot join: ${err.message}.`;
@@ -239,7 +289,13 @@ function setPhase(phase, detail) {
   const cs = $('#conn-state');
   cs.dataset.state = phase;
   $('#conn-text').textContent = detail ? `${STATE_TEXT[phase]} ${detail}`.trim() : STATE_TEXT[phase];
+  $('#conn-text').title = $('#conn-text').textContent;
   $('#retry').hidden = phase !== 'failed';
+  const problem = $('#call-problem');
+  if (phase !== 'failed' && !problem.hidden) {
+    problem.hidden = true;
+    layout();
+  }
 }
 
 function refreshPhase() {
@@ -256,7 +312,13 @@ function refreshPhase() {
 }
 
 function fail(reason) {
-  setPhase('failed', `— ${reason}`);
+  // The header has room for a few words; the whole sentence goes above the tiles.
+  setPhase('failed');
+  $('#conn-text').title = reason;
+  const problem = $('#call-problem');
+  problem.textContent = reason;
+  problem.hidden = false;
+  layout();
   announce(`Connection failed: ${reason}`);
 }
 
@@ -644,6 +706,9 @@ function onCoordinatorClosed(ws, ev) {
       break;
     case 4010:
       return endCall('The meeting has ended.');
+    case 4402:
+      // The organisation's monthly participant-minutes are used up: final, no reconnecting.
+      return endCall('The meeting ended: this organisation has used its monthly minutes.');
     default:
       break;
   }
@@ -744,6 +809,9 @@ function onServerMessage(msg) {
     case 'reconnect_to_node':
       moveToNode(msg.media, msg.reason);
       break;
+    case 'usage_limit':
+      onUsageLimit(msg);
+      break;
     case 'error':
       console.warn('coordinator:', msg.code, msg.message);
       if (CHAT_ERRORS.has(msg.code) || msg.code === 'muted_by_admin') toast(msg.message);
@@ -782,6 +850,56 @@ function onJoined(msg) {
   }
   renderPeople();
   refreshPhase();
+}
+
+const USAGE_MARKS = [60, 10]; // seconds before the end that are announced
+
+// The organisation's monthly minutes are used up: the room ends the meeting at
+// `disconnect_at_ms` (close code 4402). A banner says so, with a countdown that also stays in
+// the header once the banner is dismissed.
+function onUsageLimit(msg) {
+  const at = msg.disconnect_at_ms - state.clockOffsetMs;
+  const again = state.usageEnd?.at === at;
+  // The banner reads out the start; the 60 s and 10 s marks still ahead are read out later.
+  const told = again ? state.usageEnd.told : new Set(USAGE_MARKS.filter((m) => at - Date.now() <= m * 1000));
+  state.usageEnd = { at, message: msg.message, told };
+  $('#usage-message').textContent = msg.message;
+  if (!again) $('#usage-banner').hidden = false;
+  $('#usage-clock').hidden = false;
+  $('#usage-clock').setAttribute('aria-expanded', String(!$('#usage-banner').hidden));
+  clearInterval(state.usageTimer);
+  state.usageTimer = setInterval(tickUsageEnd, 1000);
+  tickUsageEnd();
+  layout();
+}
+
+function tickUsageEnd() {
+  const end = state.usageEnd;
+  if (!end) return;
+  const left = end.at - Date.now();
+  // Half a minute past the end and still here: the plan was changed; the warning no longer holds.
+  if (left < -30_000) return clearUsageEnd();
+  const secs = Math.max(0, Math.ceil(left / 1000));
+  const mmss = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, '0')}`;
+  $('#usage-countdown').textContent = secs > 0 ? `The meeting ends in ${mmss}` : 'The meeting is ending…';
+  $('#usage-clock-text').textContent = secs > 0 ? `Ends in ${mmss}` : 'Ending…';
+  $('#usage-clock').title = `${$('#usage-countdown').textContent}: ${end.message}`;
+  // The countdown itself is not read out every second; these moments are.
+  for (const mark of USAGE_MARKS) {
+    if (secs <= mark && secs > 0 && !end.told.has(mark)) {
+      end.told.add(mark);
+      announce(`The meeting ends in ${plural(mark, 'second')}`);
+    }
+  }
+}
+
+function clearUsageEnd() {
+  clearInterval(state.usageTimer);
+  state.usageTimer = null;
+  state.usageEnd = null;
+  $('#usage-banner').hidden = true;
+  $('#usage-clock').hidden = true;
+  layout();
 }
 
 function onAdminMute(msg) {
@@ -1390,6 +1508,7 @@ function layout() {
   const gap = 8;
   const W = stage.clientWidth - 16;
   let H = stage.clientHeight - 16 - ($('#alone').hidden ? 0 : 48);
+  if (!$('#call-problem').hidden) H -= $('#call-problem').offsetHeight + 8;
   const presenting = tiles.some((t) => t.classList.contains('screen'));
   grid.classList.toggle('presenting', presenting);
   const aspect = W < H ? 4 / 3 : 16 / 9;
@@ -2322,6 +2441,7 @@ function teardown() {
   state.everJoined = false;
   state.mediaConnected = false;
   state.seq = null;
+  clearUsageEnd();
   clearChat();
   $('#grid').replaceChildren();
   $('#audio-sink').replaceChildren();
@@ -2357,6 +2477,19 @@ function wire() {
   $('#btn-leave').addEventListener('click', () => leave());
   $('#invite').addEventListener('click', () => copyInvite());
   $('#side-close').addEventListener('click', () => openPanel(state.panel));
+  // The minutes warning: dismissed, it stays as a countdown in the header, which brings it back.
+  $('#usage-dismiss').addEventListener('click', () => {
+    $('#usage-banner').hidden = true;
+    $('#usage-clock').setAttribute('aria-expanded', 'false');
+    $('#usage-clock').focus();
+    layout();
+  });
+  $('#usage-clock').addEventListener('click', () => {
+    const banner = $('#usage-banner');
+    banner.hidden = !banner.hidden;
+    $('#usage-clock').setAttribute('aria-expanded', String(!banner.hidden));
+    layout();
+  });
   $('#tab-chat').addEventListener('click', () => selectTab('chat'));
   $('#tab-people').addEventListener('click', () => selectTab('people'));
   $('.tabs').addEventListener('keydown', (e) => {

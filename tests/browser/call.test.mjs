@@ -12,7 +12,9 @@
 // Prints one line per check, the join → first remote frame figures, and
 // `browser: N passed, M failed`; exits 1 when anything failed. Screenshots and logs go to
 // tests/artifacts/. The media node move runs in an `origo dev` of its own (started even with
-// ORIGO_URL) with two standalone media nodes; everything binds 127.0.0.1.
+// ORIGO_URL) with two standalone media nodes, and so do the plan quota checks (an organisation
+// whose monthly minutes run out in the call, then a join refused in words); everything binds
+// 127.0.0.1.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync, createWriteStream } from 'node:fs';
@@ -273,6 +275,73 @@ async function leave(p) {
   await p.page.click('#btn-leave');
   await waitFor(`${p.name} left`, () => p.page.evaluate(() => document.body.dataset.state === 'left'), { timeout: 5000 });
   await p.context.close();
+}
+
+// An origo whose organisations' plan allows one participant-minute a month, with an owner
+// account, its organisation and a room: {url, token (the owner's), inRoom}.
+async function startQuotaOrigo() {
+  const dir = mkdtempSync(join(tmpdir(), 'origo-quota-'));
+  scratchDirs.push(dir);
+  const plans = {
+    currency: 'USD', default_plan: 'tiny', guest_plan: 'links', usage_grace_secs: 5,
+    plans: [
+      { id: 'tiny', name: 'Tiny', monthly_fee: '0', limits: { participant_minutes: 1 } },
+      { id: 'links', name: 'Links', monthly_fee: '0' },
+    ],
+  };
+  const edge = launch('origo-quota', ORIGO_BIN, [
+    'dev', '--no-build',
+    '--listen', '127.0.0.1:0',
+    '--data-dir', join(dir, 'data'),
+    '--cache-dir', cacheDir,
+    '--manifest', join(repo, 'spin.toml'),
+    '--turn-listen', 'off',
+    '--media-listen', '127.0.0.1:0',
+    '--room-sweep-ms', '500',
+    '--var', `plans=${JSON.stringify(plans)}`,
+  ]);
+  const url = (await outputMatch(edge, /origo listening on (http:\/\/\S+)/, { timeout: 60_000 }))[1];
+  const call = async (path, body, token) => {
+    const res = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  // `origo dev` activates accounts without email verification.
+  const email = 'owner@example.com';
+  const password = 'a long enough password';
+  await call('/v1/auth/signup', { email, password });
+  const { access_token: token } = await call('/v1/auth/login', { email, password });
+  await call('/v1/orgs', { name: 'Acme' }, token);
+  const inRoom = 'quota';
+  await call('/v1/rooms', { name: inRoom }, token);
+  return { url, token, inRoom, call };
+}
+
+// A member of the quota origo's organisation in its room, joined by `autojoin` link. The web
+// client signs in as a guest (a meeting link); here that sign-in is answered with a token the
+// organisation mints for the person (POST /v1/tokens), so the join the page makes, unchanged,
+// is the organisation's and counts against its plan.
+async function joinAsMember(q, name) {
+  const identity = name.toLowerCase();
+  const grants = { room: q.inRoom, join: true, publish: true, subscribe: true, publish_data: true };
+  const minted = await q.call('/v1/tokens', { identity, name, grants }, q.token);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.grantPermissions(['camera', 'microphone'], { origin: q.url });
+  await context.route('**/v1/auth/guest', (route) =>
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ access_token: minted.token, identity, expires_in: minted.expires_in }) }),
+  );
+  const page = await context.newPage();
+  page.on('console', (m) => note(`[${name}] ${m.type()}: ${m.text()}`));
+  const p = { name, context, page, identity, sockets: 0 };
+  page.on('websocket', () => p.sockets++);
+  await page.goto(`${q.url}/?room=${q.inRoom}&name=${encodeURIComponent(name)}&autojoin=1`);
+  await waitFor(`${name} connected`, () => page.evaluate(() => document.body.dataset.state === 'connected'), { timeout: 25_000 });
+  return p;
 }
 
 const tileCount = (p, who) => p.page.locator(`.tile[data-participant="${who.identity}"]`).count();
@@ -753,6 +822,61 @@ async function main() {
       await stopLaunched();
     }
   });
+
+  // An organisation's plan running out: an origo of its own whose organisations are on a plan
+  // of one participant-minute a month (meeting links keep a plan without limits), rooms
+  // billing every half second and ending a meeting 5 s after its warning.
+  let quota = null;
+  await check('a meeting that uses up its organisation’s minutes shows a countdown, then ends for good', async () => {
+    quota = await startQuotaOrigo();
+    const [ana, ben] = [await joinAsMember(quota, 'Ana'), await joinAsMember(quota, 'Ben')];
+    // Two participants bill the minute in some 30 s; then the room warns everyone.
+    const banner = await waitFor('the minutes warning', async () => {
+      const b = await Promise.all([ana, ben].map((p) => p.page.evaluate(() => {
+        const el = document.querySelector('#usage-banner');
+        return !el.hidden && { role: el.getAttribute('role'), countdown: el.querySelector('#usage-countdown').textContent, text: el.innerText, clock: document.querySelector('#usage-clock-text').textContent };
+      })));
+      return b.every(Boolean) && b[0];
+    }, { timeout: 60_000, interval: 200 });
+    if (banner.role !== 'alert' || !/^The meeting ends in 0:0\d$/.test(banner.countdown) || !/participant-minutes/.test(banner.text) || !/^Ends in 0:0\d$/.test(banner.clock)) {
+      throw new Error(`banner ${JSON.stringify(banner)}`);
+    }
+    await ana.page.screenshot({ path: join(artifacts, 'minutes-used-up.png') });
+    // Dismissed, the countdown stays in the header.
+    await ana.page.click('#usage-dismiss');
+    const clock = await ana.page.evaluate(() => !document.querySelector('#usage-clock').hidden && document.querySelector('#usage-banner').hidden && document.querySelector('#usage-clock-text').textContent);
+    if (!clock || !/^(Ends in 0:0\d|Ending…)$/.test(clock)) throw new Error(`after dismissing, the header shows ${JSON.stringify(clock)}`);
+    // Close code 4402: the end screen, and no reconnecting.
+    for (const p of [ana, ben]) {
+      await waitFor(`${p.name}'s end screen`, () => p.page.evaluate(() => document.body.dataset.state === 'left' && !document.querySelector('#ended').hidden), { timeout: 15_000 });
+      const reason = await p.page.textContent('#ended-reason');
+      if (reason !== 'The meeting ended: this organisation has used its monthly minutes.') throw new Error(`${p.name} reads “${reason}”`);
+    }
+    const sockets = ana.sockets;
+    await new Promise((r) => setTimeout(r, 2500));
+    const after = await ana.page.evaluate(() => document.body.dataset.state);
+    if (after !== 'left' || ana.sockets !== sockets) throw new Error(`after the end: state ${after}, ${ana.sockets - sockets} new room connections`);
+    quota.ana = ana;
+    await ben.context.close();
+    return `“${banner.countdown}” with the room's message, then the end screen`;
+  });
+
+  await check('a used-up plan is explained in words', async () => {
+    if (!quota?.ana) throw new Error('no organisation with its minutes used up (the check before failed)');
+    const { page } = quota.ana;
+    // Rejoining from the end screen is refused with a 402 naming participant_minutes.
+    await page.click('#rejoin');
+    await waitFor('the join refused', () => page.evaluate(() => document.body.dataset.state === 'failed'), { timeout: 15_000 });
+    const said = await page.locator('#call-problem').innerText({ timeout: 2000 });
+    if (!/participant-minutes/.test(said) || !/operator/.test(said) || !(await page.isVisible('#call-problem'))) throw new Error(`the page says “${said}”`);
+    await page.screenshot({ path: join(artifacts, 'plan-used-up.png') });
+    await quota.ana.context.close();
+    // Meeting links on the same server have no such limit.
+    const guest = await joinAs('Link guest', { at: quota.url, inRoom: `${room}-link` });
+    await leave(guest);
+    return `“${said}”; a meeting link still joins`;
+  });
+  await stopLaunched();
 
   // What the join → first frame figures are.
   const s = firstFrames.samples || [];

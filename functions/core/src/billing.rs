@@ -44,12 +44,17 @@ pub struct StatementPath {
     pub month: String,
 }
 
-/// An organisation's plan, as its admins see it.
+/// An organisation's plan, as its admins see it: the plan's fields, its currency and since
+/// when it was assigned.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlanView {
-    #[serde(flatten)]
-    pub plan: Plan,
+    pub id: String,
+    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub monthly_fee: crate::money::Money,
+    pub limits: crate::plan::Limits,
+    pub prices: crate::plan::Prices,
     /// The currency of every price.
     pub currency: String,
     /// Since when the operator assigned it; absent for the deployment's default plan.
@@ -116,7 +121,8 @@ async fn plan(req: &Request, p: &impl Platform) -> Result<Response, ApiError> {
 pub async fn plan_view(p: &impl Platform, org: &str) -> Result<PlanView, ApiError> {
     let (book, plan) = plan_of(p, org).await?;
     let assigned = org_plan::get(p, org).await?.filter(|a| a.plan == plan.id).map(|a| a.since_ms);
-    Ok(PlanView { plan, currency: book.currency, assigned_since_ms: assigned })
+    let Plan { id, name, monthly_fee, limits, prices } = plan;
+    Ok(PlanView { id, name, monthly_fee, limits, prices, currency: book.currency, assigned_since_ms: assigned })
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/billing/usage", tag = "billing",

@@ -129,7 +129,7 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
     room::load(p, org, room).await?;
     let body: PostMessage = reply::parse_json(req)?;
     if !origo_shared::chat::text_fits(&body.text) {
-        return Err(text_too_long(&body.text));
+        return Err(bad_text(&body.text));
     }
     if let Some(id) = &body.reply_to {
         chat_message::load(p, org, room, id).await?;
@@ -218,11 +218,11 @@ async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Respons
     Ok(reply::json(StatusCode::OK, &page))
 }
 
-/// The answer to text outside the limits: 413 when too long, 400 when empty.
-pub(crate) fn text_too_long(text: &str) -> ApiError {
+/// The answer to text outside the limits: a 400 that says which limit.
+pub(crate) fn bad_text(text: &str) -> ApiError {
     let n = text.chars().count();
     if n > MAX_TEXT_CHARS {
-        ApiError::payload_too_large(format!("a message is at most {MAX_TEXT_CHARS} characters; this one has {n}"))
+        ApiError::bad_request(format!("a message is at most {MAX_TEXT_CHARS} characters; this one has {n}"))
     } else {
         ApiError::bad_request(format!("text must be 1..={MAX_TEXT_CHARS} characters, not only whitespace"))
     }

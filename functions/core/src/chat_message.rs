@@ -160,7 +160,7 @@ async fn get(req: &Request, p: &impl Platform, room: &str, id: &str) -> Result<R
 async fn edit(req: &Request, p: &impl Platform, room: &str, id: &str) -> Result<Response, ApiError> {
     let body: EditMessage = reply::parse_json(req)?;
     if !origo_shared::chat::text_fits(&body.text) {
-        return Err(crate::chat::text_too_long(&body.text));
+        return Err(crate::chat::bad_text(&body.text));
     }
     let at_ms = p.now_ms();
     change(req, p, room, id, ChatChange::Edited { text: body.text, at_ms }).await

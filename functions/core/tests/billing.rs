@@ -207,7 +207,7 @@ fn a_meeting_that_uses_up_the_month_is_warned_then_ended_after_the_grace() {
     let (at, (end, message, plan)) = warning.expect("a warning once two minutes are billed");
     assert_eq!(end, at + 60_000);
     assert_eq!(plan.as_deref(), Some("tiny"));
-    assert!(message.contains("ends in 1 minute"), "{message}");
+    assert!(message.contains("ends in 1 minute;"), "{message}");
     // The meeting goes on until the grace ends, then everyone is disconnected.
     let mut fx = Vec::new();
     while p.now_ms.get() + 15_000 < end {

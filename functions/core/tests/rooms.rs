@@ -97,7 +97,11 @@ fn rooms_crud_in_an_organisation() {
 #[test]
 fn the_plan_limits_meetings_running_at_once_not_rooms_ever_made() {
     let mut p = TestPlatform::new();
-    p.set("plan_max_rooms", "2");
+    p.set(
+        "plans",
+        r#"{"currency":"USD","default_plan":"free","guest_plan":"free","plans":[
+            {"id":"free","name":"Free","monthly_fee":"0","limits":{"concurrent_rooms":2}}]}"#,
+    );
     let (t, org, _) = owner(&p, "ada@acme.test");
     register_node(&p, "m1", "media", "eu-west", 0);
     for n in ["a", "b", "c", "d"] {
@@ -108,7 +112,7 @@ fn the_plan_limits_meetings_running_at_once_not_rooms_ever_made() {
     }
     ok_json(join_with(&p, "a", &t, None, &[]), StatusCode::OK);
     ok_json(join_with(&p, "b", &t, None, &[]), StatusCode::OK);
-    let msg = assert_error(&join_with(&p, "c", &t, None, &[]), 403, "limit_exceeded");
+    let msg = assert_error(&join_with(&p, "c", &t, None, &[]), 402, "payment_required");
     assert!(msg.contains("2 meetings at once"), "{msg}");
     // A running meeting takes more joins.
     ok_json(join_with(&p, "a", &t, None, &[]), StatusCode::OK);
@@ -122,7 +126,7 @@ fn the_plan_limits_meetings_running_at_once_not_rooms_ever_made() {
     p.apply_room(&origo_shared::RoomKey::new(org.clone(), "b"), origo_functions::coordinator::Event::Alarm).unwrap();
     ok_json(join_with(&p, "c", &t, None, &[]), StatusCode::OK);
     ok_json(join_with(&p, "d", &t, None, &[]), StatusCode::OK);
-    assert_error(&join_with(&p, "a", &t, None, &[]), 403, "limit_exceeded");
+    assert_error(&join_with(&p, "a", &t, None, &[]), 402, "payment_required");
 }
 
 #[test]
@@ -224,7 +228,11 @@ fn join_refusals() {
 #[test]
 fn join_enforces_room_and_plan_participant_limits_and_monthly_minutes() {
     let mut p = TestPlatform::new();
-    p.set("plan_max_participants", "3");
+    p.set(
+        "plans",
+        r#"{"currency":"USD","default_plan":"free","guest_plan":"free","plans":[
+            {"id":"free","name":"Free","monthly_fee":"0","limits":{"participants_per_room":3,"participant_minutes":10000}}]}"#,
+    );
     let (t, org, _) = owner(&p, "ada@acme.test");
     register_node(&p, "m1", "media", "eu-west", 0);
     ok_json(
@@ -258,7 +266,8 @@ fn join_enforces_room_and_plan_participant_limits_and_monthly_minutes() {
     for who in ["a", "b", "c"] {
         ok_json(join_with(&p, "big", &token_for(who, "big"), None, &[]), StatusCode::OK);
     }
-    assert_error(&join_with(&p, "big", &token_for("d", "big"), None, &[]), 403, "limit_exceeded");
+    // That is the plan's quota: a 402.
+    assert_error(&join_with(&p, "big", &token_for("d", "big"), None, &[]), 402, "payment_required");
     // Seats not renewed by the coordinator lapse.
     p.advance_secs(121);
     register_node(&p, "m1", "media", "eu-west", 0);
@@ -268,7 +277,7 @@ fn join_enforces_room_and_plan_participant_limits_and_monthly_minutes() {
     let month = origo_shared::usage::month_of(p.now_ms.get());
     let used = json!({"participant_seconds": 10_000 * 60, "rooms_created": 0});
     p.kv.borrow_mut().insert(format!("usage:{org}:{month}:room:big"), serde_json::to_vec(&used).unwrap());
-    let msg = assert_error(&join_with(&p, "big", &token_for("e", "big"), None, &[]), 403, "limit_exceeded");
+    let msg = assert_error(&join_with(&p, "big", &token_for("e", "big"), None, &[]), 402, "payment_required");
     assert!(msg.contains("participant-minutes"), "{msg}");
 }
 

@@ -268,7 +268,11 @@ fn the_api_refuses_bad_input_and_other_organisations() {
 #[test]
 fn passing_a_threshold_of_the_plan_is_told_once() {
     let mut p = TestPlatform::new();
-    p.set("plan_participant_minutes", "10");
+    p.set(
+        "plans",
+        r#"{"currency":"USD","default_plan":"small","guest_plan":"small","plans":[
+            {"id":"small","name":"Small","monthly_fee":"0","limits":{"participant_minutes":10}}]}"#,
+    );
     let (t, org, _) = partner(&p, Some(&["usage.threshold"]));
     register_node(&p, "media-1", "media", "eu-west", 0);
     ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "standup"}))), StatusCode::CREATED);
@@ -289,4 +293,8 @@ fn passing_a_threshold_of_the_plan_is_told_once() {
     let got = received(&p);
     assert_eq!(got.len(), 1, "told once: {got:#?}");
     assert_eq!((got[0]["type"].as_str(), got[0]["data"]["percent"].as_u64()), (Some("usage.threshold"), Some(80)));
+    assert_eq!(
+        (got[0]["data"]["quota"].as_str(), got[0]["data"]["plan"].as_str()),
+        (Some("participant_minutes"), Some("small"))
+    );
 }

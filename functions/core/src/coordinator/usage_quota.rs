@@ -58,10 +58,14 @@ impl RoomState {
         let end = now.saturating_add(self.terms.usage_grace_ms);
         self.quota.ends_at_ms = Some(end);
         let seq = self.next_seq();
-        let minutes = self.terms.usage_grace_ms.div_ceil(60_000).max(1);
+        let grace = self.terms.usage_grace_ms;
+        let when = match grace {
+            0..60_000 => format!("{} seconds", grace.div_ceil(1000)),
+            60_000..120_000 => "1 minute".to_owned(),
+            _ => format!("{} minutes", grace / 60_000),
+        };
         let message = format!(
-            "This organisation has used all the participant-minutes of its plan for this month. The meeting ends in {minutes} minute{}; an owner can ask the operator for a larger plan.",
-            if minutes == 1 { "" } else { "s" }
+            "This organisation has used all the participant-minutes of its plan for this month. The meeting ends in {when}; an owner can ask the operator for a larger plan."
         );
         fx.push(Effect::Persist);
         fx.push(Effect::Broadcast {
