@@ -409,6 +409,10 @@ pub enum SignalError {
     /// (`bad_chat_text`).
     #[error("chat text must be 1..={MAX_CHAT_CHARS} characters")]
     BadChatText,
+    /// A reaction that is not 1 to 32 bytes without spaces or control characters
+    /// (`bad_reaction`).
+    #[error("a reaction is 1-32 bytes without spaces or control characters")]
+    BadReaction,
     /// A track or client id that is empty, longer than [`MAX_CLIENT_ID_BYTES`] or holds
     /// control characters, a participant id longer than
     /// [`MAX_IDENTITY_BYTES`](crate::identity::MAX_IDENTITY_BYTES), or a kick reason over 200
@@ -428,6 +432,7 @@ impl SignalError {
             SignalError::TooLarge => "message_too_large",
             SignalError::UnsupportedProtocol(_) => "unsupported_protocol",
             SignalError::BadChatText => "bad_chat_text",
+            SignalError::BadReaction => "bad_reaction",
             SignalError::BadId => "bad_id",
         }
     }
@@ -489,8 +494,11 @@ impl ClientMessage {
                 }
             }
             ClientMessage::React { message_id, reaction, .. } => {
-                if crate::chat::seq_of_id(message_id).is_none() || !crate::chat::reaction_fits(reaction) {
+                if crate::chat::seq_of_id(message_id).is_none() {
                     return Err(SignalError::BadId);
+                }
+                if !crate::chat::reaction_fits(reaction) {
+                    return Err(SignalError::BadReaction);
                 }
             }
             ClientMessage::TrackPublished { track } => {
@@ -677,7 +685,7 @@ mod tests {
             (json!({"type": "edit_chat", "message_id": "7", "text": "x"}).to_string(), "bad_id"),
             (json!({"type": "edit_chat", "message_id": "0000000000000005-0000000002", "text": " "}).to_string(), "bad_chat_text"),
             (json!({"type": "delete_chat", "message_id": "../x"}).to_string(), "bad_id"),
-            (json!({"type": "react", "message_id": "0000000000000005-0000000002", "reaction": "a b", "added": true}).to_string(), "bad_id"),
+            (json!({"type": "react", "message_id": "0000000000000005-0000000002", "reaction": "a b", "added": true}).to_string(), "bad_reaction"),
             (json!({"type": "chat", "text": "hi", "reply_to": "nope"}).to_string(), "bad_id"),
             (
                 json!({"type": "mute", "participant_id": "x".repeat(crate::identity::MAX_IDENTITY_BYTES + 1), "kind": "audio"})
