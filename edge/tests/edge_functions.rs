@@ -104,7 +104,7 @@ fn the_platform_works(o: &Origo, node_secret: &str) {
         assert_eq!((s, sent["delivered"].as_bool(), sent["status"].as_u64()), (200, Some(true), Some(204)), "{sent}");
 
         let (s, plan) = call(o, Method::GET, "/v1/billing/plan", t, None).await;
-        assert_eq!((s, plan["name"].as_str()), (200, Some("free")));
+        assert_eq!((s, plan["id"].as_str(), plan["name"].as_str()), (200, Some("free"), Some("Free")));
 
         // Guests join public meeting links.
         register_media_node(o, node_secret).await;
