@@ -16,7 +16,8 @@ use crate::command::Shards;
 use crate::control::{self, Api};
 use crate::session_capacity::SessionCapacity;
 use crate::sfu::{Limits, Sfu};
-use crate::usage::{self, Journal};
+use crate::usage;
+use origo_registry_agent::usage_journal::Journal;
 
 /// How the node runs.
 pub struct NodeConfig {
@@ -103,8 +104,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let control_url = config.advertise_url.clone().unwrap_or_else(|| format!("http://{control}"));
     let sessions = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
     let journal = Journal::open(config.usage_journal.as_deref())?;
-    if !journal.pending.is_empty() {
-        tracing::info!(reports = journal.pending.len(), "usage from before the restart will be reported");
+    if !journal.pending().is_empty() {
+        tracing::info!(reports = journal.pending().len(), "usage from before the restart will be reported");
     }
     let mut senders = Vec::new();
     for (i, (socket, candidate)) in sockets.into_iter().zip(candidates.iter()).enumerate() {

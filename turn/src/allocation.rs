@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::relay_usage::Relayed;
 use crate::token_bucket::TokenBucket;
 
 /// How a client reaches the server.
@@ -69,6 +70,11 @@ pub struct Allocation {
     pub username: String,
     /// The user part of `username`: quotas count per identity, whatever credential it used.
     pub identity: String,
+    /// The organisation `username` names (`<expiry>:<org>:<identity>`), billed for what this
+    /// allocation relays; `None` for plain `<expiry>:<user>` credentials, which are not billed.
+    pub org: Option<String>,
+    /// What this allocation relayed since the core last gathered it.
+    pub relayed: Relayed,
     /// The long-term key the allocation was authenticated with; responses are signed with it.
     pub key: Vec<u8>,
     /// The socket address the relay socket is bound to.
@@ -113,10 +119,13 @@ impl Allocation {
         bandwidth: Option<Bandwidth>,
         allocate_tid: [u8; 12],
     ) -> Self {
+        let org = origo_shared::turn_credentials::org_of(&username).map(str::to_owned);
         Allocation {
             tuple,
             username,
             identity,
+            org,
+            relayed: Relayed::default(),
             key,
             relay,
             relay_public,

@@ -72,8 +72,9 @@ pub struct Options {
     #[arg(long, env = "ORIGO_TURN_METRICS_LISTEN", default_value = "127.0.0.1:9478")]
     pub metrics_listen: SocketAddr,
 
-    /// Where state is kept (the nonce key, so nonces survive a restart).
-    #[arg(long, env = "ORIGO_TURN_DATA_DIR", default_value = "./data")]
+    /// Where state is kept: the nonce key (so nonces survive a restart) and the usage journal
+    /// (relay usage until the registry acknowledges it). `--state-dir` is the same flag.
+    #[arg(long, alias = "state-dir", env = "ORIGO_TURN_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
     /// The edge's base URL, to heartbeat this node into its registry (`http://edge:8080`).

@@ -2,7 +2,7 @@
 //!
 //! The protocol lives in a sans-IO core ([`server::TurnServer`]): bytes and times in, bytes and
 //! relay instructions out, tested without sockets. The binary wraps it in UDP, TCP and TLS
-//! listeners, relay sockets, a metrics endpoint and registry heartbeats.
+//! listeners, relay sockets, a metrics endpoint, registry heartbeats and usage reports.
 
 pub mod allocation;
 pub mod attribute;
@@ -18,9 +18,11 @@ pub mod own_addresses;
 pub mod peer_policy;
 pub mod registry;
 pub mod relay;
+pub mod relay_usage;
 pub mod server;
 pub mod shell;
 pub mod source_limiter;
 pub mod stream_limits;
 pub mod tls;
 pub mod token_bucket;
+pub mod usage;

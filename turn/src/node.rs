@@ -1,5 +1,5 @@
-//! A whole TURN node — core, listeners, metrics endpoint, registry heartbeats — run on the
-//! calling thread until a shutdown future resolves. The `origo-turn` binary and `origo dev`
+//! A whole TURN node — core, listeners, metrics endpoint, registry heartbeats, relay usage
+//! journaled and reported — run on the calling thread until a shutdown future resolves. The `origo-turn` binary and `origo dev`
 //! both start one this way.
 
 use std::future::Future;
@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use origo_registry_agent::usage_reporter::Registry;
 use origo_shared::turn_credentials::TurnSecrets;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Options;
 use crate::metrics::{self, Snapshot};
@@ -17,9 +19,10 @@ use crate::own_addresses::OwnAddresses;
 use crate::peer_policy::PeerPolicy;
 use crate::registry::{self, Announcement};
 use crate::relay::RelayPorts;
+use crate::relay_usage::DatedRelayUsage;
 use crate::server::{Config, TurnServer};
 use crate::shell::Shell;
-use crate::tls;
+use crate::{tls, usage};
 
 /// Where a started node listens.
 #[derive(Debug, Clone, Default)]
@@ -46,8 +49,12 @@ impl Listening {
     }
 }
 
+/// How long a stopping node waits for its last usage report.
+const FINAL_REPORT_WAIT: Duration = Duration::from_secs(5);
+
 /// Runs a node with `opts` on this thread; `on_ready` gets the bound addresses once every
-/// listener is up; returns when `shutdown` resolves.
+/// listener is up; returns when `shutdown` resolves, after journaling (and, with a registry,
+/// trying to report) the relay usage so far.
 pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     anyhow::ensure!(!opts.listen.is_empty(), "at least one --listen address is needed");
     anyhow::ensure!(opts.min_port <= opts.max_port, "--min-port must not exceed --max-port");
@@ -84,12 +91,28 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
         _ => anyhow::bail!("--cert and --pkey go together"),
     };
     let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+    let journal = usage::open_journal(&opts.data_dir)
+        .with_context(|| format!("cannot open the usage journal in {}", opts.data_dir.display()))?;
+    if !journal.pending().is_empty() {
+        tracing::info!(reports = journal.pending().len(), "relay usage from before the restart will be reported");
+    }
+    let usage_registry = match (&opts.registry, &opts.node_token) {
+        (Some(url), Some(secret)) => Some(Registry { url: url.clone(), secret: secret.clone() }),
+        (Some(_), None) => {
+            tracing::warn!("--registry without --node-token: relay usage is journaled, not reported");
+            None
+        }
+        _ => None,
+    };
+    let relayed = Arc::new(Mutex::new(DatedRelayUsage::default()));
 
     // Metrics and registry heartbeats run on their own thread; the relay loop on this one.
     let side = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let metrics_addr = side
         .block_on(metrics::serve(opts.metrics_listen, snapshot.clone()))
         .with_context(|| format!("cannot listen on {}", opts.metrics_listen))?;
+    let (flush, flushes) = mpsc::channel(4);
+    side.spawn(usage::report(opts.node_id.clone(), usage_registry, journal, relayed.clone(), flushes));
 
     // TURN listens on UDP and TCP on the same port. For `:0` pick a port free for both, and
     // hold its TCP side, so another program cannot take the TCP port in between.
@@ -111,7 +134,7 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let (shell, udp_addrs) =
-            Shell::new(core, &listen, ports, stream_limits, snapshot.clone())
+            Shell::new(core, &listen, ports, stream_limits, snapshot.clone(), relayed)
                 .await
                 .context("cannot bind the UDP listeners")?;
         let mut listening = Listening { metrics: Some(metrics_addr), ..Listening::default() };
@@ -168,6 +191,11 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
         on_ready(&listening);
         shutdown.await;
         tracing::info!("origo-turn stopping");
+        shell.gather_relayed();
+        let (done, reported) = oneshot::channel();
+        if flush.send(done).await.is_ok() && tokio::time::timeout(FINAL_REPORT_WAIT, reported).await.is_err() {
+            tracing::warn!("the last usage report is still under way; it stays journaled");
+        }
         drop(shell);
         anyhow::Ok(())
     })?;

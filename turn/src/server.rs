@@ -20,6 +20,7 @@ use crate::message::{Class, Integrity, Message, MessageBuilder, method};
 use crate::nonce::{NonceError, NonceKey};
 use crate::own_addresses::OwnAddresses;
 use crate::peer_policy::PeerPolicy;
+use crate::relay_usage::{RelayUsage, Relayed};
 use crate::source_limiter::SourceLimiter;
 
 /// Server settings.
@@ -164,6 +165,9 @@ pub struct TurnServer {
     indication_counter: u64,
     token_key: [u8; 32],
     token_counter: u64,
+    /// What allocations gone since the last [`TurnServer::take_relayed`] relayed, per
+    /// organisation (live allocations keep their own count until then).
+    relayed: RelayUsage,
     pub stats: Stats,
 }
 
@@ -185,6 +189,7 @@ impl TurnServer {
             indication_counter: 0,
             token_key: nonce_key,
             token_counter: 0,
+            relayed: RelayUsage::default(),
             stats: Stats::default(),
         }
     }
@@ -248,6 +253,7 @@ impl TurnServer {
             self.stats.refused(r, data.len());
             return None;
         }
+        alloc.relayed.count(data.len(), bytes.len());
         self.stats.packets_to_peers += 1;
         self.stats.bytes_to_peers += data.len() as u64;
         Some((alloc.relay, peer, 4..4 + data.len()))
@@ -286,6 +292,7 @@ impl TurnServer {
             b.add_xor_address(attr::XOR_PEER_ADDRESS, peer).add(attr::DATA, payload);
             *buf = b.finish();
         }
+        alloc.relayed.count(payload.len(), buf.len());
         self.stats.packets_to_clients += 1;
         self.stats.bytes_to_clients += payload.len() as u64;
         Some(tuple)
@@ -307,7 +314,9 @@ impl TurnServer {
             return;
         }
         match msg.class {
-            Class::Indication if msg.method == method::SEND => self.send_indication(now.instant, &tuple, &msg, out),
+            Class::Indication if msg.method == method::SEND => {
+                self.send_indication(now.instant, &tuple, &msg, bytes.len(), out)
+            }
             Class::Request => self.request(now, tuple, &msg, out),
             // Responses and other indications are not for a server.
             _ => {}
@@ -694,7 +703,15 @@ impl TurnServer {
         self.reply(tuple, self.success(msg), Some((&a.key, a.sha256)), out);
     }
 
-    fn send_indication(&mut self, now: Instant, tuple: &FiveTuple, msg: &Message<'_>, out: &mut Vec<Output>) {
+    /// A Send indication of `len` bytes from a client.
+    fn send_indication(
+        &mut self,
+        now: Instant,
+        tuple: &FiveTuple,
+        msg: &Message<'_>,
+        len: usize,
+        out: &mut Vec<Output>,
+    ) {
         let (Some(peer), Some(data)) = (msg.get_xor_address(attr::XOR_PEER_ADDRESS), msg.get(attr::DATA)) else {
             return;
         };
@@ -707,6 +724,7 @@ impl TurnServer {
             self.stats.refused(r, data.len());
             return;
         }
+        al.relayed.count(data.len(), len);
         self.stats.packets_to_peers += 1;
         self.stats.bytes_to_peers += data.len() as u64;
         out.push(Output::ToPeer { relay: al.relay, peer, data: data.to_vec() });
@@ -716,6 +734,9 @@ impl TurnServer {
 
     fn remove(&mut self, tuple: &FiveTuple, out: &mut Vec<Output>) {
         if let Some(al) = self.allocations.remove(tuple) {
+            if let Some(org) = &al.org {
+                self.relayed.add(org, al.relayed);
+            }
             self.by_relay.remove(&al.relay);
             self.relay_ports.remove(&al.relay.port());
             if let Some(n) = self.per_identity.get_mut(&al.identity) {
@@ -732,6 +753,19 @@ impl TurnServer {
     pub fn client_gone(&mut self, tuple: &FiveTuple, out: &mut Vec<Output>) {
         self.pending.remove(tuple);
         self.remove(tuple, out);
+    }
+
+    /// What was relayed per organisation since the last call (allocations whose credentials
+    /// name an organisation; plain `<expiry>:<user>` ones are not billed), sorted by
+    /// organisation. The shell calls it about once a second and dates it by its clock.
+    pub fn take_relayed(&mut self) -> Vec<(String, Relayed)> {
+        for al in self.allocations.values_mut() {
+            let r = std::mem::take(&mut al.relayed);
+            if let Some(org) = &al.org {
+                self.relayed.add(org, r);
+            }
+        }
+        self.relayed.take()
     }
 
     /// Expires allocations, permissions and channels; call about once a second.

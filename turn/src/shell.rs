@@ -1,5 +1,6 @@
 //! The I/O loop around [`TurnServer`]: UDP, TCP and TLS listeners, relay sockets and the
-//! once-a-second expiry tick. Single-threaded (one `LocalSet`): the core needs no locks.
+//! once-a-second tick (expiries, the metrics snapshot, relay usage dated and handed to the
+//! reporter). Single-threaded (one `LocalSet`): the core needs no locks.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -20,6 +21,7 @@ use crate::message::looks_like_stun;
 use crate::metrics::Snapshot;
 use crate::own_addresses::OwnAddresses;
 use crate::relay::RelayPorts;
+use crate::relay_usage::DatedRelayUsage;
 use crate::server::{Now, Output, TurnServer};
 use crate::stream_limits::{ConnectionTable, Expiry, StreamLimits, StreamRefusal, StreamTimer};
 
@@ -55,6 +57,8 @@ pub struct Shell {
     /// time), so an allocation costs no buffer of its own.
     relay_scratch: RefCell<(Vec<u8>, Vec<u8>)>,
     snapshot: Arc<Mutex<Snapshot>>,
+    /// Relay usage taken from the core, dated, waiting for the usage reporter.
+    relayed: Arc<Mutex<DatedRelayUsage>>,
 }
 
 /// How long a reserved port waits for its Allocate (RFC 8656 §7.2: about 30 s).
@@ -69,6 +73,7 @@ impl Shell {
         ports: RelayPorts,
         stream_limits: StreamLimits,
         snapshot: Arc<Mutex<Snapshot>>,
+        relayed: Arc<Mutex<DatedRelayUsage>>,
     ) -> std::io::Result<(Rc<Shell>, Vec<SocketAddr>)> {
         let mut udp = HashMap::new();
         let mut bound = Vec::new();
@@ -88,6 +93,7 @@ impl Shell {
             reservations: RefCell::new(HashMap::new()),
             relay_scratch: RefCell::new((vec![0u8; 65_536], Vec::with_capacity(2048))),
             snapshot,
+            relayed,
         });
         for (local, sock) in &shell.udp {
             tokio::task::spawn_local(udp_loop(shell.clone(), sock.clone(), *local));
@@ -273,6 +279,18 @@ impl Shell {
         });
     }
 
+    /// Takes what the core relayed since the last call and files it under today's date (the
+    /// node's clock, UTC) for the usage reporter.
+    pub fn gather_relayed(&self) {
+        let taken = self.core.borrow_mut().take_relayed();
+        if taken.is_empty() {
+            return;
+        }
+        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let (month, day) = (origo_shared::usage::month_of(ms), origo_shared::usage::day_of(ms));
+        self.relayed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(taken, &month, day);
+    }
+
     fn publish_snapshot(&self) {
         let core = self.core.borrow();
         let (permissions, channels) = core.permission_and_channel_counts();
@@ -340,6 +358,7 @@ async fn tick_loop(shell: Rc<Shell>) {
             shell.apply(out);
         }
         shell.publish_snapshot();
+        shell.gather_relayed();
     }
 }
 

@@ -11,6 +11,7 @@ use origo_turn::credentials::long_term_key;
 use origo_turn::message::{Class, Integrity, Message, MessageBuilder, method};
 use origo_turn::own_addresses::OwnAddresses;
 use origo_turn::peer_policy::PeerPolicy;
+use origo_turn::relay_usage::Relayed;
 use origo_turn::server::{Config, Now, Output, TurnServer};
 
 const UNIX: u64 = 1_800_000_000;
@@ -31,8 +32,16 @@ struct Harness {
 
 impl Harness {
     fn new(config: Config) -> Self {
+        Self::with_org(config, None)
+    }
+
+    /// A client whose credentials name `org` (`<expiry>:<org>:alice`), as a join's do.
+    fn with_org(config: Config, org: Option<&str>) -> Self {
         let secrets = TurnSecrets::new([SECRET]);
-        let creds = secrets.issue("alice", UNIX, 86_400).unwrap();
+        let creds = match org {
+            Some(org) => secrets.issue_in(org, "alice", UNIX, 86_400).unwrap(),
+            None => secrets.issue("alice", UNIX, 86_400).unwrap(),
+        };
         Harness {
             server: TurnServer::new(config, secrets, [5; 32], PeerPolicy::new()),
             t0: Instant::now(),
@@ -545,4 +554,61 @@ fn bandwidth_cap_drops_what_exceeds_it() {
     h.advance(1);
     let now = h.now().instant;
     assert!(h.server.client_channel_data(now, &tuple, &frame).is_some());
+}
+
+#[test]
+fn relayed_payload_is_counted_per_organisation_with_the_framing_apart() {
+    let mut h = Harness::with_org(Config::default(), Some("acme"));
+    h.allocate(RELAY);
+    let relay: SocketAddr = RELAY.parse().unwrap();
+    let (channel_peer, other_peer): (SocketAddr, SocketAddr) =
+        (PUBLIC_PEER.parse().unwrap(), "1.1.1.1:53".parse().unwrap());
+    assert_eq!(code_of(&h.channel_bind(0x4001, PUBLIC_PEER)), None);
+    let now = h.now().instant;
+    let tuple = h.tuple;
+    // Dropped for lack of a permission: not relayed, not counted.
+    let mut buf = Vec::new();
+    assert!(h.server.peer_data(now, relay, other_peer, b"nope", &mut buf).is_none());
+
+    // ChannelData both ways: a 4-byte header each.
+    let mut frame = Vec::new();
+    channel_data::write(&mut frame, 0x4001, b"media", false);
+    h.server.client_channel_data(now, &tuple, &frame).unwrap();
+    h.server.peer_data(now, relay, channel_peer, b"back", &mut buf).unwrap();
+    assert_eq!(buf.len(), 8);
+    // A Send indication out, a Data indication back: STUN header and attributes.
+    assert_eq!(code_of(&h.permission("1.1.1.1:53")), None);
+    let mut send = MessageBuilder::new(method::SEND, Class::Indication, [7; 12]);
+    send.add_xor_address(XOR_PEER_ADDRESS, other_peer).add(DATA, b"ping");
+    let send = send.finish();
+    assert_eq!(h.send(&send).len(), 1);
+    let now = h.now().instant;
+    h.server.peer_data(now, relay, other_peer, b"pong!", &mut buf).unwrap();
+    let data_indication = buf.len();
+
+    let payload = 5 + 4 + 4 + 5;
+    let framing = 4 + 4 + (send.len() - 4) + (data_indication - 5);
+    assert_eq!(h.server.take_relayed(), vec![("acme".to_owned(), Relayed { payload, framing: framing as u64 })]);
+    assert!(h.server.take_relayed().is_empty(), "taken once");
+
+    // What an allocation relayed before it went is still counted.
+    h.server.client_channel_data(now, &tuple, &frame).unwrap();
+    let bye = h.request(method::REFRESH, |b| {
+        b.add_u32(LIFETIME, 0);
+    });
+    assert!(matches!(h.send(&bye).as_slice(), [Output::ReleaseRelay { .. }, Output::ToClient { .. }]));
+    assert!(h.server.allocation(&tuple).is_none());
+    assert_eq!(h.server.take_relayed(), vec![("acme".to_owned(), Relayed { payload: 5, framing: 4 })]);
+}
+
+#[test]
+fn credentials_without_an_organisation_are_relayed_but_not_billed() {
+    let mut h = Harness::new(Config::default());
+    h.allocate(RELAY);
+    assert_eq!(code_of(&h.channel_bind(0x4001, PUBLIC_PEER)), None);
+    let mut frame = Vec::new();
+    channel_data::write(&mut frame, 0x4001, b"media", false);
+    let (now, tuple) = (h.now().instant, h.tuple);
+    assert!(h.server.client_channel_data(now, &tuple, &frame).is_some());
+    assert!(h.server.take_relayed().is_empty());
 }

@@ -5,10 +5,12 @@
 //! ([`store::node`](crate::store::node)) to choose nodes. A node is stale after
 //! `node_stale_after_ms` (default 15000: three missed 5-second heartbeats).
 
+use std::collections::BTreeMap;
+
 use http::{Method, StatusCode};
 use origo_shared::node::NodeHeartbeat;
 use origo_shared::region::RegionCatalog;
-use origo_shared::usage::UsageReport;
+use origo_shared::usage::{RelayEntry, UsageEntry, UsageReport};
 use origo_shared::{ApiError, ErrorCode};
 use subtle::ConstantTimeEq;
 
@@ -16,7 +18,7 @@ use subtle::ConstantTimeEq;
 use crate::error_responses as errors;
 use crate::platform::Platform;
 use crate::reply::{self, bearer};
-use crate::store::{media_usage, node};
+use crate::store::{media_usage, node, turn_usage};
 use crate::variables::{guest_org, selector_config, var};
 use crate::{Request, Response};
 
@@ -35,11 +37,17 @@ pub(crate) fn authenticate_node(req: &Request, p: &impl Platform) -> Result<(), 
     Ok(())
 }
 
-/// `POST /v1/nodes/usage`: a media node's participant time per room. Idempotent per
-/// (node, seq): each record remembers the last report it took, so a resent report (its
-/// acknowledgement was lost, or the node restarted before seeing it) is not counted twice.
+/// `POST /v1/nodes/usage`: a media node's participant time per room, a TURN node's bytes
+/// relayed per organisation. Idempotent per record and report: each record
+/// (`usage:{org}:{month}:media:{node}:{room}`, `usage:{org}:{month}:turn:{node}`) remembers
+/// the reports it took by the node's journal epoch and number
+/// ([`AppliedReports`](origo_shared::usage::AppliedReports)), so a resent report (its
+/// acknowledgement was lost, or the node restarted before seeing it) is not counted twice, and
+/// the reports of a node that lost its state directory (a new epoch, numbered from 1 again)
+/// count. Each entry is counted on its own day (1-31, the node's clock), or today when it names
+/// none. The guest organisation is not billed.
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/nodes/usage", tag = "nodes",
-    summary = "A media node reports participant time (bearer: the node secret)",
+    summary = "A media or TURN node reports usage (bearer: the node secret)",
     request_body = origo_shared::usage::UsageReport, security(("node_secret" = [])),
     responses(
         (status = 200, description = "`{accepted, seq}`"),
@@ -57,19 +65,40 @@ pub async fn usage_report(req: &Request, p: &impl Platform) -> Result<Response, 
     let report: UsageReport = reply::parse_json(req)?;
     report.validate().map_err(ApiError::bad_request)?;
     let guest = guest_org(p);
-    for e in &report.entries {
-        // Meeting links are not billed (their limits are per meeting).
-        if e.org == guest {
+    let today = crate::store::usage::day_key(p.now_ms());
+    let day = |d: u32| if (1..=31).contains(&d) { format!("{d:02}") } else { today.clone() };
+    // One report may name a record more than once (days apart): each record takes all of its
+    // entries at once, then notes the report as taken.
+    let mut media: BTreeMap<(&str, &str, &str), Vec<&UsageEntry>> = BTreeMap::new();
+    // Meeting links are not billed (their limits are per meeting).
+    for e in report.entries.iter().filter(|e| e.org != guest) {
+        media.entry((&e.org, &e.month, &e.room)).or_default().push(e);
+    }
+    for ((org, month, room), days) in media {
+        let mut record = media_usage::get(p, org, month, &report.node, room).await?;
+        if !record.applied.is_new(&report.epoch, report.seq) {
             continue;
         }
-        let mut record = media_usage::get(p, &e.org, &e.month, &report.node, &e.room).await?;
-        if record.report_seq >= report.seq {
+        for e in days {
+            record.usage.add_media_ms(&day(e.day), e.participant_ms);
+        }
+        record.applied.take(&report.epoch, report.seq);
+        media_usage::put(p, org, month, &report.node, room, &record).await?;
+    }
+    let mut relayed: BTreeMap<(&str, &str), Vec<&RelayEntry>> = BTreeMap::new();
+    for r in report.relayed.iter().filter(|r| r.org != guest) {
+        relayed.entry((&r.org, &r.month)).or_default().push(r);
+    }
+    for ((org, month), days) in relayed {
+        let mut record = turn_usage::get(p, org, month, &report.node).await?;
+        if !record.applied.is_new(&report.epoch, report.seq) {
             continue;
         }
-        // Reports carry no day yet: the day the registry takes them in.
-        record.usage.add_media_ms(&crate::store::usage::day_key(p.now_ms()), e.participant_ms);
-        record.report_seq = report.seq;
-        media_usage::put(p, &e.org, &e.month, &report.node, &e.room, &record).await?;
+        for r in days {
+            record.usage.add_relayed(&day(r.day), r.relayed_bytes, r.framing_bytes);
+        }
+        record.applied.take(&report.epoch, report.seq);
+        turn_usage::put(p, org, month, &report.node, &record).await?;
     }
     Ok(reply::json(StatusCode::OK, &serde_json::json!({ "accepted": true, "seq": report.seq })))
 }

@@ -4,6 +4,14 @@
 //! that just filled up says so before the edge places anyone else there. Failures are logged
 //! once per change of state and retried after [`RETRY_AFTER_FAILURE`]; the node keeps serving
 //! either way.
+//!
+//! Beside it, what media and TURN nodes share to bring their usage to billing: the journal on
+//! disk ([`usage_journal`], written whole with [`durable_file`]) and the loop that sends it
+//! until acknowledged ([`usage_reporter`]).
+
+pub mod durable_file;
+pub mod usage_journal;
+pub mod usage_reporter;
 
 use std::sync::Arc;
 use std::time::Duration;

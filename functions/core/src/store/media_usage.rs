@@ -1,8 +1,10 @@
 //! A media node's usage record for one room in one month
-//! (`usage:{org}:{month}:media:{node}:{room}`): a [`Usage`] with the sequence number of the
-//! last report applied, so a resent report is not counted twice.
+//! (`usage:{org}:{month}:media:{node}:{room}`): a [`Usage`] with the reports it took
+//! ([`AppliedReports`]: the node's journal epoch and report number), so a resent report is not
+//! counted twice and a node that lost its state directory is not ignored.
 
 use origo_shared::ApiError;
+use origo_shared::usage::AppliedReports;
 use serde::{Deserialize, Serialize};
 
 use super::usage::Usage;
@@ -13,8 +15,10 @@ use crate::platform::Platform;
 pub struct MediaUsageRecord {
     #[serde(flatten)]
     pub usage: Usage,
-    #[serde(default)]
-    pub report_seq: u64,
+    /// `report_epoch`, `report_seq` (records from before epochs have only `report_seq`) and
+    /// `earlier_epochs`.
+    #[serde(flatten)]
+    pub applied: AppliedReports,
 }
 
 /// Node `node`'s record of `room` in `month` (empty when none was kept yet).
