@@ -62,25 +62,12 @@ pub struct HistoryPage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
-    #[cfg_attr(feature = "openapi", schema(schema_with = text_schema))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::chat_text::text_schema))]
     pub text: String,
     /// The id of the message this one answers.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::chat_message::id_schema))]
     pub reply_to: Option<String>,
-}
-
-/// 1 to 4000 characters, not only whitespace.
-#[cfg(feature = "openapi")]
-pub(crate) fn text_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let not_only_whitespace = format!("[^{}", &crate::input_schemas::WHITESPACE[1..]);
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .max_length(Some(MAX_TEXT_CHARS))
-        .pattern(Some(not_only_whitespace))
-        .build()
-        .into()
 }
 
 /// Serves `/v1/rooms/{room}/messages`.
@@ -129,7 +116,7 @@ async fn post(req: &Request, p: &impl Platform, room: &str) -> Result<Response, 
     room::load(p, org, room).await?;
     let body: PostMessage = reply::parse_json(req)?;
     if !origo_shared::chat::text_fits(&body.text) {
-        return Err(bad_text(&body.text));
+        return Err(crate::chat_text::bad_text(&body.text));
     }
     if let Some(id) = &body.reply_to {
         chat_message::load(p, org, room, id).await?;
@@ -216,14 +203,4 @@ async fn history(req: &Request, p: &impl Platform, room: &str) -> Result<Respons
         },
     };
     Ok(reply::json(StatusCode::OK, &page))
-}
-
-/// The answer to text outside the limits: a 400 that says which limit.
-pub(crate) fn bad_text(text: &str) -> ApiError {
-    let n = text.chars().count();
-    if n > MAX_TEXT_CHARS {
-        ApiError::bad_request(format!("a message is at most {MAX_TEXT_CHARS} characters; this one has {n}"))
-    } else {
-        ApiError::bad_request(format!("text must be 1..={MAX_TEXT_CHARS} characters, not only whitespace"))
-    }
 }

@@ -65,7 +65,7 @@ pub struct ReactionPath {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EditMessage {
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::chat::text_schema))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::chat_text::text_schema))]
     pub text: String,
 }
 
@@ -160,7 +160,7 @@ async fn get(req: &Request, p: &impl Platform, room: &str, id: &str) -> Result<R
 async fn edit(req: &Request, p: &impl Platform, room: &str, id: &str) -> Result<Response, ApiError> {
     let body: EditMessage = reply::parse_json(req)?;
     if !origo_shared::chat::text_fits(&body.text) {
-        return Err(crate::chat::bad_text(&body.text));
+        return Err(crate::chat_text::bad_text(&body.text));
     }
     let at_ms = p.now_ms();
     change(req, p, room, id, ChatChange::Edited { text: body.text, at_ms }).await

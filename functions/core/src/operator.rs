@@ -12,7 +12,7 @@ use http::{Method, StatusCode};
 use origo_shared::{ApiError, ErrorCode};
 use serde::Deserialize;
 
-use crate::billing;
+use crate::billing_views::{self as views, month_param};
 #[cfg(feature = "openapi")]
 use crate::error_responses as errors;
 use crate::names::valid_org_id;
@@ -20,7 +20,6 @@ use crate::plan::PlanBook;
 use crate::platform::Platform;
 use crate::reply::{self, respond};
 use crate::secret_digest::{digest_eq, secret_digest};
-use crate::statement::month_bounds;
 use crate::store::org as orgs;
 use crate::store::org_plan::{self, OrgPlan};
 use crate::variables::{guest_org, var};
@@ -131,20 +130,20 @@ fn plans(p: &impl Platform) -> Result<Response, ApiError> {
     summary = "An organisation's plan",
     params(OrgPath), security(("operator" = [])),
     responses(
-        (status = 200, body = billing::PlanView),
+        (status = 200, body = views::PlanView),
         (status = 401, response = errors::Unauthorized),
         (status = 404, response = errors::NotFound),
         (status = 503, response = errors::Unavailable),
     )))]
 async fn show(p: &impl Platform, org: &str) -> Result<Response, ApiError> {
-    Ok(reply::json(StatusCode::OK, &billing::plan_view(p, org).await?))
+    Ok(reply::json(StatusCode::OK, &views::plan_view(p, org).await?))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(put, path = "/v1/operator/orgs/{org}/plan", tag = "operator",
     summary = "Move an organisation to a plan (from now on; earlier months keep theirs)",
     request_body = AssignPlan, params(OrgPath), security(("operator" = [])),
     responses(
-        (status = 200, body = billing::PlanView),
+        (status = 200, body = views::PlanView),
         (status = 400, response = errors::BadRequest),
         (status = 401, response = errors::Unauthorized),
         (status = 404, response = errors::NotFound),
@@ -168,26 +167,22 @@ async fn assign(req: &Request, p: &impl Platform, org: &str) -> Result<Response,
     if current.as_ref().is_none_or(|c| c.plan != body.plan) {
         org_plan::put(p, org, &OrgPlan::reassigned(current, &body.plan, p.now_ms())).await?;
     }
-    Ok(reply::json(StatusCode::OK, &billing::plan_view(p, org).await?))
+    Ok(reply::json(StatusCode::OK, &views::plan_view(p, org).await?))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/operator/orgs/{org}/usage", tag = "operator",
     summary = "An organisation's usage in a month, with a daily breakdown",
-    params(OrgPath, billing::UsageQuery), security(("operator" = [])),
+    params(OrgPath, views::UsageQuery), security(("operator" = [])),
     responses(
-        (status = 200, body = billing::UsageView),
+        (status = 200, body = views::UsageView),
         (status = 400, response = errors::BadRequest),
         (status = 401, response = errors::Unauthorized),
         (status = 404, response = errors::NotFound),
         (status = 503, response = errors::Unavailable),
     )))]
 async fn usage(req: &Request, p: &impl Platform, org: &str) -> Result<Response, ApiError> {
-    let month = match reply::query_param(req, "month") {
-        Some(m) if month_bounds(m).is_some() => m.to_owned(),
-        Some(_) => return Err(ApiError::bad_request("month must be YYYY-MM")),
-        None => origo_shared::usage::month_of(p.now_ms()),
-    };
-    Ok(reply::json(StatusCode::OK, &billing::usage_view(p, org, &month).await?))
+    let month = month_param(req, p)?;
+    Ok(reply::json(StatusCode::OK, &views::usage_view(p, org, &month).await?))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/operator/orgs/{org}/statements/{month}", tag = "operator",
@@ -201,5 +196,5 @@ async fn usage(req: &Request, p: &impl Platform, org: &str) -> Result<Response, 
         (status = 503, response = errors::Unavailable),
     )))]
 async fn statement(req: &Request, p: &impl Platform, org: &str, month: &str) -> Result<Response, ApiError> {
-    billing::statement_response(req, p, org, month).await
+    views::statement_response(req, p, org, month).await
 }

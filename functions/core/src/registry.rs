@@ -1,6 +1,7 @@
 //! The node registry's endpoints: media and TURN nodes announce themselves with
-//! `POST /v1/nodes/heartbeat` and media nodes report participant time with
-//! `POST /v1/nodes/usage`, both authenticated by `Authorization: Bearer <node_secret>`
+//! `POST /v1/nodes/heartbeat`; media nodes report participant time, and TURN nodes the
+//! bytes they relayed per organisation, with `POST /v1/nodes/usage` (each report applied once
+//! per record, by its journal's epoch and sequence number); both are authenticated by `Authorization: Bearer <node_secret>`
 //! (several comma-separated secrets allow rotation). Joins read the entries
 //! ([`store::node`](crate::store::node)) to choose nodes. A node is stale after
 //! `node_stale_after_ms` (default 15000: three missed 5-second heartbeats).
