@@ -66,7 +66,7 @@ pub struct PostMessage {
     pub text: String,
     /// The id of the message this one answers.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::chat_message::id_schema))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::chat_message::reply_to_schema))]
     pub reply_to: Option<String>,
 }
 

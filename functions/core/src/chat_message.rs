@@ -24,11 +24,15 @@ use crate::store::chat::StoredMessage;
 use crate::store::{keys, record, room};
 use crate::{Request, Response};
 
-/// A message id: 16 digits, `-`, 10 digits.
+/// An optional message id (16 digits, `-`, 10 digits), or null.
 #[cfg(feature = "openapi")]
-pub(crate) fn id_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[0-9]{16}-[0-9]{10}$")).build().into()
+pub(crate) fn reply_to_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some("^[0-9]{16}-[0-9]{10}$"))
+        .build()
+        .into()
 }
 
 /// The path of one message.
