@@ -1,10 +1,12 @@
 //! Chat changes and billing on a real `origo dev`: a message edited, reacted to and deleted
 //! over HTTP goes through the room's coordinator (the command crosses the host's stub) and the
 //! history keeps the tombstone; the operator token `origo dev` made assigns a plan; a quota
-//! refuses a join with a 402 naming it, lifted by a larger plan; statements in JSON and CSV.
+//! refuses a join with a 402 naming it, lifted by a larger plan; statements in JSON and CSV;
+//! and, in real time, billed participant time equals the time spent in the room.
 
 mod common;
 
+use common::room_ws::{close_code, connect, join, send};
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -104,6 +106,45 @@ fn chat_changes_and_plans_work_end_to_end_on_origo() {
         let text = csv.text().await.unwrap();
         assert!(text.lines().last().unwrap().contains(",total,Total,"), "{text}");
         assert!(text.lines().last().unwrap().ends_with("15.000000,USD"), "{text}");
+    });
+    o.terminate();
+}
+
+#[test]
+fn billed_participant_time_equals_the_real_time_spent_in_the_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = start_dev(dir.path(), &["--turn-listen", "off"]);
+    rt().block_on(async {
+        let creds = json!({"email": "ada@acme.test", "password": "correct horse battery"});
+        let (s, body) = call(&o, Method::POST, "/v1/auth/signup", None, Some(creds.clone())).await;
+        assert_eq!(s, 202, "{body}");
+        let (_, session) = call(&o, Method::POST, "/v1/auth/login", None, Some(creds)).await;
+        let token = session["access_token"].as_str().unwrap().to_owned();
+        let t = Some(token.as_str());
+        let (s, org) = call(&o, Method::POST, "/v1/orgs", t, Some(json!({"name": "Acme"}))).await;
+        assert_eq!(s, 201, "{org}");
+        let (s, room) = call(&o, Method::POST, "/v1/rooms", t, Some(json!({"name": "standup"}))).await;
+        assert_eq!(s, 201, "{room}");
+        let (s, joined) = call(&o, Method::POST, "/v1/rooms/standup/join", t, None).await;
+        assert_eq!(s, 200, "{joined}");
+        let ws_url = joined["coordinator_url"].as_str().unwrap().to_owned();
+        let participant = joined["participant_token"].as_str().unwrap().to_owned();
+
+        // In the room for 3.5 s of wall time, from before the socket opens to after it closed.
+        let started = std::time::Instant::now();
+        let mut ws = connect(&ws_url, &participant).await;
+        join(&mut ws, None).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+        send(&mut ws, json!({"type": "leave"})).await;
+        assert_eq!(close_code(&mut ws).await, Some(1000));
+        let spent = started.elapsed().as_millis() as u64;
+
+        let (s, usage) = call(&o, Method::GET, "/v1/billing/usage", t, None).await;
+        assert_eq!(s, 200, "{usage}");
+        let billed = usage["usage"]["participant_ms"].as_u64().unwrap();
+        assert!(billed <= spent && spent - billed <= 1_000, "billed {billed} ms for {spent} ms in the room: {usage}");
+        let days = usage["usage"]["daily"].as_object().unwrap();
+        assert_eq!(days.values().map(|d| d["participant_ms"].as_u64().unwrap()).sum::<u64>(), billed);
     });
     o.terminate();
 }

@@ -712,12 +712,22 @@ async function main() {
         return (await r.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, url: n.data?.url }));
       });
       const payload = { kind: 'meeting_reminder', title: 'Starting in 10 minutes: Standup', body: '"Standup" starts in 10 minutes.', url: `${base}/?room=standup` };
-      await cdp.send('ServiceWorker.deliverPushMessage', { origin: base, registrationId: reg.registrationId, data: JSON.stringify(payload) });
-      const first = await waitFor('the reminder shown', async () => (await shown()).find((n) => n.tag === 'meeting_reminder'));
+      // A message DevTools hands a worker that is still starting can be dropped (seen under
+      // load): deliver it again, up to four times, until it shows. The same tag replaces it.
+      const deliver = async (data, tag, what) => {
+        for (let attempt = 1; ; attempt++) {
+          await cdp.send('ServiceWorker.deliverPushMessage', { origin: base, registrationId: reg.registrationId, data });
+          try {
+            return await waitFor(what, async () => (await shown()).find((n) => n.tag === tag), { timeout: 5_000 });
+          } catch (e) {
+            if (attempt === 4) throw e;
+          }
+        }
+      };
+      const first = await deliver(JSON.stringify(payload), 'meeting_reminder', 'the reminder shown');
       if (first.title !== payload.title || first.body !== payload.body || first.url !== payload.url) throw new Error(`shown ${JSON.stringify(first)}`);
       // Anything but Origo's JSON is shown as plain text under the name "Origo".
-      await cdp.send('ServiceWorker.deliverPushMessage', { origin: base, registrationId: reg.registrationId, data: 'not json' });
-      const plain = await waitFor('the plain message shown', async () => (await shown()).find((n) => n.tag === 'origo'));
+      const plain = await deliver('not json', 'origo', 'the plain message shown');
       if (plain.title !== 'Origo' || plain.body !== 'not json') throw new Error(`shown ${JSON.stringify(plain)}`);
       return `"${first.title}" with its link, and a plain-text message`;
     } finally {
