@@ -17,6 +17,20 @@ const PLANS: &str = r#"plans={"currency":"USD","default_plan":"tiny","guest_plan
     {"id":"pro","name":"Pro","monthly_fee":"15","prices":{"participant_minute":"0.002"}},
     {"id":"links","name":"Meeting links","monthly_fee":"0","limits":{"meeting_minutes":240}}]}"#;
 
+/// An account that owns organisation "Acme" with room "standup": its access token and the org's id.
+async fn owner_with_room(o: &Origo) -> (String, String) {
+    let creds = json!({"email": "ada@acme.test", "password": "correct horse battery"});
+    let (s, body) = call(o, Method::POST, "/v1/auth/signup", None, Some(creds.clone())).await;
+    assert_eq!(s, 202, "{body}");
+    let (_, session) = call(o, Method::POST, "/v1/auth/login", None, Some(creds)).await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let (s, org) = call(o, Method::POST, "/v1/orgs", Some(&token), Some(json!({"name": "Acme"}))).await;
+    assert_eq!(s, 201, "{org}");
+    let (s, room) = call(o, Method::POST, "/v1/rooms", Some(&token), Some(json!({"name": "standup"}))).await;
+    assert_eq!(s, 201, "{room}");
+    (token, org["id"].as_str().unwrap().to_owned())
+}
+
 fn micros(v: &Value) -> u64 {
     origo_functions::money::Money::parse(v.as_str().unwrap()).unwrap().0
 }
@@ -34,17 +48,8 @@ fn chat_changes_and_plans_work_end_to_end_on_origo() {
         let (s, plans) = call(&o, Method::GET, "/v1/operator/plans", op, None).await;
         assert_eq!((s, plans["default_plan"].as_str()), (200, Some("tiny")), "{plans}");
 
-        let creds = json!({"email": "ada@acme.test", "password": "correct horse battery"});
-        let (s, body) = call(&o, Method::POST, "/v1/auth/signup", None, Some(creds.clone())).await;
-        assert_eq!(s, 202, "{body}");
-        let (_, session) = call(&o, Method::POST, "/v1/auth/login", None, Some(creds)).await;
-        let token = session["access_token"].as_str().unwrap().to_owned();
+        let (token, org) = owner_with_room(&o).await;
         let t = Some(token.as_str());
-        let (s, org) = call(&o, Method::POST, "/v1/orgs", t, Some(json!({"name": "Acme"}))).await;
-        assert_eq!(s, 201, "{org}");
-        let org = org["id"].as_str().unwrap().to_owned();
-        let (s, room) = call(&o, Method::POST, "/v1/rooms", t, Some(json!({"name": "standup"}))).await;
-        assert_eq!(s, 201, "{room}");
 
         // Chat: post, reply, edit, react, delete; the history keeps the tombstone.
         let messages = "/v1/rooms/standup/messages";
@@ -115,16 +120,8 @@ fn billed_participant_time_equals_the_real_time_spent_in_the_room() {
     let dir = tempfile::tempdir().unwrap();
     let o = start_dev(dir.path(), &["--turn-listen", "off"]);
     rt().block_on(async {
-        let creds = json!({"email": "ada@acme.test", "password": "correct horse battery"});
-        let (s, body) = call(&o, Method::POST, "/v1/auth/signup", None, Some(creds.clone())).await;
-        assert_eq!(s, 202, "{body}");
-        let (_, session) = call(&o, Method::POST, "/v1/auth/login", None, Some(creds)).await;
-        let token = session["access_token"].as_str().unwrap().to_owned();
+        let (token, _) = owner_with_room(&o).await;
         let t = Some(token.as_str());
-        let (s, org) = call(&o, Method::POST, "/v1/orgs", t, Some(json!({"name": "Acme"}))).await;
-        assert_eq!(s, 201, "{org}");
-        let (s, room) = call(&o, Method::POST, "/v1/rooms", t, Some(json!({"name": "standup"}))).await;
-        assert_eq!(s, 201, "{room}");
         let (s, joined) = call(&o, Method::POST, "/v1/rooms/standup/join", t, None).await;
         assert_eq!(s, 200, "{joined}");
         let ws_url = joined["coordinator_url"].as_str().unwrap().to_owned();
