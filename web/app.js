@@ -15,6 +15,10 @@ const PROTOCOL = 1;
 const PING_MS = 10_000;
 const ICE_CONNECT_TIMEOUT_MS = 15_000;
 const DISCONNECTED_GRACE_MS = 2_500;
+// Media liveness: how often the bytes from the media node are counted, and how long they may
+// stop before the room's coordinator is told the node may be gone.
+const MEDIA_WATCH_MS = 200;
+const MEDIA_SILENCE_MS = 600;
 const ROOM_RE = /^[a-z0-9_-]{1,64}$/;
 
 const $ = (sel) => document.querySelector(sel);
@@ -930,7 +934,7 @@ async function moveToNode(media, reason) {
   // dropped first) tries the new node at once instead of after its back-off.
   state.mediaAttempts = 0;
   if (state.restarting) state.wakeRestart?.();
-  else restartMedia(reason || 'moved to another media node');
+  else restartMedia(reason || 'moved to another media node', { atOnce: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1005,6 +1009,7 @@ async function startMedia(prepared = null) {
 
   pc.ontrack = (ev) => onRemoteTrack(pc, ev);
   pc.onconnectionstatechange = () => onPcState(pc);
+  watchMediaFlow(pc);
 
   await serial(async () => {
     await pc.setLocalDescription(await offer);
@@ -1133,6 +1138,42 @@ function onChannelMessage(pc, dc, data) {
   }
 }
 
+// Counts what the media node sends us (RTP, RTCP, STUN: the transport's bytes) every
+// MEDIA_WATCH_MS. When it stops for MEDIA_SILENCE_MS after flowing, the node may have died:
+// the room's coordinator is told at once (media_lost). It checks the node and, when it does
+// not answer, moves everyone on it (reconnect_to_node) — long before ICE gives up. A node that
+// answers stays, and the connection's own states handle a blip on our side.
+function watchMediaFlow(pc) {
+  let last = 0;
+  let changedAt = performance.now();
+  let reported = false;
+  const timer = setInterval(async () => {
+    if (pc !== state.pc || pc.connectionState === 'closed') return clearInterval(timer);
+    let bytes = 0;
+    try {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'transport') bytes += s.bytesReceived || 0;
+      });
+    } catch {
+      return;
+    }
+    const now = performance.now();
+    if (bytes !== last) {
+      last = bytes;
+      changedAt = now;
+      reported = false;
+    } else if (last > 0 && !reported && now - changedAt >= MEDIA_SILENCE_MS) {
+      reported = true;
+      reportMediaLost(`nothing from the media node for ${Math.round(now - changedAt)} ms`);
+    }
+  }, MEDIA_WATCH_MS);
+}
+
+function reportMediaLost(why) {
+  const node = state.join?.media?.node_id;
+  if (node && send({ type: 'media_lost', node_id: node })) console.info(`media: told the room ${node} may be gone: ${why}`);
+}
+
 function onPcState(pc) {
   if (pc !== state.pc) return;
   const s = pc.connectionState;
@@ -1143,6 +1184,7 @@ function onPcState(pc) {
     refreshPhase();
   } else if (s === 'disconnected') {
     state.mediaConnected = false;
+    reportMediaLost('the media connection dropped');
     refreshPhase();
     clearTimeout(state.mediaTimer);
     state.mediaTimer = setTimeout(() => {
@@ -1165,14 +1207,14 @@ function mediaFailed(err) {
 }
 
 // Closes the session and opens a new one (after a network blip, or on another node).
-async function restartMedia(reason) {
+async function restartMedia(reason, { atOnce = false } = {}) {
   if (state.restarting || state.ended || state.leaving) return;
   state.restarting = true;
   try {
     console.info('media: restarting:', reason);
     if (state.phase === 'connected') setPhase('reconnecting');
     dropMedia();
-    const delay = Math.min(8000, 250 * 2 ** Math.min(state.mediaAttempts, 5));
+    const delay = atOnce ? 0 : Math.min(8000, 250 * 2 ** Math.min(state.mediaAttempts, 5));
     await restartPause(delay);
     if (state.ended || state.leaving) return;
     for (;;) {

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod metrics_listener;
 pub mod native_platform;
 pub mod node_orders;
+pub mod node_probe;
 pub mod outbound;
 pub mod public_url;
 pub mod redis_client;

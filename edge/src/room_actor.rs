@@ -20,7 +20,7 @@ use origo_functions::coordinator::{
 };
 use origo_functions::store::keys;
 use origo_shared::RoomKey;
-use origo_shared::node::{NodeDescriptor, SelectorConfig};
+use origo_shared::node::SelectorConfig;
 use origo_shared::signal::ClientMessage;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
@@ -69,6 +69,12 @@ pub enum Command {
         conn: ConnId,
     },
     Nodes(Arc<NodeView>),
+    /// What a probe the room asked for found.
+    Probed {
+        node_id: String,
+        reachable: bool,
+        view: Arc<NodeView>,
+    },
     /// A function's command; answered once applied and durable.
     Host {
         command: RoomCommand,
@@ -93,6 +99,8 @@ pub struct Coordinators {
     lease: Option<Lease>,
     alarms: mpsc::UnboundedSender<(u64, RoomKey)>,
     orders: NodeOrders,
+    /// For probes of media nodes (each with its own short deadline).
+    probes: reqwest::Client,
     /// The webhook dispatchers woken when a room writes events to its outbox.
     webhooks: std::sync::OnceLock<Arc<crate::webhook_dispatchers::WebhookDispatchers>>,
 }
@@ -121,6 +129,11 @@ impl Coordinators {
             lease,
             alarms,
             orders,
+            probes: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(crate::node_probe::PROBE_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
             webhooks: std::sync::OnceLock::new(),
         });
         tokio::spawn(alarm_scheduler(Arc::downgrade(&hub), alarm_rx));
@@ -264,19 +277,8 @@ async fn node_watcher(hub: std::sync::Weak<Coordinators>) {
         }
         // The registry's index names the nodes: one read, then one per node.
         let started = std::time::Instant::now();
-        let mut nodes = Vec::new();
-        if let Ok(listed) = hub.kv.get(STORE, keys::NODE_INDEX).await {
-            let listed = origo_functions::store::index::Index::decode(listed.as_deref());
-            for id in listed.entries.keys() {
-                if let Ok(Some(b)) = hub.kv.get(STORE, &keys::node(id)).await
-                    && let Ok(n) = serde_json::from_slice::<NodeDescriptor>(&b)
-                {
-                    nodes.push(n);
-                }
-            }
-        }
-        tracing::debug!(nodes = nodes.len(), micros = started.elapsed().as_micros() as u64, "node watcher pass");
-        let view = Arc::new(NodeView { nodes, selector: hub.selector_config.clone() });
+        let view = crate::node_probe::view(&hub.kv, STORE, &hub.selector_config).await;
+        tracing::debug!(nodes = view.nodes.len(), micros = started.elapsed().as_micros() as u64, "node watcher pass");
         for tx in rooms {
             let _ = tx.try_send(Command::Nodes(view.clone()));
         }
@@ -525,11 +527,29 @@ impl Actor {
                 Some(Event::Disconnect { conn })
             }
             Command::Nodes(view) => Some(Event::Nodes(view)),
+            Command::Probed { node_id, reachable, view } => {
+                Some(Event::NodeProbed { node_id, reachable, view: Some(view) })
+            }
             Command::Host { command, reply } => {
                 self.awaiting.push_back(reply);
                 Some(Event::Command(command))
             }
         }
+    }
+
+    /// Probes `node_id` in the background and hands the room what it found.
+    fn probe(&self, node_id: String) {
+        let (hub, key) = (self.hub.clone(), self.key.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let reachable = crate::node_probe::reachable(&hub.probes, &hub.kv, STORE, &node_id).await;
+            let view = crate::node_probe::view(&hub.kv, STORE, &hub.selector_config).await;
+            tracing::info!(org = %key.org, room = %key.room, node = %node_id, reachable, millis = started.elapsed().as_millis() as u64, "media node probed");
+            let room = hub.rooms.lock().await.get(&key).cloned();
+            if let Some(tx) = room {
+                let _ = tx.send(Command::Probed { node_id, reachable, view }).await;
+            }
+        });
     }
 
     fn deliver(&mut self, conn: ConnId, out: Outgoing) {
@@ -645,6 +665,13 @@ impl Actor {
                     }
                 }
                 Effect::Node(order) => self.hub.orders.send(&self.hub.kv, STORE, &self.key, order),
+                Effect::ProbeNode { node_id } => self.probe(node_id),
+                Effect::NodeUnreachable { node_id } => {
+                    let kv = self.hub.kv.clone();
+                    tokio::spawn(
+                        async move { crate::node_probe::mark_unreachable(&kv, STORE, &node_id, now_ms()).await },
+                    );
+                }
                 _ => {}
             }
         }

@@ -136,6 +136,7 @@ impl NodeHeartbeat {
             draining: self.draining,
             last_heartbeat_ms: now_ms,
             version: self.version,
+            unreachable_since_ms: None,
         }
     }
 }
@@ -164,6 +165,11 @@ pub struct NodeDescriptor {
     /// The node software's version, for operators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// When a room coordinator found the node unreachable (its participants lost their media
+    /// and it did not answer): no new participant goes there. The node's next heartbeat
+    /// replaces the record, so a node that comes back is used again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_since_ms: Option<u64>,
 }
 
 impl NodeDescriptor {
@@ -258,7 +264,11 @@ impl NodeSelector {
 
     /// True when `node` may take a new participant of `kind` at `now_ms`.
     pub fn is_candidate(&self, node: &NodeDescriptor, kind: NodeKind, now_ms: u64) -> bool {
-        node.kind == kind && !node.draining && node.has_room() && !node.is_stale(now_ms, self.config.stale_after_ms)
+        node.kind == kind
+            && !node.draining
+            && node.unreachable_since_ms.is_none()
+            && node.has_room()
+            && !node.is_stale(now_ms, self.config.stale_after_ms)
     }
 
     /// The node for `req`, or `None` when no node can take it.
@@ -316,6 +326,7 @@ mod tests {
             draining: false,
             last_heartbeat_ms: NOW,
             version: None,
+            unreachable_since_ms: None,
         }
     }
 
@@ -377,8 +388,10 @@ mod tests {
         let zero = node("zero", "eu-central", 0, 0);
         let mut turn = node("turn", "eu-central", 0, 100);
         turn.kind = NodeKind::Turn;
+        let mut unreachable = node("gone", "eu-central", 0, 100);
+        unreachable.unreachable_since_ms = Some(NOW - 1);
         let far = node("far", "ap-northeast", 99, 100);
-        let nodes = vec![draining, stale, full, zero, turn, far];
+        let nodes = vec![draining, stale, full, zero, turn, unreachable, far];
         assert_eq!(sel.select(&nodes, &req(paris()), NOW).unwrap().id, "far");
         let turn_req = NodeRequest { kind: NodeKind::Turn, origin: paris(), room_node: None };
         assert_eq!(sel.select(&nodes, &turn_req, NOW).unwrap().id, "turn");
@@ -386,7 +399,7 @@ mod tests {
         let mut edge = node("edge", "eu-central", 0, 100);
         edge.last_heartbeat_ms = NOW - 15_000;
         assert!(sel.is_candidate(&edge, NodeKind::Media, NOW));
-        assert!(sel.select(&nodes[..5], &req(paris()), NOW).is_none());
+        assert!(sel.select(&nodes[..6], &req(paris()), NOW).is_none());
     }
 
     #[test]
@@ -473,6 +486,7 @@ mod tests {
                 draining,
                 last_heartbeat_ms: NOW - age,
                 version: None,
+                unreachable_since_ms: None,
             },
         )
     }

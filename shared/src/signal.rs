@@ -221,6 +221,14 @@ pub enum ClientMessage {
         /// Any number; echoed in the `pong`.
         nonce: u64,
     },
+    /// The client's media stopped arriving from its node (`node_id`, the node it was told to
+    /// use): no packets for a while, or the connection dropped. The coordinator checks the
+    /// node at once and, when it is gone, moves everyone on it to the next nearest node
+    /// (`reconnect_to_node`); a node that answers stays.
+    MediaLost {
+        /// The node the client's session is on.
+        node_id: String,
+    },
     /// Leave the room now; the coordinator closes the connection with code 1000.
     Leave,
 }
@@ -518,6 +526,11 @@ impl ClientMessage {
             }
             ClientMessage::Kick { participant_id, reason } => {
                 if !crate::identity::fits(participant_id) || reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
+                    return Err(SignalError::BadId);
+                }
+            }
+            ClientMessage::MediaLost { node_id } => {
+                if !crate::node::valid_node_id(node_id) {
                     return Err(SignalError::BadId);
                 }
             }

@@ -552,25 +552,34 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         minutes_left_ms = crate::quota::minutes_left_ms(&plan, &usage);
     }
 
-    // Placement: nearest healthy media node, the room's node while it can take more.
+    // Placement: the media nodes able to take this participant, nearest first; the room's
+    // coordinator chooses among them when it holds the seat (the room's node while it is one
+    // of them).
     let catalog = RegionCatalog::default();
     let (origin, source) = location::origin(req, p, &catalog, body.region.as_deref(), room.region.as_deref())?;
     let selector = NodeSelector::new(catalog, selector_config(p));
     let nodes = node::all(p).await?;
-    let current = stored::node(p, &org, name).await?;
-    let media_req = NodeRequest { kind: NodeKind::Media, origin: origin.clone(), room_node: current.as_deref() };
-    let media =
-        selector.rank(&nodes, &media_req, now).into_iter().find(|n| n.addresses.control_url.is_some()).ok_or_else(
-            || ApiError::new(ErrorCode::Unavailable, "no media node can take this participant now; retry shortly"),
-        )?;
-    if current.as_deref() != Some(media.id.as_str()) {
-        stored::set_node(p, &org, name, &media.id).await?;
+    let media_req = NodeRequest { kind: NodeKind::Media, origin: origin.clone(), room_node: None };
+    let candidates: Vec<origo_shared::signal::MediaAssignment> = selector
+        .rank(&nodes, &media_req, now)
+        .into_iter()
+        .filter_map(crate::coordinator::assignment)
+        .take(crate::coordinator::MAX_CANDIDATES)
+        .collect();
+    if candidates.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "no media node can take this participant now; retry shortly",
+        ));
     }
 
-    // TURN: the nearest TURN nodes' URLs, else the configured ones.
+    // TURN: the nearest TURN node's URLs and those of the nearest in another region (a relay
+    // that survives the first one's region), else the configured ones.
     let turn_req = NodeRequest { kind: NodeKind::Turn, origin, room_node: None };
-    let mut turn_urls: Vec<String> =
-        selector.rank(&nodes, &turn_req, now).into_iter().take(2).flat_map(|n| n.addresses.ice_urls.clone()).collect();
+    let mut turn_urls: Vec<String> = turn_choice(&selector.rank(&nodes, &turn_req, now))
+        .into_iter()
+        .flat_map(|n| n.addresses.ice_urls.clone())
+        .collect();
     if turn_urls.is_empty() {
         turn_urls = var(p, "turn_urls")
             .map(|v| v.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect())
@@ -589,22 +598,6 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         ice_servers.push(creds.ice_server(turn_urls));
     }
 
-    let mut claims = Claims::new(&config.issuer, AUDIENCE, &identity, p.now_secs(), ttl)
-        .with_kind(TokenKind::Participant)
-        .with_name(display_name)
-        .with_org(&org)
-        .with_node(&media.id)
-        .with_grants(participant_grants(&caller, name))
-        .with_jti(p.random_hex(12))
-        .with_seat(p.random_hex(12))
-        .with_room_sessions(limit);
-    if let Principal::Participant(c) = &caller
-        && let Some(m) = &c.metadata
-    {
-        claims = claims.with_metadata(m);
-    }
-    let participant_token = config.issue(&claims)?;
-
     // The seat, held by the room's coordinator until the participant connects.
     let seat_ttl: u64 = num_var(p, "seat_ttl_secs", 120);
     let terms = MeetingTerms {
@@ -616,11 +609,19 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         usage_grace_ms: book.usage_grace_secs.saturating_mul(1000),
         plan: Some(plan.id.clone()),
     };
-    let seat = claims.seat.clone().unwrap_or_default();
-    let reserve =
-        RoomCommand::Reserve { identity: identity.clone(), seat, until_ms: now + seat_ttl * 1000, limit, terms };
+    let seat = p.random_hex(12);
+    let reserve = RoomCommand::Reserve {
+        identity: identity.clone(),
+        seat: seat.clone(),
+        until_ms: now + seat_ttl * 1000,
+        limit,
+        terms,
+        candidates: candidates.clone(),
+    };
     let key = origo_shared::RoomKey::new(&org, name);
+    let mut media = candidates[0].clone();
     match p.coordinator_send(&key, &reserve).await.map_err(unavailable)? {
+        RoomCommandOutcome::Reserved { media: Some(chosen) } => media = chosen,
         // A plan's limit is a quota an organisation can buy more of; a meeting link's is not.
         RoomCommandOutcome::Full { limit } if limit == plan_limit && !guest => {
             let what = format!("{limit} participants per room and room {name} is full");
@@ -646,12 +647,28 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
         _ => {}
     }
 
+    // The token names the node the room chose: that node alone accepts it.
+    let mut claims = Claims::new(&config.issuer, AUDIENCE, &identity, p.now_secs(), ttl)
+        .with_kind(TokenKind::Participant)
+        .with_name(display_name)
+        .with_org(&org)
+        .with_node(&media.node_id)
+        .with_grants(participant_grants(&caller, name))
+        .with_jti(p.random_hex(12))
+        .with_seat(seat)
+        .with_room_sessions(limit);
+    if let Principal::Participant(c) = &caller
+        && let Some(m) = &c.metadata
+    {
+        claims = claims.with_metadata(m);
+    }
+    let participant_token = config.issue(&claims)?;
+
     // The coordinators' public base: `coordinator_url` when they run apart from the functions
     // (Spin, Lambda), else the deployment's own.
     let base = var(p, "coordinator_url")
         .map_or_else(|| reply::public_base(req, var(p, "public_url")), |url| url.trim_end_matches('/').to_owned());
     let ws_base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
-    let control = media.addresses.control_url.clone().unwrap_or_default();
     // Usage grows with every join: tell the organisation's webhooks when it passes a threshold
     // of the plan (best effort; the join stands either way). Meeting links are not billed.
     if org != guest_org(p) {
@@ -665,13 +682,17 @@ async fn join(req: &Request, p: &impl Platform, name: &str) -> Result<Response, 
             identity,
             room: name.to_owned(),
             coordinator_url: format!("{ws_base}/v1/rooms/{name}/ws"),
-            media: MediaAssignment {
-                node_id: media.id.clone(),
-                region: media.region.clone(),
-                session_url: format!("{}/v1/sessions", control.trim_end_matches('/')),
-            },
+            media: MediaAssignment { node_id: media.node_id, region: media.region, session_url: media.session_url },
             ice_servers,
             placement: Placement { source },
         },
     ))
+}
+
+/// The TURN nodes a participant gets, from the ranked candidates: the nearest, and the
+/// nearest in another region (or the second nearest when every candidate is in one region).
+fn turn_choice<'n>(ranked: &[&'n origo_shared::node::NodeDescriptor]) -> Vec<&'n origo_shared::node::NodeDescriptor> {
+    let Some(first) = ranked.first() else { return Vec::new() };
+    let other = ranked.iter().skip(1).find(|n| n.region != first.region).or_else(|| ranked.get(1));
+    std::iter::once(*first).chain(other.copied()).collect()
 }

@@ -64,6 +64,7 @@ fn reserve(r: &mut RoomState, who: &str, limit: u32, now: u64) -> RoomCommandOut
         until_ms: now + 120_000,
         limit,
         terms: MeetingTerms::default(),
+        candidates: Vec::new(),
     };
     let fx = r.apply(Event::Command(command.clone()), now);
     RoomCommandOutcome::of(&command, &fx)
@@ -72,23 +73,23 @@ fn reserve(r: &mut RoomState, who: &str, limit: u32, now: u64) -> RoomCommandOut
 #[test]
 fn seats_are_participants_and_held_seats_under_the_limit() {
     let mut r = room();
-    assert_eq!(reserve(&mut r, "ada", 2, 0), RoomCommandOutcome::Reserved);
-    assert_eq!(reserve(&mut r, "bo", 2, 0), RoomCommandOutcome::Reserved);
+    assert_eq!(reserve(&mut r, "ada", 2, 0), RoomCommandOutcome::Reserved { media: None });
+    assert_eq!(reserve(&mut r, "bo", 2, 0), RoomCommandOutcome::Reserved { media: None });
     assert_eq!(reserve(&mut r, "cy", 2, 0), RoomCommandOutcome::Full { limit: 2 });
     // The same identity again takes no second seat, connected or not.
-    assert_eq!(reserve(&mut r, "ada", 2, 10), RoomCommandOutcome::Reserved);
+    assert_eq!(reserve(&mut r, "ada", 2, 10), RoomCommandOutcome::Reserved { media: None });
     connect(&mut r, 1, joiner("ada"), 20);
     assert!(!r.held.contains_key("ada"), "connecting turns the held seat into a participant");
-    assert_eq!(reserve(&mut r, "ada", 2, 30), RoomCommandOutcome::Reserved);
+    assert_eq!(reserve(&mut r, "ada", 2, 30), RoomCommandOutcome::Reserved { media: None });
     assert_eq!(reserve(&mut r, "cy", 2, 30), RoomCommandOutcome::Full { limit: 2 });
     // bo never connects: the seat is free once its hold ends.
-    assert_eq!(reserve(&mut r, "cy", 2, 120_001), RoomCommandOutcome::Reserved);
+    assert_eq!(reserve(&mut r, "cy", 2, 120_001), RoomCommandOutcome::Reserved { media: None });
 }
 
 #[test]
 fn an_empty_room_with_a_held_seat_waits_for_it_then_finishes() {
     let mut r = RoomState::new("org_1", "standup", 0, Settings::default());
-    assert_eq!(reserve(&mut r, "ada", 5, 1_000), RoomCommandOutcome::Reserved);
+    assert_eq!(reserve(&mut r, "ada", 5, 1_000), RoomCommandOutcome::Reserved { media: None });
     assert_eq!(r.alarm_at_ms, Some(121_000), "the room wakes when the hold ends");
     r.apply(Event::Alarm, 60_000);
     assert!(!r.finished, "a seat is held: the join is on its way");
@@ -100,8 +101,14 @@ fn an_empty_room_with_a_held_seat_waits_for_it_then_finishes() {
 fn a_meeting_ends_at_its_time_limit() {
     let mut r = room();
     let terms = MeetingTerms { max_duration_ms: Some(600_000), ..MeetingTerms::default() };
-    let command =
-        RoomCommand::Reserve { identity: "ada".into(), seat: "seatada".into(), until_ms: 120_000, limit: 10, terms };
+    let command = RoomCommand::Reserve {
+        identity: "ada".into(),
+        seat: "seatada".into(),
+        until_ms: 120_000,
+        limit: 10,
+        terms,
+        candidates: Vec::new(),
+    };
     r.apply(Event::Command(command.clone()), 0);
     connect(&mut r, 1, joiner("ada"), 1_000);
     assert!(r.alarm_at_ms.is_some_and(|at| at <= 601_000));
@@ -554,7 +561,11 @@ fn only_a_seat_a_join_holds_opens_the_room() {
         assert!(sends_to(&fx, 1).is_empty());
     }
     assert_eq!(r.members.len(), 1);
-    assert_eq!(reserve(&mut r, "bo", 2, 2), RoomCommandOutcome::Reserved, "stray sockets hold no seats");
+    assert_eq!(
+        reserve(&mut r, "bo", 2, 2),
+        RoomCommandOutcome::Reserved { media: None },
+        "stray sockets hold no seats"
+    );
     // The seat is bound to the token join issued: another seat id for bo is refused.
     let mut other = joiner("bo");
     other.seat = Some("seatsomeoneelse".into());
@@ -564,7 +575,7 @@ fn only_a_seat_a_join_holds_opens_the_room() {
     assert!(closes(&fx).is_empty());
     assert_eq!(r.identity_of(201), Some("bo"));
     // A held seat lapses: a token whose seat was never used is refused after seat_ttl.
-    assert_eq!(reserve(&mut r, "cy", 3, 4), RoomCommandOutcome::Reserved);
+    assert_eq!(reserve(&mut r, "cy", 3, 4), RoomCommandOutcome::Reserved { media: None });
     let fx = r.apply(Event::Connect { conn: 202, who: joiner("cy"), last_seq: None }, 4 + 120_000);
     assert_eq!(closes(&fx), vec![(202, close::NO_SEAT)]);
 }
@@ -592,7 +603,7 @@ fn a_removed_participant_stays_out_and_its_node_is_told() {
     // A seat inserted by hand does not get past the ban either.
     connect(&mut r, 4, joiner("bo"), 40);
     assert!(r.identity_of(4).is_none());
-    assert_eq!(reserve(&mut r, "bo", 10, ban_until), RoomCommandOutcome::Reserved, "the ban ends");
+    assert_eq!(reserve(&mut r, "bo", 10, ban_until), RoomCommandOutcome::Reserved { media: None }, "the ban ends");
     // Removing someone not in the room (over the API) bans them too.
     r.apply(Event::Command(RoomCommand::Kick { identity: "zed".into(), reason: None }), 50);
     assert!(matches!(reserve(&mut r, "zed", 10, 60), RoomCommandOutcome::Banned { .. }));

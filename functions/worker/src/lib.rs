@@ -23,6 +23,8 @@ mod http_bridge;
 #[cfg(target_arch = "wasm32")]
 mod node_orders;
 #[cfg(target_arch = "wasm32")]
+mod node_probe;
+#[cfg(target_arch = "wasm32")]
 mod node_registry;
 #[cfg(target_arch = "wasm32")]
 mod object_storage;

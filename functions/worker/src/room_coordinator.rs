@@ -521,6 +521,27 @@ impl RoomCoordinator {
         {
             self.tell_dispatcher(&key, &token).await?;
         }
+        // Nodes the room found unreachable are marked so in the registry; nodes it asked to
+        // check are probed now, and what the probe found is the room's next event.
+        let mut probed = Vec::new();
+        if let Some(platform) = self.platform() {
+            for effect in &fx {
+                match effect {
+                    Effect::NodeUnreachable { node_id } => {
+                        crate::node_probe::mark_unreachable(&platform, node_id, now_ms()).await;
+                    }
+                    Effect::ProbeNode { node_id } => {
+                        let reachable = crate::node_probe::reachable(&platform, node_id).await;
+                        let view = self.node_view().await.map(Arc::new);
+                        probed.push(Event::NodeProbed { node_id: node_id.clone(), reachable, view });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !probed.is_empty() {
+            fx.extend(Box::pin(self.run_loaded(Vec::new(), probed)).await?);
+        }
         Ok(fx)
     }
 

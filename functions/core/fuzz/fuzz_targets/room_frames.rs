@@ -95,9 +95,10 @@ impl Room {
             until_ms: self.now + 120_000,
             limit,
             terms,
+            candidates: Vec::new(),
         };
         let fx = self.apply(Event::Command(command.clone()));
-        if RoomCommandOutcome::of(&command, &fx) == RoomCommandOutcome::Reserved {
+        if RoomCommandOutcome::of(&command, &fx) == (RoomCommandOutcome::Reserved { media: None }) {
             self.slots[i].seat = Some(seat);
         }
     }

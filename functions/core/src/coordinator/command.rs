@@ -4,7 +4,7 @@
 
 use origo_shared::chat::{self as chat_rules, ChatChange, ChatRefusal};
 use origo_shared::identity::MAX_IDENTITY_BYTES;
-use origo_shared::signal::{ChatMessage, MAX_CHAT_CHARS};
+use origo_shared::signal::{ChatMessage, MAX_CHAT_CHARS, MediaAssignment};
 use serde::{Deserialize, Serialize};
 
 use super::Effect;
@@ -48,8 +48,15 @@ pub enum RoomCommand {
         limit: u32,
         #[serde(default)]
         terms: MeetingTerms,
+        /// The media nodes able to take the participant, best first for them (nearest, then
+        /// least loaded). The room chooses among them ([`RoomCommandOutcome::Reserved`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        candidates: Vec<MediaAssignment>,
     },
 }
+
+/// Candidate media nodes a reservation may offer.
+pub const MAX_CANDIDATES: usize = 32;
 
 /// What the plan sets for a meeting, sent with every seat reservation (the latest apply).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,9 +171,16 @@ impl RoomCommand {
                     return Err("a reason is at most 200 characters".into());
                 }
             }
-            RoomCommand::Reserve { identity, seat, limit, .. } => {
+            RoomCommand::Reserve { identity, seat, limit, candidates, .. } => {
                 if !origo_shared::identity::fits(identity) || *limit == 0 || *limit > 100_000 {
                     return Err(format!("identity must be 1-{MAX_IDENTITY_BYTES} bytes, limit 1-100000"));
+                }
+                if candidates.len() > MAX_CANDIDATES
+                    || candidates
+                        .iter()
+                        .any(|c| !origo_shared::node::valid_node_id(&c.node_id) || c.session_url.len() > 2048)
+                {
+                    return Err(format!("at most {MAX_CANDIDATES} candidates, each with a valid node id"));
                 }
                 if seat.is_empty() || seat.len() > 64 || !seat.bytes().all(|b| b.is_ascii_alphanumeric()) {
                     return Err("seat must be 1-64 letters and digits".into());
@@ -194,8 +208,12 @@ pub enum RoomCommandOutcome {
     Refused { code: String, message: String },
     /// Applied (a kick of someone not in the room, or a close of an empty room, is applied too).
     Applied,
-    /// A seat is held for the identity.
-    Reserved,
+    /// A seat is held for the identity, on `media`: the room's node while it is among the
+    /// candidates, else the best of them (`None` when none was offered).
+    Reserved {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<MediaAssignment>,
+    },
     /// Every seat is taken.
     Full { limit: u32 },
     /// The meeting has reached its time limit.

@@ -44,13 +44,16 @@ use serde::{Deserialize, Serialize};
 pub mod bans;
 mod command;
 pub mod frame_budget;
+pub mod node_health;
 mod node_order;
 mod placement;
 mod room_chat;
 pub mod storage;
 pub mod usage_quota;
 
-pub use command::{DEFAULT_CHAT_RETENTION_MS, DEFAULT_KICK_BAN_MS, MeetingTerms, RoomCommand, RoomCommandOutcome};
+pub use command::{
+    DEFAULT_CHAT_RETENTION_MS, DEFAULT_KICK_BAN_MS, MAX_CANDIDATES, MeetingTerms, RoomCommand, RoomCommandOutcome,
+};
 pub use frame_budget::{FrameBudget, FrameClass, FrameLimits, Verdict};
 pub use node_order::NodeOrder;
 pub use placement::{NodeView, assignment};
@@ -206,6 +209,9 @@ pub struct RoomState {
     /// What the room billed against the organisation's minutes left ([`usage_quota`]).
     #[serde(default, skip_serializing_if = "usage_quota::QuotaWatch::is_idle")]
     pub quota: usage_quota::QuotaWatch,
+    /// Nodes probed after a participant lost its media, and those found unreachable.
+    #[serde(default, skip_serializing_if = "node_health::NodeHealth::is_empty")]
+    pub health: node_health::NodeHealth,
     /// The record format ([`crate::store::format`]).
     #[serde(default = "crate::store::format::first")]
     pub v: u32,
@@ -225,6 +231,9 @@ pub enum Event {
     /// The node registry as it is now: the room moves its participants off a node that is
     /// stale, draining or gone, to the best node the selector ranks for them.
     Nodes(std::sync::Arc<NodeView>),
+    /// What the probe the room asked for ([`Effect::ProbeNode`]) found: whether `node_id`
+    /// answered, and the registry as it was then (`None` when it could not be read).
+    NodeProbed { node_id: String, reachable: bool, view: Option<std::sync::Arc<NodeView>> },
     /// A command from a function (over the `Platform`'s coordinator stub).
     Command(RoomCommand),
     /// The alarm the room asked for fired.
@@ -278,6 +287,17 @@ pub enum Effect {
     /// Tell a media node to enforce what the room decided (best effort, after the state is
     /// durable).
     Node(NodeOrder),
+    /// Check now whether `node_id` answers (its control API's `/health`, with a deadline
+    /// under a second), then hand the room [`Event::NodeProbed`].
+    ProbeNode {
+        node_id: String,
+    },
+    /// The room found `node_id` unreachable: mark it so in the node registry
+    /// ([`NodeDescriptor::unreachable_since_ms`](origo_shared::node::NodeDescriptor)), so
+    /// joins to other rooms avoid it until it heartbeats again.
+    NodeUnreachable {
+        node_id: String,
+    },
     /// The room is over: forget its state.
     Finished,
 }
@@ -304,6 +324,7 @@ impl RoomState {
             terms: MeetingTerms::default(),
             webhook_seq: 0,
             quota: usage_quota::QuotaWatch::default(),
+            health: node_health::NodeHealth::default(),
             v: crate::store::format::CURRENT,
         }
     }
@@ -370,11 +391,18 @@ impl RoomState {
                     fx.push(Effect::Persist);
                 }
             }
-            Event::NodeLost { node_id, replacement } => self.node_lost(&node_id, replacement, &mut fx),
+            Event::NodeLost { node_id, replacement } => {
+                let why = format!("media node {node_id} is gone");
+                self.node_lost(&node_id, replacement, &why, &mut fx);
+            }
             Event::Nodes(view) => {
                 if let Some((node_id, replacement)) = placement::lost_node(self, &view, now_ms) {
-                    self.node_lost(&node_id, Some(replacement), &mut fx);
+                    let why = format!("media node {node_id} is gone");
+                    self.node_lost(&node_id, Some(replacement), &why, &mut fx);
                 }
+            }
+            Event::NodeProbed { node_id, reachable, view } => {
+                self.node_probed(&node_id, reachable, view, now_ms, &mut fx)
             }
             Event::Command(command) => self.command(command, now_ms, &mut fx),
             Event::Alarm => self.alarm(now_ms, &mut fx),
@@ -577,6 +605,13 @@ impl RoomState {
         match msg {
             ClientMessage::Join { .. } => fx.push(Self::error(conn, "already_joined", "this connection has joined")),
             ClientMessage::Ping { nonce } => fx.push(Effect::Send { conn, msg: ServerMessage::Pong { nonce } }),
+            ClientMessage::MediaLost { node_id } => {
+                // Only a participant on that node may have it checked.
+                if me.info.node_id.as_deref() == Some(node_id.as_str()) && self.health.should_probe(&node_id, now) {
+                    fx.push(Effect::Persist);
+                    fx.push(Effect::ProbeNode { node_id });
+                }
+            }
             ClientMessage::Leave => {
                 self.leave(&identity, LeaveReason::Left, now, fx);
                 fx.push(Effect::Close { conn, code: close::NORMAL, reason: "left".into() });
@@ -804,12 +839,15 @@ impl RoomState {
                 self.kick(&identity, reason, now, fx);
             }
             RoomCommand::Close { reason } => self.close(&reason, now, fx),
-            RoomCommand::Reserve { identity, seat, until_ms, limit, terms } => {
+            RoomCommand::Reserve { identity, seat, until_ms, limit, terms, candidates } => {
                 let outcome = self.reserve(identity, seat, until_ms, limit, terms, now);
-                if outcome == RoomCommandOutcome::Reserved {
+                if outcome == (RoomCommandOutcome::Reserved { media: None }) {
+                    let media = self.seat_media(&candidates, now, fx);
                     fx.push(Effect::Persist);
+                    fx.push(Effect::Answer(RoomCommandOutcome::Reserved { media }));
+                } else {
+                    fx.push(Effect::Answer(outcome));
                 }
-                fx.push(Effect::Answer(outcome));
             }
         }
     }
@@ -844,7 +882,46 @@ impl RoomState {
         if self.members.is_empty() && self.empty_since_ms.is_none() {
             self.empty_since_ms = Some(now);
         }
-        RoomCommandOutcome::Reserved
+        RoomCommandOutcome::Reserved { media: None }
+    }
+
+    /// The node a seat just held is on ([`placement::seat_node`]). When the room's node
+    /// cannot take it (full, draining, unreachable), the room moves there as a whole: its
+    /// participants are told to reconnect, so nobody is on a node the others are not on.
+    fn seat_media(
+        &mut self,
+        candidates: &[MediaAssignment],
+        now: u64,
+        fx: &mut Vec<Effect>,
+    ) -> Option<MediaAssignment> {
+        let chosen = placement::seat_node(self, candidates, now)?;
+        let old = self.media.replace(chosen.clone());
+        if let Some(old) = old.filter(|o| o.node_id != chosen.node_id) {
+            let why = format!("media node {} cannot take the room's next participant", old.node_id);
+            self.node_lost(&old.node_id, Some(chosen.clone()), &why, fx);
+        }
+        Some(chosen)
+    }
+
+    /// A probe's answer: a node that did not answer is avoided, marked in the registry, and
+    /// its participants move to the best node for its region.
+    fn node_probed(
+        &mut self,
+        node_id: &str,
+        reachable: bool,
+        view: Option<std::sync::Arc<NodeView>>,
+        now: u64,
+        fx: &mut Vec<Effect>,
+    ) {
+        if reachable {
+            return;
+        }
+        self.health.mark_unreachable(node_id, now);
+        fx.push(Effect::Persist);
+        fx.push(Effect::NodeUnreachable { node_id: node_id.to_owned() });
+        let replacement = view.and_then(|v| placement::replacement(self, &v, node_id, now));
+        let why = format!("media node {node_id} stopped answering");
+        self.node_lost(node_id, replacement, &why, fx);
     }
 
     /// When the meeting must end, under its terms.
@@ -900,7 +977,7 @@ impl RoomState {
         }
     }
 
-    fn node_lost(&mut self, node_id: &str, replacement: Option<MediaAssignment>, fx: &mut Vec<Effect>) {
+    fn node_lost(&mut self, node_id: &str, replacement: Option<MediaAssignment>, why: &str, fx: &mut Vec<Effect>) {
         if self.media.as_ref().is_some_and(|m| m.node_id == node_id) {
             self.media = replacement.clone();
         }
@@ -913,10 +990,7 @@ impl RoomState {
             if let Some(conn) = m.conn {
                 fx.push(Effect::Send {
                     conn,
-                    msg: ServerMessage::ReconnectToNode {
-                        media: to.clone(),
-                        reason: format!("media node {node_id} is gone"),
-                    },
+                    msg: ServerMessage::ReconnectToNode { media: to.clone(), reason: why.to_owned() },
                 });
             }
         }

@@ -23,21 +23,51 @@ pub fn assignment(n: &NodeDescriptor) -> Option<MediaAssignment> {
     })
 }
 
-/// A node the room's participants use that is stale, draining or gone from the registry,
-/// and the node to move them to: the best the selector ranks for the lost node's region.
-/// `None` when every node in use is healthy, or when there is nowhere to go.
+/// A node the room's participants use that is stale, draining, unreachable or gone from the
+/// registry, and the node to move them to: the best the selector ranks for the lost node's
+/// region. `None` when every node in use is healthy, or when there is nowhere to go.
 pub(super) fn lost_node(state: &RoomState, view: &NodeView, now_ms: u64) -> Option<(String, MediaAssignment)> {
-    let selector = NodeSelector::new(Default::default(), view.selector.clone());
+    let stale_after = view.selector.stale_after_ms;
     let mut used: Vec<&str> = state.members.values().filter_map(|m| m.info.node_id.as_deref()).collect();
     used.sort_unstable();
     used.dedup();
     let lost = used.into_iter().find(|id| match view.nodes.iter().find(|n| n.id == *id) {
-        Some(n) => n.draining || n.is_stale(now_ms, selector.config.stale_after_ms),
+        Some(n) => {
+            n.draining
+                || n.unreachable_since_ms.is_some()
+                || n.is_stale(now_ms, stale_after)
+                || state.health.is_unreachable(id, now_ms)
+        }
         None => true,
     })?;
+    let replacement = replacement(state, view, lost, now_ms)?;
+    Some((lost.to_owned(), replacement))
+}
+
+/// Where the participants of `lost` go: the best node the selector ranks for the lost node's
+/// region, other than it and the nodes the room found unreachable.
+pub(super) fn replacement(state: &RoomState, view: &NodeView, lost: &str, now_ms: u64) -> Option<MediaAssignment> {
+    let selector = NodeSelector::new(Default::default(), view.selector.clone());
     let region = view.nodes.iter().find(|n| n.id == lost).map(|n| n.region.clone());
     let origin = region.map(|id| Origin::Region { id }).unwrap_or(Origin::Unknown);
     let req = NodeRequest { kind: NodeKind::Media, origin, room_node: None };
-    let replacement = selector.rank(&view.nodes, &req, now_ms).into_iter().find_map(assignment)?;
-    Some((lost.to_owned(), replacement))
+    selector
+        .rank(&view.nodes, &req, now_ms)
+        .into_iter()
+        .filter(|n| n.id != lost && !state.health.is_unreachable(&n.id, now_ms))
+        .find_map(assignment)
+}
+
+/// The node for a participant about to join, from the nodes `join` found able to take them
+/// (`candidates`, best first for that participant): the room's own node while it is among
+/// them, so the room stays on one node; else the best candidate the room has not found
+/// unreachable. `None` when there is none (the join keeps its own choice).
+pub(super) fn seat_node(state: &RoomState, candidates: &[MediaAssignment], now_ms: u64) -> Option<MediaAssignment> {
+    let usable = |c: &&MediaAssignment| !state.health.is_unreachable(&c.node_id, now_ms);
+    if let Some(room) = &state.media
+        && let Some(c) = candidates.iter().filter(usable).find(|c| c.node_id == room.node_id)
+    {
+        return Some(c.clone());
+    }
+    candidates.iter().find(usable).cloned()
 }

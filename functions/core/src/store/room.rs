@@ -119,6 +119,7 @@ pub async fn page(
 pub async fn delete(p: &impl Platform, org: &str, name: &str) -> Result<(), ApiError> {
     record::delete(p, &keys::room(org, name)).await?;
     record::delete(p, &keys::coordinator_snapshot(&origo_shared::RoomKey::new(org, name))).await?;
+    // The node placement record of earlier versions (the room's coordinator places now).
     record::delete(p, &keys::room_node(org, name)).await?;
     record::delete(p, &keys::reminders_sent(org, name)).await?;
     trim_chat(p, org, name, u64::MAX).await?;
@@ -173,13 +174,4 @@ pub async fn renew_lifetime(p: &impl Platform, mut room: Room, now: u64, ttl: u6
     expiry::expire_at(p, &keys::room(&room.org, &room.name), at).await?;
     put(p, &room).await?;
     Ok(room)
-}
-
-/// The media node the room's participants were last placed on.
-pub async fn node(p: &impl Platform, org: &str, name: &str) -> Result<Option<String>, ApiError> {
-    record::get_text(p, &keys::room_node(org, name)).await
-}
-
-pub async fn set_node(p: &impl Platform, org: &str, name: &str, node: &str) -> Result<(), ApiError> {
-    record::put_text(p, &keys::room_node(org, name), node).await
 }

@@ -1,0 +1,104 @@
+//! What the room knows of its media nodes' health between registry heartbeats: a participant
+//! whose media stopped reports it (`media_lost`), the room asks its host to check the node at
+//! once ([`Effect::ProbeNode`](super::Effect::ProbeNode)), and a node that does not answer is
+//! unreachable for [`UNREACHABLE_FOR_MS`]: nobody is placed there, and everyone on it moves.
+//!
+//! Heartbeats arrive every few seconds and a node is stale only after several are missed, so
+//! they alone notice a dead node in seconds; a probe on a report notices it in the time of
+//! one call. A probe is only asked for on a report from a participant on that node, at most
+//! once per [`PROBE_INTERVAL_MS`] per node, so reports cannot make the room call a node in a
+//! loop, and nothing runs while nobody reports (a hibernating Durable Object stays asleep).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// At most one probe of a node per this long (an answer that it is there holds this long).
+pub const PROBE_INTERVAL_MS: u64 = 2_000;
+/// A node found unreachable is not used by the room for this long, whatever the registry
+/// says (its heartbeats may not have gone stale yet).
+pub const UNREACHABLE_FOR_MS: u64 = 60_000;
+/// Nodes the room remembers (a room uses a handful).
+const MAX_NODES: usize = 32;
+
+/// Probes asked for and nodes found unreachable, by node id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHealth {
+    /// When the last probe of each node was asked for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    probed_at_ms: BTreeMap<String, u64>,
+    /// Until when each node found unreachable is avoided.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    unreachable_until_ms: BTreeMap<String, u64>,
+}
+
+impl NodeHealth {
+    /// True when nothing is remembered (kept out of the stored state).
+    pub fn is_empty(&self) -> bool {
+        self.probed_at_ms.is_empty() && self.unreachable_until_ms.is_empty()
+    }
+
+    /// Whether a report about `node` at `now` calls for a probe; records it when it does.
+    pub fn should_probe(&mut self, node: &str, now: u64) -> bool {
+        self.forget_old(now);
+        if self.is_unreachable(node, now) {
+            return false;
+        }
+        if self.probed_at_ms.get(node).is_some_and(|at| now < at + PROBE_INTERVAL_MS) {
+            return false;
+        }
+        if self.probed_at_ms.len() >= MAX_NODES && !self.probed_at_ms.contains_key(node) {
+            return false;
+        }
+        self.probed_at_ms.insert(node.to_owned(), now);
+        true
+    }
+
+    /// The probe found `node` unreachable at `now`.
+    pub fn mark_unreachable(&mut self, node: &str, now: u64) {
+        self.forget_old(now);
+        if self.unreachable_until_ms.len() < MAX_NODES || self.unreachable_until_ms.contains_key(node) {
+            self.unreachable_until_ms.insert(node.to_owned(), now + UNREACHABLE_FOR_MS);
+        }
+    }
+
+    /// True while `node` is avoided.
+    pub fn is_unreachable(&self, node: &str, now: u64) -> bool {
+        self.unreachable_until_ms.get(node).is_some_and(|until| now < *until)
+    }
+
+    fn forget_old(&mut self, now: u64) {
+        self.probed_at_ms.retain(|_, at| now < *at + PROBE_INTERVAL_MS);
+        self.unreachable_until_ms.retain(|_, until| now < *until);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_probe_per_interval_and_none_while_unreachable() {
+        let mut h = NodeHealth::default();
+        assert!(h.should_probe("a", 1_000));
+        assert!(!h.should_probe("a", 1_500));
+        assert!(h.should_probe("b", 1_500));
+        assert!(h.should_probe("a", 1_000 + PROBE_INTERVAL_MS));
+        h.mark_unreachable("a", 4_000);
+        assert!(h.is_unreachable("a", 4_000 + UNREACHABLE_FOR_MS - 1));
+        assert!(!h.should_probe("a", 10_000));
+        assert!(!h.is_unreachable("a", 4_000 + UNREACHABLE_FOR_MS));
+        assert!(h.should_probe("a", 4_000 + UNREACHABLE_FOR_MS));
+    }
+
+    #[test]
+    fn bounded() {
+        let mut h = NodeHealth::default();
+        for i in 0..100 {
+            let _ = h.should_probe(&format!("n{i}"), 0);
+            h.mark_unreachable(&format!("n{i}"), 0);
+        }
+        assert_eq!((h.probed_at_ms.len(), h.unreachable_until_ms.len()), (MAX_NODES, MAX_NODES));
+        assert!(h.should_probe("late", PROBE_INTERVAL_MS));
+    }
+}

@@ -1,0 +1,227 @@
+//! Media node failover and placement in the room coordinator's state machine: a participant
+//! reports lost media, the room asks for a probe, a node that does not answer is avoided and
+//! everyone on it moves; joins are placed on the room's node while it can take them, and the
+//! room moves whole when it cannot.
+
+use std::sync::Arc;
+
+use origo_functions::coordinator::{
+    Effect, Event, HeldSeat, Joiner, MeetingTerms, NodeView, RoomCommand, RoomCommandOutcome, RoomState, Settings,
+};
+use origo_shared::node::{NodeAddresses, NodeDescriptor, NodeKind, SelectorConfig};
+use origo_shared::signal::{ClientMessage, MediaAssignment, ServerMessage};
+
+const T0: u64 = 1_000_000;
+
+fn media(node: &str) -> MediaAssignment {
+    MediaAssignment {
+        node_id: node.into(),
+        region: "eu-west".into(),
+        session_url: format!("http://{node}.test/v1/sessions"),
+    }
+}
+
+fn node(id: &str, region: &str) -> NodeDescriptor {
+    NodeDescriptor {
+        id: id.into(),
+        region: region.into(),
+        kind: NodeKind::Media,
+        addresses: NodeAddresses { control_url: Some(format!("http://{id}.test")), ..Default::default() },
+        capacity: 100,
+        load: 0,
+        draining: false,
+        last_heartbeat_ms: T0,
+        version: None,
+        unreachable_since_ms: None,
+    }
+}
+
+fn view(nodes: Vec<NodeDescriptor>) -> Option<Arc<NodeView>> {
+    Some(Arc::new(NodeView { nodes, selector: SelectorConfig::default() }))
+}
+
+fn joiner(id: &str, on: &str) -> Joiner {
+    Joiner {
+        identity: id.into(),
+        name: id.into(),
+        metadata: None,
+        admin: false,
+        publish_data: true,
+        hidden: false,
+        media: Some(media(on)),
+        seat: Some(format!("seat{id}")),
+    }
+}
+
+/// A room with `who` connected, each on its node: (identity, node), connections 1, 2, …
+fn room_with(who: &[(&str, &str)]) -> RoomState {
+    let mut r = RoomState::new("org_1", "standup", 60_000, Settings::default());
+    for (i, (id, on)) in who.iter().enumerate() {
+        let j = joiner(id, on);
+        r.held.insert(j.identity.clone(), HeldSeat { seat: j.seat.clone().unwrap(), until_ms: T0 + 60_000 });
+        r.apply(Event::Connect { conn: i as u64 + 1, who: j, last_seq: None }, T0);
+    }
+    r
+}
+
+fn lost(r: &mut RoomState, conn: u64, node: &str, now: u64) -> Vec<Effect> {
+    r.apply(Event::Client { conn, msg: ClientMessage::MediaLost { node_id: node.into() } }, now)
+}
+
+fn probes(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::ProbeNode { node_id } => Some(node_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Who was told to move, and where: (connection, node).
+fn moves(fx: &[Effect]) -> Vec<(u64, String)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send { conn, msg: ServerMessage::ReconnectToNode { media, .. } } => {
+                Some((*conn, media.node_id.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_report_asks_for_one_probe_of_the_reporters_node() {
+    let mut r = room_with(&[("ada", "m1"), ("bo", "m1")]);
+    assert_eq!(probes(&lost(&mut r, 1, "m1", T0 + 10)), ["m1"]);
+    // The second report, and a report about a node the reporter is not on, ask for nothing.
+    assert!(probes(&lost(&mut r, 2, "m1", T0 + 20)).is_empty());
+    assert!(probes(&lost(&mut r, 1, "m9", T0 + 30)).is_empty());
+    // A node that answered is probed again only after the interval.
+    let fx = r.apply(
+        Event::NodeProbed { node_id: "m1".into(), reachable: true, view: view(vec![node("m1", "eu-west")]) },
+        T0 + 40,
+    );
+    assert!(moves(&fx).is_empty() && !fx.iter().any(|e| matches!(e, Effect::NodeUnreachable { .. })));
+    assert!(probes(&lost(&mut r, 2, "m1", T0 + 1_000)).is_empty());
+    assert_eq!(probes(&lost(&mut r, 2, "m1", T0 + 10 + 2_000)), ["m1"]);
+}
+
+#[test]
+fn an_unreachable_node_is_left_at_once_for_the_nearest_other_node() {
+    let mut r = room_with(&[("ada", "m1"), ("bo", "m1"), ("cy", "m3")]);
+    lost(&mut r, 1, "m1", T0 + 10);
+    // The registry still lists m1 as fresh (its heartbeats have not gone stale yet).
+    let nodes = vec![node("m1", "eu-west"), node("m2", "eu-west"), node("m3", "ap-northeast")];
+    let fx = r.apply(Event::NodeProbed { node_id: "m1".into(), reachable: false, view: view(nodes.clone()) }, T0 + 300);
+    assert!(fx.iter().any(|e| matches!(e, Effect::NodeUnreachable { node_id } if node_id == "m1")));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Persist)));
+    assert_eq!(
+        moves(&fx),
+        [(1, "m2".to_owned()), (2, "m2".to_owned())],
+        "only those on m1 move, to its region's other node"
+    );
+    assert_eq!(r.members["ada"].info.node_id.as_deref(), Some("m2"));
+    assert_eq!(r.members["cy"].info.node_id.as_deref(), Some("m3"));
+    // The registry's next pass does not send anyone back to m1 while the room avoids it.
+    assert!(moves(&r.apply(Event::Nodes(view(nodes).unwrap()), T0 + 3_000)).is_empty());
+    // A join offered m1 first is placed on the room's node instead.
+    let outcome = reserve(&mut r, "dee", vec![media("m1"), media("m2")], T0 + 4_000);
+    assert_eq!(outcome, RoomCommandOutcome::Reserved { media: Some(media("m2")) });
+}
+
+#[test]
+fn a_node_marked_unreachable_in_the_registry_moves_its_participants() {
+    let mut r = room_with(&[("ada", "m1")]);
+    let mut gone = node("m1", "eu-west");
+    gone.unreachable_since_ms = Some(T0);
+    let fx = r.apply(Event::Nodes(view(vec![gone, node("m2", "eu-west")]).unwrap()), T0 + 100);
+    assert_eq!(moves(&fx), [(1, "m2".to_owned())]);
+}
+
+#[test]
+fn nowhere_to_go_keeps_the_participants_where_they_are() {
+    let mut r = room_with(&[("ada", "m1")]);
+    lost(&mut r, 1, "m1", T0);
+    let fx = r.apply(
+        Event::NodeProbed { node_id: "m1".into(), reachable: false, view: view(vec![node("m1", "eu-west")]) },
+        T0 + 1,
+    );
+    assert!(moves(&fx).is_empty());
+    assert_eq!(r.members["ada"].info.node_id.as_deref(), Some("m1"));
+}
+
+fn reserve(r: &mut RoomState, who: &str, candidates: Vec<MediaAssignment>, now: u64) -> RoomCommandOutcome {
+    let command = RoomCommand::Reserve {
+        identity: who.into(),
+        seat: format!("seat{who}"),
+        until_ms: now + 60_000,
+        limit: 50,
+        terms: MeetingTerms::default(),
+        candidates,
+    };
+    let fx = r.apply(Event::Command(command.clone()), now);
+    RoomCommandOutcome::of(&command, &fx)
+}
+
+#[test]
+fn joins_go_to_the_rooms_node_while_it_is_a_candidate() {
+    let mut r = RoomState::new("org_1", "standup", 60_000, Settings::default());
+    // The first join chooses: the best candidate for that participant.
+    assert_eq!(
+        reserve(&mut r, "ada", vec![media("m3"), media("m1")], T0),
+        RoomCommandOutcome::Reserved { media: Some(media("m3")) }
+    );
+    // A later one nearer to m1 still goes to the room's node.
+    assert_eq!(
+        reserve(&mut r, "bo", vec![media("m1"), media("m3")], T0 + 1),
+        RoomCommandOutcome::Reserved { media: Some(media("m3")) }
+    );
+    // No candidates (an older caller): the join keeps its own choice.
+    assert_eq!(reserve(&mut r, "cy", vec![], T0 + 2), RoomCommandOutcome::Reserved { media: None });
+}
+
+#[test]
+fn a_room_whose_node_cannot_take_the_next_join_moves_whole() {
+    let mut r = room_with(&[("ada", "m1"), ("bo", "m1")]);
+    let mut fx_moves = Vec::new();
+    let command = RoomCommand::Reserve {
+        identity: "cy".into(),
+        seat: "seatcy".into(),
+        until_ms: T0 + 60_000,
+        limit: 50,
+        terms: MeetingTerms::default(),
+        // m1 is full or draining: join did not offer it.
+        candidates: vec![media("m2")],
+    };
+    let fx = r.apply(Event::Command(command.clone()), T0 + 5);
+    fx_moves.extend(moves(&fx));
+    assert_eq!(RoomCommandOutcome::of(&command, &fx), RoomCommandOutcome::Reserved { media: Some(media("m2")) });
+    assert_eq!(fx_moves, [(1, "m2".to_owned()), (2, "m2".to_owned())], "nobody stays behind on a node the others left");
+    assert_eq!(r.media.as_ref().map(|m| m.node_id.as_str()), Some("m2"));
+}
+
+#[test]
+fn bad_reports_are_refused() {
+    let frame = r#"{"type":"media_lost","node_id":"../../etc"}"#;
+    assert!(ClientMessage::parse(frame).is_err());
+    let frame = r#"{"type":"media_lost","node_id":"m1"}"#;
+    assert_eq!(ClientMessage::parse(frame).unwrap(), ClientMessage::MediaLost { node_id: "m1".into() });
+}
+
+#[test]
+fn reservations_refuse_too_many_or_bad_candidates() {
+    let mut many = RoomCommand::Reserve {
+        identity: "ada".into(),
+        seat: "seatada".into(),
+        until_ms: 1,
+        limit: 5,
+        terms: MeetingTerms::default(),
+        candidates: (0..33).map(|i| media(&format!("m{i}"))).collect(),
+    };
+    assert!(many.validate().is_err());
+    if let RoomCommand::Reserve { candidates, .. } = &mut many {
+        candidates.truncate(2);
+        candidates[1].node_id = "bad id".into();
+    }
+    assert!(many.validate().is_err());
+}

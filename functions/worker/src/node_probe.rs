@@ -1,0 +1,70 @@
+//! The room's check of a media node its participants lost their media from
+//! ([`Effect::ProbeNode`](origo_functions::coordinator::Effect)), from the room's Durable
+//! Object: the node's `/health` with a deadline well under a second. A node that does not
+//! answer 2xx in time is marked unreachable in the registry until its next heartbeat. Nothing
+//! runs unless a participant reports, so a hibernating room stays asleep.
+
+use std::time::Duration;
+
+use origo_functions::Platform;
+use origo_functions::store::keys;
+use origo_shared::node::NodeDescriptor;
+use worker::{AbortController, Delay, Fetch, Method, Request, RequestInit, RequestRedirect};
+
+use crate::WorkerPlatform;
+
+/// How long the node has to answer.
+const PROBE_TIMEOUT_MS: u64 = 500;
+
+/// Whether `node_id` answers now; a node without a registry entry or control URL does not.
+pub async fn reachable(platform: &WorkerPlatform, node_id: &str) -> bool {
+    let Some(base) = descriptor(platform, node_id).await.and_then(|n| n.addresses.control_url) else {
+        return false;
+    };
+    let url = format!("{}/health", base.trim_end_matches('/'));
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_redirect(RequestRedirect::Manual);
+    let Ok(req) = Request::new_with_init(&url, &init) else { return false };
+    let abort = AbortController::default();
+    let signal = abort.signal();
+    let fetch = Fetch::Request(req);
+    let exchange = fetch.send_with_signal(&signal);
+    let deadline = Delay::from(Duration::from_millis(PROBE_TIMEOUT_MS));
+    match futures_util::future::select(std::pin::pin!(exchange), deadline).await {
+        futures_util::future::Either::Left((Ok(res), _)) if (200..300).contains(&res.status_code()) => true,
+        futures_util::future::Either::Left((Ok(res), _)) => {
+            worker::console_warn!("media node {node_id}: probe answered {}", res.status_code());
+            false
+        }
+        futures_util::future::Either::Left((Err(e), _)) => {
+            worker::console_warn!("media node {node_id}: probe failed: {e}");
+            false
+        }
+        futures_util::future::Either::Right(((), _)) => {
+            abort.abort();
+            worker::console_warn!("media node {node_id}: no answer to the probe within {PROBE_TIMEOUT_MS} ms");
+            false
+        }
+    }
+}
+
+/// Marks `node_id` unreachable in the registry as of `now_ms`.
+pub async fn mark_unreachable(platform: &WorkerPlatform, node_id: &str, now_ms: u64) {
+    let Some(mut node) = descriptor(platform, node_id).await else { return };
+    if node.unreachable_since_ms.is_some() {
+        return;
+    }
+    node.unreachable_since_ms = Some(now_ms);
+    if let Ok(bytes) = serde_json::to_vec(&node)
+        && let Err(e) = platform.kv_set(&keys::node(node_id), &bytes).await
+    {
+        worker::console_warn!("cannot mark media node {node_id} unreachable: {e:?}");
+    }
+}
+
+async fn descriptor(platform: &WorkerPlatform, node_id: &str) -> Option<NodeDescriptor> {
+    match platform.kv_get(&keys::node(node_id)).await {
+        Ok(Some(b)) => serde_json::from_slice(&b).ok(),
+        _ => None,
+    }
+}
