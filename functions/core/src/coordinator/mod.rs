@@ -396,6 +396,7 @@ impl RoomState {
                 self.node_lost(&node_id, replacement, &why, &mut fx);
             }
             Event::Nodes(view) => {
+                self.health.forget_revived(&view.nodes);
                 if let Some((node_id, replacement)) = placement::lost_node(self, &view, now_ms) {
                     let why = format!("media node {node_id} is gone");
                     self.node_lost(&node_id, Some(replacement), &why, &mut fx);

@@ -67,6 +67,15 @@ impl NodeHealth {
         self.unreachable_until_ms.get(node).is_some_and(|until| now < *until)
     }
 
+    /// Forgets the marks of nodes that heartbeat again after they were found unreachable
+    /// (restarted, or back from a partition): the room may use them again.
+    pub fn forget_revived(&mut self, nodes: &[origo_shared::node::NodeDescriptor]) {
+        self.unreachable_until_ms.retain(|id, until| {
+            let marked_at = until.saturating_sub(UNREACHABLE_FOR_MS);
+            !nodes.iter().any(|n| n.id == *id && n.unreachable_since_ms.is_none() && n.last_heartbeat_ms > marked_at)
+        });
+    }
+
     fn forget_old(&mut self, now: u64) {
         self.probed_at_ms.retain(|_, at| now < *at + PROBE_INTERVAL_MS);
         self.unreachable_until_ms.retain(|_, until| now < *until);
@@ -89,6 +98,33 @@ mod tests {
         assert!(!h.should_probe("a", 10_000));
         assert!(!h.is_unreachable("a", 4_000 + UNREACHABLE_FOR_MS));
         assert!(h.should_probe("a", 4_000 + UNREACHABLE_FOR_MS));
+    }
+
+    #[test]
+    fn a_node_that_heartbeats_again_is_forgiven() {
+        let mut n = origo_shared::node::NodeDescriptor {
+            id: "a".into(),
+            region: "eu-west".into(),
+            kind: origo_shared::node::NodeKind::Media,
+            addresses: Default::default(),
+            capacity: 1,
+            load: 0,
+            draining: false,
+            last_heartbeat_ms: 3_000,
+            version: None,
+            unreachable_since_ms: None,
+        };
+        let mut h = NodeHealth::default();
+        h.mark_unreachable("a", 4_000);
+        h.forget_revived(std::slice::from_ref(&n));
+        assert!(h.is_unreachable("a", 5_000), "a heartbeat from before the mark changes nothing");
+        n.last_heartbeat_ms = 4_500;
+        n.unreachable_since_ms = Some(4_100);
+        h.forget_revived(std::slice::from_ref(&n));
+        assert!(h.is_unreachable("a", 5_000), "nor does the registry's own mark");
+        n.unreachable_since_ms = None;
+        h.forget_revived(std::slice::from_ref(&n));
+        assert!(!h.is_unreachable("a", 5_000));
     }
 
     #[test]
