@@ -298,45 +298,49 @@ fn placement_precedence_edge_then_trusted_proxy_then_client_then_room_hint() {
         (v["media"]["node_id"].as_str().unwrap().to_owned(), v["placement"]["source"].as_str().unwrap().to_owned())
     };
     let room = "hinted";
-    let clear_affinity = |p: &TestPlatform| {
-        let keys: Vec<String> = p.kv.borrow().keys().filter(|k| k.starts_with("room_node:")).cloned().collect();
-        for k in keys {
-            p.kv.borrow_mut().remove(&k);
-        }
+    // Each case in a room of its own with the same hint: a room's later joins go to the node
+    // its first one was placed on.
+    let made = std::cell::Cell::new(0);
+    let fresh_room = |p: &TestPlatform| -> String {
+        made.set(made.get() + 1);
+        let name = format!("hinted-{}", made.get());
+        let body = json!({"name": name, "region": "ap-northeast"});
+        ok_json(call(p, Method::POST, "/v1/rooms", Some(&t), Some(body)), StatusCode::CREATED);
+        name
     };
     // Room hint when nothing else is known.
     assert_eq!(placed(join_with(&p, room, &t, None, &[])), ("m-ap".into(), "room_hint".into()));
-    clear_affinity(&p);
+    let room = &fresh_room(&p);
     // The client's named region beats the hint.
     assert_eq!(
         placed(join_with(&p, room, &t, Some(json!({"region": "us-east"})), &[])),
         ("m-us".into(), "client".into())
     );
-    clear_affinity(&p);
+    let room = &fresh_room(&p);
     // A trusted proxy's header (Frankfurt) beats the client's claim.
     let from_proxy = [("x-origo-geo", "50.1,8.7"), ("spin-client-addr", "10.1.2.3:4444")];
     assert_eq!(
         placed(join_with(&p, room, &t, Some(json!({"region": "us-east"})), &from_proxy)),
         ("m-eu".into(), "trusted_proxy".into())
     );
-    clear_affinity(&p);
+    let room = &fresh_room(&p);
     let from_v6_proxy = [("x-origo-geo", "50.1,8.7"), ("spin-client-addr", "[2001:db8::1]:4444")];
     assert_eq!(placed(join_with(&p, room, &t, None, &from_v6_proxy)).1, "trusted_proxy");
-    clear_affinity(&p);
+    let room = &fresh_room(&p);
     // The same header from anyone else is ignored.
     let untrusted = [("x-origo-geo", "50.1,8.7"), ("spin-client-addr", "203.0.113.9:4444")];
     assert_eq!(
         placed(join_with(&p, room, &t, Some(json!({"region": "us-east"})), &untrusted)),
         ("m-us".into(), "client".into())
     );
-    clear_affinity(&p);
+    let room = &fresh_room(&p);
     let no_addr = [("x-origo-geo", "50.1,8.7")];
     assert_eq!(placed(join_with(&p, room, &t, None, &no_addr)).1, "room_hint");
-    clear_affinity(&p);
+    let room = &fresh_room(&p);
     // Garbage in the header from a trusted proxy is ignored, not a crash.
     let garbage = [("x-origo-geo", "north pole"), ("spin-client-addr", "10.1.2.3:4444")];
     assert_eq!(placed(join_with(&p, room, &t, None, &garbage)).1, "room_hint");
-    clear_affinity(&p);
+    let room = &fresh_room(&p);
     // The edge's own geolocation (São Paulo) beats everything.
     let mut req =
         request(Method::POST, &format!("/v1/rooms/{room}/join"), Some(&t), Some(json!({"region": "us-east"})));
