@@ -9,6 +9,7 @@ pub mod auth;
 pub mod command;
 pub mod control;
 pub mod create_rate;
+pub mod drain;
 pub mod metrics;
 pub mod node;
 pub mod session_capacity;

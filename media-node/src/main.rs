@@ -68,6 +68,10 @@ struct Args {
     /// Where usage waits until the edge acknowledges it (survives restarts).
     #[arg(long, env = "ORIGO_STATE_DIR", default_value = "origo-media-state")]
     state_dir: std::path::PathBuf,
+    /// On SIGTERM, how long the calls running here may go on (no new sessions meanwhile)
+    /// before their participants are moved to other nodes; 0 moves them at once.
+    #[arg(long, env = "ORIGO_DRAIN_SECS", default_value_t = 600)]
+    drain_secs: u64,
 }
 
 #[tokio::main]
@@ -77,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let args_drain_secs = args.drain_secs;
     let source = match (&args.token_signing_keys, &args.edge_url) {
         (Some(keys), _) => {
             let vars = |n: &str| (n == "token_signing_keys").then(|| keys.clone());
@@ -119,6 +124,11 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!("origo-media-node listening on {} (udp {})", running.control_url, running.udp);
     shutdown_signal().await;
+    // Drain: the calls here go on until they end or the deadline; a second signal stops now.
+    tokio::select! {
+        () = running.drain(std::time::Duration::from_secs(args_drain_secs)) => {}
+        () = shutdown_signal() => tracing::info!("stopping before the drain ended"),
+    }
     // Account for the time used up to now before going.
     running.flush_usage().await;
     Ok(())

@@ -60,9 +60,17 @@ pub struct Running {
     pub udp_all: Vec<SocketAddr>,
     pub control_url: String,
     flush: mpsc::Sender<oneshot::Sender<()>>,
+    sessions: SessionCapacity,
+    drain: crate::drain::Drain,
 }
 
 impl Running {
+    /// Stops taking sessions and lets the calls here go on until they end or `deadline`
+    /// passes, then asks for the participants still here to be moved ([`crate::drain`]).
+    pub async fn drain(&self, deadline: std::time::Duration) {
+        self.drain.run(&self.sessions, &self.sessions.full_signal(), deadline).await;
+    }
+
     /// Journals the usage so far and tries once to report it (for a graceful stop).
     pub async fn flush_usage(&self) {
         let (tx, rx) = oneshot::channel();
@@ -123,6 +131,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         c => c,
     };
     let sessions_cap = SessionCapacity::new(capacity as usize, sessions.clone());
+    let drain = crate::drain::Drain::default();
     let api = Arc::new(Api {
         shards,
         verifier: config.verifier.clone(),
@@ -133,6 +142,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         setups: tokio::sync::Semaphore::new(n),
         node_secret: config.node_secret.clone(),
         create_rate: crate::create_rate::CreateRate::new(config.limits.creates_per_minute),
+        drain: drain.clone(),
     });
     let router = control::router(api);
     tokio::spawn(async move {
@@ -144,6 +154,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     if let Some((registry, secret)) = config.registry {
         let (id, region, url) = (config.node_id.clone(), config.region.clone(), control_url.clone());
         let wake = sessions_cap.full_signal();
+        let (cap, stop) = (sessions_cap.clone(), drain.clone());
         tokio::spawn(origo_registry_agent::run_woken(
             registry,
             Some(secret),
@@ -158,8 +169,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
                         ice_urls: vec![],
                     },
                     capacity,
-                    load: u32::try_from(sessions_cap.load()).unwrap_or(u32::MAX),
-                    draining: false,
+                    load: u32::try_from(cap.load()).unwrap_or(u32::MAX),
+                    draining: stop.is_draining(),
+                    leaving: stop.is_leaving(),
                     version: Some(env!("CARGO_PKG_VERSION").into()),
                 })
             },
@@ -167,5 +179,5 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         ));
     }
     tracing::info!(%control, udp = ?udp_all, node = %config.node_id, "media node ready");
-    Ok(Running { control, udp, udp_all, control_url, flush })
+    Ok(Running { control, udp, udp_all, control_url, flush, sessions: sessions_cap, drain })
 }

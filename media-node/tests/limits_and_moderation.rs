@@ -423,3 +423,30 @@ fn a_muted_publishers_audio_stops_reaching_a_subscriber_until_unmuted() {
     let _ = subscriber.wait();
     let _ = publisher.wait();
 }
+
+#[test]
+fn sigterm_drains_then_leaves_then_exits() {
+    let (edge, beats) = registry();
+    let mut node = start(&["--edge-url", &edge, "--drain-secs", "2", "--connect-timeout-ms", "60000"]);
+    let open = create(&node, &token("a", "r1"), 1);
+    assert_eq!(open.status, 201, "{}", open.body);
+    assert!(eventually(10, || !beats.lock().unwrap().is_empty()), "heartbeats");
+    let pid = node.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    // Draining at once: the heartbeat says so, new sessions are refused, the open one stays.
+    assert!(eventually(5, || beats.lock().unwrap().iter().any(|hb| hb.draining && !hb.leaving)), "draining heartbeat");
+    let refused = create(&node, &token("b", "r2"), 1);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("stopping"), "{}", refused.body);
+    assert_eq!(health_sessions(&node), 1, "the call goes on");
+    assert!(node.child.try_wait().unwrap().is_none(), "still running while draining");
+    // After the deadline it asks for its participants to be moved ...
+    assert!(eventually(10, || beats.lock().unwrap().iter().any(|hb| hb.draining && hb.leaving)), "leaving heartbeat");
+    // ... and exits once they have gone.
+    let id = open.body["session_id"].as_str().unwrap();
+    let closed = http("DELETE", &format!("{}/v1/sessions/{id}", node.base), Some(&token("a", "r1")), None);
+    assert!(closed.status < 300, "{} {}", closed.status, closed.body);
+    let exited = eventually(10, || node.child.try_wait().unwrap().is_some());
+    assert!(exited, "the node exits once its sessions are gone");
+    assert!(node.child.wait().unwrap().success());
+}

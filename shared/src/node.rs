@@ -65,6 +65,10 @@ pub struct NodeHeartbeat {
     /// A draining node finishes its sessions but takes no new ones.
     #[serde(default)]
     pub draining: bool,
+    /// A draining node whose deadline passed (or whose sessions ended): the participants still
+    /// on it must move now.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaving: bool,
     /// The node software's version, for operators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -134,6 +138,7 @@ impl NodeHeartbeat {
             capacity: self.capacity,
             load: self.load,
             draining: self.draining,
+            leaving: self.leaving,
             last_heartbeat_ms: now_ms,
             version: self.version,
             unreachable_since_ms: None,
@@ -160,6 +165,9 @@ pub struct NodeDescriptor {
     /// True when the node finishes its sessions but takes no new ones.
     #[serde(default)]
     pub draining: bool,
+    /// True when a draining node asks for the participants still on it to be moved.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaving: bool,
     /// When the registry last heard from the node (Unix milliseconds).
     pub last_heartbeat_ms: u64,
     /// The node software's version, for operators.
@@ -324,6 +332,7 @@ mod tests {
             capacity,
             load,
             draining: false,
+            leaving: false,
             last_heartbeat_ms: NOW,
             version: None,
             unreachable_since_ms: None,
@@ -484,6 +493,7 @@ mod tests {
                 capacity,
                 load,
                 draining,
+                leaving: false,
                 last_heartbeat_ms: NOW - age,
                 version: None,
                 unreachable_since_ms: None,

@@ -29,6 +29,7 @@ impl Announcement {
             capacity: snapshot.capacity.min(u64::from(u32::MAX)) as u32,
             load: snapshot.allocations.min(u64::from(u32::MAX)) as u32,
             draining: false,
+            leaving: false,
             version: Some(env!("CARGO_PKG_VERSION").into()),
         }
     }

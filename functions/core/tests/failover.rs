@@ -30,6 +30,7 @@ fn node(id: &str, region: &str) -> NodeDescriptor {
         capacity: 100,
         load: 0,
         draining: false,
+        leaving: false,
         last_heartbeat_ms: T0,
         version: None,
         unreachable_since_ms: None,
@@ -224,4 +225,16 @@ fn reservations_refuse_too_many_or_bad_candidates() {
         candidates[1].node_id = "bad id".into();
     }
     assert!(many.validate().is_err());
+}
+
+#[test]
+fn a_draining_node_keeps_its_calls_until_it_leaves() {
+    let mut r = room_with(&[("ada", "m1"), ("bo", "m1")]);
+    let mut draining = node("m1", "eu-west");
+    draining.draining = true;
+    let fx = r.apply(Event::Nodes(view(vec![draining.clone(), node("m2", "eu-west")]).unwrap()), T0 + 100);
+    assert!(moves(&fx).is_empty(), "the call goes on while the node drains");
+    draining.leaving = true;
+    let fx = r.apply(Event::Nodes(view(vec![draining, node("m2", "eu-west")]).unwrap()), T0 + 200);
+    assert_eq!(moves(&fx), [(1, "m2".to_owned()), (2, "m2".to_owned())], "moved once the node leaves");
 }

@@ -42,6 +42,8 @@ pub struct Api {
     pub node_secret: Option<String>,
     /// How often one participant may open a session.
     pub create_rate: crate::create_rate::CreateRate,
+    /// Whether the node is stopping (it then opens no session).
+    pub drain: crate::drain::Drain,
 }
 
 /// Every route of the control API.

@@ -125,6 +125,10 @@ pub async fn create(
         res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(wait.as_secs().max(1)));
         return Err(res);
     }
+    if api.drain.is_draining() {
+        tracing::info!("session refused: the node is stopping");
+        return Err(retry_later("this media node is stopping; join again to be placed on another node", 2));
+    }
     let Some(_place) = api.capacity.reserve() else {
         tracing::info!(capacity = api.capacity.capacity(), "session refused: the node is full");
         return Err(retry_later("this media node is full; join again to be placed on another node", 10));

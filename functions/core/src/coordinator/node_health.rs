@@ -110,6 +110,7 @@ mod tests {
             capacity: 1,
             load: 0,
             draining: false,
+            leaving: false,
             last_heartbeat_ms: 3_000,
             version: None,
             unreachable_since_ms: None,

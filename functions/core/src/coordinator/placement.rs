@@ -23,9 +23,10 @@ pub fn assignment(n: &NodeDescriptor) -> Option<MediaAssignment> {
     })
 }
 
-/// A node the room's participants use that is stale, draining, unreachable or gone from the
-/// registry, and the node to move them to: the best the selector ranks for the lost node's
-/// region. `None` when every node in use is healthy, or when there is nowhere to go.
+/// A node the room's participants use that is stale, leaving (a draining node past its
+/// deadline), unreachable or gone from the registry, and the node to move them to: the best
+/// the selector ranks for the lost node's region. `None` when every node in use is healthy,
+/// or when there is nowhere to go. A node that is only draining keeps its calls.
 pub(super) fn lost_node(state: &RoomState, view: &NodeView, now_ms: u64) -> Option<(String, MediaAssignment)> {
     let stale_after = view.selector.stale_after_ms;
     let mut used: Vec<&str> = state.members.values().filter_map(|m| m.info.node_id.as_deref()).collect();
@@ -33,7 +34,7 @@ pub(super) fn lost_node(state: &RoomState, view: &NodeView, now_ms: u64) -> Opti
     used.dedup();
     let lost = used.into_iter().find(|id| match view.nodes.iter().find(|n| n.id == *id) {
         Some(n) => {
-            n.draining
+            n.leaving
                 || n.unreachable_since_ms.is_some()
                 || n.is_stale(now_ms, stale_after)
                 || state.health.is_unreachable(id, now_ms)
