@@ -238,3 +238,28 @@ fn a_draining_node_keeps_its_calls_until_it_leaves() {
     let fx = r.apply(Event::Nodes(view(vec![draining, node("m2", "eu-west")]).unwrap()), T0 + 200);
     assert_eq!(moves(&fx), [(1, "m2".to_owned()), (2, "m2".to_owned())], "moved once the node leaves");
 }
+
+#[test]
+fn a_node_found_unreachable_before_and_back_since_is_a_place_to_go() {
+    let mut r = room_with(&[("ada", "m1")]);
+    lost(&mut r, 1, "m1", T0);
+    let fx = r.apply(
+        Event::NodeProbed {
+            node_id: "m1".into(),
+            reachable: false,
+            view: view(vec![node("m1", "eu-west"), node("m2", "eu-west")]),
+        },
+        T0 + 10,
+    );
+    assert_eq!(moves(&fx), [(1, "m2".to_owned())]);
+    // m1 restarts and heartbeats; then m2 dies. The room goes back to m1 at once, without
+    // waiting for the registry's next pass to forgive it.
+    let mut back = node("m1", "eu-west");
+    back.last_heartbeat_ms = T0 + 5_000;
+    lost(&mut r, 1, "m2", T0 + 6_000);
+    let fx = r.apply(
+        Event::NodeProbed { node_id: "m2".into(), reachable: false, view: view(vec![back, node("m2", "eu-west")]) },
+        T0 + 6_010,
+    );
+    assert_eq!(moves(&fx), [(1, "m1".to_owned())]);
+}

@@ -917,6 +917,10 @@ impl RoomState {
         if reachable {
             return;
         }
+        if let Some(v) = &view {
+            // A node found unreachable earlier that heartbeats again is a place to go.
+            self.health.forget_revived(&v.nodes);
+        }
         self.health.mark_unreachable(node_id, now);
         fx.push(Effect::Persist);
         fx.push(Effect::NodeUnreachable { node_id: node_id.to_owned() });
