@@ -7,9 +7,7 @@
 use std::time::Duration;
 
 use origo_functions::coordinator::NodeOrder;
-use origo_functions::store::keys;
 use origo_shared::RoomKey;
-use origo_shared::node::NodeDescriptor;
 
 use crate::kv::KvBackend;
 
@@ -46,10 +44,7 @@ impl NodeOrders {
             tracing::warn!(node = order.node_id(), "no node_secret: cannot order the media node");
             return;
         };
-        let node: Option<NodeDescriptor> = match kv.get(store, &keys::node(order.node_id())).await {
-            Ok(Some(b)) => serde_json::from_slice(&b).ok(),
-            _ => None,
-        };
+        let node = crate::node_probe::descriptor(kv, store, order.node_id()).await;
         let Some(base) = node.and_then(|n| n.addresses.control_url) else {
             tracing::info!(node = order.node_id(), "the media node is not registered; order dropped");
             return;

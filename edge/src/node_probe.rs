@@ -69,7 +69,8 @@ pub async fn view(kv: &KvBackend, store: &str, selector: &SelectorConfig) -> Arc
     Arc::new(NodeView { nodes, selector: selector.clone() })
 }
 
-async fn descriptor(kv: &KvBackend, store: &str, node_id: &str) -> Option<NodeDescriptor> {
+/// The registry's entry for `node_id` (`None` when it has none or it cannot be read).
+pub async fn descriptor(kv: &KvBackend, store: &str, node_id: &str) -> Option<NodeDescriptor> {
     match kv.get(store, &keys::node(node_id)).await {
         Ok(Some(b)) => serde_json::from_slice(&b).ok(),
         _ => None,

@@ -6,8 +6,6 @@
 
 use origo_functions::Platform;
 use origo_functions::coordinator::NodeOrder;
-use origo_functions::store::keys;
-use origo_shared::node::NodeDescriptor;
 use worker::{Fetch, Headers, Method, Request, RequestInit};
 
 use crate::WorkerPlatform;
@@ -18,10 +16,7 @@ pub async fn deliver(platform: &WorkerPlatform, org: &str, room: &str, order: &N
         worker::console_warn!("no node_secret: cannot order media node {}", order.node_id());
         return;
     };
-    let node: Option<NodeDescriptor> = match platform.kv_get(&keys::node(order.node_id())).await {
-        Ok(Some(b)) => serde_json::from_slice(&b).ok(),
-        _ => None,
-    };
+    let node = crate::node_probe::descriptor(platform, order.node_id()).await;
     let Some(base) = node.and_then(|n| n.addresses.control_url) else {
         worker::console_log!("media node {} is not registered; order dropped", order.node_id());
         return;

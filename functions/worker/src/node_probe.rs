@@ -62,7 +62,8 @@ pub async fn mark_unreachable(platform: &WorkerPlatform, node_id: &str, now_ms: 
     }
 }
 
-async fn descriptor(platform: &WorkerPlatform, node_id: &str) -> Option<NodeDescriptor> {
+/// The registry's entry for `node_id` (`None` when it has none or it cannot be read).
+pub async fn descriptor(platform: &WorkerPlatform, node_id: &str) -> Option<NodeDescriptor> {
     match platform.kv_get(&keys::node(node_id)).await {
         Ok(Some(b)) => serde_json::from_slice(&b).ok(),
         _ => None,

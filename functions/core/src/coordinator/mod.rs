@@ -608,8 +608,8 @@ impl RoomState {
             ClientMessage::Ping { nonce } => fx.push(Effect::Send { conn, msg: ServerMessage::Pong { nonce } }),
             ClientMessage::MediaLost { node_id } => {
                 // Only a participant on that node may have it checked.
+                // The probe's time is not written: a room rehydrated elsewhere may probe once more.
                 if me.info.node_id.as_deref() == Some(node_id.as_str()) && self.health.should_probe(&node_id, now) {
-                    fx.push(Effect::Persist);
                     fx.push(Effect::ProbeNode { node_id });
                 }
             }
@@ -842,7 +842,7 @@ impl RoomState {
             RoomCommand::Close { reason } => self.close(&reason, now, fx),
             RoomCommand::Reserve { identity, seat, until_ms, limit, terms, candidates } => {
                 let outcome = self.reserve(identity, seat, until_ms, limit, terms, now);
-                if outcome == (RoomCommandOutcome::Reserved { media: None }) {
+                if matches!(outcome, RoomCommandOutcome::Reserved { .. }) {
                     let media = self.seat_media(&candidates, now, fx);
                     fx.push(Effect::Persist);
                     fx.push(Effect::Answer(RoomCommandOutcome::Reserved { media }));
