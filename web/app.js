@@ -2643,6 +2643,9 @@ window.origoTransport = async () => {
     localProtocol: local?.relayProtocol || local?.protocol,
     remote: remote?.candidateType,
     remoteAddress: remote ? `${remote.address}:${remote.port}` : null,
+    // The TURN server a relayed pair goes through, and the pair's latest round trip.
+    relayUrl: local?.candidateType === 'relay' ? local.url || null : null,
+    rttMs: typeof pair.currentRoundTripTime === 'number' ? Math.round(pair.currentRoundTripTime * 1000) : null,
   };
 };
 

@@ -61,6 +61,8 @@ impl TurnNode {
             "--region",
             "eu-west",
             "--allow-loopback-peers",
+            "--drain-secs",
+            "0",
         ])
         .expect("the flags parse");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -75,6 +77,7 @@ impl TurnNode {
                 async {
                     let _ = stop_rx.await;
                 },
+                std::future::pending(),
             );
             let _ = done_tx.send(result);
         });

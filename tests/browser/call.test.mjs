@@ -18,64 +18,17 @@
 // 127.0.0.1.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, readFileSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { artifacts, check, launch, median, note, openLog, outputMatch, repo, scratchDirs, BROWSER_ARGS, joinRoom, stopLaunched, tally, waitFor, results } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../..');
-const artifacts = join(repo, 'tests/artifacts');
 const ORIGO_BIN = process.env.ORIGO_BIN || join(repo, 'target/debug/origo');
 const MEDIA_NODE_BIN = process.env.ORIGO_MEDIA_NODE_BIN || join(repo, 'target/debug/origo-media-node');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SAMPLES = Number(process.env.SAMPLES || 3);
-const started = Date.now();
-
-mkdirSync(artifacts, { recursive: true });
-const log = createWriteStream(join(artifacts, 'browser-test.log'));
-const note = (...a) => log.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${a.join(' ')}\n`);
-
-// ------------------------------------------------------------------------------------ harness
-
-const results = [];
-async function check(name, fn) {
-  // ONLY=text runs just the checks whose name contains it (the benches use it).
-  if (process.env.ONLY && !name.includes(process.env.ONLY)) return;
-  const t = Date.now();
-  try {
-    const detail = await fn();
-    results.push({ name, ok: true });
-    console.log(`ok    ${name}${detail ? ` — ${detail}` : ''} (${Date.now() - t} ms)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`FAIL  ${name}: ${e.message.split('\n')[0]}`);
-    note(`FAIL ${name}: ${e.stack}`);
-  }
-}
-
-async function waitFor(what, fn, { timeout = 20_000, interval = 150 } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, interval));
-  }
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
-};
+const log = openLog('browser-test.log');
 
 // ------------------------------------------------------------------------------------ origo
 
@@ -137,72 +90,10 @@ async function stopOrigo() {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
 
-// Further processes (the media node move's own origo and media nodes): output to
-// tests/artifacts/{label}.log, all stopped by stopLaunched (and killed if the test dies).
-const launched = [];
-const scratchDirs = [];
-
-function launch(label, bin, args) {
-  const proc = spawn(bin, args, { cwd: repo, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const file = createWriteStream(join(artifacts, `${label}.log`));
-  const p = { label, proc, output: '', exit: null, listeners: new Set() };
-  const changed = () => p.listeners.forEach((f) => f());
-  for (const s of [proc.stdout, proc.stderr]) {
-    s.on('data', (d) => {
-      p.output += d;
-      file.write(d);
-      changed();
-    });
-  }
-  p.exited = new Promise((r) => proc.once('close', (code, signal) => {
-    p.exit = signal || code;
-    file.end();
-    changed();
-    r();
-  }));
-  proc.on('error', (e) => {
-    p.exit = e.message;
-    changed();
-  });
-  launched.push(p);
-  return p;
-}
-
-// Waits for `re` in a launched process's output (stdout and stderr); fails at once if it exits.
-function outputMatch(p, re, { timeout = 30_000 } = {}) {
-  return new Promise((resolveMatch, reject) => {
-    const done = (f) => {
-      clearTimeout(timer);
-      p.listeners.delete(look);
-      f();
-    };
-    const look = () => {
-      const m = p.output.match(re);
-      if (m) done(() => resolveMatch(m));
-      else if (p.exit !== null) done(() => reject(new Error(`${p.label} exited (${p.exit}) before printing ${re} (see tests/artifacts/${p.label}.log)`)));
-    };
-    const timer = setTimeout(() => done(() => reject(new Error(`${p.label} did not print ${re} within ${timeout} ms (see tests/artifacts/${p.label}.log)`))), timeout);
-    p.listeners.add(look);
-    look();
-  });
-}
-
-async function stopLaunched() {
-  await Promise.all(
-    launched.splice(0).map(async (p) => {
-      if (p.exit !== null) return;
-      p.proc.kill('SIGTERM');
-      const t = setTimeout(() => p.proc.kill('SIGKILL'), 5000);
-      await p.exited;
-      clearTimeout(t);
-    }),
-  );
-  for (const d of scratchDirs.splice(0)) rmSync(d, { recursive: true, force: true });
-}
+// Further processes (the media node move's own origo and media nodes) come from harness.mjs.
 
 // Should the test itself die, nothing it started outlives it.
 process.on('exit', () => {
-  for (const p of launched) if (p.exit === null) p.proc.kill('SIGKILL');
   if (origo && origo.exitCode === null) origo.kill('SIGKILL');
 });
 
@@ -212,36 +103,9 @@ let browser = null;
 let base = null;
 const room = `browser-${Date.now().toString(36)}`;
 
-// Opens the room's link, waits for the camera preview and clicks Join, as a person would;
-// with `autojoin` the link joins by itself (receive-only) and nothing is clicked.
-async function joinAs(name, { extra = '', viewport = { width: 1280, height: 800 }, at = base, inRoom = room, autojoin = false } = {}) {
-  const context = await browser.newContext({ viewport });
-  await context.grantPermissions(['camera', 'microphone', 'clipboard-read', 'clipboard-write'], { origin: at });
-  const page = await context.newPage();
-  page.on('console', (m) => note(`[${name}] ${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => note(`[${name}] pageerror: ${e.message}`));
-  const p = { name, context, page, moves: [] };
-  // What the coordinator tells the client to move to (`reconnect_to_node`), as it arrives.
-  page.on('websocket', (ws) =>
-    ws.on('framereceived', ({ payload }) => {
-      if (typeof payload !== 'string' || !payload.includes('reconnect_to_node')) return;
-      try {
-        const msg = JSON.parse(payload);
-        if (msg.type === 'reconnect_to_node') p.moves.push({ at: Date.now(), msg });
-      } catch {}
-    }),
-  );
-  const trace = process.env.TRACE ? '&trace=1' : '';
-  await page.goto(`${at}/?room=${inRoom}&name=${encodeURIComponent(name)}${autojoin ? '&autojoin=1' : ''}${extra}${trace}`);
-  if (!autojoin) {
-    await waitFor(`${name}'s camera preview playing`, () => page.evaluate(() => document.querySelector('#preview').videoWidth > 0), { timeout: 10_000 });
-    await page.click('#join-button');
-  }
-  p.identity = await waitFor(`${name}'s identity`, () => page.evaluate(() => window.origo?.state.identity), { timeout: 20_000 });
-  await waitFor(`${name} connected`, () => page.evaluate(() => document.body.dataset.state === 'connected'), { timeout: 25_000 });
-  note(`${name} is ${p.identity}`);
-  return p;
-}
+// A participant opening the room's link in this test's browser (harness.mjs `joinRoom`).
+const joinAs = (name, { extra = '', viewport, at = base, inRoom = room, autojoin = false } = {}) =>
+  joinRoom(browser, name, { extra, viewport, at, inRoom, autojoin });
 
 const stats = (p) => p.page.evaluate(() => window.origoStats());
 
@@ -358,12 +222,7 @@ async function main() {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: !process.env.HEADED,
-    args: [
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      '--autoplay-policy=no-user-gesture-required',
-      ...(process.env.CHROMIUM_ARGS ? process.env.CHROMIUM_ARGS.split(' ') : []),
-    ],
+    args: BROWSER_ARGS,
   });
 
   const firstFrames = {};
@@ -920,10 +779,7 @@ try {
   await browser?.close().catch(() => {});
   await stopLaunched().catch(() => {});
   await stopOrigo().catch(() => {});
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
-  console.log(`browser: ${passed} passed, ${failed} failed (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-  exitCode = failed ? 1 : 0;
+  exitCode = tally('browser');
   log.end();
 }
 process.exit(exitCode);

@@ -1,3 +1,5 @@
 //! Measurement helpers shared by Origo's load generators.
 
+pub mod delay_line;
 pub mod latency;
+pub mod link_plan;

@@ -68,6 +68,12 @@ pub struct Options {
     #[arg(long, env = "ORIGO_TURN_ALLOW_LOOPBACK_PEERS")]
     pub allow_loopback_peers: bool,
 
+    /// Peer networks relayed to although the default rules deny them (CIDR, repeatable or
+    /// comma-separated), e.g. the private network of your own media nodes; like coturn's
+    /// `allowed-peer-ip`. Loopback stays denied (see `--allow-loopback-peers`).
+    #[arg(long = "allowed-peer-ip", env = "ORIGO_TURN_ALLOWED_PEER_IPS", value_delimiter = ',', value_name = "CIDR")]
+    pub allowed_peer_ip: Vec<origo_shared::destination_policy::IpNet>,
+
     /// Address of the HTTP endpoint serving /health and /metrics.
     #[arg(long, env = "ORIGO_TURN_METRICS_LISTEN", default_value = "127.0.0.1:9478")]
     pub metrics_listen: SocketAddr,
@@ -92,6 +98,13 @@ pub struct Options {
     /// This node's region id.
     #[arg(long, env = "ORIGO_TURN_REGION", default_value = "eu-central")]
     pub region: String,
+
+    /// On SIGTERM, how long the allocations running here may go on (new ones are refused
+    /// with 508 and the heartbeat says `draining`, so joins get other TURN servers) before the
+    /// node exits; it exits sooner once the last allocation has ended. A second SIGTERM stops
+    /// it at once; 0 stops at once on the first.
+    #[arg(long, env = "ORIGO_TURN_DRAIN_SECS", default_value_t = 600)]
+    pub drain_secs: u64,
 }
 
 /// What one client may take: allocations per identity, bandwidth per allocation, answers to

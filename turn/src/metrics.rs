@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub permissions: u64,
     pub channels: u64,
     pub capacity: u64,
+    /// The node takes no new allocations (it is stopping).
+    pub draining: bool,
     pub stats: Stats,
     pub streams: StreamStats,
 }
@@ -38,6 +40,7 @@ impl Snapshot {
             ("permissions", "Live permissions", self.permissions),
             ("channels", "Live channel bindings", self.channels),
             ("allocation_capacity", "Allocations this node accepts", self.capacity),
+            ("draining", "1 while the node is stopping: new allocations are refused", u64::from(self.draining)),
             ("tcp_connections", "Open TCP and TLS connections", t.open),
         ];
         for (name, help, value) in gauges {
@@ -53,6 +56,7 @@ impl Snapshot {
             ("unauthenticated_dropped", "Unauthenticated requests dropped by the rate limit", s.unauth_dropped),
             ("binding_dropped", "Binding requests dropped by the per-source rate limit", s.binding_dropped),
             ("quota_refused", "Allocations refused because the identity is at its quota (486)", s.quota_refused),
+            ("drain_refused", "Allocations refused because the node is draining (508)", s.drain_refused),
             ("denied_peers", "Peer addresses refused by the peer policy", s.denied_peers),
             (
                 "denied_own_addresses",
@@ -136,6 +140,7 @@ mod tests {
                 "origo_turn_permissions",
                 "origo_turn_channels",
                 "origo_turn_allocation_capacity",
+                "origo_turn_draining",
                 "origo_turn_tcp_connections",
                 "origo_turn_allocations_created_total",
                 "origo_turn_relayed_packets_to_peers_total",
@@ -146,6 +151,7 @@ mod tests {
                 "origo_turn_unauthenticated_dropped_total",
                 "origo_turn_binding_dropped_total",
                 "origo_turn_quota_refused_total",
+                "origo_turn_drain_refused_total",
                 "origo_turn_denied_peers_total",
                 "origo_turn_denied_own_addresses_total",
                 "origo_turn_dropped_no_permission_total",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use origo_registry_agent::usage_reporter::Registry;
 use origo_shared::turn_credentials::TurnSecrets;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::config::Options;
 use crate::metrics::{self, Snapshot};
@@ -53,9 +53,15 @@ impl Listening {
 const FINAL_REPORT_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs a node with `opts` on this thread; `on_ready` gets the bound addresses once every
-/// listener is up; returns when `shutdown` resolves, after journaling (and, with a registry,
-/// trying to report) the relay usage so far.
-pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// listener is up. When `shutdown` resolves the node drains (see [`drain`]) for up to
+/// `--drain-secs`, or until `hurry` resolves; then it returns, after journaling (and, with a
+/// registry, trying to report) the relay usage so far.
+pub fn run(
+    opts: Options,
+    on_ready: impl FnOnce(&Listening),
+    shutdown: impl Future<Output = ()>,
+    hurry: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(!opts.listen.is_empty(), "at least one --listen address is needed");
     anyhow::ensure!(opts.min_port <= opts.max_port, "--min-port must not exceed --max-port");
     if opts.allow_loopback_peers {
@@ -80,7 +86,14 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
         ipv6_relay: relay_ip.is_ipv6(),
         ..Config::default()
     };
-    let policy = PeerPolicy::new().allow_loopback(opts.allow_loopback_peers);
+    let policy = opts
+        .allowed_peer_ip
+        .iter()
+        .fold(PeerPolicy::new().allow_loopback(opts.allow_loopback_peers), |p, net| p.allow_network(*net));
+    if !opts.allowed_peer_ip.is_empty() {
+        let nets: Vec<String> = opts.allowed_peer_ip.iter().map(|n| n.to_string()).collect();
+        tracing::info!(networks = %nets.join(","), "relaying to these networks although the default rules deny them");
+    }
     let core = TurnServer::new(config, secrets, nonce_key, policy);
     let mut seed = [0u8; 2];
     let _ = getrandom03::fill(&mut seed);
@@ -129,6 +142,7 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
     }
 
     let stream_limits = opts.limits.streams();
+    let heartbeat_now = Arc::new(Notify::new());
     let side_handle = side.handle().clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
@@ -185,11 +199,12 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
                 region: opts.region.clone(),
                 ice_urls,
             };
-            side_handle.spawn(registry::run(announcement, snapshot.clone()));
+            side_handle.spawn(registry::run(announcement, snapshot.clone(), heartbeat_now.clone()));
         }
         tracing::info!(udp = ?listening.udp, tls = ?listening.tls, %metrics_addr, relay_ip = %relay_ip, "origo-turn started");
         on_ready(&listening);
         shutdown.await;
+        drain(&shell, &heartbeat_now, Duration::from_secs(opts.drain_secs), hurry).await;
         tracing::info!("origo-turn stopping");
         shell.gather_relayed();
         let (done, reported) = oneshot::channel();
@@ -201,6 +216,33 @@ pub fn run(opts: Options, on_ready: impl FnOnce(&Listening), shutdown: impl Futu
     })?;
     side.shutdown_timeout(Duration::from_secs(1));
     Ok(())
+}
+
+/// How often a draining node counts its allocations.
+const DRAIN_POLL: Duration = Duration::from_millis(250);
+
+/// A graceful stop: new allocations are refused (508) and the registry hears at once that the
+/// node is draining, so joins are offered other TURN servers; the allocations running go on
+/// until they have all ended, `within` has passed or `hurry` resolves. A client whose relay
+/// goes away with the node keeps its call through its other candidates (the join offers TURN
+/// servers in two regions).
+async fn drain(shell: &Shell, heartbeat_now: &Notify, within: Duration, hurry: impl Future<Output = ()>) {
+    if within.is_zero() {
+        return;
+    }
+    shell.start_draining();
+    heartbeat_now.notify_one();
+    tracing::info!(allocations = shell.allocations(), deadline_secs = within.as_secs(), "draining: no new allocations");
+    let emptied = async {
+        while shell.allocations() > 0 {
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+    };
+    tokio::select! {
+        () = emptied => tracing::info!("drained: every allocation ended"),
+        () = tokio::time::sleep(within) => tracing::info!(allocations = shell.allocations(), "drain deadline passed"),
+        () = hurry => tracing::info!(allocations = shell.allocations(), "stopping at once (a second signal)"),
+    }
 }
 
 /// The nonce key, created once (mode 0600) so nonces stay valid across restarts.

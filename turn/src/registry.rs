@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Notify;
+
 use origo_shared::node::{NodeAddresses, NodeHeartbeat, NodeKind};
 
 use crate::metrics::Snapshot;
@@ -28,15 +30,17 @@ impl Announcement {
             addresses: NodeAddresses { control_url: None, udp: vec![], ice_urls: self.ice_urls.clone() },
             capacity: snapshot.capacity.min(u64::from(u32::MAX)) as u32,
             load: snapshot.allocations.min(u64::from(u32::MAX)) as u32,
-            draining: false,
+            draining: snapshot.draining,
             leaving: false,
             version: Some(env!("CARGO_PKG_VERSION").into()),
         }
     }
 }
 
-/// Sends a heartbeat every [`INTERVAL`] until the process ends (see `origo_registry_agent`).
-pub async fn run(a: Announcement, snapshot: Arc<Mutex<Snapshot>>) {
+/// Sends a heartbeat every [`INTERVAL`], and at once when `wake` is notified (the node starts
+/// draining), until the process ends (see `origo_registry_agent`).
+pub async fn run(a: Announcement, snapshot: Arc<Mutex<Snapshot>>, wake: Arc<Notify>) {
     let (registry, token) = (a.registry.clone(), a.token.clone());
-    origo_registry_agent::run(registry, token, move || snapshot.lock().map(|s| a.heartbeat(&s)).ok()).await;
+    origo_registry_agent::run_woken(registry, token, move || snapshot.lock().map(|s| a.heartbeat(&s)).ok(), wake)
+        .await;
 }

@@ -109,6 +109,8 @@ pub struct Stats {
     pub unauth_dropped: u64,
     pub binding_dropped: u64,
     pub quota_refused: u64,
+    /// Allocations refused because the node is draining (508).
+    pub drain_refused: u64,
     pub denied_peers: u64,
     pub denied_own_addresses: u64,
     pub dropped_no_permission: u64,
@@ -168,6 +170,8 @@ pub struct TurnServer {
     /// What allocations gone since the last [`TurnServer::take_relayed`] relayed, per
     /// organisation (live allocations keep their own count until then).
     relayed: RelayUsage,
+    /// Once set (the node is stopping), new allocations are refused; live ones go on.
+    draining: bool,
     pub stats: Stats,
 }
 
@@ -190,8 +194,19 @@ impl TurnServer {
             token_key: nonce_key,
             token_counter: 0,
             relayed: RelayUsage::default(),
+            draining: false,
             stats: Stats::default(),
         }
+    }
+
+    /// From now on, Allocate answers 508 (Insufficient Capacity) so the client uses another
+    /// TURN server; allocations already made are refreshed and relay as before.
+    pub fn start_draining(&mut self) {
+        self.draining = true;
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining
     }
 
     pub fn config(&self) -> &Config {
@@ -489,6 +504,10 @@ impl TurnServer {
         }
         if self.pending.contains_key(&tuple) {
             return;
+        }
+        if self.draining {
+            self.stats.drain_refused += 1;
+            return self.signed_error(tuple, msg, 508, &a, out);
         }
         match msg.get(attr::REQUESTED_TRANSPORT) {
             None => return self.signed_error(tuple, msg, 400, &a, out),

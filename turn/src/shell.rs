@@ -102,6 +102,18 @@ impl Shell {
         Ok((shell, bound))
     }
 
+    /// Refuses new allocations from now on (see [`TurnServer::start_draining`]); the snapshot
+    /// (and so the next heartbeat) says so at once.
+    pub fn start_draining(&self) {
+        self.core.borrow_mut().start_draining();
+        self.publish_snapshot();
+    }
+
+    /// Allocations live now.
+    pub fn allocations(&self) -> usize {
+        self.core.borrow().allocation_count()
+    }
+
     /// The server's own addresses, refused as peers.
     pub fn set_own_addresses(&self, own: OwnAddresses) {
         self.core.borrow_mut().set_own_addresses(own);
@@ -300,6 +312,7 @@ impl Shell {
             s.channels = channels as u64;
             s.stats = core.stats.clone();
             s.capacity = core.config().total_quota as u64;
+            s.draining = core.is_draining();
             s.streams = self.connections.borrow().stats.clone();
         }
     }

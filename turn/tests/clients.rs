@@ -402,6 +402,53 @@ fn heartbeats_reach_the_registry() {
     assert_eq!(parsed.validate(&origo_shared::region::RegionCatalog::default()), Ok(()));
 }
 
+#[test]
+fn sigterm_drains_refusing_new_allocations_then_exits_when_the_last_one_ends() {
+    let mut turn = start_turn("127.0.0.1:0", &["--drain-secs", "60"]);
+    let mut running = Client::new(turn.udp);
+    running.allocate();
+    let pid = turn.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let draining = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        metric(&http_get(&turn.metrics, "/metrics"), "origo_turn_draining") == 1.0
+    });
+    assert!(draining, "the node says it is draining");
+    // A new client is refused with 508 (Insufficient Capacity) ...
+    let mut late = Client::new(turn.udp);
+    let res = late.request(method::ALLOCATE, |b| {
+        b.add_u32(REQUESTED_TRANSPORT, 17 << 24);
+    });
+    late.nonce = Message::parse(&res).unwrap().get_str(NONCE).unwrap().to_owned();
+    let res = late.request(method::ALLOCATE, |b| {
+        b.add_u32(REQUESTED_TRANSPORT, 17 << 24);
+    });
+    let code = Message::parse(&res).unwrap().get(ERROR_CODE).and_then(decode_error_code).map(|(c, _)| c);
+    assert_eq!(code, Some(508));
+    // ... the running allocation goes on ...
+    let res = running.request(method::REFRESH, |b| {
+        b.add_u32(LIFETIME, 600);
+    });
+    assert_eq!(Message::parse(&res).unwrap().class, Class::Success);
+    assert!(turn.child.try_wait().unwrap().is_none(), "still running while an allocation lives");
+    // (The metrics are a snapshot the relay loop publishes every second.)
+    let counted = (0..30).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        metric(&http_get(&turn.metrics, "/metrics"), "origo_turn_drain_refused_total") == 1.0
+    });
+    assert!(counted, "the refusal is counted");
+    // ... and once it ends the node exits, cleanly.
+    let res = running.request(method::REFRESH, |b| {
+        b.add_u32(LIFETIME, 0);
+    });
+    assert_eq!(Message::parse(&res).unwrap().class, Class::Success);
+    let exited = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        turn.child.try_wait().unwrap()
+    });
+    assert!(exited.is_some_and(|s| s.success()), "the node exits once its last allocation has ended: {exited:?}");
+}
+
 fn http_get(base: &str, path: &str) -> String {
     let addr = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();

@@ -316,6 +316,31 @@ fn quotas() {
 }
 
 #[test]
+fn a_draining_server_refuses_new_allocations_and_keeps_the_ones_it_has() {
+    let mut h = Harness::new(Config::default());
+    h.allocate(RELAY);
+    h.server.start_draining();
+    assert!(h.server.is_draining());
+    // A new client is sent elsewhere with 508 (Insufficient Capacity)...
+    let first = h.tuple;
+    h.tuple = tuple("198.51.100.9:9");
+    h.get_nonce();
+    let req = h.request(method::ALLOCATE, |b| {
+        b.add_u32(REQUESTED_TRANSPORT, 17 << 24);
+    });
+    assert_eq!(code_of(&h.exchange(&req)), Some(508));
+    assert_eq!(h.server.stats.drain_refused, 1);
+    // ... while the allocation already made refreshes and relays as before.
+    h.tuple = first;
+    let req = h.request(method::REFRESH, |b| {
+        b.add_u32(LIFETIME, 600);
+    });
+    assert_eq!(code_of(&h.exchange(&req)), None, "the refresh succeeds");
+    assert_eq!(code_of(&h.permission(PUBLIC_PEER)), None, "a permission is granted");
+    assert_eq!(h.server.allocation_count(), 1);
+}
+
+#[test]
 fn the_quota_counts_every_credential_of_one_identity() {
     let mut h = Harness::new(Config { user_quota: 2, ..Config::default() });
     let secrets = TurnSecrets::new([SECRET]);

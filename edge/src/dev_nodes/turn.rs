@@ -33,12 +33,15 @@ pub fn start(listen: SocketAddr, secret: &str, data_dir: &Path) -> anyhow::Resul
         pkey: None,
         limits: Limits::default(),
         allow_loopback_peers: true,
+        allowed_peer_ip: Vec::new(),
         metrics_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.join("turn"),
         registry: None,
         node_token: None,
         node_id: "dev-turn-1".into(),
         region: "eu-west".into(),
+        // `origo dev` stops its TURN server with itself.
+        drain_secs: 0,
     };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -52,6 +55,7 @@ pub fn start(listen: SocketAddr, secret: &str, data_dir: &Path) -> anyhow::Resul
             async {
                 let _ = stop_rx.await;
             },
+            std::future::pending(),
         );
         if let Err(e) = result {
             let _ = failed.send(Err(e));

@@ -26,6 +26,8 @@ impl Sfu {
         }
         let Some(offer) = self.negotiate(id) else { return };
         let Ok(json) = serde_json::to_string(&offer) else { return };
+        // A link names the publishers of the m-lines first (see `relay`).
+        self.send_origins(id);
         if let Some(s) = self.sessions.get_mut(&id) {
             s.send_message(json.as_bytes());
         }
@@ -39,12 +41,23 @@ impl Sfu {
             self.offer_over_channel(id, now);
             return;
         }
+        if self.take_origins(id, data) {
+            return;
+        }
         if let Ok(answer) = serde_json::from_slice::<SdpAnswer>(data) {
             if let Err(e) = self.accept_answer(id, answer, now) {
                 tracing::debug!(session = id, "answer over the data channel refused: {e}");
             }
             self.offer_over_channel(id, now);
         } else if let Ok(offer) = serde_json::from_slice::<SdpOffer>(data) {
+            // Both ends of a link offering at once: the side that did not open it keeps its own
+            // offer (the opener answers it, then offers again).
+            let keeps_own =
+                self.sessions.get(&id).is_some_and(|s| s.pending.is_some() && s.relay.as_ref().is_some_and(|r| !r.opener));
+            if keeps_own {
+                tracing::debug!(session = id, "a link's offer crossed ours; ours stands");
+                return;
+            }
             match self.accept_offer(id, offer, now) {
                 Ok(answer) => {
                     if let Ok(json) = serde_json::to_string(&answer)
@@ -53,6 +66,10 @@ impl Sfu {
                         s.send_message(json.as_bytes());
                     }
                     self.drain(id, now);
+                    // A link then offers what it holds back (its own tracks).
+                    if self.sessions.get(&id).is_some_and(|s| s.is_relay()) {
+                        self.offer_over_channel(id, now);
+                    }
                 }
                 Err(e) => tracing::debug!(session = id, "offer over the data channel refused: {e}"),
             }

@@ -32,6 +32,7 @@ impl Sfu {
                 x
             }
         };
+        let relayed = s.is_relay();
         let Some(track) = s.tracks_in.get_mut(&mid) else { return };
         if s.muted.blocks(track.kind) {
             // A moderator muted this participant: nothing of this kind goes out.
@@ -55,6 +56,7 @@ impl Sfu {
         let subscribers = std::mem::take(&mut track.subscribers);
         let generation = self.index_generation;
         if kind == MediaKind::Audio
+            && !relayed
             && let Some(level) = p.header.ext_vals.audio_level
         {
             self.audio_level(from, f32::from(level), p.header.ext_vals.voice_activity, now);

@@ -45,6 +45,7 @@ mod participant_time;
 mod publication;
 mod quality;
 mod randomness;
+mod relay;
 mod routing;
 mod rtc_output;
 mod session;
@@ -71,6 +72,7 @@ pub use moderation::{MAX_BANS, MAX_MUTES, Mute};
 pub use publication::TrackInfo;
 pub use quality::Quality;
 pub use randomness::{OsRandom, Randomness, SeededRandom};
+pub use relay::MAX_RELAYED_TRACKS;
 pub use routing::stun_ufrag;
 pub use session_setup::{PreparedSession, prepare_session};
 
@@ -313,7 +315,8 @@ impl Sfu {
             return Err(SfuError::Banned);
         }
         let cap = room_sessions.unwrap_or(self.limits.room_sessions);
-        let others = self.sessions.values().filter(|s| s.room == room && s.identity != identity).count();
+        let others =
+            self.sessions.values().filter(|s| s.room == room && s.identity != identity && !s.is_relay()).count();
         if others >= cap as usize {
             return Err(SfuError::RoomFull(cap));
         }
@@ -321,7 +324,11 @@ impl Sfu {
         self.next_id += self.id_step;
         // A participant replacing its own session (reconnect) closes the old one.
         let old: Vec<SessionId> =
-            self.sessions.iter().filter(|(_, s)| s.room == room && s.identity == identity).map(|(id, _)| *id).collect();
+            self.sessions
+                .iter()
+                .filter(|(_, s)| s.room == room && s.identity == identity && !s.is_relay())
+                .map(|(id, _)| *id)
+                .collect();
         for o in old {
             self.remove_session(o, now);
         }
@@ -446,8 +453,15 @@ impl Sfu {
 
     /// A client-initiated renegotiation (it added or removed tracks).
     pub fn accept_offer(&mut self, id: SessionId, offer: SdpOffer, now: Instant) -> Result<SdpAnswer, SfuError> {
-        let subscribed = self.sessions.get(&id).ok_or(SfuError::NoSession)?.tracks_out.len();
-        session_setup::check_offer(&self.limits, &offer, subscribed)?;
+        let s = self.sessions.get(&id).ok_or(SfuError::NoSession)?;
+        if s.is_relay() {
+            let counted = media_sections::count(&offer.to_sdp_string());
+            if counted.mids > relay::MAX_RELAYED_TRACKS + s.tracks_out.len() + 1 {
+                return Err(SfuError::TooManyTracks(format!("a link's offer has {} m-lines", counted.mids)));
+            }
+        } else {
+            session_setup::check_offer(&self.limits, &offer, s.tracks_out.len())?;
+        }
         let answer = self.answer_offer(id, offer)?;
         self.drain(id, now);
         Ok(answer)
@@ -522,8 +536,8 @@ impl Sfu {
             .filter(|s| &s.room == room)
             .flat_map(|s| {
                 s.tracks_in.iter().map(move |(mid, t)| TrackInfo {
-                    id: track_id(&s.identity, *mid),
-                    participant: s.identity.clone(),
+                    id: track_id(t.owner_or(&s.identity), *mid),
+                    participant: t.owner_or(&s.identity).to_owned(),
                     kind: kind_name(t.kind),
                     layers: t.layer_names(),
                 })

@@ -18,7 +18,9 @@ impl Sfu {
         let kinds: HashMap<(SessionId, Mid), (MediaKind, String)> = self
             .sessions
             .iter()
-            .flat_map(|(sid, s)| s.tracks_in.iter().map(move |(mid, t)| ((*sid, *mid), (t.kind, s.identity.clone()))))
+            .flat_map(|(sid, s)| {
+                s.tracks_in.iter().map(move |(mid, t)| ((*sid, *mid), (t.kind, t.owner_or(&s.identity).to_owned())))
+            })
             .collect();
         let s = self.sessions.get_mut(&id)?;
         if s.pending.is_some() {

@@ -45,11 +45,19 @@ pub(super) struct TrackIn {
     pub subscribers: Vec<SessionId>,
     /// Dynacast: what the publisher was last told (paused, layers watched).
     pub announced: Option<(bool, Vec<String>)>,
+    /// On a link from another node: the participant who publishes it there.
+    pub owner: Option<String>,
 }
 
 impl TrackIn {
     pub fn new(kind: MediaKind) -> Self {
-        TrackIn { kind, codec: None, layers: Vec::new(), subscribers: Vec::new(), announced: None }
+        TrackIn { kind, codec: None, layers: Vec::new(), subscribers: Vec::new(), announced: None, owner: None }
+    }
+
+    /// Whose track this is: its owner on another node, or `session_identity` (the publisher's
+    /// own session here).
+    pub fn owner_or<'a>(&'a self, session_identity: &'a str) -> &'a str {
+        self.owner.as_deref().unwrap_or(session_identity)
     }
 
     /// Simulcast rids, lowest bitrate first (empty without simulcast).

@@ -12,6 +12,7 @@ use str0m::{Event, IceConnectionState, Output};
 
 use super::forwarder::Layer;
 use super::publication::TrackIn;
+use super::relay::MAX_RELAYED_TRACKS;
 use super::{SessionId, Sfu, Transmit};
 
 /// Data-channel messages larger than this are ignored.
@@ -58,7 +59,10 @@ impl Sfu {
                         }
                         Event::Connected => {
                             s.connected = true;
-                            s.accounted_at.get_or_insert(now);
+                            // A link is not a participant: its time is nobody's usage.
+                            if !s.is_relay() {
+                                s.accounted_at.get_or_insert(now);
+                            }
                             // Subscriptions answered before the transport was up: their
                             // keyframes were asked for too early; ask again now.
                             for t in s.tracks_out.iter().filter(|t| t.open) {
@@ -74,13 +78,21 @@ impl Sfu {
                         }
                         Event::MediaAdded(m) => {
                             let receives = matches!(m.direction, Direction::RecvOnly | Direction::SendRecv);
-                            let has_space = s.tracks_in.len() < max_tracks;
+                            // A link's track is its owner's on the other node, named beforehand.
+                            let owner = s.relay.as_ref().map(|r| r.origins.get(&m.mid).cloned());
+                            let has_space = match owner {
+                                Some(_) => s.tracks_in.len() < MAX_RELAYED_TRACKS,
+                                None => s.tracks_in.len() < max_tracks,
+                            };
                             if receives
                                 && has_space
                                 && s.may_publish
+                                && !matches!(owner, Some(None))
                                 && !s.tracks_out.iter().any(|t| t.mid == Some(m.mid))
                             {
-                                s.tracks_in.insert(m.mid, TrackIn::new(m.kind));
+                                let mut track = TrackIn::new(m.kind);
+                                track.owner = owner.flatten();
+                                s.tracks_in.insert(m.mid, track);
                                 work.push(Propagated::TrackOpened(id, m.mid));
                             }
                         }

@@ -19,6 +19,7 @@ use super::error::SfuError;
 use super::forwarder::Layer;
 use super::moderation::Mute;
 use super::publication::TrackIn;
+use super::relay::Relay;
 use super::subscription::TrackOut;
 
 pub(super) struct Session {
@@ -55,6 +56,8 @@ pub(super) struct Session {
     pub accounted_at: Option<Instant>,
     /// What a moderator muted of this participant (dropped before fan-out).
     pub muted: Mute,
+    /// Set when the session is a link to another media node, not a participant.
+    pub relay: Option<Relay>,
 }
 
 /// An ICE-lite `Rtc` in RTP mode (packets are forwarded, not depacketised), reached at
@@ -62,6 +65,21 @@ pub(super) struct Session {
 pub(super) fn ice_lite_rtc(local: SocketAddr, creds: IceCreds, now: Instant) -> Result<Rtc, SfuError> {
     let mut rtc = Rtc::builder()
         .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)))
+        .set_stats_interval(Some(Duration::from_secs(1)))
+        .set_local_ice_credentials(creds)
+        .build(now);
+    let candidate = Candidate::host(local, "udp").map_err(|e| SfuError::BadSdp(e.to_string()))?;
+    rtc.add_local_candidate(candidate);
+    Ok(rtc)
+}
+
+/// The `Rtc` of a link this node opens to another node: a full ICE agent (it offers, so it
+/// controls; the other node is ICE-lite), otherwise as [`ice_lite_rtc`].
+pub(super) fn relay_rtc(local: SocketAddr, creds: IceCreds, now: Instant) -> Result<Rtc, SfuError> {
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(false)
         .set_rtp_mode(true)
         .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)))
         .set_stats_interval(Some(Duration::from_secs(1)))
@@ -103,6 +121,7 @@ impl Session {
             nacks: HashMap::new(),
             accounted_at: None,
             muted: Mute::default(),
+            relay: None,
         }
     }
 

@@ -53,7 +53,7 @@ impl Sfu {
     pub(super) fn track_by_name(&self, id: SessionId, track: &str) -> Option<(SessionId, Mid)> {
         let room = &self.sessions.get(&id)?.room;
         self.sessions.iter().filter(|(_, s)| &s.room == room).find_map(|(sid, s)| {
-            s.tracks_in.keys().find(|mid| track_id(&s.identity, **mid) == track).map(|mid| (*sid, *mid))
+            s.tracks_in.iter().find(|(mid, t)| track_id(t.owner_or(&s.identity), **mid) == track).map(|(mid, _)| (*sid, *mid))
         })
     }
 
@@ -68,17 +68,19 @@ impl Sfu {
             return Err(SfuError::OfferPending);
         }
         let room = s.room.clone();
+        // A link to another node carries this node's own tracks only (see `relay`).
+        let link = s.is_relay();
         let all = tracks.iter().any(|t| t == "all");
         let wanted: HashSet<&str> = tracks.iter().map(String::as_str).collect();
         let sources: Vec<(SessionId, Mid)> = self
             .sessions
             .iter()
-            .filter(|(sid, s)| **sid != id && s.room == room)
+            .filter(|(sid, s)| **sid != id && s.room == room && !(link && s.is_relay()))
             .flat_map(|(sid, s)| {
                 s.tracks_in
-                    .keys()
-                    .filter(|mid| all || wanted.contains(track_id(&s.identity, **mid).as_str()))
-                    .map(move |mid| (*sid, *mid))
+                    .iter()
+                    .filter(|(mid, t)| all || wanted.contains(track_id(t.owner_or(&s.identity), **mid).as_str()))
+                    .map(move |(mid, _)| (*sid, *mid))
             })
             .collect();
         let mut new = Vec::new();
@@ -102,7 +104,9 @@ impl Sfu {
         let names: HashMap<(SessionId, Mid), String> = self
             .sessions
             .iter()
-            .flat_map(|(sid, s)| s.tracks_in.keys().map(move |mid| ((*sid, *mid), track_id(&s.identity, *mid))))
+            .flat_map(|(sid, s)| {
+                s.tracks_in.iter().map(move |(mid, t)| ((*sid, *mid), track_id(t.owner_or(&s.identity), *mid)))
+            })
             .collect();
         let s = self.sessions.get_mut(&id).ok_or(SfuError::NoSession)?;
         if s.pending.is_some() {
@@ -129,11 +133,12 @@ impl Sfu {
     /// A track was published: every session of the room subscribed to `"all"` gets it, offered
     /// over its data channel.
     pub(super) fn subscribe_all_to(&mut self, from: SessionId, mid: Mid, now: Instant) {
-        let Some(room) = self.sessions.get(&from).map(|s| s.room.clone()) else { return };
+        let Some((room, relayed)) = self.sessions.get(&from).map(|s| (s.room.clone(), s.is_relay())) else { return };
         let subscribers: Vec<SessionId> = self
             .sessions
             .iter()
             .filter(|(sid, s)| **sid != from && s.room == room && s.subscribe_all && s.may_subscribe)
+            .filter(|(_, s)| !(relayed && s.is_relay()))
             .map(|(sid, _)| *sid)
             .collect();
         for sub in subscribers {

@@ -1,0 +1,176 @@
+//! Links between media nodes (cascading): a room served by several nodes has one link per pair
+//! of them, a WebRTC session between the two SFUs. The node that opens it is a full-ICE,
+//! controlling agent offering a data channel ([`Sfu::open_relay`]); the other answers it as it
+//! answers participants, ICE-lite ([`Sfu::accept_relay`]). DTLS-SRTP protects what crosses:
+//! media between regions goes over public networks.
+//!
+//! Over a link each side sends the tracks its own participants publish, one copy per track
+//! whatever the number of subscribers on the other side, and never a track it receives from
+//! another node: with every pair of a room's nodes linked, each track reaches each other node
+//! once. The link is a session of the room on both sides, subscribed to the room's local
+//! tracks; it publishes, on each side, the tracks the other side sends. Both sides negotiate
+//! their send m-lines over the data channel as the SFU does with participants; when both offer
+//! at once, the opener gives way. Before each offer a side names whose track each new m-line
+//! carries (`{"type":"relay_origins","tracks":{mid: identity}}`), so subscribers see the
+//! publisher's identity, not the link's. Keyframe requests and NACKs cross the hop as they do
+//! between a participant and the SFU: str0m answers NACKs from each side's send buffer, and a
+//! subscriber's picture loss indication becomes one on the link, then one to the publisher.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::IceCreds;
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::Mid;
+
+use super::error::SfuError;
+use super::randomness;
+use super::session::{self, Session};
+use super::session_setup::prepare_session;
+use super::{RoomKey, SessionId, Sfu};
+
+/// Tracks one link may carry towards this node (every publisher of the room on the other).
+pub const MAX_RELAYED_TRACKS: usize = 256;
+
+/// What makes a session a link to another node.
+#[derive(Debug)]
+pub(super) struct Relay {
+    /// The node at the other end.
+    pub peer_node: String,
+    /// This side opened the link (and gives way when both offer at once).
+    pub opener: bool,
+    /// Whose track each of the other side's send m-lines carries.
+    pub origins: HashMap<Mid, String>,
+}
+
+/// `{"type":"relay_origins","tracks":{mid: identity}}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OriginsMessage {
+    r#type: String,
+    tracks: HashMap<String, String>,
+}
+
+const ORIGINS: &str = "relay_origins";
+
+impl Sfu {
+    /// Opens a link to `peer_node` for `room`: the offer to hand to that node (its
+    /// [`Sfu::accept_relay`]), whose answer comes back through [`Sfu::relay_answered`].
+    pub fn open_relay(&mut self, room: RoomKey, peer_node: &str, now: Instant) -> Result<(SessionId, SdpOffer), SfuError> {
+        let ufrag = randomness::token(&mut *self.rng, 12);
+        let creds = IceCreds { ufrag: ufrag.clone(), pass: randomness::token(&mut *self.rng, 24) };
+        let mut rtc = session::relay_rtc(self.local, creds, now)?;
+        let mut api = rtc.sdp_api();
+        api.add_channel("origo-relay".into());
+        let (offer, pending) = api.apply().ok_or_else(|| SfuError::BadSdp("nothing to offer".into()))?;
+        let id = self.insert_relay(room, peer_node, true, rtc, ufrag, now);
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.pending = Some(pending);
+        }
+        Ok((id, offer))
+    }
+
+    /// Answers another node's link offer for `room` (ICE-lite, like a participant's).
+    pub fn accept_relay(
+        &mut self,
+        room: RoomKey,
+        peer_node: &str,
+        offer: SdpOffer,
+        now: Instant,
+    ) -> Result<(SessionId, SdpAnswer), SfuError> {
+        let prepared = prepare_session(self.local, &self.limits, offer, &mut *self.rng, now)?;
+        let id = self.insert_relay(room, peer_node, false, prepared.rtc, prepared.ufrag, now);
+        self.drain(id, now);
+        Ok((id, prepared.answer))
+    }
+
+    /// The other node's answer to [`Sfu::open_relay`]; `peer` is the address its media comes
+    /// from (its shard's UDP address), so its datagrams find the link.
+    pub fn relay_answered(&mut self, id: SessionId, answer: SdpAnswer, peer: SocketAddr, now: Instant) -> Result<(), SfuError> {
+        if self.sessions.get(&id).is_none_or(|s| s.relay.is_none()) {
+            return Err(SfuError::NoSession);
+        }
+        self.apply_answer(id, answer)?;
+        self.routes.learn(peer, id);
+        self.drain(id, now);
+        Ok(())
+    }
+
+    /// The links of `room` and the nodes they go to.
+    pub fn relays(&self, room: &RoomKey) -> Vec<(SessionId, String)> {
+        let mut out: Vec<(SessionId, String)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| &s.room == room)
+            .filter_map(|(id, s)| s.relay.as_ref().map(|r| (*id, r.peer_node.clone())))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn insert_relay(&mut self, room: RoomKey, peer_node: &str, opener: bool, rtc: str0m::Rtc, ufrag: String, now: Instant) -> SessionId {
+        let id = self.next_id;
+        self.next_id += self.id_step;
+        self.routes.add_ufrag(ufrag.clone(), id);
+        let mut s = Session::new(room, format!("relay:{peer_node}"), true, true, rtc, ufrag);
+        s.relay = Some(Relay { peer_node: peer_node.to_owned(), opener, origins: HashMap::new() });
+        s.subscribe_all = true;
+        self.sessions.insert(id, s);
+        self.connect_deadlines.push(id, now + self.limits.connect_timeout);
+        // The room's local tracks, negotiated once the data channel is open.
+        let _ = self.add_subscriptions(id, &["all".to_owned()]);
+        id
+    }
+
+    /// Before a link's offer: names the publisher of each send m-line the offer adds.
+    pub(super) fn send_origins(&mut self, id: SessionId) {
+        let owners: HashMap<(SessionId, Mid), String> = self
+            .sessions
+            .iter()
+            .flat_map(|(sid, s)| s.tracks_in.iter().map(move |(mid, t)| ((*sid, *mid), t.owner_or(&s.identity).to_owned())))
+            .collect();
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        if s.relay.is_none() {
+            return;
+        }
+        let tracks: HashMap<String, String> = s
+            .tracks_out
+            .iter()
+            .filter(|t| !t.open)
+            .filter_map(|t| Some((t.mid?.to_string(), owners.get(&t.source)?.clone())))
+            .collect();
+        if tracks.is_empty() {
+            return;
+        }
+        if let Ok(json) = serde_json::to_vec(&OriginsMessage { r#type: ORIGINS.into(), tracks }) {
+            s.send_message(&json);
+        }
+    }
+
+    /// A link's `relay_origins` message, if `data` is one (true); kept within
+    /// [`MAX_RELAYED_TRACKS`] and for identities a token could carry.
+    pub(super) fn take_origins(&mut self, id: SessionId, data: &[u8]) -> bool {
+        let Some(relay) = self.sessions.get_mut(&id).and_then(|s| s.relay.as_mut()) else { return false };
+        let Ok(m) = serde_json::from_slice::<OriginsMessage>(data) else { return false };
+        if m.r#type != ORIGINS {
+            return false;
+        }
+        for (mid, identity) in m.tracks {
+            if relay.origins.len() >= MAX_RELAYED_TRACKS && !relay.origins.contains_key(&Mid::from(mid.as_str())) {
+                tracing::debug!(session = id, "a link named more tracks than it may carry");
+                break;
+            }
+            if mid.len() <= 16 && origo_shared::identity::fits(&identity) {
+                relay.origins.insert(Mid::from(mid.as_str()), identity);
+            }
+        }
+        true
+    }
+}
+
+impl Session {
+    /// A link to another node (not a participant).
+    pub fn is_relay(&self) -> bool {
+        self.relay.is_some()
+    }
+}

@@ -1,0 +1,248 @@
+// Origo across three regions on one machine, in Chromium: started by tests/browser/regions,
+// which makes the network namespaces and the link emulator between them and runs this file
+// inside the edge's namespace. Here: `origo dev` (no media inside) on the edge's address, one
+// origo-media-node and one origo-turn in each region's data-centre namespace, heartbeating to
+// it across the emulated links, and one Chromium per region in that region's users namespace,
+// its requests carrying a trusted proxy's `X-Origo-Geo` for a city there.
+//
+// Environment (set by tests/browser/regions): ORIGO_REGIONS (JSON: the edge's address, and for
+// each region its id, city, data-centre and users namespaces and addresses, the Chromium
+// wrapper that runs in the users namespace, and the one-way delays), ORIGO_BIN,
+// ORIGO_MEDIA_NODE_BIN, ORIGO_TURN_BIN. Prints one line per check and `regions: N passed, M failed`.
+
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { BROWSER_ARGS, check, joinRoom, launch, note, openLog, outputMatch, repo, scratchDirs, stopLaunched, tally, waitFor, results } from './harness.mjs';
+
+const plan = JSON.parse(process.env.ORIGO_REGIONS);
+const ORIGO_BIN = process.env.ORIGO_BIN || join(repo, 'target/debug/origo');
+const MEDIA_NODE_BIN = process.env.ORIGO_MEDIA_NODE_BIN || join(repo, 'target/debug/origo-media-node');
+const TURN_BIN = process.env.ORIGO_TURN_BIN || join(repo, 'target/debug/origo-turn');
+const log = openLog('regions-test.log');
+const room = `regions-${Date.now().toString(36)}`;
+const browsers = new Map();
+// A region's media node takes this many sessions (the spill check fills the first region's).
+const CAPACITY = 4;
+
+// `ip netns exec NS BIN ARGS…`: the process runs in that namespace (and is the process spawned).
+const inNs = (ns, bin, args) => ['netns', 'exec', ns, bin, ...args];
+const oneWay = (a, b) => (a === b ? plan.intra_region_ms : plan.delays.find((d) => (d.a === a && d.b === b) || (d.a === b && d.b === a)).ms);
+const stats = (p) => p.page.evaluate(() => window.origoStats());
+const transport = (p) => p.page.evaluate(() => window.origoTransport());
+const onNode = (p) => p.page.evaluate(() => window.origo.state.join?.media?.node_id);
+
+// The least time a TCP connection from this namespace (the edge's) to addr:port takes to open,
+// over `n` tries: one round trip across the emulated links.
+async function connectRtt(host, port, n = 5) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    times.push(await new Promise((ok, fail) => {
+      const t = process.hrtime.bigint();
+      const s = connect({ host, port }, () => {
+        ok(Number(process.hrtime.bigint() - t) / 1e6);
+        s.destroy();
+      });
+      s.on('error', fail);
+    }));
+  }
+  return Math.min(...times);
+}
+
+async function seesVideoOf(viewer, others, timeout = 30_000) {
+  return waitFor(`${viewer.name} decoding video of ${others.map((o) => o.name).join(', ')}`, async () => {
+    const s = await stats(viewer);
+    return others.every((o) => s[o.identity]?.framesDecoded > 0) && s;
+  }, { timeout });
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'origo-regions-'));
+  scratchDirs.push(dir);
+  const edge = launch('regions-origo', ORIGO_BIN, [
+    'dev', '--no-build',
+    '--listen', `${plan.edge.addr}:0`,
+    '--data-dir', join(dir, 'data'),
+    '--cache-dir', join(tmpdir(), 'origo-browser-test-components'),
+    '--manifest', join(repo, 'spin.toml'),
+    '--turn-listen', 'off',
+    '--media-listen', 'off',
+    // Every users namespace stands behind the CDN of its region: its X-Origo-Geo is believed.
+    '--var', `trusted_proxies=${plan.network}`,
+  ]);
+  const url = (await outputMatch(edge, /origo listening on (http:\/\/\S+)/, { timeout: 60_000 }))[1];
+  const vars = JSON.parse(readFileSync(join(dir, 'data', 'dev-variables.json'), 'utf8'));
+  note(`origo at ${url}`);
+
+  const nodes = new Map();
+  const startMedia = async (r) => {
+    const id = `media-${r.short}`;
+    const n = launch(`regions-${id}`, 'ip', inNs(r.dc.ns, MEDIA_NODE_BIN, [
+      '--listen', `${r.dc.addr}:0`, '--udp', `${r.dc.addr}:0`,
+      '--node-id', id, '--region', r.id, '--edge-url', url,
+      '--node-secret', vars.node_secret, '--token-signing-keys', vars.token_signing_keys,
+      '--state-dir', join(dir, id), '--shards', '1', '--capacity', String(CAPACITY),
+    ]));
+    const m = await outputMatch(n, /origo-media-node listening on http:\/\/(\S+) \(udp (\S+)\)/);
+    n.control = m[1];
+    n.udp = m[2];
+    await outputMatch(n, /registered with the edge/);
+    nodes.set(r.id, n);
+    return n;
+  };
+  const turns = new Map();
+  for (const r of plan.regions) {
+    await startMedia(r);
+    const t = launch(`regions-turn-${r.short}`, 'ip', inNs(r.dc.ns, TURN_BIN, [
+      '--listen', `${r.dc.addr}:3478`, '--relay-ip', r.dc.addr, '--allowed-peer-ip', plan.network,
+      '--auth-secret', vars.turn_secret, '--metrics-listen', `${r.dc.addr}:0`, '--data-dir', join(dir, `turn-${r.short}`),
+      '--registry', url, '--node-token', vars.node_secret, '--node-id', `turn-${r.short}`, '--region', r.id,
+    ]));
+    await outputMatch(t, /registered with the edge/, { timeout: 30_000 });
+    turns.set(r.id, t);
+  }
+  for (const r of plan.regions) {
+    browsers.set(r.id, await chromium.launch({
+      executablePath: r.chromium,
+      headless: !process.env.HEADED,
+      // The page is plain http on a private address: let it use the camera as on https.
+      args: [...BROWSER_ARGS, `--unsafely-treat-insecure-origin-as-secure=${url}`],
+    }));
+  }
+  const [home, second, third] = plan.regions;
+  const join_ = (r, name, inRoom, extra = '') =>
+    joinRoom(browsers.get(r.id), name, { at: url, inRoom, extra, headers: { 'X-Origo-Geo': r.geo } });
+
+  await check('the link emulator holds each packet for the one-way delay between its regions', async () => {
+    const seen = [];
+    for (const r of plan.regions) {
+      const [host, port] = nodes.get(r.id).control.split(':');
+      const rtt = await connectRtt(host, Number(port));
+      const want = 2 * oneWay(plan.edge.region, r.id);
+      seen.push(`${r.id} ${rtt.toFixed(1)} ms (configured ${want})`);
+      if (rtt < want || rtt > want + 25) throw new Error(`a round trip from the edge to ${r.id} took ${rtt.toFixed(1)} ms, configured ${want} ms`);
+    }
+    return `edge → ${seen.join(', ')}`;
+  });
+
+  const locals = new Map();
+  await check('every participant is placed on its own region’s node, its region’s TURN server offered first', async () => {
+    const seen = [];
+    for (const r of plan.regions) {
+      const p = await join_(r, `Local ${r.short}`, `${room}-${r.short}`);
+      locals.set(r.id, p);
+      const node = await onNode(p);
+      if (node !== `media-${r.short}`) throw new Error(`${p.name} (${r.city}) was placed on ${node}`);
+      const t = await waitFor(`${p.name}'s transport`, async () => { const t = await transport(p); return t?.remoteAddress && t.rttMs != null && t; });
+      if (t.remoteAddress !== nodes.get(r.id).udp) throw new Error(`${p.name}'s media goes to ${t.remoteAddress}, not ${nodes.get(r.id).udp}`);
+      const want = 2 * plan.intra_region_ms;
+      if (t.rttMs > want + 30) throw new Error(`${p.name}'s round trip to its node is ${t.rttMs} ms (inside a region: ${want} ms)`);
+      const urls = await p.page.evaluate(() => window.origo.state.join.ice_servers.flatMap((s) => s.urls));
+      if (!urls[0]?.includes(`${r.dc.addr}:`)) throw new Error(`${p.name} is offered ${urls.join(' ')} first`);
+      if (!urls.some((u) => plan.regions.some((o) => o.id !== r.id && u.includes(`${o.dc.addr}:`)))) throw new Error(`${p.name} is offered no TURN server in another region: ${urls.join(' ')}`);
+      seen.push(`${r.city} → ${node} (rtt ${t.rttMs} ms)`);
+    }
+    return seen.join(', ');
+  });
+
+  let visitor = null;
+  await check('a participant from another region sees and is seen in a room opened elsewhere', async () => {
+    const host = locals.get(home.id);
+    visitor = await join_(second, `Visitor ${second.short}`, `${room}-${home.short}`);
+    for (const [a, b] of [[host, visitor], [visitor, host]]) await seesVideoOf(a, [b]);
+    const node = await onNode(visitor);
+    const t = await transport(visitor);
+    return `${second.city} in ${home.city}'s room: on ${node}, round trip ${t.rttMs} ms`;
+  });
+
+  let relayed = null;
+  await check('through TURN in its own region: a relay-only participant joins and both sides decode', async () => {
+    const local = locals.get(third.id);
+    relayed = await join_(third, `Relayed ${third.short}`, `${room}-${third.short}`, '&relay=1');
+    for (const [a, b] of [[local, relayed], [relayed, local]]) await seesVideoOf(a, [b]);
+    const t = await transport(relayed);
+    if (t.local !== 'relay' || !t.relayUrl?.includes(third.dc.addr)) throw new Error(`the relayed participant's pair is ${JSON.stringify(t)}`);
+    return `through ${t.relayUrl}, round trip ${t.rttMs} ms`;
+  });
+
+  await check('its TURN server killed: the relay-only participant goes on through another region’s TURN', async () => {
+    if (!relayed) throw new Error('no relayed participant (the check before failed)');
+    const local = locals.get(third.id);
+    const before = (await stats(local))[relayed.identity]?.framesDecoded || 0;
+    const killed = Date.now();
+    turns.get(third.id).proc.kill('SIGKILL');
+    const t = await waitFor('the relayed participant on another TURN server, its video decoding on', async () => {
+      const t = await transport(relayed);
+      const now = (await stats(local))[relayed.identity]?.framesDecoded || 0;
+      return t?.relayUrl && !t.relayUrl.includes(third.dc.addr) && now > before + 30 && t;
+    }, { timeout: 30_000, interval: 100 });
+    const took = Date.now() - killed;
+    console.log(`regions turn failover: ${took} ms to frames through ${t.relayUrl}`);
+    return `through ${t.relayUrl} after ${took} ms`;
+  });
+  await relayed?.context.close();
+  for (const r of [second, third]) await locals.get(r.id)?.context.close();
+
+  await check('a full node: the next participant near it is placed in the next nearest region', async () => {
+    // The home node holds the home participant and the visitor; receive-only participants in
+    // rooms of their own fill it.
+    const fillers = [];
+    try {
+      for (let i = 0; fillers.length + 2 < CAPACITY; i++) {
+        const p = await join_(home, `Filler ${i}`, `${room}-fill-${i}`, '&autojoin=1');
+        fillers.push(p);
+        if ((await onNode(p)) !== `media-${home.short}`) throw new Error(`${p.name} was placed on ${await onNode(p)} before ${home.id} was full`);
+      }
+      // The node's heartbeat says it is full at once (at most 250 ms later).
+      await new Promise((r) => setTimeout(r, 1000));
+      const spilled = await join_(home, 'Spilled', `${room}-spill`, '&autojoin=1');
+      fillers.push(spilled);
+      const node = await onNode(spilled);
+      if (node !== `media-${second.short}`) throw new Error(`with ${home.id} full, ${spilled.name} (${home.city}) was placed on ${node}, not media-${second.short}`);
+      return `${home.id} full (${CAPACITY} sessions): ${home.city} → ${node}`;
+    } finally {
+      for (const p of fillers) await p.context.close();
+    }
+  });
+
+  await check('a region’s node killed: its participants move to the next nearest region and decode again', async () => {
+    const host = locals.get(home.id);
+    if (!visitor) throw new Error('no cross-region room (the check before failed)');
+    const people = [host, visitor];
+    const before = people.map((p) => p.moves.length);
+    const killed = Date.now();
+    nodes.get(home.id).proc.kill('SIGKILL');
+    for (const [i, p] of people.entries()) {
+      const m = await waitFor(`${p.name} told to move`, () => p.moves[before[i]], { timeout: 30_000, interval: 50 });
+      if (m.msg.media?.node_id !== `media-${second.short}`) throw new Error(`${p.name} was told to move to ${JSON.stringify(m.msg.media)}`);
+    }
+    const told = Math.max(...people.map((p, i) => p.moves[before[i]].at)) - killed;
+    await waitFor('both decoding each other through the next region', async () => {
+      for (const [a, b] of [[host, visitor], [visitor, host]]) {
+        if ((await onNode(a)) !== `media-${second.short}`) return false;
+        if (!((await stats(a))[b.identity]?.framesDecoded > 0)) return false;
+      }
+      return true;
+    }, { timeout: 40_000, interval: 50 });
+    const flowing = Date.now() - killed;
+    console.log(`regions failover: told to move ${told} ms, decoding again ${flowing} ms after the kill`);
+    return `told to move after ${told} ms, decoding again after ${flowing} ms`;
+  });
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (e) {
+  console.log(`FAIL  setup: ${e.message}`);
+  note(e.stack);
+  results.push({ name: 'setup', ok: false });
+} finally {
+  for (const b of browsers.values()) await b.close().catch(() => {});
+  await stopLaunched().catch(() => {});
+  exitCode = tally('regions');
+  log.end();
+}
+process.exit(exitCode);
