@@ -32,6 +32,7 @@ const state = {
   name: '',
   room: '',
   relay: flag('relay'),
+  deadTurn: new Set(), // TURN servers (host:port) that stopped relaying for us in this call
   guest: null, // {access_token, identity, expires_at_ms}
   join: null, // the join answer
   identity: null,
@@ -574,6 +575,7 @@ async function joinRoom() {
   try {
     const j = await api(`/v1/rooms/${encodeURIComponent(state.room)}/join`, { token, body: { name: state.name } });
     state.join = j;
+    state.deadTurn.clear();
     state.identity = j.identity;
     setAdmin(tokenIsRoomAdmin(j.participant_token));
     return j;
@@ -999,7 +1001,7 @@ function createPeer() {
 async function startMedia(prepared = null) {
   const j = state.join;
   const { pc, dc, tr, offer } = prepared || createPeer();
-  pc.setConfiguration(peerConfig(j.ice_servers || []));
+  pc.setConfiguration(peerConfig(liveIceServers(j.ice_servers || [])));
   state.pc = pc;
   state.mediaConnected = false;
   state.published.clear();
@@ -1142,7 +1144,10 @@ function onChannelMessage(pc, dc, data) {
 // MEDIA_WATCH_MS. When it stops for MEDIA_SILENCE_MS after flowing, the node may have died:
 // the room's coordinator is told at once (media_lost). It checks the node and, when it does
 // not answer, moves everyone on it (reconnect_to_node) — long before ICE gives up. A node that
-// answers stays, and the connection's own states handle a blip on our side.
+// answers stays, and the connection's own states handle a blip on our side. When our media
+// goes through a TURN relay, the relay may be what died: the session starts over at once
+// without it, through the other TURN server the join offered (ICE alone would take 10 s or
+// more to give up on it).
 function watchMediaFlow(pc) {
   let last = 0;
   let changedAt = performance.now();
@@ -1165,8 +1170,41 @@ function watchMediaFlow(pc) {
     } else if (last > 0 && !reported && now - changedAt >= MEDIA_SILENCE_MS) {
       reported = true;
       reportMediaLost(`nothing from the media node for ${Math.round(now - changedAt)} ms`);
+      const relay = await selectedRelay(pc);
+      if (relay && pc === state.pc) {
+        state.deadTurn.add(turnHost(relay));
+        restartMedia(`nothing through the relay ${relay}`, { atOnce: true });
+      }
     }
   }, MEDIA_WATCH_MS);
+}
+
+// The TURN server our selected candidate pair goes through, if it is relayed.
+async function selectedRelay(pc) {
+  try {
+    const stats = await pc.getStats();
+    let relay = null;
+    stats.forEach((s) => {
+      if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+      const local = stats.get(stats.get(s.selectedCandidatePairId)?.localCandidateId);
+      if (local?.candidateType === 'relay' && local.url) relay = local.url;
+    });
+    return relay;
+  } catch {
+    return null;
+  }
+}
+
+// `turn:host:port?transport=udp` → `host:port` (one server, whatever the transport).
+const turnHost = (url) => url.replace(/^turns?:/, '').split('?')[0];
+
+// The join's ICE servers without the TURN servers that stopped relaying for us in this call
+// (all of them, should every one have).
+function liveIceServers(servers) {
+  const live = servers
+    .map((s) => ({ ...s, urls: [].concat(s.urls).filter((u) => !state.deadTurn.has(turnHost(u))) }))
+    .filter((s) => s.urls.length);
+  return live.length ? live : servers;
 }
 
 function reportMediaLost(why) {

@@ -199,7 +199,10 @@ fn a_track_on_one_node_reaches_subscribers_on_the_other_over_one_copy() {
     let to_people = w.nodes[1].counters.packets_forwarded - out_b;
     assert!(sent_by_alice >= 60, "{sent_by_alice} packets from alice");
     assert_eq!(over_link, sent_by_alice, "one copy per packet over the link");
-    assert!(to_people >= 2 * over_link - 4 && to_people <= 2 * over_link, "{to_people} forwarded on B for {over_link} relayed");
+    assert!(
+        to_people >= 2 * over_link - 4 && to_people <= 2 * over_link,
+        "{to_people} forwarded on B for {over_link} relayed"
+    );
 }
 
 #[test]

@@ -135,13 +135,15 @@ export function tally(prefix) {
 /**
  * Opens a room's link in a new context of `browser`, waits for the camera preview and clicks
  * Join, as a person would; with `autojoin` the link joins by itself (receive-only) and nothing
- * is clicked. `headers` go with every request of the page (a trusted proxy's `X-Origo-Geo`).
+ * is clicked. `headers` go with every request of the page to `at` (as a trusted proxy in
+ * front of the edge adds `X-Origo-Geo`), not with its calls to media nodes.
  * Gives `{name, context, page, identity, moves}`, `moves` being the `reconnect_to_node`
  * messages the room sends it, as they arrive.
  */
 export async function joinRoom(browser, name, { extra = '', viewport = { width: 1280, height: 800 }, at, inRoom, autojoin = false, headers } = {}) {
-  const context = await browser.newContext({ viewport, ...(headers ? { extraHTTPHeaders: headers } : {}) });
+  const context = await browser.newContext({ viewport });
   await context.grantPermissions(['camera', 'microphone', 'clipboard-read', 'clipboard-write'], { origin: at });
+  if (headers) await context.route(`${at}/**`, (route) => route.continue({ headers: { ...route.request().headers(), ...headers } }));
   const page = await context.newPage();
   page.on('console', (m) => note(`[${name}] ${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => note(`[${name}] pageerror: ${e.message}`));

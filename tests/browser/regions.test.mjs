@@ -26,6 +26,8 @@ const room = `regions-${Date.now().toString(36)}`;
 const browsers = new Map();
 // A region's media node takes this many sessions (the spill check fills the first region's).
 const CAPACITY = 4;
+// What the checks measured, printed as one `regions figures:` JSON line (tests/bench/regions).
+const figures = { links: [], placement: [], spill: null, visitor: null, relay: null, turn_failover_ms: null, node_failover: null };
 
 // `ip netns exec NS BIN ARGS…`: the process runs in that namespace (and is the process spawned).
 const inNs = (ns, bin, args) => ['netns', 'exec', ns, bin, ...args];
@@ -112,8 +114,8 @@ async function main() {
     }));
   }
   const [home, second, third] = plan.regions;
-  const join_ = (r, name, inRoom, extra = '') =>
-    joinRoom(browsers.get(r.id), name, { at: url, inRoom, extra, headers: { 'X-Origo-Geo': r.geo } });
+  const join_ = (r, name, inRoom, { extra = '', autojoin = false } = {}) =>
+    joinRoom(browsers.get(r.id), name, { at: url, inRoom, extra, autojoin, headers: { 'X-Origo-Geo': r.geo } });
 
   await check('the link emulator holds each packet for the one-way delay between its regions', async () => {
     const seen = [];
@@ -122,6 +124,7 @@ async function main() {
       const rtt = await connectRtt(host, Number(port));
       const want = 2 * oneWay(plan.edge.region, r.id);
       seen.push(`${r.id} ${rtt.toFixed(1)} ms (configured ${want})`);
+      figures.links.push({ from: plan.edge.region, to: r.id, rtt_ms: Number(rtt.toFixed(1)), configured_ms: want });
       if (rtt < want || rtt > want + 25) throw new Error(`a round trip from the edge to ${r.id} took ${rtt.toFixed(1)} ms, configured ${want} ms`);
     }
     return `edge → ${seen.join(', ')}`;
@@ -140,9 +143,10 @@ async function main() {
       const want = 2 * plan.intra_region_ms;
       if (t.rttMs > want + 30) throw new Error(`${p.name}'s round trip to its node is ${t.rttMs} ms (inside a region: ${want} ms)`);
       const urls = await p.page.evaluate(() => window.origo.state.join.ice_servers.flatMap((s) => s.urls));
-      if (!urls[0]?.includes(`${r.dc.addr}:`)) throw new Error(`${p.name} is offered ${urls.join(' ')} first`);
+      if (!urls[0]?.includes(`${r.dc.addr}:`)) throw new Error(`${p.name} is offered ${JSON.stringify(await p.page.evaluate(() => window.origo.state.join.ice_servers))}`);
       if (!urls.some((u) => plan.regions.some((o) => o.id !== r.id && u.includes(`${o.dc.addr}:`)))) throw new Error(`${p.name} is offered no TURN server in another region: ${urls.join(' ')}`);
       seen.push(`${r.city} → ${node} (rtt ${t.rttMs} ms)`);
+      figures.placement.push({ city: r.city, region: r.id, node, region_of_node: r.id, rtt_ms: t.rttMs, turn_first: urls[0] });
     }
     return seen.join(', ');
   });
@@ -154,32 +158,40 @@ async function main() {
     for (const [a, b] of [[host, visitor], [visitor, host]]) await seesVideoOf(a, [b]);
     const node = await onNode(visitor);
     const t = await transport(visitor);
+    figures.visitor = { city: second.city, room_of: home.city, node, rtt_ms: t.rttMs };
     return `${second.city} in ${home.city}'s room: on ${node}, round trip ${t.rttMs} ms`;
   });
 
   let relayed = null;
   await check('through TURN in its own region: a relay-only participant joins and both sides decode', async () => {
     const local = locals.get(third.id);
-    relayed = await join_(third, `Relayed ${third.short}`, `${room}-${third.short}`, '&relay=1');
+    relayed = await join_(third, `Relayed ${third.short}`, `${room}-${third.short}`, { extra: '&relay=1' });
     for (const [a, b] of [[local, relayed], [relayed, local]]) await seesVideoOf(a, [b]);
     const t = await transport(relayed);
     if (t.local !== 'relay' || !t.relayUrl?.includes(third.dc.addr)) throw new Error(`the relayed participant's pair is ${JSON.stringify(t)}`);
+    figures.relay = { city: third.city, through: t.relayUrl, rtt_ms: t.rttMs };
     return `through ${t.relayUrl}, round trip ${t.rttMs} ms`;
   });
 
   await check('its TURN server killed: the relay-only participant goes on through another region’s TURN', async () => {
     if (!relayed) throw new Error('no relayed participant (the check before failed)');
     const local = locals.get(third.id);
-    const before = (await stats(local))[relayed.identity]?.framesDecoded || 0;
     const killed = Date.now();
     turns.get(third.id).proc.kill('SIGKILL');
+    // Moved once the relayed side's pair goes through another TURN server and the local side's
+    // count of its decoded frames grows from one poll to the next (its new track counts anew).
+    let prev = null;
     const t = await waitFor('the relayed participant on another TURN server, its video decoding on', async () => {
       const t = await transport(relayed);
-      const now = (await stats(local))[relayed.identity]?.framesDecoded || 0;
-      return t?.relayUrl && !t.relayUrl.includes(third.dc.addr) && now > before + 30 && t;
+      if (!t?.relayUrl || t.relayUrl.includes(third.dc.addr)) return false;
+      const frames = (await stats(local))[relayed.identity]?.framesDecoded || 0;
+      const grew = prev !== null && frames > prev;
+      prev = frames;
+      return grew && t;
     }, { timeout: 30_000, interval: 100 });
     const took = Date.now() - killed;
-    console.log(`regions turn failover: ${took} ms to frames through ${t.relayUrl}`);
+    figures.turn_failover_ms = took;
+    figures.turn_failover_to = t.relayUrl;
     return `through ${t.relayUrl} after ${took} ms`;
   });
   await relayed?.context.close();
@@ -191,16 +203,17 @@ async function main() {
     const fillers = [];
     try {
       for (let i = 0; fillers.length + 2 < CAPACITY; i++) {
-        const p = await join_(home, `Filler ${i}`, `${room}-fill-${i}`, '&autojoin=1');
+        const p = await join_(home, `Filler ${i}`, `${room}-fill-${i}`, { autojoin: true });
         fillers.push(p);
         if ((await onNode(p)) !== `media-${home.short}`) throw new Error(`${p.name} was placed on ${await onNode(p)} before ${home.id} was full`);
       }
       // The node's heartbeat says it is full at once (at most 250 ms later).
       await new Promise((r) => setTimeout(r, 1000));
-      const spilled = await join_(home, 'Spilled', `${room}-spill`, '&autojoin=1');
+      const spilled = await join_(home, 'Spilled', `${room}-spill`, { autojoin: true });
       fillers.push(spilled);
       const node = await onNode(spilled);
       if (node !== `media-${second.short}`) throw new Error(`with ${home.id} full, ${spilled.name} (${home.city}) was placed on ${node}, not media-${second.short}`);
+      figures.spill = { city: home.city, full: home.id, node };
       return `${home.id} full (${CAPACITY} sessions): ${home.city} → ${node}`;
     } finally {
       for (const p of fillers) await p.context.close();
@@ -227,7 +240,7 @@ async function main() {
       return true;
     }, { timeout: 40_000, interval: 50 });
     const flowing = Date.now() - killed;
-    console.log(`regions failover: told to move ${told} ms, decoding again ${flowing} ms after the kill`);
+    figures.node_failover = { killed: `media-${home.short}`, to: `media-${second.short}`, told_ms: told, decoding_ms: flowing };
     return `told to move after ${told} ms, decoding again after ${flowing} ms`;
   });
 }
@@ -242,6 +255,7 @@ try {
 } finally {
   for (const b of browsers.values()) await b.close().catch(() => {});
   await stopLaunched().catch(() => {});
+  console.log(`regions figures: ${JSON.stringify(figures)}`);
   exitCode = tally('regions');
   log.end();
 }

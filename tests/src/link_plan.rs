@@ -89,7 +89,12 @@ impl LinkPlan {
                         .iter()
                         .find(|d| (d.a == f.region && d.b == t.region) || (d.a == t.region && d.b == f.region))
                         .map(|d| d.delay)
-                        .ok_or_else(|| format!("no delay between {} and {} (--delay {}:{}:MS)", f.region, t.region, f.region, t.region))?
+                        .ok_or_else(|| {
+                            format!(
+                                "no delay between {} and {} (--delay {}:{}:MS)",
+                                f.region, t.region, f.region, t.region
+                            )
+                        })?
                 };
             }
         }
@@ -152,13 +157,25 @@ mod tests {
     use super::*;
 
     fn site(name: &str, last: u8, region: &str) -> Site {
-        Site { name: name.into(), netns: format!("ns-{name}"), addr: Ipv4Addr::new(10, 99, 0, last), region: region.into() }
+        Site {
+            name: name.into(),
+            netns: format!("ns-{name}"),
+            addr: Ipv4Addr::new(10, 99, 0, last),
+            region: region.into(),
+        }
     }
 
     fn three_regions() -> LinkPlan {
-        let sites = vec![site("eu-dc", 1, "eu-west"), site("eu-users", 2, "eu-west"), site("us-dc", 3, "us-east"), site("ap-dc", 4, "ap-south")];
-        let between: Vec<RegionDelay> =
-            ["eu-west:us-east:40", "ap-south:eu-west:90", "us-east:ap-south:150"].iter().map(|s| s.parse().unwrap()).collect();
+        let sites = vec![
+            site("eu-dc", 1, "eu-west"),
+            site("eu-users", 2, "eu-west"),
+            site("us-dc", 3, "us-east"),
+            site("ap-dc", 4, "ap-south"),
+        ];
+        let between: Vec<RegionDelay> = ["eu-west:us-east:40", "ap-south:eu-west:90", "us-east:ap-south:150"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         LinkPlan::new(sites, Duration::from_millis(5), &between, 0.0).unwrap()
     }
 

@@ -41,6 +41,5 @@ impl Announcement {
 /// draining), until the process ends (see `origo_registry_agent`).
 pub async fn run(a: Announcement, snapshot: Arc<Mutex<Snapshot>>, wake: Arc<Notify>) {
     let (registry, token) = (a.registry.clone(), a.token.clone());
-    origo_registry_agent::run_woken(registry, token, move || snapshot.lock().map(|s| a.heartbeat(&s)).ok(), wake)
-        .await;
+    origo_registry_agent::run_woken(registry, token, move || snapshot.lock().map(|s| a.heartbeat(&s)).ok(), wake).await;
 }

@@ -95,6 +95,9 @@ impl Shell {
             snapshot,
             relayed,
         });
+        // The first heartbeat already carries the capacity (a zero one would keep the node
+        // out of every join until the next).
+        shell.publish_snapshot();
         for (local, sock) in &shell.udp {
             tokio::task::spawn_local(udp_loop(shell.clone(), sock.clone(), *local));
         }

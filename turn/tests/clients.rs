@@ -398,6 +398,7 @@ fn heartbeats_reach_the_registry() {
     assert_eq!(hb["kind"], "turn");
     assert_eq!(hb["region"], "eu-west");
     assert!(hb["addresses"]["ice_urls"][0].as_str().unwrap().starts_with("turn:127.0.0.1:"), "{hb}");
+    assert!(hb["capacity"].as_u64().unwrap() > 0, "the first heartbeat says what the node can take: {hb}");
     let parsed: origo_shared::node::NodeHeartbeat = serde_json::from_value(hb).unwrap();
     assert_eq!(parsed.validate(&origo_shared::region::RegionCatalog::default()), Ok(()));
 }

@@ -52,8 +52,10 @@ impl Sfu {
         } else if let Ok(offer) = serde_json::from_slice::<SdpOffer>(data) {
             // Both ends of a link offering at once: the side that did not open it keeps its own
             // offer (the opener answers it, then offers again).
-            let keeps_own =
-                self.sessions.get(&id).is_some_and(|s| s.pending.is_some() && s.relay.as_ref().is_some_and(|r| !r.opener));
+            let keeps_own = self
+                .sessions
+                .get(&id)
+                .is_some_and(|s| s.pending.is_some() && s.relay.as_ref().is_some_and(|r| !r.opener));
             if keeps_own {
                 tracing::debug!(session = id, "a link's offer crossed ours; ours stands");
                 return;

@@ -323,12 +323,12 @@ impl Sfu {
         let id = self.next_id;
         self.next_id += self.id_step;
         // A participant replacing its own session (reconnect) closes the old one.
-        let old: Vec<SessionId> =
-            self.sessions
-                .iter()
-                .filter(|(_, s)| s.room == room && s.identity == identity && !s.is_relay())
-                .map(|(id, _)| *id)
-                .collect();
+        let old: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.room == room && s.identity == identity && !s.is_relay())
+            .map(|(id, _)| *id)
+            .collect();
         for o in old {
             self.remove_session(o, now);
         }

@@ -56,7 +56,12 @@ const ORIGINS: &str = "relay_origins";
 impl Sfu {
     /// Opens a link to `peer_node` for `room`: the offer to hand to that node (its
     /// [`Sfu::accept_relay`]), whose answer comes back through [`Sfu::relay_answered`].
-    pub fn open_relay(&mut self, room: RoomKey, peer_node: &str, now: Instant) -> Result<(SessionId, SdpOffer), SfuError> {
+    pub fn open_relay(
+        &mut self,
+        room: RoomKey,
+        peer_node: &str,
+        now: Instant,
+    ) -> Result<(SessionId, SdpOffer), SfuError> {
         let ufrag = randomness::token(&mut *self.rng, 12);
         let creds = IceCreds { ufrag: ufrag.clone(), pass: randomness::token(&mut *self.rng, 24) };
         let mut rtc = session::relay_rtc(self.local, creds, now)?;
@@ -86,7 +91,13 @@ impl Sfu {
 
     /// The other node's answer to [`Sfu::open_relay`]; `peer` is the address its media comes
     /// from (its shard's UDP address), so its datagrams find the link.
-    pub fn relay_answered(&mut self, id: SessionId, answer: SdpAnswer, peer: SocketAddr, now: Instant) -> Result<(), SfuError> {
+    pub fn relay_answered(
+        &mut self,
+        id: SessionId,
+        answer: SdpAnswer,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> Result<(), SfuError> {
         if self.sessions.get(&id).is_none_or(|s| s.relay.is_none()) {
             return Err(SfuError::NoSession);
         }
@@ -108,7 +119,15 @@ impl Sfu {
         out
     }
 
-    fn insert_relay(&mut self, room: RoomKey, peer_node: &str, opener: bool, rtc: str0m::Rtc, ufrag: String, now: Instant) -> SessionId {
+    fn insert_relay(
+        &mut self,
+        room: RoomKey,
+        peer_node: &str,
+        opener: bool,
+        rtc: str0m::Rtc,
+        ufrag: String,
+        now: Instant,
+    ) -> SessionId {
         let id = self.next_id;
         self.next_id += self.id_step;
         self.routes.add_ufrag(ufrag.clone(), id);
@@ -127,7 +146,9 @@ impl Sfu {
         let owners: HashMap<(SessionId, Mid), String> = self
             .sessions
             .iter()
-            .flat_map(|(sid, s)| s.tracks_in.iter().map(move |(mid, t)| ((*sid, *mid), t.owner_or(&s.identity).to_owned())))
+            .flat_map(|(sid, s)| {
+                s.tracks_in.iter().map(move |(mid, t)| ((*sid, *mid), t.owner_or(&s.identity).to_owned()))
+            })
             .collect();
         let Some(s) = self.sessions.get_mut(&id) else { return };
         if s.relay.is_none() {

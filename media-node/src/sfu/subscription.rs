@@ -53,7 +53,10 @@ impl Sfu {
     pub(super) fn track_by_name(&self, id: SessionId, track: &str) -> Option<(SessionId, Mid)> {
         let room = &self.sessions.get(&id)?.room;
         self.sessions.iter().filter(|(_, s)| &s.room == room).find_map(|(sid, s)| {
-            s.tracks_in.iter().find(|(mid, t)| track_id(t.owner_or(&s.identity), **mid) == track).map(|(mid, _)| (*sid, *mid))
+            s.tracks_in
+                .iter()
+                .find(|(mid, t)| track_id(t.owner_or(&s.identity), **mid) == track)
+                .map(|(mid, _)| (*sid, *mid))
         })
     }
 

@@ -115,8 +115,9 @@ impl Network {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let plan = LinkPlan::new(args.sites, Duration::from_millis(args.intra_region_ms), &args.delays, args.loss_percent / 100.0)
-        .map_err(anyhow::Error::msg)?;
+    let plan =
+        LinkPlan::new(args.sites, Duration::from_millis(args.intra_region_ms), &args.delays, args.loss_percent / 100.0)
+            .map_err(anyhow::Error::msg)?;
     // Every device is made before the runtime starts a thread: entering a namespace moves only
     // the calling thread.
     let devices = plan

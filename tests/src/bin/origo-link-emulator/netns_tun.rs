@@ -12,8 +12,10 @@ use nix::sched::{CloneFlags, setns};
 /// it), up and non-blocking. Call it before any other thread exists: only this thread moves.
 pub fn open(netns: &str, name: &str, addr: Ipv4Addr, prefix: u8) -> anyhow::Result<tun::Device> {
     let home = File::open("/proc/thread-self/ns/net").context("cannot read this thread's network namespace")?;
-    let target = File::open(format!("/run/netns/{netns}")).with_context(|| format!("no network namespace {netns:?} (ip netns add {netns})"))?;
-    setns(&target, CloneFlags::CLONE_NEWNET).with_context(|| format!("cannot enter network namespace {netns:?} (needs root)"))?;
+    let target = File::open(format!("/run/netns/{netns}"))
+        .with_context(|| format!("no network namespace {netns:?} (ip netns add {netns})"))?;
+    setns(&target, CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("cannot enter network namespace {netns:?} (needs root)"))?;
     let made = make(name, addr, prefix);
     setns(&home, CloneFlags::CLONE_NEWNET).context("cannot return to the emulator's own network namespace")?;
     let device = made.with_context(|| format!("cannot make TUN device {name} in {netns}"))?;
