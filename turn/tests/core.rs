@@ -322,7 +322,7 @@ fn a_draining_server_refuses_new_allocations_and_keeps_the_ones_it_has() {
     h.server.start_draining();
     assert!(h.server.is_draining());
     // A new client is sent elsewhere with 508 (Insufficient Capacity)...
-    let first = h.tuple;
+    let first = (h.tuple, h.nonce.clone());
     h.tuple = tuple("198.51.100.9:9");
     h.get_nonce();
     let req = h.request(method::ALLOCATE, |b| {
@@ -331,7 +331,7 @@ fn a_draining_server_refuses_new_allocations_and_keeps_the_ones_it_has() {
     assert_eq!(code_of(&h.exchange(&req)), Some(508));
     assert_eq!(h.server.stats.drain_refused, 1);
     // ... while the allocation already made refreshes and relays as before.
-    h.tuple = first;
+    (h.tuple, h.nonce) = first;
     let req = h.request(method::REFRESH, |b| {
         b.add_u32(LIFETIME, 600);
     });

@@ -46,6 +46,7 @@ mod publication;
 mod quality;
 mod randomness;
 mod relay;
+mod relay_peer;
 mod routing;
 mod rtc_output;
 mod session;

@@ -26,23 +26,13 @@ use str0m::media::Mid;
 
 use super::error::SfuError;
 use super::randomness;
+use super::relay_peer::Relay;
 use super::session::{self, Session};
 use super::session_setup::prepare_session;
 use super::{RoomKey, SessionId, Sfu};
 
 /// Tracks one link may carry towards this node (every publisher of the room on the other).
 pub const MAX_RELAYED_TRACKS: usize = 256;
-
-/// What makes a session a link to another node.
-#[derive(Debug)]
-pub(super) struct Relay {
-    /// The node at the other end.
-    pub peer_node: String,
-    /// This side opened the link (and gives way when both offer at once).
-    pub opener: bool,
-    /// Whose track each of the other side's send m-lines carries.
-    pub origins: HashMap<Mid, String>,
-}
 
 /// `{"type":"relay_origins","tracks":{mid: identity}}`.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -186,12 +176,5 @@ impl Sfu {
             }
         }
         true
-    }
-}
-
-impl Session {
-    /// A link to another node (not a participant).
-    pub fn is_relay(&self) -> bool {
-        self.relay.is_some()
     }
 }

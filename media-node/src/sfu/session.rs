@@ -19,7 +19,7 @@ use super::error::SfuError;
 use super::forwarder::Layer;
 use super::moderation::Mute;
 use super::publication::TrackIn;
-use super::relay::Relay;
+use super::relay_peer::Relay;
 use super::subscription::TrackOut;
 
 pub(super) struct Session {
@@ -63,23 +63,18 @@ pub(super) struct Session {
 /// An ICE-lite `Rtc` in RTP mode (packets are forwarded, not depacketised), reached at
 /// `local`, with the SFU's side of the ICE credentials (str0m generates its DTLS certificate).
 pub(super) fn ice_lite_rtc(local: SocketAddr, creds: IceCreds, now: Instant) -> Result<Rtc, SfuError> {
-    let mut rtc = Rtc::builder()
-        .set_ice_lite(true)
-        .set_rtp_mode(true)
-        .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)))
-        .set_stats_interval(Some(Duration::from_secs(1)))
-        .set_local_ice_credentials(creds)
-        .build(now);
-    let candidate = Candidate::host(local, "udp").map_err(|e| SfuError::BadSdp(e.to_string()))?;
-    rtc.add_local_candidate(candidate);
-    Ok(rtc)
+    sfu_rtc(local, creds, true, now)
 }
 
 /// The `Rtc` of a link this node opens to another node: a full ICE agent (it offers, so it
 /// controls; the other node is ICE-lite), otherwise as [`ice_lite_rtc`].
 pub(super) fn relay_rtc(local: SocketAddr, creds: IceCreds, now: Instant) -> Result<Rtc, SfuError> {
+    sfu_rtc(local, creds, false, now)
+}
+
+fn sfu_rtc(local: SocketAddr, creds: IceCreds, ice_lite: bool, now: Instant) -> Result<Rtc, SfuError> {
     let mut rtc = Rtc::builder()
-        .set_ice_lite(false)
+        .set_ice_lite(ice_lite)
         .set_rtp_mode(true)
         .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)))
         .set_stats_interval(Some(Duration::from_secs(1)))
@@ -132,6 +127,11 @@ impl Session {
         {
             let _ = ch.write(false, msg);
         }
+    }
+
+    /// A link to another node (not a participant).
+    pub fn is_relay(&self) -> bool {
+        self.relay.is_some()
     }
 
     /// Restarts str0m's bandwidth estimate, and ours, at `bps`.

@@ -1,0 +1,17 @@
+//! What makes a session a link to another media node rather than a participant (see `relay`):
+//! the node at the other end, which side opened it, and whose track each of the other side's
+//! send m-lines carries.
+
+use std::collections::HashMap;
+
+use str0m::media::Mid;
+
+#[derive(Debug)]
+pub(super) struct Relay {
+    /// The node at the other end.
+    pub peer_node: String,
+    /// This side opened the link (and gives way when both offer at once).
+    pub opener: bool,
+    /// Whose track each of the other side's send m-lines carries.
+    pub origins: HashMap<Mid, String>,
+}
