@@ -12,7 +12,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Stats;
-use crate::sfu::{Mute, NewSession, PreparedSession, Quality, RoomKey, SessionId, SfuError, TrackInfo};
+use crate::sfu::{Mute, NewSession, PreparedSession, Quality, RelayState, RoomKey, SessionId, SfuError, TrackInfo};
 
 /// What a shard is asked to do; each carries its reply channel.
 pub enum Command {
@@ -81,6 +81,40 @@ pub enum Command {
     TakeUsage {
         reply: oneshot::Sender<Vec<(RoomKey, u64)>>,
     },
+    /// Opens a link to `peer_node` for the room from a socket of its own (`Sfu::open_relay`),
+    /// unless one is open already.
+    OpenRelay {
+        room: RoomKey,
+        peer_node: String,
+        reply: oneshot::Sender<Result<OpenedRelay, SfuError>>,
+    },
+    /// Answers another node's link offer for the room (`Sfu::accept_relay`).
+    AcceptRelay {
+        room: RoomKey,
+        peer_node: String,
+        offer: SdpOffer,
+        reply: oneshot::Sender<Result<(SessionId, SdpAnswer), SfuError>>,
+    },
+    /// The other node's answer to a link this node opened, and its media address.
+    RelayAnswered {
+        id: SessionId,
+        answer: SdpAnswer,
+        peer: std::net::SocketAddr,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    /// The room's links on this node.
+    RelayStates {
+        room: RoomKey,
+        reply: oneshot::Sender<Vec<RelayState>>,
+    },
+}
+
+/// What [`Command::OpenRelay`] did.
+pub enum OpenedRelay {
+    /// A new link: its session and the offer for the other node.
+    New(SessionId, SdpOffer),
+    /// A link to that node for the room was open already.
+    Exists(SessionId),
 }
 
 /// The shard did not take the command or did not answer: the node is stopping.
@@ -119,16 +153,20 @@ impl Shards {
         let n = self.senders.len();
         match cmd {
             Command::Create { new, .. } => room_shard(&new.room.org, &new.room.room, n),
-            Command::Tracks { room, .. } | Command::CloseParticipant { room, .. } | Command::Mute { room, .. } => {
-                room_shard(&room.org, &room.room, n)
-            }
+            Command::Tracks { room, .. }
+            | Command::CloseParticipant { room, .. }
+            | Command::Mute { room, .. }
+            | Command::OpenRelay { room, .. }
+            | Command::AcceptRelay { room, .. }
+            | Command::RelayStates { room, .. } => room_shard(&room.org, &room.room, n),
             Command::Subscribe { id, .. }
             | Command::Unsubscribe { id, .. }
             | Command::Answer { id, .. }
             | Command::Offer { id, .. }
             | Command::Quality { id, .. }
             | Command::Remove { id }
-            | Command::Owner { id, .. } => session_shard(*id, n),
+            | Command::Owner { id, .. }
+            | Command::RelayAnswered { id, .. } => session_shard(*id, n),
             Command::Stats { .. } | Command::TakeUsage { .. } => 0,
         }
     }

@@ -143,6 +143,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         node_secret: config.node_secret.clone(),
         create_rate: crate::create_rate::CreateRate::new(config.limits.creates_per_minute),
         drain: drain.clone(),
+        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
     });
     let router = control::router(api);
     tokio::spawn(async move {

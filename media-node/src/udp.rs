@@ -229,6 +229,7 @@ mod tests {
         // 70 datagrams (three batches) to two destinations, interleaved, of varying sizes.
         let transmits: Vec<Transmit> = (0..70u32)
             .map(|i| Transmit {
+                source: a.local_addr().unwrap(),
                 destination: if i % 2 == 0 { to_b } else { to_c },
                 contents: vec![i as u8; 1 + i as usize * 13],
             })

@@ -15,6 +15,8 @@ use str0m::{Candidate, Event, Input, Output, Rtc};
 
 const NODE_A: &str = "10.0.0.1:5000";
 const NODE_B: &str = "10.0.0.2:5000";
+/// The socket node A opens its link from (a link has one of its own on the opening side).
+const LINK_A: &str = "10.0.0.1:6000";
 
 fn room() -> RoomKey {
     RoomKey::new("org", "cascade")
@@ -80,16 +82,24 @@ impl World {
     /// Node A opens a link to node B for the room; B answers.
     fn link(&mut self) -> (SessionId, SessionId) {
         let now = self.clock;
-        let (on_a, offer) = self.nodes[0].open_relay(room(), "node-b", now).unwrap();
+        let (on_a, offer) = self.nodes[0].open_relay(room(), "node-b", LINK_A.parse().unwrap(), now).unwrap();
         let (on_b, answer) = self.nodes[1].accept_relay(room(), "node-a", offer, now).unwrap();
         self.nodes[0].relay_answered(on_a, answer, self.addrs[1], now).unwrap();
         (on_a, on_b)
     }
 
+    /// The node listening at `addr` (its shard's socket or A's link socket).
+    fn node_at(&self, addr: SocketAddr) -> Option<usize> {
+        if addr == LINK_A.parse::<SocketAddr>().unwrap() {
+            return Some(0);
+        }
+        self.addrs.iter().position(|a| *a == addr)
+    }
+
     fn deliver(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
         let now = self.clock;
-        if let Some(n) = self.addrs.iter().position(|a| *a == to) {
-            if let Some(m) = self.addrs.iter().position(|a| *a == from) {
+        if let Some(n) = self.node_at(to) {
+            if let Some(m) = self.node_at(from) {
                 self.between[m] += 1;
             }
             self.nodes[n].handle_datagram(from, to, data, now);
@@ -120,7 +130,7 @@ impl World {
             for n in 0..2 {
                 self.nodes[n].handle_timeout(now);
                 for t in self.nodes[n].drain_transmits() {
-                    moved.push((self.addrs[n], t.destination, t.contents));
+                    moved.push((t.source, t.destination, t.contents));
                 }
             }
             if moved.is_empty() {

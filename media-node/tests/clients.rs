@@ -1,6 +1,7 @@
 //! The media node with an independent WebRTC stack (aiortc, PyPI) as publisher and subscriber:
 //! media flows through the SFU and is decoded on the other side; unsubscribing stops it;
-//! malformed SDP, forged tokens and garbage UDP leave the node serving everyone else.
+//! malformed SDP, forged tokens and garbage UDP leave the node serving everyone else; two nodes
+//! linked for a room (cascading) carry each other's publishers to their subscribers.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -30,9 +31,18 @@ impl Drop for Node {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn start() -> Node {
+    start_as("media-t", None)
+}
+
+/// A node named `node_id`, taking control calls with `node_secret`.
+fn start_as(node_id: &str, node_secret: Option<&str>) -> Node {
     let state = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_origo-media-node"))
-        .args(["--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--node-id", "media-t"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_origo-media-node"));
+    if let Some(secret) = node_secret {
+        cmd.env("ORIGO_NODE_SECRET", secret);
+    }
+    let mut child = cmd
+        .args(["--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--node-id", node_id])
         // Three shards: the tests' rooms land on different ones.
         .args(["--shards", "3"])
         .args(["--state-dir", state.path().to_str().unwrap()])
@@ -248,4 +258,96 @@ fn a_subscriber_to_all_gets_new_publishers_offered_over_its_data_channel() {
     assert!(r["frames"]["video"].as_u64().unwrap() > 20, "{r}");
     assert!(r["frames"]["audio"].as_u64().unwrap() > 50, "{r}");
     result(publisher);
+}
+
+/// `GET url` with a bearer token: (status, JSON body).
+fn get_json(url: &str, token: &str) -> (u16, Value) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/stdout", "-w", "\n%{http_code}", "-H", &format!("authorization: Bearer {token}"), url])
+        .output()
+        .unwrap();
+    let out = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn two_linked_nodes_carry_each_others_publishers_to_their_subscribers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const SECRET: &str = "node-secret-for-links";
+    let (a, b) = (start_as("media-a", Some(SECRET)), start_as("media-b", Some(SECRET)));
+    let links = format!("{}/v1/rooms/org_test/r5/links", a.base);
+    let order = format!(r#"{{"peer_node":"media-b","peer_control_url":"{}"}}"#, b.base);
+
+    // Only the coordinators' secret opens links, to another node, at an http(s) URL that answers.
+    assert_eq!(post(&links, None, &order).0, 401);
+    assert_eq!(post(&links, Some("wrong"), &order).0, 401);
+    let (code, body) = post(&links, Some(SECRET), &order.replace("media-b", "media-a"));
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = post(&links, Some(SECRET), r#"{"peer_node":"media-b","peer_control_url":"file:///etc"}"#);
+    assert_eq!(code, 400, "{body}");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (code, body) =
+        post(&links, Some(SECRET), &format!(r#"{{"peer_node":"media-b","peer_control_url":"http://{dead}"}}"#));
+    assert_eq!(code, 502, "an unreachable peer: {body}");
+    assert!(body.contains("\"bad_gateway\""), "{body}");
+    let (code, listed) = get_json(&links, SECRET);
+    assert_eq!((code, &listed["links"]), (200, &serde_json::json!([])), "the failed link was removed");
+    // Another node's offer needs the secret too.
+    let relays = format!("{}/v1/rooms/org_test/r5/relays", b.base);
+    assert_eq!(post(&relays, Some("wrong"), "{}").0, 401);
+
+    // A publisher on each node, then the link.
+    let pubs = [
+        peer("publish", &a.base, &token("alice", "r5", "media-a", true), 12.0),
+        peer("publish", &b.base, &token("bob", "r5", "media-b", true), 12.0),
+    ];
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, body) = post(&links, Some(SECRET), &order);
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = post(&links, Some(SECRET), &order);
+    assert_eq!(code, 200, "a second order keeps the open link: {body}");
+    assert!(body.contains("\"opened\":false"), "{body}");
+
+    // Both sides connect, each sending its own publisher's two tracks once.
+    let b_links = format!("{}/v1/rooms/org_test/r5/links", b.base);
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    let (on_a, on_b) = loop {
+        let (on_a, on_b) = (get_json(&links, SECRET).1, get_json(&b_links, SECRET).1);
+        let ready = |v: &Value| {
+            v["links"].as_array().is_some_and(|l| {
+                l.len() == 1 && l[0]["connected"] == true && l[0]["tracks_in"] == 2 && l[0]["tracks_out"] == 2
+            })
+        };
+        if (ready(&on_a) && ready(&on_b)) || std::time::Instant::now() > deadline {
+            break (on_a, on_b);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(on_a["links"][0]["peer_node"], "media-b", "{on_a}");
+    assert_eq!(on_a["links"][0]["opener"], true, "{on_a}");
+    assert_eq!(on_b["links"][0]["peer_node"], "media-a", "{on_b}");
+    for (node, v) in [("a", &on_a), ("b", &on_b)] {
+        let l = &v["links"][0];
+        assert!(l["connected"] == true && l["tracks_in"] == 2 && l["tracks_out"] == 2, "link on {node}: {v}");
+    }
+
+    // Subscribers on each node see and hear both publishers, the remote one under its own name.
+    let subs = [
+        peer_expecting("subscribe", &a.base, &token("sa", "r5", "media-a", false), 6.0, 2),
+        peer_expecting("subscribe", &b.base, &token("sb", "r5", "media-b", false), 6.0, 2),
+    ];
+    for s in subs {
+        let r = result(s);
+        let owners: std::collections::BTreeSet<&str> =
+            r["tracks"].as_array().unwrap().iter().filter_map(|t| t.as_str()?.split(':').next()).collect();
+        assert_eq!(owners, ["alice", "bob"].into(), "{r}");
+        let streams = r["per_stream"].as_array().unwrap();
+        assert_eq!(streams.len(), 4, "four inbound streams: {r}");
+        assert!(streams.iter().all(|s| s[1].as_u64().unwrap() > 20), "every stream flows: {r}");
+        assert!(r["frames"]["video"].as_u64().unwrap() > 40, "video frames decoded: {r}");
+    }
+    for p in pubs {
+        result(p);
+    }
 }

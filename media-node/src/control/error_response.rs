@@ -32,6 +32,10 @@ pub(super) fn sfu_error(e: SfuError) -> Response {
         e @ SfuError::RoomFull(_) => error(403, ErrorCode::LimitExceeded, e.to_string()),
         SfuError::TooManyTracks(m) => error(400, ErrorCode::BadRequest, m),
         e @ SfuError::ModerationFull => retry_later(e.to_string(), 60),
+        e @ SfuError::LinkSocket(_) => {
+            tracing::warn!("{e}");
+            retry_later(e.to_string(), 5)
+        }
     }
 }
 

@@ -1,11 +1,14 @@
 //! The control API (axum): WebRTC sessions are created, renegotiated and closed over HTTP with
 //! the participant token the edge issued for this node ([`sessions`]); `/health` and
 //! `/metrics` ([`observability`]); the room coordinators' calls that close and mute
-//! participants, with the node secret ([`moderation`], [`node_secret`]); this API's OpenAPI 3.1
+//! participants, with the node secret ([`moderation`], [`node_secret`]); links between nodes
+//! serving one room ([`links`]); this API's OpenAPI 3.1
 //! document at `/openapi.json` ([`openapi`]); JSON 404/405 for anything else. Handlers only
 //! parse and authorise: they reach the SFU shards through [`Command`](crate::command::Command)s.
 
 mod error_response;
+mod json_body;
+pub mod links;
 pub mod moderation;
 mod node_secret;
 pub mod observability;
@@ -44,6 +47,8 @@ pub struct Api {
     pub create_rate: crate::create_rate::CreateRate,
     /// Whether the node is stopping (it then opens no session).
     pub drain: crate::drain::Drain,
+    /// For the calls this node makes to other nodes (opening links).
+    pub http: reqwest::Client,
 }
 
 /// Every route of the control API.
@@ -54,6 +59,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/v1/sessions/{id}/tracks", get(sessions::tracks))
         .route("/v1/rooms/{org}/{room}/participants/{identity}/close", post(moderation::close))
         .route("/v1/rooms/{org}/{room}/participants/{identity}/mute", put(moderation::mute))
+        .route("/v1/rooms/{org}/{room}/links", post(links::open).get(links::list))
+        .route("/v1/rooms/{org}/{room}/relays", post(links::accept))
         .route("/health", get(observability::health))
         .route("/metrics", get(observability::metrics))
         .route("/openapi.json", get(openapi::serve))

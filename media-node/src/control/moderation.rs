@@ -16,9 +16,9 @@ use axum::response::{IntoResponse, Json, Response};
 use origo_shared::ErrorCode;
 use serde::Deserialize;
 
-use super::Api;
 use super::error_response::{error, sfu_error, unavailable};
 use super::node_secret;
+use super::{Api, json_body};
 use crate::command::Command;
 use crate::sfu::RoomKey;
 
@@ -78,23 +78,23 @@ fn now_ms() -> u64 {
 
 /// The room and identity of the path, checked.
 fn target(org: String, room: String, identity: String) -> Result<(RoomKey, String), Response> {
-    for (what, v) in [("organisation", &org), ("room", &room), ("identity", &identity)] {
-        if v.is_empty() || v.len() > MAX_NAME || v.chars().any(char::is_control) {
-            return Err(error(400, ErrorCode::BadRequest, format!("the {what} must be 1-{MAX_NAME} bytes")));
-        }
-    }
-    Ok((RoomKey::new(org, room), identity))
+    name("identity", &identity)?;
+    Ok((room_key(org, room)?, identity))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    if body.len() > MAX_BODY {
-        return Err(error(413, ErrorCode::PayloadTooLarge, "bodies are limited to 4 KiB"));
+/// The room of a path, checked.
+pub(super) fn room_key(org: String, room: String) -> Result<RoomKey, Response> {
+    name("organisation", &org)?;
+    name("room", &room)?;
+    Ok(RoomKey::new(org, room))
+}
+
+/// A name from a path or body: 1 to [`MAX_NAME`] bytes, no control characters.
+pub(super) fn name(what: &str, v: &str) -> Result<(), Response> {
+    if v.is_empty() || v.len() > MAX_NAME || v.chars().any(char::is_control) {
+        return Err(error(400, ErrorCode::BadRequest, format!("the {what} must be 1-{MAX_NAME} bytes")));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        tracing::info!("bad control body: {e}");
-        let e = e.to_string().chars().take(160).collect::<String>();
-        error(400, ErrorCode::InvalidJson, format!("invalid body: {e}"))
-    })
+    Ok(())
 }
 
 /// Closes the identity's sessions in the room and bans it.
@@ -118,7 +118,7 @@ pub async fn close(
 ) -> Result<Response, Response> {
     node_secret::check(api.node_secret.as_deref(), &headers)?;
     let (room, identity) = target(org, room, identity)?;
-    let body: CloseBody = parse(&body)?;
+    let body: CloseBody = json_body::parse(&body, MAX_BODY)?;
     let reason = body.reason.unwrap_or_default();
     if reason.chars().count() > MAX_REASON {
         return Err(error(400, ErrorCode::BadRequest, format!("the reason is limited to {MAX_REASON} characters")));
@@ -160,7 +160,7 @@ pub async fn mute(
 ) -> Result<Response, Response> {
     node_secret::check(api.node_secret.as_deref(), &headers)?;
     let (room, identity) = target(org, room, identity)?;
-    let body: MuteBody = parse(&body)?;
+    let body: MuteBody = json_body::parse(&body, MAX_BODY)?;
     let (audio, video) = (body.audio, body.video);
     let r = api
         .shards

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{moderation, observability, sessions};
+use super::{links, moderation, observability, sessions};
 
 struct BearerToken;
 
@@ -29,11 +29,12 @@ impl Modify for BearerToken {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Origo media node", description = "The control API of an Origo media node (SFU): WebRTC sessions over HTTP with the participant token the edge issued for this node; media then flows over UDP (ICE-lite, DTLS-SRTP). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(sessions::create, sessions::update, sessions::remove, sessions::tracks, moderation::close, moderation::mute, observability::health, observability::metrics, serve),
+    paths(sessions::create, sessions::update, sessions::remove, sessions::tracks, moderation::close, moderation::mute, links::open, links::accept, links::list, observability::health, observability::metrics, serve),
     modifiers(&BearerToken),
     tags(
         (name = "sessions", description = "WebRTC sessions: offers and answers, subscriptions, quality"),
         (name = "moderation", description = "Kicks and mutes, called by the edge's room coordinators with the node secret"),
+        (name = "links", description = "Links between nodes serving one room (cascading), ordered by the room's coordinator with the node secret"),
         (name = "node", description = "The node itself"),
     )
 )]

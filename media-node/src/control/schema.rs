@@ -73,3 +73,27 @@ pub struct Health {
     /// SFU shards (one UDP socket and task each).
     shards: u64,
 }
+
+/// `POST /v1/rooms/{org}/{room}/links`: the link is open (or connecting).
+#[derive(ToSchema)]
+pub struct LinkOpened {
+    /// The link's session on this node.
+    session: u64,
+    peer_node: String,
+    /// `false`: a link to that node for the room was open already.
+    opened: bool,
+}
+
+/// `POST /v1/rooms/{org}/{room}/relays`: this node's answer to another node's link.
+#[derive(ToSchema)]
+pub struct RelayAccepted {
+    answer: SdpAnswerSchema,
+    /// The UDP address the link reaches this node at (`host:port`).
+    udp: String,
+}
+
+/// `GET /v1/rooms/{org}/{room}/links`.
+#[derive(ToSchema)]
+pub struct LinkList {
+    links: Vec<crate::sfu::RelayState>,
+}

@@ -16,9 +16,9 @@ use origo_shared::ErrorCode;
 use serde::Deserialize;
 use str0m::change::{SdpAnswer, SdpOffer};
 
-use super::Api;
 use super::error_response::{auth_error, error, retry_later, sfu_error, unavailable};
 use super::schema::{SdpAnswerSchema, SdpOfferSchema, SessionCreated, SessionUpdated, TrackList};
+use super::{Api, json_body};
 use crate::auth::Participant;
 use crate::command::Command;
 use crate::sfu::{NewSession, OsRandom, Quality, RoomKey, SessionId, prepare_session};
@@ -68,20 +68,6 @@ async fn authorize(api: &Api, headers: &HeaderMap) -> Result<Participant, Respon
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    if body.len() > MAX_BODY {
-        return Err(error(413, ErrorCode::PayloadTooLarge, "bodies are limited to 64 KiB"));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        tracing::info!("bad session body: {e}");
-        error(
-            400,
-            ErrorCode::InvalidJson,
-            format!("invalid body: {}", e.to_string().chars().take(160).collect::<String>()),
-        )
-    })
-}
-
 /// A command to the session's (or room's) shard, and its reply.
 async fn call<T>(api: &Api, make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command) -> Result<T, Response> {
     api.shards.call(make).await.map_err(|_| unavailable("the media node is stopping"))
@@ -117,7 +103,7 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> Result<Response, Response> {
     let p = authorize(&api, &headers).await?;
-    let body: CreateBody = parse(&body)?;
+    let body: CreateBody = json_body::parse(&body, MAX_BODY)?;
     if let Err(wait) = api.create_rate.take(&p.org, &p.room, &p.identity, Instant::now()) {
         tracing::debug!(identity = %p.identity, "session refused: opened too often");
         let mut res =
@@ -191,7 +177,7 @@ pub async fn update(
     body: axum::body::Bytes,
 ) -> Result<Response, Response> {
     let (id, _) = owned(&api, &headers, &id).await?;
-    let body: PatchBody = parse(&body)?;
+    let body: PatchBody = json_body::parse(&body, MAX_BODY)?;
     let mut out = serde_json::Map::new();
     if let Some(answer) = body.answer {
         call(&api, |reply| Command::Answer { id, answer, reply }).await?.map_err(sfu_error)?;

@@ -23,4 +23,6 @@ pub enum SfuError {
     TooManyTracks(String),
     #[error("too many participants are muted on this node")]
     ModerationFull,
+    #[error("no socket for a link: {0}")]
+    LinkSocket(String),
 }

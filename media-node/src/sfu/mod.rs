@@ -73,7 +73,7 @@ pub use moderation::{MAX_BANS, MAX_MUTES, Mute};
 pub use publication::TrackInfo;
 pub use quality::Quality;
 pub use randomness::{OsRandom, Randomness, SeededRandom};
-pub use relay::MAX_RELAYED_TRACKS;
+pub use relay::{MAX_RELAYED_TRACKS, RELAY_IDLE, RelayState};
 pub use routing::stun_ufrag;
 pub use session_setup::{PreparedSession, prepare_session};
 
@@ -94,6 +94,8 @@ pub use origo_shared::RoomKey;
 /// A datagram to send.
 #[derive(Debug)]
 pub struct Transmit {
+    /// The local address to send it from: the shard's, or a link's own socket (see `relay`).
+    pub source: SocketAddr,
     pub destination: SocketAddr,
     pub contents: Vec<u8>,
 }
@@ -189,7 +191,7 @@ impl Sfu {
     pub fn receive(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8], now: Instant) {
         self.counters.datagrams_in += 1;
         self.counters.bytes_in += data.len() as u64;
-        let Some(id) = self.routes.lookup(source, data) else {
+        let Some(id) = self.routes.lookup(source, destination, data) else {
             self.counters.unroutable += 1;
             return;
         };
@@ -207,7 +209,7 @@ impl Sfu {
             self.remove_session(id, now);
             return;
         }
-        self.routes.learn(source, id);
+        self.routes.learn(source, destination, id);
         self.drain(id, now);
     }
 
@@ -251,6 +253,7 @@ impl Sfu {
                 self.allocate(id, now);
             }
             self.dynacast(now);
+            self.close_idle_relays(now);
         }
         self.flush(now);
         self.poll_timeout(now)
@@ -500,6 +503,11 @@ impl Sfu {
     /// Datagrams to send, taken.
     pub fn drain_transmits(&mut self) -> Vec<Transmit> {
         std::mem::take(&mut self.out)
+    }
+
+    /// The address sessions reach this SFU at (its shard's candidate).
+    pub fn local(&self) -> SocketAddr {
+        self.local
     }
 
     pub fn session_count(&self) -> usize {

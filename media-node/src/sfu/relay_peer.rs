@@ -3,6 +3,8 @@
 //! send m-lines carries.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
 
 use str0m::media::Mid;
 
@@ -12,6 +14,11 @@ pub(super) struct Relay {
     pub peer_node: String,
     /// This side opened the link (and gives way when both offer at once).
     pub opener: bool,
+    /// The local address of the link: its own socket's on the side that opened it, the
+    /// shard's on the other.
+    pub local: SocketAddr,
     /// Whose track each of the other side's send m-lines carries.
     pub origins: HashMap<Mid, String>,
+    /// Since when the room has had no participant on this node.
+    pub idle_since: Option<Instant>,
 }

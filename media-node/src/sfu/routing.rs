@@ -1,7 +1,8 @@
-//! Which session a datagram belongs to, in O(1). Every session shares the shard's UDP address,
-//! so a datagram is known by its source address; a new address is only accepted from a STUN
-//! binding request whose USERNAME names a session's ufrag (str0m's `Rtc::accepts` then checks
-//! its MESSAGE-INTEGRITY), and the address is remembered once the session took the datagram.
+//! Which session a datagram belongs to, in O(1). Participants share the shard's UDP address
+//! and links this node opens have a socket each, so a datagram is known by its source address
+//! and the local address it came in on; a new pair is only accepted from a STUN binding request
+//! whose USERNAME names a session's ufrag (str0m's `Rtc::accepts` then checks its
+//! MESSAGE-INTEGRITY), and the pair is remembered once the session took the datagram.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,14 +12,16 @@ use super::SessionId;
 /// Addresses and ufrags of the open sessions.
 #[derive(Debug, Default)]
 pub(super) struct Routes {
-    by_addr: HashMap<SocketAddr, SessionId>,
+    /// (remote, local) → session.
+    by_addr: HashMap<(SocketAddr, SocketAddr), SessionId>,
     by_ufrag: HashMap<String, SessionId>,
 }
 
 impl Routes {
-    /// The session a datagram from `source` may belong to (still to be accepted by it).
-    pub fn lookup(&self, source: SocketAddr, data: &[u8]) -> Option<SessionId> {
-        match self.by_addr.get(&source) {
+    /// The session a datagram from `source` to `local` may belong to (still to be accepted by
+    /// it).
+    pub fn lookup(&self, source: SocketAddr, local: SocketAddr, data: &[u8]) -> Option<SessionId> {
+        match self.by_addr.get(&(source, local)) {
             Some(id) => Some(*id),
             None => stun_ufrag(data).and_then(|u| self.by_ufrag.get(&u).copied()),
         }
@@ -29,10 +32,10 @@ impl Routes {
         self.by_ufrag.insert(ufrag, id);
     }
 
-    /// The session took a datagram from `source`: later ones from there go to it (the first
-    /// session to take an address keeps it).
-    pub fn learn(&mut self, source: SocketAddr, id: SessionId) {
-        self.by_addr.entry(source).or_insert(id);
+    /// The session took a datagram from `source` to `local`: later ones between the two go to
+    /// it (the first session to take a pair keeps it).
+    pub fn learn(&mut self, source: SocketAddr, local: SocketAddr, id: SessionId) {
+        self.by_addr.entry((source, local)).or_insert(id);
     }
 
     /// A closed session's ufrag and addresses.
@@ -94,20 +97,26 @@ mod tests {
 
     #[test]
     fn addresses_are_learnt_and_forgotten_with_their_session() {
-        let mut r = Routes::default();
         let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1000".parse().unwrap(), "127.0.0.1:2000".parse().unwrap());
+        let (here, link): (SocketAddr, SocketAddr) =
+            ("127.0.0.1:5000".parse().unwrap(), "127.0.0.1:5001".parse().unwrap());
+        let mut r = Routes::default();
         r.add_ufrag("u1".into(), 1);
         r.add_ufrag("u2".into(), 2);
-        assert_eq!(r.lookup(a, b"not stun"), None, "an unknown address needs STUN");
-        assert_eq!(r.lookup(a, &binding_request("u1:x")), Some(1));
-        assert_eq!(r.lookup(a, &binding_request("nobody:x")), None);
-        r.learn(a, 1);
-        r.learn(a, 2);
-        assert_eq!(r.lookup(a, b"media"), Some(1), "the first session keeps an address");
-        r.learn(b, 2);
+        assert_eq!(r.lookup(a, here, b"not stun"), None, "an unknown address needs STUN");
+        assert_eq!(r.lookup(a, here, &binding_request("u1:x")), Some(1));
+        assert_eq!(r.lookup(a, here, &binding_request("nobody:x")), None);
+        r.learn(a, here, 1);
+        r.learn(a, here, 2);
+        assert_eq!(r.lookup(a, here, b"media"), Some(1), "the first session keeps an address");
+        assert_eq!(r.lookup(a, link, b"media"), None, "the same peer on another local socket is another pair");
+        r.learn(a, link, 2);
+        assert_eq!(r.lookup(a, link, b"media"), Some(2));
+        r.learn(b, here, 2);
         r.forget(1, "u1");
-        assert_eq!(r.lookup(a, b"media"), None);
-        assert_eq!(r.lookup(a, &binding_request("u1:x")), None);
-        assert_eq!(r.lookup(b, b"media"), Some(2));
+        assert_eq!(r.lookup(a, here, b"media"), None);
+        assert_eq!(r.lookup(a, here, &binding_request("u1:x")), None);
+        assert_eq!(r.lookup(b, here, b"media"), Some(2));
+        assert_eq!(r.lookup(a, link, b"media"), Some(2));
     }
 }

@@ -50,7 +50,11 @@ impl Sfu {
                     Ok(Output::Transmit(t)) => {
                         self.counters.datagrams_out += 1;
                         self.counters.bytes_out += t.contents.len() as u64;
-                        self.out.push(Transmit { destination: t.destination, contents: t.contents.into() });
+                        self.out.push(Transmit {
+                            source: t.source,
+                            destination: t.destination,
+                            contents: t.contents.into(),
+                        });
                     }
                     Ok(Output::Event(e)) => match e {
                         Event::RtpPacket(p) => work.push(Propagated::Rtp(id, Box::new(p))),
