@@ -171,7 +171,7 @@ fn over_the_room_socket_changes_reach_everyone_and_a_reconnect_gets_them_again()
         seat: Some(format!("s{id}")),
     };
     for (conn, id, admin) in [(1, "ann", false), (2, "bob", false), (3, "mod", true)] {
-        r.held.insert(id.into(), HeldSeat { seat: format!("s{id}"), until_ms: 60_000 });
+        r.held.insert(id.into(), HeldSeat { seat: format!("s{id}"), until_ms: 60_000, media: None });
         r.apply(Event::Connect { conn, who: joiner(id, admin), last_seq: None }, 1);
     }
     let fx = r.apply(
@@ -241,7 +241,7 @@ fn over_the_room_socket_changes_reach_everyone_and_a_reconnect_gets_them_again()
 
     // Bob drops and comes back having seen up to before the deletion: the tombstone is replayed.
     r.apply(Event::Disconnect { conn: 2 }, 8);
-    r.held.insert("bob".into(), HeldSeat { seat: "sbob".into(), until_ms: 60_000 });
+    r.held.insert("bob".into(), HeldSeat { seat: "sbob".into(), until_ms: 60_000, media: None });
     let fx = r.apply(Event::Connect { conn: 4, who: joiner("bob", false), last_seq: Some(seen) }, 9);
     let replayed = fx.iter().find_map(|e| match e {
         origo_functions::coordinator::Effect::Send { msg: ServerMessage::Joined { chat, .. }, .. } => {

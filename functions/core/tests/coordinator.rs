@@ -54,7 +54,7 @@ fn connect(r: &mut RoomState, conn: ConnId, who: Joiner, now: u64) -> Vec<Effect
 /// Holds `who`'s seat as a join would (the meeting's terms unchanged).
 fn seat(r: &mut RoomState, who: &Joiner, now: u64) {
     let seat = who.seat.clone().unwrap();
-    r.held.insert(who.identity.clone(), HeldSeat { seat, until_ms: now + 120_000 });
+    r.held.insert(who.identity.clone(), HeldSeat { seat, until_ms: now + 120_000, media: None });
 }
 
 fn reserve(r: &mut RoomState, who: &str, limit: u32, now: u64) -> RoomCommandOutcome {

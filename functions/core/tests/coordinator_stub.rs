@@ -71,7 +71,7 @@ fn removing_a_participant_over_http_kicks_them_at_the_coordinator() {
         seat: Some("seat1".into()),
     };
     let now = p.now_ms.get();
-    state.held.insert(bob.identity.clone(), HeldSeat { seat: "seat1".into(), until_ms: now + 60_000 });
+    state.held.insert(bob.identity.clone(), HeldSeat { seat: "seat1".into(), until_ms: now + 60_000, media: None });
     let fx = state.apply(Event::Connect { conn: 1, who: bob, last_seq: None }, now);
     for (k, v) in storage::commit(&mut state, &fx, now, || 1).unwrap().writes {
         p.kv.borrow_mut().insert(k, v.unwrap());
@@ -134,7 +134,7 @@ fn the_longest_mintable_identity_can_be_muted_and_kicked() {
     };
     let now = p.now_ms.get();
     let seat = |state: &mut RoomState, identity: &str| {
-        state.held.insert(identity.into(), HeldSeat { seat: "seat1".into(), until_ms: now + 60_000 });
+        state.held.insert(identity.into(), HeldSeat { seat: "seat1".into(), until_ms: now + 60_000, media: None });
     };
     seat(&mut state, "admin");
     seat(&mut state, &longest);

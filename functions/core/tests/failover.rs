@@ -1,12 +1,13 @@
 //! Media node failover and placement in the room coordinator's state machine: a participant
 //! reports lost media, the room asks for a probe, a node that does not answer is avoided and
-//! everyone on it moves; joins are placed on the room's node while it can take them, and the
-//! room moves whole when it cannot.
+//! everyone on it moves; each join is placed on its nearest region's node (the room's node
+//! there when it has one), and the room's nodes are linked.
 
 use std::sync::Arc;
 
 use origo_functions::coordinator::{
-    Effect, Event, HeldSeat, Joiner, MeetingTerms, NodeView, RoomCommand, RoomCommandOutcome, RoomState, Settings,
+    Effect, Event, HeldSeat, Joiner, MeetingTerms, NodeOrder, NodeView, RoomCommand, RoomCommandOutcome, RoomState,
+    Settings,
 };
 use origo_shared::node::{NodeAddresses, NodeDescriptor, NodeKind, SelectorConfig};
 use origo_shared::signal::{ClientMessage, MediaAssignment, ServerMessage};
@@ -59,7 +60,8 @@ fn room_with(who: &[(&str, &str)]) -> RoomState {
     let mut r = RoomState::new("org_1", "standup", 60_000, Settings::default());
     for (i, (id, on)) in who.iter().enumerate() {
         let j = joiner(id, on);
-        r.held.insert(j.identity.clone(), HeldSeat { seat: j.seat.clone().unwrap(), until_ms: T0 + 60_000 });
+        r.held
+            .insert(j.identity.clone(), HeldSeat { seat: j.seat.clone().unwrap(), until_ms: T0 + 60_000, media: None });
         r.apply(Event::Connect { conn: i as u64 + 1, who: j, last_seq: None }, T0);
     }
     r
@@ -164,41 +166,111 @@ fn reserve(r: &mut RoomState, who: &str, candidates: Vec<MediaAssignment>, now: 
     RoomCommandOutcome::of(&command, &fx)
 }
 
+fn media_in(node: &str, region: &str) -> MediaAssignment {
+    MediaAssignment { region: region.into(), ..media(node) }
+}
+
+/// The link orders among the effects: (opener, peer, peer's control URL).
+fn links(fx: &[Effect]) -> Vec<(String, String, String)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Node(NodeOrder::Link { node_id, peer_node, peer_control_url }) => {
+                Some((node_id.clone(), peer_node.clone(), peer_control_url.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn joins_go_to_the_rooms_node_while_it_is_a_candidate() {
+fn every_join_goes_to_its_nearest_region_and_to_the_rooms_node_there() {
     let mut r = RoomState::new("org_1", "standup", 60_000, Settings::default());
     // The first join chooses: the best candidate for that participant.
     assert_eq!(
         reserve(&mut r, "ada", vec![media("m3"), media("m1")], T0),
         RoomCommandOutcome::Reserved { media: Some(media("m3")) }
     );
-    // A later one nearer to m1 still goes to the room's node.
+    // A later one nearer to m1, in the same region, goes to the room's node there.
     assert_eq!(
         reserve(&mut r, "bo", vec![media("m1"), media("m3")], T0 + 1),
         RoomCommandOutcome::Reserved { media: Some(media("m3")) }
     );
-    // No candidates (an older caller): the join keeps its own choice.
-    assert_eq!(reserve(&mut r, "cy", vec![], T0 + 2), RoomCommandOutcome::Reserved { media: None });
-}
-
-#[test]
-fn a_room_whose_node_cannot_take_the_next_join_moves_whole() {
-    let mut r = room_with(&[("ada", "m1"), ("bo", "m1")]);
-    let mut fx_moves = Vec::new();
+    // One in another region goes to its own region's node, which is linked to the room's.
     let command = RoomCommand::Reserve {
-        identity: "cy".into(),
-        seat: "seatcy".into(),
+        identity: "dee".into(),
+        seat: "seatdee".into(),
         until_ms: T0 + 60_000,
         limit: 50,
         terms: MeetingTerms::default(),
-        // m1 is full or draining: join did not offer it.
-        candidates: vec![media("m2")],
+        candidates: vec![media_in("m7", "us-east"), media("m3")],
     };
-    let fx = r.apply(Event::Command(command.clone()), T0 + 5);
-    fx_moves.extend(moves(&fx));
-    assert_eq!(RoomCommandOutcome::of(&command, &fx), RoomCommandOutcome::Reserved { media: Some(media("m2")) });
-    assert_eq!(fx_moves, [(1, "m2".to_owned()), (2, "m2".to_owned())], "nobody stays behind on a node the others left");
-    assert_eq!(r.media.as_ref().map(|m| m.node_id.as_str()), Some("m2"));
+    let fx = r.apply(Event::Command(command.clone()), T0 + 2);
+    assert_eq!(
+        RoomCommandOutcome::of(&command, &fx),
+        RoomCommandOutcome::Reserved { media: Some(media_in("m7", "us-east")) }
+    );
+    assert_eq!(links(&fx), [("m3".to_owned(), "m7".to_owned(), "http://m7.test".to_owned())]);
+    assert!(moves(&fx).is_empty(), "nobody moves");
+    // A second one there needs no new link.
+    let command = RoomCommand::Reserve {
+        identity: "eve".into(),
+        seat: "seateve".into(),
+        until_ms: T0 + 60_000,
+        limit: 50,
+        terms: MeetingTerms::default(),
+        candidates: vec![media_in("m8", "us-east"), media_in("m7", "us-east")],
+    };
+    let fx = r.apply(Event::Command(command.clone()), T0 + 3);
+    assert_eq!(
+        RoomCommandOutcome::of(&command, &fx),
+        RoomCommandOutcome::Reserved { media: Some(media_in("m7", "us-east")) }
+    );
+    assert!(links(&fx).is_empty());
+    // No candidates (an older caller): the join keeps its own choice.
+    assert_eq!(reserve(&mut r, "cy", vec![], T0 + 4), RoomCommandOutcome::Reserved { media: None });
+}
+
+#[test]
+fn a_full_node_spills_the_next_join_to_another_linked_to_it_and_nobody_moves() {
+    let mut r = room_with(&[("ada", "m1"), ("bo", "m1")]);
+    // m1 is full or draining: join did not offer it.
+    let outcome = reserve(&mut r, "cy", vec![media("m2")], T0 + 5);
+    assert_eq!(outcome, RoomCommandOutcome::Reserved { media: Some(media("m2")) });
+    assert_eq!(r.media.as_ref().map(|m| m.node_id.as_str()), Some("m1"), "the room keeps its node");
+    assert_eq!(r.held["cy"].media, Some(media("m2")));
+    let command = RoomCommand::Reserve {
+        identity: "dan".into(),
+        seat: "seatdan".into(),
+        until_ms: T0 + 60_000,
+        limit: 50,
+        terms: MeetingTerms::default(),
+        candidates: vec![media("m3")],
+    };
+    let fx = r.apply(Event::Command(command), T0 + 6);
+    assert!(moves(&fx).is_empty(), "nobody stays behind or moves: {fx:?}");
+    let mut got = links(&fx);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("m1".to_owned(), "m3".to_owned(), "http://m3.test".to_owned()),
+            ("m2".to_owned(), "m3".to_owned(), "http://m3.test".to_owned())
+        ],
+        "the new node is linked to every node the room uses"
+    );
+}
+
+#[test]
+fn each_sweep_orders_the_links_again_while_the_room_spans_nodes() {
+    let mut r = room_with(&[("ada", "m1"), ("bo", "m2")]);
+    let sweep = r.settings.sweep_ms;
+    let fx = r.apply(Event::Alarm, T0 + sweep);
+    assert_eq!(links(&fx), [("m1".to_owned(), "m2".to_owned(), "http://m2.test".to_owned())]);
+    // Once bo has left, one node serves the room: no link.
+    r.apply(Event::Disconnect { conn: 2 }, T0 + sweep + 1);
+    let fx = r.apply(Event::Alarm, T0 + 3 * sweep + r.settings.disconnect_grace_ms);
+    assert!(!r.members.contains_key("bo"));
+    assert!(links(&fx).is_empty(), "{fx:?}");
 }
 
 #[test]

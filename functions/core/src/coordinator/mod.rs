@@ -45,6 +45,7 @@ pub mod bans;
 mod command;
 pub mod frame_budget;
 pub mod node_health;
+mod node_links;
 mod node_order;
 mod placement;
 mod room_chat;
@@ -169,6 +170,9 @@ pub struct HeldSeat {
     /// The `seat` claim of the token join issued.
     pub seat: String,
     pub until_ms: u64,
+    /// The node the seat was placed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaAssignment>,
 }
 
 /// The durable state of one room.
@@ -841,9 +845,9 @@ impl RoomState {
             }
             RoomCommand::Close { reason } => self.close(&reason, now, fx),
             RoomCommand::Reserve { identity, seat, until_ms, limit, terms, candidates } => {
-                let outcome = self.reserve(identity, seat, until_ms, limit, terms, now);
+                let outcome = self.reserve(identity.clone(), seat, until_ms, limit, terms, now);
                 if matches!(outcome, RoomCommandOutcome::Reserved { .. }) {
-                    let media = self.seat_media(&candidates, now, fx);
+                    let media = self.seat_media(&identity, &candidates, now, fx);
                     fx.push(Effect::Persist);
                     fx.push(Effect::Answer(RoomCommandOutcome::Reserved { media }));
                 } else {
@@ -879,27 +883,35 @@ impl RoomState {
         if members + held >= limit as usize {
             return RoomCommandOutcome::Full { limit };
         }
-        self.held.insert(identity, HeldSeat { seat, until_ms });
+        self.held.insert(identity, HeldSeat { seat, until_ms, media: None });
         if self.members.is_empty() && self.empty_since_ms.is_none() {
             self.empty_since_ms = Some(now);
         }
         RoomCommandOutcome::Reserved { media: None }
     }
 
-    /// The node a seat just held is on ([`placement::seat_node`]). When the room's node
-    /// cannot take it (full, draining, unreachable), the room moves there as a whole: its
-    /// participants are told to reconnect, so nobody is on a node the others are not on.
+    /// The node a seat just held for `identity` is on ([`placement::seat_node`]): its
+    /// nearest. When no other participant of the room is there yet, that node is linked to
+    /// every node the room uses ([`node_links`]).
     fn seat_media(
         &mut self,
+        identity: &str,
         candidates: &[MediaAssignment],
         now: u64,
         fx: &mut Vec<Effect>,
     ) -> Option<MediaAssignment> {
-        let chosen = placement::seat_node(self, candidates, now)?;
-        let old = self.media.replace(chosen.clone());
-        if let Some(old) = old.filter(|o| o.node_id != chosen.node_id) {
-            let why = format!("media node {} cannot take the room's next participant", old.node_id);
-            self.node_lost(&old.node_id, Some(chosen.clone()), &why, fx);
+        let in_use = node_links::nodes_in_use(self, now);
+        let chosen = placement::seat_node(self, candidates, &in_use, now)?;
+        if let Some(h) = self.held.get_mut(identity) {
+            h.media = Some(chosen.clone());
+        }
+        if self.media.is_none() {
+            self.media = Some(chosen.clone());
+        }
+        if !in_use.iter().any(|n| n.node_id == chosen.node_id) {
+            let mut nodes = in_use;
+            nodes.push(chosen.clone());
+            fx.extend(node_links::links_of(&nodes, &chosen.node_id).into_iter().map(Effect::Node));
         }
         Some(chosen)
     }
@@ -999,9 +1011,15 @@ impl RoomState {
                 });
             }
         }
+        for h in self.held.values_mut().filter(|h| h.media.as_ref().is_some_and(|m| m.node_id == node_id)) {
+            h.media = Some(to.clone());
+        }
         if moved {
             fx.insert(0, Effect::Persist);
         }
+        // The replacement may be new to the room: link it to the nodes it keeps.
+        let nodes = node_links::nodes_in_use(self, 0);
+        fx.extend(node_links::links_of(&nodes, &to.node_id).into_iter().map(Effect::Node));
     }
 
     fn alarm(&mut self, now: u64, fx: &mut Vec<Effect>) {
@@ -1047,6 +1065,8 @@ impl RoomState {
         }
         self.check_quota(now, fx);
         self.held.retain(|_, h| h.until_ms > now);
+        // Links between the room's nodes, again: an open one is kept, a lost one reopened.
+        fx.extend(node_links::link_orders(&node_links::nodes_in_use(self, now)).into_iter().map(Effect::Node));
         self.bans.retain(|_, until| *until > now);
         self.finish_if_empty(now, fx);
         fx.push(Effect::Persist);

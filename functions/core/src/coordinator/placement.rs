@@ -1,5 +1,6 @@
-//! Which media node a room moves to when one it uses is lost: the decision is the room's,
-//! made from the node registry the host hands it.
+//! Which media node a participant is seated on, and where the participants of a node the
+//! room lost go: the decisions are the room's, made from the candidates `join` found and the
+//! node registry the host hands it.
 
 use origo_shared::node::{NodeDescriptor, NodeKind, NodeRequest, NodeSelector, Origin, SelectorConfig};
 use origo_shared::signal::MediaAssignment;
@@ -60,15 +61,18 @@ pub(super) fn replacement(state: &RoomState, view: &NodeView, lost: &str, now_ms
 }
 
 /// The node for a participant about to join, from the nodes `join` found able to take them
-/// (`candidates`, best first for that participant): the room's own node while it is among
-/// them, so the room stays on one node; else the best candidate the room has not found
-/// unreachable. `None` when there is none (the join keeps its own choice).
-pub(super) fn seat_node(state: &RoomState, candidates: &[MediaAssignment], now_ms: u64) -> Option<MediaAssignment> {
-    let usable = |c: &&MediaAssignment| !state.health.is_unreachable(&c.node_id, now_ms);
-    if let Some(room) = &state.media
-        && let Some(c) = candidates.iter().filter(usable).find(|c| c.node_id == room.node_id)
-    {
-        return Some(c.clone());
-    }
-    candidates.iter().find(usable).cloned()
+/// (`candidates`, best first for that participant, so its nearest first): the best one the
+/// room has not found unreachable, but a node the room already uses in that candidate's region
+/// when there is one (a room keeps to one node per region; nodes in different regions are
+/// linked). `None` when there is none (the join keeps its own choice).
+pub(super) fn seat_node(
+    state: &RoomState,
+    candidates: &[MediaAssignment],
+    in_use: &[MediaAssignment],
+    now_ms: u64,
+) -> Option<MediaAssignment> {
+    let mut usable = candidates.iter().filter(|c| !state.health.is_unreachable(&c.node_id, now_ms));
+    let best = usable.clone().next()?;
+    let used = |c: &&MediaAssignment| in_use.iter().any(|u| u.node_id == c.node_id);
+    Some(usable.find(|c| c.region == best.region && used(c)).unwrap_or(best).clone())
 }

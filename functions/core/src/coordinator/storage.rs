@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn a_join_commits_the_snapshot_and_webhooks_to_a_capped_outbox() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
-        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
+        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000, media: None });
         let fx = state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let c = commit(&mut state, &fx, 1_000, || 0).unwrap();
         let keys: Vec<&str> = c.writes.iter().map(|(k, _)| k.as_str()).collect();
@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn leaving_bills_usage_by_read_modify_write() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
-        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
+        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000, media: None });
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let fx = state.apply(Event::Client { conn: 1, msg: origo_shared::signal::ClientMessage::Leave }, 4_000);
         let c = commit(&mut state, &fx, 4_000, || 0).unwrap();
@@ -337,7 +337,7 @@ mod tests {
     fn chat_is_indexed_and_the_oldest_goes_past_the_cap_or_retention() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
         state.terms.chat_retention_ms = 10_000;
-        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
+        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000, media: None });
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let chat = |state: &mut RoomState, at: u64| {
             let msg = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None, reply_to: None };
@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn a_finished_room_deletes_its_snapshot() {
         let mut state = RoomState::new("o1", "standup", 60_000, Settings::default());
-        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000 });
+        state.held.insert("alice".into(), HeldSeat { seat: "seatalice".into(), until_ms: 60_000, media: None });
         state.apply(Event::Connect { conn: 1, who: joiner("alice"), last_seq: None }, 1_000);
         let mut quiet = state.clone();
         let chat = origo_shared::signal::ClientMessage::Chat { text: "hi".into(), client_id: None, reply_to: None };
