@@ -510,8 +510,11 @@ impl Sfu {
         self.local
     }
 
+    /// Participants' sessions open. Links to other nodes are not counted: there is at most one
+    /// per room and peer node, and a node that is full of participants must still take the
+    /// links of the rooms it serves.
     pub fn session_count(&self) -> usize {
-        self.sessions.len()
+        self.sessions.values().filter(|s| !s.is_relay()).count()
     }
 
     pub fn track_count(&self) -> usize {

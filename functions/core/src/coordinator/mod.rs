@@ -26,7 +26,10 @@
 //!   and sockets are refused, and its media node is told to close its sessions;
 //! * an admin's mute holds until an admin allows unmuting; the media node enforces it;
 //! * hidden participants are never announced, nor anything they do;
-//! * each participant has a frame budget, kept across its reconnects ([`FrameLimits`]).
+//! * each participant has a frame budget, kept across its reconnects ([`FrameLimits`]);
+//! * each join is seated on its own nearest node (the room's node in that region when it has
+//!   one), and the nodes serving the room are linked pairwise ([`node_links`]); a lost node's
+//!   participants, and only they, move.
 
 use std::collections::{BTreeMap, VecDeque};
 
