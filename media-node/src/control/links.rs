@@ -22,6 +22,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use super::error_response::{error, sfu_error, unavailable};
 use super::moderation::{name, room_key};
 use super::schema::{LinkList, LinkOpened, RelayAccepted, SdpOfferSchema};
+use super::sessions::call;
 use super::{Api, json_body, node_secret};
 use crate::command::{Command, OpenedRelay};
 use crate::sfu::{RoomKey, SessionId};
@@ -60,10 +61,6 @@ pub struct RelayOffer {
 struct RelayAnswer {
     answer: SdpAnswer,
     udp: SocketAddr,
-}
-
-async fn call<T>(api: &Api, make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command) -> Result<T, Response> {
-    api.shards.call(make).await.map_err(|_| unavailable("the media node is stopping"))
 }
 
 /// Opens a link to another node for a room (or keeps the one open).

@@ -69,7 +69,10 @@ async fn authorize(api: &Api, headers: &HeaderMap) -> Result<Participant, Respon
 }
 
 /// A command to the session's (or room's) shard, and its reply.
-async fn call<T>(api: &Api, make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command) -> Result<T, Response> {
+pub(super) async fn call<T>(
+    api: &Api,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command,
+) -> Result<T, Response> {
     api.shards.call(make).await.map_err(|_| unavailable("the media node is stopping"))
 }
 
