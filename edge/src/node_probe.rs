@@ -1,6 +1,6 @@
 //! A room coordinator's check of a media node its participants lost their media from
 //! ([`Effect::ProbeNode`](origo_functions::coordinator::Effect)): the node's `/health`, with a
-//! deadline well under a second. A node that refuses the connection, times out or answers
+//! deadline of [`PROBE_DEADLINE_MS`] (a node that refuses the connection is known at once). A node that refuses the connection, times out or answers
 //! anything but 2xx is unreachable, and the registry is told so
 //! ([`NodeDescriptor::unreachable_since_ms`]) until the node's next heartbeat.
 
@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use origo_functions::coordinator::NodeView;
+use origo_functions::coordinator::node_health::PROBE_DEADLINE_MS;
 use origo_functions::store::{index::Index, keys};
 use origo_shared::node::{NodeDescriptor, SelectorConfig};
 
 use crate::kv::KvBackend;
 
 /// How long the node has to answer.
-pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(PROBE_DEADLINE_MS);
 
 /// Whether the node `node_id` (as the registry in `store` of `kv` names it) answers now. A
 /// node without a registry entry or control URL does not.

@@ -191,8 +191,10 @@ async function main() {
       const grew = prev !== null && frames > prev;
       prev = frames;
       return grew && t;
-    }, { timeout: 30_000, interval: 100 });
+    }, { timeout: 60_000, interval: 100 });
     const took = Date.now() - killed;
+    // The media node is healthy: the room's probe of it must not move anyone else off it.
+    if ((await onNode(local)) !== `media-${third.short}`) throw new Error(`${local.name} was moved to ${await onNode(local)} when only a TURN server died`);
     figures.turn_failover_ms = took;
     figures.turn_failover_to = t.relayUrl;
     return `through ${t.relayUrl} after ${took} ms`;

@@ -351,7 +351,7 @@ fn placement_precedence_edge_then_trusted_proxy_then_client_then_room_hint() {
 }
 
 #[test]
-fn the_room_keeps_its_node_until_it_is_stale_or_full() {
+fn each_join_lands_on_its_nearest_node_that_is_fresh_and_not_full() {
     let p = TestPlatform::new();
     let (t, _, _) = owner(&p, "ada@acme.test");
     ok_json(call(&p, Method::POST, "/v1/rooms", Some(&t), Some(json!({"name": "r"}))), StatusCode::CREATED);
@@ -364,9 +364,9 @@ fn the_room_keeps_its_node_until_it_is_stale_or_full() {
     };
     assert_eq!(node(json!({})), "m-eu");
     register_node(&p, "m-us", "media", "us-east", 0);
-    // A participant in the US still lands on the room's node.
-    assert_eq!(node(json!({"region": "us-east"})), "m-eu");
-    // m-eu stops heart-beating: after 15 s it is stale and the room moves.
+    // A participant in the US lands on the US node (the room's nodes are then linked).
+    assert_eq!(node(json!({"region": "us-east"})), "m-us");
+    // m-eu stops heart-beating: after 15 s it is stale and joins from Europe go to m-us.
     p.advance_secs(16);
     register_node(&p, "m-us", "media", "us-east", 0);
     assert_eq!(node(json!({"region": "eu-west"})), "m-us");

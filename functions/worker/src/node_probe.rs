@@ -1,20 +1,18 @@
 //! The room's check of a media node its participants lost their media from
 //! ([`Effect::ProbeNode`](origo_functions::coordinator::Effect)), from the room's Durable
-//! Object: the node's `/health` with a deadline well under a second. A node that does not
+//! Object: the node's `/health` within [`PROBE_DEADLINE_MS`]. A node that does not
 //! answer 2xx in time is marked unreachable in the registry until its next heartbeat. Nothing
 //! runs unless a participant reports, so a hibernating room stays asleep.
 
 use std::time::Duration;
 
 use origo_functions::Platform;
+use origo_functions::coordinator::node_health::PROBE_DEADLINE_MS;
 use origo_functions::store::keys;
 use origo_shared::node::NodeDescriptor;
 use worker::{AbortController, Delay, Fetch, Method, Request, RequestInit, RequestRedirect};
 
 use crate::WorkerPlatform;
-
-/// How long the node has to answer.
-const PROBE_TIMEOUT_MS: u64 = 500;
 
 /// Whether `node_id` answers now; a node without a registry entry or control URL does not.
 pub async fn reachable(platform: &WorkerPlatform, node_id: &str) -> bool {
@@ -29,7 +27,7 @@ pub async fn reachable(platform: &WorkerPlatform, node_id: &str) -> bool {
     let signal = abort.signal();
     let fetch = Fetch::Request(req);
     let exchange = fetch.send_with_signal(&signal);
-    let deadline = Delay::from(Duration::from_millis(PROBE_TIMEOUT_MS));
+    let deadline = Delay::from(Duration::from_millis(PROBE_DEADLINE_MS));
     match futures_util::future::select(std::pin::pin!(exchange), deadline).await {
         futures_util::future::Either::Left((Ok(res), _)) if (200..300).contains(&res.status_code()) => true,
         futures_util::future::Either::Left((Ok(res), _)) => {
@@ -42,7 +40,7 @@ pub async fn reachable(platform: &WorkerPlatform, node_id: &str) -> bool {
         }
         futures_util::future::Either::Right(((), _)) => {
             abort.abort();
-            worker::console_warn!("media node {node_id}: no answer to the probe within {PROBE_TIMEOUT_MS} ms");
+            worker::console_warn!("media node {node_id}: no answer to the probe within {PROBE_DEADLINE_MS} ms");
             false
         }
     }

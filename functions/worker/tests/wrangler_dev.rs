@@ -491,22 +491,8 @@ fn webhooks_of_a_room_reach_a_partners_receiver_from_the_dispatcher_object() {
         assert_eq!(firsts(&got)[1]["data"]["participant"], j["identity"], "{got:#?}");
         assert_eq!(firsts(&got)[2]["data"]["from"], j["identity"], "{got:#?}");
 
-        // The partner's log (read from the dispatcher object's storage): each delivered. The
-        // dispatcher records an attempt once the receiver has answered, so the last one may
-        // land a moment after the receiver saw it.
-        let mut log = serde_json::Value::Null;
-        for _ in 0..50 {
-            let (s, l) = get(&w, &format!("/v1/webhooks/{hook}/deliveries"), &token).await;
-            assert_eq!(s, 200, "{l}");
-            log = l;
-            let settled = log["deliveries"]
-                .as_array()
-                .is_some_and(|d| d.len() == expected.len() && d.iter().all(|e| e["status"] == "delivered"));
-            if settled {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        // The partner's log (read from the dispatcher object's storage): each delivered.
+        let log = settled_log(&w, &hook, &token, expected.len()).await;
         let entries = log["deliveries"].as_array().unwrap();
         assert_eq!(entries.len(), expected.len(), "{log:#}");
         assert!(entries.iter().all(|e| e["status"] == "delivered" && e["last_attempt"]["status"] == 204), "{log:#}");
@@ -584,14 +570,32 @@ fn a_receiver_that_was_down_gets_every_event_in_order_after_a_restart() {
     let types: Vec<&str> = firsts(&got).iter().map(|v| v["type"].as_str().unwrap()).collect();
     assert_eq!(types, expected, "in the room's order: {got:#?}");
     rt.block_on(async {
-        let (s, log) = get(&w, &format!("/v1/webhooks/{hook}/deliveries"), &token).await;
-        assert_eq!(s, 200, "{log}");
+        let log = settled_log(&w, &hook, &token, expected.len()).await;
         let entries = log["deliveries"].as_array().unwrap();
         assert_eq!(entries.len(), expected.len(), "{log:#}");
         assert!(entries.iter().all(|e| e["status"] == "delivered" && e["last_attempt"]["status"] == 204), "{log:#}");
         assert!(entries.iter().any(|e| e["attempts"].as_u64().unwrap() >= 2), "a retry delivered it: {log:#}");
     });
     w.stop();
+}
+
+/// The partner's delivery log once it holds `n` entries all delivered (or after 10 s, as it
+/// then is). The dispatcher records an attempt once the receiver has answered, so the last one
+/// may land a moment after the receiver saw it.
+async fn settled_log(w: &WranglerDev, hook: &str, token: &str, n: usize) -> serde_json::Value {
+    let mut log = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (s, l) = get(w, &format!("/v1/webhooks/{hook}/deliveries"), token).await;
+        assert_eq!(s, 200, "{l}");
+        log = l;
+        let settled =
+            log["deliveries"].as_array().is_some_and(|d| d.len() == n && d.iter().all(|e| e["status"] == "delivered"));
+        if settled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    log
 }
 
 /// A receiver that takes connections and never answers, until dropped.

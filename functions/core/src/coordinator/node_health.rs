@@ -13,6 +13,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// How long a host's probe of a node waits for its answer. A probe usually opens a new
+/// connection, so it costs two round trips (the TCP handshake, then the request), and a node
+/// across the world is 300 ms away: half a second would find healthy far nodes unreachable
+/// and move everyone on them. A node whose process died refuses the connection at once, so
+/// this only bounds the wait for one whose host or network went away.
+pub const PROBE_DEADLINE_MS: u64 = 1_500;
 /// At most one probe of a node per this long (an answer that it is there holds this long).
 pub const PROBE_INTERVAL_MS: u64 = 2_000;
 /// A node found unreachable is not used by the room for this long, whatever the registry
