@@ -2,17 +2,20 @@
 //! fixed rate and bitrate through an Origo media node; subscribers count what arrives.
 //!
 //! `--publishers P --subscribers S`: every subscriber subscribes to every publisher (1→N with
-//! P=1, N×N with S=0 and `--mesh`). Prints one JSON object: frames sent, frames expected and
-//! received by subscribers, loss, and the run's duration. The node's own counters and CPU are
-//! read by the benchmark script.
+//! P=1, N×N with S=0 and `--mesh`). With `--subscriber-base` the subscribers are on a second
+//! node, linked to the publishers' (a cascaded room). Prints one JSON object: frames sent,
+//! frames expected and received by subscribers, loss, each received frame's one-way latency
+//! (percentiles), and the run's duration. The nodes' own counters and CPU are read by the
+//! benchmark script.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use origo_shared::token::{Claims, Grants, TokenKind};
+use origo_tests::latency::Latencies;
 use serde_json::json;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
@@ -21,7 +24,12 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 
+mod cascade;
 mod janus;
+mod stamp;
+
+/// The clock every frame's send time is written against (one process, one clock).
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// The SFU under load.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -52,6 +60,16 @@ struct Args {
     /// The node id tokens are issued for.
     #[arg(long, default_value = "media-1")]
     node_id: String,
+    /// A second Origo node's control API for the subscribers: the publishers' node (`--base`)
+    /// is linked to it first, as a room's coordinator would order (needs `--node-secret`).
+    #[arg(long)]
+    subscriber_base: Option<String>,
+    /// The second node's id.
+    #[arg(long, default_value = "media-2")]
+    subscriber_node_id: String,
+    /// The nodes' shared secret (`ORIGO_NODE_SECRET` of both), to order the link.
+    #[arg(long)]
+    node_secret: Option<String>,
     /// The deployment's token signing keys (to mint participant tokens; Origo only).
     #[arg(long, default_value = "")]
     token_signing_keys: String,
@@ -80,11 +98,11 @@ fn token(keys: &str, node: &str, identity: &str, publish: bool) -> anyhow::Resul
         origo_shared::token::TokenConfig::from_variables(|n| (n == "token_signing_keys").then(|| keys.to_owned()))
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    let mut grants = Grants::participant("bench");
+    let mut grants = Grants::participant(cascade::ROOM);
     grants.publish = publish;
     let claims = Claims::new("origo", "origo", identity, now, 3600)
         .with_kind(TokenKind::Participant)
-        .with_org("org_bench")
+        .with_org(cascade::ORG)
         .with_node(node)
         .with_grants(grants);
     config.issue(&claims).map_err(|e| anyhow::anyhow!("{}", e.message))
@@ -96,6 +114,7 @@ struct Peer {
     connected: bool,
     socket: UdpSocket,
     local: SocketAddr,
+    /// The Origo session's URL, or the Janus handle.
     session: String,
     token: String,
     /// The SFU asked for a keyframe (a subscriber joined, or a layer switch).
@@ -116,15 +135,22 @@ impl Peer {
     }
 }
 
-async fn open(args: &Args, http: &reqwest::Client, identity: &str, publish: bool) -> anyhow::Result<Peer> {
+/// A session on the Origo node at `base` (named `node`).
+async fn open(
+    args: &Args,
+    http: &reqwest::Client,
+    (base, node): (&str, &str),
+    identity: &str,
+    publish: bool,
+) -> anyhow::Result<Peer> {
     let (mut rtc, socket, local) = client(args.client_ip).await?;
     let mut api = rtc.sdp_api();
     let send_mid = publish.then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
     api.add_channel("control".into());
     let (offer, pending) = api.apply().ok_or_else(|| anyhow::anyhow!("no offer"))?;
-    let token = token(&args.token_signing_keys, &args.node_id, identity, publish)?;
+    let token = token(&args.token_signing_keys, node, identity, publish)?;
     let res: serde_json::Value = http
-        .post(format!("{}/v1/sessions", args.base))
+        .post(format!("{base}/v1/sessions"))
         .bearer_auth(&token)
         .json(&serde_json::json!({ "offer": offer }))
         .send()
@@ -134,14 +160,14 @@ async fn open(args: &Args, http: &reqwest::Client, identity: &str, publish: bool
         .await?;
     let answer: SdpAnswer = serde_json::from_value(res["answer"].clone())?;
     rtc.sdp_api().accept_answer(pending, answer)?;
-    let session = res["session_id"].as_str().unwrap_or_default().to_owned();
+    let session = format!("{base}/v1/sessions/{}", res["session_id"].as_str().unwrap_or_default());
     Ok(Peer::new(rtc, socket, local, send_mid, session, token))
 }
 
-/// Sends what the peer has to send; returns its next timeout and the media frames it received,
-/// or `None` when the peer failed.
-async fn flush(p: &mut Peer) -> Option<(Instant, u64)> {
-    let mut frames = 0;
+/// Sends what the peer has to send; returns its next timeout and the media frames it received
+/// (each with its one-way latency when it carries a send time), or `None` when the peer failed.
+async fn flush(p: &mut Peer) -> Option<(Instant, Vec<Option<Duration>>)> {
+    let mut frames = Vec::new();
     loop {
         match p.rtc.poll_output() {
             Ok(Output::Timeout(t)) => return Some((t, frames)),
@@ -149,7 +175,7 @@ async fn flush(p: &mut Peer) -> Option<(Instant, u64)> {
                 let _ = p.socket.send_to(&t.contents, t.destination).await;
             }
             Ok(Output::Event(Event::Connected)) => p.connected = true,
-            Ok(Output::Event(Event::MediaData(_))) => frames += 1,
+            Ok(Output::Event(Event::MediaData(d))) => frames.push(stamp::age(&d.data, *EPOCH, Instant::now())),
             Ok(Output::Event(Event::KeyframeRequest(_))) => p.keyframe_wanted = true,
             Ok(Output::Event(_)) => {}
             Err(_) => return None,
@@ -173,8 +199,17 @@ async fn receive_or_tick(p: &mut Peer, buf: &mut [u8], wait: Duration) {
     }
 }
 
-/// Drives one peer until `until`; publishers write a frame every 1/fps.
-async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>, start_at: Instant, until: Instant) {
+/// Drives one peer until `until`; publishers write a frame every 1/fps. Returns the one-way
+/// latencies of the frames it received while counting.
+async fn drive(
+    mut p: Peer,
+    publish: bool,
+    args: Arc<Args>,
+    totals: Arc<Totals>,
+    start_at: Instant,
+    until: Instant,
+) -> Latencies {
+    let mut latencies = Latencies::default();
     let mut buf = vec![0u8; 2000];
     let frame_bytes = (args.kbps as usize * 1000 / 8 / args.fps as usize).max(100);
     let interval = Duration::from_secs_f64(1.0 / f64::from(args.fps));
@@ -183,11 +218,14 @@ async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>,
     loop {
         let now = Instant::now();
         if now >= until {
-            return;
+            return latencies;
         }
-        let Some((timeout, frames)) = flush(&mut p).await else { return };
+        let Some((timeout, frames)) = flush(&mut p).await else { return latencies };
         if now >= start_at {
-            totals.received.fetch_add(frames, Ordering::Relaxed);
+            totals.received.fetch_add(frames.len() as u64, Ordering::Relaxed);
+            for age in frames.into_iter().flatten() {
+                latencies.record(age);
+            }
         }
         if publish && p.connected && now >= next_frame {
             next_frame += interval;
@@ -201,6 +239,7 @@ async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>,
                 let mut data =
                     vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
                 data.resize(frame_bytes, (n % 251) as u8);
+                stamp::write(&mut data, *EPOCH, now);
                 let time = MediaTime::from_90khz(n * 90_000 / u64::from(args.fps));
                 if w.write(pt, now, time, data).is_ok() && now >= start_at {
                     totals.sent.fetch_add(1, Ordering::Relaxed);
@@ -216,10 +255,10 @@ async fn drive(mut p: Peer, publish: bool, args: Arc<Args>, totals: Arc<Totals>,
 }
 
 /// Subscribes `p` to everything published in the room (one renegotiation).
-async fn subscribe_all(args: &Args, http: &reqwest::Client, p: &mut Peer) -> anyhow::Result<()> {
-    let url = format!("{}/v1/sessions/{}", args.base, p.session);
+async fn subscribe_all(http: &reqwest::Client, p: &mut Peer) -> anyhow::Result<()> {
+    let url = &p.session;
     let res: serde_json::Value = http
-        .patch(&url)
+        .patch(url)
         .bearer_auth(&p.token)
         .json(&serde_json::json!({ "subscribe": ["all"] }))
         .send()
@@ -229,7 +268,7 @@ async fn subscribe_all(args: &Args, http: &reqwest::Client, p: &mut Peer) -> any
     if let Some(offer) = res.get("offer") {
         let offer: SdpOffer = serde_json::from_value(offer.clone())?;
         let answer = p.rtc.sdp_api().accept_offer(offer)?;
-        http.patch(&url)
+        http.patch(url)
             .bearer_auth(&p.token)
             .json(&serde_json::json!({ "answer": answer }))
             .send()
@@ -251,8 +290,9 @@ async fn warm(p: &mut Peer, d: Duration) {
 }
 
 /// Drives every peer until the end of the run (publishers write frames); returns the frames
-/// published and received while counting (it starts 2 s in, once the last peers connect).
-async fn run(args: &Arc<Args>, pubs: Vec<Peer>, subs: Vec<Peer>) -> (u64, u64) {
+/// published and received while counting (it starts 2 s in, once the last peers connect), and
+/// the received frames' one-way latencies.
+async fn run(args: &Arc<Args>, pubs: Vec<Peer>, subs: Vec<Peer>) -> (u64, u64, Latencies) {
     let totals = Arc::new(Totals { sent: AtomicU64::new(0), received: AtomicU64::new(0) });
     let start_at = Instant::now() + Duration::from_secs(2);
     let until = start_at + Duration::from_secs_f64(args.duration);
@@ -260,14 +300,22 @@ async fn run(args: &Arc<Args>, pubs: Vec<Peer>, subs: Vec<Peer>) -> (u64, u64) {
     for (p, publish) in pubs.into_iter().map(|p| (p, true)).chain(subs.into_iter().map(|s| (s, false))) {
         tasks.push(tokio::spawn(drive(p, publish, args.clone(), totals.clone(), start_at, until)));
     }
+    let mut latencies = Latencies::default();
     for t in tasks {
-        let _ = t.await;
+        if let Ok(l) = t.await {
+            latencies.merge(l);
+        }
     }
-    (totals.sent.load(Ordering::Relaxed), totals.received.load(Ordering::Relaxed))
+    (totals.sent.load(Ordering::Relaxed), totals.received.load(Ordering::Relaxed), latencies)
 }
 
 /// Prints the run's one JSON line; `server` is the SFU's own (packets in, packets out).
-fn report(args: &Args, target: &str, sent: u64, received: u64, server: Option<(u64, u64)>) {
+fn report(
+    args: &Args,
+    target: &str,
+    (sent, received, mut latencies): (u64, u64, Latencies),
+    server: Option<(u64, u64)>,
+) {
     let receivers_per_frame = args.subscribers as u64 + if args.mesh { args.publishers as u64 - 1 } else { 0 };
     let expected = sent * receivers_per_frame;
     let mut out = json!({
@@ -276,6 +324,12 @@ fn report(args: &Args, target: &str, sent: u64, received: u64, server: Option<(u
         "frames_sent": sent, "frames_expected": expected, "frames_received": received,
         "loss": if expected > 0 { 1.0 - received as f64 / expected as f64 } else { 0.0 },
         "duration_s": args.duration,
+        "cascaded": args.subscriber_base.is_some(),
+        "latency_ms": {
+            "samples": latencies.len(),
+            "p50": latencies.quantile_ms(0.5), "p90": latencies.quantile_ms(0.9),
+            "p99": latencies.quantile_ms(0.99), "max": latencies.quantile_ms(1.0),
+        },
     });
     if let Some((packets_in, packets_out)) = server {
         out["server_packets_in"] = json!(packets_in);
@@ -291,27 +345,37 @@ async fn main() -> anyhow::Result<()> {
     if args.target == Target::Janus {
         return main_janus(args, http).await;
     }
+    let home = (args.base.as_str(), args.node_id.as_str());
     let mut pubs = Vec::new();
     for i in 0..args.publishers {
-        pubs.push(open(&args, &http, &format!("pub-{i}"), true).await?);
+        pubs.push(open(&args, &http, home, &format!("pub-{i}"), true).await?);
     }
     for p in &mut pubs {
         warm(p, Duration::from_millis(300)).await;
     }
+    let away = match &args.subscriber_base {
+        Some(to) => {
+            let secret =
+                args.node_secret.as_deref().ok_or_else(|| anyhow::anyhow!("--subscriber-base needs --node-secret"))?;
+            cascade::link(&http, secret, &args.base, to, &args.subscriber_node_id, args.publishers).await?;
+            (to.as_str(), args.subscriber_node_id.as_str())
+        }
+        None => home,
+    };
     let mut subs = Vec::new();
     for i in 0..args.subscribers {
-        let mut s = open(&args, &http, &format!("sub-{i}"), false).await?;
+        let mut s = open(&args, &http, away, &format!("sub-{i}"), false).await?;
         warm(&mut s, Duration::from_millis(50)).await;
-        subscribe_all(&args, &http, &mut s).await?;
+        subscribe_all(&http, &mut s).await?;
         subs.push(s);
     }
     if args.mesh {
         for p in &mut pubs {
-            subscribe_all(&args, &http, p).await?;
+            subscribe_all(&http, p).await?;
         }
     }
-    let (sent, received) = run(&args, pubs, subs).await;
-    report(&args, "origo", sent, received, None);
+    let measured = run(&args, pubs, subs).await;
+    report(&args, "origo", measured, None);
     Ok(())
 }
 
@@ -433,7 +497,7 @@ async fn main_janus(args: Arc<Args>, http: reqwest::Client) -> anyhow::Result<()
             handles.push(h);
         }
     }
-    let (sent, received) = run(&args, pubs, subs).await;
+    let measured = run(&args, pubs, subs).await;
     // Janus's own counters, read while the handles still exist (they count the whole run, set-up
     // included, like the node's `origo_media_datagrams_out_total` in tests/bench/media; RTP only).
     let server = match &args.janus_admin {
@@ -442,6 +506,6 @@ async fn main_janus(args: Arc<Args>, http: reqwest::Client) -> anyhow::Result<()
     };
     let _ = j.message(&ctl, json!({ "request": "destroy", "room": room }), None).await;
     j.destroy().await;
-    report(&args, "janus", sent, received, server);
+    report(&args, "janus", measured, server);
     Ok(())
 }
