@@ -1,13 +1,14 @@
 //! Two SFU cores serving one room, linked (cascading), without sockets or a real clock: the
 //! cores and str0m clients exchange datagrams through memory. A track published on one node
 //! reaches subscribers on the other over one link, once whatever their number; each node sends
-//! only its own participants' tracks, so nothing comes back; keyframe requests cross the hop.
+//! only its own participants' tracks, so nothing comes back; keyframe requests cross the hop; a
+//! track nobody on the other node watches is not sent over the link.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use origo_media_node::sfu::{RoomKey, SeededRandom, SessionId, Sfu};
+use origo_media_node::sfu::{Quality, RoomKey, SeededRandom, SessionId, Sfu};
 use str0m::change::SdpPendingOffer;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
@@ -264,6 +265,47 @@ fn a_subscribers_keyframe_request_crosses_the_link_to_the_publisher() {
     }
     assert!(w.people[alice].keyframe_requests > before, "alice was asked for a keyframe for bob");
     assert!(w.people[bob].frames > 0, "bob decodes");
+}
+
+#[test]
+fn a_track_nobody_on_the_other_node_watches_stays_home() {
+    let mut w = World::new();
+    let alice = w.join(0, 6001, "alice", true);
+    let bob = w.join(1, 6002, "bob", false);
+    let (on_a, _) = w.link();
+    w.run(600);
+    // Nobody on B subscribes: node B says so, and A sends nothing of alice's over the link.
+    let held = |w: &World| w.nodes[0].relay_states(&room()).iter().find(|l| l.session == on_a).map(|l| l.tracks_held);
+    assert_eq!(held(&w), Some(1), "{:?}", w.nodes[0].relay_states(&room()));
+    let out_a = w.nodes[0].counters.packets_forwarded;
+    for n in 0..20 {
+        w.frame(alice, n);
+        w.run(30);
+    }
+    assert_eq!(w.nodes[0].counters.packets_forwarded, out_a, "nothing crossed for a track nobody watches");
+
+    // Bob subscribes: the track crosses again (from a keyframe) and bob decodes it.
+    w.subscribe_all(bob);
+    w.run(100);
+    assert_eq!(held(&w), Some(0));
+    for n in 20..60 {
+        w.frame(alice, n);
+        w.run(30);
+    }
+    assert!(w.people[bob].frames >= 30, "bob decoded {} of 40 frames", w.people[bob].frames);
+
+    // Bob turns it off: it stays home again.
+    let track = w.nodes[1].tracks(&room()).into_iter().find(|t| t.participant == "alice").unwrap().id;
+    let now = w.clock;
+    w.nodes[1].set_quality(w.people[bob].session, &track, Quality::Off, now).unwrap();
+    w.run(100);
+    assert_eq!(held(&w), Some(1));
+    let out_a = w.nodes[0].counters.packets_forwarded;
+    for n in 60..80 {
+        w.frame(alice, n);
+        w.run(30);
+    }
+    assert_eq!(w.nodes[0].counters.packets_forwarded, out_a, "nothing crossed once bob turned it off");
 }
 
 #[test]

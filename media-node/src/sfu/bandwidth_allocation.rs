@@ -13,6 +13,7 @@ use str0m::media::{KeyframeRequestKind, MediaKind};
 
 use super::forwarder::Layer;
 use super::quality::Quality;
+use super::relay_demand;
 use super::{SessionId, Sfu};
 
 /// The bandwidth estimate a subscriber starts with, before TWCC feedback.
@@ -133,11 +134,11 @@ pub fn allocate(link: &Link, tracks: &[Demand], now: Instant) -> Allocation {
     let mut targets = Vec::with_capacity(tracks.len());
     for t in tracks {
         let layers = t.layers;
-        let target = if t.audio {
+        let target = if t.quality == Quality::Off {
+            Target::Pause
+        } else if t.audio {
             required += layers.first().map_or(0, |l| l.1);
             Target::Layer(layers.first().and_then(|l| l.0))
-        } else if t.quality == Quality::Off {
-            Target::Pause
         } else {
             let best = rate(layers, choose_layer(layers, u64::MAX, t.quality.max_index()));
             let chosen = choose_layer(layers, share, t.quality.max_index());
@@ -191,7 +192,7 @@ impl Sfu {
                 audio: *audio,
                 layers,
                 current: s.tracks_out[*i].fwd.current(),
-                quality: s.tracks_out[*i].quality,
+                quality: relay_demand::link_quality(s.relay.as_ref(), &s.tracks_out[*i]),
             })
             .collect();
         let link =

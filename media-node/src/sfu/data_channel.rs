@@ -41,7 +41,7 @@ impl Sfu {
             self.offer_over_channel(id, now);
             return;
         }
-        if self.take_origins(id, data) {
+        if self.take_origins(id, data) || self.take_demand(id, data, now) {
             return;
         }
         if let Ok(answer) = serde_json::from_slice::<SdpAnswer>(data) {

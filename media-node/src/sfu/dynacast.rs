@@ -45,7 +45,8 @@ impl Sfu {
             }
         }
         let mut messages = Vec::new();
-        for (sid, s) in self.sessions.iter_mut() {
+        // A link's incoming tracks are not its to encode: it hears the relay demand instead.
+        for (sid, s) in self.sessions.iter_mut().filter(|(_, s)| !s.is_relay()) {
             for (mid, t) in s.tracks_in.iter_mut().filter(|(_, t)| t.kind == MediaKind::Video) {
                 let state = announcement(wanted.remove(&(*sid, *mid)).unwrap_or_default());
                 if t.announced.as_ref() == Some(&state) {
@@ -62,6 +63,7 @@ impl Sfu {
             }
             self.drain(sid, now);
         }
+        self.send_relay_demands(now);
     }
 }
 

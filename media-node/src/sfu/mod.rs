@@ -46,6 +46,7 @@ mod publication;
 mod quality;
 mod randomness;
 mod relay;
+mod relay_demand;
 mod relay_peer;
 mod routing;
 mod rtc_output;
@@ -73,7 +74,8 @@ pub use moderation::{MAX_BANS, MAX_MUTES, Mute};
 pub use publication::TrackInfo;
 pub use quality::Quality;
 pub use randomness::{OsRandom, Randomness, SeededRandom};
-pub use relay::{MAX_RELAYED_TRACKS, RELAY_IDLE, RelayState};
+pub use relay::{RELAY_IDLE, RelayState};
+pub use relay_peer::MAX_RELAYED_TRACKS;
 pub use routing::stun_ufrag;
 pub use session_setup::{PreparedSession, prepare_session};
 
@@ -460,7 +462,7 @@ impl Sfu {
         let s = self.sessions.get(&id).ok_or(SfuError::NoSession)?;
         if s.is_relay() {
             let counted = media_sections::count(&offer.to_sdp_string());
-            if counted.mids > relay::MAX_RELAYED_TRACKS + s.tracks_out.len() + 1 {
+            if counted.mids > MAX_RELAYED_TRACKS + s.tracks_out.len() + 1 {
                 return Err(SfuError::TooManyTracks(format!("a link's offer has {} m-lines", counted.mids)));
             }
         } else {

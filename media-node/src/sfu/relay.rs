@@ -26,14 +26,14 @@ use str0m::media::Mid;
 
 use super::error::SfuError;
 use super::media_sections;
+use super::quality::Quality;
 use super::randomness;
-use super::relay_peer::Relay;
+use super::relay_demand;
+use super::relay_peer::{MAX_RELAYED_TRACKS, Relay};
 use super::session::{self, Session};
 use super::session_setup::prepare_session;
 use super::{RoomKey, SessionId, Sfu};
 
-/// Tracks one link may carry towards this node (every publisher of the room on the other).
-pub const MAX_RELAYED_TRACKS: usize = 256;
 /// A link whose room has nobody on this node is closed after this long.
 pub const RELAY_IDLE: Duration = Duration::from_secs(20);
 
@@ -52,6 +52,8 @@ pub struct RelayState {
     pub tracks_in: usize,
     /// Tracks this node sends over it.
     pub tracks_out: usize,
+    /// Of those, the ones held back because nobody on the other node watches them.
+    pub tracks_held: usize,
 }
 
 /// `{"type":"relay_origins","tracks":{mid: identity}}`.
@@ -161,6 +163,11 @@ impl Sfu {
                     connected: s.connected,
                     tracks_in: s.tracks_in.len(),
                     tracks_out: s.tracks_out.iter().filter(|t| t.open).count(),
+                    tracks_held: s
+                        .tracks_out
+                        .iter()
+                        .filter(|t| t.open && relay_demand::link_quality(Some(r), t) == Quality::Off)
+                        .count(),
                 })
             })
             .collect();
@@ -220,6 +227,8 @@ impl Sfu {
             local: opened_from.unwrap_or(self.local),
             origins: HashMap::new(),
             idle_since: None,
+            demand_in: None,
+            demand_out: None,
         });
         s.subscribe_all = true;
         self.sessions.insert(id, s);

@@ -8,6 +8,15 @@ use std::time::Instant;
 
 use str0m::media::Mid;
 
+use super::quality::Quality;
+
+/// Tracks one link may carry towards this node (every publisher of the room on the other).
+pub const MAX_RELAYED_TRACKS: usize = 256;
+
+/// What one side of a link asks the other to send: per m-line of the link (as both sides name
+/// it), the most any of its subscribers wants (see `relay_demand`).
+pub(super) type Demand = std::collections::BTreeMap<String, Quality>;
+
 #[derive(Debug)]
 pub(super) struct Relay {
     /// The node at the other end.
@@ -21,4 +30,8 @@ pub(super) struct Relay {
     pub origins: HashMap<Mid, String>,
     /// Since when the room has had no participant on this node.
     pub idle_since: Option<Instant>,
+    /// What the other side last asked this one to send (`None`: not asked yet, everything).
+    pub demand_in: Option<Demand>,
+    /// What this side last asked the other to send.
+    pub demand_out: Option<Demand>,
 }

@@ -12,7 +12,7 @@ use str0m::{Event, IceConnectionState, Output};
 
 use super::forwarder::Layer;
 use super::publication::TrackIn;
-use super::relay::MAX_RELAYED_TRACKS;
+use super::relay_peer::MAX_RELAYED_TRACKS;
 use super::{SessionId, Sfu, Transmit};
 
 /// Data-channel messages larger than this are ignored.
