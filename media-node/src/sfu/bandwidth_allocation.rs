@@ -192,7 +192,7 @@ impl Sfu {
                 audio: *audio,
                 layers,
                 current: s.tracks_out[*i].fwd.current(),
-                quality: relay_demand::link_quality(s.relay.as_ref(), &s.tracks_out[*i]),
+                quality: relay_demand::link_quality(s.relay.as_ref(), s.tracks_out[*i].mid, s.tracks_out[*i].quality),
             })
             .collect();
         let link =

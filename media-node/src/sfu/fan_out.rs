@@ -14,6 +14,7 @@ use super::forwarder::{Forwarder, Incoming};
 use super::publication::keyframe_codec;
 use super::quality::Quality;
 use super::randomness::first_sequence_number;
+use super::relay_demand;
 use super::{SessionId, Sfu};
 
 impl Sfu {
@@ -88,7 +89,8 @@ impl Sfu {
             };
             if t.fwd.codec() != codec && t.fwd.current().is_none() {
                 // The publisher's codec is known now: start over with it, same target.
-                let target = t.fwd.target().or((t.quality != Quality::Off).then_some(layer));
+                let wanted = relay_demand::link_quality(s.relay.as_ref(), t.mid, t.quality);
+                let target = t.fwd.target().or((wanted != Quality::Off).then_some(layer));
                 let first_seq = first_sequence_number(&mut *self.rng);
                 t.fwd = Forwarder::new(codec, params.spec().clock_rate.get(), first_seq);
                 if t.fwd.set_target(target) {

@@ -3,7 +3,9 @@
 
 /// The most a subscriber wants of a video track (a small tile needs no full-HD layer);
 /// `Off` pauses it. Ordered from nothing to the most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     Off,

@@ -166,7 +166,7 @@ impl Sfu {
                     tracks_held: s
                         .tracks_out
                         .iter()
-                        .filter(|t| t.open && relay_demand::link_quality(Some(r), t) == Quality::Off)
+                        .filter(|t| t.open && relay_demand::link_quality(Some(r), t.mid, t.quality) == Quality::Off)
                         .count(),
                 })
             })

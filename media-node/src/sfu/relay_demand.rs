@@ -11,7 +11,6 @@ use str0m::media::Mid;
 
 use super::quality::Quality;
 use super::relay_peer::{Demand, MAX_RELAYED_TRACKS, Relay};
-use super::subscription::TrackOut;
 use super::{SessionId, Sfu};
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -33,12 +32,13 @@ pub(super) fn demand(subscriptions: impl IntoIterator<Item = (Mid, Quality)>) ->
     out
 }
 
-/// What a track sent over a link may be: the other side's demand for its m-line (nothing when
-/// it is not asked for), or the track's own preference before any demand arrived.
-pub(super) fn link_quality(relay: Option<&Relay>, t: &TrackOut) -> Quality {
+/// What a track sent on m-line `mid` may be: over a link, the other side's demand for that
+/// m-line (nothing when it is not asked for); otherwise, or before any demand arrived, the
+/// subscription's own preference `own`.
+pub(super) fn link_quality(relay: Option<&Relay>, mid: Option<Mid>, own: Quality) -> Quality {
     match relay.and_then(|r| r.demand_in.as_ref()) {
-        Some(d) => t.mid.and_then(|m| d.get(&m.to_string()).copied()).unwrap_or(Quality::Off),
-        None => t.quality,
+        Some(d) => mid.and_then(|m| d.get(&m.to_string()).copied()).unwrap_or(Quality::Off),
+        None => own,
     }
 }
 
@@ -98,7 +98,13 @@ mod tests {
     #[test]
     fn the_most_anyone_wants_of_each_track_and_nothing_of_what_is_off() {
         let (a, b, c) = (Mid::from("1"), Mid::from("2"), Mid::from("3"));
-        let d = demand([(a, Quality::Low), (a, Quality::High), (b, Quality::Off), (c, Quality::Medium), (a, Quality::Medium)]);
+        let d = demand([
+            (a, Quality::Low),
+            (a, Quality::High),
+            (b, Quality::Off),
+            (c, Quality::Medium),
+            (a, Quality::Medium),
+        ]);
         assert_eq!(d, Demand::from([("1".into(), Quality::High), ("3".into(), Quality::Medium)]));
         assert!(demand([]).is_empty());
     }
