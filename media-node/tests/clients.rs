@@ -89,9 +89,9 @@ fn peer(mode: &str, base: &str, token: &str, seconds: f64) -> Child {
 }
 
 fn peer_expecting(mode: &str, base: &str, token: &str, seconds: f64, publishers: usize) -> Child {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aiortc_peer.py");
+    let script = format!("{}/tests/aiortc_peer.py", std::env::var("CARGO_MANIFEST_DIR").unwrap());
     Command::new(python())
-        .args([script, mode, base, token, &seconds.to_string()])
+        .args([script.as_str(), mode, base, token, &seconds.to_string()])
         .env("EXPECT_PUBLISHERS", publishers.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -371,9 +371,9 @@ fn python() -> String {
 }
 
 fn peer(mode: &str, base: &str, token: &str, seconds: f64) -> Child {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aiortc_peer.py");
+    let script = format!("{}/tests/aiortc_peer.py", std::env::var("CARGO_MANIFEST_DIR").unwrap());
     Command::new(python())
-        .args([script, mode, base, token, &seconds.to_string()])
+        .args([script.as_str(), mode, base, token, &seconds.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

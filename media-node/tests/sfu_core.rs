@@ -611,3 +611,65 @@ fn a_muted_publisher_reaches_nobody_until_unmuted_even_after_reconnecting() {
     assert_eq!(clients[1].frames, before, "the new session is muted too");
     assert!(sfu.counters.packets_muted > muted);
 }
+
+#[test]
+fn a_subscriber_that_restarts_ice_from_another_address_keeps_its_session_and_media() {
+    let mut clock = Instant::now();
+    let mut sfu = sfu();
+    let publisher = client(&mut sfu, 6001, "alice", true, clock);
+    let subscriber = client(&mut sfu, 6002, "bob", false, clock);
+    let mut clients = vec![publisher, subscriber];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    subscribe_all(&mut sfu, &mut clients[1], clock);
+    run(&mut sfu, &mut clients, &mut clock, 100);
+    for n in 0..20 {
+        write_frame(&mut clients[0], n, clock);
+        run(&mut sfu, &mut clients, &mut clock, 30);
+    }
+    assert!(clients[1].frames >= 15, "before: {}", clients[1].frames);
+
+    // Bob's path went away (its TURN server died): it restarts ICE from a new address, as
+    // through another TURN server, with an offer over the control API. Same session, same
+    // DTLS, same tracks.
+    let bob = &mut clients[1];
+    bob.addr = "127.0.0.1:6102".parse().unwrap();
+    let mut api = bob.rtc.sdp_api();
+    api.ice_restart(false);
+    let (offer, pending) = api.apply().expect("an ICE restart offer");
+    let answer = sfu.accept_offer(bob.session, offer, clock).unwrap();
+    // (str0m drops the old local candidates once the answer is in.)
+    bob.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    bob.rtc.add_local_candidate(Candidate::host(bob.addr, "udp").unwrap());
+    let before = bob.frames;
+    for n in 20..60 {
+        write_frame(&mut clients[0], n, clock);
+        run(&mut sfu, &mut clients, &mut clock, 30);
+    }
+    assert!(clients[1].frames - before >= 30, "after the restart: {} of 40 frames", clients[1].frames - before);
+    assert_eq!(sfu.tracks(&room()).len(), 1, "the session stayed");
+}
+
+#[test]
+fn a_publisher_whose_stream_comes_back_after_a_pause_is_asked_for_a_keyframe_at_once() {
+    let mut clock = Instant::now();
+    let mut sfu = sfu();
+    let publisher = client(&mut sfu, 6001, "alice", true, clock);
+    let subscriber = client(&mut sfu, 6002, "bob", false, clock);
+    let mut clients = vec![publisher, subscriber];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    subscribe_all(&mut sfu, &mut clients[1], clock);
+    run(&mut sfu, &mut clients, &mut clock, 100);
+    for n in 1..30 {
+        write_frame(&mut clients[0], n, clock);
+        run(&mut sfu, &mut clients, &mut clock, 30);
+    }
+    // Nothing from alice for 3 s (her path went away), then her frames again: no keyframe
+    // among them, and bob never asks. The node asks her for one as soon as the stream is back.
+    run(&mut sfu, &mut clients, &mut clock, 3000);
+    clients[0].keyframe_wanted.clear();
+    for n in 31..34 {
+        write_frame(&mut clients[0], n, clock);
+        run(&mut sfu, &mut clients, &mut clock, 30);
+    }
+    assert!(!clients[0].keyframe_wanted.is_empty(), "a keyframe asked for after the pause");
+}

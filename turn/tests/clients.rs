@@ -30,8 +30,8 @@ impl Drop for Turn {
     }
 }
 
-fn fixtures() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
+fn fixtures() -> std::path::PathBuf {
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("tests/fixtures")
 }
 
 fn start_turn(listen: &str, extra: &[&str]) -> Turn {

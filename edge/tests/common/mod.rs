@@ -112,7 +112,7 @@ impl Drop for Origo {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).parent().unwrap().to_owned()
 }
 
 /// A component built by `functions/build` (tests/run runs it before the tests).

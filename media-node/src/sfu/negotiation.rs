@@ -77,6 +77,14 @@ impl Sfu {
         for t in s.tracks_out.iter_mut().filter(|t| !t.open) {
             t.mid = None;
         }
-        s.rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))
+        let answer = s.rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        // New ICE credentials in the offer restart ICE (the client found another path, through
+        // another TURN server): the answer carries new local ones, which its checks now name.
+        let ufrag = s.rtc.direct_api().local_ice_credentials().ufrag;
+        if ufrag != s.ufrag {
+            let old = std::mem::replace(&mut s.ufrag, ufrag.clone());
+            self.routes.replace_ufrag(&old, ufrag, id);
+        }
+        Ok(answer)
     }
 }

@@ -32,6 +32,15 @@ impl Routes {
         self.by_ufrag.insert(ufrag, id);
     }
 
+    /// A session's ICE restarted under a new ufrag: checks naming the old one are not its any
+    /// more.
+    pub fn replace_ufrag(&mut self, old: &str, ufrag: String, id: SessionId) {
+        if self.by_ufrag.get(old) == Some(&id) {
+            self.by_ufrag.remove(old);
+        }
+        self.by_ufrag.insert(ufrag, id);
+    }
+
     /// The session took a datagram from `source` to `local`: later ones between the two go to
     /// it (the first session to take a pair keeps it).
     pub fn learn(&mut self, source: SocketAddr, local: SocketAddr, id: SessionId) {

@@ -80,6 +80,20 @@ impl Sfu {
                                 }
                             }
                         }
+                        // A publisher's stream is back after a pause (its path changed, say an
+                        // ICE restart through another TURN server): its subscribers' decoders
+                        // lost their references, so a keyframe is asked for now rather than when
+                        // each of them notices.
+                        Event::StreamPaused(p)
+                            if !p.paused && s.tracks_in.get(&p.mid).is_some_and(|t| !t.subscribers.is_empty()) =>
+                        {
+                            work.push(Propagated::Keyframe {
+                                source: (id, p.mid),
+                                layer: Some(p.rid),
+                                kind: KeyframeRequestKind::Pli,
+                                fresh: true,
+                            });
+                        }
                         Event::MediaAdded(m) => {
                             let receives = matches!(m.direction, Direction::RecvOnly | Direction::SendRecv);
                             // A link's track is its owner's on the other node, named beforehand.

@@ -24,7 +24,7 @@ pub fn free_port() -> u16 {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../..")
 }
 
 /// A `redis-server` of our own on a free loopback port, stopped on drop.
