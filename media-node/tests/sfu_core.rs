@@ -612,8 +612,8 @@ fn a_muted_publisher_reaches_nobody_until_unmuted_even_after_reconnecting() {
     assert!(sfu.counters.packets_muted > muted);
 }
 
-#[test]
-fn a_subscriber_that_restarts_ice_from_another_address_keeps_its_session_and_media() {
+/// Alice publishing, bob subscribed to her and connected.
+fn alice_to_bob() -> (Sfu, Vec<Client>, Instant) {
     let mut clock = Instant::now();
     let mut sfu = sfu();
     let publisher = client(&mut sfu, 6001, "alice", true, clock);
@@ -622,6 +622,12 @@ fn a_subscriber_that_restarts_ice_from_another_address_keeps_its_session_and_med
     run(&mut sfu, &mut clients, &mut clock, 500);
     subscribe_all(&mut sfu, &mut clients[1], clock);
     run(&mut sfu, &mut clients, &mut clock, 100);
+    (sfu, clients, clock)
+}
+
+#[test]
+fn a_subscriber_that_restarts_ice_from_another_address_keeps_its_session_and_media() {
+    let (mut sfu, mut clients, mut clock) = alice_to_bob();
     for n in 0..20 {
         write_frame(&mut clients[0], n, clock);
         run(&mut sfu, &mut clients, &mut clock, 30);
@@ -651,14 +657,7 @@ fn a_subscriber_that_restarts_ice_from_another_address_keeps_its_session_and_med
 
 #[test]
 fn a_publisher_whose_stream_comes_back_after_a_pause_is_asked_for_a_keyframe_at_once() {
-    let mut clock = Instant::now();
-    let mut sfu = sfu();
-    let publisher = client(&mut sfu, 6001, "alice", true, clock);
-    let subscriber = client(&mut sfu, 6002, "bob", false, clock);
-    let mut clients = vec![publisher, subscriber];
-    run(&mut sfu, &mut clients, &mut clock, 500);
-    subscribe_all(&mut sfu, &mut clients[1], clock);
-    run(&mut sfu, &mut clients, &mut clock, 100);
+    let (mut sfu, mut clients, mut clock) = alice_to_bob();
     for n in 1..30 {
         write_frame(&mut clients[0], n, clock);
         run(&mut sfu, &mut clients, &mut clock, 30);
