@@ -72,6 +72,14 @@ struct Args {
     /// before their participants are moved to other nodes; 0 moves them at once.
     #[arg(long, env = "ORIGO_DRAIN_SECS", default_value_t = 600)]
     drain_secs: u64,
+    /// PEM certificate chain for the control API: with --tls-key it serves HTTPS only (what a
+    /// page served over https may call), advertised as https://<the certificate's first DNS
+    /// name>:<port> unless --advertise-url says otherwise.
+    #[arg(long, env = "ORIGO_TLS_CERT")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "ORIGO_TLS_KEY")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -82,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let args_drain_secs = args.drain_secs;
+    let tls = origo_tls_listener::CertificateFiles::from_options(args.tls_cert.clone(), args.tls_key.clone())?;
     let source = match (&args.token_signing_keys, &args.edge_url) {
         (Some(keys), _) => {
             let vars = |n: &str| (n == "token_signing_keys").then(|| keys.clone());
@@ -120,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
         node_secret: args.node_secret,
         verifier,
         usage_journal: Some(args.state_dir.join("usage-journal.json")),
+        tls,
     })
     .await?;
     println!("origo-media-node listening on {} (udp {})", running.control_url, running.udp);

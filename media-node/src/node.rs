@@ -47,6 +47,9 @@ pub struct NodeConfig {
     pub verifier: Arc<Verifier>,
     /// Where usage waits until the registry takes it (memory only when `None`).
     pub usage_journal: Option<std::path::PathBuf>,
+    /// The control API's certificate and key: with them it speaks only HTTPS, and is advertised
+    /// under the certificate's first DNS name unless `advertise_url` says otherwise.
+    pub tls: Option<origo_tls_listener::CertificateFiles>,
 }
 
 /// The default session cap per shard (one shard per core).
@@ -109,7 +112,20 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let udp = udp_all[0];
     let listener = TcpListener::bind(config.listen).await?;
     let control = listener.local_addr()?;
-    let control_url = config.advertise_url.clone().unwrap_or_else(|| format!("http://{control}"));
+    let tls = match &config.tls {
+        Some(files) => Some((files.acceptor()?, files.dns_names()?)),
+        None => None,
+    };
+    let control_url = match (&config.advertise_url, &tls) {
+        (Some(url), _) => url.clone(),
+        (None, Some((_, names))) => {
+            let name = names.first().ok_or_else(|| {
+                anyhow::anyhow!("the control API's certificate holds no DNS name to advertise: give --advertise-url https://NAME:PORT")
+            })?;
+            format!("https://{name}:{}", control.port())
+        }
+        (None, None) => format!("http://{control}"),
+    };
     let sessions = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
     let journal = Journal::open(config.usage_journal.as_deref())?;
     if !journal.pending().is_empty() {
@@ -146,8 +162,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
     });
     let router = control::router(api);
+    let served = match tls {
+        Some((acceptor, _)) => {
+            let listener = origo_tls_listener::TlsListener::new(listener, acceptor)?;
+            tokio::spawn(async move { axum::serve(listener, router).await })
+        }
+        None => tokio::spawn(async move { axum::serve(listener, router).await }),
+    };
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Ok(Err(e)) = served.await {
             tracing::error!("media control API stopped: {e}");
         }
     });

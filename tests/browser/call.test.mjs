@@ -17,8 +17,11 @@
 // whose monthly minutes run out in the call, then a join refused in words); everything binds
 // 127.0.0.1.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, createWriteStream } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -104,8 +107,8 @@ let base = null;
 const room = `browser-${Date.now().toString(36)}`;
 
 // A participant opening the room's link in this test's browser (harness.mjs `joinRoom`).
-const joinAs = (name, { extra = '', viewport, at = base, inRoom = room, autojoin = false } = {}) =>
-  joinRoom(browser, name, { extra, viewport, at, inRoom, autojoin });
+const joinAs = (name, { extra = '', viewport, at = base, inRoom = room, autojoin = false, ignoreHTTPSErrors = false } = {}) =>
+  joinRoom(browser, name, { extra, viewport, at, inRoom, autojoin, ignoreHTTPSErrors });
 
 const stats = (p) => p.page.evaluate(() => window.origoStats());
 
@@ -209,6 +212,47 @@ async function joinAsMember(q, name) {
   await page.goto(`${q.url}/?room=${q.inRoom}&name=${encodeURIComponent(name)}&autojoin=1`);
   await waitFor(`${name} connected`, () => page.evaluate(() => document.body.dataset.state === 'connected'), { timeout: 25_000 });
   return p;
+}
+
+// A CA and a certificate it signed for `names`, made with openssl in `dir`: paths of the CA,
+// the certificate and its key.
+function testCertificate(dir, names) {
+  const f = (n) => join(dir, n);
+  const run = (...args) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+    '-subj', '/CN=Origo test CA', '-keyout', f('ca.key'), '-out', f('ca.pem'));
+  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${names[0]}`,
+    '-keyout', f('key.pem'), '-out', f('req.pem'));
+  writeFileSync(f('ext.cnf'), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+  run('x509', '-req', '-in', f('req.pem'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2',
+    '-extfile', f('ext.cnf'), '-out', f('cert.pem'));
+  return { ca: f('ca.pem'), cert: f('cert.pem'), key: f('key.pem') };
+}
+
+// TLS in front of origo, as a load balancer or CDN does it: HTTPS and WebSocket upgrades on
+// 127.0.0.1, passed to http://127.0.0.1:{port()}.
+function httpsProxy(cert, port) {
+  const tls = { cert: readFileSync(cert.cert), key: readFileSync(cert.key) };
+  const server = createHttpsServer(tls, (req, res) => {
+    const up = httpRequest({ host: '127.0.0.1', port: port(), path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const up = netConnect(port(), '127.0.0.1', () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(`${lines.join('\r\n')}\r\n\r\n`);
+      up.write(head);
+      socket.pipe(up).pipe(socket);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  return new Promise((ready) => server.listen(0, '127.0.0.1', () => ready(server)));
 }
 
 const tileCount = (p, who) => p.page.locator(`.tile[data-participant="${who.identity}"]`).count();
@@ -701,6 +745,72 @@ async function main() {
       return `${kills} kill(s): told to move in ${told.join(', ')} ms → video decoding again in ${samples.join(', ')} ms`;
     } finally {
       for (const p of people) await p.context.close().catch(() => {});
+      await stopLaunched();
+    }
+  });
+
+  await check('a page served over https reaches its media node over https (no mixed content)', async () => {
+    // The deployment operators run: TLS ends at a proxy in front of origo (here one of the
+    // test's, https://origo.test:P), and the media node serves its control API over TLS with a
+    // certificate for media.origo.test, which it advertises. The browser resolves *.origo.test
+    // to 127.0.0.1 (BROWSER_ARGS) and ignores that the test's CA is not one it knows; mixed
+    // content rules are its own: a page on https may not call http://media.origo.test.
+    const dir = mkdtempSync(join(tmpdir(), 'origo-https-'));
+    scratchDirs.push(dir);
+    const people = [];
+    let proxy = null;
+    try {
+      const cert = testCertificate(dir, ['media.origo.test', 'origo.test']);
+      let edgePort = 0;
+      proxy = await httpsProxy(cert, () => edgePort);
+      const site = `https://origo.test:${proxy.address().port}`;
+      const edge = launch('origo-https', ORIGO_BIN, [
+        'dev', '--no-build',
+        '--listen', '127.0.0.1:0',
+        '--data-dir', join(dir, 'data'),
+        '--cache-dir', cacheDir,
+        '--manifest', join(repo, 'spin.toml'),
+        '--turn-listen', 'off',
+        '--media-listen', 'off',
+        '--var', `public_url=${site}`,
+      ], { env: { SSL_CERT_FILE: cert.ca } });
+      const url = (await outputMatch(edge, /origo listening on (http:\/\/\S+)/, { timeout: 60_000 }))[1];
+      edgePort = Number(new URL(url).port);
+      const vars = JSON.parse(readFileSync(join(dir, 'data', 'dev-variables.json'), 'utf8'));
+      const node = launch('origo-https-node', MEDIA_NODE_BIN, [
+        '--listen', '127.0.0.1:0',
+        '--udp', '127.0.0.1:0',
+        '--node-id', 'media-tls',
+        '--edge-url', url,
+        '--node-secret', vars.node_secret,
+        '--token-signing-keys', vars.token_signing_keys,
+        '--state-dir', join(dir, 'node'),
+        '--shards', '1',
+        '--tls-cert', cert.cert,
+        '--tls-key', cert.key,
+      ]);
+      const control = (await outputMatch(node, /origo-media-node listening on (\S+) \(udp/))[1];
+      if (!control.startsWith('https://media.origo.test:')) throw new Error(`the node advertises ${control}`);
+      await outputMatch(node, /registered with the edge/);
+      const inRoom = `${room}-https`;
+      for (const name of ['Ines', 'Omar']) people.push(await joinAs(name, { at: site, inRoom, ignoreHTTPSErrors: true }));
+      const [ines, omar] = people;
+      for (const [p, o] of [[ines, omar], [omar, ines]]) await seesVideoOf(p, [o]);
+      const seen = await ines.page.evaluate(async (control) => {
+        const plain = control.replace('https://', 'http://');
+        const attempt = (u) => fetch(`${u}/health`).then((r) => `${r.status}`, (e) => `refused: ${e.message}`);
+        return { session: window.origo.state.join.media.session_url, tls: await attempt(control), plain: await attempt(plain), page: location.protocol };
+      }, control);
+      note(`https: ${JSON.stringify(seen)}`);
+      if (seen.page !== 'https:' || !seen.session.startsWith(`${control}/`)) throw new Error(`page on ${seen.page}, session at ${seen.session}`);
+      if (seen.tls !== '200') throw new Error(`the node over https answered ${seen.tls}`);
+      // The browser's own rule, shown: the same node over plain http is not callable from here.
+      if (!seen.plain.startsWith('refused')) throw new Error(`http://media.origo.test from an https page gave ${seen.plain}`);
+      return `session at ${seen.session}; plain http from the page: ${seen.plain}`;
+    } finally {
+      for (const p of people) await p.context.close().catch(() => {});
+      proxy?.close();
+      proxy?.closeAllConnections?.();
       await stopLaunched();
     }
   });

@@ -62,8 +62,8 @@ export const median = (xs) => {
 const launched = [];
 export const scratchDirs = [];
 
-export function launch(label, bin, args) {
-  const proc = spawn(bin, args, { cwd: repo, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function launch(label, bin, args, { env = {} } = {}) {
+  const proc = spawn(bin, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const file = createWriteStream(join(artifacts, `${label}.log`));
   const p = { label, proc, output: '', exit: null, listeners: new Set() };
   const changed = () => p.listeners.forEach((f) => f());
@@ -140,8 +140,8 @@ export function tally(prefix) {
  * Gives `{name, context, page, identity, moves}`, `moves` being the `reconnect_to_node`
  * messages the room sends it, as they arrive.
  */
-export async function joinRoom(browser, name, { extra = '', viewport = { width: 1280, height: 800 }, at, inRoom, autojoin = false, headers } = {}) {
-  const context = await browser.newContext({ viewport });
+export async function joinRoom(browser, name, { extra = '', viewport = { width: 1280, height: 800 }, at, inRoom, autojoin = false, headers, ignoreHTTPSErrors = false } = {}) {
+  const context = await browser.newContext({ viewport, ignoreHTTPSErrors });
   await context.grantPermissions(['camera', 'microphone', 'clipboard-read', 'clipboard-write'], { origin: at });
   if (headers) await context.route(`${at}/**`, (route) => route.continue({ headers: { ...route.request().headers(), ...headers } }));
   const page = await context.newPage();
@@ -171,6 +171,8 @@ export async function joinRoom(browser, name, { extra = '', viewport = { width: 
 
 /** The arguments every test browser gets: fake camera and microphone, no background traffic. */
 export const BROWSER_ARGS = [
+  // Names of the https check (origo.test is reserved for testing and never resolves elsewhere).
+  '--host-resolver-rules=MAP origo.test 127.0.0.1, MAP *.origo.test 127.0.0.1',
   '--use-fake-ui-for-media-stream',
   '--use-fake-device-for-media-stream',
   '--autoplay-policy=no-user-gesture-required',

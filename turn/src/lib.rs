@@ -23,6 +23,5 @@ pub mod server;
 pub mod shell;
 pub mod source_limiter;
 pub mod stream_limits;
-pub mod tls;
 pub mod token_bucket;
 pub mod usage;

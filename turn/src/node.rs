@@ -22,7 +22,7 @@ use crate::relay::RelayPorts;
 use crate::relay_usage::DatedRelayUsage;
 use crate::server::{Config, TurnServer};
 use crate::shell::Shell;
-use crate::{tls, usage};
+use crate::usage;
 
 /// Where a started node listens.
 #[derive(Debug, Clone, Default)]
@@ -99,7 +99,7 @@ pub fn run(
     let _ = getrandom03::fill(&mut seed);
     let ports = RelayPorts::new(relay_ip, opts.min_port, opts.max_port, u16::from_be_bytes(seed));
     let tls_acceptor = match (&opts.cert, &opts.pkey) {
-        (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
+        (Some(c), Some(k)) => Some(origo_tls_listener::acceptor(c, k, &[])?),
         (None, None) => None,
         _ => anyhow::bail!("--cert and --pkey go together"),
     };

@@ -37,6 +37,8 @@ pub async fn start(
         registry,
         verifier,
         usage_journal: Some(data_dir.join("media/usage-journal.json")),
+        // Plain HTTP on loopback: pages on localhost may call it even when served over https.
+        tls: None,
     })
     .await
 }
