@@ -22,16 +22,22 @@ impl Drop for Node {
 }
 
 fn start() -> Node {
-    let state = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_origo-media-node"))
-        .args(["--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--node-id", "media-doc", "--shards", "1"])
+    start_with(&[])
+}
+
+fn node_command(state: &tempfile::TempDir, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_origo-media-node"));
+    c.args(["--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--node-id", "media-doc", "--shards", "1"])
         .args(["--state-dir", state.path().to_str().unwrap()])
         .args(["--token-signing-keys", "k1:0909090909090909090909090909090909090909090909090909090909090909"])
-        .env("ORIGO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+        .args(extra)
+        .env("ORIGO_LOG", "warn");
+    c
+}
+
+fn start_with(extra: &[&str]) -> Node {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = node_command(&state, extra).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let rest = line.trim().strip_prefix("origo-media-node listening on ").unwrap_or_else(|| panic!("{line}"));
@@ -139,4 +145,68 @@ fn the_openapi_document_describes_every_route_and_is_valid() {
             assert_eq!(status, 200, "{method} {path}: {answer}");
         }
     }
+}
+
+/// A self-signed certificate for `names` in `dir`: (certificate, key) paths.
+fn certificate(dir: &std::path::Path, names: &[&str]) -> (String, String) {
+    let c = rcgen::generate_simple_self_signed(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    (cert.to_str().unwrap().to_owned(), key.to_str().unwrap().to_owned())
+}
+
+#[test]
+fn with_a_certificate_the_control_api_speaks_only_https_under_the_certificates_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path(), &["*.media.test", "fra-1.media.test", "127.0.0.1"]);
+    let node = start_with(&["--tls-cert", &cert, "--tls-key", &key]);
+    // Advertised under the certificate's first (non-wildcard) DNS name, with the bound port.
+    let port =
+        node.base.strip_prefix("https://fra-1.media.test:").unwrap_or_else(|| panic!("advertised {}", node.base));
+    // curl, an independent TLS client, trusting only that certificate and resolving the name
+    // to loopback.
+    let curl = |url: &str, extra: &[&str]| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{http_version}",
+                "--max-time",
+                "10",
+                "--cacert",
+                &cert,
+            ])
+            .args(["--resolve", &format!("fra-1.media.test:{port}:127.0.0.1")])
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = curl(&format!("{}/health", node.base), &["--http2"]);
+    assert_eq!(ok, "200 2", "{err}");
+    let (ok, err) = curl(
+        &format!("{}/v1/sessions", node.base),
+        &["-X", "POST", "-H", "content-type: application/json", "--data", "{}"],
+    );
+    assert!(ok.starts_with("401 "), "{ok} {err}");
+    // Plain HTTP on the same port gets no answer.
+    let (plain, _) = curl(&format!("http://127.0.0.1:{port}/health"), &[]);
+    assert!(!plain.starts_with("200"), "{plain}");
+}
+
+#[test]
+fn a_certificate_without_a_dns_name_needs_an_advertised_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path(), &["127.0.0.1"]);
+    let state = tempfile::tempdir().unwrap();
+    let out = node_command(&state, &["--tls-cert", &cert, "--tls-key", &key]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--advertise-url"), "{err}");
+    let out = node_command(&state, &["--tls-cert", &cert]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
 }

@@ -147,6 +147,21 @@ async function leave(p) {
   await p.context.close();
 }
 
+// An `origo dev` of a check's own, keeping its data in `dir`, with no TURN server inside and
+// the settings `args`; `env` is added to its environment. Gives its URL.
+async function startOwnOrigo(label, dir, args, { env } = {}) {
+  const edge = launch(label, ORIGO_BIN, [
+    'dev', '--no-build',
+    '--listen', '127.0.0.1:0',
+    '--data-dir', join(dir, 'data'),
+    '--cache-dir', cacheDir,
+    '--manifest', join(repo, 'spin.toml'),
+    '--turn-listen', 'off',
+    ...args,
+  ], { env });
+  return (await outputMatch(edge, /origo listening on (http:\/\/\S+)/, { timeout: 60_000 }))[1];
+}
+
 // An origo whose organisations' plan allows one participant-minute a month, with an owner
 // account, its organisation and a room: {url, token (the owner's), inRoom}.
 async function startQuotaOrigo() {
@@ -159,18 +174,11 @@ async function startQuotaOrigo() {
       { id: 'links', name: 'Links', monthly_fee: '0' },
     ],
   };
-  const edge = launch('origo-quota', ORIGO_BIN, [
-    'dev', '--no-build',
-    '--listen', '127.0.0.1:0',
-    '--data-dir', join(dir, 'data'),
-    '--cache-dir', cacheDir,
-    '--manifest', join(repo, 'spin.toml'),
-    '--turn-listen', 'off',
+  const url = await startOwnOrigo('origo-quota', dir, [
     '--media-listen', '127.0.0.1:0',
     '--room-sweep-ms', '500',
     '--var', `plans=${JSON.stringify(plans)}`,
   ]);
-  const url = (await outputMatch(edge, /origo listening on (http:\/\/\S+)/, { timeout: 60_000 }))[1];
   const call = async (path, body, token) => {
     const res = await fetch(`${url}${path}`, {
       method: 'POST',
@@ -651,16 +659,7 @@ async function main() {
     const people = [];
     const kills = Number(process.env.KILLS || 1);
     try {
-      const edge = launch('origo-move', ORIGO_BIN, [
-        'dev', '--no-build',
-        '--listen', '127.0.0.1:0',
-        '--data-dir', join(dir, 'data'),
-        '--cache-dir', cacheDir,
-        '--manifest', join(repo, 'spin.toml'),
-        '--turn-listen', 'off',
-        '--media-listen', 'off',
-      ]);
-      const url = (await outputMatch(edge, /origo listening on (http:\/\/\S+)/, { timeout: 60_000 }))[1];
+      const url = await startOwnOrigo('origo-move', dir, ['--media-listen', 'off']);
       const vars = JSON.parse(readFileSync(join(dir, 'data', 'dev-variables.json'), 'utf8'));
       const nodes = new Map();
       let starts = 0;
@@ -764,17 +763,7 @@ async function main() {
       let edgePort = 0;
       proxy = await httpsProxy(cert, () => edgePort);
       const site = `https://origo.test:${proxy.address().port}`;
-      const edge = launch('origo-https', ORIGO_BIN, [
-        'dev', '--no-build',
-        '--listen', '127.0.0.1:0',
-        '--data-dir', join(dir, 'data'),
-        '--cache-dir', cacheDir,
-        '--manifest', join(repo, 'spin.toml'),
-        '--turn-listen', 'off',
-        '--media-listen', 'off',
-        '--var', `public_url=${site}`,
-      ], { env: { SSL_CERT_FILE: cert.ca } });
-      const url = (await outputMatch(edge, /origo listening on (http:\/\/\S+)/, { timeout: 60_000 }))[1];
+      const url = await startOwnOrigo('origo-https', dir, ['--media-listen', 'off', '--var', `public_url=${site}`], { env: { SSL_CERT_FILE: cert.ca } });
       edgePort = Number(new URL(url).port);
       const vars = JSON.parse(readFileSync(join(dir, 'data', 'dev-variables.json'), 'utf8'));
       const node = launch('origo-https-node', MEDIA_NODE_BIN, [
