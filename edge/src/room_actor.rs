@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use origo_functions::coordinator::node_health::ProbeOutcome;
 use origo_functions::coordinator::storage;
 use origo_functions::coordinator::{
     ConnId, Effect, Event, Joiner, NodeView, RoomCommand, RoomCommandOutcome, RoomState, Settings, close,
@@ -72,7 +73,7 @@ pub enum Command {
     /// What a probe the room asked for found.
     Probed {
         node_id: String,
-        reachable: bool,
+        outcome: ProbeOutcome,
         view: Arc<NodeView>,
     },
     /// A function's command; answered once applied and durable.
@@ -527,8 +528,8 @@ impl Actor {
                 Some(Event::Disconnect { conn })
             }
             Command::Nodes(view) => Some(Event::Nodes(view)),
-            Command::Probed { node_id, reachable, view } => {
-                Some(Event::NodeProbed { node_id, reachable, view: Some(view) })
+            Command::Probed { node_id, outcome, view } => {
+                Some(Event::NodeProbed { node_id, outcome, view: Some(view) })
             }
             Command::Host { command, reply } => {
                 self.awaiting.push_back(reply);
@@ -542,12 +543,12 @@ impl Actor {
         let (hub, key) = (self.hub.clone(), self.key.clone());
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let reachable = crate::node_probe::reachable(&hub.probes, &hub.kv, STORE, &node_id).await;
+            let outcome = crate::node_probe::probe(&hub.probes, &hub.kv, STORE, &node_id).await;
             let view = crate::node_probe::view(&hub.kv, STORE, &hub.selector_config).await;
-            tracing::info!(org = %key.org, room = %key.room, node = %node_id, reachable, millis = started.elapsed().as_millis() as u64, "media node probed");
+            tracing::info!(org = %key.org, room = %key.room, node = %node_id, ?outcome, millis = started.elapsed().as_millis() as u64, "media node probed");
             let room = hub.rooms.lock().await.get(&key).cloned();
             if let Some(tx) = room {
-                let _ = tx.send(Command::Probed { node_id, reachable, view }).await;
+                let _ = tx.send(Command::Probed { node_id, outcome, view }).await;
             }
         });
     }

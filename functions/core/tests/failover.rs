@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use origo_functions::coordinator::node_health::{ProbeOutcome, SUSPECT_FOR_MS};
 use origo_functions::coordinator::{
     Effect, Event, HeldSeat, Joiner, MeetingTerms, NodeOrder, NodeView, RoomCommand, RoomCommandOutcome, RoomState,
     Settings,
@@ -101,7 +102,11 @@ fn a_report_asks_for_one_probe_of_the_reporters_node() {
     assert!(probes(&lost(&mut r, 1, "m9", T0 + 30)).is_empty());
     // A node that answered is probed again only after the interval.
     let fx = r.apply(
-        Event::NodeProbed { node_id: "m1".into(), reachable: true, view: view(vec![node("m1", "eu-west")]) },
+        Event::NodeProbed {
+            node_id: "m1".into(),
+            outcome: ProbeOutcome::Answered,
+            view: view(vec![node("m1", "eu-west")]),
+        },
         T0 + 40,
     );
     assert!(moves(&fx).is_empty() && !fx.iter().any(|e| matches!(e, Effect::NodeUnreachable { .. })));
@@ -115,7 +120,10 @@ fn an_unreachable_node_is_left_at_once_for_the_nearest_other_node() {
     lost(&mut r, 1, "m1", T0 + 10);
     // The registry still lists m1 as fresh (its heartbeats have not gone stale yet).
     let nodes = vec![node("m1", "eu-west"), node("m2", "eu-west"), node("m3", "ap-northeast")];
-    let fx = r.apply(Event::NodeProbed { node_id: "m1".into(), reachable: false, view: view(nodes.clone()) }, T0 + 300);
+    let fx = r.apply(
+        Event::NodeProbed { node_id: "m1".into(), outcome: ProbeOutcome::Down, view: view(nodes.clone()) },
+        T0 + 300,
+    );
     assert!(fx.iter().any(|e| matches!(e, Effect::NodeUnreachable { node_id } if node_id == "m1")));
     assert!(fx.iter().any(|e| matches!(e, Effect::Persist)));
     assert_eq!(
@@ -133,6 +141,38 @@ fn an_unreachable_node_is_left_at_once_for_the_nearest_other_node() {
 }
 
 #[test]
+fn a_node_slow_to_answer_moves_only_those_who_lost_their_media() {
+    // A probe that times out cannot tell a node whose host went away from a slow one far
+    // away: those whose media stopped move, the others stay.
+    let mut r = room_with(&[("ada", "m1"), ("bo", "m1"), ("cy", "m1")]);
+    let nodes = vec![node("m1", "eu-west"), node("m2", "eu-west")];
+    assert_eq!(probes(&lost(&mut r, 1, "m1", T0)), ["m1"]);
+    assert!(moves(&lost(&mut r, 2, "m1", T0 + 200)).is_empty(), "bo waits for the probe's answer");
+    let fx = r.apply(
+        Event::NodeProbed { node_id: "m1".into(), outcome: ProbeOutcome::NoAnswer, view: view(nodes.clone()) },
+        T0 + 1_500,
+    );
+    assert_eq!(moves(&fx), [(1, "m2".to_owned()), (2, "m2".to_owned())]);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::NodeUnreachable { .. })), "the registry is not told");
+    assert!(fx.iter().any(|e| matches!(e, Effect::Persist)));
+    assert_eq!(r.members["cy"].info.node_id.as_deref(), Some("m1"), "cy's media flows: it stays");
+    // The registry's next pass leaves cy where it is.
+    assert!(moves(&r.apply(Event::Nodes(view(nodes.clone()).unwrap()), T0 + 3_000)).is_empty());
+    // A join is not placed on the node that did not answer, while it is suspect.
+    let outcome = reserve(&mut r, "dee", vec![media("m1"), media("m2")], T0 + 3_100);
+    assert_eq!(outcome, RoomCommandOutcome::Reserved { media: Some(media("m2")) });
+    // cy's media stops too: it moves at once, without another probe.
+    let fx = lost(&mut r, 3, "m1", T0 + 4_000);
+    assert!(probes(&fx).is_empty());
+    assert_eq!(moves(&fx), [(3, "m2".to_owned())]);
+    // Past the suspicion, a report probes again.
+    let mut r = room_with(&[("ada", "m1"), ("bo", "m1")]);
+    lost(&mut r, 1, "m1", T0);
+    r.apply(Event::NodeProbed { node_id: "m1".into(), outcome: ProbeOutcome::NoAnswer, view: view(nodes) }, T0 + 1_500);
+    assert_eq!(probes(&lost(&mut r, 2, "m1", T0 + 1_500 + SUSPECT_FOR_MS)), ["m1"]);
+}
+
+#[test]
 fn a_node_marked_unreachable_in_the_registry_moves_its_participants() {
     let mut r = room_with(&[("ada", "m1")]);
     let mut gone = node("m1", "eu-west");
@@ -146,7 +186,11 @@ fn nowhere_to_go_keeps_the_participants_where_they_are() {
     let mut r = room_with(&[("ada", "m1")]);
     lost(&mut r, 1, "m1", T0);
     let fx = r.apply(
-        Event::NodeProbed { node_id: "m1".into(), reachable: false, view: view(vec![node("m1", "eu-west")]) },
+        Event::NodeProbed {
+            node_id: "m1".into(),
+            outcome: ProbeOutcome::Down,
+            view: view(vec![node("m1", "eu-west")]),
+        },
         T0 + 1,
     );
     assert!(moves(&fx).is_empty());
@@ -318,7 +362,7 @@ fn a_node_found_unreachable_before_and_back_since_is_a_place_to_go() {
     let fx = r.apply(
         Event::NodeProbed {
             node_id: "m1".into(),
-            reachable: false,
+            outcome: ProbeOutcome::Down,
             view: view(vec![node("m1", "eu-west"), node("m2", "eu-west")]),
         },
         T0 + 10,
@@ -330,7 +374,11 @@ fn a_node_found_unreachable_before_and_back_since_is_a_place_to_go() {
     back.last_heartbeat_ms = T0 + 5_000;
     lost(&mut r, 1, "m2", T0 + 6_000);
     let fx = r.apply(
-        Event::NodeProbed { node_id: "m2".into(), reachable: false, view: view(vec![back, node("m2", "eu-west")]) },
+        Event::NodeProbed {
+            node_id: "m2".into(),
+            outcome: ProbeOutcome::Down,
+            view: view(vec![back, node("m2", "eu-west")]),
+        },
         T0 + 6_010,
     );
     assert_eq!(moves(&fx), [(1, "m1".to_owned())]);

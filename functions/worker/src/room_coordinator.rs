@@ -531,9 +531,9 @@ impl RoomCoordinator {
                         crate::node_probe::mark_unreachable(&platform, node_id, now_ms()).await;
                     }
                     Effect::ProbeNode { node_id } => {
-                        let reachable = crate::node_probe::reachable(&platform, node_id).await;
+                        let outcome = crate::node_probe::probe(&platform, node_id).await;
                         let view = self.node_view().await.map(Arc::new);
-                        probed.push(Event::NodeProbed { node_id: node_id.clone(), reachable, view });
+                        probed.push(Event::NodeProbed { node_id: node_id.clone(), outcome, view });
                     }
                     _ => {}
                 }

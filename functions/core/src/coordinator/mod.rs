@@ -238,9 +238,9 @@ pub enum Event {
     /// The node registry as it is now: the room moves its participants off a node that is
     /// stale, draining or gone, to the best node the selector ranks for them.
     Nodes(std::sync::Arc<NodeView>),
-    /// What the probe the room asked for ([`Effect::ProbeNode`]) found: whether `node_id`
-    /// answered, and the registry as it was then (`None` when it could not be read).
-    NodeProbed { node_id: String, reachable: bool, view: Option<std::sync::Arc<NodeView>> },
+    /// What the probe the room asked for ([`Effect::ProbeNode`]) found of `node_id`, and the
+    /// registry as it was then (`None` when it could not be read).
+    NodeProbed { node_id: String, outcome: node_health::ProbeOutcome, view: Option<std::sync::Arc<NodeView>> },
     /// A command from a function (over the `Platform`'s coordinator stub).
     Command(RoomCommand),
     /// The alarm the room asked for fired.
@@ -294,8 +294,8 @@ pub enum Effect {
     /// Tell a media node to enforce what the room decided (best effort, after the state is
     /// durable).
     Node(NodeOrder),
-    /// Check now whether `node_id` answers (its control API's `/health`, with a deadline
-    /// under a second), then hand the room [`Event::NodeProbed`].
+    /// Check now whether `node_id` answers (its control API's `/health`, within
+    /// [`node_health::PROBE_DEADLINE_MS`]), then hand the room [`Event::NodeProbed`].
     ProbeNode {
         node_id: String,
     },
@@ -409,9 +409,7 @@ impl RoomState {
                     self.node_lost(&node_id, Some(replacement), &why, &mut fx);
                 }
             }
-            Event::NodeProbed { node_id, reachable, view } => {
-                self.node_probed(&node_id, reachable, view, now_ms, &mut fx)
-            }
+            Event::NodeProbed { node_id, outcome, view } => self.node_probed(&node_id, outcome, view, now_ms, &mut fx),
             Event::Command(command) => self.command(command, now_ms, &mut fx),
             Event::Alarm => self.alarm(now_ms, &mut fx),
         }
@@ -616,8 +614,17 @@ impl RoomState {
             ClientMessage::MediaLost { node_id } => {
                 // Only a participant on that node may have it checked.
                 // The probe's time is not written: a room rehydrated elsewhere may probe once more.
-                if me.info.node_id.as_deref() == Some(node_id.as_str()) && self.health.should_probe(&node_id, now) {
-                    fx.push(Effect::ProbeNode { node_id });
+                if me.info.node_id.as_deref() == Some(node_id.as_str()) {
+                    match self.health.report(&node_id, &identity, now) {
+                        node_health::Report::Probe => fx.push(Effect::ProbeNode { node_id }),
+                        node_health::Report::Wait => {}
+                        node_health::Report::Move(to) => {
+                            let why = format!("media node {node_id} did not answer in time");
+                            if self.move_members(&node_id, Some(&identity), &to, &why, fx) {
+                                self.link_node(&to.node_id, fx);
+                            }
+                        }
+                    }
                 }
             }
             ClientMessage::Leave => {
@@ -919,29 +926,46 @@ impl RoomState {
         Some(chosen)
     }
 
-    /// A probe's answer: a node that did not answer is avoided, marked in the registry, and
-    /// its participants move to the best node for its region.
+    /// A probe's answer. A node that is down is avoided, marked in the registry, and its
+    /// participants move to the best node for its region; of a node that did not answer in
+    /// time, only those who reported lost media move (it may only be slow).
     fn node_probed(
         &mut self,
         node_id: &str,
-        reachable: bool,
+        outcome: node_health::ProbeOutcome,
         view: Option<std::sync::Arc<NodeView>>,
         now: u64,
         fx: &mut Vec<Effect>,
     ) {
-        if reachable {
-            return;
-        }
         if let Some(v) = &view {
             // A node found unreachable earlier that heartbeats again is a place to go.
             self.health.forget_revived(&v.nodes);
         }
-        self.health.mark_unreachable(node_id, now);
-        fx.push(Effect::Persist);
-        fx.push(Effect::NodeUnreachable { node_id: node_id.to_owned() });
-        let replacement = view.and_then(|v| placement::replacement(self, &v, node_id, now));
-        let why = format!("media node {node_id} stopped answering");
-        self.node_lost(node_id, replacement, &why, fx);
+        let replacement = match outcome {
+            node_health::ProbeOutcome::Answered => None,
+            _ => view.and_then(|v| placement::replacement(self, &v, node_id, now)),
+        };
+        let reporters = self.health.probed(node_id, outcome, replacement.as_ref(), now);
+        match outcome {
+            node_health::ProbeOutcome::Answered => {}
+            node_health::ProbeOutcome::Down => {
+                fx.push(Effect::Persist);
+                fx.push(Effect::NodeUnreachable { node_id: node_id.to_owned() });
+                let why = format!("media node {node_id} stopped answering");
+                self.node_lost(node_id, replacement, &why, fx);
+            }
+            node_health::ProbeOutcome::NoAnswer => {
+                let Some(to) = replacement else { return };
+                let why = format!("media node {node_id} did not answer in time");
+                let mut moved = false;
+                for identity in reporters {
+                    moved |= self.move_members(node_id, Some(&identity), &to, &why, fx);
+                }
+                if moved {
+                    self.link_node(&to.node_id, fx);
+                }
+            }
+        }
     }
 
     /// When the meeting must end, under its terms.
@@ -1002,8 +1026,27 @@ impl RoomState {
             self.media = replacement.clone();
         }
         let Some(to) = replacement else { return };
+        for h in self.held.values_mut().filter(|h| h.media.as_ref().is_some_and(|m| m.node_id == node_id)) {
+            h.media = Some(to.clone());
+        }
+        self.move_members(node_id, None, &to, why, fx);
+        self.link_node(&to.node_id, fx);
+    }
+
+    /// Moves the participants on `node_id` (only `only`, when given) to `to` and tells them;
+    /// true when anyone moved.
+    fn move_members(
+        &mut self,
+        node_id: &str,
+        only: Option<&str>,
+        to: &MediaAssignment,
+        why: &str,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
         let mut moved = false;
-        for m in self.members.values_mut().filter(|m| m.info.node_id.as_deref() == Some(node_id)) {
+        let on_node =
+            |id: &String, m: &Member| m.info.node_id.as_deref() == Some(node_id) && only.is_none_or(|o| o == id);
+        for (_, m) in self.members.iter_mut().filter(|(id, m)| on_node(id, m)) {
             m.info.node_id = Some(to.node_id.clone());
             m.media = Some(to.clone());
             moved = true;
@@ -1014,15 +1057,16 @@ impl RoomState {
                 });
             }
         }
-        for h in self.held.values_mut().filter(|h| h.media.as_ref().is_some_and(|m| m.node_id == node_id)) {
-            h.media = Some(to.clone());
-        }
         if moved {
             fx.insert(0, Effect::Persist);
         }
-        // The replacement may be new to the room: link it to the nodes it keeps.
+        moved
+    }
+
+    /// Links `node_id` (it may be new to the room) to the other nodes the room uses.
+    fn link_node(&self, node_id: &str, fx: &mut Vec<Effect>) {
         let nodes = node_links::nodes_in_use(self, 0);
-        fx.extend(node_links::links_of(&nodes, &to.node_id).into_iter().map(Effect::Node));
+        fx.extend(node_links::links_of(&nodes, node_id).into_iter().map(Effect::Node));
     }
 
     fn alarm(&mut self, now: u64, fx: &mut Vec<Effect>) {

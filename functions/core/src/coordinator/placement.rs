@@ -47,7 +47,7 @@ pub(super) fn lost_node(state: &RoomState, view: &NodeView, now_ms: u64) -> Opti
 }
 
 /// Where the participants of `lost` go: the best node the selector ranks for the lost node's
-/// region, other than it and the nodes the room found unreachable.
+/// region, other than it and the nodes the room avoids (found unreachable, or slow to answer).
 pub(super) fn replacement(state: &RoomState, view: &NodeView, lost: &str, now_ms: u64) -> Option<MediaAssignment> {
     let selector = NodeSelector::new(Default::default(), view.selector.clone());
     let region = view.nodes.iter().find(|n| n.id == lost).map(|n| n.region.clone());
@@ -56,13 +56,13 @@ pub(super) fn replacement(state: &RoomState, view: &NodeView, lost: &str, now_ms
     selector
         .rank(&view.nodes, &req, now_ms)
         .into_iter()
-        .filter(|n| n.id != lost && !state.health.is_unreachable(&n.id, now_ms))
+        .filter(|n| n.id != lost && !state.health.is_avoided(&n.id, now_ms))
         .find_map(assignment)
 }
 
 /// The node for a participant about to join, from the nodes `join` found able to take them
 /// (`candidates`, best first for that participant, so its nearest first): the best one the
-/// room has not found unreachable, but a node the room already uses in that candidate's region
+/// room does not avoid, but a node the room already uses in that candidate's region
 /// when there is one (a room keeps to one node per region; nodes in different regions are
 /// linked). `None` when there is none (the join keeps its own choice).
 pub(super) fn seat_node(
@@ -71,7 +71,7 @@ pub(super) fn seat_node(
     in_use: &[MediaAssignment],
     now_ms: u64,
 ) -> Option<MediaAssignment> {
-    let mut usable = candidates.iter().filter(|c| !state.health.is_unreachable(&c.node_id, now_ms));
+    let mut usable = candidates.iter().filter(|c| !state.health.is_avoided(&c.node_id, now_ms));
     let best = usable.clone().next()?;
     let used = |c: &&MediaAssignment| in_use.iter().any(|u| u.node_id == c.node_id);
     Some(usable.find(|c| c.region == best.region && used(c)).unwrap_or(best).clone())
