@@ -2,17 +2,22 @@
 //! cores and str0m clients exchange datagrams through memory. A track published on one node
 //! reaches subscribers on the other over one link, once whatever their number; each node sends
 //! only its own participants' tracks, so nothing comes back; keyframe requests cross the hop; a
-//! track nobody on the other node watches is not sent over the link.
+//! track nobody on the other node watches is not sent over the link; a simulcast track crosses
+//! with its layers, each subscriber on the other node getting the one it wants.
 
-use std::collections::HashMap;
+#[path = "support/vp8_layer.rs"]
+mod vp8_layer;
+
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use origo_media_node::sfu::{Quality, RoomKey, SeededRandom, SessionId, Sfu};
 use str0m::change::SdpPendingOffer;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
+use vp8_layer::write_vp8_layer;
 
 const NODE_A: &str = "10.0.0.1:5000";
 const NODE_B: &str = "10.0.0.2:5000";
@@ -32,7 +37,11 @@ struct Participant {
     send_mid: Option<Mid>,
     connected: bool,
     frames: usize,
+    /// The size of each frame it decoded.
+    frame_sizes: Vec<usize>,
     keyframe_requests: usize,
+    /// Layers a keyframe was asked for since it last sent one (a simulcast publisher).
+    keyframe_wanted: HashSet<Option<Rid>>,
 }
 
 /// The two nodes and their participants, and what crossed between the nodes.
@@ -57,11 +66,24 @@ impl World {
 
     /// A participant on `node`: publishing video, or a data channel only.
     fn join(&mut self, node: usize, port: u16, identity: &str, publish: bool) -> usize {
+        self.join_with(node, port, identity, publish, &[])
+    }
+
+    /// A participant on `node`; a publisher sends simulcast `rids` (writing its RTP itself)
+    /// when they are given.
+    fn join_with(&mut self, node: usize, port: u16, identity: &str, publish: bool, rids: &[&str]) -> usize {
         let addr: SocketAddr = format!("192.0.2.{}:{port}", node + 1).parse().unwrap();
-        let mut rtc = Rtc::builder().build(self.clock);
+        let mut rtc = Rtc::builder().set_rtp_mode(!rids.is_empty()).build(self.clock);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
-        let send_mid = publish.then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        let simulcast = (!rids.is_empty()).then(|| {
+            let mut s = Simulcast::new();
+            for r in rids {
+                s.add_send_layer(SimulcastLayer::new(r));
+            }
+            s
+        });
+        let send_mid = publish.then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast));
         api.add_channel("control".into());
         let (offer, pending): (_, SdpPendingOffer) = api.apply().unwrap();
         let (session, answer) =
@@ -75,7 +97,9 @@ impl World {
             send_mid,
             connected: false,
             frames: 0,
+            frame_sizes: Vec::new(),
             keyframe_requests: 0,
+            keyframe_wanted: HashSet::new(),
         });
         self.people.len() - 1
     }
@@ -122,8 +146,14 @@ impl World {
                         Output::Timeout(_) => break,
                         Output::Transmit(t) => moved.push((p.addr, t.destination, t.contents.to_vec())),
                         Output::Event(Event::Connected) => p.connected = true,
-                        Output::Event(Event::MediaData(_)) => p.frames += 1,
-                        Output::Event(Event::KeyframeRequest(_)) => p.keyframe_requests += 1,
+                        Output::Event(Event::MediaData(d)) => {
+                            p.frames += 1;
+                            p.frame_sizes.push(d.data.len());
+                        }
+                        Output::Event(Event::KeyframeRequest(r)) => {
+                            p.keyframe_requests += 1;
+                            p.keyframe_wanted.insert(r.rid);
+                        }
                         Output::Event(_) => {}
                     }
                 }
@@ -169,6 +199,20 @@ impl World {
         let mut data = vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
         data.extend(std::iter::repeat_n(n as u8, 600));
         w.write(pt, now, MediaTime::from_90khz(u64::from(n) * 3000), data).unwrap();
+    }
+
+    /// One fake VP8 frame of a simulcast layer ([`write_vp8_layer`]); a keyframe first and
+    /// whenever one was asked for that layer.
+    fn layer_frame(&mut self, who: usize, rid: &str, n: u32, size: usize) {
+        let now = self.clock;
+        let p = &mut self.people[who];
+        let key = n == 0 || p.keyframe_wanted.remove(&Some(rid.into()));
+        write_vp8_layer(&mut p.rtc, p.send_mid.unwrap(), rid, n, size, key, now);
+    }
+
+    /// The id of `who`'s track as `node` lists it.
+    fn track_of(&self, node: usize, who: &str) -> origo_media_node::sfu::TrackInfo {
+        self.nodes[node].tracks(&room()).into_iter().find(|t| t.participant == who).expect("the track")
     }
 
     fn participants(&self, node: usize) -> HashMap<String, usize> {
@@ -317,4 +361,73 @@ fn a_link_is_nobodys_usage_and_no_participant_of_the_room_cap() {
     let usage: u64 = w.nodes[1].take_usage(w.clock).iter().map(|(_, ms)| ms).sum();
     assert_eq!(usage, 0, "node B has no participant, only the link");
     assert_eq!(w.nodes[1].owner(on_b).map(|(_, who)| who.to_owned()), Some("relay:node-a".to_owned()));
+}
+
+#[test]
+fn a_simulcast_track_crosses_with_its_layers_and_each_subscriber_there_gets_its_own() {
+    let mut w = World::new();
+    let alice = w.join_with(0, 6001, "alice", true, &["l", "h"]);
+    let bob = w.join(1, 6002, "bob", false);
+    let carol = w.join(1, 6003, "carol", false);
+    let (on_a, _) = w.link();
+    w.run(600);
+    w.subscribe_all(bob);
+    w.subscribe_all(carol);
+    let on_b = w.track_of(1, "alice").id;
+    let now = w.clock;
+    w.nodes[1].set_quality(w.people[carol].session, &on_b, Quality::Low, now).unwrap();
+    w.run(100);
+    let frames = |w: &mut World, from: u32, to: u32| {
+        for n in from..to {
+            w.layer_frame(alice, "l", n, 300);
+            w.layer_frame(alice, "h", n, 2000);
+            w.run(30);
+        }
+    };
+    frames(&mut w, 0, 60);
+    // Node B receives both layers over the link, as from a simulcast publisher of its own.
+    assert_eq!(w.track_of(1, "alice").layers, ["l", "h"]);
+    let on_a_track = w.track_of(0, "alice").id;
+    assert_eq!(w.nodes[0].forwarded_layer(on_a, &on_a_track).as_deref(), Some("l,h"));
+    let link = |w: &World| w.nodes[0].relay_states(&room()).into_iter().find(|l| l.session == on_a).unwrap();
+    assert_eq!(link(&w).streams_out, 2);
+    // Each subscriber on B gets the layer it wants: bob the high one, carol the low one.
+    assert_eq!(w.nodes[1].forwarded_layer(w.people[bob].session, &on_b).as_deref(), Some("h"));
+    assert_eq!(w.nodes[1].forwarded_layer(w.people[carol].session, &on_b).as_deref(), Some("l"));
+    // (Bob starts on the first layer seen, as from a publisher of B's own, and moves up once
+    // the layers' bitrates are measured.) From then on every frame each gets is its layer's.
+    let big = |p: &Participant| p.frame_sizes.iter().filter(|s| **s > 1500).count();
+    assert!(big(&w.people[bob]) > 0, "bob is on the high layer: {:?}", w.people[bob].frame_sizes);
+    let (bob_before, carol_before) = (w.people[bob].frames, w.people[carol].frames);
+    frames(&mut w, 60, 90);
+    let new = |p: &Participant, from: usize| p.frame_sizes[from..].to_vec();
+    let (bob_new, carol_new) = (new(&w.people[bob], bob_before), new(&w.people[carol], carol_before));
+    assert!(bob_new.len() >= 28 && bob_new.iter().all(|s| *s > 1500), "bob's frames: {bob_new:?}");
+    assert!(carol_new.len() >= 28 && carol_new.iter().all(|s| *s < 1500), "carol's frames: {carol_new:?}");
+    assert!(w.people[carol].frame_sizes.iter().all(|s| *s < 1500), "carol never got the high layer");
+
+    // Both on B want the low layer now: node A stops sending the high one over the link.
+    let now = w.clock;
+    w.nodes[1].set_quality(w.people[bob].session, &on_b, Quality::Low, now).unwrap();
+    frames(&mut w, 90, 110);
+    assert_eq!(w.nodes[0].forwarded_layer(on_a, &on_a_track).as_deref(), Some("l"));
+    assert_eq!(link(&w).streams_out, 1);
+    let out_a = w.nodes[0].counters.packets_forwarded;
+    frames(&mut w, 110, 130);
+    assert_eq!(
+        w.nodes[0].counters.packets_forwarded - out_a,
+        20,
+        "one packet per low frame crossed, none of the high ones"
+    );
+    let bob_frames = w.people[bob].frames;
+    frames(&mut w, 130, 150);
+    assert!(w.people[bob].frames >= bob_frames + 15, "bob decodes the low layer");
+
+    // Bob wants it all again: the high layer crosses again, from a keyframe, and reaches him.
+    let now = w.clock;
+    w.nodes[1].set_quality(w.people[bob].session, &on_b, Quality::High, now).unwrap();
+    let before = big(&w.people[bob]);
+    frames(&mut w, 150, 210);
+    assert_eq!(w.nodes[0].forwarded_layer(on_a, &on_a_track).as_deref(), Some("l,h"));
+    assert!(big(&w.people[bob]) >= before + 30, "bob decodes the high layer again");
 }

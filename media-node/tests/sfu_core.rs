@@ -1,6 +1,9 @@
 //! The SFU core without sockets or a real clock: str0m clients in-process exchange datagrams
 //! with the core through memory, on a controlled clock.
 
+#[path = "support/vp8_layer.rs"]
+mod vp8_layer;
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,6 +14,7 @@ use str0m::format::CodecExtra;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
+use vp8_layer::write_vp8_layer;
 
 const SFU: &str = "127.0.0.1:5000";
 
@@ -290,27 +294,11 @@ fn the_loudest_publisher_becomes_the_active_speaker_with_hysteresis() {
     assert_eq!(sfu.counters.speaker_changes, 2);
 }
 
-/// One fake VP8 frame of a simulcast layer as RTP: `size` bytes in packets of at most 1000,
-/// each with a VP8 descriptor carrying the layer's own picture id (numbered differently per
-/// layer, as encoders do); a keyframe when the SFU asked for one (or the first).
+/// One fake VP8 frame of a simulcast layer ([`write_vp8_layer`]); a keyframe when the SFU
+/// asked for one (or the first).
 fn write_layer(c: &mut Client, rid: &str, n: u32, size: usize, now: Instant) {
-    let mid = c.send_mid.unwrap();
     let key = n == 0 || c.keyframe_wanted.remove(&Some(rid.into()));
-    let pt = c.rtc.codec_config().find(|p| p.spec().codec == str0m::format::Codec::Vp8).unwrap().pt();
-    let pid = (if rid == "h" { 20_000 } else { 300 } + n as u16) & 0x7fff;
-    let mut frame = vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
-    frame.resize(size, n as u8);
-    let chunks: Vec<&[u8]> = frame.chunks(1000).collect();
-    let base = u64::from(n) * 10 + if rid == "h" { 5000 } else { 0 };
-    for (i, chunk) in chunks.iter().enumerate() {
-        let start = if i == 0 { 0x10 } else { 0 };
-        let mut payload = vec![0x80 | start, 0x80, 0x80 | (pid >> 8) as u8, pid as u8];
-        payload.extend_from_slice(chunk);
-        let write = str0m::rtp::RtpWrite::new(pt, (base + i as u64).into(), n * 3000, now, payload)
-            .marker(i == chunks.len() - 1)
-            .nackable(true);
-        c.rtc.direct_api().stream_tx_by_mid(mid, Some(rid.into())).expect("a send stream per layer").write_rtp(write);
-    }
+    write_vp8_layer(&mut c.rtc, c.send_mid.unwrap(), rid, n, size, key, now);
 }
 
 /// Picture ids go up by one per frame, across layer switches too. (The old layer's frame in

@@ -182,9 +182,15 @@ impl Sfu {
     pub(super) fn allocate(&mut self, id: SessionId, now: Instant) {
         let Some(s) = self.sessions.get(&id) else { return };
         let mut received = Vec::new();
+        let mut relayed = Vec::new();
         for (i, t) in s.tracks_out.iter().enumerate().filter(|(_, t)| t.open) {
             let Some(src) = self.sessions.get(&t.source.0).and_then(|p| p.tracks_in.get(&t.source.1)) else { continue };
-            received.push((i, src.kind == MediaKind::Audio, src.active_layers(now)));
+            if t.layers.is_some() {
+                // A link's simulcast track: the other node chooses among the layers it gets.
+                relayed.push((i, src.layer_names()));
+            } else {
+                received.push((i, src.kind == MediaKind::Audio, src.active_layers(now)));
+            }
         }
         let demands: Vec<Demand> = received
             .iter()
@@ -201,6 +207,14 @@ impl Sfu {
         let Some(s) = self.sessions.get_mut(&id) else { return };
         s.hold = plan.hold;
         let mut keyframes = Vec::new();
+        for (i, by_bitrate) in &relayed {
+            let quality = relay_demand::link_quality(s.relay.as_ref(), s.tracks_out[*i].mid, s.tracks_out[*i].quality);
+            let t = &mut s.tracks_out[*i];
+            let Some(layers) = t.layers.as_mut() else { continue };
+            layers.allow(by_bitrate, quality);
+            // Layers starting, or still waiting for their first keyframe (throttled).
+            keyframes.extend(layers.waiting().map(|rid| (t.source, Some(rid))));
+        }
         for ((i, _, _), target) in received.iter().zip(plan.targets) {
             let t = &mut s.tracks_out[*i];
             let switched = match target {

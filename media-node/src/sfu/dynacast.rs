@@ -39,7 +39,7 @@ impl Sfu {
         for s in self.sessions.values() {
             for t in s.tracks_out.iter().filter(|t| t.open) {
                 let e = wanted.entry(t.source).or_default();
-                for l in [t.fwd.target(), t.fwd.current()].into_iter().flatten() {
+                for l in t.wanted_layers().into_iter().chain(t.flowing_layers()) {
                     e.insert(layer_name(&l));
                 }
             }

@@ -87,17 +87,30 @@ impl Sfu {
                     ours
                 }
             };
-            if t.fwd.codec() != codec && t.fwd.current().is_none() {
+            // Over a link, each simulcast layer has a stream and a forwarder of its own.
+            let (fwd, rid_out) = match t.layers.as_mut() {
+                Some(layers) => match layers.get_mut(layer) {
+                    Some(l) => (&mut l.fwd, Some(l.rid)),
+                    None => continue,
+                },
+                None => (&mut t.fwd, None),
+            };
+            if fwd.codec() != codec && fwd.current().is_none() {
                 // The publisher's codec is known now: start over with it, same target.
                 let wanted = relay_demand::link_quality(s.relay.as_ref(), t.mid, t.quality);
-                let target = t.fwd.target().or((wanted != Quality::Off).then_some(layer));
+                let target = match rid_out {
+                    Some(rid) => fwd.target().map(|_| Some(rid)),
+                    None => fwd.target().or((wanted != Quality::Off).then_some(layer)),
+                };
                 let first_seq = first_sequence_number(&mut *self.rng);
-                t.fwd = Forwarder::new(codec, params.spec().clock_rate.get(), first_seq);
-                if t.fwd.set_target(target) {
-                    starting.push(sub);
+                *fwd = Forwarder::new(codec, params.spec().clock_rate.get(), first_seq);
+                if fwd.set_target(target)
+                    && let Some(target) = target
+                {
+                    starting.push(target);
                 }
             }
-            let Some(out) = t.fwd.forward(&incoming) else { continue };
+            let Some(out) = fwd.forward(&incoming) else { continue };
             if out.switched {
                 self.counters.layer_switches += 1;
             }
@@ -109,7 +122,7 @@ impl Sfu {
                 write = write.vp8_patch(patch);
             }
             let mut api = s.rtc.direct_api();
-            let Some(tx) = api.stream_tx_by_mid(mid_out, None) else { continue };
+            let Some(tx) = api.stream_tx_by_mid(mid_out, rid_out) else { continue };
             tx.write_rtp(write);
             self.counters.packets_forwarded += 1;
             if !s.written {
@@ -123,14 +136,8 @@ impl Sfu {
         {
             t.subscribers = subscribers;
         }
-        for sub in starting {
-            if let Some(layer) = self
-                .sessions
-                .get(&sub)
-                .and_then(|s| s.tracks_out.iter().find(|t| t.source == (from, mid)).and_then(|t| t.fwd.target()))
-            {
-                self.request_keyframe((from, mid), layer, KeyframeRequestKind::Pli, now);
-            }
+        for layer in starting {
+            self.request_keyframe((from, mid), layer, KeyframeRequestKind::Pli, now);
         }
     }
 }

@@ -25,6 +25,9 @@
 //!   of a client offer, counted against them; `connect_timeout`: sessions that must connect
 //!   by a deadline.
 //! * `moderation`: bans and mutes a room's moderators imposed.
+//! * `relay`: links to other media nodes serving the room (cascading); `relay_peer`: what
+//!   makes a session a link; `relay_demand`: what each side asks the other to send;
+//!   `relay_layers`: a simulcast track's layers, each its own stream over a link.
 //! * `timers`, `participant_time`, `counters`, `randomness`, `quality`, `error`.
 
 mod active_speaker;
@@ -47,6 +50,7 @@ mod quality;
 mod randomness;
 mod relay;
 mod relay_demand;
+mod relay_layers;
 mod relay_peer;
 mod routing;
 mod rtc_output;
@@ -561,11 +565,13 @@ impl Sfu {
         out
     }
 
-    /// The layer a subscriber is being sent of a track (`""` without simulcast), if any.
+    /// The layer a subscriber is being sent of a track (`""` without simulcast), if any; for a
+    /// link, the layers it carries, comma-separated.
     pub fn forwarded_layer(&self, id: SessionId, track: &str) -> Option<String> {
         let source = self.track_by_name(id, track)?;
         let t = self.sessions.get(&id)?.tracks_out.iter().find(|t| t.source == source)?;
-        t.fwd.current().map(|l| layer_name(&l))
+        let flowing: Vec<String> = t.flowing_layers().iter().map(layer_name).collect();
+        (!flowing.is_empty()).then(|| flowing.join(","))
     }
 
     /// The room's active speaker, if anyone is speaking.

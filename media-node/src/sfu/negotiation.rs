@@ -34,7 +34,9 @@ impl Sfu {
             // the track, so a client knows whose camera, microphone or screen it receives (the
             // session keeps names unique when a publisher reconnects).
             let track = format!("{}/{}", track_id(stream, t.source.1), t.source.0);
-            t.mid = Some(api.add_media(*kind, Direction::SendOnly, Some(stream.clone()), Some(track), None));
+            // Over a link, a simulcast track's layers are streams of their own (`relay_layers`).
+            let simulcast = t.layers.as_ref().map(|l| l.simulcast());
+            t.mid = Some(api.add_media(*kind, Direction::SendOnly, Some(stream.clone()), Some(track), simulcast));
             added = true;
         }
         if !added {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use str0m::format::{Codec, PayloadParams};
-use str0m::media::{MediaKind, Mid, Pt};
+use str0m::media::{MediaKind, Mid, Pt, Rid};
 
 use super::SessionId;
 use super::bandwidth_allocation::{ALLOCATE_INTERVAL, LayerRates};
@@ -47,11 +47,21 @@ pub(super) struct TrackIn {
     pub announced: Option<(bool, Vec<String>)>,
     /// On a link from another node: the participant who publishes it there.
     pub owner: Option<String>,
+    /// The simulcast rids its m-line declares (empty without simulcast).
+    pub rids: Vec<Rid>,
 }
 
 impl TrackIn {
     pub fn new(kind: MediaKind) -> Self {
-        TrackIn { kind, codec: None, layers: Vec::new(), subscribers: Vec::new(), announced: None, owner: None }
+        TrackIn {
+            kind,
+            codec: None,
+            layers: Vec::new(),
+            subscribers: Vec::new(),
+            announced: None,
+            owner: None,
+            rids: Vec::new(),
+        }
     }
 
     /// Whose track this is: its owner on another node, or `session_identity` (the publisher's

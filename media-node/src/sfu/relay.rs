@@ -15,6 +15,8 @@
 //! publisher's identity, not the link's. Keyframe requests and NACKs cross the hop as they do
 //! between a participant and the SFU: str0m answers NACKs from each side's send buffer, and a
 //! subscriber's picture loss indication becomes one on the link, then one to the publisher.
+//! A simulcast track crosses as one stream per layer (`relay_layers`), so the other node
+//! chooses a layer per subscriber as it does for its own publishers.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -54,6 +56,8 @@ pub struct RelayState {
     pub tracks_out: usize,
     /// Of those, the ones held back because nobody on the other node watches them.
     pub tracks_held: usize,
+    /// Streams flowing over it now: one per track, or one per simulcast layer carried.
+    pub streams_out: usize,
 }
 
 /// `{"type":"relay_origins","tracks":{mid: identity}}`.
@@ -168,6 +172,7 @@ impl Sfu {
                         .iter()
                         .filter(|t| t.open && relay_demand::link_quality(Some(r), t.mid, t.quality) == Quality::Off)
                         .count(),
+                    streams_out: s.tracks_out.iter().filter(|t| t.open).map(|t| t.flowing_layers().len()).sum(),
                 })
             })
             .collect();

@@ -12,6 +12,7 @@ use str0m::{Event, IceConnectionState, Output};
 
 use super::forwarder::Layer;
 use super::publication::TrackIn;
+use super::relay_layers::MAX_LAYERS;
 use super::relay_peer::MAX_RELAYED_TRACKS;
 use super::{SessionId, Sfu, Transmit};
 
@@ -70,7 +71,7 @@ impl Sfu {
                             // Subscriptions answered before the transport was up: their
                             // keyframes were asked for too early; ask again now.
                             for t in s.tracks_out.iter().filter(|t| t.open) {
-                                if let Some(layer) = t.fwd.target() {
+                                for layer in t.wanted_layers() {
                                     work.push(Propagated::Keyframe {
                                         source: t.source,
                                         layer: Some(layer),
@@ -110,6 +111,9 @@ impl Sfu {
                             {
                                 let mut track = TrackIn::new(m.kind);
                                 track.owner = owner.flatten();
+                                if let Some(sim) = &m.simulcast {
+                                    track.rids = sim.recv.iter().take(MAX_LAYERS).map(|l| l.rid).collect();
+                                }
                                 s.tracks_in.insert(m.mid, track);
                                 work.push(Propagated::TrackOpened(id, m.mid));
                             }
@@ -124,7 +128,11 @@ impl Sfu {
                         Event::KeyframeRequest(req) => {
                             self.counters.keyframe_requests_received += 1;
                             if let Some(t) = s.tracks_out.iter().find(|t| t.mid == Some(req.mid)) {
-                                let layer = t.fwd.current().or(t.fwd.target());
+                                // Over a link, each layer is a stream of its own: the request names it.
+                                let layer = match &t.layers {
+                                    Some(_) => req.rid.map(Some),
+                                    None => t.fwd.current().or(t.fwd.target()),
+                                };
                                 work.push(Propagated::Keyframe {
                                     source: t.source,
                                     layer,

@@ -8,10 +8,11 @@ use std::time::Instant;
 use str0m::media::{MediaKind, Mid, Pt};
 
 use super::error::SfuError;
-use super::forwarder::Forwarder;
+use super::forwarder::{Forwarder, Layer};
 use super::publication::{keyframe_codec, track_id};
 use super::quality::Quality;
 use super::randomness::first_sequence_number;
+use super::relay_layers::RelayLayers;
 use super::{SessionId, Sfu};
 
 /// One published track sent to one subscriber.
@@ -26,26 +27,52 @@ pub(super) struct TrackOut {
     pub fwd: Forwarder,
     /// Publisher payload type → ours.
     pub pt: Option<(Pt, Pt)>,
+    /// Over a link, a simulcast track's layers, each a stream of its own (`fwd` is unused).
+    pub layers: Option<RelayLayers>,
+}
+
+impl TrackOut {
+    /// The layers this subscription sends or waits for: each of a link's simulcast layers it
+    /// carries, or the one its forwarder aims at.
+    pub fn wanted_layers(&self) -> Vec<Layer> {
+        match &self.layers {
+            Some(l) => l.targets().map(Some).collect(),
+            None => self.fwd.target().into_iter().collect(),
+        }
+    }
+
+    /// The layers flowing now (as [`Self::wanted_layers`]).
+    pub fn flowing_layers(&self) -> Vec<Layer> {
+        match &self.layers {
+            Some(l) => l.iter().filter_map(|l| l.fwd.current()).collect(),
+            None => self.fwd.current().into_iter().collect(),
+        }
+    }
 }
 
 impl Sfu {
-    /// A subscription to `source`, not negotiated yet.
-    pub(super) fn new_track_out(&mut self, source: (SessionId, Mid)) -> TrackOut {
-        let (kind, params) = self
+    /// A subscription to `source`, not negotiated yet; `link`: the subscriber is a link to
+    /// another node, which gets each simulcast layer of a video track as a stream of its own.
+    pub(super) fn new_track_out(&mut self, source: (SessionId, Mid), link: bool) -> TrackOut {
+        let (kind, params, rids) = self
             .sessions
             .get(&source.0)
             .and_then(|s| s.tracks_in.get(&source.1))
-            .map(|t| (t.kind, t.codec.map(|c| c.1)))
-            .unwrap_or((MediaKind::Video, None));
+            .map(|t| (t.kind, t.codec.map(|c| c.1), t.rids.clone()))
+            .unwrap_or((MediaKind::Video, None, Vec::new()));
         let clock = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
+        let codec = keyframe_codec(kind, params.as_ref());
         let first_seq = first_sequence_number(&mut *self.rng);
+        let layers = (link && kind == MediaKind::Video && rids.len() > 1)
+            .then(|| RelayLayers::new(&rids, codec, clock, || first_sequence_number(&mut *self.rng)));
         TrackOut {
             source,
             mid: None,
             open: false,
             quality: Quality::High,
-            fwd: Forwarder::new(keyframe_codec(kind, params.as_ref()), clock, first_seq),
+            fwd: Forwarder::new(codec, clock, first_seq),
             pt: None,
+            layers,
         }
     }
 
@@ -90,7 +117,7 @@ impl Sfu {
         for src in sources {
             let known = self.sessions.get(&id).is_some_and(|s| s.tracks_out.iter().any(|t| t.source == src));
             if !known {
-                new.push(self.new_track_out(src));
+                new.push(self.new_track_out(src, link));
             }
         }
         let s = self.sessions.get_mut(&id).ok_or(SfuError::NoSession)?;
@@ -145,9 +172,13 @@ impl Sfu {
             .map(|(sid, _)| *sid)
             .collect();
         for sub in subscribers {
-            let known = self.sessions.get(&sub).is_none_or(|s| s.tracks_out.iter().any(|t| t.source == (from, mid)));
+            let Some((known, link)) =
+                self.sessions.get(&sub).map(|s| (s.tracks_out.iter().any(|t| t.source == (from, mid)), s.is_relay()))
+            else {
+                continue;
+            };
             if !known {
-                let t = self.new_track_out((from, mid));
+                let t = self.new_track_out((from, mid), link);
                 if let Some(s) = self.sessions.get_mut(&sub) {
                     s.tracks_out.push(t);
                 }
