@@ -36,7 +36,14 @@ pub async fn probe(client: &reqwest::Client, kv: &KvBackend, store: &str, node_i
             ProbeOutcome::NoAnswer
         }
         Err(e) => {
-            tracing::warn!(node = node_id, "media node probe: {e}");
+            // reqwest's own message hides the cause (a refused connection, say): show the chain.
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            tracing::warn!(node = node_id, "media node probe: {why}");
             ProbeOutcome::Down
         }
     }

@@ -10,17 +10,15 @@
 // wrapper that runs in the users namespace, and the one-way delays), ORIGO_BIN,
 // ORIGO_MEDIA_NODE_BIN, ORIGO_TURN_BIN. Prints one line per check and `regions: N passed, M failed`.
 
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { BROWSER_ARGS, check, joinRoom, launch, note, openLog, outputMatch, repo, scratchDirs, stopLaunched, tally, waitFor, results } from './harness.mjs';
+import { BROWSER_ARGS, check, joinRoom, note, openLog, scratchDirs, stopLaunched, tally, waitFor, results } from './harness.mjs';
+import { startEdge, startMediaNode, startTurn } from './regions-platform.mjs';
 
 const plan = JSON.parse(process.env.ORIGO_REGIONS);
-const ORIGO_BIN = process.env.ORIGO_BIN || join(repo, 'target/debug/origo');
-const MEDIA_NODE_BIN = process.env.ORIGO_MEDIA_NODE_BIN || join(repo, 'target/debug/origo-media-node');
-const TURN_BIN = process.env.ORIGO_TURN_BIN || join(repo, 'target/debug/origo-turn');
 const log = openLog('regions-test.log');
 const room = `regions-${Date.now().toString(36)}`;
 const browsers = new Map();
@@ -29,8 +27,6 @@ const CAPACITY = 4;
 // What the checks measured, printed as one `regions figures:` JSON line (tests/bench/regions).
 const figures = { links: [], placement: [], spill: null, visitor: null, relay: null, turn_failover_ms: null, node_failover: null };
 
-// `ip netns exec NS BIN ARGS…`: the process runs in that namespace (and is the process spawned).
-const inNs = (ns, bin, args) => ['netns', 'exec', ns, bin, ...args];
 const oneWay = (a, b) => (a === b ? plan.intra_region_ms : plan.delays.find((d) => (d.a === a && d.b === b) || (d.a === b && d.b === a)).ms);
 const stats = (p) => p.page.evaluate(() => window.origoStats());
 const transport = (p) => p.page.evaluate(() => window.origoTransport());
@@ -63,47 +59,14 @@ async function seesVideoOf(viewer, others, timeout = 30_000) {
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'origo-regions-'));
   scratchDirs.push(dir);
-  const edge = launch('regions-origo', ORIGO_BIN, [
-    'dev', '--no-build',
-    '--listen', `${plan.edge.addr}:0`,
-    '--data-dir', join(dir, 'data'),
-    '--cache-dir', join(tmpdir(), 'origo-browser-test-components'),
-    '--manifest', join(repo, 'spin.toml'),
-    '--turn-listen', 'off',
-    '--media-listen', 'off',
-    // Every users namespace stands behind the CDN of its region: its X-Origo-Geo is believed.
-    '--var', `trusted_proxies=${plan.network}`,
-  ]);
-  const url = (await outputMatch(edge, /origo listening on (http:\/\/\S+)/, { timeout: 60_000 }))[1];
-  const vars = JSON.parse(readFileSync(join(dir, 'data', 'dev-variables.json'), 'utf8'));
-  note(`origo at ${url}`);
+  const edge = await startEdge(plan, dir);
+  const { url } = edge;
 
   const nodes = new Map();
-  const startMedia = async (r) => {
-    const id = `media-${r.short}`;
-    const n = launch(`regions-${id}`, 'ip', inNs(r.dc.ns, MEDIA_NODE_BIN, [
-      '--listen', `${r.dc.addr}:0`, '--udp', `${r.dc.addr}:0`,
-      '--node-id', id, '--region', r.id, '--edge-url', url,
-      '--node-secret', vars.node_secret, '--token-signing-keys', vars.token_signing_keys,
-      '--state-dir', join(dir, id), '--shards', '1', '--capacity', String(CAPACITY),
-    ]));
-    const m = await outputMatch(n, /origo-media-node listening on http:\/\/(\S+) \(udp (\S+)\)/);
-    n.control = m[1];
-    n.udp = m[2];
-    await outputMatch(n, /registered with the edge/);
-    nodes.set(r.id, n);
-    return n;
-  };
   const turns = new Map();
   for (const r of plan.regions) {
-    await startMedia(r);
-    const t = launch(`regions-turn-${r.short}`, 'ip', inNs(r.dc.ns, TURN_BIN, [
-      '--listen', `${r.dc.addr}:3478`, '--relay-ip', r.dc.addr, '--allowed-peer-ip', plan.network,
-      '--auth-secret', vars.turn_secret, '--metrics-listen', `${r.dc.addr}:0`, '--data-dir', join(dir, `turn-${r.short}`),
-      '--registry', url, '--node-token', vars.node_secret, '--node-id', `turn-${r.short}`, '--region', r.id,
-    ]));
-    await outputMatch(t, /registered with the edge/, { timeout: 30_000 });
-    turns.set(r.id, t);
+    nodes.set(r.id, await startMediaNode(r, edge, dir, { capacity: CAPACITY }));
+    turns.set(r.id, await startTurn(plan, r, edge, dir));
   }
   for (const r of plan.regions) {
     browsers.set(r.id, await chromium.launch({

@@ -4,22 +4,23 @@
 
 use std::time::{Duration, Instant};
 
-/// The room the generator's tokens are for.
+/// The organisation the generator's tokens are for, and its room's name (by default).
 pub const ORG: &str = "org_bench";
 pub const ROOM: &str = "bench";
 
-/// Orders the link from `from` (control API) to `to` (node `to_node`), then waits until `to`
-/// lists it connected and carrying `tracks` tracks in (at most 15 s).
+/// Orders the link for `room` from `from` (control API) to `to` (node `to_node`), then waits
+/// until `to` lists it connected and carrying `tracks` tracks in (at most 15 s).
 pub async fn link(
     http: &reqwest::Client,
     secret: &str,
     from: &str,
     to: &str,
     to_node: &str,
+    room: &str,
     tracks: usize,
 ) -> anyhow::Result<()> {
     let res = http
-        .post(format!("{from}/v1/rooms/{ORG}/{ROOM}/links"))
+        .post(format!("{from}/v1/rooms/{ORG}/{room}/links"))
         .bearer_auth(secret)
         .json(&serde_json::json!({ "peer_node": to_node, "peer_control_url": to }))
         .send()
@@ -29,7 +30,7 @@ pub async fn link(
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let listed: serde_json::Value = http
-            .get(format!("{to}/v1/rooms/{ORG}/{ROOM}/links"))
+            .get(format!("{to}/v1/rooms/{ORG}/{room}/links"))
             .bearer_auth(secret)
             .send()
             .await?
