@@ -25,7 +25,7 @@ const browsers = new Map();
 // A region's media node takes this many sessions (the spill check fills the first region's).
 const CAPACITY = 4;
 // What the checks measured, printed as one `regions figures:` JSON line (tests/bench/regions).
-const figures = { links: [], placement: [], spill: null, visitor: null, relay: null, turn_failover_ms: null, node_failover: null };
+const figures = { links: [], placement: [], spill: null, visitor: null, relay: null, turn_failover_ms: null, node_failover: null, hung_failover: null };
 
 const oneWay = (a, b) => (a === b ? plan.intra_region_ms : plan.delays.find((d) => (d.a === a && d.b === b) || (d.a === b && d.b === a)).ms);
 const stats = (p) => p.page.evaluate(() => window.origoStats());
@@ -223,6 +223,38 @@ async function main() {
     const flowing = Date.now() - killed;
     figures.node_failover = { killed: `media-${home.short}`, to: `media-${second.short}`, told_ms: told, decoding_ms: flowing };
     return `told to move after ${told} ms, decoding again after ${flowing} ms`;
+  });
+
+  await check('a region’s node hung (SIGSTOP): its participants move when the room’s probe gets no answer, and decode again', async () => {
+    const host = locals.get(home.id);
+    if (!visitor || (await onNode(host)) !== `media-${second.short}`) throw new Error('the room is not on the second region’s node (the check before failed)');
+    // A hung node refuses nothing: the probe waits its whole deadline. Both lost their media,
+    // so both move, long before the registry finds the node's heartbeats stale (15 s).
+    const people = [host, visitor];
+    const before = people.map((p) => p.moves.length);
+    const hung = nodes.get(second.id).proc;
+    const stopped = Date.now();
+    hung.kill('SIGSTOP');
+    try {
+      for (const [i, p] of people.entries()) {
+        const m = await waitFor(`${p.name} told to move`, () => p.moves[before[i]], { timeout: 30_000, interval: 50 });
+        if (m.msg.media?.node_id !== `media-${third.short}`) throw new Error(`${p.name} was told to move to ${JSON.stringify(m.msg.media)}`);
+        if (!/did not answer in time/.test(m.msg.reason)) throw new Error(`${p.name} was moved because ${m.msg.reason}`);
+      }
+      const told = Math.max(...people.map((p, i) => p.moves[before[i]].at)) - stopped;
+      await waitFor('both decoding each other through the third region', async () => {
+        for (const [a, b] of [[host, visitor], [visitor, host]]) {
+          if ((await onNode(a)) !== `media-${third.short}`) return false;
+          if (!((await stats(a))[b.identity]?.framesDecoded > 0)) return false;
+        }
+        return true;
+      }, { timeout: 40_000, interval: 50 });
+      const flowing = Date.now() - stopped;
+      figures.hung_failover = { hung: `media-${second.short}`, to: `media-${third.short}`, told_ms: told, decoding_ms: flowing };
+      return `told to move after ${told} ms, decoding again after ${flowing} ms`;
+    } finally {
+      hung.kill('SIGCONT');
+    }
   });
 }
 
