@@ -4,15 +4,16 @@
 //! chatting at a steady `--rate`. Every message carries its send time (the system clock, which
 //! every process and network namespace of the machine shares), so each delivery's latency is
 //! known wherever the receiver runs; every member of a room, the sender included, must receive
-//! every message sent in it.
+//! every message sent in it. Each member is driven from the moment it joined and pings every
+//! 15 s as the web client does (a room drops a participant silent for 45 s).
 //!
 //! Prints one JSON object: rooms, members, joins (p50/p99/max), messages sent while counting,
 //! deliveries expected and received, the loss, and the delivery latency (p50/p90/p99/max).
 //! The deployment under load must not rate-limit guest sign-ins and joins from one address
 //! (`rate_guest_per_minute=0`, `rate_join_per_minute=0`): every member comes from here.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
@@ -136,33 +137,42 @@ struct Window {
     to_us: u64,
 }
 
-/// Drives one member: it sends at the rate when it is a sender (while counting), and counts
-/// the deliveries of messages sent while counting, until the window closed and the drain ended.
+/// How often a member pings the room (the web client's interval).
+const PING_EVERY: Duration = Duration::from_secs(15);
+
+/// Drives one member from its join: it pings, sends at the rate once the window is known when
+/// it is a sender (while counting), and counts the deliveries of messages sent while counting,
+/// until the window closed and the drain ended.
 async fn member(
     mut ws: Ws,
     id: usize,
     sender: bool,
-    rate: f64,
-    window: Window,
-    drain: Duration,
+    args: Arc<Args>,
+    window: Arc<OnceLock<Window>>,
     totals: Arc<Totals>,
 ) -> anyhow::Result<Latencies> {
     let mut latencies = Latencies::default();
-    let interval = Duration::from_secs_f64(1.0 / rate.max(0.01));
+    let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.01));
+    let drain = Duration::from_secs_f64(args.drain).as_micros() as u64;
     // Senders start at staggered times so a room's messages do not all leave at once.
     let mut tick =
         tokio::time::interval_at(tokio::time::Instant::now() + interval.mul_f64((id % 97) as f64 / 97.0), interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ping = tokio::time::interval(PING_EVERY);
     let mut n = 0u64;
     loop {
-        let now = now_us();
-        if now >= window.to_us + drain.as_micros() as u64 {
+        let w = window.get().copied();
+        if w.is_some_and(|w| now_us() >= w.to_us + drain) {
             break;
         }
         tokio::select! {
+            _ = ping.tick() => {
+                let msg = ClientMessage::Ping { nonce: n };
+                ws.send(Message::Text(serde_json::to_string(&msg)?.into())).await?;
+            }
             _ = tick.tick(), if sender => {
                 let at = now_us();
-                if at >= window.from_us && at < window.to_us {
+                if let Some(w) = w && at >= w.from_us && at < w.to_us {
                     let msg = ClientMessage::Chat { text: text(at, id, n), client_id: Some(n.to_string()), reply_to: None };
                     ws.send(Message::Text(serde_json::to_string(&msg)?.into())).await?;
                     totals.sent.fetch_add(1, Ordering::Relaxed);
@@ -175,8 +185,7 @@ async fn member(
                 let Message::Text(t) = m? else { continue };
                 if let Ok(ServerMessage::Chat { message, .. }) = serde_json::from_str::<ServerMessage>(&t)
                     && let Some(at) = sent_at(&message.text)
-                    && at >= window.from_us
-                    && at < window.to_us
+                    && w.is_some_and(|w| at >= w.from_us && at < w.to_us)
                 {
                     totals.delivered.fetch_add(1, Ordering::Relaxed);
                     latencies.record(Duration::from_micros(now_us().saturating_sub(at)));
@@ -193,39 +202,48 @@ async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
     anyhow::ensure!(args.senders <= args.members, "--senders is per room and at most --members");
     let http = reqwest::Client::new();
-    // Everyone joins (at most `concurrency` at once), room by room.
+    // Everyone joins (at most `concurrency` at once), room by room, and is driven from then on.
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
-    let mut joining = Vec::new();
+    let window = Arc::new(OnceLock::new());
+    let totals = Arc::new(Totals::default());
+    let mut members = Vec::new();
     for r in 0..args.rooms {
         for m in 0..args.members {
-            let (args, http, slots) = (args.clone(), http.clone(), slots.clone());
-            joining.push(tokio::spawn(async move {
-                let _slot = slots.acquire_owned().await?;
+            let (args, http, slots, window, totals) =
+                (args.clone(), http.clone(), slots.clone(), window.clone(), totals.clone());
+            let (joined_tx, joined_rx) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(async move {
+                let slot = slots.acquire_owned().await?;
                 let room = format!("{}-{r}", args.room_prefix);
-                join(&args, &http, &room, &format!("load {r}.{m}")).await
-            }));
+                let joined = join(&args, &http, &room, &format!("load {r}.{m}")).await;
+                drop(slot);
+                let (ws, took) = match joined {
+                    Ok(j) => j,
+                    Err(e) => {
+                        let _ = joined_tx.send(None);
+                        return Err(e);
+                    }
+                };
+                let _ = joined_tx.send(Some(took));
+                let sender = m < args.senders;
+                member(ws, r * args.members + m, sender, args, window, totals).await
+            });
+            members.push((joined_rx, task));
         }
     }
     let mut joins = Latencies::default();
-    let mut sockets = Vec::new();
-    for (i, j) in joining.into_iter().enumerate() {
-        let (ws, took) = j.await??;
-        joins.record(took);
-        sockets.push((i, ws));
+    for (joined, _) in &mut members {
+        // A member that could not join says why when its task is collected.
+        if let Ok(Some(took)) = joined.await {
+            joins.record(took);
+        }
     }
     let (start, late_ms) = counting_start(args.start_at, Duration::from_secs(1));
     let from_us = now_us() + start.saturating_duration_since(Instant::now()).as_micros() as u64;
-    let window = Window { from_us, to_us: from_us + (args.duration * 1e6) as u64 };
-    let totals = Arc::new(Totals::default());
-    let drain = Duration::from_secs_f64(args.drain);
-    let mut tasks = Vec::new();
-    for (i, ws) in sockets {
-        let sender = i % args.members < args.senders;
-        tasks.push(tokio::spawn(member(ws, i, sender, args.rate, window, drain, totals.clone())));
-    }
+    let _ = window.set(Window { from_us, to_us: from_us + (args.duration * 1e6) as u64 });
     let mut latencies = Latencies::default();
     let mut failures = Vec::new();
-    for t in tasks {
+    for (_, t) in members {
         match t.await {
             Ok(Ok(l)) => latencies.merge(l),
             Ok(Err(e)) => failures.push(e.to_string()),
