@@ -56,6 +56,27 @@ async function seesVideoOf(viewer, others, timeout = 30_000) {
   }, { timeout });
 }
 
+// Waits until each of `people` (who had `before` moves) is told to move to node `to` (for a
+// reason matching `why`, when given), then until `pair` decode each other there; gives the
+// times from `since` (ms) to the last move and to both decoding.
+async function movedAndDecoding(people, before, pair, to, since, why) {
+  for (const [i, p] of people.entries()) {
+    const m = await waitFor(`${p.name} told to move`, () => p.moves[before[i]], { timeout: 30_000, interval: 50 });
+    if (m.msg.media?.node_id !== to) throw new Error(`${p.name} was told to move to ${JSON.stringify(m.msg.media)}`);
+    if (why && !why.test(m.msg.reason)) throw new Error(`${p.name} was moved because ${m.msg.reason}`);
+  }
+  const told = Math.max(...people.map((p, i) => p.moves[before[i]].at)) - since;
+  const [a, b] = pair;
+  await waitFor(`both decoding each other on ${to}`, async () => {
+    for (const [x, y] of [[a, b], [b, a]]) {
+      if ((await onNode(x)) !== to) return false;
+      if (!((await stats(x))[y.identity]?.framesDecoded > 0)) return false;
+    }
+    return true;
+  }, { timeout: 40_000, interval: 50 });
+  return { told, flowing: Date.now() - since };
+}
+
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'origo-regions-'));
   scratchDirs.push(dir);
@@ -208,19 +229,7 @@ async function main() {
     const before = people.map((p) => p.moves.length);
     const killed = Date.now();
     nodes.get(home.id).proc.kill('SIGKILL');
-    for (const [i, p] of people.entries()) {
-      const m = await waitFor(`${p.name} told to move`, () => p.moves[before[i]], { timeout: 30_000, interval: 50 });
-      if (m.msg.media?.node_id !== `media-${second.short}`) throw new Error(`${p.name} was told to move to ${JSON.stringify(m.msg.media)}`);
-    }
-    const told = Math.max(...people.map((p, i) => p.moves[before[i]].at)) - killed;
-    await waitFor('both decoding each other through the next region', async () => {
-      for (const [a, b] of [[host, visitor], [visitor, host]]) {
-        if ((await onNode(a)) !== `media-${second.short}`) return false;
-        if (!((await stats(a))[b.identity]?.framesDecoded > 0)) return false;
-      }
-      return true;
-    }, { timeout: 40_000, interval: 50 });
-    const flowing = Date.now() - killed;
+    const { told, flowing } = await movedAndDecoding(people, before, [host, visitor], `media-${second.short}`, killed);
     figures.node_failover = { killed: `media-${home.short}`, to: `media-${second.short}`, told_ms: told, decoding_ms: flowing };
     return `told to move after ${told} ms, decoding again after ${flowing} ms`;
   });
@@ -236,20 +245,7 @@ async function main() {
     const stopped = Date.now();
     hung.kill('SIGSTOP');
     try {
-      for (const [i, p] of people.entries()) {
-        const m = await waitFor(`${p.name} told to move`, () => p.moves[before[i]], { timeout: 30_000, interval: 50 });
-        if (m.msg.media?.node_id !== `media-${third.short}`) throw new Error(`${p.name} was told to move to ${JSON.stringify(m.msg.media)}`);
-        if (!/did not answer in time/.test(m.msg.reason)) throw new Error(`${p.name} was moved because ${m.msg.reason}`);
-      }
-      const told = Math.max(...people.map((p, i) => p.moves[before[i]].at)) - stopped;
-      await waitFor('both decoding each other through the third region', async () => {
-        for (const [a, b] of [[host, visitor], [visitor, host]]) {
-          if ((await onNode(a)) !== `media-${third.short}`) return false;
-          if (!((await stats(a))[b.identity]?.framesDecoded > 0)) return false;
-        }
-        return true;
-      }, { timeout: 40_000, interval: 50 });
-      const flowing = Date.now() - stopped;
+      const { told, flowing } = await movedAndDecoding(people, before, [host, visitor], `media-${third.short}`, stopped, /did not answer in time/);
       figures.hung_failover = { hung: `media-${second.short}`, to: `media-${third.short}`, told_ms: told, decoding_ms: flowing };
       return `told to move after ${told} ms, decoding again after ${flowing} ms`;
     } finally {
