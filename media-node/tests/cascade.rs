@@ -394,17 +394,17 @@ fn a_simulcast_track_crosses_with_its_layers_and_each_subscriber_there_gets_its_
     // Each subscriber on B gets the layer it wants: bob the high one, carol the low one.
     assert_eq!(w.nodes[1].forwarded_layer(w.people[bob].session, &on_b).as_deref(), Some("h"));
     assert_eq!(w.nodes[1].forwarded_layer(w.people[carol].session, &on_b).as_deref(), Some("l"));
-    // (Bob starts on the first layer seen, as from a publisher of B's own, and moves up once
-    // the layers' bitrates are measured.) From then on every frame each gets is its layer's.
+    // (Each starts on the first layer B sees, whichever it is, as from a publisher of B's own,
+    // and moves to its own once the layers' bitrates are measured.) From then on every frame
+    // each gets is its layer's.
     let big = |p: &Participant| p.frame_sizes.iter().filter(|s| **s > 1500).count();
     assert!(big(&w.people[bob]) > 0, "bob is on the high layer: {:?}", w.people[bob].frame_sizes);
     let (bob_before, carol_before) = (w.people[bob].frames, w.people[carol].frames);
     frames(&mut w, 60, 90);
     let new = |p: &Participant, from: usize| p.frame_sizes[from..].to_vec();
     let (bob_new, carol_new) = (new(&w.people[bob], bob_before), new(&w.people[carol], carol_before));
-    assert!(bob_new.len() >= 28 && bob_new.iter().all(|s| *s > 1500), "bob's frames: {bob_new:?}");
-    assert!(carol_new.len() >= 28 && carol_new.iter().all(|s| *s < 1500), "carol's frames: {carol_new:?}");
-    assert!(w.people[carol].frame_sizes.iter().all(|s| *s < 1500), "carol never got the high layer");
+    assert!(bob_new.len() >= 20 && bob_new.iter().all(|s| *s > 1500), "bob's frames: {bob_new:?}");
+    assert!(carol_new.len() >= 20 && carol_new.iter().all(|s| *s < 1500), "carol's frames: {carol_new:?}");
 
     // Both on B want the low layer now: node A stops sending the high one over the link.
     let now = w.clock;
@@ -427,7 +427,8 @@ fn a_simulcast_track_crosses_with_its_layers_and_each_subscriber_there_gets_its_
     let now = w.clock;
     w.nodes[1].set_quality(w.people[bob].session, &on_b, Quality::High, now).unwrap();
     let before = big(&w.people[bob]);
-    frames(&mut w, 150, 210);
+    // (B measures the high layer again and asks for its keyframe before bob switches.)
+    frames(&mut w, 150, 270);
     assert_eq!(w.nodes[0].forwarded_layer(on_a, &on_a_track).as_deref(), Some("l,h"));
     assert!(big(&w.people[bob]) >= before + 30, "bob decodes the high layer again");
 }
