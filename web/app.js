@@ -6,6 +6,7 @@
 // remote tiles `[data-participant="<identity>"]` with `data-muted` / `data-video` / `data-hand`
 // / `data-speaking`, `window.origoStats()` (per remote participant: inbound video
 // framesDecoded and friends), `window.origoTransport()` (the selected ICE candidate pair),
+// `window.origoStandby()` (the standby transport of a relayed session),
 // `window.origoTimings` (join → first remote frame), and in the chat log `.msg[data-id]`
 // (`.mine`, `.pending`, `.deleted`, `.mentions-me`; `.meta .edited`, `.quote`, `.mention`), its
 // `[data-action]` buttons (reply, react, edit, delete; save and cancel-edit while editing), the
@@ -19,6 +20,8 @@ const DISCONNECTED_GRACE_MS = 2_500;
 // stop before the room's coordinator is told the node may be gone.
 const MEDIA_WATCH_MS = 200;
 const MEDIA_SILENCE_MS = 600;
+// How long after our session connects its standby transport is set up (when relayed).
+const STANDBY_AFTER_MS = 1_000;
 const ROOM_RE = /^[a-z0-9_-]{1,64}$/;
 
 const $ = (sel) => document.querySelector(sel);
@@ -65,6 +68,7 @@ const state = {
   // Media session
   pc: null,
   dc: null,
+  standby: null, // {pc, dc, via, join, sessionUrl, sessionId}: see prepareStandby
   sessionUrl: null,
   sessionId: null,
   transceivers: { audio: null, video: null, screen: null },
@@ -982,6 +986,14 @@ function peerConfig(iceServers) {
 function createPeer() {
   const pc = new RTCPeerConnection(peerConfig([]));
   const dc = pc.createDataChannel('control', { ordered: true });
+  const tr = addSendTransceivers(pc);
+  const offer = pc.createOffer();
+  offer.catch(() => {});
+  return { pc, dc, tr, offer };
+}
+
+// Our microphone, camera and screen (whichever we have now) as send-only transceivers.
+function addSendTransceivers(pc) {
   const stream = state.stream || new MediaStream();
   const tr = {
     audio: pc.addTransceiver(audioTrack() || 'audio', { direction: 'sendonly', streams: [stream] }),
@@ -993,9 +1005,7 @@ function createPeer() {
     tr.screen = pc.addTransceiver(state.screenTrack, { direction: 'sendonly', streams: [new MediaStream([state.screenTrack])] });
     preferVp8(tr.screen);
   }
-  const offer = pc.createOffer();
-  offer.catch(() => {});
-  return { pc, dc, tr, offer };
+  return tr;
 }
 
 async function startMedia(prepared = null) {
@@ -1145,9 +1155,9 @@ function onChannelMessage(pc, dc, data) {
 // the room's coordinator is told at once (media_lost). It checks the node and, when it does
 // not answer, moves everyone on it (reconnect_to_node) — long before ICE gives up. A node that
 // answers stays, and the connection's own states handle a blip on our side. When our media
-// goes through a TURN relay, the relay may be what died: the session starts over at once
-// without it, through the other TURN server the join offered (ICE alone would take 10 s or
-// more to give up on it).
+// goes through a TURN relay, the relay may be what died: the session goes on over the standby
+// transport through another TURN server (see prepareStandby), or, without one, starts over at
+// once without that relay (ICE alone would take 10 s or more to give up on it).
 function watchMediaFlow(pc) {
   let last = 0;
   let changedAt = performance.now();
@@ -1173,7 +1183,8 @@ function watchMediaFlow(pc) {
       const relay = await selectedRelay(pc);
       if (relay && pc === state.pc) {
         state.deadTurn.add(turnHost(relay));
-        restartMedia(`nothing through the relay ${relay}`, { atOnce: true });
+        const why = `nothing through the relay ${relay}`;
+        if (!(await takeOverStandby(why))) restartMedia(why, { atOnce: true });
       }
     }
   }, MEDIA_WATCH_MS);
@@ -1220,6 +1231,7 @@ function onPcState(pc) {
     state.mediaConnected = true;
     window.origoTimings.mediaConnected ??= performance.now();
     refreshPhase();
+    setTimeout(() => prepareStandby(pc), STANDBY_AFTER_MS);
   } else if (s === 'disconnected') {
     state.mediaConnected = false;
     reportMediaLost('the media connection dropped');
@@ -1288,19 +1300,129 @@ async function restartMedia(reason, { atOnce = false } = {}) {
   }
 }
 
-// Closes the media session we have, if any, and forgets its remote tracks.
+// Closes the media session we have, if any (and its standby), and forgets its remote tracks.
 function dropMedia() {
-  const old = state.pc;
+  dropStandby();
+  closePeer(state.pc);
   state.pc = null;
   state.mediaConnected = false;
+}
+
+// Closes a session's peer connection (the node notices) and forgets what it received.
+function closePeer(pc) {
   clearTimeout(state.mediaTimer);
-  if (old) {
-    old.onconnectionstatechange = null;
-    old.close();
+  if (pc) {
+    pc.onconnectionstatechange = null;
+    pc.close();
   }
   for (const r of state.remote.values()) r.track.stop();
   state.remote.clear();
   for (const id of state.participants.keys()) updateTileMedia(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The standby transport
+//
+// While our media goes through a TURN relay, a second transport to the same media node waits
+// through another region's TURN server: a session of its own there (`standby`), connected (its
+// allocation, ICE, DTLS and data channel up), carrying nothing. When the relay in use dies, it
+// takes the session over with one renegotiation, instead of a new allocation, ICE and DTLS over
+// a long relayed path. It costs one idle allocation and its keepalives. After a take-over, the
+// next standby goes through a TURN server not yet used.
+
+// Whether a standby is worth it and which TURN server it goes through: the nearest one the
+// join offered that is neither the relay in use nor one that died in this call.
+function standbyServers(inUse) {
+  const live = (state.join?.ice_servers || [])
+    .map((s) => ({ ...s, urls: [].concat(s.urls).filter((u) => /^turns?:/.test(u)) }))
+    .map((s) => ({ ...s, urls: s.urls.filter((u) => turnHost(u) !== inUse && !state.deadTurn.has(turnHost(u))) }))
+    .filter((s) => s.urls.length);
+  if (!live.length) return null;
+  const via = turnHost(live[0].urls[0]);
+  const servers = live.map((s) => ({ ...s, urls: s.urls.filter((u) => turnHost(u) === via) })).filter((s) => s.urls.length);
+  return { via, servers };
+}
+
+async function prepareStandby(pc) {
+  if (pc !== state.pc || state.standby || state.ended || state.leaving || pc.connectionState !== 'connected') return;
+  const relay = await selectedRelay(pc);
+  const plan = relay && standbyServers(turnHost(relay));
+  if (!plan || pc !== state.pc || state.standby) return;
+  const j = state.join;
+  const spc = new RTCPeerConnection({ iceServers: plan.servers, iceTransportPolicy: 'relay', bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+  const sb = { pc: spc, dc: spc.createDataChannel('control', { ordered: true }), via: plan.via, join: j, sessionUrl: j.media.session_url, sessionId: null };
+  state.standby = sb;
+  spc.onconnectionstatechange = () => {
+    if (state.standby === sb && ['failed', 'closed'].includes(spc.connectionState)) {
+      console.info(`media: the standby transport through ${sb.via} ${spc.connectionState}`);
+      dropStandby();
+    }
+  };
+  try {
+    await spc.setLocalDescription(await spc.createOffer());
+    const created = await api(sb.sessionUrl, { token: j.participant_token, body: { offer: { type: 'offer', sdp: spc.localDescription.sdp }, standby: true } });
+    if (state.standby !== sb) return;
+    sb.sessionId = created.session_id;
+    await spc.setRemoteDescription(created.answer);
+    console.info(`media: a standby transport through ${sb.via}`);
+  } catch (e) {
+    console.info(`media: no standby transport through ${sb.via}: ${e?.message || e}`);
+    if (state.standby === sb) dropStandby();
+  }
+}
+
+function dropStandby() {
+  const sb = state.standby;
+  state.standby = null;
+  if (!sb) return;
+  sb.pc.onconnectionstatechange = null;
+  sb.pc.close();
+}
+
+// Our session goes on over the standby transport: its tracks offered there, the node told the
+// standby takes over (closing the old session), our subscriptions renewed. False when there is
+// no standby ready, or it could not take over (the caller then starts a new session).
+async function takeOverStandby(reason) {
+  const sb = state.standby;
+  const ready = sb && sb.join === state.join && sb.sessionId && sb.pc.connectionState === 'connected' && !state.deadTurn.has(sb.via);
+  if (!ready || state.restarting || state.ended || state.leaving) return false;
+  state.standby = null;
+  state.restarting = true;
+  console.info(`media: the standby through ${sb.via} takes over: ${reason}`);
+  const pc = sb.pc;
+  try {
+    closePeer(state.pc);
+    state.pc = pc;
+    state.dc = sb.dc;
+    state.sessionUrl = sb.sessionUrl;
+    state.sessionId = sb.sessionId;
+    state.mediaConnected = true;
+    sb.dc.onmessage = (ev) => onChannelMessage(pc, sb.dc, ev.data);
+    pc.ontrack = (ev) => onRemoteTrack(pc, ev);
+    pc.onconnectionstatechange = () => onPcState(pc);
+    state.transceivers = addSendTransceivers(pc);
+    watchMediaFlow(pc);
+    await serial(async () => {
+      await pc.setLocalDescription();
+      const res = await patchSession({ take_over: true, offer: { type: 'offer', sdp: pc.localDescription.sdp } });
+      if (pc === state.pc) await pc.setRemoteDescription(res.answer);
+    });
+    if (pc !== state.pc) return true;
+    // The tracks have new mids, so new ids: the old ones go first (an old id may be a new
+    // track's of another kind).
+    for (const id of state.published.values()) send({ type: 'track_unpublished', track_id: id });
+    state.published.clear();
+    announceTracks();
+    await serial(() => syncSubscriptions(pc));
+    refreshPhase();
+    setTimeout(() => prepareStandby(pc), STANDBY_AFTER_MS);
+    return true;
+  } catch (e) {
+    console.warn(`media: the standby could not take over: ${e?.message || e}`);
+    return false;
+  } finally {
+    state.restarting = false;
+  }
 }
 
 // A restart's back-off, cut short by state.wakeRestart().
@@ -2501,6 +2623,16 @@ function teardown() {
   if (state.sessionId && state.join) {
     ended = fetch(sessionUrl(), { method: 'DELETE', headers: { authorization: `Bearer ${state.join.participant_token}` }, keepalive: true }).catch(() => {});
   }
+  const sb = state.standby;
+  state.standby = null;
+  if (sb) {
+    sb.pc.onconnectionstatechange = null;
+    const url = `${sb.sessionUrl}/${encodeURIComponent(sb.sessionId)}`;
+    const closed = sb.sessionId
+      ? fetch(url, { method: 'DELETE', headers: { authorization: `Bearer ${sb.join.participant_token}` }, keepalive: true }).catch(() => {})
+      : Promise.resolve();
+    Promise.race([closed, sleep(1500)]).then(() => sb.pc.close());
+  }
   state.sessionId = null;
   if (state.pc) {
     const pc = state.pc;
@@ -2686,6 +2818,9 @@ window.origoTransport = async () => {
     rttMs: typeof pair.currentRoundTripTime === 'number' ? Math.round(pair.currentRoundTripTime * 1000) : null,
   };
 };
+
+// The standby transport, if any: the TURN server it goes through and its connection's state.
+window.origoStandby = () => (state.standby ? { via: state.standby.via, state: state.standby.pc.connectionState, session: state.standby.sessionId } : null);
 
 window.origo = { state, restartMedia: (why) => restartMedia(why || 'requested') };
 

@@ -58,6 +58,11 @@ pub enum Command {
         offer: SdpOffer,
         reply: oneshot::Sender<Result<SdpAnswer, SfuError>>,
     },
+    /// A standby session takes over its participant's session (`Sfu::take_over`).
+    TakeOver {
+        id: SessionId,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
     Quality {
         id: SessionId,
         track: String,
@@ -164,6 +169,7 @@ impl Shards {
             | Command::Answer { id, .. }
             | Command::Offer { id, .. }
             | Command::Quality { id, .. }
+            | Command::TakeOver { id, .. }
             | Command::Remove { id }
             | Command::Owner { id, .. }
             | Command::RelayAnswered { id, .. } => session_shard(*id, n),

@@ -14,6 +14,8 @@ pub struct Stats {
     pub sessions: usize,
     pub tracks: usize,
     pub paused_tracks: usize,
+    /// Sessions standing by for a participant's session (counted in `sessions` too).
+    pub standby_sessions: usize,
     /// Every subscriber's bandwidth estimate (bit/s).
     pub estimates: Vec<u64>,
     pub counters: Counters,
@@ -24,6 +26,7 @@ impl std::ops::AddAssign for Stats {
         self.sessions += o.sessions;
         self.tracks += o.tracks;
         self.paused_tracks += o.paused_tracks;
+        self.standby_sessions += o.standby_sessions;
         self.estimates.extend(o.estimates);
         self.counters += o.counters;
     }
@@ -38,6 +41,7 @@ pub fn encode(st: &Stats) -> String {
     gauge("sessions", "WebRTC sessions open", st.sessions as u64);
     gauge("tracks", "Tracks published", st.tracks as u64);
     gauge("paused_tracks", "Video tracks nobody receives (paused)", st.paused_tracks as u64);
+    gauge("standby_sessions", "Standby sessions (counted in sessions too)", st.standby_sessions as u64);
     let counters = [
         ("datagrams_in", "UDP datagrams received", c.datagrams_in),
         ("bytes_in", "UDP bytes received", c.bytes_in),
@@ -55,6 +59,7 @@ pub fn encode(st: &Stats) -> String {
         ("sessions_reaped", "Sessions closed because they did not connect in time", c.sessions_reaped),
         ("sessions_kicked", "Sessions closed by the room (kicks)", c.sessions_kicked),
         ("packets_muted", "RTP packets of muted participants dropped", c.packets_muted),
+        ("standby_takeovers", "Standby sessions that took over from a participant's session", c.standby_takeovers),
     ];
     // (The encoder adds `_total` to a counter's samples.)
     for (name, help, v) in counters {
@@ -104,8 +109,10 @@ mod tests {
             "sessions_reaped",
             "sessions_kicked",
             "packets_muted",
+            "standby_takeovers",
         ];
-        let mut expected: Vec<String> = ["sessions", "tracks", "paused_tracks"].map(String::from).to_vec();
+        let mut expected: Vec<String> =
+            ["sessions", "tracks", "paused_tracks", "standby_sessions"].map(String::from).to_vec();
         expected.extend(counters.iter().map(|c| format!("{c}_total")));
         expected.extend(["bwe_subscribers", "bwe_min_bps", "bwe_sum_bps"].map(String::from));
         let expected: Vec<String> = expected.iter().map(|n| format!("origo_media_{n}")).collect();

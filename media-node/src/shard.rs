@@ -131,6 +131,9 @@ fn execute(sfu: &mut Sfu, links: &mut LinkSockets, cmd: Command, now: Instant, o
         Command::Tracks { room, reply } => {
             let _ = reply.send(sfu.tracks(&room));
         }
+        Command::TakeOver { id, reply } => {
+            let _ = reply.send(sfu.take_over(id, now));
+        }
         Command::Quality { id, track, quality, reply } => {
             let _ = reply.send(sfu.set_quality(id, &track, quality, now));
         }
@@ -142,6 +145,7 @@ fn execute(sfu: &mut Sfu, links: &mut LinkSockets, cmd: Command, now: Instant, o
                 sessions: sfu.session_count(),
                 tracks: sfu.track_count(),
                 paused_tracks: sfu.paused_track_count(),
+                standby_sessions: sfu.standby_count(),
                 estimates: sfu.bandwidth_estimates(),
                 counters: sfu.counters,
             });

@@ -1,6 +1,7 @@
 //! The node's limits and the room coordinators' control calls, against the real binary on
 //! loopback: a full node answers 503 and its heartbeat makes the edge's selector skip it; a
-//! room holds its cap; an identity holds one session per room; sessions that never connect are
+//! room holds its cap; an identity holds one session per room (and a standby beside it, which
+//! carries nothing until it takes over and replaces it); sessions that never connect are
 //! reaped; offers with too many tracks are refused; a closed participant's session is gone and
 //! its token refused; a muted aiortc publisher's audio stops reaching an aiortc subscriber and
 //! comes back when unmuted.
@@ -256,6 +257,37 @@ fn a_room_holds_its_cap_and_an_identity_one_session() {
     assert_eq!(create(&node, &tight, 1).status, 201);
     let tight = keys().issue(&claims("erin", "r2", true).with_room_sessions(1)).unwrap();
     assert_eq!(create(&node, &tight, 1).status, 403);
+}
+
+#[test]
+fn a_standby_stands_beside_the_session_refuses_media_until_it_takes_over_then_replaces_it() {
+    let node = start(&[]);
+    let alice = token("alice", "r1");
+    let session = create(&node, &alice, 1);
+    assert_eq!(session.status, 201, "{}", session.body);
+    let mut body: Value = serde_json::from_str(&offer(0)).unwrap();
+    body["standby"] = json!(true);
+    let standby = http("POST", &format!("{}/v1/sessions", node.base), Some(&alice), Some(&body.to_string()));
+    assert_eq!(standby.status, 201, "{}", standby.body);
+    assert_eq!(health_sessions(&node), 2, "the standby replaced nothing");
+    assert_eq!(metric(&node, "origo_media_standby_sessions"), 1);
+    let url = |a: &Answer| format!("{}/v1/sessions/{}", node.base, a.body["session_id"].as_str().unwrap());
+    for refused in [json!({ "subscribe": ["all"] }), json!({ "quality": { "bob:0": "low" } })] {
+        let r = http("PATCH", &url(&standby), Some(&alice), Some(&refused.to_string()));
+        assert_eq!(r.status, 409, "{refused}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "conflict", "{}", r.body);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("take_over"), "{}", r.body);
+    }
+    // Someone else's token cannot take it over.
+    let bob = http("PATCH", &url(&standby), Some(&token("bob", "r1")), Some(r#"{"take_over":true}"#));
+    assert_eq!(bob.status, 404, "{}", bob.body);
+    let taken = http("PATCH", &url(&standby), Some(&alice), Some(r#"{"take_over":true,"subscribe":["all"]}"#));
+    assert_eq!(taken.status, 200, "{}", taken.body);
+    assert_eq!(health_sessions(&node), 1, "the session it stood by for is closed");
+    assert_eq!(metric(&node, "origo_media_standby_sessions"), 0);
+    assert_eq!(metric(&node, "origo_media_standby_takeovers_total"), 1);
+    let old = http("DELETE", &url(&session), Some(&alice), None);
+    assert_eq!(old.status, 404, "{}", old.body);
 }
 
 #[test]

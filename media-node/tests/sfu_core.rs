@@ -454,8 +454,14 @@ fn open(
     offer: str0m::change::SdpOffer,
     now: Instant,
 ) -> Result<SessionId, SfuError> {
-    let new =
-        NewSession { room: room(), identity: identity.into(), may_publish: true, may_subscribe: true, room_sessions };
+    let new = NewSession {
+        room: room(),
+        identity: identity.into(),
+        may_publish: true,
+        may_subscribe: true,
+        room_sessions,
+        standby: false,
+    };
     sfu.open_session(new, offer, now).map(|(id, _)| id)
 }
 
@@ -499,6 +505,7 @@ fn a_room_holds_at_most_its_cap_and_a_reconnect_still_fits() {
         may_publish: true,
         may_subscribe: true,
         room_sessions: None,
+        standby: false,
     };
     assert!(sfu.open_session(other, offer_with(1, clock), clock).is_ok());
 }
@@ -545,6 +552,7 @@ fn a_closed_participant_is_gone_banned_until_the_time_and_others_stay() {
         may_publish: true,
         may_subscribe: true,
         room_sessions: None,
+        standby: false,
     };
     assert!(sfu.open_session(other_room, offer_with(1, clock), clock).is_ok(), "only this room");
     assert!(open(&mut sfu, "eve", None, offer_with(1, ban_until), ban_until).is_ok(), "the ban ends");
@@ -659,4 +667,140 @@ fn a_publisher_whose_stream_comes_back_after_a_pause_is_asked_for_a_keyframe_at_
         run(&mut sfu, &mut clients, &mut clock, 30);
     }
     assert!(!clients[0].keyframe_wanted.is_empty(), "a keyframe asked for after the pause");
+}
+
+/// A client with a data channel only, opened as a standby for `identity`'s session.
+fn standby_client(sfu: &mut Sfu, port: u16, identity: &str, now: Instant) -> Client {
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut rtc = Rtc::builder().build(now);
+    rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    api.add_channel("control".into());
+    let (offer, pending) = api.apply().unwrap();
+    let new = NewSession {
+        room: room(),
+        identity: identity.into(),
+        may_publish: true,
+        may_subscribe: true,
+        room_sessions: None,
+        standby: true,
+    };
+    let (session, answer) = sfu.open_session(new, offer, now).unwrap();
+    rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    Client {
+        addr,
+        rtc,
+        connected: false,
+        frames: 0,
+        session,
+        send_mid: None,
+        messages: Vec::new(),
+        picture_ids: Vec::new(),
+        keyframe_wanted: HashSet::new(),
+        link: None,
+        drop_every: None,
+    }
+}
+
+/// Answers the last offer the SFU pushed over the client's data channel.
+fn answer_channel_offer(sfu: &mut Sfu, c: &mut Client, now: Instant) {
+    let json = c.messages.iter().rev().find(|m| m.contains("\"offer\"")).expect("an offer over the channel").clone();
+    c.messages.clear();
+    let offer: str0m::change::SdpOffer = serde_json::from_str(&json).unwrap();
+    let answer = c.rtc.sdp_api().accept_offer(offer).unwrap();
+    sfu.accept_answer(c.session, answer, now).unwrap();
+}
+
+fn usage_ms(sfu: &mut Sfu, now: Instant) -> u64 {
+    sfu.take_usage(now).iter().map(|(_, ms)| ms).sum()
+}
+
+#[test]
+fn a_standby_carries_nothing_until_it_takes_over_then_replaces_the_session_it_stood_by_for() {
+    let mut clock = Instant::now();
+    let mut sfu = sfu();
+    let mut clients = vec![client(&mut sfu, 6401, "alice", true, clock), client(&mut sfu, 6402, "bob", false, clock)];
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    subscribe_all(&mut sfu, &mut clients[1], clock);
+    let primary = clients[0].session;
+
+    // Alice's standby connects beside her session; it replaces nothing and counts no time.
+    clients.push(standby_client(&mut sfu, 6403, "alice", clock));
+    run(&mut sfu, &mut clients, &mut clock, 500);
+    assert!(clients[2].connected, "the standby's transport is up");
+    assert!(sfu.owner(primary).is_some(), "the session it stands by for stays");
+    assert_eq!((sfu.session_count(), sfu.standby_count()), (3, 1));
+    let standby = clients[2].session;
+    assert!(matches!(sfu.subscribe(standby, &["all".into()], clock), Err(SfuError::Standby)));
+    let mut other = Rtc::builder().build(clock);
+    let mut api = other.sdp_api();
+    api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    assert!(matches!(sfu.accept_offer(standby, api.apply().unwrap().0, clock), Err(SfuError::Standby)));
+    assert!(matches!(sfu.set_quality(standby, "alice:0", Quality::Low, clock), Err(SfuError::Standby)));
+    usage_ms(&mut sfu, clock);
+    for n in 0..30 {
+        write_frame(&mut clients[0], n, clock);
+        run(&mut sfu, &mut clients, &mut clock, 34);
+    }
+    assert!(clients[1].frames >= 25, "bob receives alice's session: {}", clients[1].frames);
+    assert_eq!(clients[2].frames, 0, "the standby receives nothing");
+    let counted = usage_ms(&mut sfu, clock);
+    assert!((1900..=2100).contains(&counted), "alice and bob, not the standby: {counted} ms");
+
+    // The standby takes over: alice's old session closes and her tracks go with it.
+    sfu.take_over(standby, clock).unwrap();
+    usage_ms(&mut sfu, clock);
+    let since = clock;
+    assert!(sfu.owner(primary).is_none(), "the old session is closed");
+    assert_eq!((sfu.session_count(), sfu.standby_count()), (2, 0));
+    assert!(sfu.tracks(&room()).iter().all(|t| t.participant != "alice"));
+    assert_eq!(sfu.counters.standby_takeovers, 1);
+    sfu.take_over(standby, clock).unwrap(); // a session in use: nothing changes
+    assert_eq!(sfu.counters.standby_takeovers, 1);
+    clients.remove(0);
+    run(&mut sfu, &mut clients, &mut clock, 100);
+
+    // Over the transport that was already up, alice publishes again and bob receives it.
+    let mut api = clients[1].rtc.sdp_api();
+    let mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    let answer = sfu.accept_offer(standby, offer, clock).unwrap();
+    clients[1].rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    clients[1].send_mid = Some(mid);
+    run(&mut sfu, &mut clients, &mut clock, 100);
+    write_frame(&mut clients[1], 0, clock);
+    run(&mut sfu, &mut clients, &mut clock, 100);
+    answer_channel_offer(&mut sfu, &mut clients[0], clock);
+    let before = clients[0].frames;
+    for n in 0..30 {
+        write_frame(&mut clients[1], n, clock);
+        run(&mut sfu, &mut clients, &mut clock, 34);
+    }
+    assert!(clients[0].frames - before >= 25, "bob receives alice's new session: {}", clients[0].frames - before);
+    let counted = usage_ms(&mut sfu, clock);
+    let both = 2 * clock.duration_since(since).as_millis() as u64;
+    assert!(counted.abs_diff(both) <= 10, "bob and alice's session now: {counted} ms of {both}");
+}
+
+#[test]
+fn a_newer_standby_replaces_an_older_one_and_a_new_session_replaces_both() {
+    let mut clock = Instant::now();
+    let mut sfu = sfu();
+    let mut clients = vec![client(&mut sfu, 6411, "alice", true, clock)];
+    let first = standby_client(&mut sfu, 6412, "alice", clock).session;
+    let second = standby_client(&mut sfu, 6413, "alice", clock).session;
+    assert!(sfu.owner(first).is_none(), "one standby per participant");
+    assert!(sfu.owner(second).is_some() && sfu.owner(clients[0].session).is_some());
+    // A standby is not a participant against the room's cap.
+    let limits = Limits { room_sessions: 2, ..Limits::default() };
+    let mut capped = Sfu::new(SFU.parse().unwrap()).with_limits(limits);
+    let _a = client(&mut capped, 6421, "alice", true, clock);
+    let _s = standby_client(&mut capped, 6422, "alice", clock);
+    assert!(open(&mut capped, "bob", None, offer_with(1, clock), clock).is_ok());
+    assert!(matches!(open(&mut capped, "carol", None, offer_with(1, clock), clock), Err(SfuError::RoomFull(2))));
+    // A reconnect that is not a standby replaces the session and the standby.
+    clients.push(client(&mut sfu, 6414, "alice", true, clock));
+    run(&mut sfu, &mut clients, &mut clock, 200);
+    assert!(sfu.owner(second).is_none() && sfu.owner(clients[0].session).is_none());
+    assert_eq!((sfu.session_count(), sfu.standby_count()), (1, 0));
 }

@@ -25,7 +25,9 @@ pub(super) fn sfu_error(e: SfuError) -> Response {
         SfuError::NoSession => error(404, ErrorCode::NotFound, "no such session"),
         SfuError::NoTrack => error(404, ErrorCode::NotFound, "no such track in this session's room"),
         SfuError::NotAllowed(what) => error(403, ErrorCode::Forbidden, format!("this token may not {what}")),
-        e @ (SfuError::OfferPending | SfuError::NoPendingOffer) => error(409, ErrorCode::Conflict, e.to_string()),
+        e @ (SfuError::OfferPending | SfuError::NoPendingOffer | SfuError::Standby) => {
+            error(409, ErrorCode::Conflict, e.to_string())
+        }
         SfuError::Banned => {
             error(403, ErrorCode::Forbidden, "this participant was removed from the room and may not rejoin it yet")
         }

@@ -32,13 +32,22 @@ const MAX_BODY: usize = 64 * 1024;
 pub struct CreateBody {
     #[schema(value_type = SdpOfferSchema)]
     offer: SdpOffer,
+    /// A standby transport (through another TURN server, say) for the participant's session:
+    /// it publishes and receives nothing, and replaces nothing but an older standby, until a
+    /// `PATCH` with `take_over` makes it the participant's session.
+    #[serde(default)]
+    standby: bool,
 }
 
-/// `PATCH /v1/sessions/{id}`: any of these, applied in this order: the answer to the node's
-/// last offer, a client offer, quality preferences, unsubscriptions, subscriptions.
+/// `PATCH /v1/sessions/{id}`: any of these, applied in this order: taking over, the answer to
+/// the node's last offer, a client offer, quality preferences, unsubscriptions, subscriptions.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
+    /// A standby session becomes the participant's session: it gets its token's grants and the
+    /// session it stood by for is closed. (`false`, or a session in use: nothing changes.)
+    #[serde(default)]
+    take_over: bool,
     /// Track ids (`identity:mid`, from `GET …/tracks`) to receive; `"all"` for every track now
     /// and later.
     #[serde(default)]
@@ -128,6 +137,7 @@ pub async fn create(
         may_publish: p.may_publish,
         may_subscribe: p.may_subscribe,
         room_sessions: p.room_sessions,
+        standby: body.standby,
     };
     // The Rtc (and its DTLS certificate) is made off the shard's task, so the shard keeps
     // forwarding media meanwhile; the shard then only admits it.
@@ -170,7 +180,7 @@ pub async fn create(
         (status = 401, description = "Missing, forged or expired token", body = origo_shared::ErrorBody),
         (status = 403, description = "The token may not subscribe", body = origo_shared::ErrorBody),
         (status = 404, description = "No such session (of this identity) or track", body = origo_shared::ErrorBody),
-        (status = 409, description = "An offer is waiting for its answer, or no offer is", body = origo_shared::ErrorBody),
+        (status = 409, description = "An offer is waiting for its answer, or no offer is; a standby session that did not take over", body = origo_shared::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = origo_shared::ErrorBody),
         (status = 503, description = "The node is stopping", body = origo_shared::ErrorBody)))]
 pub async fn update(
@@ -182,6 +192,9 @@ pub async fn update(
     let (id, _) = owned(&api, &headers, &id).await?;
     let body: PatchBody = json_body::parse(&body, MAX_BODY)?;
     let mut out = serde_json::Map::new();
+    if body.take_over {
+        call(&api, |reply| Command::TakeOver { id, reply }).await?.map_err(sfu_error)?;
+    }
     if let Some(answer) = body.answer {
         call(&api, |reply| Command::Answer { id, answer, reply }).await?.map_err(sfu_error)?;
     }

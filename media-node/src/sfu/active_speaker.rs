@@ -74,7 +74,8 @@ impl Sfu {
         self.counters.speaker_changes += 1;
         let Some(identity) = self.sessions.get(&loudest).map(|s| s.identity.clone()) else { return };
         let msg = serde_json::json!({ "type": "active_speaker", "participant": identity }).to_string();
-        let members: Vec<SessionId> = self.sessions.iter().filter(|(_, s)| s.room == room).map(|(id, _)| *id).collect();
+        let members: Vec<SessionId> =
+            self.sessions.iter().filter(|(_, s)| s.room == room && s.standby.is_none()).map(|(id, _)| *id).collect();
         for id in members {
             if let Some(s) = self.sessions.get_mut(&id) {
                 s.send_message(msg.as_bytes());

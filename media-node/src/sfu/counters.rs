@@ -24,6 +24,8 @@ pub struct Counters {
     pub sessions_kicked: u64,
     /// RTP packets of muted participants, dropped before fan-out.
     pub packets_muted: u64,
+    /// Standby sessions that took over (a participant's relay lost).
+    pub standby_takeovers: u64,
 }
 
 impl std::ops::AddAssign for Counters {
@@ -45,6 +47,7 @@ impl std::ops::AddAssign for Counters {
             sessions_reaped,
             sessions_kicked,
             packets_muted,
+            standby_takeovers,
         } = o;
         self.datagrams_in += datagrams_in;
         self.bytes_in += bytes_in;
@@ -62,5 +65,6 @@ impl std::ops::AddAssign for Counters {
         self.sessions_reaped += sessions_reaped;
         self.sessions_kicked += sessions_kicked;
         self.packets_muted += packets_muted;
+        self.standby_takeovers += standby_takeovers;
     }
 }

@@ -23,6 +23,8 @@ pub enum SfuError {
     TooManyTracks(String),
     #[error("too many participants are muted on this node")]
     ModerationFull,
+    #[error("a standby session carries nothing until it takes over (PATCH with \"take_over\": true)")]
+    Standby,
     #[error("no socket for a link: {0}")]
     LinkSocket(String),
 }

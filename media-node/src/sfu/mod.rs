@@ -24,7 +24,8 @@
 //!   (off the shard's task); `limits`: what sessions may hold; `media_sections`: the m-lines
 //!   of a client offer, counted against them; `connect_timeout`: sessions that must connect
 //!   by a deadline.
-//! * `moderation`: bans and mutes a room's moderators imposed.
+//! * `moderation`: bans and mutes a room's moderators imposed; `standby`: a participant's
+//!   second transport, through another TURN server, ready to take over its session.
 //! * `relay`: links to other media nodes serving the room (cascading); `relay_peer`: what
 //!   makes a session a link; `relay_demand`: what each side asks the other to send;
 //!   `relay_layers`: a simulcast track's layers, each its own stream over a link.
@@ -56,6 +57,7 @@ mod routing;
 mod rtc_output;
 mod session;
 mod session_setup;
+mod standby;
 mod subscription;
 mod timers;
 
@@ -115,6 +117,9 @@ pub struct NewSession {
     pub may_subscribe: bool,
     /// The room's session cap from the token (`None`: [`Limits::room_sessions`]).
     pub room_sessions: Option<u32>,
+    /// A standby transport for the participant's session (see `standby`), not a session of
+    /// its own until it takes over.
+    pub standby: bool,
 }
 
 /// The SFU.
@@ -286,7 +291,7 @@ impl Sfu {
         offer: SdpOffer,
         now: Instant,
     ) -> Result<(SessionId, SdpAnswer), SfuError> {
-        let new = NewSession { room, identity, may_publish, may_subscribe, room_sessions: None };
+        let new = NewSession { room, identity, may_publish, may_subscribe, room_sessions: None, standby: false };
         self.open_session(new, offer, now)
     }
 
@@ -308,7 +313,8 @@ impl Sfu {
 
     /// Lets a prepared session in, within the room's rules: not for an identity banned from
     /// the room, not past the room's session cap. A participant holds one session per room: a
-    /// new one (a reconnect) replaces the old. The session must connect within
+    /// new one (a reconnect) replaces the old, and its standby; a new standby replaces only an
+    /// older standby (see `standby`). The session must connect within
     /// [`Limits::connect_timeout`].
     pub fn admit(
         &mut self,
@@ -316,7 +322,7 @@ impl Sfu {
         prepared: PreparedSession,
         now: Instant,
     ) -> Result<(SessionId, SdpAnswer), SfuError> {
-        let NewSession { room, identity, may_publish, may_subscribe, room_sessions } = new;
+        let NewSession { room, identity, may_publish, may_subscribe, room_sessions, standby } = new;
         let PreparedSession { local, rtc, ufrag, answer } = prepared;
         if local != self.local {
             return Err(SfuError::BadSdp("the session was prepared for another shard".into()));
@@ -325,8 +331,11 @@ impl Sfu {
             return Err(SfuError::Banned);
         }
         let cap = room_sessions.unwrap_or(self.limits.room_sessions);
-        let others =
-            self.sessions.values().filter(|s| s.room == room && s.identity != identity && !s.is_relay()).count();
+        let others = self
+            .sessions
+            .values()
+            .filter(|s| s.room == room && s.identity != identity && !s.is_relay() && s.standby.is_none())
+            .count();
         if others >= cap as usize {
             return Err(SfuError::RoomFull(cap));
         }
@@ -336,14 +345,23 @@ impl Sfu {
         let old: Vec<SessionId> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.room == room && s.identity == identity && !s.is_relay())
+            .filter(|(_, s)| {
+                s.room == room && s.identity == identity && !s.is_relay() && (!standby || s.standby.is_some())
+            })
             .map(|(id, _)| *id)
             .collect();
         for o in old {
             self.remove_session(o, now);
         }
         self.routes.add_ufrag(ufrag.clone(), id);
-        let mut session = Session::new(room, identity, may_publish, may_subscribe, rtc, ufrag);
+        let mut session = match standby {
+            true => {
+                let mut s = Session::new(room, identity, false, false, rtc, ufrag);
+                s.standby = Some(standby::Standby { may_publish, may_subscribe });
+                s
+            }
+            false => Session::new(room, identity, may_publish, may_subscribe, rtc, ufrag),
+        };
         session.muted = self.moderation.mute_of(&session.room, &session.identity);
         self.sessions.insert(id, session);
         self.connect_deadlines.push(id, now + self.limits.connect_timeout);
@@ -424,6 +442,7 @@ impl Sfu {
     /// Subscribes to `tracks` (ids from [`Sfu::tracks`]; `"all"` for every track now and later)
     /// and returns the offer the client must answer, if anything changed.
     pub fn subscribe(&mut self, id: SessionId, tracks: &[String], now: Instant) -> Result<Option<SdpOffer>, SfuError> {
+        self.in_use(id)?;
         self.add_subscriptions(id, tracks)?;
         let offer = self.negotiate(id);
         self.drain(id, now);
@@ -437,6 +456,7 @@ impl Sfu {
         tracks: &[String],
         now: Instant,
     ) -> Result<Option<SdpOffer>, SfuError> {
+        self.in_use(id)?;
         let stopped = self.remove_subscriptions(id, tracks)?;
         if stopped.is_empty() {
             self.reindex();
@@ -463,6 +483,7 @@ impl Sfu {
 
     /// A client-initiated renegotiation (it added or removed tracks).
     pub fn accept_offer(&mut self, id: SessionId, offer: SdpOffer, now: Instant) -> Result<SdpAnswer, SfuError> {
+        self.in_use(id)?;
         let s = self.sessions.get(&id).ok_or(SfuError::NoSession)?;
         if s.is_relay() {
             let counted = media_sections::count(&offer.to_sdp_string());
@@ -479,6 +500,7 @@ impl Sfu {
 
     /// Caps (or pauses, with [`Quality::Off`]) what the session receives of a video track.
     pub fn set_quality(&mut self, id: SessionId, track: &str, quality: Quality, now: Instant) -> Result<(), SfuError> {
+        self.in_use(id)?;
         let source = self.track_by_name(id, track).ok_or(SfuError::NoTrack)?;
         let s = self.sessions.get_mut(&id).ok_or(SfuError::NoSession)?;
         let t = s.tracks_out.iter_mut().find(|t| t.source == source).ok_or(SfuError::NoTrack)?;

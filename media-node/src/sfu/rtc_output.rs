@@ -64,8 +64,9 @@ impl Sfu {
                         }
                         Event::Connected => {
                             s.connected = true;
-                            // A link is not a participant: its time is nobody's usage.
-                            if !s.is_relay() {
+                            // A link is not a participant: its time is nobody's usage; a
+                            // standby's counts once it takes over.
+                            if !s.is_relay() && s.standby.is_none() {
                                 s.accounted_at.get_or_insert(now);
                             }
                             // Subscriptions answered before the transport was up: their

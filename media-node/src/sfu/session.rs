@@ -20,6 +20,7 @@ use super::forwarder::Layer;
 use super::moderation::Mute;
 use super::publication::TrackIn;
 use super::relay_peer::Relay;
+use super::standby::Standby;
 use super::subscription::TrackOut;
 
 pub(super) struct Session {
@@ -58,6 +59,8 @@ pub(super) struct Session {
     pub muted: Mute,
     /// Set when the session is a link to another media node, not a participant.
     pub relay: Option<Relay>,
+    /// Set while the session stands by (see `standby`): the grants it gets when it takes over.
+    pub standby: Option<Standby>,
 }
 
 /// An ICE-lite `Rtc` in RTP mode (packets are forwarded, not depacketised), reached at
@@ -117,6 +120,7 @@ impl Session {
             accounted_at: None,
             muted: Mute::default(),
             relay: None,
+            standby: None,
         }
     }
 
